@@ -1,0 +1,256 @@
+/*
+ * libjumbo: page-sized disposable buffers for jumbo-frame receive.
+ *
+ * The six functions of FreeBSD's jumbo(9) manual page, with its names and
+ * types, acting on one process-wide default pool; and beside them a pool API
+ * for programs that want pools of their own.  See jumbo(3) and
+ * jumbo_pool(3).
+ *
+ * Requires C11 (or C++11) and Linux.
+ */
+#ifndef JUMBO_JUMBO_H
+#define JUMBO_JUMBO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define JUMBO_API __attribute__((visibility("default")))
+
+#define JUMBO_VERSION_MAJOR 1
+#define JUMBO_VERSION_MINOR 0
+
+/*
+ * Kernel types, in user space.  caddr_t is glibc's own type (char *), so the
+ * typedef below repeats it, which C11 allows.
+ */
+typedef char *caddr_t;
+typedef uintptr_t vm_offset_t;     /* a virtual address, or an I/O address */
+typedef uint64_t vm_paddr_t;       /* an I/O address: offset in pool memory */
+typedef struct vm_page *vm_page_t;
+struct jumbo_pool;
+
+/*
+ * A page descriptor: one per page frame of a pool, 16 bytes, at a fixed
+ * place for the life of the pool.  vm_page_t points at one.  The fields are
+ * the library's; a program reads them only through the functions and macros
+ * below.
+ */
+struct vm_page {
+	uint32_t pg_state;          /* state, flags and hold count */
+	uint32_t pg_link;           /* free-list link while the page is free */
+	struct jumbo_pool *pg_pool; /* the pool the frame belongs to */
+};
+
+/*
+ * The first members of every pool.  Read-only for programs: they are what
+ * the inline translations below use, and they never change after
+ * jumbo_pool_create() returns.
+ */
+struct jumbo_pool_head {
+	char *ph_base;            /* start of the reserved range (frame 0) */
+	struct vm_page *ph_pages; /* descriptors, indexed by frame number */
+	size_t ph_npages;         /* frames in the range: the pool's cap */
+	unsigned ph_shift;        /* log2 of the page size */
+	unsigned ph_flags;        /* JUMBO_POOL_* flags the pool was made with */
+};
+
+#define JUMBO_HEAD(pool) ((const struct jumbo_pool_head *)(const void *)(pool))
+
+/* ---- jumbo(9): the default pool ---------------------------------------- */
+
+JUMBO_API int jumbo_vm_init(void);
+JUMBO_API vm_page_t jumbo_pg_alloc(void);
+JUMBO_API void jumbo_pg_free(vm_offset_t addr);
+JUMBO_API void jumbo_freem(caddr_t addr, void *args);
+JUMBO_API void jumbo_pg_steal(vm_page_t pg);
+JUMBO_API caddr_t jumbo_phys_to_kva(vm_offset_t pa);
+
+/* Page size of the default pool (of the one jumbo_vm_init would make). */
+JUMBO_API size_t jumbo_page_size(void);
+/* The default pool, or NULL before a successful jumbo_vm_init(). */
+JUMBO_API struct jumbo_pool *jumbo_default_pool(void);
+
+/* Frame number and I/O address of a page; virtual address of a page. */
+static inline size_t jumbo_page_index(vm_page_t pg)
+{
+	return (size_t)(pg - JUMBO_HEAD(pg->pg_pool)->ph_pages);
+}
+
+static inline vm_paddr_t jumbo_page_phys(vm_page_t pg)
+{
+	return (vm_paddr_t)jumbo_page_index(pg) << JUMBO_HEAD(pg->pg_pool)->ph_shift;
+}
+
+static inline caddr_t jumbo_page_kva(vm_page_t pg)
+{
+	const struct jumbo_pool_head *h = JUMBO_HEAD(pg->pg_pool);
+	return h->ph_base + (jumbo_page_index(pg) << h->ph_shift);
+}
+
+#define VM_PAGE_TO_PHYS(pg) jumbo_page_phys(pg)
+
+/* ---- pools ------------------------------------------------------------- */
+
+enum {
+	JUMBO_POOL_SHARED = 1u << 0, /* memfd memory other processes can map */
+	JUMBO_POOL_DEBUG = 1u << 1,  /* poison freed pages, check on alloc */
+	JUMBO_POOL_NOCACHE = 1u << 2 /* no per-thread caches: every call locks */
+};
+
+#define JUMBO_PAGE_4K ((size_t)4096)
+#define JUMBO_PAGE_2M ((size_t)2 << 20)
+
+struct jumbo_pool_params {
+	size_t page_size;    /* JUMBO_PAGE_4K (default) or JUMBO_PAGE_2M */
+	size_t init_pages;   /* committed when the pool is made */
+	size_t max_pages;    /* the cap: reserved once, never exceeded */
+	size_t grow_pages;   /* pages committed per growth step; 0: 2 MiB worth */
+	unsigned cache_size; /* pages a thread may cache; 0: default (512) */
+	unsigned flags;      /* JUMBO_POOL_* */
+	const char *name;    /* used in reports; may be NULL */
+};
+
+/* Fills *p with the defaults: 4 KiB pages, 0 initial, 65536 max, cache 512. */
+JUMBO_API void jumbo_pool_params_init(struct jumbo_pool_params *p);
+
+/* NULL and errno (EINVAL, ENOMEM, or what the kernel said) on failure. */
+JUMBO_API struct jumbo_pool *jumbo_pool_create(const struct jumbo_pool_params *p);
+/* 0; -EBUSY (pool untouched, count reported on stderr) while pages are out. */
+JUMBO_API int jumbo_pool_destroy(struct jumbo_pool *pool);
+
+/* A free page's address, or NULL with errno ENOMEM (cap or kernel). */
+JUMBO_API void *jumbo_pool_alloc(struct jumbo_pool *pool);
+/* The same page as a descriptor. */
+JUMBO_API vm_page_t jumbo_pool_alloc_page(struct jumbo_pool *pool);
+/*
+ * 0, or without changing anything: -EFAULT (not in the pool), -EINVAL (not
+ * the start of a page), -EALREADY (already free).  A held page returns 0
+ * and is freed by its last unhold.
+ */
+JUMBO_API int jumbo_pool_free(struct jumbo_pool *pool, void *addr);
+/* Up to n pages into addrs[]; returns how many (errno ENOMEM if fewer). */
+JUMBO_API unsigned jumbo_pool_alloc_bulk(struct jumbo_pool *pool, void **addrs,
+					 unsigned n);
+/* Frees all n, or none and the first error of jumbo_pool_free. */
+JUMBO_API int jumbo_pool_free_bulk(struct jumbo_pool *pool, void *const *addrs,
+				   unsigned n);
+
+/*
+ * Hold: count an in-flight I/O on an allocated page.  0, -EFAULT, -EINVAL,
+ * -EALREADY (page is free), -EOVERFLOW (65535 holds).  Unhold: 0, or
+ * -ENOENT for an unhold without a hold.  A free of a held page is deferred
+ * to its last unhold, which may run on any thread.
+ */
+JUMBO_API int jumbo_pool_hold(struct jumbo_pool *pool, void *addr);
+JUMBO_API int jumbo_pool_unhold(struct jumbo_pool *pool, void *addr);
+
+/*
+ * Steal: the page's memory has left the pool (moved away with mremap, or
+ * kept by its caller); the slot is re-backed with fresh zeroed memory and
+ * becomes free.  0; -EFAULT, -EINVAL, -EALREADY (free page), -EBUSY (held),
+ * -EOPNOTSUPP (shared pool: its memory cannot be given away), -ENOMEM (the
+ * slot could not be re-backed: it is retired, counted as lost).
+ * JUMBO_STEAL_MOVED: the caller moved the page with MREMAP_DONTUNMAP, so
+ * the slot is already empty and needs no system call.
+ */
+#define JUMBO_STEAL_MOVED 1u
+JUMBO_API int jumbo_pool_steal(struct jumbo_pool *pool, void *addr,
+			       unsigned flags);
+
+/*
+ * Give back to the kernel the memory of pages that have been free in the
+ * shared depot for at least min_age_ms milliseconds (0: all of them); their
+ * addresses stay.  Pages in thread caches are not touched.  Returns pages
+ * trimmed, or -errno.
+ */
+JUMBO_API long jumbo_pool_trim(struct jumbo_pool *pool, unsigned min_age_ms);
+
+/* Return this thread's cached pages of pool to the shared depot. */
+JUMBO_API void jumbo_pool_flush_cache(struct jumbo_pool *pool);
+
+struct jumbo_stats {
+	uint64_t allocs;         /* pages handed out */
+	uint64_t frees;          /* pages returned (deferred ones included) */
+	uint64_t steals;         /* slots re-backed by jumbo_pg_steal */
+	uint64_t holds;          /* hold calls */
+	uint64_t deferred_frees; /* frees that waited for the last unhold */
+	uint64_t grows;          /* growth steps */
+	uint64_t trims;          /* pages given back to the kernel */
+	uint64_t alloc_fails;    /* NULL returns: cap reached or kernel refused */
+	uint64_t grow_fails;     /* growth steps the kernel refused */
+	uint64_t lost;           /* slots retired: could not be re-backed */
+	uint64_t in_use;         /* allocs - frees - steals */
+	uint64_t committed;      /* pages with memory (committed - trimmed) */
+	uint64_t reserved;       /* the cap, in pages */
+	uint64_t high_water;     /* most pages out of the depot at once */
+	uint64_t depot_free;     /* free pages in the shared depot */
+	uint64_t cached_free;    /* free pages in thread caches */
+	uint64_t page_size;
+	uint64_t meta_bytes;     /* bytes of metadata the pool keeps now */
+};
+
+JUMBO_API int jumbo_pool_stats(struct jumbo_pool *pool, struct jumbo_stats *st);
+/* Prints the statistics, one per line, to stream (a FILE *). */
+JUMBO_API void jumbo_stats_print(const struct jumbo_stats *st, void *stream);
+
+/* ---- translation: O(1), no lock ----------------------------------------- */
+
+/*
+ * The page containing addr (any byte of it), or NULL if outside the pool.
+ * An address below the base wraps to a huge offset, so one compare does.
+ */
+static inline vm_page_t jumbo_pool_page(const struct jumbo_pool *pool,
+					const void *addr)
+{
+	const struct jumbo_pool_head *h = JUMBO_HEAD(pool);
+	size_t i = ((uintptr_t)addr - (uintptr_t)h->ph_base) >> h->ph_shift;
+	return i < h->ph_npages ? &h->ph_pages[i] : NULL;
+}
+
+/* I/O address of addr, or (vm_paddr_t)-1 if outside the pool. */
+static inline vm_paddr_t jumbo_pool_iova(const struct jumbo_pool *pool,
+					 const void *addr)
+{
+	const struct jumbo_pool_head *h = JUMBO_HEAD(pool);
+	size_t off = (uintptr_t)addr - (uintptr_t)h->ph_base;
+	return (off >> h->ph_shift) < h->ph_npages ? (vm_paddr_t)off
+						   : (vm_paddr_t)-1;
+}
+
+/* Virtual address of an I/O address, or NULL if outside the pool. */
+static inline void *jumbo_pool_iova_to_addr(const struct jumbo_pool *pool,
+					    vm_paddr_t iova)
+{
+	const struct jumbo_pool_head *h = JUMBO_HEAD(pool);
+	return (iova >> h->ph_shift) < h->ph_npages ? h->ph_base + iova : NULL;
+}
+
+static inline size_t jumbo_pool_page_size(const struct jumbo_pool *pool)
+{
+	return (size_t)1 << JUMBO_HEAD(pool)->ph_shift;
+}
+
+/* The memfd of a JUMBO_POOL_SHARED pool (offset = I/O address), else -1. */
+JUMBO_API int jumbo_pool_fd(const struct jumbo_pool *pool);
+
+/* Page states, as jumbo_page_state() reports them. */
+enum jumbo_page_state {
+	JUMBO_PG_UNUSED = 0, /* beyond the committed part of the pool */
+	JUMBO_PG_FREE = 1,   /* in the pool: depot, a thread cache, or fresh */
+	JUMBO_PG_ALLOC = 2,  /* owned by a caller */
+	JUMBO_PG_HELD = 3,   /* allocated, with in-flight I/O (hold count > 0) */
+	JUMBO_PG_LOST = 4    /* retired: its slot could not be re-backed */
+};
+/* The state, hold count and whether a free waits for the last unhold. */
+JUMBO_API enum jumbo_page_state jumbo_page_state(vm_page_t pg, unsigned *holds,
+						 int *free_pending);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* JUMBO_JUMBO_H */
