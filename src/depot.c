@@ -1,0 +1,234 @@
+/*
+ * The shared depot: magazines of free pages behind the pool lock, the spill
+ * list, the fresh (committed, never used) frames, and growth.
+ *
+ * Every function here takes the pool lock itself and is called from a slow
+ * path: a thread cache that ran dry or overflowed, a bulk call, a thread
+ * exit, trim.  Growth (a system call) runs under the lock: it is rare, and a
+ * thread that needs pages while another grows the pool would wait anyway.
+ */
+#include "jumbo_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+struct jumbo_mag *_jumbo_mag_new(struct jumbo_pool *p)
+{
+	struct jumbo_mag *m = malloc(sizeof(*m) + p->mag_size * sizeof(vm_page_t));
+	if (!m)
+		return NULL;
+	m->next = NULL;
+	m->count = 0;
+	m->stamp = 0;
+	__atomic_fetch_add(&p->nmags, 1, __ATOMIC_RELAXED);
+	return m;
+}
+
+static void mag_push(struct jumbo_mag **list, struct jumbo_mag *m)
+{
+	m->next = *list;
+	*list = m;
+}
+
+static struct jumbo_mag *mag_pop(struct jumbo_mag **list)
+{
+	struct jumbo_mag *m = *list;
+	if (m)
+		*list = m->next;
+	return m;
+}
+
+/* Called with the lock held whenever pages leave the depot. */
+static void note_out(struct jumbo_pool *p, size_t n)
+{
+	p->out += n;
+	if (p->out > p->high_water)
+		p->high_water = p->out;
+}
+
+/*
+ * Commit the next growth step.  Lock held.  0, or -ENOMEM at the cap, or
+ * what the kernel said.  The new frames' descriptors are written here: the
+ * descriptor array is reserved for the cap but only touched as it grows.
+ */
+static int grow(struct jumbo_pool *p)
+{
+	size_t first = p->committed, step = p->grow_pages;
+
+	if (first >= p->head.ph_npages)
+		return -ENOMEM;
+	if (step > p->head.ph_npages - first)
+		step = p->head.ph_npages - first;
+	int err = _jumbo_commit(p, first, step);
+	if (err) {
+		ctr_add(&p->ctr.grow_fails, 1);
+		return err;
+	}
+	for (size_t i = first; i < first + step; i++) {
+		p->head.ph_pages[i].pg_pool = p;
+		p->head.ph_pages[i].pg_link = SPILL_END;
+		pg_store(&p->head.ph_pages[i], JUMBO_PG_FREE);
+	}
+	/* Release: the descriptors above are written before anyone who
+	 * reads committed (jumbo_phys_to_kva, stats) can see the frames. */
+	__atomic_store_n(&p->committed, first + step, __ATOMIC_RELEASE);
+	ctr_add(&p->ctr.grows, 1);
+	return 0;
+}
+
+/* Lock held.  Take up to n free pages from wherever the depot has them. */
+static unsigned take(struct jumbo_pool *p, vm_page_t *out, unsigned n)
+{
+	unsigned got = 0;
+
+	while (got < n && p->spill != SPILL_END) {
+		vm_page_t pg = &p->head.ph_pages[p->spill];
+		p->spill = pg->pg_link;
+		pg->pg_link = SPILL_END;
+		p->nspill--;
+		out[got++] = pg;
+	}
+	while (got < n && p->full) {
+		struct jumbo_mag *m = p->full;
+		while (got < n && m->count) {
+			out[got++] = m->pages[--m->count];
+			p->depot_pages--;
+		}
+		if (m->count == 0) {
+			mag_pop(&p->full);
+			p->nfull--;
+			mag_push(&p->empty, m);
+			p->nempty++;
+		}
+	}
+	while (got < n) {
+		if (p->carved == p->committed && grow(p) != 0)
+			break;
+		while (got < n && p->carved < p->committed)
+			out[got++] = &p->head.ph_pages[p->carved++];
+	}
+	note_out(p, got);
+	return got;
+}
+
+unsigned _jumbo_depot_get(struct jumbo_pool *p, vm_page_t *out, unsigned n)
+{
+	pthread_mutex_lock(&p->lock);
+	unsigned got = take(p, out, n);
+	pthread_mutex_unlock(&p->lock);
+	return got;
+}
+
+/*
+ * A thread's cache ran dry: give the depot its empty magazine and take a
+ * full one.  NULL (empty kept by the caller) if the depot has none.
+ */
+struct jumbo_mag *_jumbo_depot_exchange_full(struct jumbo_pool *p,
+					     struct jumbo_mag *empty)
+{
+	pthread_mutex_lock(&p->lock);
+	struct jumbo_mag *m = mag_pop(&p->full);
+	if (m) {
+		p->nfull--;
+		p->depot_pages -= m->count;
+		note_out(p, m->count);
+		mag_push(&p->empty, empty);
+		p->nempty++;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return m;
+}
+
+/*
+ * A thread's cache overflowed: give the depot a full magazine and take an
+ * empty one.  NULL (full kept by the caller) if no empty magazine can be
+ * had, not even from malloc.
+ */
+struct jumbo_mag *_jumbo_depot_exchange_empty(struct jumbo_pool *p,
+					      struct jumbo_mag *full)
+{
+	pthread_mutex_lock(&p->lock);
+	struct jumbo_mag *e = mag_pop(&p->empty);
+	if (e)
+		p->nempty--;
+	pthread_mutex_unlock(&p->lock);
+	if (!e && !(e = _jumbo_mag_new(p)))
+		return NULL;
+	full->stamp = _jumbo_clock_ms();
+	pthread_mutex_lock(&p->lock);
+	mag_push(&p->full, full);
+	p->nfull++;
+	p->depot_pages += full->count;
+	p->out -= full->count;
+	pthread_mutex_unlock(&p->lock);
+	return e;
+}
+
+/*
+ * Return n free pages to the depot: into the magazine on top while it has
+ * room, else into an empty one, else onto the spill list, which needs no
+ * memory (it links through the descriptors).  A free never fails.
+ */
+void _jumbo_depot_put(struct jumbo_pool *p, vm_page_t *pgs, unsigned n)
+{
+	uint32_t now = _jumbo_clock_ms();
+
+	pthread_mutex_lock(&p->lock);
+	for (unsigned i = 0; i < n; i++) {
+		struct jumbo_mag *m = p->full;
+		if (!m || m->count == p->mag_size) {
+			m = mag_pop(&p->empty);
+			if (m)
+				p->nempty--;
+			else {
+				pthread_mutex_unlock(&p->lock);
+				m = _jumbo_mag_new(p);
+				pthread_mutex_lock(&p->lock);
+			}
+			if (m) {
+				m->stamp = now;
+				mag_push(&p->full, m);
+				p->nfull++;
+			}
+		}
+		if (m) {
+			m->pages[m->count++] = pgs[i];
+			p->depot_pages++;
+		} else {
+			pgs[i]->pg_link = p->spill;
+			p->spill = (uint32_t)pg_index(p, pgs[i]);
+			p->nspill++;
+		}
+	}
+	p->out -= n;
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* A thread cache's magazine, with any number of pages, joins the depot. */
+void _jumbo_depot_return_mag(struct jumbo_pool *p, struct jumbo_mag *m)
+{
+	if (!m)
+		return;
+	m->stamp = _jumbo_clock_ms();
+	pthread_mutex_lock(&p->lock);
+	if (m->count) {
+		mag_push(&p->full, m);
+		p->nfull++;
+		p->depot_pages += m->count;
+		p->out -= m->count;
+	} else {
+		mag_push(&p->empty, m);
+		p->nempty++;
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Destroy: free every magazine the depot has.  No other thread is here. */
+void _jumbo_depot_free_all(struct jumbo_pool *p)
+{
+	struct jumbo_mag *m;
+	while ((m = mag_pop(&p->full)))
+		free(m);
+	while ((m = mag_pop(&p->empty)))
+		free(m);
+}

@@ -1,0 +1,229 @@
+/*
+ * libjumbo internals: the pool, its depot of magazines, the per-thread
+ * caches, and the page state word.  Installed headers never include this.
+ */
+#ifndef JUMBO_INT_H
+#define JUMBO_INT_H
+
+#include <jumbo/jumbo.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define JUMBO_HIDDEN __attribute__((visibility("hidden")))
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define JUMBO_NOINLINE __attribute__((noinline))
+#define JUMBO_CACHELINE 64
+
+/*
+ * Assertions in three levels, as mimalloc has them: JUMBO_DEBUG_LEVEL 1
+ * checks cheap invariants, 2 internal ones, 3 expensive walks.  Release
+ * builds compile them out; the checks that protect the pool from bad input
+ * are not assertions and are always on.
+ */
+#ifndef JUMBO_DEBUG_LEVEL
+#define JUMBO_DEBUG_LEVEL 0
+#endif
+JUMBO_HIDDEN _Noreturn void _jumbo_assert_fail(const char *expr,
+					       const char *file, int line);
+#define jumbo_assert_level(lvl, e)                                           \
+	do {                                                                 \
+		if (JUMBO_DEBUG_LEVEL >= (lvl) && !(e))                      \
+			_jumbo_assert_fail(#e, __FILE__, __LINE__);          \
+	} while (0)
+#define jumbo_assert(e) jumbo_assert_level(1, e)
+#define jumbo_assert_internal(e) jumbo_assert_level(2, e)
+#define jumbo_assert_expensive(e) jumbo_assert_level(3, e)
+
+/*
+ * The page state word, vm_page.pg_state:
+ *
+ *   bits 0-3   state: JUMBO_PG_UNUSED, _FREE, _ALLOC, _LOST
+ *              (HELD is ALLOC with a hold count above zero)
+ *   bit  4     PGF_TRIMMED: free, and its memory was given back
+ *   bit  5     PGF_POISON: free, and filled with the poison pattern
+ *   bit  6     PGF_DEFER: allocated and held, and freed: the last unhold
+ *              completes the free
+ *   bits 16-31 hold count
+ *
+ * A FREE or ALLOC page with no flag and no hold is the only state the fast
+ * paths handle; everything else goes to a slow path.  The word is written
+ * with plain atomic stores while only one party can touch it (the owner of
+ * an allocated, unheld page; the cache or depot that holds a free one) and
+ * with compare-and-swap while holds may race with a free.
+ */
+#define PGS_MASK 0xfu
+#define PGF_TRIMMED 0x10u
+#define PGF_POISON 0x20u
+#define PGF_DEFER 0x40u
+#define PG_HOLD_SHIFT 16
+#define PG_HOLD_ONE (1u << PG_HOLD_SHIFT)
+#define PG_HOLD_MAX 0xffffu
+
+static inline uint32_t pg_load(const struct vm_page *pg)
+{
+	/*
+	 * Relaxed: whoever may legally look at this page got it through a
+	 * synchronising hand-off (the depot lock, a ring, a thread join), so
+	 * the last write is already visible; racing holds use CAS.
+	 */
+	return __atomic_load_n(&pg->pg_state, __ATOMIC_RELAXED);
+}
+
+static inline void pg_store(struct vm_page *pg, uint32_t v)
+{
+	__atomic_store_n(&pg->pg_state, v, __ATOMIC_RELAXED);
+}
+
+/*
+ * A magazine: a LIFO array of free pages.  Invariants: 0 <= count <= size;
+ * pages[0..count) are FREE pages of one pool, each in no other magazine.
+ * stamp is the coarse clock (ms) at which it entered the depot.
+ */
+struct jumbo_mag {
+	struct jumbo_mag *next;
+	unsigned count;
+	uint32_t stamp;
+	vm_page_t pages[];
+};
+
+/*
+ * A thread's cache for one pool: two magazines, Bonwick's "loaded" and
+ * "previous".  Only its thread touches loaded/prev and the counters' values;
+ * others read the counters (relaxed) for statistics.  pool is cleared by
+ * jumbo_pool_destroy, after which the thread frees the cache on its next
+ * look.  allocs - frees is this thread's net effect on pages in use (it may
+ * be negative: pages allocated elsewhere and freed here).
+ */
+struct jumbo_cache {
+	struct jumbo_mag *loaded;
+	struct jumbo_mag *prev;
+	struct jumbo_pool *pool;
+	uint64_t allocs;
+	uint64_t frees;
+	struct jumbo_cache *pool_next;   /* the pool's list of caches */
+	struct jumbo_cache **pool_pprev;
+};
+
+/* Counters bumped on slow paths, under no lock: atomic adds. */
+struct jumbo_counters {
+	uint64_t allocs, frees; /* those that went around the thread caches */
+	uint64_t steals, holds, deferred_frees, grows, trims, alloc_fails,
+		grow_fails, lost;
+};
+
+/*
+ * A pool.  The head (public, read-only) comes first.  The depot fields
+ * below the lock are guarded by it; committed and trimmed change only under
+ * it, fresh likewise.  Balance: every committed, non-lost page is exactly
+ * one of: allocated; in a thread cache; in a depot magazine; on the spill
+ * list; fresh (index in [carved, committed)).
+ */
+struct jumbo_pool {
+	struct jumbo_pool_head head;
+	unsigned id;           /* index in the threads' cache tables */
+	unsigned mag_size;     /* pages per magazine: cache_size / 2 */
+	size_t grow_pages;
+	size_t page_size;
+	int fd;                /* memfd of a shared pool, else -1 */
+	bool debug;            /* poison on free, check on alloc */
+	bool nocache;
+	size_t reserved_bytes; /* length of the reservation */
+	size_t meta_bytes;     /* length of the descriptor reservation */
+	char name[32];
+
+	pthread_mutex_t lock __attribute__((aligned(JUMBO_CACHELINE)));
+	struct jumbo_mag *full;     /* depot: magazines with pages */
+	struct jumbo_mag *empty;    /* depot: empty magazines */
+	size_t nfull, nempty, depot_pages;
+	uint32_t spill;             /* pages freed with no magazine to hold
+				       them, linked through pg_link */
+	size_t nspill;
+	size_t carved;              /* frames [0, carved) have been used */
+	size_t committed;           /* frames [0, committed) have memory */
+	size_t trimmed;             /* committed frames given back */
+	size_t out;                 /* pages out of the depot right now */
+	size_t high_water;          /* most of out */
+	size_t nmags;               /* magazines allocated */
+	struct jumbo_cache *caches; /* every thread's cache of this pool */
+	uint64_t retired_allocs;    /* counters of caches that are gone */
+	uint64_t retired_frees;
+
+	struct jumbo_counters ctr __attribute__((aligned(JUMBO_CACHELINE)));
+};
+
+#define SPILL_END UINT32_MAX
+
+static inline size_t pg_index(const struct jumbo_pool *p, const struct vm_page *pg)
+{
+	return (size_t)(pg - p->head.ph_pages);
+}
+
+static inline char *pg_addr(const struct jumbo_pool *p, const struct vm_page *pg)
+{
+	return p->head.ph_base + (pg_index(p, pg) << p->head.ph_shift);
+}
+
+static inline void ctr_add(uint64_t *c, uint64_t n)
+{
+	__atomic_fetch_add(c, n, __ATOMIC_RELAXED);
+}
+
+/* Thread-owned counter: one writer, so a load and a store, no RMW. */
+static inline void ctr_bump(uint64_t *c)
+{
+	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + 1,
+			 __ATOMIC_RELAXED);
+}
+
+/* mem.c: the pool's memory, from the kernel. */
+JUMBO_HIDDEN void *_jumbo_reserve(size_t len, size_t align);
+JUMBO_HIDDEN void _jumbo_unreserve(void *addr, size_t len);
+JUMBO_HIDDEN int _jumbo_commit(struct jumbo_pool *p, size_t first, size_t n);
+JUMBO_HIDDEN int _jumbo_decommit(struct jumbo_pool *p, size_t first, size_t n);
+JUMBO_HIDDEN int _jumbo_reback(struct jumbo_pool *p, size_t idx);
+
+/* depot.c: the shared depot, behind the pool lock. */
+JUMBO_HIDDEN unsigned _jumbo_depot_get(struct jumbo_pool *p, vm_page_t *out,
+				       unsigned n);
+JUMBO_HIDDEN struct jumbo_mag *_jumbo_depot_exchange_full(struct jumbo_pool *p,
+							  struct jumbo_mag *empty);
+JUMBO_HIDDEN struct jumbo_mag *_jumbo_depot_exchange_empty(struct jumbo_pool *p,
+							   struct jumbo_mag *full);
+JUMBO_HIDDEN void _jumbo_depot_put(struct jumbo_pool *p, vm_page_t *pgs,
+				   unsigned n);
+JUMBO_HIDDEN struct jumbo_mag *_jumbo_mag_new(struct jumbo_pool *p);
+JUMBO_HIDDEN void _jumbo_depot_return_mag(struct jumbo_pool *p,
+					   struct jumbo_mag *m);
+JUMBO_HIDDEN void _jumbo_depot_free_all(struct jumbo_pool *p);
+
+/* cache.c: the per-thread caches. */
+JUMBO_HIDDEN struct jumbo_cache *_jumbo_cache_get(struct jumbo_pool *p);
+JUMBO_HIDDEN void _jumbo_cache_put(struct jumbo_pool *p, vm_page_t pg);
+JUMBO_HIDDEN vm_page_t _jumbo_alloc(struct jumbo_pool *p);
+JUMBO_HIDDEN int _jumbo_free(struct jumbo_pool *p, vm_page_t pg);
+JUMBO_HIDDEN int _jumbo_registry_add(struct jumbo_pool *p);
+JUMBO_HIDDEN uint64_t _jumbo_registry_remove(struct jumbo_pool *p);
+JUMBO_HIDDEN void _jumbo_counters_sum(struct jumbo_pool *p, uint64_t *allocs,
+				      uint64_t *frees);
+
+/* page.c: states, checks, poison, reports. */
+JUMBO_HIDDEN vm_page_t _jumbo_alloc_fixup(struct jumbo_pool *p, vm_page_t pg,
+					  uint32_t s);
+JUMBO_HIDDEN int _jumbo_free_slow(struct jumbo_pool *p, vm_page_t pg,
+				  uint32_t s);
+JUMBO_HIDDEN int _jumbo_page_of(struct jumbo_pool *p, const void *addr,
+				bool exact, vm_page_t *pgp);
+JUMBO_HIDDEN int _jumbo_steal(struct jumbo_pool *p, vm_page_t pg,
+			      unsigned flags);
+JUMBO_HIDDEN void _jumbo_poison(struct jumbo_pool *p, vm_page_t pg);
+JUMBO_HIDDEN _Noreturn void _jumbo_panic(const char *fn, const void *addr,
+					 const char *why);
+JUMBO_HIDDEN const char *_jumbo_strerr(int err);
+
+/* pool.c */
+JUMBO_HIDDEN uint32_t _jumbo_clock_ms(void);
+
+#endif

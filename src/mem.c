@@ -1,0 +1,152 @@
+/*
+ * The pool's memory, from the kernel: one reservation for the cap, memory
+ * committed into it in steps, given back (trim) and re-backed (steal) in
+ * place, so that no page's address ever moves.
+ *
+ * Three kinds of backing:
+ *   anonymous 4 KiB: the reservation is PROT_NONE private anonymous memory;
+ *     commit is mprotect(READ|WRITE), which the kernel charges against
+ *     RLIMIT_DATA and the overcommit policy, so a refusal is an error here
+ *     and not an OOM kill later; then MADV_POPULATE_WRITE faults it in.
+ *   anonymous 2 MiB: commit maps MAP_HUGETLB memory over the reservation;
+ *     the kernel reserves the huge pages at mmap, so a shortage is ENOMEM
+ *     at once, not SIGBUS at first touch.
+ *   shared (memfd, 4 KiB or hugetlb 2 MiB): fallocate gives the file its
+ *     pages (a refusal is an error), then the range is mapped MAP_SHARED
+ *     over the reservation; the I/O address is the offset in the file.
+ */
+#include "jumbo_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
+/*
+ * Reserve len bytes of address space aligned to align, with no memory yet.
+ * Private PROT_NONE memory is not charged by the kernel; making it writable
+ * at commit is (and it must not be MAP_NORESERVE, or it would not be).
+ */
+void *_jumbo_reserve(size_t len, size_t align)
+{
+	size_t span = len + align;
+	char *raw = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+			 -1, 0);
+	if (raw == MAP_FAILED)
+		return NULL;
+	uintptr_t a = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
+	/* Give back the slack on both sides: the range is [a, a + len). */
+	if (a > (uintptr_t)raw)
+		munmap(raw, a - (uintptr_t)raw);
+	if ((uintptr_t)raw + span > a + len)
+		munmap((char *)a + len, (uintptr_t)raw + span - (a + len));
+	return (void *)a;
+}
+
+void _jumbo_unreserve(void *addr, size_t len)
+{
+	munmap(addr, len);
+}
+
+static bool is_huge(const struct jumbo_pool *p)
+{
+	return p->page_size > 4096;
+}
+
+/* Commit frames [first, first + n): memory behind them, faulted in. */
+int _jumbo_commit(struct jumbo_pool *p, size_t first, size_t n)
+{
+	char *addr = p->head.ph_base + (first << p->head.ph_shift);
+	size_t len = n << p->head.ph_shift;
+	off_t off = (off_t)(first << p->head.ph_shift);
+	void *r;
+
+	if (p->fd >= 0) {
+		if (fallocate(p->fd, 0, off, (off_t)len) != 0)
+			return errno == ENOSPC ? -ENOMEM : -errno;
+		r = mmap(addr, len, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_FIXED | MAP_POPULATE, p->fd, off);
+		if (r == MAP_FAILED) {
+			int err = -errno;
+			fallocate(p->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				  off, (off_t)len);
+			return err;
+		}
+		return 0;
+	}
+	if (is_huge(p)) {
+		r = mmap(addr, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_HUGETLB |
+				 MAP_POPULATE, -1, 0);
+		if (r == MAP_FAILED) {
+			int err = -errno;
+			/* MAP_FIXED may have replaced the range: restore it. */
+			mmap(addr, len, PROT_NONE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+			return err;
+		}
+		return 0;
+	}
+	if (mprotect(addr, len, PROT_READ | PROT_WRITE) != 0)
+		return -errno;
+	if (madvise(addr, len, MADV_POPULATE_WRITE) != 0 && errno != EINVAL) {
+		int err = -errno;
+		madvise(addr, len, MADV_DONTNEED);
+		mprotect(addr, len, PROT_NONE);
+		return err == -EFAULT ? -ENOMEM : err;
+	}
+	return 0;
+}
+
+/*
+ * Give back the memory of frames [first, first + n), which are free; the
+ * range stays mapped and refaults as zeroed memory when next written.
+ */
+int _jumbo_decommit(struct jumbo_pool *p, size_t first, size_t n)
+{
+	char *addr = p->head.ph_base + (first << p->head.ph_shift);
+	size_t len = n << p->head.ph_shift;
+
+	if (p->fd >= 0)
+		return fallocate(p->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				 (off_t)(first << p->head.ph_shift), (off_t)len) ?
+			       -errno : 0;
+	return madvise(addr, len, MADV_DONTNEED) ? -errno : 0;
+}
+
+/*
+ * Re-back the slot of frame idx after its memory was moved away or given
+ * up.  If the slot is still mapped (moved with MREMAP_DONTUNMAP, or kept by
+ * the caller), dropping its pages is enough.  If a plain mremap left a hole,
+ * map fresh memory into it, but never over a mapping someone else made
+ * there meanwhile (MAP_FIXED_NOREPLACE): then the slot is lost.
+ */
+int _jumbo_reback(struct jumbo_pool *p, size_t idx)
+{
+	char *addr = p->head.ph_base + (idx << p->head.ph_shift);
+	size_t len = p->page_size;
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE;
+
+	if (madvise(addr, len, MADV_DONTNEED) == 0)
+		return 0;
+	if (errno != ENOMEM)
+		return -errno;
+	if (is_huge(p))
+		flags |= MAP_HUGETLB;
+	void *r = mmap(addr, len, PROT_READ | PROT_WRITE, flags, -1, 0);
+	if (r == MAP_FAILED)
+		return -errno;
+	if (r != addr) { /* a kernel without NOREPLACE put it elsewhere */
+		munmap(r, len);
+		return -EEXIST;
+	}
+	return 0;
+}

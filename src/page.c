@@ -1,0 +1,269 @@
+/*
+ * Page states and their transitions off the fast path: holds and deferred
+ * frees, steals, trimmed and poisoned pages, and the checks that keep bad
+ * input from corrupting a pool.
+ *
+ *   state      alloc      free             hold      unhold         steal
+ *   FREE       -> ALLOC   error EALREADY   EALREADY  ENOENT         EALREADY
+ *   ALLOC      -          -> FREE          -> HELD   ENOENT         -> FREE
+ *   HELD       -          deferred         +1        -1, -> ALLOC   EBUSY
+ *   HELD+DEFER -          error EALREADY   EALREADY  -1, -> FREE    EBUSY
+ *   LOST       -          error EALREADY   EALREADY  ENOENT         EALREADY
+ *   UNUSED     -          error EFAULT     EFAULT    EFAULT         EFAULT
+ */
+#include "jumbo_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define POISON_BYTE 0xdb
+#define POISON_WORD 0xdbdbdbdbdbdbdbdbull
+
+_Noreturn void _jumbo_panic(const char *fn, const void *addr, const char *why)
+{
+	fprintf(stderr, "%s: %p: %s\n", fn, addr, why);
+	fflush(stderr);
+	abort();
+}
+
+_Noreturn void _jumbo_assert_fail(const char *expr, const char *file, int line)
+{
+	fprintf(stderr, "libjumbo: assertion failed: %s (%s:%d)\n", expr, file,
+		line);
+	abort();
+}
+
+const char *_jumbo_strerr(int err)
+{
+	switch (err) {
+	case -EFAULT:
+		return "not a page of the pool";
+	case -EINVAL:
+		return "not the start of a page";
+	case -EALREADY:
+		return "double free: the page is already free";
+	case -EBUSY:
+		return "the page is held (I/O in flight)";
+	case -ENOENT:
+		return "unhold without a hold";
+	case -EOVERFLOW:
+		return "too many holds";
+	case -EOPNOTSUPP:
+		return "the pool's memory is shared and cannot be given away";
+	case -ENOMEM:
+		return "the slot could not be re-backed";
+	default:
+		return strerror(-err);
+	}
+}
+
+/*
+ * The page at addr.  exact: addr must be the page's first byte.  0 or
+ * -EFAULT (outside the pool or its committed part) or -EINVAL.
+ */
+int _jumbo_page_of(struct jumbo_pool *p, const void *addr, bool exact,
+		   vm_page_t *pgp)
+{
+	size_t off = (uintptr_t)addr - (uintptr_t)p->head.ph_base;
+	size_t i = off >> p->head.ph_shift;
+
+	if (i >= __atomic_load_n(&p->committed, __ATOMIC_ACQUIRE))
+		return -EFAULT;
+	if (exact && (off & (p->page_size - 1)))
+		return -EINVAL;
+	*pgp = &p->head.ph_pages[i];
+	return 0;
+}
+
+void _jumbo_poison(struct jumbo_pool *p, vm_page_t pg)
+{
+	memset(pg_addr(p, pg), POISON_BYTE, p->page_size);
+}
+
+/* Debug mode: a poisoned page must still hold nothing but poison. */
+static void check_poison(struct jumbo_pool *p, vm_page_t pg)
+{
+	const uint64_t *w = (const uint64_t *)(void *)pg_addr(p, pg);
+	size_t n = p->page_size / sizeof(*w);
+
+	for (size_t i = 0; i < n; i++) {
+		if (w[i] != POISON_WORD) {
+			char why[128];
+			snprintf(why, sizeof(why),
+				 "use after free: freed page written at offset "
+				 "%zu (pool \"%s\")", i * sizeof(*w), p->name);
+			_jumbo_panic("jumbo_pg_alloc", pg_addr(p, pg), why);
+		}
+	}
+}
+
+/*
+ * A page popped for allocation whose state word is not plain FREE: it was
+ * trimmed, or poisoned, or the pool is corrupt (a bug, or memory scribbled
+ * over): the last is reported, never handed out.
+ */
+vm_page_t _jumbo_alloc_fixup(struct jumbo_pool *p, vm_page_t pg, uint32_t s)
+{
+	if ((s & PGS_MASK) != JUMBO_PG_FREE || (s >> PG_HOLD_SHIFT))
+		_jumbo_panic("jumbo_pg_alloc", pg_addr(p, pg),
+			     "a free list holds a page that is not free "
+			     "(pool corrupted)");
+	if (s & PGF_TRIMMED)
+		__atomic_fetch_sub(&p->trimmed, 1, __ATOMIC_RELAXED);
+	else if (s & PGF_POISON)
+		check_poison(p, pg);
+	pg_store(pg, JUMBO_PG_ALLOC);
+	return pg;
+}
+
+/*
+ * Free of a page whose word is not plain ALLOC, or in debug mode.  Returns
+ * a -errno and changes nothing; 0 when the free waits for the last unhold;
+ * 1 when the page is now free and goes to a cache.
+ */
+int _jumbo_free_slow(struct jumbo_pool *p, vm_page_t pg, uint32_t s)
+{
+	for (;;) {
+		switch (s & PGS_MASK) {
+		case JUMBO_PG_UNUSED:
+			return -EFAULT;
+		case JUMBO_PG_ALLOC:
+			break;
+		default:
+			return -EALREADY;
+		}
+		if (s & PGF_DEFER)
+			return -EALREADY;
+		if (s >> PG_HOLD_SHIFT) {
+			/* Held: mark the free; an unhold may race, hence CAS. */
+			if (__atomic_compare_exchange_n(&pg->pg_state, &s,
+							s | PGF_DEFER, false,
+							__ATOMIC_ACQ_REL,
+							__ATOMIC_RELAXED)) {
+				ctr_add(&p->ctr.deferred_frees, 1);
+				return 0;
+			}
+			continue;
+		}
+		if (!p->debug) {
+			pg_store(pg, JUMBO_PG_FREE);
+			return 1;
+		}
+		/*
+		 * Debug mode: a CAS, so that even two threads freeing the
+		 * same page at once are caught; then poison.
+		 */
+		if (!__atomic_compare_exchange_n(&pg->pg_state, &s, JUMBO_PG_FREE,
+						 false, __ATOMIC_ACQ_REL,
+						 __ATOMIC_RELAXED))
+			continue;
+		_jumbo_poison(p, pg);
+		pg_store(pg, JUMBO_PG_FREE | PGF_POISON);
+		return 1;
+	}
+}
+
+int jumbo_pool_hold(struct jumbo_pool *p, void *addr)
+{
+	vm_page_t pg;
+	int err = _jumbo_page_of(p, addr, false, &pg);
+	if (err)
+		return err;
+	uint32_t s = pg_load(pg);
+	do {
+		if ((s & PGS_MASK) == JUMBO_PG_UNUSED)
+			return -EFAULT;
+		if ((s & PGS_MASK) != JUMBO_PG_ALLOC || (s & PGF_DEFER))
+			return -EALREADY;
+		if ((s >> PG_HOLD_SHIFT) == PG_HOLD_MAX)
+			return -EOVERFLOW;
+		/* CAS: an unhold may be running on another thread. */
+	} while (!__atomic_compare_exchange_n(&pg->pg_state, &s, s + PG_HOLD_ONE,
+					      false, __ATOMIC_ACQ_REL,
+					      __ATOMIC_RELAXED));
+	ctr_add(&p->ctr.holds, 1);
+	return 0;
+}
+
+int jumbo_pool_unhold(struct jumbo_pool *p, void *addr)
+{
+	vm_page_t pg;
+	uint32_t s, ns;
+	int err = _jumbo_page_of(p, addr, false, &pg);
+	if (err)
+		return err;
+	s = pg_load(pg);
+	do {
+		if ((s & PGS_MASK) == JUMBO_PG_UNUSED)
+			return -EFAULT;
+		if ((s & PGS_MASK) != JUMBO_PG_ALLOC || !(s >> PG_HOLD_SHIFT))
+			return -ENOENT;
+		ns = s - PG_HOLD_ONE;
+		if (!(ns >> PG_HOLD_SHIFT) && (ns & PGF_DEFER))
+			ns = JUMBO_PG_ALLOC; /* last hold of a freed page */
+		/*
+		 * Acquire-release: the I/O that held the page (its writes
+		 * to the page) happens before whoever frees or reuses it.
+		 */
+	} while (!__atomic_compare_exchange_n(&pg->pg_state, &s, ns, false,
+					      __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
+	if ((s & PGF_DEFER) && !(ns & PGF_DEFER)) {
+		/* We own the page now, as its freer would have: free it. */
+		int r = _jumbo_free_slow(p, pg, ns);
+		if (r > 0)
+			_jumbo_cache_put(p, pg);
+	}
+	return 0;
+}
+
+int _jumbo_steal(struct jumbo_pool *p, vm_page_t pg, unsigned flags)
+{
+	uint32_t s = pg_load(pg);
+
+	switch (s & PGS_MASK) {
+	case JUMBO_PG_UNUSED:
+		return -EFAULT;
+	case JUMBO_PG_ALLOC:
+		break;
+	default:
+		return -EALREADY;
+	}
+	if (s >> PG_HOLD_SHIFT)
+		return (s & PGF_DEFER) ? -EALREADY : -EBUSY;
+	if (p->fd >= 0)
+		return -EOPNOTSUPP;
+	if (!(flags & JUMBO_STEAL_MOVED) && _jumbo_reback(p, pg_index(p, pg))) {
+		pg_store(pg, JUMBO_PG_LOST);
+		ctr_add(&p->ctr.lost, 1);
+		return -ENOMEM;
+	}
+	ctr_add(&p->ctr.steals, 1);
+	/* Fresh memory is zero, so a debug pool's page carries no poison. */
+	pg_store(pg, JUMBO_PG_FREE);
+	_jumbo_cache_put(p, pg);
+	return 0;
+}
+
+int jumbo_pool_steal(struct jumbo_pool *p, void *addr, unsigned flags)
+{
+	vm_page_t pg;
+	int err = _jumbo_page_of(p, addr, true, &pg);
+	return err ? err : _jumbo_steal(p, pg, flags);
+}
+
+enum jumbo_page_state jumbo_page_state(vm_page_t pg, unsigned *holds,
+				       int *free_pending)
+{
+	uint32_t s = pg_load(pg);
+	unsigned h = s >> PG_HOLD_SHIFT;
+
+	if (holds)
+		*holds = h;
+	if (free_pending)
+		*free_pending = !!(s & PGF_DEFER);
+	if ((s & PGS_MASK) == JUMBO_PG_ALLOC && h)
+		return JUMBO_PG_HELD;
+	return (enum jumbo_page_state)(s & PGS_MASK);
+}

@@ -1,0 +1,343 @@
+/*
+ * Pools: creation and destruction, the by-address entry points, trim and
+ * statistics.
+ */
+#include "jumbo_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_MAX_PAGES 65536
+#define DEFAULT_CACHE 512
+
+uint32_t _jumbo_clock_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint32_t)(ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+void jumbo_pool_params_init(struct jumbo_pool_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->page_size = JUMBO_PAGE_4K;
+	p->max_pages = DEFAULT_MAX_PAGES;
+	p->cache_size = DEFAULT_CACHE;
+}
+
+static size_t round_up(size_t x, size_t a)
+{
+	return (x + a - 1) / a * a;
+}
+
+/*
+ * Magazine size: half the thread cache, but no more than an eighth of the
+ * cap, so that a small pool's pages are not all parked in one thread.
+ */
+static unsigned mag_size_for(const struct jumbo_pool_params *pp)
+{
+	size_t m = (pp->cache_size ? pp->cache_size : DEFAULT_CACHE) / 2;
+	if (m > pp->max_pages / 8)
+		m = pp->max_pages / 8;
+	return m ? (unsigned)m : 1;
+}
+
+static void pool_unmap(struct jumbo_pool *p)
+{
+	if (p->head.ph_base)
+		_jumbo_unreserve(p->head.ph_base, p->reserved_bytes);
+	if (p->head.ph_pages)
+		munmap(p->head.ph_pages, p->meta_bytes);
+	if (p->fd >= 0)
+		close(p->fd);
+}
+
+struct jumbo_pool *jumbo_pool_create(const struct jumbo_pool_params *pp)
+{
+	struct jumbo_pool *p;
+	unsigned shift;
+	int err;
+
+	if (!pp || (pp->page_size != JUMBO_PAGE_4K && pp->page_size != JUMBO_PAGE_2M) ||
+	    pp->max_pages == 0 || pp->init_pages > pp->max_pages ||
+	    pp->max_pages > UINT32_MAX - 1 ||
+	    (pp->flags & ~(unsigned)(JUMBO_POOL_SHARED | JUMBO_POOL_DEBUG |
+				     JUMBO_POOL_NOCACHE))) {
+		errno = EINVAL;
+		return NULL;
+	}
+	shift = pp->page_size == JUMBO_PAGE_4K ? 12 : 21;
+	if (pp->max_pages > (SIZE_MAX >> 1) >> shift) {
+		errno = EINVAL;
+		return NULL;
+	}
+	p = aligned_alloc(JUMBO_CACHELINE, round_up(sizeof(*p), JUMBO_CACHELINE));
+	if (!p)
+		return NULL;
+	memset(p, 0, sizeof(*p));
+	p->fd = -1;
+	p->spill = SPILL_END;
+	p->page_size = pp->page_size;
+	p->head.ph_shift = shift;
+	p->head.ph_npages = pp->max_pages;
+	p->head.ph_flags = pp->flags;
+	p->debug = (pp->flags & JUMBO_POOL_DEBUG) != 0;
+	p->nocache = (pp->flags & JUMBO_POOL_NOCACHE) != 0;
+	p->mag_size = mag_size_for(pp);
+	p->grow_pages = pp->grow_pages ? pp->grow_pages
+				       : (JUMBO_PAGE_2M >> shift);
+	snprintf(p->name, sizeof(p->name), "%s", pp->name ? pp->name : "jumbo");
+	pthread_mutex_init(&p->lock, NULL);
+
+	err = ENOMEM;
+	p->reserved_bytes = pp->max_pages << shift;
+	p->head.ph_base = _jumbo_reserve(p->reserved_bytes, JUMBO_PAGE_2M);
+	if (!p->head.ph_base)
+		goto fail;
+	/* Descriptors: reserved for the cap, touched only as the pool grows. */
+	p->meta_bytes = round_up(pp->max_pages * sizeof(struct vm_page), 4096);
+	p->head.ph_pages = mmap(NULL, p->meta_bytes, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p->head.ph_pages == MAP_FAILED) {
+		p->head.ph_pages = NULL;
+		goto fail;
+	}
+	if (pp->flags & JUMBO_POOL_SHARED) {
+		unsigned mf = MFD_CLOEXEC | (shift == 21 ? MFD_HUGETLB : 0);
+		p->fd = memfd_create(p->name, mf);
+		if (p->fd < 0 || ftruncate(p->fd, (off_t)p->reserved_bytes) != 0) {
+			err = errno;
+			goto fail;
+		}
+	}
+	if (_jumbo_registry_add(p) != 0) {
+		err = EMFILE;
+		goto fail;
+	}
+	/* Commit the initial pages: all of them, or the pool is not made. */
+	pthread_mutex_lock(&p->lock);
+	while (p->committed < pp->init_pages) {
+		size_t step = pp->init_pages - p->committed;
+		err = _jumbo_commit(p, p->committed, step);
+		if (err) {
+			pthread_mutex_unlock(&p->lock);
+			_jumbo_registry_remove(p);
+			err = -err;
+			goto fail;
+		}
+		for (size_t i = p->committed; i < p->committed + step; i++) {
+			p->head.ph_pages[i].pg_pool = p;
+			p->head.ph_pages[i].pg_link = SPILL_END;
+			pg_store(&p->head.ph_pages[i], JUMBO_PG_FREE);
+		}
+		p->committed += step;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return p;
+fail:
+	pool_unmap(p);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+	errno = err;
+	return NULL;
+}
+
+int jumbo_pool_destroy(struct jumbo_pool *p)
+{
+	if (!p)
+		return -EINVAL;
+	uint64_t in_use = _jumbo_registry_remove(p);
+	if (in_use) {
+		fprintf(stderr, "jumbo_pool_destroy: pool \"%s\": %llu page(s) "
+				"still in use; the pool is left in place\n",
+			p->name, (unsigned long long)in_use);
+		return -EBUSY;
+	}
+	_jumbo_depot_free_all(p);
+	pool_unmap(p);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+	return 0;
+}
+
+/* ---- by address ---------------------------------------------------------- */
+
+void *jumbo_pool_alloc(struct jumbo_pool *p)
+{
+	vm_page_t pg = _jumbo_alloc(p);
+	return pg ? pg_addr(p, pg) : NULL;
+}
+
+vm_page_t jumbo_pool_alloc_page(struct jumbo_pool *p)
+{
+	return _jumbo_alloc(p);
+}
+
+int jumbo_pool_free(struct jumbo_pool *p, void *addr)
+{
+	size_t off = (uintptr_t)addr - (uintptr_t)p->head.ph_base;
+	size_t i = off >> p->head.ph_shift;
+
+	/* Outside the reservation; then not a page's first byte. */
+	if (unlikely(i >= p->head.ph_npages))
+		return -EFAULT;
+	if (unlikely(off & (p->page_size - 1)))
+		return -EINVAL;
+	return _jumbo_free(p, &p->head.ph_pages[i]);
+}
+
+int jumbo_pool_free_bulk(struct jumbo_pool *p, void *const *addrs, unsigned n)
+{
+	int first = 0;
+	for (unsigned i = 0; i < n; i++) {
+		int err = jumbo_pool_free(p, addrs[i]);
+		if (err && !first)
+			first = err;
+	}
+	return first;
+}
+
+int jumbo_pool_fd(const struct jumbo_pool *p)
+{
+	return p->fd;
+}
+
+/* ---- trim ------------------------------------------------------------------ */
+
+static int cmp_page(const void *a, const void *b)
+{
+	vm_page_t x = *(const vm_page_t *)a, y = *(const vm_page_t *)b;
+	return (x > y) - (x < y);
+}
+
+/*
+ * Give back the memory of pages that have sat in the depot long enough.
+ * The magazines old enough are taken out of the depot, so the system calls
+ * run without the lock, and then put back; their pages stay free all along
+ * and keep their addresses.  Contiguous pages go in one call.
+ */
+long jumbo_pool_trim(struct jumbo_pool *p, unsigned min_age_ms)
+{
+	uint32_t now = _jumbo_clock_ms();
+	struct jumbo_mag *mine = NULL, **pp, *m;
+	size_t n = 0, k = 0;
+	long done = 0;
+	int err = 0;
+
+	pthread_mutex_lock(&p->lock);
+	for (pp = &p->full; (m = *pp);) {
+		if ((uint32_t)(now - m->stamp) >= min_age_ms) {
+			*pp = m->next;
+			m->next = mine;
+			mine = m;
+			p->nfull--;
+			p->depot_pages -= m->count;
+			n += m->count;
+		} else {
+			pp = &m->next;
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
+
+	vm_page_t *v = n ? malloc(n * sizeof(*v)) : NULL;
+	if (n && !v)
+		err = -ENOMEM;
+	for (m = mine; v && m; m = m->next)
+		for (unsigned i = 0; i < m->count; i++)
+			if (!(pg_load(m->pages[i]) & PGF_TRIMMED))
+				v[k++] = m->pages[i];
+	if (k)
+		qsort(v, k, sizeof(*v), cmp_page);
+	for (size_t i = 0; i < k;) {
+		size_t j = i + 1;
+		while (j < k && v[j] == v[j - 1] + 1)
+			j++;
+		if (_jumbo_decommit(p, pg_index(p, v[i]), j - i) == 0) {
+			for (size_t x = i; x < j; x++)
+				pg_store(v[x], JUMBO_PG_FREE | PGF_TRIMMED);
+			done += (long)(j - i);
+		} else if (!err) {
+			err = -errno;
+		}
+		i = j;
+	}
+	free(v);
+	__atomic_fetch_add(&p->trimmed, (size_t)done, __ATOMIC_RELAXED);
+	ctr_add(&p->ctr.trims, (uint64_t)done);
+
+	pthread_mutex_lock(&p->lock);
+	while ((m = mine)) {
+		mine = m->next;
+		m->next = p->full;
+		p->full = m;
+		p->nfull++;
+		p->depot_pages += m->count;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return done ? done : err;
+}
+
+/* ---- statistics -------------------------------------------------------------- */
+
+int jumbo_pool_stats(struct jumbo_pool *p, struct jumbo_stats *st)
+{
+	uint64_t allocs, frees;
+
+	if (!p || !st)
+		return -EINVAL;
+	memset(st, 0, sizeof(*st));
+	_jumbo_counters_sum(p, &allocs, &frees);
+	st->steals = __atomic_load_n(&p->ctr.steals, __ATOMIC_RELAXED);
+	st->holds = __atomic_load_n(&p->ctr.holds, __ATOMIC_RELAXED);
+	st->deferred_frees = __atomic_load_n(&p->ctr.deferred_frees, __ATOMIC_RELAXED);
+	st->grows = __atomic_load_n(&p->ctr.grows, __ATOMIC_RELAXED);
+	st->trims = __atomic_load_n(&p->ctr.trims, __ATOMIC_RELAXED);
+	st->alloc_fails = __atomic_load_n(&p->ctr.alloc_fails, __ATOMIC_RELAXED);
+	st->grow_fails = __atomic_load_n(&p->ctr.grow_fails, __ATOMIC_RELAXED);
+	st->lost = __atomic_load_n(&p->ctr.lost, __ATOMIC_RELAXED);
+	st->allocs = allocs;
+	/* Internally a steal returns its page like a free; report apart. */
+	st->frees = frees - st->steals;
+	st->in_use = allocs - frees - st->lost;
+
+	pthread_mutex_lock(&p->lock);
+	st->committed = p->committed - __atomic_load_n(&p->trimmed, __ATOMIC_RELAXED);
+	st->high_water = p->high_water;
+	st->depot_free = p->depot_pages + p->nspill + (p->committed - p->carved);
+	st->cached_free = p->out > st->in_use ? p->out - st->in_use : 0;
+	pthread_mutex_unlock(&p->lock);
+	st->reserved = p->head.ph_npages;
+	st->page_size = p->page_size;
+	st->meta_bytes = p->committed * sizeof(struct vm_page) +
+			 __atomic_load_n(&p->nmags, __ATOMIC_RELAXED) *
+				 (sizeof(struct jumbo_mag) +
+				  p->mag_size * sizeof(vm_page_t)) +
+			 sizeof(*p);
+	return 0;
+}
+
+void jumbo_stats_print(const struct jumbo_stats *st, void *stream)
+{
+	FILE *f = stream ? stream : stdout;
+	const struct {
+		const char *name;
+		uint64_t v;
+	} rows[] = {
+		{ "page_size", st->page_size },   { "in_use", st->in_use },
+		{ "committed", st->committed },   { "reserved", st->reserved },
+		{ "high_water", st->high_water }, { "depot_free", st->depot_free },
+		{ "cached_free", st->cached_free }, { "allocs", st->allocs },
+		{ "frees", st->frees },           { "steals", st->steals },
+		{ "holds", st->holds },           { "deferred_frees", st->deferred_frees },
+		{ "grows", st->grows },           { "trims", st->trims },
+		{ "alloc_fails", st->alloc_fails }, { "grow_fails", st->grow_fails },
+		{ "lost", st->lost },             { "meta_bytes", st->meta_bytes },
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		fprintf(f, "%-16s %llu\n", rows[i].name,
+			(unsigned long long)rows[i].v);
+}

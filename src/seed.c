@@ -1,0 +1,154 @@
+/*
+ * The six functions of jumbo(9), on the process's default pool.
+ *
+ * The default pool is made by jumbo_vm_init() from the environment:
+ *   JUMBO_MAX_PAGES  the cap in pages (default: a quarter of physical
+ *                    memory, and at most half of RLIMIT_AS if one is set)
+ *   JUMBO_PAGE_SIZE  4096 / 4k (default) or 2097152 / 2m
+ *   JUMBO_DEBUG      1: poison freed pages and check them on allocation
+ *
+ * The seed's functions return void, so where the pool API returns an error
+ * they report the function and the address on stderr and abort, as the
+ * kernel panicked: a free of a foreign or free page must never go on.
+ */
+#include "jumbo_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+static struct jumbo_pool *default_pool;
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static size_t env_page_size(void)
+{
+	const char *s = getenv("JUMBO_PAGE_SIZE");
+	if (s && (!strcasecmp(s, "2m") || !strcasecmp(s, "2mb") ||
+		  !strcmp(s, "2097152")))
+		return JUMBO_PAGE_2M;
+	return JUMBO_PAGE_4K;
+}
+
+static size_t env_max_pages(size_t page_size)
+{
+	const char *s = getenv("JUMBO_MAX_PAGES");
+	if (s && *s) {
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(s, &end, 0);
+		if (!errno && !*end && v > 0)
+			return (size_t)v;
+		fprintf(stderr, "jumbo_vm_init: ignoring JUMBO_MAX_PAGES=\"%s\": "
+				"not a positive number\n", s);
+	}
+	uint64_t bytes = (uint64_t)sysconf(_SC_PHYS_PAGES) *
+			 (uint64_t)sysconf(_SC_PAGESIZE) / 4;
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur / 2 < bytes)
+		bytes = rl.rlim_cur / 2;
+	size_t n = (size_t)(bytes / page_size);
+	return n ? n : 1;
+}
+
+size_t jumbo_page_size(void)
+{
+	struct jumbo_pool *p = jumbo_default_pool();
+	return p ? p->page_size : env_page_size();
+}
+
+struct jumbo_pool *jumbo_default_pool(void)
+{
+	/* Acquire: pairs with the release in jumbo_vm_init. */
+	return __atomic_load_n(&default_pool, __ATOMIC_ACQUIRE);
+}
+
+int jumbo_vm_init(void)
+{
+	if (jumbo_default_pool())
+		return 1;
+	pthread_mutex_lock(&init_lock);
+	if (!default_pool) {
+		struct jumbo_pool_params pp;
+		const char *dbg = getenv("JUMBO_DEBUG");
+		jumbo_pool_params_init(&pp);
+		pp.page_size = env_page_size();
+		pp.max_pages = env_max_pages(pp.page_size);
+		pp.name = "default";
+		if (dbg && *dbg && strcmp(dbg, "0") != 0)
+			pp.flags |= JUMBO_POOL_DEBUG;
+		/*
+		 * A failed create leaves nothing behind, so a later call may
+		 * try again; success is published only when complete.
+		 */
+		struct jumbo_pool *p = jumbo_pool_create(&pp);
+		if (p)
+			__atomic_store_n(&default_pool, p, __ATOMIC_RELEASE);
+	}
+	int ok = default_pool != NULL;
+	pthread_mutex_unlock(&init_lock);
+	return ok;
+}
+
+vm_page_t jumbo_pg_alloc(void)
+{
+	struct jumbo_pool *p = jumbo_default_pool();
+	if (unlikely(!p)) {
+		errno = ENXIO;
+		return NULL;
+	}
+	return _jumbo_alloc(p);
+}
+
+static void seed_free(const char *fn, void *addr)
+{
+	struct jumbo_pool *p = jumbo_default_pool();
+	int err;
+
+	if (unlikely(!p))
+		_jumbo_panic(fn, addr, "not a jumbo page (jumbo_vm_init has not "
+				       "run)");
+	err = jumbo_pool_free(p, addr);
+	if (unlikely(err))
+		_jumbo_panic(fn, addr, _jumbo_strerr(err));
+}
+
+void jumbo_pg_free(vm_offset_t addr)
+{
+	seed_free("jumbo_pg_free", (void *)addr);
+}
+
+void jumbo_freem(caddr_t addr, void *args)
+{
+	(void)args;
+	seed_free("jumbo_freem", addr);
+}
+
+void jumbo_pg_steal(vm_page_t pg)
+{
+	struct jumbo_pool *p = jumbo_default_pool();
+	size_t off = (uintptr_t)pg - (uintptr_t)(p ? p->head.ph_pages : NULL);
+
+	/* A descriptor of the default pool: inside its array, on a boundary. */
+	if (!p || off % sizeof(*pg) ||
+	    off / sizeof(*pg) >= __atomic_load_n(&p->committed, __ATOMIC_ACQUIRE))
+		_jumbo_panic("jumbo_pg_steal", pg,
+			     "not a jumbo page descriptor");
+	int err = _jumbo_steal(p, pg, 0);
+	if (err)
+		_jumbo_panic("jumbo_pg_steal", pg_addr(p, pg), _jumbo_strerr(err));
+}
+
+caddr_t jumbo_phys_to_kva(vm_offset_t pa)
+{
+	struct jumbo_pool *p = jumbo_default_pool();
+
+	/* Only committed frames translate: the rest has no memory. */
+	if (!p || (pa >> p->head.ph_shift) >=
+			  __atomic_load_n(&p->committed, __ATOMIC_ACQUIRE))
+		return NULL;
+	return p->head.ph_base + pa;
+}

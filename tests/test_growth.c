@@ -1,0 +1,81 @@
+/*
+ * Growth: a pool that starts empty grows in steps far past its first step,
+ * up to its cap, then returns NULL with ENOMEM, and recovers when pages come
+ * back.  Every page handed out is distinct, aligned and writable.
+ */
+#include "check.h"
+
+#include <jumbo/jumbo.h>
+
+#define CAP 20000
+
+static int cmp(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t) * (void *const *)a, y = (uintptr_t) * (void *const *)b;
+	return (x > y) - (x < y);
+}
+
+int main(void)
+{
+	struct jumbo_pool_params pp;
+	struct jumbo_stats st;
+	static void *v[CAP], *sorted[CAP];
+
+	jumbo_pool_params_init(&pp);
+	pp.max_pages = CAP;
+	pp.grow_pages = 64;
+	pp.name = "growth";
+	struct jumbo_pool *p = jumbo_pool_create(&pp);
+	REQUIRE(p != NULL);
+	REQUIRE(jumbo_pool_stats(p, &st) == 0);
+	CHECK_EQ(st.committed, 0);
+	CHECK_EQ(st.reserved, CAP);
+
+	for (int i = 0; i < CAP; i++) {
+		v[i] = jumbo_pool_alloc(p);
+		REQUIRE(v[i] != NULL);
+		CHECK_EQ((uintptr_t)v[i] % 4096, 0);
+		*(volatile int *)v[i] = i;
+		*(volatile int *)((char *)v[i] + 4092) = i;
+	}
+	REQUIRE(jumbo_pool_stats(p, &st) == 0);
+	CHECK_EQ(st.committed, CAP);
+	CHECK_EQ(st.in_use, CAP);
+	CHECK_EQ(st.grows, (CAP + 63) / 64);
+	CHECK(st.high_water >= CAP);
+
+	/* Distinct pages, none overlapping another. */
+	memcpy(sorted, v, sizeof(v));
+	qsort(sorted, CAP, sizeof(void *), cmp);
+	for (int i = 1; i < CAP; i++)
+		CHECK((char *)sorted[i] >= (char *)sorted[i - 1] + 4096);
+	for (int i = 0; i < CAP; i++)
+		CHECK_EQ(*(int *)v[i], i);
+
+	/* At the cap: NULL and ENOMEM, again and again, and nothing breaks. */
+	for (int k = 0; k < 3; k++) {
+		errno = 0;
+		CHECK(jumbo_pool_alloc(p) == NULL);
+		CHECK_EQ(errno, ENOMEM);
+	}
+	REQUIRE(jumbo_pool_stats(p, &st) == 0);
+	CHECK_EQ(st.alloc_fails, 3);
+
+	/* Recovery: what comes back can be had again, and only that. */
+	for (int i = 0; i < 100; i++)
+		CHECK_EQ(jumbo_pool_free(p, v[i]), 0);
+	for (int i = 0; i < 100; i++) {
+		v[i] = jumbo_pool_alloc(p);
+		CHECK(v[i] != NULL);
+	}
+	CHECK(jumbo_pool_alloc(p) == NULL);
+
+	/* Addresses never moved: the first page is where it always was. */
+	CHECK(jumbo_pool_iova_to_addr(p, 0) == sorted[0]);
+	for (int i = 0; i < CAP; i++)
+		CHECK_EQ(jumbo_pool_free(p, v[i]), 0);
+	REQUIRE(jumbo_pool_stats(p, &st) == 0);
+	CHECK_EQ(st.in_use, 0);
+	CHECK_EQ(jumbo_pool_destroy(p), 0);
+	return check_done("growth");
+}
