@@ -1,0 +1,139 @@
+/*
+ * libjumbo receive backends: real packet sources that deliver jumbo frames
+ * into pool pages, the way ti(4) hung jumbo pages on its receive ring.
+ *
+ * One small interface over several backends:
+ *
+ *   udp    recvmmsg(2), each datagram scattered over the pages of a chain
+ *          (9000 bytes land in two 4 KiB pages and a third partial one);
+ *   tcp    a byte stream read into whole pages, optionally cut into frames
+ *          by a 32-bit length prefix (JUMBO_RX_LEN32);
+ *   uring  io_uring multishot receive from a provided-buffer ring whose
+ *          buffers are runs of contiguous pool pages; a run goes back to
+ *          the ring when the last mbuf on it is freed.
+ *
+ * Every packet comes out as an mbuf chain (see <jumbo/mbuf.h>) whose
+ * external buffers are pool pages; m_freem() gives them back.  When the
+ * pool is exhausted a backend drops the frame and counts it ("no buffer",
+ * like a NIC), and recovers when pages come back.  See jumbo_rx(3).
+ */
+#ifndef JUMBO_RX_H
+#define JUMBO_RX_H
+
+#include <jumbo/jumbo.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct mbuf;
+struct jumbo_rx;
+
+enum jumbo_rx_backend {
+	JUMBO_RX_DEFAULT = 0, /* the best one for datagrams: udp */
+	JUMBO_RX_UDP = 1,
+	JUMBO_RX_TCP = 2,
+	JUMBO_RX_URING = 3 /* UDP through io_uring */
+};
+
+enum {
+	/*
+	 * tcp: each frame starts with its total length (prefix included) as a
+	 * 32-bit big-endian number; one chain per frame.  Without it a chain
+	 * is whatever the stream held, up to max_frame bytes in whole pages.
+	 */
+	JUMBO_RX_LEN32 = 1u << 0,
+	/* Use rcvbuf as given; do not try SO_RCVBUFFORCE. */
+	JUMBO_RX_NOFORCE = 1u << 1
+};
+
+struct jumbo_rx_params {
+	enum jumbo_rx_backend backend;
+	const char *addr;      /* numeric address to bind; NULL: 127.0.0.1 */
+	uint16_t port;         /* 0: any free port (see jumbo_rx_port) */
+	size_t max_frame;      /* largest frame kept; 0: 9000 */
+	unsigned batch;        /* packets per system call; 0: 32 */
+	unsigned ring_entries; /* uring: buffers in the ring; 0: 256 */
+	int rcvbuf;            /* SO_RCVBUF in bytes; 0: 16 MiB */
+	unsigned flags;        /* JUMBO_RX_* */
+	struct jumbo_pool *pool; /* NULL: the default pool (jumbo_vm_init) */
+};
+
+/*
+ * Counters of one receiver.  packets + no_buffer + truncated + too_long +
+ * short_frames is every frame the backend saw end; kernel_drops is what the
+ * socket dropped before the backend saw it (SO_RXQ_OVFL, udp only).
+ */
+struct jumbo_rx_stats {
+	uint64_t packets;      /* chains delivered */
+	uint64_t bytes;        /* bytes in them */
+	uint64_t syscalls;     /* receive calls into the kernel */
+	uint64_t no_buffer;    /* frames dropped: the pool had no pages */
+	uint64_t truncated;    /* datagrams over max_frame (MSG_TRUNC) dropped */
+	uint64_t too_long;     /* tcp: length prefix over max_frame or < 4 */
+	uint64_t short_frames; /* tcp: peer closed in the middle of a frame */
+	uint64_t kernel_drops; /* udp: socket overflow drops (SO_RXQ_OVFL) */
+	uint64_t errors;       /* other errors (ICMP reports, resets) */
+	uint64_t connections;  /* tcp: connections accepted */
+	uint64_t closes;       /* tcp: connections the peer closed */
+	uint64_t pages;        /* pool pages handed out in chains */
+	uint64_t ring_rearms;  /* uring: multishot receives armed again */
+};
+
+/* Fills *p with the defaults (udp, 127.0.0.1, any port, 9000, 32). */
+JUMBO_API void jumbo_rx_params_init(struct jumbo_rx_params *p);
+
+/*
+ * Opens a receiver: makes and binds the socket (tcp: listens, and accepts
+ * one connection at a time inside jumbo_rx_recv).  NULL on failure with
+ * *err (if err is not NULL) and errno set: -EINVAL (bad parameter or
+ * address), -EOPNOTSUPP (backend not built in, or the kernel lacks what it
+ * needs: the message from jumbo_rx_strerror says which), -ENOMEM, or what
+ * the kernel said (-EADDRINUSE...).
+ */
+JUMBO_API struct jumbo_rx *jumbo_rx_open(const struct jumbo_rx_params *p,
+					 int *err);
+
+/*
+ * Receives up to n packets into pkts[] as mbuf chains (packet headers with
+ * m_pkthdr.len set).  Waits at most timeout_ms (-1: forever, 0: not at all)
+ * for the first one, then takes only what is ready.  Returns how many, 0 on
+ * timeout, or -errno (-EINVAL for bad arguments).  Frames dropped for lack
+ * of pages or for size are counted, not returned as errors.
+ */
+JUMBO_API int jumbo_rx_recv(struct jumbo_rx *rx, struct mbuf **pkts,
+			    unsigned n, int timeout_ms);
+
+/* A snapshot of the counters; 0 or -EINVAL. */
+JUMBO_API int jumbo_rx_stats(struct jumbo_rx *rx, struct jumbo_rx_stats *st);
+
+/* The bound port (what port 0 became); the socket (tcp: the listener). */
+JUMBO_API uint16_t jumbo_rx_port(const struct jumbo_rx *rx);
+JUMBO_API int jumbo_rx_fd(const struct jumbo_rx *rx);
+JUMBO_API enum jumbo_rx_backend jumbo_rx_backend_of(const struct jumbo_rx *rx);
+
+/*
+ * Closes the socket and gives back the pages the receiver keeps.  Chains
+ * already delivered stay valid (uring: their runs go back to the pool when
+ * they are freed).  0 or -EINVAL.
+ */
+JUMBO_API int jumbo_rx_close(struct jumbo_rx *rx);
+
+/* "udp", "tcp", "uring"; and back (-EINVAL for an unknown name). */
+JUMBO_API const char *jumbo_rx_backend_name(enum jumbo_rx_backend b);
+JUMBO_API int jumbo_rx_backend_parse(const char *name);
+
+/*
+ * 1 if the backend can run here, else 0 and why in jumbo_rx_strerror (the
+ * uring backend needs liburing at build time and, at run time, a kernel
+ * with provided-buffer rings and multishot receive: 6.0 or later).
+ */
+JUMBO_API int jumbo_rx_backend_supported(enum jumbo_rx_backend b);
+
+/* The last open or support-check failure of this thread, in words. */
+JUMBO_API const char *jumbo_rx_strerror(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* JUMBO_RX_H */

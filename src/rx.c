@@ -1,0 +1,317 @@
+/*
+ * The receive interface: parameters, dispatch to a backend, counters, and
+ * what the backends share (the socket, waiting, cutting a chain to size).
+ */
+#include "rx_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define RX_MAX_BATCH 1024u
+#define RX_MAX_FRAME_STREAM ((size_t)16 << 20)
+#define RX_MAX_FRAME_DGRAM ((size_t)65535)
+
+static _Thread_local char rx_errbuf[256];
+
+int _jumbo_rx_fail(int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(rx_errbuf, sizeof(rx_errbuf), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+JUMBO_API const char *jumbo_rx_strerror(void)
+{
+	return rx_errbuf[0] ? rx_errbuf : "no error";
+}
+
+JUMBO_API void jumbo_rx_params_init(struct jumbo_rx_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->backend = JUMBO_RX_DEFAULT;
+	p->addr = "127.0.0.1";
+	p->max_frame = 9000;
+	p->batch = 32;
+	p->ring_entries = 256;
+	p->rcvbuf = 16 << 20;
+}
+
+static const char *const rx_names[] = {
+	[JUMBO_RX_DEFAULT] = "default",
+	[JUMBO_RX_UDP] = "udp",
+	[JUMBO_RX_TCP] = "tcp",
+	[JUMBO_RX_URING] = "uring",
+};
+
+JUMBO_API const char *jumbo_rx_backend_name(enum jumbo_rx_backend b)
+{
+	if ((unsigned)b >= sizeof(rx_names) / sizeof(rx_names[0]))
+		return "unknown";
+	return rx_names[b];
+}
+
+JUMBO_API int jumbo_rx_backend_parse(const char *name)
+{
+	if (!name)
+		return -EINVAL;
+	for (unsigned i = 0; i < sizeof(rx_names) / sizeof(rx_names[0]); i++)
+		if (strcmp(name, rx_names[i]) == 0)
+			return (int)i;
+	if (strcmp(name, "io_uring") == 0)
+		return JUMBO_RX_URING;
+	return -EINVAL;
+}
+
+JUMBO_API int jumbo_rx_backend_supported(enum jumbo_rx_backend b)
+{
+	switch (b) {
+	case JUMBO_RX_DEFAULT:
+	case JUMBO_RX_UDP:
+	case JUMBO_RX_TCP:
+		return 1;
+	case JUMBO_RX_URING:
+		return _jumbo_rx_uring_supported();
+	}
+	_jumbo_rx_fail(-EINVAL, "unknown backend %d", (int)b);
+	return 0;
+}
+
+JUMBO_API struct jumbo_rx *jumbo_rx_open(const struct jumbo_rx_params *p,
+					 int *err)
+{
+	struct jumbo_rx_params d;
+	struct jumbo_rx *rx = NULL;
+	size_t limit;
+	int e;
+
+	rx_errbuf[0] = 0;
+	if (!p) {
+		jumbo_rx_params_init(&d);
+		p = &d;
+	}
+	if ((unsigned)p->backend > JUMBO_RX_URING) {
+		e = _jumbo_rx_fail(-EINVAL, "unknown backend %d",
+				   (int)p->backend);
+		goto fail;
+	}
+	limit = p->backend == JUMBO_RX_TCP ? RX_MAX_FRAME_STREAM
+					   : RX_MAX_FRAME_DGRAM;
+	if (p->max_frame > limit || p->batch > RX_MAX_BATCH ||
+	    p->ring_entries > 32768 || p->rcvbuf < 0) {
+		e = _jumbo_rx_fail(-EINVAL,
+				   "bad parameter: max_frame %zu (at most %zu), "
+				   "batch %u (at most %u), ring_entries %u (at "
+				   "most 32768), rcvbuf %d",
+				   p->max_frame, limit, p->batch, RX_MAX_BATCH,
+				   p->ring_entries, p->rcvbuf);
+		goto fail;
+	}
+	rx = calloc(1, sizeof(*rx));
+	if (!rx) {
+		e = _jumbo_rx_fail(-ENOMEM, "out of memory");
+		goto fail;
+	}
+	rx->fd = -1;
+	rx->backend = p->backend == JUMBO_RX_DEFAULT ? JUMBO_RX_UDP
+						     : p->backend;
+	rx->max_frame = p->max_frame ? p->max_frame : 9000;
+	rx->batch = p->batch ? p->batch : 32;
+	rx->ring_entries = p->ring_entries ? p->ring_entries : 256;
+	rx->flags = p->flags;
+	rx->pool = p->pool;
+	if (!rx->pool) {
+		if (!jumbo_vm_init() || !(rx->pool = jumbo_default_pool())) {
+			e = _jumbo_rx_fail(-ENOMEM,
+					   "the default pool could not be made");
+			goto fail;
+		}
+	}
+	rx->page = jumbo_pool_page_size(rx->pool);
+	switch (rx->backend) {
+	case JUMBO_RX_TCP:
+		e = _jumbo_rx_tcp_open(rx, p);
+		break;
+	case JUMBO_RX_URING:
+		e = _jumbo_rx_uring_open(rx, p);
+		break;
+	default:
+		e = _jumbo_rx_udp_open(rx, p);
+		break;
+	}
+	if (e)
+		goto fail;
+	return rx;
+fail:
+	if (rx) {
+		if (rx->ops)
+			rx->ops->close(rx);
+		if (rx->fd >= 0)
+			close(rx->fd);
+		free(rx);
+	}
+	if (err)
+		*err = e;
+	errno = -e;
+	return NULL;
+}
+
+JUMBO_API int jumbo_rx_recv(struct jumbo_rx *rx, struct mbuf **pkts,
+			    unsigned n, int timeout_ms)
+{
+	if (!rx || !pkts)
+		return -EINVAL;
+	if (n == 0)
+		return 0;
+	return rx->ops->recv(rx, pkts, n, timeout_ms);
+}
+
+JUMBO_API int jumbo_rx_stats(struct jumbo_rx *rx, struct jumbo_rx_stats *st)
+{
+	const uint64_t *src;
+	uint64_t *dst;
+
+	if (!rx || !st)
+		return -EINVAL;
+	/* Field by field: the struct is all uint64_t counters. */
+	src = (const uint64_t *)&rx->st;
+	dst = (uint64_t *)st;
+	for (size_t i = 0; i < sizeof(*st) / sizeof(uint64_t); i++)
+		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+	return 0;
+}
+
+JUMBO_API uint16_t jumbo_rx_port(const struct jumbo_rx *rx)
+{
+	return rx ? rx->port : 0;
+}
+
+JUMBO_API int jumbo_rx_fd(const struct jumbo_rx *rx)
+{
+	return rx ? rx->fd : -1;
+}
+
+JUMBO_API enum jumbo_rx_backend jumbo_rx_backend_of(const struct jumbo_rx *rx)
+{
+	return rx ? rx->backend : JUMBO_RX_DEFAULT;
+}
+
+JUMBO_API int jumbo_rx_close(struct jumbo_rx *rx)
+{
+	if (!rx)
+		return -EINVAL;
+	rx->ops->close(rx);
+	if (rx->fd >= 0)
+		close(rx->fd);
+	free(rx);
+	return 0;
+}
+
+/* ---- shared by the backends --------------------------------------------- */
+
+static int rx_addr(const char *addr, uint16_t port, struct sockaddr_storage *ss,
+		   socklen_t *len)
+{
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (!addr)
+		addr = "127.0.0.1";
+	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		*len = sizeof(*s4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		*len = sizeof(*s6);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int _jumbo_rx_socket(struct jumbo_rx *rx, const struct jumbo_rx_params *p,
+		     int type)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, one = 1, sz = p->rcvbuf ? p->rcvbuf : 16 << 20;
+
+	if (rx_addr(p->addr, p->port, &ss, &len))
+		return _jumbo_rx_fail(-EINVAL,
+				      "'%s' is not a numeric IPv4 or IPv6 "
+				      "address", p->addr);
+	fd = socket(ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return _jumbo_rx_fail(-errno, "socket: %s", strerror(errno));
+	/*
+	 * A burst of jumbo datagrams fills the default 208 KiB receive
+	 * buffer in about twenty frames (each costs its truesize, not its
+	 * length); FORCE passes rmem_max when we may, else the kernel caps.
+	 */
+	if ((p->flags & JUMBO_RX_NOFORCE) ||
+	    setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)))
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	if (type == SOCK_STREAM)
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+				 sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len)) {
+		int e = -errno;
+		close(fd);
+		return _jumbo_rx_fail(e, "bind %s port %u: %s", p->addr,
+				      p->port, strerror(-e));
+	}
+	len = sizeof(ss);
+	getsockname(fd, (struct sockaddr *)&ss, &len);
+	rx->port = ntohs(ss.ss_family == AF_INET
+				 ? ((struct sockaddr_in *)&ss)->sin_port
+				 : ((struct sockaddr_in6 *)&ss)->sin6_port);
+	rx->family = ss.ss_family;
+	rx->fd = fd;
+	return 0;
+}
+
+int _jumbo_rx_wait(int fd, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	int r = poll(&pfd, 1, timeout_ms);
+
+	if (r < 0)
+		return errno == EINTR ? 0 : -errno;
+	return r;
+}
+
+unsigned _jumbo_rx_trim(struct mbuf *m, size_t len)
+{
+	struct mbuf *n = m, *rest;
+	unsigned pages = 0;
+	size_t left = len;
+
+	m->m_pkthdr.len = len;
+	for (;;) {
+		size_t cap = n->m_ext.ext_size - (size_t)(n->m_data -
+							  n->m_ext.ext_buf);
+		n->m_len = left < cap ? left : cap;
+		left -= n->m_len;
+		pages++;
+		if (left == 0 || !n->m_next)
+			break;
+		n = n->m_next;
+	}
+	rest = n->m_next;
+	n->m_next = NULL;
+	m_freem(rest);
+	return pages;
+}

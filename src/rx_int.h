@@ -1,0 +1,83 @@
+/*
+ * Internals of the receive backends (rx*.c).  Installed headers never
+ * include this.
+ */
+#ifndef JUMBO_RX_INT_H
+#define JUMBO_RX_INT_H
+
+#include <jumbo/mbuf.h>
+#include <jumbo/rx.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define RX_HIDDEN __attribute__((visibility("hidden")))
+
+struct jumbo_rx;
+
+/* What each backend provides; open has filled the common part first. */
+struct rx_ops {
+	int (*recv)(struct jumbo_rx *rx, struct mbuf **pkts, unsigned n,
+		    int timeout_ms);
+	void (*close)(struct jumbo_rx *rx);
+};
+
+/*
+ * A receiver.  One thread calls recv (the receive thread, as one interrupt
+ * handler ran ti(4)'s ring); any thread may read the counters, so they are
+ * written with relaxed atomic stores by that one writer (RX_ADD) and read
+ * with relaxed loads: each counter is exact, a snapshot across counters is
+ * not atomic (netstat's isn't either).
+ */
+struct jumbo_rx {
+	const struct rx_ops *ops;
+	enum jumbo_rx_backend backend;
+	int fd;                 /* udp/uring: the socket; tcp: the listener */
+	uint16_t port;
+	int family;
+	size_t max_frame;
+	unsigned batch;
+	unsigned ring_entries;
+	unsigned flags;
+	struct jumbo_pool *pool;
+	size_t page;            /* the pool's page size */
+	struct jumbo_rx_stats st;
+	void *priv;             /* the backend's state */
+};
+
+#define RX_ADD(rx, field, n)                                                 \
+	__atomic_store_n(&(rx)->st.field,                                    \
+			 __atomic_load_n(&(rx)->st.field, __ATOMIC_RELAXED) + \
+				 (uint64_t)(n),                              \
+			 __ATOMIC_RELAXED)
+
+/* Records why an open failed, for jumbo_rx_strerror; returns err. */
+RX_HIDDEN int _jumbo_rx_fail(int err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/*
+ * Makes a nonblocking socket of type bound to p->addr:p->port with the
+ * receive buffer asked for; fills rx->fd, rx->port, rx->family.  0 or
+ * -errno (the reason recorded).
+ */
+RX_HIDDEN int _jumbo_rx_socket(struct jumbo_rx *rx,
+			       const struct jumbo_rx_params *p, int type);
+
+/* Waits until fd is readable: 1, 0 on timeout, or -errno (EINTR: 0). */
+RX_HIDDEN int _jumbo_rx_wait(int fd, int timeout_ms);
+
+/*
+ * Cuts the chain m (built for the maximum frame) to len bytes: m_len of the
+ * mbufs that hold data, the rest freed (their pages back to the pool).
+ * len 0 keeps one empty mbuf.  Returns the pages kept.
+ */
+RX_HIDDEN unsigned _jumbo_rx_trim(struct mbuf *m, size_t len);
+
+RX_HIDDEN int _jumbo_rx_udp_open(struct jumbo_rx *rx,
+				 const struct jumbo_rx_params *p);
+RX_HIDDEN int _jumbo_rx_tcp_open(struct jumbo_rx *rx,
+				 const struct jumbo_rx_params *p);
+RX_HIDDEN int _jumbo_rx_uring_open(struct jumbo_rx *rx,
+				   const struct jumbo_rx_params *p);
+RX_HIDDEN int _jumbo_rx_uring_supported(void);
+
+#endif

@@ -1,0 +1,218 @@
+/*
+ * The udp backend: recvmmsg(2) into chains of pool pages.
+ *
+ * Like a NIC's receive ring, the backend keeps one chain per batch slot,
+ * built for the largest frame (m_getjumbo(max_frame): two whole 4 KiB pages
+ * and one of 808 bytes for 9000), and posts their pages as the iovecs of
+ * one recvmmsg.  A datagram is scattered over its chain by the kernel: no
+ * copy in user space.  The chain is then cut to the datagram's length (the
+ * pages it did not need go back to the pool) and handed out; its slot is
+ * refilled on the next call.
+ *
+ * The iovecs add up to exactly max_frame, so a longer datagram comes back
+ * with MSG_TRUNC: it is counted and dropped, and its chain stays for the
+ * next one.  SO_RXQ_OVFL reports what the socket itself dropped.
+ */
+#include "rx_int.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+struct rx_udp {
+	unsigned nslots;
+	unsigned ppf;            /* pages per frame: iovecs per slot */
+	struct mbuf **slot;      /* nslots chains, NULL while empty */
+	struct mmsghdr *msg;     /* nslots */
+	struct iovec *iov;       /* nslots * ppf */
+	char (*ctl)[CMSG_SPACE(sizeof(uint32_t))];
+	uint32_t ovfl_seen;      /* last SO_RXQ_OVFL value */
+	char sink[64];           /* drops land here when there are no pages */
+};
+
+static void udp_ovfl(struct jumbo_rx *rx, struct rx_udp *u, struct msghdr *mh)
+{
+	struct cmsghdr *c;
+	uint32_t v;
+
+	for (c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SO_RXQ_OVFL)
+			continue;
+		memcpy(&v, CMSG_DATA(c), sizeof(v));
+		/* The socket's running total: count what is new. */
+		if (v != u->ovfl_seen) {
+			RX_ADD(rx, kernel_drops, (uint32_t)(v - u->ovfl_seen));
+			u->ovfl_seen = v;
+		}
+	}
+}
+
+/*
+ * No pages for even one slot: receive into a small sink with MSG_TRUNC so
+ * the datagrams leave the socket, and count them as "no buffer" drops, as
+ * a NIC with an empty ring does.  Returns 0 or -errno.
+ */
+static int udp_drop(struct jumbo_rx *rx, struct rx_udp *u, int timeout_ms)
+{
+	struct mmsghdr mm[32];
+	struct iovec iov = { u->sink, sizeof(u->sink) };
+	int r;
+
+	if (timeout_ms != 0) {
+		r = _jumbo_rx_wait(rx->fd, timeout_ms);
+		if (r <= 0)
+			return r;
+	}
+	memset(mm, 0, sizeof(mm));
+	for (unsigned i = 0; i < 32; i++) {
+		mm[i].msg_hdr.msg_iov = &iov;
+		mm[i].msg_hdr.msg_iovlen = 1;
+	}
+	r = recvmmsg(rx->fd, mm, 32, MSG_DONTWAIT | MSG_TRUNC, NULL);
+	RX_ADD(rx, syscalls, 1);
+	if (r > 0)
+		RX_ADD(rx, no_buffer, r);
+	return 0;
+}
+
+/* Moves the chains still in slots to the front and fills the rest. */
+static unsigned udp_refill(struct jumbo_rx *rx, struct rx_udp *u, unsigned want)
+{
+	unsigned have = 0, i;
+
+	for (i = 0; i < u->nslots; i++)
+		if (u->slot[i]) {
+			struct mbuf *m = u->slot[i];
+			u->slot[i] = NULL;
+			u->slot[have++] = m;
+		}
+	while (have < want) {
+		struct mbuf *m = m_getjumbo(rx->pool, rx->max_frame, NULL);
+		if (!m)
+			break; /* pool exhausted: receive into what we have */
+		u->slot[have++] = m;
+	}
+	return have < want ? have : want;
+}
+
+static void udp_post(struct rx_udp *u, unsigned i)
+{
+	struct msghdr *mh = &u->msg[i].msg_hdr;
+	struct iovec *iov = &u->iov[(size_t)i * u->ppf];
+	unsigned k = 0;
+
+	for (struct mbuf *m = u->slot[i]; m && k < u->ppf; m = m->m_next) {
+		iov[k].iov_base = m->m_data;
+		iov[k].iov_len = m->m_len;
+		k++;
+	}
+	memset(mh, 0, sizeof(*mh));
+	mh->msg_iov = iov;
+	mh->msg_iovlen = k;
+	mh->msg_control = u->ctl[i];
+	mh->msg_controllen = sizeof(u->ctl[i]);
+}
+
+static int udp_recv(struct jumbo_rx *rx, struct mbuf **pkts, unsigned n,
+		    int timeout_ms)
+{
+	struct rx_udp *u = rx->priv;
+	unsigned want = n < u->nslots ? n : u->nslots, have, out = 0;
+	int r;
+
+	have = udp_refill(rx, u, want);
+	if (have == 0)
+		return udp_drop(rx, u, timeout_ms);
+	for (unsigned i = 0; i < have; i++)
+		udp_post(u, i);
+	/* At most two tries: now, and once more after waiting. */
+	for (int tries = 0; tries < 2; tries++) {
+		r = recvmmsg(rx->fd, u->msg, have, MSG_DONTWAIT, NULL);
+		RX_ADD(rx, syscalls, 1);
+		if (r >= 0)
+			break;
+		if (errno == EAGAIN && tries == 0 && timeout_ms != 0) {
+			r = _jumbo_rx_wait(rx->fd, timeout_ms);
+			if (r <= 0)
+				return r;
+			continue;
+		}
+		if (errno == EAGAIN || errno == EINTR)
+			return 0;
+		/* An ICMP error queued on the socket: count it, go on. */
+		if (errno == ECONNREFUSED || errno == EHOSTUNREACH ||
+		    errno == ENETUNREACH) {
+			RX_ADD(rx, errors, 1);
+			return 0;
+		}
+		return -errno;
+	}
+	if (r < 0)
+		return 0;
+	for (unsigned i = 0; i < (unsigned)r; i++) {
+		struct msghdr *mh = &u->msg[i].msg_hdr;
+		size_t len = u->msg[i].msg_len;
+
+		udp_ovfl(rx, u, mh);
+		if (mh->msg_flags & MSG_TRUNC) {
+			/* Longer than max_frame: never delivered as whole. */
+			RX_ADD(rx, truncated, 1);
+			continue;
+		}
+		RX_ADD(rx, pages, _jumbo_rx_trim(u->slot[i], len));
+		RX_ADD(rx, bytes, len);
+		pkts[out++] = u->slot[i];
+		u->slot[i] = NULL;
+	}
+	RX_ADD(rx, packets, out);
+	return (int)out;
+}
+
+static void udp_close(struct jumbo_rx *rx)
+{
+	struct rx_udp *u = rx->priv;
+
+	if (!u)
+		return;
+	for (unsigned i = 0; u->slot && i < u->nslots; i++)
+		m_freem(u->slot[i]);
+	free(u->slot);
+	free(u->msg);
+	free(u->iov);
+	free(u->ctl);
+	free(u);
+	rx->priv = NULL;
+}
+
+static const struct rx_ops udp_ops = { udp_recv, udp_close };
+
+int _jumbo_rx_udp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
+{
+	struct rx_udp *u;
+	int one = 1, e;
+
+	e = _jumbo_rx_socket(rx, p, SOCK_DGRAM);
+	if (e)
+		return e;
+	(void)setsockopt(rx->fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return _jumbo_rx_fail(-ENOMEM, "out of memory");
+	rx->priv = u;
+	rx->ops = &udp_ops;
+	u->nslots = rx->batch;
+	u->ppf = (unsigned)((rx->max_frame + rx->page - 1) / rx->page);
+	if (u->ppf > IOV_MAX)
+		return _jumbo_rx_fail(-EINVAL, "max_frame %zu needs %u pages, "
+				      "more than IOV_MAX", rx->max_frame, u->ppf);
+	u->slot = calloc(u->nslots, sizeof(*u->slot));
+	u->msg = calloc(u->nslots, sizeof(*u->msg));
+	u->iov = calloc((size_t)u->nslots * u->ppf, sizeof(*u->iov));
+	u->ctl = calloc(u->nslots, sizeof(*u->ctl));
+	if (!u->slot || !u->msg || !u->iov || !u->ctl)
+		return _jumbo_rx_fail(-ENOMEM, "out of memory");
+	return 0;
+}

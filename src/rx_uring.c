@@ -1,0 +1,463 @@
+/*
+ * The uring backend: UDP through io_uring, with a provided-buffer ring
+ * whose buffers are runs of contiguous pool pages, and one multishot
+ * receive that keeps taking datagrams until the ring runs dry.
+ *
+ * This is the closest thing to ti(4)'s receive ring a process has: the
+ * buffers are posted once, the kernel picks one per datagram and says which
+ * (the buffer id in the completion), and a buffer comes back to the ring
+ * when the program is done with it.  A buffer is a run of k pages, k =
+ * ceil((max_frame + 1) / page), so that a datagram longer than max_frame
+ * shows as one (plain recv has no MSG_TRUNC) and is counted and dropped.
+ *
+ * Each page of a datagram's run goes on its own mbuf with a free routine
+ * (m_extadd_jumbo) that counts the run's pages back; the last one pushes
+ * the run on a lock-free stack, since it may run on any thread, and the
+ * receive thread puts the runs on the stack back into the ring at its next
+ * call.  When the ring is empty the kernel ends the multishot receive with
+ * ENOBUFS: counted as no_buffer, and armed again when runs come back.
+ *
+ * Needs liburing (build) and provided-buffer rings and multishot receive
+ * (Linux 6.0, run time); liburing 2.3 has no io_uring_setup_buf_ring, so
+ * the ring is mapped and registered here.
+ */
+#include "rx_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef JUMBO_HAVE_URING
+
+int _jumbo_rx_uring_supported(void)
+{
+	_jumbo_rx_fail(-EOPNOTSUPP, "uring backend: libjumbo was built "
+		       "without liburing (install liburing-dev and rebuild)");
+	return 0;
+}
+
+int _jumbo_rx_uring_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
+{
+	_jumbo_rx_uring_supported();
+	return -EOPNOTSUPP;
+}
+
+#else
+
+#include <liburing.h>
+#include <sys/mman.h>
+
+#define URING_BGID 7
+#define URING_NONE (-1)
+
+struct rx_uring;
+
+/* One ring buffer: k contiguous pages; refs counts its pages in mbufs. */
+struct uring_run {
+	char *addr;
+	unsigned refs;        /* atomic */
+	int next;             /* link on the return stack */
+	struct rx_uring *u;
+};
+
+/*
+ * live is 1 for the receiver plus 1 per run out in chains: whoever drops
+ * it to 0 (jumbo_rx_close, or the free of the last page out) frees the
+ * runs' pages and this struct, so that chains outlive their receiver.
+ */
+struct rx_uring {
+	struct io_uring ring;
+	struct io_uring_buf_ring *br;
+	size_t br_bytes;
+	unsigned entries;     /* ring size, a power of two */
+	unsigned nruns;       /* runs built, at most entries */
+	unsigned k;           /* pages per run */
+	unsigned in_ring;     /* runs the kernel holds now */
+	int armed;            /* a multishot receive is in flight */
+	int ret_head;         /* atomic: stack of runs freed by consumers */
+	unsigned live;        /* atomic, see above */
+	struct jumbo_pool *pool;
+	size_t page;
+	struct uring_run *run;
+	char sink[64];
+};
+
+static _Thread_local int uring_ok = -1; /* cached support check */
+
+int _jumbo_rx_uring_supported(void)
+{
+	struct io_uring ring;
+	struct io_uring_probe *pr;
+	int ok;
+
+	if (uring_ok >= 0)
+		return uring_ok;
+	if (io_uring_queue_init(4, &ring, 0)) {
+		_jumbo_rx_fail(-EOPNOTSUPP, "uring backend: io_uring_setup "
+			       "failed (kernel without io_uring, or disabled "
+			       "by kernel.io_uring_disabled or seccomp)");
+		return uring_ok = 0;
+	}
+	/*
+	 * Multishot receive came in 6.0 with IORING_OP_SEND_ZC; there is no
+	 * probe for a flag, so the opcode stands for the release.
+	 */
+	pr = io_uring_get_probe_ring(&ring);
+	ok = pr && io_uring_opcode_supported(pr, IORING_OP_SEND_ZC);
+	if (pr)
+		io_uring_free_probe(pr);
+	io_uring_queue_exit(&ring);
+	if (!ok)
+		_jumbo_rx_fail(-EOPNOTSUPP, "uring backend: the kernel lacks "
+			       "multishot receive with provided-buffer rings "
+			       "(Linux 6.0 or later); use udp");
+	return uring_ok = ok;
+}
+
+static void uring_destroy(struct rx_uring *u)
+{
+	for (unsigned i = 0; i < u->nruns; i++)
+		for (unsigned j = 0; j < u->k; j++)
+			jumbo_pool_free(u->pool, u->run[i].addr + j * u->page);
+	free(u->run);
+	free(u);
+}
+
+static void uring_unref(struct rx_uring *u)
+{
+	/* acq_rel: the last one sees every other party's writes to runs. */
+	if (__atomic_sub_fetch(&u->live, 1, __ATOMIC_ACQ_REL) == 0)
+		uring_destroy(u);
+}
+
+/* Drops cnt pages of run r; the last one sends the run back. */
+static void uring_run_put(struct uring_run *r, unsigned cnt)
+{
+	struct rx_uring *u = r->u;
+	int bid = (int)(r - u->run), old;
+
+	if (__atomic_sub_fetch(&r->refs, cnt, __ATOMIC_ACQ_REL) != 0)
+		return;
+	old = __atomic_load_n(&u->ret_head, __ATOMIC_RELAXED);
+	do {
+		r->next = old;
+		/* release: the receiver that pops it sees next. */
+	} while (!__atomic_compare_exchange_n(&u->ret_head, &old, bid, 1,
+					      __ATOMIC_RELEASE,
+					      __ATOMIC_RELAXED));
+	uring_unref(u);
+}
+
+/* The free routine of every page the backend hands out. */
+static void uring_page_free(caddr_t page, void *args)
+{
+	uring_run_put(args, 1);
+}
+
+static void uring_add(struct rx_uring *u, int bid, int off)
+{
+	io_uring_buf_ring_add(u->br, u->run[bid].addr,
+			      (unsigned)(u->k * u->page), (unsigned short)bid,
+			      io_uring_buf_ring_mask(u->entries), off);
+}
+
+/* Puts the runs consumers gave back into the ring. */
+static void uring_reclaim(struct rx_uring *u)
+{
+	/* acquire: pairs with the release of the pushes. */
+	int bid = __atomic_exchange_n(&u->ret_head, URING_NONE,
+				      __ATOMIC_ACQUIRE);
+	int n = 0;
+
+	for (; bid != URING_NONE; bid = u->run[bid].next)
+		uring_add(u, bid, n++);
+	if (n) {
+		io_uring_buf_ring_advance(u->br, n);
+		u->in_ring += (unsigned)n;
+	}
+}
+
+static int uring_arm(struct jumbo_rx *rx, struct rx_uring *u)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+	int r;
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_recv_multishot(sqe, rx->fd, NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = URING_BGID;
+	r = io_uring_submit(&u->ring);
+	if (r < 0)
+		return r;
+	u->armed = 1;
+	return 0;
+}
+
+/* A datagram of len bytes in run bid: its chain, or NULL (counted). */
+static struct mbuf *uring_chain(struct jumbo_rx *rx, struct rx_uring *u,
+				int bid, size_t len)
+{
+	struct uring_run *r = &u->run[bid];
+	unsigned np = (unsigned)((len + u->page - 1) / u->page), got = 0;
+	struct mbuf *head = NULL, **tail = &head;
+	size_t left = len;
+
+	/* One guard reference so that a failure half-way cannot recycle. */
+	__atomic_store_n(&r->refs, np + 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&u->live, 1, __ATOMIC_RELAXED);
+	for (; got < np; got++) {
+		struct mbuf *m = got ? m_get(M_NOWAIT, MT_DATA)
+				     : m_gethdr(M_NOWAIT, MT_DATA);
+		if (!m)
+			break;
+		if (m_extadd_jumbo(m, u->pool, r->addr + got * u->page,
+				   uring_page_free, r)) {
+			m_free(m);
+			break;
+		}
+		m->m_len = left < u->page ? left : u->page;
+		left -= m->m_len;
+		*tail = m;
+		tail = &m->m_next;
+	}
+	if (got < np) {
+		/* No mbufs: give the pages back, drop the datagram. */
+		uring_run_put(r, np - got);
+		m_freem(head);
+		uring_run_put(r, 1);
+		RX_ADD(rx, no_buffer, 1);
+		return NULL;
+	}
+	head->m_pkthdr.len = len;
+	RX_ADD(rx, pages, np);
+	uring_run_put(r, 1);
+	return head;
+}
+
+/* No buffers and no receive armed: drain the socket and count drops. */
+static int uring_drop(struct jumbo_rx *rx, struct rx_uring *u, int timeout_ms)
+{
+	int r, cnt = 0;
+
+	if (timeout_ms != 0) {
+		r = _jumbo_rx_wait(rx->fd, timeout_ms);
+		if (r <= 0)
+			return r;
+	}
+	while (cnt < 64 && recv(rx->fd, u->sink, sizeof(u->sink),
+				MSG_DONTWAIT | MSG_TRUNC) >= 0)
+		cnt++;
+	RX_ADD(rx, syscalls, cnt + 1);
+	RX_ADD(rx, no_buffer, cnt);
+	return 0;
+}
+
+static int uring_recv(struct jumbo_rx *rx, struct mbuf **pkts, unsigned n,
+		      int timeout_ms)
+{
+	struct rx_uring *u = rx->priv;
+	struct io_uring_cqe *cqe;
+	unsigned out = 0;
+	int r;
+
+	uring_reclaim(u);
+	if (!u->armed && u->in_ring) {
+		r = uring_arm(rx, u);
+		if (r)
+			return r;
+		RX_ADD(rx, ring_rearms, 1);
+	}
+	if (!u->armed)
+		return uring_drop(rx, u, timeout_ms);
+	if (io_uring_peek_cqe(&u->ring, &cqe) != 0) {
+		struct __kernel_timespec ts = {
+			.tv_sec = timeout_ms / 1000,
+			.tv_nsec = (long long)(timeout_ms % 1000) * 1000000
+		};
+		if (timeout_ms == 0)
+			return 0;
+		RX_ADD(rx, syscalls, 1);
+		r = io_uring_wait_cqe_timeout(&u->ring, &cqe,
+					      timeout_ms < 0 ? NULL : &ts);
+		if (r == -ETIME || r == -EINTR || r == -EAGAIN)
+			return 0;
+		if (r < 0)
+			return r;
+	}
+	while (out < n && io_uring_peek_cqe(&u->ring, &cqe) == 0) {
+		int res = cqe->res;
+		unsigned fl = cqe->flags;
+
+		io_uring_cqe_seen(&u->ring, cqe);
+		if (!(fl & IORING_CQE_F_MORE))
+			u->armed = 0;
+		if (fl & IORING_CQE_F_BUFFER) {
+			int bid = (int)(fl >> IORING_CQE_BUFFER_SHIFT);
+			u->in_ring--;
+			if (res > (int)rx->max_frame) {
+				RX_ADD(rx, truncated, 1);
+				__atomic_store_n(&u->run[bid].refs, 0,
+						 __ATOMIC_RELAXED);
+				uring_add(u, bid, 0);
+				io_uring_buf_ring_advance(u->br, 1);
+				u->in_ring++;
+			} else if (res <= 0) {
+				uring_add(u, bid, 0);
+				io_uring_buf_ring_advance(u->br, 1);
+				u->in_ring++;
+			} else if ((pkts[out] = uring_chain(rx, u, bid,
+							    (size_t)res))) {
+				RX_ADD(rx, bytes, res);
+				out++;
+			}
+			continue;
+		}
+		if (res == -ENOBUFS)
+			RX_ADD(rx, no_buffer, 1);
+		else if (res < 0)
+			RX_ADD(rx, errors, 1);
+		if (res == -EINVAL && !rx->st.packets)
+			return _jumbo_rx_fail(-EOPNOTSUPP, "uring backend: "
+					      "the kernel refused multishot "
+					      "receive");
+	}
+	RX_ADD(rx, packets, out);
+	return (int)out;
+}
+
+static void uring_close(struct jumbo_rx *rx)
+{
+	struct rx_uring *u = rx->priv;
+
+	if (!u)
+		return;
+	/* Ends the multishot receive; the kernel lets go of the buffers. */
+	if (u->ring.ring_fd >= 0)
+		io_uring_queue_exit(&u->ring);
+	if (u->br)
+		munmap(u->br, u->br_bytes);
+	rx->priv = NULL;
+	uring_unref(u);
+}
+
+static int cmp_addr(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)*(void *const *)a;
+	uintptr_t y = (uintptr_t)*(void *const *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Builds up to u->entries runs of k contiguous pages.  Pages come in bulk,
+ * sorted by address; those that do not form a run are kept aside until
+ * the end, so the next bulk does not return the same ones.
+ */
+static int uring_runs(struct rx_uring *u)
+{
+	unsigned cap = u->entries * u->k, nleft = 0;
+	void **tmp = malloc(sizeof(void *) * cap);
+	void **left = malloc(sizeof(void *) * cap * 4);
+
+	if (!tmp || !left) {
+		free(tmp);
+		free(left);
+		return -ENOMEM;
+	}
+	for (int round = 0; round < 4 && u->nruns < u->entries; round++) {
+		unsigned want = (u->entries - u->nruns) * u->k;
+		unsigned got = jumbo_pool_alloc_bulk(u->pool, tmp, want), i = 0;
+
+		if (got == 0)
+			break;
+		qsort(tmp, got, sizeof(void *), cmp_addr);
+		while (i < got) {
+			unsigned j = 1;
+			while (j < u->k && i + j < got &&
+			       (char *)tmp[i + j] == (char *)tmp[i] + j * u->page)
+				j++;
+			if (j == u->k && u->nruns < u->entries) {
+				u->run[u->nruns].addr = tmp[i];
+				u->run[u->nruns].u = u;
+				u->nruns++;
+			} else {
+				for (unsigned x = 0; x < j; x++)
+					left[nleft++] = tmp[i + x];
+			}
+			i += j;
+		}
+	}
+	for (unsigned i = 0; i < nleft; i++)
+		jumbo_pool_free(u->pool, left[i]);
+	free(tmp);
+	free(left);
+	return u->nruns ? 0 : -ENOMEM;
+}
+
+static const struct rx_ops uring_ops = { uring_recv, uring_close };
+
+int _jumbo_rx_uring_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
+{
+	struct io_uring_buf_reg reg;
+	struct rx_uring *u;
+	unsigned ent = 1;
+	int e;
+
+	if (!_jumbo_rx_uring_supported())
+		return -EOPNOTSUPP;
+	e = _jumbo_rx_socket(rx, p, SOCK_DGRAM);
+	if (e)
+		return e;
+	while (ent < rx->ring_entries)
+		ent <<= 1;
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return _jumbo_rx_fail(-ENOMEM, "out of memory");
+	u->ring.ring_fd = -1;
+	u->live = 1;
+	u->ret_head = URING_NONE;
+	u->entries = ent;
+	u->pool = rx->pool;
+	u->page = rx->page;
+	u->k = (unsigned)((rx->max_frame + 1 + rx->page - 1) / rx->page);
+	rx->priv = u;
+	rx->ops = &uring_ops;
+	u->run = calloc(ent, sizeof(*u->run));
+	if (!u->run)
+		return _jumbo_rx_fail(-ENOMEM, "out of memory");
+	e = io_uring_queue_init(64, &u->ring, 0);
+	if (e) {
+		u->ring.ring_fd = -1;
+		return _jumbo_rx_fail(e, "io_uring_queue_init: %s",
+				      strerror(-e));
+	}
+	if (uring_runs(u))
+		return _jumbo_rx_fail(-ENOMEM, "uring backend: the pool has "
+				      "no run of %u contiguous pages", u->k);
+	u->br_bytes = (ent * sizeof(struct io_uring_buf) + 4095) & ~(size_t)4095;
+	u->br = mmap(NULL, u->br_bytes, PROT_READ | PROT_WRITE,
+		     MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+	if (u->br == MAP_FAILED) {
+		u->br = NULL;
+		return _jumbo_rx_fail(-ENOMEM, "out of memory");
+	}
+	io_uring_buf_ring_init(u->br);
+	memset(&reg, 0, sizeof(reg));
+	reg.ring_addr = (uintptr_t)u->br;
+	reg.ring_entries = ent;
+	reg.bgid = URING_BGID;
+	e = io_uring_register_buf_ring(&u->ring, &reg, 0);
+	if (e)
+		return _jumbo_rx_fail(e == -EINVAL ? -EOPNOTSUPP : e,
+				      "uring backend: registering the buffer "
+				      "ring failed: %s (provided-buffer rings "
+				      "need Linux 5.19)", strerror(-e));
+	for (unsigned i = 0; i < u->nruns; i++)
+		uring_add(u, (int)i, (int)i);
+	io_uring_buf_ring_advance(u->br, (int)u->nruns);
+	u->in_ring = u->nruns;
+	return 0;
+}
+
+#endif
