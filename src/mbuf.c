@@ -1,0 +1,338 @@
+/*
+ * The mbuf allocator and the life of an mbuf: allocation, external
+ * storage and its shared reference count, and the free that gives a page
+ * back to its pool exactly once.
+ *
+ * Mbufs come from 64 KiB slabs that are never given back, carved into
+ * MSIZE-byte, MSIZE-aligned mbufs.  Each thread keeps a LIFO list of free
+ * mbufs; beyond 2 * MB_BATCH it sends MB_BATCH of them to a shared depot,
+ * and when empty it takes a batch back (Bonwick's magazines, with lists
+ * instead of arrays since a free mbuf can hold its own link).  An mbuf
+ * allocated by one thread may be freed by any other.
+ *
+ * Since slabs stay mapped, a freed mbuf can still be read: m_free checks
+ * m_type and aborts on a double free instead of corrupting the lists.
+ */
+#include "mbuf_int.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define MB_SLAB ((size_t)64 << 10)
+#define MB_PER_SLAB (MB_SLAB / MSIZE)
+#define MB_BATCH 64u
+
+_Static_assert(sizeof(struct mbuf) + 64 <= MSIZE, "mbuf header too big");
+_Static_assert((MSIZE & (MSIZE - 1)) == 0, "MSIZE must be a power of two");
+
+/*
+ * A thread's cache: free mbufs linked through m_next, n of them.  Only its
+ * thread touches it; at thread exit the destructor moves the list to the
+ * depot.  registered: the destructor key has been set for this thread.
+ */
+struct mb_cache {
+	struct mbuf *free;
+	unsigned n;
+	bool registered;
+};
+
+/*
+ * The depot, behind lock: batches of free mbufs.  A batch is a list
+ * through m_next; batches are linked through their first mbuf's m_nextpkt,
+ * and the first mbuf's m_len holds the batch's length.  slabs counts the
+ * slabs ever mapped (never unmapped).
+ */
+static struct {
+	pthread_mutex_t lock;
+	struct mbuf *batches;
+	size_t nbatches;
+	size_t slabs;
+} depot = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static __thread struct mb_cache mb_tcache;
+static pthread_key_t mb_key;
+static pthread_once_t mb_key_once = PTHREAD_ONCE_INIT;
+
+void _jumbo_mb_panic(const char *fn, const void *addr, const char *what)
+{
+	fprintf(stderr, "%s: %s mbuf %p\n", fn, what, addr);
+	abort();
+}
+
+static void depot_push(struct mbuf *list, unsigned n)
+{
+	list->m_len = n;
+	pthread_mutex_lock(&depot.lock);
+	list->m_nextpkt = depot.batches;
+	depot.batches = list;
+	depot.nbatches++;
+	pthread_mutex_unlock(&depot.lock);
+}
+
+/* Thread exit: the cache's mbufs go to the depot as one batch. */
+static void mb_cache_dtor(void *arg)
+{
+	struct mb_cache *c = arg;
+
+	if (c->free)
+		depot_push(c->free, c->n);
+	c->free = NULL;
+	c->n = 0;
+}
+
+static void mb_key_init(void)
+{
+	pthread_key_create(&mb_key, mb_cache_dtor);
+}
+
+static void mb_cache_register(struct mb_cache *c)
+{
+	pthread_once(&mb_key_once, mb_key_init);
+	pthread_setspecific(mb_key, c);
+	c->registered = true;
+}
+
+/* Slow path: the cache is empty.  Refill from the depot or a new slab. */
+static __attribute__((noinline)) struct mbuf *mb_refill(struct mb_cache *c)
+{
+	struct mbuf *b;
+
+	if (!c->registered)
+		mb_cache_register(c);
+	pthread_mutex_lock(&depot.lock);
+	b = depot.batches;
+	if (b) {
+		depot.batches = b->m_nextpkt;
+		depot.nbatches--;
+	}
+	pthread_mutex_unlock(&depot.lock);
+	if (b) {
+		c->free = b;
+		c->n = (unsigned)b->m_len;
+		return b;
+	}
+	char *s = mmap(NULL, MB_SLAB, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (s == MAP_FAILED)
+		return NULL;
+	pthread_mutex_lock(&depot.lock);
+	depot.slabs++;
+	pthread_mutex_unlock(&depot.lock);
+	/* Fresh memory is zero: every mbuf starts as MT_NOTMBUF. */
+	for (size_t i = 0; i < MB_PER_SLAB; i++) {
+		struct mbuf *m = (struct mbuf *)(s + i * MSIZE);
+		m->m_next = i + 1 < MB_PER_SLAB ?
+				    (struct mbuf *)(s + (i + 1) * MSIZE) :
+				    NULL;
+	}
+	c->free = (struct mbuf *)s;
+	c->n = MB_PER_SLAB;
+	return c->free;
+}
+
+static struct mbuf *mb_alloc(void)
+{
+	struct mb_cache *c = &mb_tcache;
+	struct mbuf *m = c->free;
+
+	if (mb_unlikely(!m) && !(m = mb_refill(c))) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	c->free = m->m_next;
+	c->n--;
+	return m;
+}
+
+/* Gives a dead mbuf (m_type already MT_NOTMBUF) back to this thread. */
+static void mb_put(struct mbuf *m)
+{
+	struct mb_cache *c = &mb_tcache;
+
+	m->m_next = c->free;
+	c->free = m;
+	if (mb_unlikely(++c->n >= 2 * MB_BATCH)) {
+		/* Split off the first MB_BATCH and send them to the depot. */
+		struct mbuf *head = c->free, *t = head;
+		for (unsigned i = 1; i < MB_BATCH; i++)
+			t = t->m_next;
+		c->free = t->m_next;
+		t->m_next = NULL;
+		c->n -= MB_BATCH;
+		if (!c->registered)
+			mb_cache_register(c);
+		depot_push(head, MB_BATCH);
+	}
+}
+
+static struct mbuf *mb_init(struct mbuf *m, int flags)
+{
+	m->m_next = NULL;
+	m->m_nextpkt = NULL;
+	m->m_data = m->m_dat;
+	m->m_len = 0;
+	m->m_flags = flags;
+	memset(&m->m_pkthdr, 0, sizeof(m->m_pkthdr));
+	memset(&m->m_ext, 0, sizeof(m->m_ext));
+	/*
+	 * Release pairs with the acquire exchange in m_free: the fields
+	 * above are written before the mbuf can be seen as live.
+	 */
+	__atomic_store_n(&m->m_type, MT_DATA, __ATOMIC_RELEASE);
+	return m;
+}
+
+struct mbuf *m_get(int how, short type)
+{
+	struct mbuf *m = mb_alloc();
+	return m ? mb_init(m, 0) : NULL;
+}
+
+struct mbuf *m_gethdr(int how, short type)
+{
+	struct mbuf *m = mb_alloc();
+	return m ? mb_init(m, M_PKTHDR) : NULL;
+}
+
+int m_extadd(struct mbuf *m, caddr_t buf, size_t size, m_ext_free_t freef,
+	     void *args, int flags, int type)
+{
+	struct jumbo_pool *pool = NULL;
+
+	if (!m || !buf || !size || (m->m_flags & M_EXT) ||
+	    (type != EXT_JUMBO && type != EXT_EXTREF))
+		return -EINVAL;
+	if (type == EXT_JUMBO) {
+		pool = freef == jumbo_ext_free && args ? args
+						       : jumbo_default_pool();
+		vm_page_t pg = pool ? jumbo_pool_page(pool, buf) : NULL;
+		if (!pg || jumbo_page_kva(pg) != buf ||
+		    size != jumbo_pool_page_size(pool))
+			return -EFAULT;
+	}
+	m->m_ext.ext_buf = buf;
+	m->m_ext.ext_size = size;
+	m->m_ext.ext_free = freef;
+	m->m_ext.ext_args = args;
+	m->m_ext.ext_pool = pool;
+	m->m_ext.ext_type = type;
+	m->m_ext.ext_count = 1;
+	m->m_ext.ext_cnt = &m->m_ext.ext_count;
+	m->m_data = buf;
+	m->m_len = 0;
+	m->m_flags |= M_EXT | (flags & (M_EOR | M_RDONLY));
+	return 0;
+}
+
+int m_extadd_jumbo(struct mbuf *m, struct jumbo_pool *pool, void *page,
+		   m_ext_free_t freef, void *args)
+{
+	if (!m || !pool || !page || (m->m_flags & M_EXT))
+		return -EINVAL;
+	vm_page_t pg = jumbo_pool_page(pool, page);
+	if (!pg || jumbo_page_kva(pg) != (caddr_t)page)
+		return -EFAULT;
+	int r = m_extadd(m, page, jumbo_pool_page_size(pool), jumbo_ext_free,
+			 pool, 0, EXT_JUMBO);
+	if (r == 0 && freef) {
+		m->m_ext.ext_free = freef;
+		m->m_ext.ext_args = args;
+	}
+	return r;
+}
+
+void jumbo_ext_free(caddr_t page, void *pool)
+{
+	struct jumbo_pool *p = pool ? pool : jumbo_default_pool();
+	int r = p ? jumbo_pool_free(p, page) : -EFAULT;
+
+	if (r != 0) {
+		/* The page was freed behind the mbuf's back: corruption. */
+		fprintf(stderr, "jumbo_ext_free: page %p of pool %p: %s\n",
+			(void *)page, (void *)p, strerror(-r));
+		abort();
+	}
+}
+
+void _jumbo_mb_ext_share(struct mbuf *n, const struct mbuf *m)
+{
+	n->m_ext = m->m_ext;
+	n->m_flags |= M_EXT;
+	/*
+	 * Relaxed: the caller already owns a reference through m, so the
+	 * count cannot reach 0 meanwhile; only the final drop orders.
+	 */
+	__atomic_fetch_add(m->m_ext.ext_cnt, 1, __ATOMIC_RELAXED);
+}
+
+/*
+ * Drops m's reference to its external storage; runs the free routine if it
+ * was the last one (unless run_free is false).  Returns true if m itself
+ * must stay allocated because it holds the counter others still use.
+ */
+static bool mb_ext_drop(struct mbuf *m, bool run_free)
+{
+	volatile unsigned *cnt = m->m_ext.ext_cnt;
+	struct mbuf *holder = mb_ext_holder(m);
+	bool last;
+
+	/*
+	 * Acquire on the load and acq_rel on the decrement: every other
+	 * holder's use of the buffer happens before the free routine runs.
+	 * A count of 1 seen here is ours alone: no one else can make a new
+	 * reference without holding one, so no RMW is needed.
+	 */
+	if (__atomic_load_n(cnt, __ATOMIC_ACQUIRE) == 1)
+		last = true;
+	else
+		last = __atomic_sub_fetch(cnt, 1, __ATOMIC_ACQ_REL) == 0;
+	if (!last)
+		return holder == m;
+	if (run_free && m->m_ext.ext_free)
+		m->m_ext.ext_free(m->m_ext.ext_buf, m->m_ext.ext_args);
+	if (holder != m)
+		mb_put(holder); /* freed earlier, kept for the counter */
+	return false;
+}
+
+static struct mbuf *mb_free(struct mbuf *m, bool run_free, const char *fn)
+{
+	struct mbuf *n;
+
+	if ((uintptr_t)m % MSIZE != 0)
+		_jumbo_mb_panic(fn, m, "not an mbuf:");
+	/*
+	 * The exchange makes two racing frees of one mbuf see each other:
+	 * exactly one gets MT_DATA back.  Acquire pairs with mb_init.
+	 */
+	int t = __atomic_exchange_n(&m->m_type, MT_NOTMBUF, __ATOMIC_ACQUIRE);
+	if (mb_unlikely(t != MT_DATA))
+		_jumbo_mb_panic(fn, m, t == MT_NOTMBUF ? "double free of"
+						       : "not an mbuf:");
+	n = m->m_next;
+	if ((m->m_flags & M_EXT) && mb_ext_drop(m, run_free))
+		return n;
+	mb_put(m);
+	return n;
+}
+
+struct mbuf *m_free(struct mbuf *m)
+{
+	return m ? mb_free(m, true, "m_free") : NULL;
+}
+
+struct mbuf *_jumbo_mb_free_noext(struct mbuf *m)
+{
+	return mb_free(m, false, "jumbo_deliver");
+}
+
+void m_freem(struct mbuf *m)
+{
+	while (m)
+		m = mb_free(m, true, "m_freem");
+}

@@ -1,0 +1,253 @@
+/*
+ * Operations on mbuf chains: building the chain of a jumbo frame, sharing
+ * (m_copym), reading (m_copydata, m_length), trimming (m_adj) and making
+ * headers contiguous (m_pullup).  FreeBSD's semantics where they exist.
+ */
+#include "mbuf_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+size_t m_length(const struct mbuf *m, struct mbuf **last)
+{
+	size_t len = 0;
+	const struct mbuf *l = NULL;
+
+	for (; m; m = m->m_next) {
+		len += m->m_len;
+		l = m;
+	}
+	if (last)
+		*last = (struct mbuf *)(uintptr_t)l;
+	return len;
+}
+
+static int cmp_addr(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t) * (void *const *)a;
+	uintptr_t y = (uintptr_t) * (void *const *)b;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The pages are taken in one bulk call and sorted by address: pages freed
+ * together come back together, so a frame's pages are often adjacent and
+ * can then move in one mremap.
+ */
+struct mbuf *m_getjumbo(struct jumbo_pool *pool, size_t len, int *err)
+{
+	void *stackpg[32], **pages = stackpg;
+	struct mbuf *head = NULL, **tailp = &head;
+	size_t ps, n, got = 0, i;
+	int e = 0;
+
+	if (!pool && jumbo_vm_init())
+		pool = jumbo_default_pool();
+	if (!pool) {
+		e = -ENOMEM;
+		goto out;
+	}
+	if (len == 0) {
+		e = -EINVAL;
+		goto out;
+	}
+	ps = jumbo_pool_page_size(pool);
+	n = (len + ps - 1) / ps;
+	if (n > 32 && !(pages = malloc(n * sizeof(*pages)))) {
+		e = -ENOMEM;
+		goto out;
+	}
+	while (got < n) {
+		unsigned want = (unsigned)MB_MIN(n - got, (size_t)1 << 16);
+		unsigned r = jumbo_pool_alloc_bulk(pool, pages + got, want);
+		got += r;
+		if (r < want) {
+			e = -ENOMEM;
+			goto out;
+		}
+	}
+	qsort(pages, n, sizeof(*pages), cmp_addr);
+	for (i = 0; i < n; i++) {
+		struct mbuf *m = i ? m_get(M_NOWAIT, MT_DATA)
+				   : m_gethdr(M_NOWAIT, MT_DATA);
+		if (!m) {
+			e = -ENOMEM;
+			goto out;
+		}
+		*tailp = m;
+		tailp = &m->m_next;
+		if ((e = m_extadd_jumbo(m, pool, pages[i], NULL, NULL)) != 0)
+			goto out;
+		pages[i] = NULL; /* the mbuf owns it now */
+		m->m_len = i + 1 < n ? ps : len - i * ps;
+	}
+	head->m_pkthdr.len = len;
+out:
+	if (e) {
+		m_freem(head);
+		head = NULL;
+		for (i = 0; i < got; i++)
+			if (pages[i])
+				jumbo_pool_free(pool, pages[i]);
+	}
+	if (pages != stackpg)
+		free(pages);
+	if (err)
+		*err = e;
+	if (e)
+		errno = -e;
+	return head;
+}
+
+struct mbuf *m_copym(struct mbuf *m, size_t off, size_t len, int how)
+{
+	struct mbuf *top = NULL, **np = &top, *n;
+	size_t total = m_length(m, NULL);
+	int copyhdr = m && off == 0 && (m->m_flags & M_PKTHDR);
+
+	if (!m || off > total || (len != M_COPYALL && len > total - off)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (len == M_COPYALL)
+		len = total - off;
+	while (off > 0 && off >= m->m_len) {
+		off -= m->m_len;
+		m = m->m_next;
+	}
+	do {
+		n = copyhdr ? m_gethdr(how, MT_DATA) : m_get(how, MT_DATA);
+		if (!n)
+			goto nospace;
+		*np = n;
+		np = &n->m_next;
+		if (copyhdr) {
+			n->m_pkthdr = m->m_pkthdr;
+			n->m_pkthdr.len = len;
+			copyhdr = 0;
+		}
+		/* A zero-length chain still gets one (empty) mbuf. */
+		if (!m)
+			break;
+		n->m_len = MB_MIN(len, m->m_len - off);
+		if (m->m_flags & M_EXT) {
+			_jumbo_mb_ext_share(n, m);
+			n->m_flags |= m->m_flags & M_RDONLY;
+			n->m_data = m->m_data + off;
+		} else {
+			memcpy(n->m_data, m->m_data + off, n->m_len);
+		}
+		len -= n->m_len;
+		off = 0;
+		m = m->m_next;
+	} while (len > 0);
+	return top;
+nospace:
+	m_freem(top);
+	errno = ENOMEM;
+	return NULL;
+}
+
+int m_copydata(const struct mbuf *m, size_t off, size_t len, void *cp)
+{
+	char *d = cp;
+
+	if (!m || (!cp && len) || off > m_length(m, NULL) ||
+	    len > m_length(m, NULL) - off)
+		return -EINVAL;
+	while (off > 0 && off >= m->m_len) {
+		off -= m->m_len;
+		m = m->m_next;
+	}
+	while (len > 0) {
+		size_t c = MB_MIN(len, m->m_len - off);
+		memcpy(d, m->m_data + off, c);
+		d += c;
+		len -= c;
+		off = 0;
+		m = m->m_next;
+	}
+	return 0;
+}
+
+void m_adj(struct mbuf *mp, long req_len)
+{
+	struct mbuf *m;
+	size_t len, total;
+
+	if (!mp || req_len == 0)
+		return;
+	total = m_length(mp, NULL);
+	if (req_len > 0) {
+		len = MB_MIN((size_t)req_len, total);
+		for (m = mp; m && len > 0; m = m->m_next) {
+			size_t c = MB_MIN(len, m->m_len);
+			m->m_len -= c;
+			m->m_data += c;
+			len -= c;
+		}
+		if (mp->m_flags & M_PKTHDR)
+			mp->m_pkthdr.len = total - MB_MIN((size_t)req_len, total);
+		return;
+	}
+	/* Trim from the tail: keep the first total - |req_len| bytes. */
+	len = (size_t)-(req_len + 1) + 1;
+	size_t keep = len >= total ? 0 : total - len;
+	if (mp->m_flags & M_PKTHDR)
+		mp->m_pkthdr.len = keep;
+	for (m = mp; m; m = m->m_next) {
+		if (m->m_len >= keep) {
+			m->m_len = keep;
+			keep = 0;
+		} else {
+			keep -= m->m_len;
+		}
+	}
+}
+
+struct mbuf *m_pullup(struct mbuf *m, size_t len)
+{
+	struct mbuf *n;
+	int err = EINVAL;
+
+	if (!m) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (m->m_len >= len)
+		return m;
+	if (len > MHLEN || m_length(m, NULL) < len)
+		goto bad;
+	if (!(m->m_flags & M_EXT)) {
+		/* Room in m's own buffer: gather there. */
+		n = m;
+		memmove(n->m_dat, n->m_data, n->m_len);
+		n->m_data = n->m_dat;
+		m = m->m_next;
+	} else {
+		err = ENOMEM;
+		if (!(n = m_get(M_NOWAIT, MT_DATA)))
+			goto bad;
+		if (m->m_flags & M_PKTHDR) {
+			n->m_flags |= M_PKTHDR;
+			n->m_pkthdr = m->m_pkthdr;
+			m->m_flags &= ~M_PKTHDR;
+		}
+	}
+	while (n->m_len < len) {
+		size_t c = MB_MIN(len - n->m_len, m->m_len);
+		memcpy(n->m_data + n->m_len, m->m_data, c);
+		n->m_len += c;
+		m->m_data += c;
+		m->m_len -= c;
+		if (m->m_len == 0)
+			m = m_free(m);
+	}
+	n->m_next = m;
+	return n;
+bad:
+	m_freem(m);
+	errno = err;
+	return NULL;
+}

@@ -1,0 +1,185 @@
+/*
+ * Zero-copy delivery: the data of an mbuf chain into a reader's buffer,
+ * moving whole pages with mremap where that is allowed and pays, copying
+ * the rest (zero_copy(9), soreceive's page flipping).
+ *
+ * A part can move when it is a whole page of a pool that can give memory
+ * away (not JUMBO_POOL_SHARED), starts at the page and at a page boundary
+ * of the destination, is referenced by this mbuf alone, and is not held.
+ * Adjacent movable pages form a run, which moves in one mremap if the run
+ * is at least the calibrated threshold (zcopy_calib.c).
+ *
+ * 4 KiB pages move with MREMAP_DONTUNMAP: the pool's slot stays mapped and
+ * refaults as zeroes, so the slot is never a hole, and jumbo_pool_steal
+ * (JUMBO_STEAL_MOVED) only does the bookkeeping.  Linux refuses
+ * MREMAP_DONTUNMAP on hugetlb memory, so 2 MiB pages move with a plain
+ * mremap, and jumbo_pool_steal re-maps the slot without replacing anything
+ * that may have been mapped into the hole meanwhile (the slot is then
+ * lost, and counted).  Those only move when the pool owns the page (no
+ * backend callback: it would be handed a hole) and a spare huge page
+ * exists to re-back the slot.
+ */
+#include "mbuf_int.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
+
+/* Can the data of m, at dst, move as a whole page? */
+static bool zc_movable(const struct mbuf *m, const char *dst)
+{
+	const struct m_ext *e = &m->m_ext;
+	struct jumbo_pool *pool = e->ext_pool;
+	size_t ps;
+	unsigned holds;
+	int pending;
+
+	if (!(m->m_flags & M_EXT) || e->ext_type != EXT_JUMBO || !pool)
+		return false;
+	ps = jumbo_pool_page_size(pool);
+	if (m->m_data != e->ext_buf || m->m_len != ps ||
+	    ((uintptr_t)dst & (ps - 1)) != 0)
+		return false;
+	if (JUMBO_HEAD(pool)->ph_flags & JUMBO_POOL_SHARED)
+		return false;
+	/* A destination inside the pool would replace pool slots. */
+	if (jumbo_pool_page(pool, dst) || jumbo_pool_page(pool, dst + ps - 1))
+		return false;
+	if (ps > JUMBO_PAGE_4K && !mb_ext_pool_owned(m))
+		return false;
+	/* Acquire: pairs with the release of a concurrent m_free's drop. */
+	if (__atomic_load_n(e->ext_cnt, __ATOMIC_ACQUIRE) != 1)
+		return false;
+	return jumbo_page_state(jumbo_pool_page(pool, e->ext_buf), &holds,
+				&pending) == JUMBO_PG_ALLOC;
+}
+
+/*
+ * Moves [src, src + len) of a pool to dst.  0 or -errno; on failure
+ * nothing has moved (mremap is all or nothing).
+ */
+static int zc_remap(char *src, size_t len, char *dst, size_t ps)
+{
+	int fl = MREMAP_MAYMOVE | MREMAP_FIXED;
+	void *spare = NULL;
+	void *r;
+
+	if (ps == JUMBO_PAGE_4K) {
+		fl |= MREMAP_DONTUNMAP;
+	} else {
+		/*
+		 * Check that the slots can be re-backed: map the spare huge
+		 * pages now and give them back just before the steals map
+		 * them again.  Another process may take them in between;
+		 * then a slot is lost, which the pool counts.
+		 */
+		spare = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+		if (spare == MAP_FAILED)
+			return -ENOMEM;
+	}
+	r = mremap(src, len, len, fl, dst);
+	if (spare)
+		munmap(spare, len);
+	return r == MAP_FAILED ? -errno : 0;
+}
+
+/*
+ * The pages of a run that moved: the pool gets its slots back, the mbufs
+ * are freed without their free routine (unless a backend's routine must
+ * learn that its buffer, now zeroes, is back), and the next mbuf is
+ * returned.
+ */
+static struct mbuf *zc_moved(struct mbuf *m, unsigned npages, size_t ps)
+{
+	unsigned sflags = ps == JUMBO_PAGE_4K ? JUMBO_STEAL_MOVED : 0;
+
+	while (npages--) {
+		struct m_ext *e = &m->m_ext;
+		if (!mb_ext_pool_owned(m)) {
+			m = m_free(m); /* the backend's callback: a zero page */
+			continue;
+		}
+		int r = jumbo_pool_steal(e->ext_pool, e->ext_buf, sflags);
+		if (r == -EBUSY || r == -EOPNOTSUPP) {
+			/* Held after our check: free it the usual way. */
+			m = m_free(m);
+			continue;
+		}
+		/* 0, or the pool retired the slot and counted it lost. */
+		m = _jumbo_mb_free_noext(m);
+	}
+	return m;
+}
+
+int jumbo_deliver(struct mbuf *m, void *dst, size_t dstlen, unsigned flags,
+		  struct jumbo_deliver_stats *out)
+{
+	struct jumbo_deliver_stats st = { 0 };
+	char *d = dst;
+	size_t total;
+
+	if (!m || !dst ||
+	    (flags & (JUMBO_DELIVER_MOVE | JUMBO_DELIVER_COPY)) ==
+		    (JUMBO_DELIVER_MOVE | JUMBO_DELIVER_COPY) ||
+	    (flags & ~(JUMBO_DELIVER_MOVE | JUMBO_DELIVER_COPY)))
+		return -EINVAL;
+	total = m_length(m, NULL);
+	if (dstlen < total)
+		return -ENOBUFS;
+
+	while (m) {
+		if (!(flags & JUMBO_DELIVER_COPY) && zc_movable(m, d)) {
+			/* Gather the run of adjacent movable pages. */
+			size_t ps = jumbo_pool_page_size(m->m_ext.ext_pool);
+			struct mbuf *t = m;
+			unsigned np = 1;
+			while (t->m_next &&
+			       t->m_next->m_flags & M_EXT &&
+			       t->m_next->m_ext.ext_pool == m->m_ext.ext_pool &&
+			       t->m_next->m_ext.ext_buf == t->m_ext.ext_buf + ps &&
+			       zc_movable(t->m_next, d + (size_t)np * ps)) {
+				t = t->m_next;
+				np++;
+			}
+			size_t run = (size_t)np * ps;
+			if ((flags & JUMBO_DELIVER_MOVE) ||
+			    run >= _jumbo_zc_threshold(ps, run)) {
+				int r = zc_remap(m->m_ext.ext_buf, run, d, ps);
+				if (r == -EFAULT && np > 1) {
+					/* The run spans two mappings: one by one. */
+					r = zc_remap(m->m_ext.ext_buf, ps, d, ps);
+					run = ps;
+					np = 1;
+				}
+				if (r == 0) {
+					st.moved += run;
+					st.pages += np;
+					st.remaps++;
+					d += run;
+					m = zc_moved(m, np, ps);
+					continue;
+				}
+				st.fallbacks++;
+			}
+			/* Copy the run. */
+			for (; np--; m = m_free(m)) {
+				memcpy(d, m->m_data, m->m_len);
+				d += m->m_len;
+				st.copied += m->m_len;
+			}
+			continue;
+		}
+		memcpy(d, m->m_data, m->m_len);
+		d += m->m_len;
+		st.copied += m->m_len;
+		m = m_free(m);
+	}
+	if (out)
+		*out = st;
+	return 0;
+}

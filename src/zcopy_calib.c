@@ -1,0 +1,312 @@
+/*
+ * When moving pays: a calibration of mremap against memcpy of cold data on
+ * the running machine, and the thresholds jumbo_deliver decides with.
+ *
+ * What is timed is what jumbo_deliver itself pays.  Moving: the mremap of
+ * a run (4 KiB pages: MREMAP_DONTUNMAP; 2 MiB: plain mremap, the spare
+ * huge-page mapping and the re-mapping of the slot that jumbo_pool_steal
+ * does).  Copying: memcpy from memory flushed out of the caches, as a
+ * frame written by a device or another CPU usually is.  Not timed: the
+ * first write to a stolen slot, which faults in a zeroed page later, on
+ * the receive path (bench/ZEROCOPY.md gives that cost too).
+ *
+ * With other threads running, mremap must shoot down their TLBs and costs
+ * more, so there are two thresholds; deliver picks the second when the
+ * process has more than one thread, which it looks up (stat of
+ * /proc/self/task) at most every 100 ms, and only for a run between them.
+ */
+#include "mbuf_int.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
+#define ZC_MAXRUN 64 /* 4 KiB pages: runs measured up to 256 KiB */
+#define ZC_TRIALS 9
+
+enum { ZC_UNCAL, ZC_BUSY, ZC_DONE };
+
+/*
+ * Tuning of one page size.  state goes UNCAL -> BUSY -> DONE once, by
+ * compare-and-swap (the calibration runs once, on the first delivery or an
+ * explicit call); an explicit set makes it DONE.  t1 and tm are read
+ * without a lock: a reader that sees an old value only decides one run
+ * with the previous threshold.
+ */
+struct zc_tune {
+	int state;
+	size_t t1, tm;
+};
+
+/* Until calibrated: the figures (4 KiB: from 16 pages on). */
+static struct zc_tune zc_tune[2] = {
+	{ ZC_UNCAL, (size_t)64 << 10, (size_t)256 << 10 },
+	{ ZC_UNCAL, JUMBO_PAGE_2M, JUMBO_PAGE_2M },
+};
+
+static int zc_idx(size_t ps)
+{
+	return ps == JUMBO_PAGE_4K ? 0 : ps == JUMBO_PAGE_2M ? 1 : -1;
+}
+
+static uint64_t zc_ns(clockid_t c)
+{
+	struct timespec ts;
+	clock_gettime(c, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Pushes [p, p + n) out of the data caches. */
+static void zc_flush(const char *p, size_t n)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	for (size_t i = 0; i < n; i += 64)
+		__builtin_ia32_clflush(p + i);
+	__builtin_ia32_mfence();
+#else
+	/* Read more than any last-level cache holds. */
+	static char *big;
+	const size_t bigsz = (size_t)64 << 20;
+	volatile char sink = 0;
+	if (!big)
+		big = mmap(NULL, bigsz, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (big != MAP_FAILED && big)
+		for (size_t i = 0; i < bigsz; i += 64)
+			sink += big[i];
+	(void)p;
+	(void)n;
+#endif
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static uint64_t median(uint64_t *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_u64);
+	return v[n / 2];
+}
+
+/*
+ * Median ns to move and to copy (cold) len bytes from src to dst; both
+ * regions are mapped, written, and len long (2 MiB: hugetlb, and spare
+ * is a third region's address, used as the move's re-mapped slot).
+ */
+static int zc_measure(char *src, char *dst, size_t len, size_t ps,
+		      uint64_t *move, uint64_t *copy)
+{
+	uint64_t mv[ZC_TRIALS], cp[ZC_TRIALS];
+	const int hflags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB;
+
+	for (int i = 0; i < ZC_TRIALS; i++) {
+		memset(src, i + 1, len);
+		zc_flush(src, len);
+		uint64_t t0 = zc_ns(CLOCK_MONOTONIC);
+		if (ps == JUMBO_PAGE_4K) {
+			if (mremap(src, len, len, MREMAP_MAYMOVE | MREMAP_FIXED |
+				   MREMAP_DONTUNMAP, dst) == MAP_FAILED)
+				return -errno;
+		} else {
+			void *sp = mmap(NULL, len, PROT_READ | PROT_WRITE,
+					hflags, -1, 0);
+			if (sp == MAP_FAILED)
+				return -errno;
+			void *r = mremap(src, len, len,
+					 MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+			munmap(sp, len);
+			if (r == MAP_FAILED)
+				return -errno;
+			if (mmap(src, len, PROT_READ | PROT_WRITE,
+				 hflags | MAP_FIXED_NOREPLACE, -1, 0) != src)
+				return -ENOMEM;
+		}
+		mv[i] = zc_ns(CLOCK_MONOTONIC) - t0;
+		memset(src, i + 1, len);
+		zc_flush(src, len);
+		t0 = zc_ns(CLOCK_MONOTONIC);
+		memcpy(dst, src, len);
+		cp[i] = zc_ns(CLOCK_MONOTONIC) - t0;
+	}
+	*move = median(mv, ZC_TRIALS);
+	*copy = median(cp, ZC_TRIALS);
+	return 0;
+}
+
+/*
+ * The shortest run (bytes) from which on moving is faster than copying
+ * by a tenth at least, for every longer run measured; SIZE_MAX if none.
+ */
+static int zc_threshold(char *src, char *dst, size_t ps, size_t maxpages,
+			size_t *thresh)
+{
+	size_t best = SIZE_MAX;
+
+	for (size_t k = maxpages; k >= 1; k /= 2) {
+		uint64_t mv, cp;
+		int r = zc_measure(src, dst, k * ps, ps, &mv, &cp);
+		if (r)
+			return r;
+		if (mv * 11 > cp * 10)
+			break;
+		best = k * ps;
+	}
+	*thresh = best;
+	return 0;
+}
+
+static volatile int zc_stop;
+
+/* Another thread of the process, running: what makes mremap shoot down. */
+static void *zc_spin(void *arg)
+{
+	volatile char *p = arg;
+	while (!__atomic_load_n(&zc_stop, __ATOMIC_RELAXED))
+		p[0]++;
+	return NULL;
+}
+
+static int zc_calibrate(size_t ps, size_t *t1, size_t *tm)
+{
+	size_t maxpages = ps == JUMBO_PAGE_4K ? ZC_MAXRUN : 1;
+	size_t len = maxpages * ps;
+	int fl = MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE;
+	char *src, *dst;
+	char spinbuf[64];
+	pthread_t th;
+	int r;
+
+	if (ps != JUMBO_PAGE_4K)
+		fl |= MAP_HUGETLB;
+	src = mmap(NULL, len, PROT_READ | PROT_WRITE, fl, -1, 0);
+	dst = mmap(NULL, len, PROT_READ | PROT_WRITE, fl, -1, 0);
+	if (src == MAP_FAILED || dst == MAP_FAILED) {
+		r = ps == JUMBO_PAGE_4K ? -ENOMEM : -EOPNOTSUPP;
+		goto out;
+	}
+	if ((r = zc_threshold(src, dst, ps, maxpages, t1)) != 0)
+		goto out;
+	*tm = *t1;
+	if (sysconf(_SC_NPROCESSORS_ONLN) > 1 && *t1 != SIZE_MAX) {
+		__atomic_store_n(&zc_stop, 0, __ATOMIC_RELAXED);
+		if (pthread_create(&th, NULL, zc_spin, spinbuf) == 0) {
+			r = zc_threshold(src, dst, ps, maxpages, tm);
+			/* Relaxed: the join orders everything after it. */
+			__atomic_store_n(&zc_stop, 1, __ATOMIC_RELAXED);
+			pthread_join(th, NULL);
+		}
+	}
+out:
+	if (r == -EOPNOTSUPP || r == -ENOMEM)
+		*t1 = *tm = SIZE_MAX;
+	if (src != MAP_FAILED)
+		munmap(src, len);
+	if (dst != MAP_FAILED)
+		munmap(dst, len);
+	return r;
+}
+
+int jumbo_deliver_calibrate(size_t page_size, struct jumbo_deliver_tuning *out)
+{
+	int i = zc_idx(page_size), r;
+	size_t t1 = SIZE_MAX, tm = SIZE_MAX;
+
+	if (i < 0)
+		return -EINVAL;
+	r = zc_calibrate(page_size, &t1, &tm);
+	if (r != 0)
+		t1 = tm = SIZE_MAX; /* moving never chosen unless forced */
+	if (tm < t1)
+		tm = t1; /* noise: more threads never make mremap cheaper */
+	{
+		__atomic_store_n(&zc_tune[i].t1, t1, __ATOMIC_RELAXED);
+		__atomic_store_n(&zc_tune[i].tm, tm, __ATOMIC_RELAXED);
+		__atomic_store_n(&zc_tune[i].state, ZC_DONE, __ATOMIC_RELEASE);
+	}
+	if (out) {
+		out->page_size = page_size;
+		out->thresh_1thr = t1;
+		out->thresh_mthr = tm;
+	}
+	return r;
+}
+
+int jumbo_deliver_get_tuning(struct jumbo_deliver_tuning *t)
+{
+	int i = t ? zc_idx(t->page_size) : -1;
+
+	if (i < 0)
+		return -EINVAL;
+	t->thresh_1thr = __atomic_load_n(&zc_tune[i].t1, __ATOMIC_RELAXED);
+	t->thresh_mthr = __atomic_load_n(&zc_tune[i].tm, __ATOMIC_RELAXED);
+	return 0;
+}
+
+int jumbo_deliver_set_tuning(const struct jumbo_deliver_tuning *t)
+{
+	int i = t ? zc_idx(t->page_size) : -1;
+
+	if (i < 0)
+		return -EINVAL;
+	__atomic_store_n(&zc_tune[i].t1, t->thresh_1thr, __ATOMIC_RELAXED);
+	__atomic_store_n(&zc_tune[i].tm, t->thresh_mthr, __ATOMIC_RELAXED);
+	/* Release: a later calibration check sees DONE and leaves these. */
+	__atomic_store_n(&zc_tune[i].state, ZC_DONE, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* Threads in the process, looked up at most every 100 ms. */
+static unsigned zc_nthreads(void)
+{
+	static uint64_t when;
+	static unsigned n = 1;
+	uint64_t now = zc_ns(CLOCK_MONOTONIC_COARSE);
+	struct stat st;
+
+	/* Relaxed: a stale count only picks the other threshold once. */
+	if (now - __atomic_load_n(&when, __ATOMIC_RELAXED) < 100000000u)
+		return __atomic_load_n(&n, __ATOMIC_RELAXED);
+	if (stat("/proc/self/task", &st) == 0 && st.st_nlink > 2)
+		__atomic_store_n(&n, (unsigned)st.st_nlink - 2, __ATOMIC_RELAXED);
+	__atomic_store_n(&when, now, __ATOMIC_RELAXED);
+	return __atomic_load_n(&n, __ATOMIC_RELAXED);
+}
+
+size_t _jumbo_zc_threshold(size_t page_size, size_t run_bytes)
+{
+	int i = zc_idx(page_size);
+	int expect = ZC_UNCAL;
+
+	if (i < 0)
+		return SIZE_MAX;
+	/*
+	 * Acquire pairs with the release that published DONE; the CAS lets
+	 * one caller calibrate while the others use the current values.
+	 */
+	if (__atomic_load_n(&zc_tune[i].state, __ATOMIC_ACQUIRE) == ZC_UNCAL &&
+	    __atomic_compare_exchange_n(&zc_tune[i].state, &expect, ZC_BUSY,
+					false, __ATOMIC_ACQ_REL,
+					__ATOMIC_RELAXED))
+		jumbo_deliver_calibrate(page_size, NULL);
+	size_t t1 = __atomic_load_n(&zc_tune[i].t1, __ATOMIC_RELAXED);
+	size_t tm = __atomic_load_n(&zc_tune[i].tm, __ATOMIC_RELAXED);
+	if (run_bytes < t1 || run_bytes < tm)
+		return run_bytes < t1 ? t1 : (zc_nthreads() > 1 ? tm : t1);
+	return tm;
+}
