@@ -1,0 +1,339 @@
+/*
+ * The mbuf layer: chains of jumbo pages for frames of every awkward size,
+ * m_copym sharing pages by reference with exactly one return to the pool,
+ * m_copydata, m_adj, m_pullup, backend free callbacks, frees from other
+ * threads, and the misuse that must abort or fail cleanly.
+ */
+#include "check.h"
+
+#include <jumbo/mbuf.h>
+#include <pthread.h>
+
+static struct jumbo_pool *pool;
+static size_t ps;
+
+static uint64_t in_use(void)
+{
+	struct jumbo_stats st;
+	REQUIRE(jumbo_pool_stats(pool, &st) == 0);
+	return st.in_use;
+}
+
+static enum jumbo_page_state state_of(const void *addr)
+{
+	return jumbo_page_state(jumbo_pool_page(pool, addr), NULL, NULL);
+}
+
+/* Fills the chain's bytes with a pattern of off and seed. */
+static void fill(struct mbuf *m, unsigned seed)
+{
+	size_t off = 0;
+	for (; m; m = m->m_next)
+		for (size_t i = 0; i < m->m_len; i++, off++)
+			m->m_data[i] = (char)(off * 7 + seed);
+}
+
+static int pattern_ok(const char *p, size_t off, size_t len, unsigned seed)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != (char)((off + i) * 7 + seed))
+			return 0;
+	return 1;
+}
+
+static void test_chains(void)
+{
+	size_t sizes[] = { 1, ps - 1, ps, ps + 1, 9000, 65536 };
+	for (unsigned i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		size_t len = sizes[i], n = (len + ps - 1) / ps, k = 0, sum = 0;
+		int err = 1;
+		uint64_t before = in_use();
+		struct mbuf *m = m_getjumbo(pool, len, &err), *t;
+		REQUIRE(m);
+		CHECK_EQ(err, 0);
+		CHECK(m->m_flags & M_PKTHDR);
+		CHECK_EQ(m->m_pkthdr.len, len);
+		for (t = m; t; t = t->m_next, k++) {
+			CHECK(t->m_flags & M_EXT);
+			CHECK_EQ(t->m_ext.ext_type, EXT_JUMBO);
+			CHECK(t->m_ext.ext_pool == pool);
+			CHECK(t->m_data == t->m_ext.ext_buf);
+			CHECK_EQ(t->m_ext.ext_size, ps);
+			CHECK_EQ(*t->m_ext.ext_cnt, 1);
+			CHECK_EQ(state_of(t->m_data), JUMBO_PG_ALLOC);
+			CHECK_EQ(t->m_len, t->m_next ? ps : len - (n - 1) * ps);
+			CHECK(k == 0 || !(t->m_flags & M_PKTHDR));
+			sum += t->m_len;
+		}
+		CHECK_EQ(k, n);
+		CHECK_EQ(sum, len);
+		CHECK_EQ(m_length(m, &t), len);
+		CHECK_EQ(in_use(), before + n);
+		fill(m, (unsigned)i);
+		char *buf = malloc(len);
+		CHECK_EQ(m_copydata(m, 0, len, buf), 0);
+		CHECK(pattern_ok(buf, 0, len, (unsigned)i));
+		free(buf);
+		m_freem(m);
+		CHECK_EQ(in_use(), before);
+	}
+	int err = 0;
+	CHECK(m_getjumbo(pool, 0, &err) == NULL);
+	CHECK_EQ(err, -EINVAL);
+}
+
+/* m_copym shares the pages; the pool gets each back once, at the last free. */
+static void test_copym(uint64_t *seed)
+{
+	size_t len = 9000;
+	struct mbuf *m = m_getjumbo(pool, len, NULL);
+	REQUIRE(m);
+	fill(m, 3);
+	uint64_t base = in_use();
+	char *p0 = m->m_data, *p2 = m->m_next->m_next->m_data;
+
+	struct mbuf *c = m_copym(m, 0, M_COPYALL, M_NOWAIT);
+	REQUIRE(c);
+	CHECK(c->m_flags & M_PKTHDR);
+	CHECK_EQ(c->m_pkthdr.len, len);
+	CHECK(c->m_data == p0); /* same page, no copy */
+	CHECK_EQ(*m->m_ext.ext_cnt, 2);
+	CHECK(c->m_ext.ext_cnt == m->m_ext.ext_cnt);
+	CHECK_EQ(in_use(), base);
+
+	/* A middle slice, and a third reference to the pages it spans. */
+	size_t off = 100 + rnd(seed) % (len - 200), sl = 1 + rnd(seed) % (len - off);
+	struct mbuf *s = m_copym(m, off, sl, M_NOWAIT);
+	REQUIRE(s);
+	CHECK(!(s->m_flags & M_PKTHDR));
+	CHECK_EQ(m_length(s, NULL), sl);
+	char *buf = malloc(sl);
+	CHECK_EQ(m_copydata(s, 0, sl, buf), 0);
+	CHECK(pattern_ok(buf, off, sl, 3));
+	free(buf);
+
+	/* Free the original first: its mbuf holds the counters. */
+	m_freem(m);
+	CHECK_EQ(in_use(), base);
+	CHECK_EQ(state_of(p0), JUMBO_PG_ALLOC);
+	m_freem(c);
+	m_freem(s);
+	CHECK_EQ(in_use(), base - 3);
+	CHECK_EQ(state_of(p0), JUMBO_PG_FREE);
+	CHECK_EQ(state_of(p2), JUMBO_PG_FREE);
+
+	/* Out of range. */
+	m = m_getjumbo(pool, 100, NULL);
+	errno = 0;
+	CHECK(m_copym(m, 50, 51, M_NOWAIT) == NULL && errno == EINVAL);
+	CHECK(m_copym(NULL, 0, 1, M_NOWAIT) == NULL);
+	CHECK_EQ(m_copydata(m, 99, 2, (char[2]){ 0 }), -EINVAL);
+	m_freem(m);
+}
+
+static void test_adj(uint64_t *seed)
+{
+	for (int it = 0; it < 200; it++) {
+		size_t len = 1 + rnd(seed) % (3 * ps);
+		struct mbuf *m = m_getjumbo(pool, len, NULL);
+		REQUIRE(m);
+		fill(m, 5);
+		long cut = (long)(rnd(seed) % (len + 2)) * (rnd(seed) & 1 ? 1 : -1);
+		size_t keep = (size_t)labs(cut) >= len ? 0 : len - (size_t)labs(cut);
+		m_adj(m, cut);
+		CHECK_EQ(m_length(m, NULL), keep);
+		CHECK_EQ(m->m_pkthdr.len, keep);
+		char *buf = malloc(keep + 1);
+		CHECK_EQ(m_copydata(m, 0, keep, buf), 0);
+		CHECK(pattern_ok(buf, cut > 0 ? (size_t)cut : 0, keep, 5));
+		free(buf);
+		m_freem(m);
+	}
+}
+
+static void test_pullup(uint64_t *seed)
+{
+	/* Headers split across two pages: 20 bytes at the end of page 0. */
+	struct mbuf *m = m_getjumbo(pool, 2 * ps, NULL);
+	REQUIRE(m);
+	fill(m, 9);
+	m_adj(m, (long)ps - 20);
+	CHECK_EQ(m->m_len, 20);
+	struct mbuf *h = m_pullup(m, 60);
+	REQUIRE(h);
+	CHECK_EQ(h->m_len, 60);
+	CHECK(h->m_flags & M_PKTHDR);
+	CHECK(pattern_ok(mtod(h, char *), ps - 20, 60, 9));
+	CHECK_EQ(m_length(h, NULL), ps + 20);
+	CHECK_EQ(h->m_pkthdr.len, ps + 20);
+	char *buf = malloc(ps + 20);
+	CHECK_EQ(m_copydata(h, 0, ps + 20, buf), 0);
+	CHECK(pattern_ok(buf, ps - 20, ps + 20, 9));
+	free(buf);
+	/* Already contiguous: the same head comes back. */
+	CHECK(m_pullup(h, 10) == h);
+	/* Internal-storage head: gathered in place. */
+	struct mbuf *i = m_gethdr(M_NOWAIT, MT_DATA);
+	REQUIRE(i);
+	memcpy(i->m_data, "ab", 2);
+	i->m_len = 2;
+	i->m_next = h;
+	struct mbuf *g = m_pullup(i, 50);
+	CHECK(g == i);
+	CHECK_EQ(g->m_len, 50);
+	CHECK(memcmp(g->m_data, "ab", 2) == 0);
+	CHECK(pattern_ok(g->m_data + 2, ps - 20, 48, 9));
+	/* Too long: the chain is freed and NULL comes back. */
+	uint64_t before = in_use();
+	errno = 0;
+	CHECK(m_pullup(g, MHLEN + 1) == NULL);
+	CHECK_EQ(errno, EINVAL);
+	CHECK_EQ(in_use(), before - 1);
+	(void)seed;
+}
+
+static int cb_calls;
+static void *cb_addr;
+static void backend_free(caddr_t buf, void *arg)
+{
+	cb_calls++;
+	cb_addr = buf;
+	CHECK(arg == (void *)&cb_calls);
+	CHECK_EQ(jumbo_pool_free(pool, buf), 0);
+}
+
+/* A backend's free routine runs once, at the last reference. */
+static void test_callback(void)
+{
+	void *pg = jumbo_pool_alloc(pool);
+	REQUIRE(pg);
+	struct mbuf *m = m_gethdr(M_NOWAIT, MT_DATA);
+	REQUIRE(m);
+	CHECK_EQ(m_extadd_jumbo(m, pool, (char *)pg + 1, NULL, NULL), -EFAULT);
+	CHECK_EQ(m_extadd_jumbo(m, pool, pg, backend_free, &cb_calls), 0);
+	CHECK_EQ(m_extadd_jumbo(m, pool, pg, backend_free, &cb_calls), -EINVAL);
+	m->m_len = m->m_pkthdr.len = 100;
+	struct mbuf *c = m_copym(m, 10, 20, M_NOWAIT);
+	REQUIRE(c);
+	m_freem(c);
+	CHECK_EQ(cb_calls, 0);
+	m_freem(m);
+	CHECK_EQ(cb_calls, 1);
+	CHECK(cb_addr == pg);
+
+	/* Generic external storage. */
+	static char ext[1000];
+	m = m_get(M_NOWAIT, MT_DATA);
+	CHECK_EQ(m_extadd(m, ext, sizeof(ext), backend_free, &cb_calls, 0,
+			  EXT_JUMBO), -EFAULT);
+	CHECK_EQ(m_extadd(m, NULL, 1, NULL, NULL, 0, EXT_EXTREF), -EINVAL);
+	CHECK_EQ(m_extadd(m, ext, sizeof(ext), NULL, NULL, 0, EXT_EXTREF), 0);
+	m_free(m);
+}
+
+struct xfer {
+	struct mbuf *chains[64];
+};
+
+static void *free_all(void *arg)
+{
+	struct xfer *x = arg;
+	for (int i = 0; i < 64; i++)
+		m_freem(x->chains[i]);
+	return NULL;
+}
+
+/* Allocate here, free on another thread: pages and mbufs come back. */
+static void test_threads(void)
+{
+	for (int round = 0; round < 20; round++) {
+		struct xfer x;
+		uint64_t before = in_use();
+		for (int i = 0; i < 64; i++)
+			REQUIRE((x.chains[i] = m_getjumbo(pool, 9000, NULL)));
+		pthread_t t;
+		REQUIRE(pthread_create(&t, NULL, free_all, &x) == 0);
+		pthread_join(t, NULL);
+		CHECK_EQ(in_use(), before);
+	}
+}
+
+static void double_free(void *arg)
+{
+	struct mbuf *m = m_get(M_NOWAIT, MT_DATA);
+	m_free(m);
+	m_free(m);
+}
+
+static void double_freem(void *arg)
+{
+	struct mbuf *m = m_getjumbo(pool, 9000, NULL);
+	struct mbuf *c = m_copym(m, 0, M_COPYALL, M_NOWAIT);
+	m_freem(m);
+	m_freem(c);
+	m_freem(m); /* its head was freed while shared, then for real */
+}
+
+static void not_an_mbuf(void *arg)
+{
+	static char junk[2 * MSIZE];
+	m_free((struct mbuf *)(void *)(junk + 8));
+}
+
+static void page_freed_behind(void *arg)
+{
+	struct mbuf *m = m_getjumbo(pool, 100, NULL);
+	jumbo_pool_free(pool, m->m_data);
+	m_freem(m);
+}
+
+static void test_misuse(void)
+{
+	const char *w1[] = { "m_free", "double free", NULL };
+	expect_abort("double m_free", double_free, NULL, w1);
+	const char *w2[] = { "m_freem", "double free", NULL };
+	expect_abort("double m_freem of a shared chain", double_freem, NULL, w2);
+	const char *w3[] = { "m_free", "not an mbuf", NULL };
+	expect_abort("m_free of junk", not_an_mbuf, NULL, w3);
+	const char *w4[] = { "jumbo_ext_free", NULL };
+	expect_abort("page freed behind the mbuf", page_freed_behind, NULL, w4);
+	/* NULL is harmless where FreeBSD allows it. */
+	m_freem(NULL);
+	CHECK(m_free(NULL) == NULL);
+	CHECK_EQ(m_length(NULL, NULL), 0);
+	m_adj(NULL, 5);
+	CHECK(m_pullup(NULL, 1) == NULL);
+	CHECK_EQ(m_copydata(NULL, 0, 0, NULL), -EINVAL);
+	CHECK_EQ(m_extadd(NULL, (caddr_t)"x", 1, NULL, NULL, 0, EXT_EXTREF),
+		 -EINVAL);
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t seed = test_seed(argc, argv, "mbuf");
+	struct jumbo_pool_params p;
+
+	jumbo_pool_params_init(&p);
+	p.max_pages = 4096;
+	p.name = "test_mbuf";
+	pool = jumbo_pool_create(&p);
+	REQUIRE(pool);
+	ps = jumbo_pool_page_size(pool);
+
+	test_chains();
+	test_copym(&seed);
+	test_adj(&seed);
+	test_pullup(&seed);
+	test_callback();
+	test_threads();
+	test_misuse();
+	/* The default pool works too (jumbo_freem's own pool). */
+	struct mbuf *m = m_getjumbo(NULL, 9000, NULL);
+	CHECK(m && m->m_ext.ext_pool == jumbo_default_pool());
+	m_freem(m);
+
+	CHECK_EQ(in_use(), 0);
+	jumbo_pool_flush_cache(pool);
+	CHECK_EQ(jumbo_pool_destroy(pool), 0);
+	return check_done("mbuf");
+}
