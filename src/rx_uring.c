@@ -313,9 +313,12 @@ static int uring_recv(struct jumbo_rx *rx, struct mbuf **pkts, unsigned n,
 			}
 			continue;
 		}
-		if (res == -ENOBUFS)
-			RX_ADD(rx, no_buffer, 1);
-		else if (res < 0)
+		/*
+		 * -ENOBUFS: the ring ran dry and the receive ended; the
+		 * datagram is still in the socket, and is counted when
+		 * uring_drop takes it (or received once runs come back).
+		 */
+		if (res < 0 && res != -ENOBUFS)
 			RX_ADD(rx, errors, 1);
 		if (res == -EINVAL && !rx->st.packets)
 			return _jumbo_rx_fail(-EOPNOTSUPP, "uring backend: "

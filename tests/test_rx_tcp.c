@@ -1,0 +1,227 @@
+/*
+ * The tcp backend: mixed-size frames cut by their length prefix arrive
+ * intact, one chain each; the raw stream arrives in whole pages, in order;
+ * a peer that closes inside a frame is counted (short_frames) and the next
+ * connection is served; a prefix over max_frame is counted (too_long) and
+ * ends that connection; with no pages, framed data is dropped whole and
+ * counted, and receiving recovers.
+ */
+#include "test_rx.h"
+
+static int tcp_sock(unsigned port)
+{
+	int fd = jf_connect("127.0.0.1", port, SOCK_STREAM);
+	REQUIRE(fd >= 0);
+	return fd;
+}
+
+static void put_frame(int fd, size_t len, uint64_t seq)
+{
+	static char buf[65536];
+
+	jf_fill(buf, len, seq, 0);
+	REQUIRE(jf_write_all(fd, buf, len) == 0);
+}
+
+/* Calls recv until want chains came or about a second passed. */
+static int recv_some(struct jumbo_rx *rx, struct mbuf **pkts, int want)
+{
+	int got = 0;
+
+	for (int tries = 0; tries < 20 && got < want; tries++) {
+		int r = jumbo_rx_recv(rx, pkts + got, (unsigned)(want - got),
+				      50);
+		REQUIRE(r >= 0);
+		got += r;
+	}
+	return got;
+}
+
+static void check_frame(struct mbuf *m, size_t len, uint64_t want_seq)
+{
+	static char buf[65536];
+	uint64_t seq = ~0ull;
+
+	CHECK_EQ(m_length(m, NULL), len);
+	CHECK_EQ(m_copydata(m, 0, len, buf), 0);
+	CHECK_EQ(jf_check(buf, len, &seq), 0);
+	CHECK_EQ(seq, want_seq);
+	m_freem(m);
+}
+
+static void test_framed(uint64_t seed)
+{
+	struct jumbo_pool *pool = rxt_pool(4096, 0);
+	struct jumbo_rx *rx = rxt_open(JUMBO_RX_TCP, pool, 9000,
+				       JUMBO_RX_LEN32);
+	struct jumbo_rx_stats st;
+
+	rxt_stream(rx, pool, 9000, 3000, seed, &st);
+	CHECK_EQ(st.connections, 1);
+	CHECK_EQ(st.short_frames, 0);
+	CHECK_EQ(jumbo_rx_close(rx), 0);
+	CHECK_EQ(rxt_in_use(pool), 0);
+	CHECK_EQ(jumbo_pool_destroy(pool), 0);
+}
+
+struct writer {
+	int fd;
+	const char *p;
+	size_t len;
+	int err;
+};
+
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+
+	w->err = jf_write_all(w->fd, w->p, w->len);
+	close(w->fd);
+	return NULL;
+}
+
+/* Raw: the stream's bytes in order, every page but a read's last full. */
+static void test_raw(void)
+{
+	struct jumbo_pool *pool = rxt_pool(4096, 0);
+	struct jumbo_rx *rx = rxt_open(JUMBO_RX_TCP, pool, 9000, 0);
+	struct mbuf *pkts[32];
+	size_t total = 3 << 20, got = 0, page = jumbo_pool_page_size(pool);
+	unsigned char *src = malloc(total), *dst = malloc(total);
+	struct writer w;
+	pthread_t th;
+	int full_pages_ok = 1;
+
+	REQUIRE(src && dst);
+	for (size_t i = 0; i < total; i++)
+		src[i] = (unsigned char)(i * 7 + (i >> 12));
+	w.fd = tcp_sock(jumbo_rx_port(rx));
+	w.p = (const char *)src;
+	w.len = total;
+	w.err = 0;
+	REQUIRE(pthread_create(&th, NULL, writer_main, &w) == 0);
+	for (int loops = 0; loops < 2000 && got < total; loops++) {
+		int r = jumbo_rx_recv(rx, pkts, 32, 100);
+		REQUIRE(r >= 0);
+		for (int i = 0; i < r; i++) {
+			size_t len = m_length(pkts[i], NULL);
+			for (struct mbuf *m = pkts[i]; m; m = m->m_next)
+				if (m->m_next && (m->m_len != page ||
+				    ((uintptr_t)m->m_data & (page - 1))))
+					full_pages_ok = 0;
+			REQUIRE(got + len <= total);
+			CHECK_EQ(m_copydata(pkts[i], 0, len, dst + got), 0);
+			got += len;
+			m_freem(pkts[i]);
+		}
+	}
+	pthread_join(th, NULL);
+	CHECK_EQ(w.err, 0);
+	CHECK_EQ(got, total);
+	CHECK(memcmp(src, dst, total) == 0);
+	CHECK(full_pages_ok);
+	free(src);
+	free(dst);
+	CHECK_EQ(jumbo_rx_close(rx), 0);
+	CHECK_EQ(rxt_in_use(pool), 0);
+	CHECK_EQ(jumbo_pool_destroy(pool), 0);
+}
+
+static void test_peer_close_and_too_long(void)
+{
+	struct jumbo_pool *pool = rxt_pool(4096, 0);
+	struct jumbo_rx *rx = rxt_open(JUMBO_RX_TCP, pool, 9000,
+				       JUMBO_RX_LEN32);
+	struct mbuf *pkts[4];
+	struct jumbo_rx_stats st;
+	char buf[9000];
+	int fd, n;
+
+	/* A whole frame, then half of one, then the peer goes away. */
+	fd = tcp_sock(jumbo_rx_port(rx));
+	put_frame(fd, 5000, 1);
+	jf_fill(buf, 9000, 2, 0);
+	REQUIRE(jf_write_all(fd, buf, 4500) == 0);
+	close(fd);
+	n = recv_some(rx, pkts, 2);
+	CHECK_EQ(n, 1);
+	if (n == 1)
+		check_frame(pkts[0], 5000, 1);
+	for (int i = 0; i < 5; i++)
+		CHECK(jumbo_rx_recv(rx, pkts, 4, 20) == 0);
+	CHECK_EQ(jumbo_rx_stats(rx, &st), 0);
+	CHECK_EQ(st.short_frames, 1);
+	CHECK_EQ(st.closes, 1);
+
+	/* The next connection is served. */
+	fd = tcp_sock(jumbo_rx_port(rx));
+	put_frame(fd, 9000, 3);
+	/* A frame that is only its prefix. */
+	uint32_t four = htonl(4);
+	REQUIRE(jf_write_all(fd, (char *)&four, 4) == 0);
+	put_frame(fd, 33, 5);
+	n = recv_some(rx, pkts, 3);
+	CHECK_EQ(n, 3);
+	if (n == 3) {
+		check_frame(pkts[0], 9000, 3);
+		CHECK_EQ(m_length(pkts[1], NULL), 4);
+		m_freem(pkts[1]);
+		check_frame(pkts[2], 33, 5);
+	}
+	/* A prefix of 100000 bytes: more than max_frame. */
+	uint32_t be = htonl(100000);
+	REQUIRE(jf_write_all(fd, (char *)&be, 4) == 0);
+	for (int i = 0; i < 5; i++)
+		CHECK(jumbo_rx_recv(rx, pkts, 4, 20) == 0);
+	CHECK_EQ(jumbo_rx_stats(rx, &st), 0);
+	CHECK_EQ(st.too_long, 1);
+	CHECK_EQ(st.connections, 2);
+	close(fd);
+	CHECK_EQ(jumbo_rx_close(rx), 0);
+	CHECK_EQ(rxt_in_use(pool), 0);
+	CHECK_EQ(jumbo_pool_destroy(pool), 0);
+}
+
+static void test_exhaustion(void)
+{
+	struct jumbo_pool *pool = rxt_pool(8, JUMBO_POOL_NOCACHE);
+	struct jumbo_rx *rx = rxt_open(JUMBO_RX_TCP, pool, 20000,
+				       JUMBO_RX_LEN32);
+	struct mbuf *held[4], *pkts[4];
+	struct jumbo_rx_stats st;
+	int fd = tcp_sock(jumbo_rx_port(rx)), n;
+
+	/* Two 16 KiB frames take all 8 pages; the third is dropped. */
+	put_frame(fd, 16384, 0);
+	put_frame(fd, 16384, 1);
+	put_frame(fd, 9000, 2);
+	put_frame(fd, 9000, 3);
+	n = recv_some(rx, held, 2);
+	CHECK_EQ(n, 2);
+	for (int i = 0; i < 5; i++)
+		CHECK(jumbo_rx_recv(rx, pkts, 4, 20) == 0);
+	CHECK_EQ(jumbo_rx_stats(rx, &st), 0);
+	CHECK_EQ(st.no_buffer, 2);
+	for (int i = 0; i < n; i++)
+		check_frame(held[i], 16384, (uint64_t)i);
+	put_frame(fd, 9000, 4);
+	n = recv_some(rx, pkts, 1);
+	CHECK_EQ(n, 1);
+	if (n == 1)
+		check_frame(pkts[0], 9000, 4);
+	close(fd);
+	CHECK_EQ(jumbo_rx_close(rx), 0);
+	CHECK_EQ(rxt_in_use(pool), 0);
+	CHECK_EQ(jumbo_pool_destroy(pool), 0);
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t seed = test_seed(argc, argv, "test_rx_tcp");
+
+	test_framed(seed);
+	test_raw();
+	test_peer_close_and_too_long();
+	test_exhaustion();
+	return check_done("rx_tcp");
+}

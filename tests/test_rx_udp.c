@@ -1,0 +1,173 @@
+/*
+ * The udp backend: a stream of mixed-size frames arrives intact in pool
+ * pages; a datagram over max_frame is counted as truncated and never
+ * delivered; with the pool capped at a few pages, datagrams are dropped and
+ * counted as "no buffer", and receiving recovers once the pages are back.
+ */
+#include "test_rx.h"
+
+static int udp_sock(unsigned port)
+{
+	int fd = jf_connect("127.0.0.1", port, SOCK_DGRAM);
+	REQUIRE(fd >= 0);
+	return fd;
+}
+
+static void send_frame(int fd, size_t len, uint64_t seq)
+{
+	static char buf[65536];
+
+	jf_fill(buf, len, seq, 0);
+	REQUIRE(send(fd, buf, len, 0) == (ssize_t)len);
+}
+
+/* Receives until want packets or the time runs out; returns how many. */
+static int recv_some(struct jumbo_rx *rx, struct mbuf **pkts, int want)
+{
+	int got = 0;
+
+	for (int tries = 0; tries < 20 && got < want; tries++) {
+		int r = jumbo_rx_recv(rx, pkts + got, (unsigned)(want - got),
+				      50);
+		REQUIRE(r >= 0);
+		got += r;
+	}
+	return got;
+}
+
+static void test_stream(uint64_t seed)
+{
+	struct jumbo_pool *pool = rxt_pool(4096, 0);
+	struct jumbo_rx *rx = rxt_open(JUMBO_RX_UDP, pool, 9000, 0);
+	struct jumbo_rx_stats st;
+
+	rxt_stream(rx, pool, 9000, 3000, seed, &st);
+	CHECK(st.pages >= st.packets);
+	CHECK_EQ(jumbo_rx_close(rx), 0);
+	CHECK_EQ(rxt_in_use(pool), 0);
+	CHECK_EQ(jumbo_pool_destroy(pool), 0);
+}
+
+static void test_truncation(void)
+{
+	struct jumbo_pool *pool = rxt_pool(4096, 0);
+	struct jumbo_rx *rx = rxt_open(JUMBO_RX_UDP, pool, 9000, 0);
+	struct mbuf *pkts[8];
+	struct jumbo_rx_stats st;
+	int fd = udp_sock(jumbo_rx_port(rx)), n;
+	uint64_t seq;
+
+	send_frame(fd, 9000, 1);  /* exactly the maximum: kept */
+	send_frame(fd, 9001, 2);  /* one byte over: truncated */
+	send_frame(fd, 65000, 3); /* far over */
+	send_frame(fd, 100, 4);
+	n = recv_some(rx, pkts, 2);
+	CHECK_EQ(n, 2);
+	CHECK_EQ(jumbo_rx_stats(rx, &st), 0);
+	CHECK_EQ(st.truncated, 2);
+	CHECK_EQ(st.packets, 2);
+	for (int i = 0; i < n; i++) {
+		char buf[9000];
+		size_t len = m_length(pkts[i], NULL);
+		CHECK_EQ(len, i ? 100 : 9000);
+		CHECK_EQ(m_copydata(pkts[i], 0, len, buf), 0);
+		CHECK_EQ(jf_check(buf, len, &seq), 0);
+		CHECK_EQ(seq, i ? 4 : 1);
+		m_freem(pkts[i]);
+	}
+	close(fd);
+	CHECK_EQ(jumbo_rx_close(rx), 0);
+	CHECK_EQ(rxt_in_use(pool), 0);
+	CHECK_EQ(jumbo_pool_destroy(pool), 0);
+}
+
+static void test_exhaustion(void)
+{
+	/* 8 pages, no thread cache: two 9000-byte frames (3 pages each). */
+	struct jumbo_pool *pool = rxt_pool(8, JUMBO_POOL_NOCACHE);
+	struct jumbo_rx_params p;
+	struct jumbo_rx *rx;
+	struct mbuf *held[8], *pkts[8];
+	struct jumbo_rx_stats st;
+	int fd, n, held_n = 0, err;
+
+	jumbo_rx_params_init(&p);
+	p.pool = pool;
+	p.batch = 4;
+	rx = jumbo_rx_open(&p, &err);
+	REQUIRE(rx != NULL);
+	fd = udp_sock(jumbo_rx_port(rx));
+	/* Hold what arrives until the pool runs dry. */
+	for (int i = 0; i < 6; i++)
+		send_frame(fd, 9000, (uint64_t)i);
+	for (int tries = 0; tries < 10; tries++) {
+		n = jumbo_rx_recv(rx, held + held_n, (unsigned)(8 - held_n), 50);
+		REQUIRE(n >= 0);
+		held_n += n;
+		CHECK_EQ(jumbo_rx_stats(rx, &st), 0);
+		if (held_n + (int)st.no_buffer >= 6)
+			break;
+	}
+	CHECK_EQ(jumbo_rx_stats(rx, &st), 0);
+	printf("exhaustion: held %d, no_buffer %llu\n", held_n,
+	       (unsigned long long)st.no_buffer);
+	CHECK(held_n >= 1 && held_n <= 2);
+	CHECK_EQ((uint64_t)held_n + st.no_buffer, 6);
+	/* Nothing is delivered while the pages are out. */
+	send_frame(fd, 9000, 100);
+	n = recv_some(rx, pkts, 1);
+	CHECK_EQ(n, 0);
+	for (int i = 0; i < held_n; i++)
+		m_freem(held[i]);
+	/* Pages back: the receiver recovers. */
+	for (int i = 0; i < 3; i++)
+		send_frame(fd, 4000 + (size_t)i, 200 + (uint64_t)i);
+	n = recv_some(rx, pkts, 3);
+	CHECK_EQ(n, 3);
+	for (int i = 0; i < n; i++) {
+		char buf[9000];
+		uint64_t seq;
+		size_t len = m_length(pkts[i], NULL);
+		CHECK_EQ(m_copydata(pkts[i], 0, len, buf), 0);
+		CHECK_EQ(jf_check(buf, len, &seq), 0);
+		CHECK_EQ(seq, 200 + (uint64_t)i);
+		m_freem(pkts[i]);
+	}
+	close(fd);
+	CHECK_EQ(jumbo_rx_close(rx), 0);
+	CHECK_EQ(rxt_in_use(pool), 0);
+	CHECK_EQ(jumbo_pool_destroy(pool), 0);
+}
+
+static void test_bad_params(void)
+{
+	struct jumbo_rx_params p;
+	int err = 0;
+
+	jumbo_rx_params_init(&p);
+	p.addr = "not-an-address";
+	CHECK(jumbo_rx_open(&p, &err) == NULL);
+	CHECK_EQ(err, -EINVAL);
+	CHECK(strstr(jumbo_rx_strerror(), "not-an-address") != NULL);
+	jumbo_rx_params_init(&p);
+	p.max_frame = 70000;
+	CHECK(jumbo_rx_open(&p, &err) == NULL);
+	CHECK_EQ(err, -EINVAL);
+	CHECK_EQ(jumbo_rx_recv(NULL, NULL, 1, 0), -EINVAL);
+	CHECK_EQ(jumbo_rx_close(NULL), -EINVAL);
+	CHECK_EQ(jumbo_rx_backend_parse("udp"), JUMBO_RX_UDP);
+	CHECK_EQ(jumbo_rx_backend_parse("tcp"), JUMBO_RX_TCP);
+	CHECK_EQ(jumbo_rx_backend_parse("uring"), JUMBO_RX_URING);
+	CHECK_EQ(jumbo_rx_backend_parse("nope"), -EINVAL);
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t seed = test_seed(argc, argv, "test_rx_udp");
+
+	test_bad_params();
+	test_stream(seed);
+	test_truncation();
+	test_exhaustion();
+	return check_done("rx_udp");
+}
