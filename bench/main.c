@@ -1,0 +1,483 @@
+/*
+ * jumbo-bench: runs the same workloads against libjumbo and the
+ * allocators a user would pick instead, and reports medians, spreads and
+ * ratios.  See bench/README.md.
+ *
+ * The harness owns the threads, the clock and the runs; the adapters
+ * (peer_*.c) own nothing but their allocator.  Each figure is measured
+ * after one untimed warm-up run that also calibrates the iteration count
+ * so that a run lasts about BENCH_RUN_NS (a fixed small count in --quick).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "ring.h"
+
+#define BENCH_RUN_NS 3e8       /* a timed run lasts about 0.3 s */
+#define BENCH_CAPACITY 32768u  /* pages a pool needs for S1-S4 */
+
+static const struct peer *const all_peers[] = {
+	&peer_jumbo_pool, &peer_jumbo_seed, &peer_dpdk, &peer_glibc,
+	&peer_jemalloc, &peer_mimalloc, &peer_tcmalloc, &peer_mutex,
+	&peer_floor,
+};
+#define NPEERS (sizeof(all_peers) / sizeof(all_peers[0]))
+
+static struct report rep;
+
+/* ---- the progress line ------------------------------------------------- */
+
+static void progress(const char *peer, const char *wl, unsigned run,
+		     unsigned runs)
+{
+	fprintf(stderr, "\r%-12s %-6s run %u/%u   ", peer, wl, run, runs);
+	fflush(stderr);
+}
+
+static void progress_done(void)
+{
+	fprintf(stderr, "\r%40s\r", "");
+	fflush(stderr);
+}
+
+/* ---- threads ------------------------------------------------------------- */
+
+struct thr {
+	const struct peer *p;
+	enum wl w;
+	int cpu;
+	int producer;
+	struct spsc *q;
+	uint64_t n, seed;
+	pthread_barrier_t *go;
+	double t0, t1;
+	struct wl_result r;
+};
+
+static void *thr_main(void *arg)
+{
+	struct thr *t = arg;
+	int entered = 0;
+
+	bench_pin_self(t->cpu);
+	if (t->p->thread_enter == NULL ||
+	    t->p->thread_enter(t->r.why, sizeof(t->r.why)) == 0)
+		entered = 1;
+	else
+		t->r.errors++;
+	pthread_barrier_wait(t->go);
+	t->t0 = bench_now_ns();
+	if (!entered)
+		atomic_store_explicit(&t->q->failed, 1, memory_order_release);
+	else if (t->w == WL_S4)
+		t->p->s4(t->n, t->seed, &t->r);
+	else if (t->producer)
+		t->p->s3_produce(t->q, t->n, &t->r);
+	else
+		t->p->s3_consume(t->q, t->n, &t->r);
+	t->t1 = bench_now_ns();
+	if (entered && t->p->thread_leave)
+		t->p->thread_leave();
+	return NULL;
+}
+
+/*
+ * Runs nthr threads of workload w and returns the wall time from the first
+ * start to the last end; errors of any thread are merged into r.
+ */
+static double run_threads(const struct peer *p, enum wl w, unsigned nthr,
+			  uint64_t n, struct wl_result *r)
+{
+	struct thr t[BENCH_S4_THREADS];
+	pthread_t tid[BENCH_S4_THREADS];
+	pthread_barrier_t go;
+	static void *slots[BENCH_RING_SLOTS];
+	static struct spsc q;
+	double t0 = 0, t1 = 0;
+	unsigned started = 0;
+
+	spsc_init(&q, slots, BENCH_RING_SLOTS);
+	pthread_barrier_init(&go, NULL, nthr);
+	for (unsigned i = 0; i < nthr; i++) {
+		memset(&t[i], 0, sizeof(t[i]));
+		t[i].p = p;
+		t[i].w = w;
+		/* S3: producer on CPU 0, consumer on CPU 1, as a receive
+		 * thread and an application thread would be placed.  S4:
+		 * the scheduler places eight threads on the two CPUs. */
+		t[i].cpu = w == WL_S3 ? (int)i : -1;
+		t[i].producer = i == 0;
+		t[i].q = &q;
+		t[i].n = n;
+		t[i].seed = rep.seed * 1000003u + i;
+		t[i].go = &go;
+	}
+	for (started = 0; started < nthr; started++) {
+		if (pthread_create(&tid[started], NULL, thr_main,
+				   &t[started]) != 0) {
+			bench_error(r, "pthread_create: %s", strerror(errno));
+			/* The barrier waits for nthr: cannot recover. */
+			fprintf(stderr, "jumbo-bench: cannot start threads\n");
+			exit(2);
+		}
+	}
+	for (unsigned i = 0; i < nthr; i++)
+		pthread_join(tid[i], NULL);
+	pthread_barrier_destroy(&go);
+	r->value = 0;
+	for (unsigned i = 0; i < nthr; i++) {
+		if (i == 0 || t[i].t0 < t0)
+			t0 = t[i].t0;
+		if (t[i].t1 > t1)
+			t1 = t[i].t1;
+		if (t[i].r.errors && !r->errors)
+			snprintf(r->why, sizeof(r->why), "%s", t[i].r.why);
+		r->errors += t[i].r.errors;
+		r->value += t[i].r.value; /* S4: allocations */
+	}
+	return t1 - t0;
+}
+
+/* ---- one run of one figure ---------------------------------------------- */
+
+/* Runs workload w once with n iterations; returns its value in *r and the
+ * elapsed time. */
+static double run_once(const struct peer *p, enum wl w, uint64_t n,
+		       struct wl_result *r)
+{
+	struct wl_params a = { .iters = n };
+	double t0, dt;
+
+	memset(r, 0, sizeof(*r));
+	if (w == WL_S3) {
+		dt = run_threads(p, w, 2, n, r);
+		r->value = (double)n / dt * 1e3; /* pages per ns -> M/s */
+		return dt;
+	}
+	if (w == WL_S4) {
+		dt = run_threads(p, w, BENCH_S4_THREADS, n, r);
+		r->value = r->value > 0 ? dt / r->value : 0;
+		return dt;
+	}
+	bench_pin_self(0);
+	if (p->thread_enter && p->thread_enter(r->why, sizeof(r->why))) {
+		r->errors++;
+		return 1;
+	}
+	t0 = bench_now_ns();
+	if (w == WL_S1)
+		p->s1(&a, r);
+	else if (w == WL_S2)
+		p->s2(&a, r);
+	else
+		p->s2b(&a, r);
+	dt = bench_now_ns() - t0;
+	if (p->thread_leave)
+		p->thread_leave();
+	r->value = dt / (double)(w == WL_S1 ? n : n * BENCH_BURST);
+	return dt;
+}
+
+static int has_workload(const struct peer *p, enum wl w)
+{
+	switch (w) {
+	case WL_S1: return p->s1 != NULL;
+	case WL_S2: return p->s2 != NULL;
+	case WL_S2B: return p->s2b != NULL;
+	case WL_S3: return p->s3_produce != NULL;
+	case WL_S4: return p->s4 != NULL;
+	default: return p->grow != NULL;
+	}
+}
+
+static void cell_fail(struct cell *c, const struct peer *p, const char *why)
+{
+	c->state = CELL_FAILED;
+	snprintf(c->why, sizeof(c->why), "%s", why);
+	fprintf(stderr, "\njumbo-bench: %s: %s\n", p->name, why);
+}
+
+/* After a run: the workload's own checks, then the adapter's. */
+static int run_ok(const struct peer *p, struct cell *c, struct wl_result *r)
+{
+	char why[160];
+
+	if (r->errors) {
+		cell_fail(c, p, r->why);
+		return 0;
+	}
+	if (p->check && p->check(why, sizeof(why)) != 0) {
+		cell_fail(c, p, why);
+		return 0;
+	}
+	return 1;
+}
+
+static void run_figure(unsigned pi, enum wl w)
+{
+	const struct peer *p = rep.peer[pi];
+	struct cell *c = &rep.cell[pi][w];
+	struct wl_result r;
+	uint64_t n;
+	double dt;
+
+	if (!has_workload(p, w)) {
+		c->state = CELL_NA;
+		return;
+	}
+	/* Calibration: a warm-up run; then scale so a run lasts BENCH_RUN_NS. */
+	n = w == WL_S2 || w == WL_S2B ? 64 : w == WL_S3 ? 65536 :
+	    w == WL_S4 ? 32768 : 32768;
+	progress(p->name, wl_names[w], 0, rep.runs);
+	dt = run_once(p, w, n, &r);
+	if (!run_ok(p, c, &r))
+		return;
+	if (!rep.quick && dt > 0) {
+		double k = BENCH_RUN_NS / dt;
+
+		n = (uint64_t)((double)n * (k < 1 ? 1 : k > 1e4 ? 1e4 : k));
+	}
+	for (unsigned i = 0; i < rep.runs; i++) {
+		progress(p->name, wl_names[w], i + 1, rep.runs);
+		run_once(p, w, n, &r);
+		if (!run_ok(p, c, &r))
+			return;
+		c->v[c->n++] = r.value;
+	}
+	c->state = CELL_OK;
+	stats_summarise(c);
+}
+
+/* GROW, FAULTS, META and RSS: each run makes a fresh pool of 1 GiB. */
+static void run_grow(unsigned pi)
+{
+	const struct peer *p = rep.peer[pi];
+	struct wl_params a = {
+		.grow_pages = (rep.quick ? BENCH_GROW_BYTES / 64 :
+					   BENCH_GROW_BYTES) / BENCH_PAGE,
+	};
+	struct cell *g = &rep.cell[pi][WL_GROW], *f = &rep.cell[pi][WL_FAULTS],
+		    *m = &rep.cell[pi][WL_META], *s = &rep.cell[pi][WL_RSS];
+
+	if (!has_workload(p, WL_GROW)) {
+		g->state = f->state = m->state = s->state = CELL_NA;
+		return;
+	}
+	bench_pin_self(0);
+	for (unsigned i = 0; i < rep.runs; i++) {
+		struct wl_result gr, mr;
+
+		memset(&gr, 0, sizeof(gr));
+		memset(&mr, 0, sizeof(mr));
+		progress(p->name, "GROW", i + 1, rep.runs);
+		if (p->thread_enter && p->thread_enter(gr.why, sizeof(gr.why)))
+			gr.errors++;
+		else
+			p->grow(&a, &gr, &mr);
+		if (p->thread_leave)
+			p->thread_leave();
+		if (!run_ok(p, g, &gr) || !run_ok(p, s, &mr))
+			return;
+		g->v[g->n++] = gr.value;
+		f->v[f->n++] = gr.minflt;
+		s->v[s->n++] = mr.rss_mib;
+		if (mr.meta >= 0)
+			m->v[m->n++] = mr.meta;
+	}
+	g->state = f->state = s->state = CELL_OK;
+	m->state = m->n ? CELL_OK : CELL_NA;
+	stats_summarise(g);
+	stats_summarise(f);
+	stats_summarise(m);
+	stats_summarise(s);
+}
+
+static void run_peer(unsigned pi)
+{
+	const struct peer *p = rep.peer[pi];
+	char why[160] = "";
+
+	progress(p->name, "start", 0, rep.runs);
+	if (p->start(BENCH_CAPACITY, why, sizeof(why)) != 0) {
+		snprintf(rep.peer_why[pi], sizeof(rep.peer_why[pi]),
+			 "could not start: %s", why);
+		progress_done();
+		fprintf(stderr, "jumbo-bench: %s %s\n", p->name,
+			rep.peer_why[pi]);
+		for (unsigned w = 0; w < WL_COUNT; w++)
+			if (rep.wl_mask & (1u << w))
+				rep.cell[pi][w].state = CELL_FAILED;
+		return;
+	}
+	for (unsigned w = WL_S1; w <= WL_S4; w++)
+		if (rep.wl_mask & (1u << w))
+			run_figure(pi, (enum wl)w);
+	if (rep.wl_mask & (1u << WL_GROW))
+		run_grow(pi);
+	if (p->stop)
+		p->stop();
+	progress_done();
+}
+
+/* ---- options ------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: jumbo-bench [--quick] [--runs N] [--only PEER,...]\n"
+		"                   [--workload S1,S2,S2B,S3,S4,GROW,...] "
+		"[--seed N]\n"
+		"                   [--csv FILE] [--plot DIR]\n"
+		"peers:");
+	for (unsigned i = 0; i < NPEERS; i++)
+		fprintf(f, " %s", all_peers[i]->name);
+	fprintf(f, "\nworkloads: S1 S2 S2B S3 S4 GROW (GROW also gives "
+		"FAULTS, META, RSS; MEM is an alias)\n");
+}
+
+/* Calls fn for each comma-separated word of list; -1 on a bad word. */
+static int each_word(const char *list, int (*fn)(const char *))
+{
+	char buf[256], *save = NULL, *w;
+
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (w = strtok_r(buf, ",", &save); w; w = strtok_r(NULL, ",", &save))
+		if (fn(w) != 0)
+			return -1;
+	return 0;
+}
+
+static int add_peer(const char *name)
+{
+	for (unsigned i = 0; i < NPEERS; i++) {
+		if (strcmp(all_peers[i]->name, name) == 0) {
+			if (peer_index(&rep, name) < 0)
+				rep.peer[rep.npeers++] = all_peers[i];
+			return 0;
+		}
+	}
+	fprintf(stderr, "jumbo-bench: no peer '%s'\n", name);
+	return -1;
+}
+
+static int add_workload(const char *name)
+{
+	if (strcasecmp(name, "GROW") == 0 || strcasecmp(name, "MEM") == 0) {
+		rep.wl_mask |= 1u << WL_GROW | 1u << WL_FAULTS |
+			       1u << WL_META | 1u << WL_RSS;
+		return 0;
+	}
+	for (unsigned w = 0; w <= WL_S4; w++) {
+		if (strcasecmp(wl_names[w], name) == 0) {
+			rep.wl_mask |= 1u << w;
+			return 0;
+		}
+	}
+	fprintf(stderr, "jumbo-bench: no workload '%s'\n", name);
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	const char *csv = NULL, *plot = NULL, *only = NULL, *wls = NULL;
+	int failed = 0;
+
+	rep.runs = 0;
+	rep.seed = 1;
+	for (int i = 1; i < argc; i++) {
+		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (strcmp(o, "--quick") == 0) {
+			rep.quick = 1;
+			continue;
+		}
+		if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0) {
+			usage(stdout);
+			return 0;
+		}
+		if (v == NULL) {
+			usage(stderr);
+			return 2;
+		}
+		i++;
+		if (strcmp(o, "--runs") == 0)
+			rep.runs = (unsigned)atoi(v);
+		else if (strcmp(o, "--only") == 0)
+			only = v;
+		else if (strcmp(o, "--workload") == 0)
+			wls = v;
+		else if (strcmp(o, "--csv") == 0)
+			csv = v;
+		else if (strcmp(o, "--plot") == 0)
+			plot = v;
+		else if (strcmp(o, "--seed") == 0)
+			rep.seed = strtoull(v, NULL, 0);
+		else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (rep.runs == 0)
+		rep.runs = rep.quick ? 2 : 5;
+	if (rep.runs > BENCH_MAX_RUNS) {
+		fprintf(stderr, "jumbo-bench: at most %d runs\n",
+			BENCH_MAX_RUNS);
+		return 2;
+	}
+	if (only ? each_word(only, add_peer) != 0 : 0)
+		return 2;
+	if (!only)
+		for (unsigned i = 0; i < NPEERS; i++)
+			rep.peer[rep.npeers++] = all_peers[i];
+	if (wls ? each_word(wls, add_workload) != 0 : 0)
+		return 2;
+	if (!wls)
+		rep.wl_mask = (1u << WL_COUNT) - 1;
+
+	printf("jumbo-bench: %u runs per figure%s, seed %llu, %ld CPUs\n",
+	       rep.runs, rep.quick ? " (--quick: checks, not timings)" : "",
+	       (unsigned long long)rep.seed, sysconf(_SC_NPROCESSORS_ONLN));
+	if (BENCH_SANITIZED)
+		printf("jumbo-bench: SANITIZED build: the figures measure the "
+		       "sanitizer, not the allocators\n");
+	for (unsigned i = 0; i < rep.npeers; i++)
+		run_peer(i);
+
+	output_table(&rep, stdout);
+	if (output_targets(&rep, stdout) != 0 && !rep.quick)
+		printf("(targets are reported, not enforced)\n");
+	if (csv && output_csv(&rep, csv) != 0)
+		failed = 1;
+	if (plot && output_plots(&rep, plot) != 0)
+		failed = 1;
+	for (unsigned i = 0; i < rep.npeers; i++) {
+		for (unsigned w = 0; w < WL_COUNT; w++) {
+			const struct cell *c = &rep.cell[i][w];
+
+			if ((rep.wl_mask & (1u << w)) && c->state == CELL_FAILED)
+				failed = 1;
+		}
+	}
+	if (failed) {
+		fprintf(stderr, "jumbo-bench: FAILED:");
+		for (unsigned i = 0; i < rep.npeers; i++) {
+			if (rep.peer_why[i][0])
+				fprintf(stderr, "\n  %s %s", rep.peer[i]->name,
+					rep.peer_why[i]);
+			for (unsigned w = 0; w < WL_COUNT; w++)
+				if (rep.cell[i][w].why[0])
+					fprintf(stderr, "\n  %s %s: %s",
+						rep.peer[i]->name, wl_names[w],
+						rep.cell[i][w].why);
+		}
+		fprintf(stderr, "\n");
+		return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,274 @@
+/*
+ * The three outputs: a table on the terminal with the ratios and the
+ * issue's targets, a CSV file with every figure, and PNG charts drawn by
+ * gnuplot (ns per operation for S1, S2, S2B, S4; M pages/s for S3).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "bench.h"
+
+static const char *const wl_titles[WL_COUNT] = {
+	"S1  alloc, touch, free one page",
+	"S2  burst: 512 allocs then 512 frees, one call per page",
+	"S2B burst through the batch calls",
+	"S3  one thread allocates, another frees, through an SPSC ring",
+	"S4  8 threads on 2 cores, random alloc/free (wall time per pair)",
+	"GROW  alloc and write 1 GiB of pages from a fresh pool",
+	"FAULTS  minor faults per page during GROW",
+	"META  metadata bytes per page",
+	"RSS  resident after freeing the GiB and trimming (MiB)",
+};
+
+static int higher_is_better(enum wl w)
+{
+	return w == WL_S3;
+}
+
+static void print_ratio(FILE *f, const struct report *rep, int j, unsigned pi,
+			enum wl w)
+{
+	double r = j >= 0 ? stats_ratio(rep, (unsigned)j, pi, w) : 0;
+
+	if (r > 0)
+		fprintf(f, " %10.2f", r);
+	else
+		fprintf(f, " %10s", "-");
+}
+
+void output_table(const struct report *rep, FILE *f)
+{
+	int jp = peer_index(rep, "jumbo-pool"), js = peer_index(rep, "jumbo-seed");
+
+	fprintf(f, "\nratio = libjumbo / peer, pair by pair: below 1 libjumbo "
+		"is faster or smaller,\nexcept S3 (a rate), where above 1 "
+		"libjumbo is faster.\n");
+	for (unsigned w = 0; w < WL_COUNT; w++) {
+		if (!(rep->wl_mask & (1u << w)))
+			continue;
+		fprintf(f, "\n%s [%s, %s is better]\n", wl_titles[w],
+			wl_units[w], higher_is_better(w) ? "higher" : "lower");
+		fprintf(f, "%-12s %10s %10s %10s %10s %10s\n", "peer", "median",
+			"min", "max", "pool/peer", "seed/peer");
+		for (unsigned i = 0; i < rep->npeers; i++) {
+			const struct cell *c = &rep->cell[i][w];
+
+			fprintf(f, "%-12s", rep->peer[i]->name);
+			switch (c->state) {
+			case CELL_OK:
+				fprintf(f, " %10.3g %10.3g %10.3g", c->median,
+					c->min, c->max);
+				print_ratio(f, rep, jp, i, (enum wl)w);
+				print_ratio(f, rep, js, i, (enum wl)w);
+				break;
+			case CELL_NA:
+				fprintf(f, " %10s", "n/a");
+				break;
+			case CELL_FAILED:
+				fprintf(f, " FAILED: %s", c->why[0] ? c->why :
+					rep->peer_why[i]);
+				break;
+			default:
+				break;
+			}
+			fprintf(f, "\n");
+		}
+	}
+}
+
+/* One line of the targets: libjumbo's figure against DPDK's. */
+static int target(FILE *f, const struct report *rep, const char *jumbo,
+		  enum wl w, double bound, int at_least)
+{
+	int j = peer_index(rep, jumbo), d = peer_index(rep, "dpdk");
+	double r;
+
+	if (j < 0 || d < 0 || !(rep->wl_mask & (1u << w)))
+		return 0;
+	r = stats_ratio(rep, (unsigned)j, (unsigned)d, w);
+	if (r <= 0) {
+		fprintf(f, "  %-4s %-10s not measured\n", wl_names[w], jumbo);
+		return 1;
+	}
+	fprintf(f, "  %-4s %-10s %8.3g vs dpdk %8.3g %-8s ratio %5.2f "
+		"(target %s %.1f): %s\n", wl_names[w], jumbo,
+		rep->cell[j][w].median, rep->cell[d][w].median, wl_units[w],
+		r, at_least ? ">=" : "<=", bound,
+		(at_least ? r >= bound : r <= bound) ? "met" : "MISSED");
+	return at_least ? r < bound : r > bound;
+}
+
+/*
+ * S4, "no collapse": eight threads on two cores must not cost libjumbo
+ * more than twice its own single-thread S1 time per pair, nor more than
+ * twice DPDK's S4 (eight threads sharing two cores ideally halve the wall
+ * time per pair; a lock holder preempted mid-operation is what multiplies
+ * it).
+ */
+static int target_s4(FILE *f, const struct report *rep, const char *jumbo)
+{
+	int j = peer_index(rep, jumbo), d = peer_index(rep, "dpdk");
+	const struct cell *s4, *s1;
+	double own, vs;
+
+	if (j < 0 || !(rep->wl_mask & (1u << WL_S4)) ||
+	    !(rep->wl_mask & (1u << WL_S1)))
+		return 0;
+	s4 = &rep->cell[j][WL_S4];
+	s1 = &rep->cell[j][WL_S1];
+	if (s4->state != CELL_OK || s1->state != CELL_OK) {
+		fprintf(f, "  S4   %-10s not measured\n", jumbo);
+		return 1;
+	}
+	own = s4->median / s1->median;
+	vs = d >= 0 ? stats_ratio(rep, (unsigned)j, (unsigned)d, WL_S4) : 0;
+	fprintf(f, "  S4   %-10s %8.3g ns/pair = %.2f x its S1", jumbo,
+		s4->median, own);
+	if (vs > 0)
+		fprintf(f, ", %.2f x dpdk's S4", vs);
+	fprintf(f, " (no collapse: both <= 2): %s\n",
+		own <= 2 && vs <= 2 ? "met" : "MISSED");
+	return !(own <= 2 && vs <= 2);
+}
+
+int output_targets(const struct report *rep, FILE *f)
+{
+	int missed = 0;
+
+	if (peer_index(rep, "dpdk") < 0)
+		return 0;
+	fprintf(f, "\nTargets of issues 2 and 4 (libjumbo against DPDK "
+		"rte_mempool, cache 512):\n");
+	for (int k = 0; k < 2; k++) {
+		const char *j = k ? "jumbo-seed" : "jumbo-pool";
+
+		missed |= target(f, rep, j, WL_S1, 0.5, 0);
+		missed |= target(f, rep, j, WL_S2, 0.5, 0);
+		missed |= target(f, rep, j, WL_S3, 1.5, 1);
+		missed |= target_s4(f, rep, j);
+	}
+	return missed;
+}
+
+int output_csv(const struct report *rep, const char *path)
+{
+	int jp = peer_index(rep, "jumbo-pool"), js = peer_index(rep, "jumbo-seed");
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL) {
+		fprintf(stderr, "jumbo-bench: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	fprintf(f, "workload,peer,unit,runs,median,min,max,"
+		"ratio_jumbo_pool,ratio_jumbo_seed,status\n");
+	for (unsigned w = 0; w < WL_COUNT; w++) {
+		if (!(rep->wl_mask & (1u << w)))
+			continue;
+		for (unsigned i = 0; i < rep->npeers; i++) {
+			const struct cell *c = &rep->cell[i][w];
+			double rp = jp >= 0 ? stats_ratio(rep, (unsigned)jp, i,
+							  (enum wl)w) : 0;
+			double rs = js >= 0 ? stats_ratio(rep, (unsigned)js, i,
+							  (enum wl)w) : 0;
+
+			fprintf(f, "%s,%s,%s,%u,", wl_names[w],
+				rep->peer[i]->name, wl_units[w], c->n);
+			if (c->state == CELL_OK)
+				fprintf(f, "%.6g,%.6g,%.6g,", c->median, c->min,
+					c->max);
+			else
+				fprintf(f, ",,,");
+			if (rp > 0)
+				fprintf(f, "%.4f", rp);
+			fprintf(f, ",");
+			if (rs > 0)
+				fprintf(f, "%.4f", rs);
+			fprintf(f, ",%s\n", c->state == CELL_OK ? "ok" :
+				c->state == CELL_NA ? "n/a" : "failed");
+		}
+	}
+	if (fclose(f) != 0) {
+		fprintf(stderr, "jumbo-bench: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* One chart: a bar per peer at its median, whiskers from min to max. */
+static int plot_one(const struct report *rep, const char *dir, enum wl w)
+{
+	char dat[512], png[512];
+	FILE *f, *gp;
+	unsigned rows = 0;
+	int st;
+
+	snprintf(dat, sizeof(dat), "%s/%s.dat", dir, wl_names[w]);
+	snprintf(png, sizeof(png), "%s/%s.png", dir, wl_names[w]);
+	f = fopen(dat, "w");
+	if (f == NULL) {
+		fprintf(stderr, "jumbo-bench: %s: %s\n", dat, strerror(errno));
+		return -1;
+	}
+	for (unsigned i = 0; i < rep->npeers; i++) {
+		const struct cell *c = &rep->cell[i][w];
+
+		if (c->state != CELL_OK)
+			continue;
+		fprintf(f, "\"%s\" %g %g %g\n", rep->peer[i]->name, c->median,
+			c->min, c->max);
+		rows++;
+	}
+	fclose(f);
+	if (rows == 0)
+		return 0;
+	gp = popen("gnuplot", "w");
+	if (gp == NULL) {
+		fprintf(stderr, "jumbo-bench: cannot run gnuplot: %s\n",
+			strerror(errno));
+		return -1;
+	}
+	fprintf(gp,
+		"set terminal pngcairo size 900,500 noenhanced\n"
+		"set output '%s'\n"
+		"set title '%s (median of %u runs, whiskers min..max)'\n"
+		"set ylabel '%s'\n"
+		"set style fill solid 0.6 border -1\n"
+		"set boxwidth 0.6\n"
+		"set yrange [0:*]\n"
+		"set grid ytics\n"
+		"set xtics rotate by -30\n"
+		"unset key\n"
+		"plot '%s' using 0:2:3:4:xtic(1) with boxerrorbars "
+		"lc rgb '#4477aa', '' using 0:2:(sprintf('%%.3g', $2)) "
+		"with labels offset 0,1\n",
+		png, wl_titles[w], rep->runs, wl_units[w], dat);
+	st = pclose(gp);
+	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		fprintf(stderr, "jumbo-bench: gnuplot failed for %s "
+			"(is gnuplot installed? scripts/install-deps.sh "
+			"bench)\n", png);
+		return -1;
+	}
+	return 0;
+}
+
+int output_plots(const struct report *rep, const char *dir)
+{
+	static const enum wl charts[] = { WL_S1, WL_S2, WL_S2B, WL_S3, WL_S4 };
+	int err = 0;
+
+	if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+		fprintf(stderr, "jumbo-bench: %s: %s\n", dir, strerror(errno));
+		return -1;
+	}
+	for (unsigned k = 0; k < sizeof(charts) / sizeof(charts[0]); k++)
+		if (rep->wl_mask & (1u << charts[k]))
+			err |= plot_one(rep, dir, charts[k]);
+	if (err == 0)
+		printf("charts: %s/{S1,S2,S2B,S3,S4}.png\n", dir);
+	return err;
+}

@@ -1,0 +1,216 @@
+/*
+ * libjumbo, twice: through the jumbo(9) functions on the default pool
+ * (jumbo_pg_alloc, jumbo_page_kva, jumbo_pg_free by address, as a driver
+ * would use them) and through the pool API on a pool of its own (one call
+ * per page, and the batch calls for S2B).  Linked statically, as the
+ * other peers' fast paths are inlined or called directly.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jumbo/jumbo.h>
+
+#include "bench.h"
+
+/* Frees that returned an error code: counted, reported after the run. */
+static _Atomic uint64_t jb_free_errors;
+static _Atomic int jb_last_error;
+
+static int jb_check(char *why, size_t whylen)
+{
+	/* Relaxed: read after the workload's threads were joined, which
+	 * already orders their increments before this load. */
+	uint64_t n = atomic_exchange_explicit(&jb_free_errors, 0,
+					      memory_order_relaxed);
+
+	if (n == 0)
+		return 0;
+	snprintf(why, whylen, "%llu frees failed (last: %s)",
+		 (unsigned long long)n,
+		 strerror(-atomic_load_explicit(&jb_last_error,
+						memory_order_relaxed)));
+	return -1;
+}
+
+/* ---- the jumbo(9) functions ------------------------------------------ */
+
+static int seed_start(size_t capacity, char *why, size_t whylen)
+{
+	if (jumbo_vm_init() != 1) {
+		snprintf(why, whylen, "jumbo_vm_init() returned 0 (%s)",
+			 strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static inline void *seed_alloc(void)
+{
+	vm_page_t pg = jumbo_pg_alloc();
+
+	return pg ? jumbo_page_kva(pg) : NULL;
+}
+
+#define WL_FN(x) seed_##x
+#define WL_ALLOC() seed_alloc()
+#define WL_FREE(p) jumbo_pg_free((vm_offset_t)(p))
+#include "workloads.h"
+#undef WL_FN
+#undef WL_ALLOC
+#undef WL_FREE
+
+const struct peer peer_jumbo_seed = {
+	.name = "jumbo-seed",
+	.what = "libjumbo jumbo_pg_alloc/jumbo_page_kva/jumbo_pg_free",
+	.start = seed_start,
+	.s1 = seed_s1,
+	.s2 = seed_s2,
+	.s3_produce = seed_s3_produce,
+	.s3_consume = seed_s3_consume,
+	.s4 = seed_s4,
+};
+
+/* ---- the pool API ----------------------------------------------------- */
+
+static struct jumbo_pool *jp_main, *jp_grown, *jp;
+
+static struct jumbo_pool *pool_make(const char *name, size_t init,
+				    size_t max)
+{
+	struct jumbo_pool_params p;
+
+	jumbo_pool_params_init(&p);
+	p.name = name;
+	p.init_pages = init;
+	p.max_pages = max;
+	return jumbo_pool_create(&p);
+}
+
+static int pool_start(size_t capacity, char *why, size_t whylen)
+{
+	/* The cap has room for every thread's cache on top of what the
+	 * workloads hold; memory is committed only as it is used. */
+	jp_main = jp = pool_make("bench", 0, 2 * capacity);
+	if (jp == NULL) {
+		snprintf(why, whylen, "jumbo_pool_create: %s",
+			 strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void pool_stop(void)
+{
+	int err = jumbo_pool_destroy(jp_main);
+
+	if (err)
+		fprintf(stderr, "jumbo-pool: jumbo_pool_destroy: %s\n",
+			strerror(-err));
+	jp_main = jp = NULL;
+}
+
+static inline void pool_free(void *p)
+{
+	int err = jumbo_pool_free(jp, p);
+
+	if (BENCH_UNLIKELY(err != 0)) {
+		/* Relaxed: a count and the last code, read after a join. */
+		atomic_fetch_add_explicit(&jb_free_errors, 1,
+					  memory_order_relaxed);
+		atomic_store_explicit(&jb_last_error, err,
+				      memory_order_relaxed);
+	}
+}
+
+static inline int pool_free_bulk(void **v, unsigned n)
+{
+	int err = jumbo_pool_free_bulk(jp, v, n);
+
+	if (err != 0) {
+		atomic_fetch_add_explicit(&jb_free_errors, n,
+					  memory_order_relaxed);
+		atomic_store_explicit(&jb_last_error, err,
+				      memory_order_relaxed);
+	}
+	return err;
+}
+
+/* A fresh pool for the growth workload: nothing committed, cap 1 GiB. */
+static int pool_grow_begin(size_t n)
+{
+	jp_grown = pool_make("grown", 0, n);
+	if (jp_grown == NULL)
+		return -1;
+	jp = jp_grown;
+	return 0;
+}
+
+static void pool_grow_end(void)
+{
+	int err = jumbo_pool_destroy(jp_grown);
+
+	if (err)
+		fprintf(stderr, "jumbo-pool: jumbo_pool_destroy: %s\n",
+			strerror(-err));
+	jp = jp_main;
+	jp_grown = NULL;
+}
+
+/* Return this thread's cache to the depot, then trim the whole depot. */
+static void pool_release(void)
+{
+	long n;
+
+	jumbo_pool_flush_cache(jp);
+	n = jumbo_pool_trim(jp, 0);
+	if (n < 0)
+		fprintf(stderr, "jumbo-pool: jumbo_pool_trim: %s\n",
+			strerror((int)-n));
+}
+
+/* meta_bytes over the committed pages, with the whole GiB out. */
+static double pool_meta(void)
+{
+	struct jumbo_stats st;
+
+	if (jumbo_pool_stats(jp, &st) != 0 || st.committed == 0)
+		return -1;
+	return (double)st.meta_bytes / (double)st.committed;
+}
+
+/* Cached pages go back to the depot when a thread exits; flush anyway so
+ * that each run starts from the same state whichever thread ran last. */
+static void pool_thread_leave(void)
+{
+	jumbo_pool_flush_cache(jp);
+}
+
+#define WL_FN(x) pool_##x
+#define WL_ALLOC() jumbo_pool_alloc(jp)
+#define WL_FREE(p) pool_free(p)
+#define WL_ALLOC_BULK(v, n) jumbo_pool_alloc_bulk(jp, v, n)
+#define WL_FREE_BULK(v, n) pool_free_bulk(v, n)
+#define WL_GROW_BEGIN(n) pool_grow_begin(n)
+#define WL_GROW_END() pool_grow_end()
+#define WL_RELEASE() pool_release()
+#define WL_META(n) pool_meta()
+#include "workloads.h"
+
+const struct peer peer_jumbo_pool = {
+	.name = "jumbo-pool",
+	.what = "libjumbo jumbo_pool_alloc/jumbo_pool_free (+_bulk for S2B)",
+	.start = pool_start,
+	.stop = pool_stop,
+	.thread_leave = pool_thread_leave,
+	.check = jb_check,
+	.s1 = pool_s1,
+	.s2 = pool_s2,
+	.s2b = pool_s2b,
+	.s3_produce = pool_s3_produce,
+	.s3_consume = pool_s3_consume,
+	.s4 = pool_s4,
+	.grow = pool_grow,
+};

@@ -1,0 +1,112 @@
+/*
+ * What the harness and the adapters need from the system: a clock, fault
+ * and resident-memory counters, CPU pinning, anonymous memory.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+const char *const wl_names[WL_COUNT] = {
+	"S1", "S2", "S2B", "S3", "S4", "GROW", "FAULTS", "META", "RSS"
+};
+
+const char *const wl_units[WL_COUNT] = {
+	"ns/pair", "ns/page", "ns/page", "Mpages/s", "ns/pair",
+	"ms/GiB", "faults/page", "B/page", "MiB"
+};
+
+double bench_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+/* Minor faults of the calling thread: the growth workload runs on one
+ * thread, and the other threads (DPDK's) must not count. */
+long bench_minflt(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_THREAD, &ru) != 0)
+		return 0;
+	return ru.ru_minflt;
+}
+
+/* Resident memory of the process, MiB, from /proc/self/statm. */
+double bench_rss_mib(void)
+{
+	unsigned long size = 0, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (f == NULL)
+		return -1;
+	if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+		resident = 0;
+	fclose(f);
+	return (double)resident * (double)sysconf(_SC_PAGESIZE) / 1048576.0;
+}
+
+/* Pin the calling thread to one CPU, or (cpu < 0) to CPUs 0 and 1: the two
+ * cores the targets were measured on.  Threads that DPDK's EAL left pinned
+ * to lcore 0 are set free this way too. */
+int bench_pin_self(int cpu)
+{
+	cpu_set_t set;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	CPU_ZERO(&set);
+	if (cpu >= 0 && cpu < ncpu) {
+		CPU_SET(cpu, &set);
+	} else {
+		for (int c = 0; c < ncpu && c < 2; c++)
+			CPU_SET(c, &set);
+	}
+	return pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+/* Counts an error in r and keeps the text of the first one. */
+void bench_error(struct wl_result *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (r->errors++ != 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(r->why, sizeof(r->why), fmt, ap);
+	va_end(ap);
+}
+
+void *bench_map(size_t bytes)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void bench_unmap(void *p, size_t bytes)
+{
+	if (p)
+		munmap(p, bytes);
+}
+
+/* splitmix64: a seeded stream for S4's slot choices. */
+uint64_t bench_mix(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
