@@ -1,18 +1,18 @@
 /*
- * Per-thread caches: the allocation and free fast paths.
+ * Per-thread caches: the allocation and free slow paths, and the caches'
+ * lives.  The fast paths are inline in jumbo_int.h.
  *
- * Each thread keeps, per pool, two magazines of free pages (Bonwick's
- * "loaded" and "previous"; FreeBSD UMA's alloc and free buckets).  The fast
- * paths touch only the thread's own magazine and the page's descriptor: no
- * lock and no atomic read-modify-write.  When the loaded magazine runs dry
- * or overflows, the two are swapped; when both are, one is exchanged with
- * the depot under the pool lock, a whole magazine at a time.
+ * Each thread keeps, per pool, a LIFO array of free pages (the allocating
+ * end of Bonwick's magazine layer, DPDK's per-lcore cache).  When it runs
+ * dry, half a cache of pages comes from the depot in one locked exchange;
+ * when it overflows, half goes back.  The depot keeps them as magazines.
  *
- * A thread finds its cache of a pool at tls.v[pool->id].  Pool ids are
- * reused after a pool is destroyed, so a cache also names its pool, and
- * destroy clears that name: a thread that finds a cache naming another
- * pool (or none) frees it and makes a new one.  The registry lock orders
- * cache creation, thread exit and pool destruction against each other.
+ * A thread finds its cache of the pool it used last in two TLS words, and
+ * of any other pool at tls.v[pool->id].  Pool ids are reused after a pool
+ * is destroyed, so a cache also names its pool, and destroy clears that
+ * name: a thread that finds a cache naming another pool (or none) frees it
+ * and makes a new one.  The registry lock orders cache creation, thread
+ * exit and pool destruction against each other.
  */
 #include "jumbo_int.h"
 
@@ -22,33 +22,13 @@
 
 #define JUMBO_MAX_POOLS 4096
 
-struct jumbo_tls {
-	struct jumbo_cache **v; /* indexed by pool id */
-	unsigned n;
-	bool keyed;             /* thread-exit destructor armed */
-};
-
-/*
- * initial-exec: a plain %fs-relative access even from the shared library
- * (the general-dynamic default calls __tls_get_addr on every use).  The
- * cost is a little static TLS, which glibc reserves for such libraries.
- */
-static __thread struct jumbo_tls tls __attribute__((tls_model("initial-exec")));
+__thread struct jumbo_tls _jumbo_tls __attribute__((tls_model("initial-exec")));
+#define tls _jumbo_tls
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct jumbo_pool *reg_pools[JUMBO_MAX_POOLS];
 static pthread_key_t tls_key;
 static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
-
-static inline struct jumbo_cache *tls_cache(const struct jumbo_pool *p)
-{
-	struct jumbo_cache *c;
-
-	if (likely(p->id < tls.n) && likely((c = tls.v[p->id]) != NULL) &&
-	    likely(__atomic_load_n(&c->pool, __ATOMIC_RELAXED) == p))
-		return c;
-	return NULL;
-}
 
 /* ---- registry ----------------------------------------------------------- */
 
@@ -111,9 +91,8 @@ uint64_t _jumbo_registry_remove(struct jumbo_pool *p)
 		return a - f - lost;
 	}
 	for (struct jumbo_cache *c = p->caches; c; c = c->pool_next) {
-		_jumbo_depot_return_mag(p, c->loaded);
-		_jumbo_depot_return_mag(p, c->prev);
-		c->loaded = c->prev = NULL;
+		_jumbo_depot_put(p, c->objs, c->len);
+		c->len = 0;
 		/* The owner sees this on its next look and frees the cache. */
 		__atomic_store_n(&c->pool, NULL, __ATOMIC_RELAXED);
 	}
@@ -126,8 +105,8 @@ uint64_t _jumbo_registry_remove(struct jumbo_pool *p)
 /* Registry lock held: a cache leaves its pool; its pages go to the depot. */
 static void cache_retire(struct jumbo_pool *p, struct jumbo_cache *c)
 {
-	_jumbo_depot_return_mag(p, c->loaded);
-	_jumbo_depot_return_mag(p, c->prev);
+	_jumbo_depot_put(p, c->objs, c->len);
+	c->len = 0;
 	pthread_mutex_lock(&p->lock);
 	p->retired_allocs += c->allocs;
 	p->retired_frees += c->frees;
@@ -156,6 +135,8 @@ static void tls_destructor(void *arg)
 	tls.v = NULL;
 	tls.n = 0;
 	tls.keyed = false;
+	tls.last = NULL;
+	tls.last_pool = NULL;
 }
 
 static void make_key(void)
@@ -167,9 +148,12 @@ static void make_key(void)
 /* This thread's cache of p, made on first use.  NULL if out of memory. */
 struct jumbo_cache *_jumbo_cache_get(struct jumbo_pool *p)
 {
-	struct jumbo_cache *c = tls_cache(p);
+	struct jumbo_cache *c = _jumbo_tls_cache(p);
 	if (c)
 		return c;
+	if (p->id < tls.n && (c = tls.v[p->id]) &&
+	    __atomic_load_n(&c->pool, __ATOMIC_RELAXED) == p)
+		goto found;
 	if (p->id >= tls.n) {
 		unsigned n = p->id < 8 ? 16 : 2 * (p->id + 1);
 		struct jumbo_cache **v = realloc(tls.v, n * sizeof(*v));
@@ -180,6 +164,8 @@ struct jumbo_cache *_jumbo_cache_get(struct jumbo_pool *p)
 		tls.n = n;
 	}
 	if (tls.v[p->id]) { /* left behind by a destroyed pool */
+		if (tls.last == tls.v[p->id])
+			tls.last = NULL, tls.last_pool = NULL;
 		free(tls.v[p->id]);
 		tls.v[p->id] = NULL;
 	}
@@ -189,17 +175,10 @@ struct jumbo_cache *_jumbo_cache_get(struct jumbo_pool *p)
 			return NULL;
 		tls.keyed = true;
 	}
-	c = calloc(1, sizeof(*c));
+	c = calloc(1, sizeof(*c) + p->cache_size * sizeof(vm_page_t));
 	if (!c)
 		return NULL;
-	c->loaded = _jumbo_mag_new(p);
-	c->prev = _jumbo_mag_new(p);
-	if (!c->loaded || !c->prev) {
-		free(c->loaded);
-		free(c->prev);
-		free(c);
-		return NULL;
-	}
+	c->cap = p->cache_size;
 	pthread_mutex_lock(&reg_lock);
 	c->pool_next = p->caches;
 	if (p->caches)
@@ -209,96 +188,57 @@ struct jumbo_cache *_jumbo_cache_get(struct jumbo_pool *p)
 	__atomic_store_n(&c->pool, p, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&reg_lock);
 	tls.v[p->id] = c;
+found:
+	tls.last = c;
+	tls.last_pool = p;
 	return c;
 }
 
 void jumbo_pool_flush_cache(struct jumbo_pool *p)
 {
-	struct jumbo_cache *c = tls_cache(p);
-	if (!c)
-		return;
-	struct jumbo_mag *a = _jumbo_mag_new(p), *b = _jumbo_mag_new(p);
-	if (!a || !b) {
-		free(a);
-		free(b);
-		return;
+	struct jumbo_cache *c = _jumbo_tls_cache(p);
+	if (!c && p->id < tls.n && (c = tls.v[p->id]) &&
+	    __atomic_load_n(&c->pool, __ATOMIC_RELAXED) != p)
+		c = NULL;
+	if (c) {
+		_jumbo_depot_put(p, c->objs, c->len);
+		c->len = 0;
 	}
-	_jumbo_depot_return_mag(p, c->loaded);
-	_jumbo_depot_return_mag(p, c->prev);
-	c->loaded = a;
-	c->prev = b;
 }
 
 /* ---- allocation ---------------------------------------------------------- */
 
-/*
- * The loaded magazine is empty.  Swap in the previous one if it has pages,
- * else trade an empty magazine for a full one at the depot, else fill the
- * loaded one from the depot's loose pages, fresh frames and growth.
- * Returns false when no page can be had.
- */
+/* The cache is empty: half a cache of pages from the depot. */
 static bool refill(struct jumbo_pool *p, struct jumbo_cache *c)
 {
-	struct jumbo_mag *m;
-
-	if (c->prev->count) {
-		m = c->loaded;
-		c->loaded = c->prev;
-		c->prev = m;
-		return true;
-	}
-	m = _jumbo_depot_exchange_full(p, c->prev);
-	if (m) {
-		c->prev = c->loaded;
-		c->loaded = m;
-		return true;
-	}
-	c->loaded->count = _jumbo_depot_get(p, c->loaded->pages, p->mag_size);
-	return c->loaded->count != 0;
+	c->len = _jumbo_depot_get(p, c->objs, p->mag_size);
+	return c->len != 0;
 }
 
-static inline vm_page_t take_page(struct jumbo_pool *p, vm_page_t pg)
-{
-	uint32_t s = pg_load(pg);
-
-	if (likely(s == JUMBO_PG_FREE)) {
-		pg_store(pg, JUMBO_PG_ALLOC);
-		return pg;
-	}
-	return _jumbo_alloc_fixup(p, pg, s);
-}
-
-static JUMBO_NOINLINE vm_page_t alloc_slow(struct jumbo_pool *p)
+/*
+ * Called with no cache yet, an empty one, or none at all (a NOCACHE or
+ * debug pool: every page comes from the depot under its lock).
+ */
+vm_page_t _jumbo_alloc_slow(struct jumbo_pool *p)
 {
 	struct jumbo_cache *c = p->nocache ? NULL : _jumbo_cache_get(p);
 	vm_page_t pg;
 
-	if (c && refill(p, c)) {
-		pg = c->loaded->pages[--c->loaded->count];
+	if (c && (c->len || refill(p, c))) {
+		pg = c->objs[--c->len];
 		ctr_bump(&c->allocs);
-		return take_page(p, pg);
+		pg_store(pg, JUMBO_PG_ALLOC);
+		return pg;
 	}
 	if (!c && _jumbo_depot_get(p, &pg, 1) == 1) {
 		ctr_add(&p->ctr.allocs, 1);
-		return take_page(p, pg);
+		_jumbo_alloc_check(p, pg);
+		pg_store(pg, JUMBO_PG_ALLOC);
+		return pg;
 	}
 	ctr_add(&p->ctr.alloc_fails, 1);
 	errno = ENOMEM;
 	return NULL;
-}
-
-vm_page_t _jumbo_alloc(struct jumbo_pool *p)
-{
-	struct jumbo_cache *c = tls_cache(p);
-
-	if (likely(c != NULL)) {
-		struct jumbo_mag *m = c->loaded;
-		if (likely(m->count != 0)) {
-			ctr_bump(&c->allocs);
-			return take_page(p, m->pages[--m->count]);
-		}
-	}
-	return alloc_slow(p);
 }
 
 unsigned jumbo_pool_alloc_bulk(struct jumbo_pool *p, void **addrs, unsigned n)
@@ -306,16 +246,18 @@ unsigned jumbo_pool_alloc_bulk(struct jumbo_pool *p, void **addrs, unsigned n)
 	unsigned got = 0;
 
 	while (got < n) {
-		struct jumbo_cache *c = tls_cache(p);
-		struct jumbo_mag *m = c ? c->loaded : NULL;
-		if (m && m->count) {
-			unsigned k = m->count < n - got ? m->count : n - got;
-			for (unsigned i = 0; i < k; i++)
-				addrs[got++] = pg_addr(p, take_page(p, m->pages[--m->count]));
+		struct jumbo_cache *c = _jumbo_tls_cache(p);
+		if (c && c->len) {
+			unsigned k = c->len < n - got ? c->len : n - got;
+			for (unsigned i = 0; i < k; i++) {
+				vm_page_t pg = c->objs[--c->len];
+				pg_store(pg, JUMBO_PG_ALLOC);
+				addrs[got++] = pg_addr(p, pg);
+			}
 			__atomic_store_n(&c->allocs, c->allocs + k, __ATOMIC_RELAXED);
 			continue;
 		}
-		vm_page_t pg = alloc_slow(p);
+		vm_page_t pg = _jumbo_alloc_slow(p);
 		if (!pg)
 			break;
 		addrs[got++] = pg_addr(p, pg);
@@ -325,68 +267,36 @@ unsigned jumbo_pool_alloc_bulk(struct jumbo_pool *p, void **addrs, unsigned n)
 
 /* ---- free ---------------------------------------------------------------- */
 
-/* The loaded magazine is full (or there is no cache). */
-static JUMBO_NOINLINE void put_slow(struct jumbo_pool *p, vm_page_t pg)
+/* A free page goes into this thread's cache, or to the depot. */
+void _jumbo_cache_put(struct jumbo_pool *p, vm_page_t pg)
 {
 	struct jumbo_cache *c = p->nocache ? NULL : _jumbo_cache_get(p);
-	struct jumbo_mag *m;
 
 	if (!c) {
 		_jumbo_depot_put(p, &pg, 1);
 		ctr_add(&p->ctr.frees, 1);
 		return;
 	}
-	if (c->loaded->count == p->mag_size) {
-		if (c->prev->count == 0) {
-			m = c->loaded;
-			c->loaded = c->prev;
-			c->prev = m;
-		} else if ((m = _jumbo_depot_exchange_empty(p, c->prev))) {
-			c->prev = c->loaded;
-			c->loaded = m;
-		} else { /* no magazine to be had: the spill list takes it */
-			_jumbo_depot_put(p, &pg, 1);
-			ctr_bump(&c->frees);
-			return;
-		}
+	if (c->len == c->cap) {
+		/* Full: the older half goes; the hot, recent half stays. */
+		unsigned m = p->mag_size;
+		_jumbo_depot_put(p, c->objs, m);
+		memmove(c->objs, c->objs + m, (c->len - m) * sizeof(vm_page_t));
+		c->len -= m;
 	}
-	c->loaded->pages[c->loaded->count++] = pg;
+	c->objs[c->len++] = pg;
 	ctr_bump(&c->frees);
 }
 
-/* A free page goes into this thread's cache (or the depot). */
-void _jumbo_cache_put(struct jumbo_pool *p, vm_page_t pg)
-{
-	struct jumbo_cache *c = tls_cache(p);
-
-	if (likely(c != NULL)) {
-		struct jumbo_mag *m = c->loaded;
-		if (likely(m->count < p->mag_size)) {
-			m->pages[m->count++] = pg;
-			ctr_bump(&c->frees);
-			return;
-		}
-	}
-	put_slow(p, pg);
-}
-
 /*
- * Free a page of p.  Fast path: an allocated page without holds becomes
- * free with a plain store.  Everything else (a held page, a bad state,
- * debug poisoning) goes to _jumbo_free_slow, which returns an error, 0 when
- * the free is deferred to the last unhold, or 1 to go on.
+ * Everything the inline free does not handle: no cache yet or a full one,
+ * a held page, a bad state, a debug pool.
  */
-int _jumbo_free(struct jumbo_pool *p, vm_page_t pg)
+int _jumbo_free_slow(struct jumbo_pool *p, vm_page_t pg)
 {
-	uint32_t s = pg_load(pg);
-
-	if (unlikely(s != JUMBO_PG_ALLOC || p->debug)) {
-		int r = _jumbo_free_slow(p, pg, s);
-		if (r <= 0)
-			return r;
-	} else {
-		pg_store(pg, JUMBO_PG_FREE);
-	}
+	int r = _jumbo_free_state(p, pg);
+	if (r <= 0)
+		return r;
 	_jumbo_cache_put(p, pg);
 	return 0;
 }

@@ -20,6 +20,7 @@ struct jumbo_mag *_jumbo_mag_new(struct jumbo_pool *p)
 	m->next = NULL;
 	m->count = 0;
 	m->stamp = 0;
+	m->trimmed = false;
 	__atomic_fetch_add(&p->nmags, 1, __ATOMIC_RELAXED);
 	return m;
 }
@@ -91,10 +92,17 @@ static unsigned take(struct jumbo_pool *p, vm_page_t *out, unsigned n)
 	while (got < n && p->full) {
 		struct jumbo_mag *m = p->full;
 		while (got < n && m->count) {
-			out[got++] = m->pages[--m->count];
+			vm_page_t pg = m->pages[--m->count];
+			/* Caches hold only plain FREE pages: undo trim here. */
+			if (m->trimmed && (pg_load(pg) & PGF_TRIMMED)) {
+				pg_store(pg, JUMBO_PG_FREE);
+				__atomic_fetch_sub(&p->trimmed, 1, __ATOMIC_RELAXED);
+			}
+			out[got++] = pg;
 			p->depot_pages--;
 		}
 		if (m->count == 0) {
+			m->trimmed = false;
 			mag_pop(&p->full);
 			p->nfull--;
 			mag_push(&p->empty, m);
@@ -120,51 +128,6 @@ unsigned _jumbo_depot_get(struct jumbo_pool *p, vm_page_t *out, unsigned n)
 }
 
 /*
- * A thread's cache ran dry: give the depot its empty magazine and take a
- * full one.  NULL (empty kept by the caller) if the depot has none.
- */
-struct jumbo_mag *_jumbo_depot_exchange_full(struct jumbo_pool *p,
-					     struct jumbo_mag *empty)
-{
-	pthread_mutex_lock(&p->lock);
-	struct jumbo_mag *m = mag_pop(&p->full);
-	if (m) {
-		p->nfull--;
-		p->depot_pages -= m->count;
-		note_out(p, m->count);
-		mag_push(&p->empty, empty);
-		p->nempty++;
-	}
-	pthread_mutex_unlock(&p->lock);
-	return m;
-}
-
-/*
- * A thread's cache overflowed: give the depot a full magazine and take an
- * empty one.  NULL (full kept by the caller) if no empty magazine can be
- * had, not even from malloc.
- */
-struct jumbo_mag *_jumbo_depot_exchange_empty(struct jumbo_pool *p,
-					      struct jumbo_mag *full)
-{
-	pthread_mutex_lock(&p->lock);
-	struct jumbo_mag *e = mag_pop(&p->empty);
-	if (e)
-		p->nempty--;
-	pthread_mutex_unlock(&p->lock);
-	if (!e && !(e = _jumbo_mag_new(p)))
-		return NULL;
-	full->stamp = _jumbo_clock_ms();
-	pthread_mutex_lock(&p->lock);
-	mag_push(&p->full, full);
-	p->nfull++;
-	p->depot_pages += full->count;
-	p->out -= full->count;
-	pthread_mutex_unlock(&p->lock);
-	return e;
-}
-
-/*
  * Return n free pages to the depot: into the magazine on top while it has
  * room, else into an empty one, else onto the spill list, which needs no
  * memory (it links through the descriptors).  A free never fails.
@@ -186,12 +149,13 @@ void _jumbo_depot_put(struct jumbo_pool *p, vm_page_t *pgs, unsigned n)
 				pthread_mutex_lock(&p->lock);
 			}
 			if (m) {
-				m->stamp = now;
+				m->trimmed = false;
 				mag_push(&p->full, m);
 				p->nfull++;
 			}
 		}
 		if (m) {
+			m->stamp = now; /* the age of its youngest page */
 			m->pages[m->count++] = pgs[i];
 			p->depot_pages++;
 		} else {
@@ -201,25 +165,6 @@ void _jumbo_depot_put(struct jumbo_pool *p, vm_page_t *pgs, unsigned n)
 		}
 	}
 	p->out -= n;
-	pthread_mutex_unlock(&p->lock);
-}
-
-/* A thread cache's magazine, with any number of pages, joins the depot. */
-void _jumbo_depot_return_mag(struct jumbo_pool *p, struct jumbo_mag *m)
-{
-	if (!m)
-		return;
-	m->stamp = _jumbo_clock_ms();
-	pthread_mutex_lock(&p->lock);
-	if (m->count) {
-		mag_push(&p->full, m);
-		p->nfull++;
-		p->depot_pages += m->count;
-		p->out -= m->count;
-	} else {
-		mag_push(&p->empty, m);
-		p->nempty++;
-	}
 	pthread_mutex_unlock(&p->lock);
 }
 

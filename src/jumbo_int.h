@@ -7,6 +7,7 @@
 
 #include <jumbo/jumbo.h>
 #include <pthread.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -78,34 +79,59 @@ static inline void pg_store(struct vm_page *pg, uint32_t v)
 }
 
 /*
- * A magazine: a LIFO array of free pages.  Invariants: 0 <= count <= size;
- * pages[0..count) are FREE pages of one pool, each in no other magazine.
- * stamp is the coarse clock (ms) at which it entered the depot.
+ * A magazine: a LIFO array of free pages in the depot.  Invariants:
+ * 0 <= count <= mag_size; pages[0..count) are FREE pages of one pool, each
+ * in no other magazine or cache.  stamp is the coarse clock (ms) at which
+ * it was last filled; trimmed says some of its pages were given back to
+ * the kernel (their words carry PGF_TRIMMED until they are taken).
  */
 struct jumbo_mag {
 	struct jumbo_mag *next;
 	unsigned count;
 	uint32_t stamp;
+	bool trimmed;
 	vm_page_t pages[];
 };
 
 /*
- * A thread's cache for one pool: two magazines, Bonwick's "loaded" and
- * "previous".  Only its thread touches loaded/prev and the counters' values;
- * others read the counters (relaxed) for statistics.  pool is cleared by
- * jumbo_pool_destroy, after which the thread frees the cache on its next
- * look.  allocs - frees is this thread's net effect on pages in use (it may
- * be negative: pages allocated elsewhere and freed here).
+ * A thread's cache for one pool: a LIFO array of up to cap free pages,
+ * traded with the depot half a cache (mag_size pages) at a time, so that a
+ * burst of cap allocations, or of cap frees, never reaches the depot.
+ * Only its thread touches len and objs; others read the counters
+ * (relaxed) for statistics.  pool is cleared by jumbo_pool_destroy, after
+ * which the owner frees the cache on its next look.  allocs - frees is the
+ * thread's net effect on pages in use (negative when it frees pages that
+ * others allocated).  Every page in objs is plain FREE.
  */
 struct jumbo_cache {
-	struct jumbo_mag *loaded;
-	struct jumbo_mag *prev;
+	unsigned len;
+	unsigned cap;
 	struct jumbo_pool *pool;
 	uint64_t allocs;
 	uint64_t frees;
-	struct jumbo_cache *pool_next;   /* the pool's list of caches */
+	struct jumbo_cache *pool_next; /* the pool's list of caches */
 	struct jumbo_cache **pool_pprev;
+	vm_page_t objs[];
 };
+
+/*
+ * Per-thread state.  last/last_pool short-cut the table for the pool the
+ * thread used last, which is the only one most threads ever use.
+ */
+struct jumbo_tls {
+	struct jumbo_pool *last_pool;
+	struct jumbo_cache *last;
+	struct jumbo_cache **v; /* indexed by pool id */
+	unsigned n;
+	bool keyed;             /* thread-exit destructor armed */
+};
+
+/*
+ * initial-exec: a plain %fs-relative access even from the shared library
+ * (the general-dynamic default calls __tls_get_addr on every use), at the
+ * cost of a little static TLS, which glibc reserves for such libraries.
+ */
+extern __thread struct jumbo_tls _jumbo_tls __attribute__((tls_model("initial-exec")));
 
 /* Counters bumped on slow paths, under no lock: atomic adds. */
 struct jumbo_counters {
@@ -125,11 +151,12 @@ struct jumbo_pool {
 	struct jumbo_pool_head head;
 	unsigned id;           /* index in the threads' cache tables */
 	unsigned mag_size;     /* pages per magazine: cache_size / 2 */
+	unsigned cache_size;   /* pages per thread cache */
 	size_t grow_pages;
 	size_t page_size;
 	int fd;                /* memfd of a shared pool, else -1 */
 	bool debug;            /* poison on free, check on alloc */
-	bool nocache;
+	bool nocache;          /* no thread caches (also in debug mode) */
 	size_t reserved_bytes; /* length of the reservation */
 	size_t meta_bytes;     /* length of the descriptor reservation */
 	char name[32];
@@ -188,10 +215,6 @@ JUMBO_HIDDEN int _jumbo_reback(struct jumbo_pool *p, size_t idx);
 /* depot.c: the shared depot, behind the pool lock. */
 JUMBO_HIDDEN unsigned _jumbo_depot_get(struct jumbo_pool *p, vm_page_t *out,
 				       unsigned n);
-JUMBO_HIDDEN struct jumbo_mag *_jumbo_depot_exchange_full(struct jumbo_pool *p,
-							  struct jumbo_mag *empty);
-JUMBO_HIDDEN struct jumbo_mag *_jumbo_depot_exchange_empty(struct jumbo_pool *p,
-							   struct jumbo_mag *full);
 JUMBO_HIDDEN void _jumbo_depot_put(struct jumbo_pool *p, vm_page_t *pgs,
 				   unsigned n);
 JUMBO_HIDDEN struct jumbo_mag *_jumbo_mag_new(struct jumbo_pool *p);
@@ -202,18 +225,74 @@ JUMBO_HIDDEN void _jumbo_depot_free_all(struct jumbo_pool *p);
 /* cache.c: the per-thread caches. */
 JUMBO_HIDDEN struct jumbo_cache *_jumbo_cache_get(struct jumbo_pool *p);
 JUMBO_HIDDEN void _jumbo_cache_put(struct jumbo_pool *p, vm_page_t pg);
-JUMBO_HIDDEN vm_page_t _jumbo_alloc(struct jumbo_pool *p);
-JUMBO_HIDDEN int _jumbo_free(struct jumbo_pool *p, vm_page_t pg);
+JUMBO_HIDDEN vm_page_t _jumbo_alloc_slow(struct jumbo_pool *p);
+JUMBO_HIDDEN int _jumbo_free_slow(struct jumbo_pool *p, vm_page_t pg);
 JUMBO_HIDDEN int _jumbo_registry_add(struct jumbo_pool *p);
 JUMBO_HIDDEN uint64_t _jumbo_registry_remove(struct jumbo_pool *p);
 JUMBO_HIDDEN void _jumbo_counters_sum(struct jumbo_pool *p, uint64_t *allocs,
 				      uint64_t *frees);
 
+/*
+ * The fast paths, inlined into the entry points.  The thread's cache of
+ * the pool it used last is two TLS loads away; an allocation is a pop and
+ * one store to the descriptor; a free one load, one store and a push.
+ */
+static inline struct jumbo_cache *_jumbo_tls_cache(const struct jumbo_pool *p)
+{
+	struct jumbo_tls *t = &_jumbo_tls;
+	struct jumbo_cache *c = t->last;
+
+	if (likely(t->last_pool == p) &&
+	    likely(__atomic_load_n(&c->pool, __ATOMIC_RELAXED) == p))
+		return c;
+	return NULL;
+}
+
+static inline vm_page_t _jumbo_alloc(struct jumbo_pool *p)
+{
+	struct jumbo_cache *c = _jumbo_tls_cache(p);
+
+	if (likely(c != NULL) && likely(c->len != 0)) {
+		vm_page_t pg = c->objs[--c->len];
+		ctr_bump(&c->allocs);
+		pg_store(pg, JUMBO_PG_ALLOC);
+		return pg;
+	}
+	return _jumbo_alloc_slow(p);
+}
+
+static inline int _jumbo_free(struct jumbo_pool *p, vm_page_t pg)
+{
+	struct jumbo_cache *c = _jumbo_tls_cache(p);
+	uint32_t s = pg_load(pg);
+
+	if (likely(c != NULL) && likely(s == JUMBO_PG_ALLOC) &&
+	    likely(c->len < c->cap)) {
+		pg_store(pg, JUMBO_PG_FREE);
+		c->objs[c->len++] = pg;
+		ctr_bump(&c->frees);
+		return 0;
+	}
+	return _jumbo_free_slow(p, pg);
+}
+
+/* The free of an address: checked, then the inline free. */
+static inline int _jumbo_free_addr(struct jumbo_pool *p, const void *addr)
+{
+	size_t off = (uintptr_t)addr - (uintptr_t)p->head.ph_base;
+	size_t i = off >> p->head.ph_shift;
+
+	/* Outside the reservation (one compare: below wraps); not a start. */
+	if (unlikely(i >= p->head.ph_npages))
+		return -EFAULT;
+	if (unlikely(off & (p->page_size - 1)))
+		return -EINVAL;
+	return _jumbo_free(p, &p->head.ph_pages[i]);
+}
+
 /* page.c: states, checks, poison, reports. */
-JUMBO_HIDDEN vm_page_t _jumbo_alloc_fixup(struct jumbo_pool *p, vm_page_t pg,
-					  uint32_t s);
-JUMBO_HIDDEN int _jumbo_free_slow(struct jumbo_pool *p, vm_page_t pg,
-				  uint32_t s);
+JUMBO_HIDDEN void _jumbo_alloc_check(struct jumbo_pool *p, vm_page_t pg);
+JUMBO_HIDDEN int _jumbo_free_state(struct jumbo_pool *p, vm_page_t pg);
 JUMBO_HIDDEN int _jumbo_page_of(struct jumbo_pool *p, const void *addr,
 				bool exact, vm_page_t *pgp);
 JUMBO_HIDDEN int _jumbo_steal(struct jumbo_pool *p, vm_page_t pg,

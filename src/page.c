@@ -100,31 +100,30 @@ static void check_poison(struct jumbo_pool *p, vm_page_t pg)
 }
 
 /*
- * A page popped for allocation whose state word is not plain FREE: it was
- * trimmed, or poisoned, or the pool is corrupt (a bug, or memory scribbled
- * over): the last is reported, never handed out.
+ * A page taken from the depot by a pool without caches (NOCACHE or debug):
+ * its word must say FREE; a poisoned one must still be all poison.
  */
-vm_page_t _jumbo_alloc_fixup(struct jumbo_pool *p, vm_page_t pg, uint32_t s)
+void _jumbo_alloc_check(struct jumbo_pool *p, vm_page_t pg)
 {
+	uint32_t s = pg_load(pg);
+
 	if ((s & PGS_MASK) != JUMBO_PG_FREE || (s >> PG_HOLD_SHIFT))
 		_jumbo_panic("jumbo_pg_alloc", pg_addr(p, pg),
-			     "a free list holds a page that is not free "
+			     "the depot holds a page that is not free "
 			     "(pool corrupted)");
-	if (s & PGF_TRIMMED)
-		__atomic_fetch_sub(&p->trimmed, 1, __ATOMIC_RELAXED);
-	else if (s & PGF_POISON)
+	if (s & PGF_POISON)
 		check_poison(p, pg);
-	pg_store(pg, JUMBO_PG_ALLOC);
-	return pg;
 }
 
 /*
- * Free of a page whose word is not plain ALLOC, or in debug mode.  Returns
- * a -errno and changes nothing; 0 when the free waits for the last unhold;
+ * The state change of a free the inline path did not make.  Returns a
+ * -errno and changes nothing; 0 when the free waits for the last unhold;
  * 1 when the page is now free and goes to a cache.
  */
-int _jumbo_free_slow(struct jumbo_pool *p, vm_page_t pg, uint32_t s)
+int _jumbo_free_state(struct jumbo_pool *p, vm_page_t pg)
 {
+	uint32_t s = pg_load(pg);
+
 	for (;;) {
 		switch (s & PGS_MASK) {
 		case JUMBO_PG_UNUSED:
@@ -211,8 +210,7 @@ int jumbo_pool_unhold(struct jumbo_pool *p, void *addr)
 					      __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
 	if ((s & PGF_DEFER) && !(ns & PGF_DEFER)) {
 		/* We own the page now, as its freer would have: free it. */
-		int r = _jumbo_free_slow(p, pg, ns);
-		if (r > 0)
+		if (_jumbo_free_state(p, pg) > 0)
 			_jumbo_cache_put(p, pg);
 	}
 	return 0;

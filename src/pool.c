@@ -86,8 +86,10 @@ struct jumbo_pool *jumbo_pool_create(const struct jumbo_pool_params *pp)
 	p->head.ph_npages = pp->max_pages;
 	p->head.ph_flags = pp->flags;
 	p->debug = (pp->flags & JUMBO_POOL_DEBUG) != 0;
-	p->nocache = (pp->flags & JUMBO_POOL_NOCACHE) != 0;
+	/* Debug pools check every page at the depot: no caches. */
+	p->nocache = (pp->flags & (JUMBO_POOL_NOCACHE | JUMBO_POOL_DEBUG)) != 0;
 	p->mag_size = mag_size_for(pp);
+	p->cache_size = 2 * p->mag_size;
 	p->grow_pages = pp->grow_pages ? pp->grow_pages
 				       : (JUMBO_PAGE_2M >> shift);
 	snprintf(p->name, sizeof(p->name), "%s", pp->name ? pp->name : "jumbo");
@@ -179,22 +181,14 @@ vm_page_t jumbo_pool_alloc_page(struct jumbo_pool *p)
 
 int jumbo_pool_free(struct jumbo_pool *p, void *addr)
 {
-	size_t off = (uintptr_t)addr - (uintptr_t)p->head.ph_base;
-	size_t i = off >> p->head.ph_shift;
-
-	/* Outside the reservation; then not a page's first byte. */
-	if (unlikely(i >= p->head.ph_npages))
-		return -EFAULT;
-	if (unlikely(off & (p->page_size - 1)))
-		return -EINVAL;
-	return _jumbo_free(p, &p->head.ph_pages[i]);
+	return _jumbo_free_addr(p, addr);
 }
 
 int jumbo_pool_free_bulk(struct jumbo_pool *p, void *const *addrs, unsigned n)
 {
 	int first = 0;
 	for (unsigned i = 0; i < n; i++) {
-		int err = jumbo_pool_free(p, addrs[i]);
+		int err = _jumbo_free_addr(p, addrs[i]);
 		if (err && !first)
 			first = err;
 	}
@@ -246,10 +240,12 @@ long jumbo_pool_trim(struct jumbo_pool *p, unsigned min_age_ms)
 	vm_page_t *v = n ? malloc(n * sizeof(*v)) : NULL;
 	if (n && !v)
 		err = -ENOMEM;
-	for (m = mine; v && m; m = m->next)
+	for (m = mine; v && m; m = m->next) {
+		m->trimmed = true;
 		for (unsigned i = 0; i < m->count; i++)
 			if (!(pg_load(m->pages[i]) & PGF_TRIMMED))
 				v[k++] = m->pages[i];
+	}
 	if (k)
 		qsort(v, k, sizeof(*v), cmp_page);
 	for (size_t i = 0; i < k;) {
@@ -257,6 +253,7 @@ long jumbo_pool_trim(struct jumbo_pool *p, unsigned min_age_ms)
 		while (j < k && v[j] == v[j - 1] + 1)
 			j++;
 		if (_jumbo_decommit(p, pg_index(p, v[i]), j - i) == 0) {
+			/* Still under our control: the magazines are ours. */
 			for (size_t x = i; x < j; x++)
 				pg_store(v[x], JUMBO_PG_FREE | PGF_TRIMMED);
 			done += (long)(j - i);

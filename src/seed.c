@@ -103,7 +103,7 @@ vm_page_t jumbo_pg_alloc(void)
 	return _jumbo_alloc(p);
 }
 
-static void seed_free(const char *fn, void *addr)
+static inline void seed_free(const char *fn, void *addr)
 {
 	struct jumbo_pool *p = jumbo_default_pool();
 	int err;
@@ -111,7 +111,7 @@ static void seed_free(const char *fn, void *addr)
 	if (unlikely(!p))
 		_jumbo_panic(fn, addr, "not a jumbo page (jumbo_vm_init has not "
 				       "run)");
-	err = jumbo_pool_free(p, addr);
+	err = _jumbo_free_addr(p, addr);
 	if (unlikely(err))
 		_jumbo_panic(fn, addr, _jumbo_strerr(err));
 }

@@ -1,0 +1,1 @@
+set_tests_properties(debug PROPERTIES ENVIRONMENT "JUMBO_DEBUG=")
