@@ -22,12 +22,98 @@
 #include "mbuf_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #ifndef MREMAP_DONTUNMAP
 #define MREMAP_DONTUNMAP 4
 #endif
+
+/*
+ * Linux 6.11's PROCMAP_QUERY (uapi linux/fs.h), declared here for older
+ * headers: the mapping that contains an address, in one ioctl on
+ * /proc/self/maps.
+ */
+struct zc_procmap_query {
+	uint64_t size, query_flags, query_addr;
+	uint64_t vma_start, vma_end, vma_flags, vma_page_size, vma_offset;
+	uint64_t inode;
+	uint32_t dev_major, dev_minor, vma_name_size, build_id_size;
+	uint64_t vma_name_addr, build_id_addr;
+};
+#define ZC_PROCMAP_QUERY _IOWR('f', 17, struct zc_procmap_query)
+#define ZC_VMA_WRITABLE 0x02
+#define ZC_VMA_SHARED 0x08
+
+/*
+ * The fd of /proc/self/maps and the pid that opened it (after a fork it
+ * describes the parent: reopen).  maps_fd -1: not open; -2: the kernel
+ * has no PROCMAP_QUERY.  Racing openers each open one; the loser closes
+ * its own.
+ */
+static int maps_fd = -1;
+static pid_t maps_pid;
+
+static int zc_maps_fd(void)
+{
+	int fd = __atomic_load_n(&maps_fd, __ATOMIC_ACQUIRE);
+	pid_t pid = getpid();
+
+	if (fd >= 0 && __atomic_load_n(&maps_pid, __ATOMIC_RELAXED) == pid)
+		return fd;
+	if (fd == -2)
+		return -1;
+	int nfd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (nfd < 0)
+		return -1;
+	__atomic_store_n(&maps_pid, pid, __ATOMIC_RELAXED);
+	/* Release: the pid above is visible to whoever sees the fd. */
+	if (!__atomic_compare_exchange_n(&maps_fd, &fd, nfd, false,
+					 __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
+		close(nfd);
+		return fd >= 0 ? fd : -1;
+	}
+	/* The parent's fd, inherited by a fork, stays open: it is not ours. */
+	return nfd;
+}
+
+/*
+ * May [dst, dst + len) have its pages replaced by a move?  Only private
+ * writable mappings: there a move is indistinguishable from a copy (a
+ * private mapping's writes never reach a file), while in a shared one it
+ * would cut dst off from the file or from the other processes.  Without
+ * PROCMAP_QUERY, MADV_FREE answers (it works only on private anonymous
+ * memory), harmlessly since dst's old contents are about to be replaced.
+ */
+static bool zc_dst_ok(char *dst, size_t len)
+{
+	int fd = zc_maps_fd();
+	char *end = dst + len;
+
+	while (fd >= 0 && dst < end) {
+		struct zc_procmap_query q = { .size = sizeof(q),
+					      .query_addr = (uintptr_t)dst };
+		if (ioctl(fd, ZC_PROCMAP_QUERY, &q) != 0) {
+			if (errno == ENOTTY || errno == EINVAL) {
+				__atomic_store_n(&maps_fd, -2, __ATOMIC_RELAXED);
+				fd = -1;
+				break;
+			}
+			return false;
+		}
+		if (q.vma_start > (uintptr_t)dst ||
+		    (q.vma_flags & (ZC_VMA_WRITABLE | ZC_VMA_SHARED)) !=
+			    ZC_VMA_WRITABLE)
+			return false;
+		dst = (char *)(uintptr_t)q.vma_end;
+	}
+	if (fd < 0)
+		return madvise(dst, (size_t)(end - dst), MADV_FREE) == 0;
+	return true;
+}
 
 /* Can the data of m, at dst, move as a whole page? */
 static bool zc_movable(const struct mbuf *m, const char *dst)
@@ -149,7 +235,9 @@ int jumbo_deliver(struct mbuf *m, void *dst, size_t dstlen, unsigned flags,
 			size_t run = (size_t)np * ps;
 			if ((flags & JUMBO_DELIVER_MOVE) ||
 			    run >= _jumbo_zc_threshold(ps, run)) {
-				int r = zc_remap(m->m_ext.ext_buf, run, d, ps);
+				int r = zc_dst_ok(d, run) ? 0 : -EPERM;
+				if (r == 0)
+					r = zc_remap(m->m_ext.ext_buf, run, d, ps);
 				if (r == -EFAULT && np > 1) {
 					/* The run spans two mappings: one by one. */
 					r = zc_remap(m->m_ext.ext_buf, ps, d, ps);

@@ -250,6 +250,24 @@ static void test_not_movable(uint64_t *seed)
 		jumbo_pool_flush_cache(sp);
 		CHECK_EQ(jumbo_pool_destroy(sp), 0);
 	}
+	/* Shared memory: a move would cut dst off from its other mapping. */
+	int fd = memfd_create("zcopy-dst", 0);
+	REQUIRE(fd >= 0 && ftruncate(fd, (off_t)(4 * ps)) == 0);
+	char *a = mmap(NULL, 4 * ps, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	char *b = mmap(NULL, 4 * ps, PROT_READ, MAP_SHARED, fd, 0);
+	REQUIRE(a != MAP_FAILED && b != MAP_FAILED);
+	m = m_getjumbo(pool, 4 * ps, NULL);
+	fill_rnd(m, seed);
+	char *r3 = malloc(4 * ps);
+	m_copydata(m, 0, 4 * ps, r3);
+	CHECK_EQ(jumbo_deliver(m, a, 4 * ps, JUMBO_DELIVER_MOVE, &st), 0);
+	CHECK_EQ(st.moved, 0);
+	CHECK(st.fallbacks >= 1);
+	CHECK(memcmp(b, r3, 4 * ps) == 0); /* the other mapping sees it */
+	munmap(a, 4 * ps);
+	munmap(b, 4 * ps);
+	close(fd);
+	free(r3);
 	munmap(dst, 16 * ps);
 }
 

@@ -212,7 +212,8 @@ struct jumbo_deliver_stats {
 	size_t copied;     /* bytes copied */
 	unsigned pages;    /* pages moved */
 	unsigned remaps;   /* mremap calls (one per run of adjacent pages) */
-	unsigned fallbacks; /* runs that could move but mremap refused: copied */
+	unsigned fallbacks; /* runs that could move but were copied: dst not
+			    * private writable memory, or mremap refused */
 };
 
 /*
@@ -221,7 +222,9 @@ struct jumbo_deliver_stats {
  * page-aligned in the chain and in dst, adjacent in the pool, referenced by
  * m alone, not held, and in a pool that can give memory away, is moved
  * into dst with mremap (dst's old memory there is released) and the pool
- * slots are stolen (refilled with zeroes); the rest is copied.  Moving or
+ * slots are stolen (refilled with zeroes); the rest is copied.  Pages move
+ * only into private writable mappings (where a move looks exactly like a
+ * copy); into shared or file memory they are copied.  Moving or
  * copying is decided per run from the calibrated threshold, unless flags
  * force it.  On success the chain is consumed (freed) and 0 is returned;
  * on error nothing has changed: -EINVAL (m or dst NULL, both force flags),
