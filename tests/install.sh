@@ -1,9 +1,11 @@
 #!/bin/sh
 # Installs the build into a scratch prefix and builds an example against it
 # the way a user would: with pkg-config, and once statically.
-#   install.sh BUILD_DIR SOURCE_DIR
+#   install.sh BUILD_DIR SOURCE_DIR [SANITIZERS]
 set -eu
-build=$1 src=$2
+build=$1 src=$2 san=${3:-}
+# A sanitized library needs a sanitized program around it.
+CC="cc${san:+ -fsanitize=$san}"
 prefix=$(mktemp -d)
 trap 'rm -rf "$prefix"' EXIT
 cmake --install "$build" --prefix "$prefix" >/dev/null
@@ -13,11 +15,11 @@ test -f "$prefix/include/jumbo/jumbo.h"
 test -f "$libdir/pkgconfig/jumbo.pc"
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
 # shellcheck disable=SC2046
-cc -std=c11 -Wall -Werror -o "$prefix/ti_rx" "$src/examples/ti_rx.c" \
+$CC -std=c11 -Wall -Werror -o "$prefix/ti_rx" "$src/examples/ti_rx.c" \
 	$(pkg-config --cflags --libs jumbo)
 LD_LIBRARY_PATH="$libdir" "$prefix/ti_rx"
 # shellcheck disable=SC2046
-cc -std=c11 -o "$prefix/ti_rx_static" "$src/examples/ti_rx.c" \
+$CC -std=c11 -o "$prefix/ti_rx_static" "$src/examples/ti_rx.c" \
 	$(pkg-config --cflags jumbo) "$libdir/libjumbo.a" \
 	$(pkg-config --libs-only-other --static jumbo) -pthread \
 	$(pkg-config --libs liburing 2>/dev/null || true)

@@ -11,13 +11,36 @@
 #include <jumbo/jumbo.h>
 #include <sys/resource.h>
 
+/* A field of /proc/self/status, in bytes. */
+static rlim_t status_bytes(const char *field)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long kb = 0;
+	size_t n = strlen(field);
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, n) && line[n] == ':') {
+			kb = atol(line + n + 1);
+			break;
+		}
+	if (f)
+		fclose(f);
+	REQUIRE(kb > 0);
+	return (rlim_t)kb << 10;
+}
+
 static int child_as(void)
 {
 	struct rlimit rl, low;
 	REQUIRE(getrlimit(RLIMIT_AS, &rl) == 0);
 	setenv("JUMBO_MAX_PAGES", "262144", 1); /* 1 GiB */
 	low = rl;
-	low.rlim_cur = 256ull << 20; /* soft only: it can be raised back */
+	/*
+	 * Room for 256 MiB more address space, soft limit only so that it
+	 * can be raised back; relative to what the process has mapped, which
+	 * under a sanitizer is terabytes of shadow.
+	 */
+	low.rlim_cur = status_bytes("VmSize") + (256ull << 20);
 	REQUIRE(setrlimit(RLIMIT_AS, &low) == 0);
 	CHECK_EQ(jumbo_vm_init(), 0);
 	errno = 0;
@@ -50,16 +73,7 @@ static int child_data(void)
 	REQUIRE(p != NULL);
 	/* Room for about 32 MiB more of private writable memory. */
 	REQUIRE(getrlimit(RLIMIT_DATA, &rl) == 0);
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	long data_kb = 0;
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmData: %ld kB", &data_kb) == 1)
-			break;
-	if (f)
-		fclose(f);
-	REQUIRE(data_kb > 0);
-	rl.rlim_cur = ((rlim_t)data_kb << 10) + (32u << 20);
+	rl.rlim_cur = status_bytes("VmData") + (32u << 20);
 	REQUIRE(setrlimit(RLIMIT_DATA, &rl) == 0);
 
 	while (n < CAP && (v[n] = jumbo_pool_alloc(p)) != NULL)
