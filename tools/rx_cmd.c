@@ -1,0 +1,421 @@
+/*
+ * jumbo rx: receive on an address and port, into pool pages with one of
+ * the library's backends, or with a plain receiver for comparison, and
+ * print the counters.  With --verify the frames must be jumbo tx's (each
+ * is checked); without it any sender will do (iperf 2, socat, netcat).
+ */
+#include "frame.h"
+#include "send.h"
+#include "tool.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t rx_interrupted;
+
+static void rx_on_signal(int sig)
+{
+	rx_interrupted = 1;
+}
+
+struct rx_cfg {
+	const char *addr;
+	unsigned port;
+	int backend;       /* JUMBO_RX_*, or -1 malloc, -2 reuse */
+	int tcp, len32, verify, json, quiet;
+	size_t frame, page;
+	unsigned batch;
+	unsigned deliver;  /* 0 none, else 1 + JUMBO_DELIVER_* flags */
+	double secs, idle;
+	uint64_t count;
+};
+
+struct rx_seen {
+	uint64_t frames, bytes, ok, bad, out_of_order, next_seq, moved, copied;
+	char *buf;  /* a contiguous copy for --verify */
+	char *dst;  /* the reader's page-aligned buffer for --deliver */
+	size_t dst_len;
+};
+
+static void rx_verify(struct rx_seen *s, const char *p, size_t len)
+{
+	uint64_t seq = 0;
+
+	if (jf_check(p, len, &seq)) {
+		s->bad++;
+		return;
+	}
+	s->ok++;
+	if (seq < s->next_seq)
+		s->out_of_order++;
+	else
+		s->next_seq = seq + 1;
+}
+
+static void rx_take_chain(const struct rx_cfg *c, struct rx_seen *s,
+			  struct mbuf *m)
+{
+	size_t len = m->m_pkthdr.len;
+
+	s->frames++;
+	s->bytes += len;
+	if (c->deliver) {
+		struct jumbo_deliver_stats ds;
+		if (len <= s->dst_len &&
+		    jumbo_deliver(m, s->dst, s->dst_len, c->deliver - 1,
+				  &ds) == 0) {
+			s->moved += ds.moved;
+			s->copied += ds.copied;
+			if (c->verify)
+				rx_verify(s, s->dst, len);
+			return;
+		}
+	}
+	if (c->verify && len <= c->frame) {
+		m_copydata(m, 0, len, s->buf);
+		rx_verify(s, s->buf, len);
+	}
+	m_freem(m);
+}
+
+static void rx_usage(FILE *f)
+{
+	fputs("usage: jumbo rx [options]\n"
+	      "\n"
+	      "Receives frames on ADDR:PORT and prints what arrived.\n"
+	      "\n"
+	      "  --addr ADDR       numeric address to bind (default 127.0.0.1)\n"
+	      "  --port PORT       port (default 9000; 0: any, printed)\n"
+	      "  --backend NAME    udp (default), tcp, uring: into pool pages;\n"
+	      "                    malloc, reuse: plain recv, for comparison\n"
+	      "  --tcp             with malloc or reuse: TCP, LEN32 frames\n"
+	      "  --framing MODE    tcp: raw (default) or len32 (jumbo tx frames)\n"
+	      "  --frame BYTES     largest frame (default 9000)\n"
+	      "  --batch N         packets per receive call (default 32)\n"
+	      "  --page SIZE       pool page size: 4k (default) or 2m\n"
+	      "  --duration SECS   stop after SECS (default 10; 0: no limit)\n"
+	      "  --count N         stop after N frames\n"
+	      "  --idle SECS       stop SECS after the last frame\n"
+	      "  --verify          check each frame (jumbo tx's format)\n"
+	      "  --deliver MODE    hand each frame to a reader's buffer with\n"
+	      "                    jumbo_deliver: auto, move or copy\n"
+	      "  --json            the summary as one JSON object\n"
+	      "  --quiet           no progress line\n"
+	      "  -h, --help        this text\n", f);
+}
+
+static int rx_parse(struct rx_cfg *c, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "addr", required_argument, 0, 'a' },
+		{ "port", required_argument, 0, 'p' },
+		{ "backend", required_argument, 0, 'b' },
+		{ "tcp", no_argument, 0, 't' },
+		{ "framing", required_argument, 0, 'F' },
+		{ "frame", required_argument, 0, 'f' },
+		{ "batch", required_argument, 0, 'B' },
+		{ "page", required_argument, 0, 'P' },
+		{ "duration", required_argument, 0, 'd' },
+		{ "count", required_argument, 0, 'c' },
+		{ "idle", required_argument, 0, 'i' },
+		{ "verify", no_argument, 0, 'v' },
+		{ "deliver", required_argument, 0, 'D' },
+		{ "json", no_argument, 0, 'j' },
+		{ "quiet", no_argument, 0, 'q' },
+		{ "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 }
+	};
+	unsigned long v;
+	int o, b;
+
+	optind = 1;
+	while ((o = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		switch (o) {
+		case 'a':
+			if (opt_loop_addr("--addr", optarg))
+				return EX_USAGE;
+			c->addr = optarg;
+			break;
+		case 'p':
+			if (opt_port("--port", optarg, &c->port))
+				return EX_USAGE;
+			break;
+		case 'b':
+			if (!strcmp(optarg, "malloc"))
+				b = -1;
+			else if (!strcmp(optarg, "reuse"))
+				b = -2;
+			else if ((b = jumbo_rx_backend_parse(optarg)) < 0)
+				return tool_err(EX_USAGE, "--backend: '%s' is "
+						"not udp, tcp, uring, malloc or "
+						"reuse", optarg);
+			c->backend = b == JUMBO_RX_DEFAULT ? JUMBO_RX_UDP : b;
+			break;
+		case 't': c->tcp = 1; break;
+		case 'F':
+			if (strcmp(optarg, "raw") && strcmp(optarg, "len32"))
+				return tool_err(EX_USAGE, "--framing: '%s' is "
+						"not raw or len32", optarg);
+			c->len32 = !strcmp(optarg, "len32");
+			break;
+		case 'f':
+			if (opt_size("--frame", optarg, 1, 16 << 20, &c->frame))
+				return EX_USAGE;
+			break;
+		case 'B':
+			if (opt_uint("--batch", optarg, 1, 256, &v))
+				return EX_USAGE;
+			c->batch = (unsigned)v;
+			break;
+		case 'P':
+			if (opt_page("--page", optarg, &c->page))
+				return EX_USAGE;
+			break;
+		case 'd':
+			if (opt_seconds("--duration", optarg, &c->secs))
+				return EX_USAGE;
+			break;
+		case 'c':
+			if (opt_uint("--count", optarg, 1, ~0ul, &v))
+				return EX_USAGE;
+			c->count = v;
+			break;
+		case 'i':
+			if (opt_seconds("--idle", optarg, &c->idle))
+				return EX_USAGE;
+			break;
+		case 'v': c->verify = 1; break;
+		case 'D':
+			if (!strcmp(optarg, "auto"))
+				c->deliver = 1;
+			else if (!strcmp(optarg, "move"))
+				c->deliver = 1 + JUMBO_DELIVER_MOVE;
+			else if (!strcmp(optarg, "copy"))
+				c->deliver = 1 + JUMBO_DELIVER_COPY;
+			else
+				return tool_err(EX_USAGE, "--deliver: '%s' is "
+						"not auto, move or copy", optarg);
+			break;
+		case 'j': c->json = 1; break;
+		case 'q': c->quiet = 1; break;
+		case 'h': rx_usage(stdout); return -1;
+		default: rx_usage(stderr); return EX_USAGE;
+		}
+	}
+	if (optind < argc)
+		return tool_err(EX_USAGE, "unexpected argument '%s' (see "
+				"--help)", argv[optind]);
+	if (c->backend != JUMBO_RX_TCP && c->backend >= 0 && c->tcp)
+		return tool_err(EX_USAGE, "--tcp goes with --backend malloc or "
+				"reuse; use --backend tcp");
+	if (c->backend == JUMBO_RX_TCP)
+		c->tcp = 1;
+	if (!c->tcp && c->frame > 65535)
+		return tool_err(EX_USAGE, "--frame: %zu is more than a UDP "
+				"datagram can hold (65535)", c->frame);
+	if (c->tcp && c->backend < 0)
+		c->len32 = 1;
+	if (c->verify && c->tcp && !c->len32)
+		return tool_err(EX_USAGE, "--verify over TCP needs frames: "
+				"add --framing len32");
+	if (c->deliver && c->backend < 0)
+		return tool_err(EX_USAGE, "--deliver needs a pool backend "
+				"(udp, tcp or uring)");
+	return 0;
+}
+
+int cmd_rx(int argc, char **argv)
+{
+	struct rx_cfg c = { "127.0.0.1", 9000, JUMBO_RX_UDP, 0, 0, 0, 0, 0,
+			    9000, JUMBO_PAGE_4K, 32, 0, 10.0, 0, 0 };
+	struct jumbo_pool *pool = NULL;
+	struct jumbo_rx *rx = NULL;
+	struct jumbo_rx_stats st = { 0 };
+	struct plain_rx pl;
+	struct rx_seen s = { 0 };
+	struct mbuf *pkts[256];
+	struct report rep;
+	uint64_t t0, now, last = 0, next_print, limit;
+	char *map = NULL;
+	size_t map_len = 0;
+	int e = 0, progress, r;
+
+	tool_cmd = "jumbo rx";
+	memset(&pl, 0, sizeof(pl));
+	pl.fd = pl.conn = -1;
+	r = rx_parse(&c, argc, argv);
+	if (r)
+		return r < 0 ? 0 : r;
+	if (c.backend >= 0 && !jumbo_rx_backend_supported(c.backend))
+		return tool_err(EX_FAIL, "%s", jumbo_rx_strerror());
+	s.buf = malloc(c.frame + 1);
+	if (!s.buf)
+		return tool_err(EX_FAIL, "out of memory");
+	if (c.backend >= 0) {
+		struct jumbo_rx_params p;
+		int err = 0;
+
+		pool = tool_pool(c.page, c.page == JUMBO_PAGE_4K ? 65536 : 512);
+		if (!pool) {
+			free(s.buf);
+			return EX_FAIL;
+		}
+		jumbo_rx_params_init(&p);
+		p.backend = c.backend;
+		p.addr = c.addr;
+		p.port = (uint16_t)c.port;
+		p.max_frame = c.frame;
+		p.batch = c.batch;
+		p.pool = pool;
+		p.flags = c.len32 ? JUMBO_RX_LEN32 : 0;
+		rx = jumbo_rx_open(&p, &err);
+		if (!rx) {
+			e = tool_err(EX_FAIL, "%s", jumbo_rx_strerror());
+			goto out;
+		}
+		c.port = jumbo_rx_port(rx);
+		if (c.deliver) {
+			s.dst_len = (c.frame + c.page - 1) & ~(c.page - 1);
+			map_len = s.dst_len + c.page;
+			map = mmap(NULL, map_len, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (map == MAP_FAILED) {
+				map = NULL;
+				e = tool_err(EX_FAIL, "out of memory");
+				goto out;
+			}
+			s.dst = (char *)(((uintptr_t)map + c.page - 1) &
+					 ~(uintptr_t)(c.page - 1));
+		}
+	} else {
+		r = plain_open(&pl, c.backend == -1 ? PLAIN_MALLOC : PLAIN_REUSE,
+			       c.addr, c.port, c.tcp, c.frame);
+		if (r) {
+			e = tool_err(EX_FAIL, "cannot listen on %s port %u: %s",
+				     c.addr, c.port, strerror(-r));
+			goto out;
+		}
+		c.port = pl.port;
+	}
+	fprintf(stderr, "jumbo rx: listening on %s port %u (%s, %s)\n", c.addr,
+		c.port, c.tcp ? "tcp" : "udp",
+		c.backend == -1 ? "malloc" : c.backend == -2 ? "reuse"
+		: jumbo_rx_backend_name(c.backend));
+	signal(SIGINT, rx_on_signal);
+	signal(SIGTERM, rx_on_signal);
+	progress = !c.json && !c.quiet && isatty(2);
+	t0 = now = jf_now_ns();
+	next_print = t0 + 500000000ull;
+	limit = c.secs > 0 ? (uint64_t)(c.secs * 1e9) : ~0ull;
+	while (!rx_interrupted && now - t0 < limit &&
+	       (!c.count || s.frames < c.count)) {
+		int n;
+
+		if (rx) {
+			unsigned want = c.batch;
+			if (c.count && c.count - s.frames < want)
+				want = (unsigned)(c.count - s.frames);
+			n = jumbo_rx_recv(rx, pkts, want, 50);
+			for (int i = 0; i < n; i++)
+				rx_take_chain(&c, &s, pkts[i]);
+		} else {
+			char *b;
+			size_t len;
+			n = plain_recv(&pl, &b, &len, 50);
+			if (n > 0) {
+				s.frames++;
+				s.bytes += len;
+				if (c.verify)
+					rx_verify(&s, b, len);
+				if (b != pl.reuse)
+					free(b);
+			}
+		}
+		if (n < 0) {
+			e = tool_err(EX_FAIL, "receive failed: %s",
+				     strerror(-n));
+			break;
+		}
+		now = jf_now_ns();
+		if (n > 0)
+			last = now;
+		if (c.idle > 0 && last && now - last > (uint64_t)(c.idle * 1e9))
+			break;
+		if (progress && now >= next_print) {
+			double t = (double)(now - t0) / 1e9;
+			fprintf(stderr, "\r%6.1f s %10llu frames %8.3f Gbit/s ",
+				t, (unsigned long long)s.frames,
+				(double)s.bytes * 8 / t / 1e9);
+			next_print += 500000000ull;
+		}
+	}
+	if (progress)
+		fputc('\n', stderr);
+	if (rx) {
+		jumbo_rx_stats(rx, &st);
+	} else {
+		st.packets = pl.packets;
+		st.bytes = pl.bytes;
+		st.syscalls = pl.syscalls;
+		st.truncated = pl.truncated;
+		st.closes = pl.closes;
+	}
+	{
+		/* From the first call to the last frame, or to the end. */
+		double secs = (double)((last ? last : now) - t0) / 1e9;
+
+		rep_begin(&rep, stdout, c.json);
+		rep_s(&rep, "backend", c.backend == -1 ? "malloc"
+				       : c.backend == -2 ? "reuse"
+				       : jumbo_rx_backend_name(c.backend));
+		rep_u64(&rep, "port", c.port);
+		rep_u64(&rep, "frames", s.frames);
+		rep_u64(&rep, "bytes", s.bytes);
+		rep_f(&rep, "seconds", secs, "s");
+		rep_f(&rep, "gbit_per_s", secs > 0 ? (double)s.bytes * 8 /
+						     secs / 1e9 : 0, "Gbit/s");
+		if (c.verify) {
+			rep_u64(&rep, "frames_ok", s.ok);
+			rep_u64(&rep, "bad", s.bad);
+			rep_u64(&rep, "lost", s.next_seq > s.ok
+						      ? s.next_seq - s.ok : 0);
+			rep_u64(&rep, "out_of_order", s.out_of_order);
+		}
+		if (c.deliver) {
+			rep_u64(&rep, "bytes_moved", s.moved);
+			rep_u64(&rep, "bytes_copied", s.copied);
+		}
+		rep_section(&rep, "rx");
+		rep_rx_stats(&rep, &st);
+		rep_end_section(&rep);
+		if (pool) {
+			rep_section(&rep, "pool");
+			rep_pool_stats(&rep, pool);
+			rep_end_section(&rep);
+		}
+		rep_end(&rep);
+	}
+	if (!e && c.verify && s.bad)
+		e = tool_err(EX_FAIL, "%llu frames failed the check",
+			     (unsigned long long)s.bad);
+	if (!e && c.count && s.frames < c.count)
+		e = tool_err(EX_FAIL, "%llu of %llu frames arrived",
+			     (unsigned long long)s.frames,
+			     (unsigned long long)c.count);
+out:
+	if (rx)
+		jumbo_rx_close(rx);
+	else if (c.backend < 0 && pl.fd >= 0)
+		plain_close(&pl);
+	if (map)
+		munmap(map, map_len);
+	if (pool && jumbo_pool_destroy(pool) && !e)
+		e = tool_err(EX_FAIL, "pages still out at the end: a leak");
+	free(s.buf);
+	return e;
+}

@@ -1,0 +1,102 @@
+/*
+ * The jumbo command's pieces: option parsing with errors that say what was
+ * wrong, the report (text or JSON), the plain receivers it compares the
+ * pool with, and the queue between its receive and consumer threads.
+ * The command uses only the public API (the headers in include/jumbo).
+ */
+#ifndef JUMBO_TOOLS_TOOL_H
+#define JUMBO_TOOLS_TOOL_H
+
+#include <jumbo/jumbo.h>
+#include <jumbo/mbuf.h>
+#include <jumbo/rx.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Exit codes: 0 fine, 1 the run failed, 2 bad usage. */
+#define EX_FAIL 1
+#define EX_USAGE 2
+
+extern const char *tool_cmd; /* "jumbo rx", for messages */
+
+/* Prints "jumbo <cmd>: <msg>" on stderr; returns code, for return. */
+int tool_err(int code, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/*
+ * Parsers: 0, or -1 after printing which option and what was wrong.
+ * Sizes take a k, m or g suffix (powers of 1024); seconds may have a
+ * fraction.
+ */
+int opt_size(const char *opt, const char *arg, size_t min, size_t max,
+	     size_t *out);
+int opt_uint(const char *opt, const char *arg, unsigned long min,
+	     unsigned long max, unsigned long *out);
+int opt_seconds(const char *opt, const char *arg, double *out);
+int opt_page(const char *opt, const char *arg, size_t *out);
+int opt_port(const char *opt, const char *arg, unsigned *out);
+int opt_loop_addr(const char *opt, const char *arg);
+
+/* A pool of pages of page_size for max_frame frames: NULL after a message. */
+struct jumbo_pool *tool_pool(size_t page_size, size_t max_pages);
+
+/* ---- the report ---------------------------------------------------------- */
+
+/*
+ * Key-value output in one of two forms: "  key  value" lines, or one JSON
+ * object (nested sections), so that scripts read what people read.
+ */
+struct report {
+	FILE *f;
+	int json;
+	int depth;
+	int first; /* no comma before the next JSON member */
+};
+
+void rep_begin(struct report *r, FILE *f, int json);
+void rep_section(struct report *r, const char *name);
+void rep_end_section(struct report *r);
+void rep_u64(struct report *r, const char *key, uint64_t v);
+void rep_f(struct report *r, const char *key, double v, const char *unit);
+void rep_s(struct report *r, const char *key, const char *v);
+void rep_end(struct report *r);
+void rep_rx_stats(struct report *r, const struct jumbo_rx_stats *st);
+void rep_pool_stats(struct report *r, struct jumbo_pool *pool);
+
+/* ---- plain receivers: what the pool is compared with --------------------- */
+
+/*
+ * "malloc": recv into a buffer malloc'd per frame, handed on and freed by
+ * the consumer (the usual program).  "reuse": recv into one buffer again
+ * and again (the floor: one copy, no allocation).  UDP, or TCP frames with
+ * the LEN32 prefix.
+ */
+enum plain_kind { PLAIN_MALLOC, PLAIN_REUSE };
+
+struct plain_rx {
+	enum plain_kind kind;
+	int fd;        /* udp socket, or tcp listener */
+	int conn;      /* tcp: the accepted connection */
+	int stream;
+	size_t max_frame;
+	unsigned port;
+	char *reuse;   /* the reused buffer */
+	uint64_t packets, bytes, truncated, syscalls, closes;
+};
+
+int plain_open(struct plain_rx *p, enum plain_kind kind, const char *addr,
+	       unsigned port, int stream, size_t max_frame);
+/*
+ * One frame: its buffer (malloc'd: the caller frees it; reuse: valid until
+ * the next call) and length; 0 on timeout, 1 with a frame, or -errno.
+ */
+int plain_recv(struct plain_rx *p, char **buf, size_t *len, int timeout_ms);
+void plain_close(struct plain_rx *p);
+
+/* ---- commands ------------------------------------------------------------ */
+
+int cmd_demo(int argc, char **argv);
+int cmd_rx(int argc, char **argv);
+int cmd_tx(int argc, char **argv);
+
+#endif

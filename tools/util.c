@@ -1,0 +1,158 @@
+/*
+ * Option parsing and small helpers of the jumbo command.  Every parser
+ * names the option and the text it could not use, and the valid range.
+ */
+#include "tool.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *tool_cmd = "jumbo";
+
+int tool_err(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", tool_cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return code;
+}
+
+int opt_size(const char *opt, const char *arg, size_t min, size_t max,
+	     size_t *out)
+{
+	char *end;
+	unsigned long long v;
+	unsigned shift = 0;
+
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (end != arg && *end) {
+		switch (*end) {
+		case 'k': case 'K': shift = 10; break;
+		case 'm': case 'M': shift = 20; break;
+		case 'g': case 'G': shift = 30; break;
+		default: shift = 64;
+		}
+		if (shift < 64 && end[1] && strcmp(end + 1, "iB") &&
+		    strcmp(end + 1, "B"))
+			shift = 64;
+	}
+	if (end == arg || *arg == '-' || errno || shift == 64 ||
+	    (shift && v > (~0ull >> shift))) {
+		tool_err(EX_USAGE, "%s: '%s' is not a size (bytes, or with a "
+			 "k, m or g suffix)", opt, arg);
+		return -1;
+	}
+	v <<= shift;
+	if (v < min || v > max) {
+		tool_err(EX_USAGE, "%s: %llu is out of range (%zu to %zu)",
+			 opt, v, min, max);
+		return -1;
+	}
+	*out = (size_t)v;
+	return 0;
+}
+
+int opt_uint(const char *opt, const char *arg, unsigned long min,
+	     unsigned long max, unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (end == arg || *end || *arg == '-' || errno) {
+		tool_err(EX_USAGE, "%s: '%s' is not a whole number", opt, arg);
+		return -1;
+	}
+	if (v < min || v > max) {
+		tool_err(EX_USAGE, "%s: %lu is out of range (%lu to %lu)", opt,
+			 v, min, max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int opt_seconds(const char *opt, const char *arg, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(arg, &end);
+	if (end != arg && *end == 's' && !end[1])
+		end++;
+	if (end == arg || *end || errno || !isfinite(v) || v < 0 ||
+	    v > 86400) {
+		tool_err(EX_USAGE, "%s: '%s' is not a duration in seconds "
+			 "(0 to 86400)", opt, arg);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int opt_page(const char *opt, const char *arg, size_t *out)
+{
+	size_t v;
+
+	if (opt_size(opt, arg, 1, (size_t)1 << 30, &v))
+		return -1;
+	if (v != JUMBO_PAGE_4K && v != JUMBO_PAGE_2M) {
+		tool_err(EX_USAGE, "%s: '%s': the page size is 4k or 2m", opt,
+			 arg);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int opt_port(const char *opt, const char *arg, unsigned *out)
+{
+	unsigned long v;
+
+	if (opt_uint(opt, arg, 0, 65535, &v))
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+int opt_loop_addr(const char *opt, const char *arg)
+{
+	unsigned char b[16];
+
+	if (inet_pton(AF_INET, arg, b) == 1 || inet_pton(AF_INET6, arg, b) == 1)
+		return 0;
+	tool_err(EX_USAGE, "%s: '%s' is not a numeric IPv4 or IPv6 address",
+		 opt, arg);
+	return -1;
+}
+
+struct jumbo_pool *tool_pool(size_t page_size, size_t max_pages)
+{
+	struct jumbo_pool_params pp;
+	struct jumbo_pool *pool;
+
+	jumbo_pool_params_init(&pp);
+	pp.page_size = page_size;
+	pp.max_pages = max_pages;
+	pp.name = "jumbo";
+	pool = jumbo_pool_create(&pp);
+	if (!pool)
+		tool_err(EX_FAIL, "cannot make a pool of %zu pages of %zu "
+			 "bytes: %s%s", max_pages, page_size, strerror(errno),
+			 page_size == JUMBO_PAGE_2M
+				 ? " (2 MiB pages need huge pages: "
+				   "/proc/sys/vm/nr_hugepages)"
+				 : "");
+	return pool;
+}
