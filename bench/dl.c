@@ -49,3 +49,34 @@ int bench_dlsym(void *h, const char *name, void **fn, char *why,
 	}
 	return 0;
 }
+
+#ifdef __SANITIZE_ADDRESS__
+/*
+ * Opened without RTLD_DEEPBIND under the sanitizer, tcmalloc registers its
+ * MallocExtension singleton with the sanitizer's operator new and never
+ * frees it, by design; that one object is not ours to fix.
+ */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+	return "leak:MallocExtension::Register\n";
+}
+#endif
+
+#ifdef __SANITIZE_THREAD__
+/*
+ * The malloc replacements are not instrumented, but their calls to memset
+ * and memcpy reach the sanitizer's interceptors, which then see a thread
+ * reuse memory that another thread's heap gave up through the library's
+ * own (invisible) synchronisation: mimalloc claiming an abandoned segment,
+ * for one.  Ignore what those libraries do inside themselves; the pages
+ * they hand to the workloads are covered by BENCH_HB_* (bench.h).
+ */
+const char *__tsan_default_suppressions(void);
+const char *__tsan_default_suppressions(void)
+{
+	return "called_from_lib:libmimalloc.so\n"
+	       "called_from_lib:libtcmalloc_minimal.so\n"
+	       "called_from_lib:libjb_jemalloc.so\n";
+}
+#endif

@@ -103,36 +103,35 @@ static int target(FILE *f, const struct report *rep, const char *jumbo,
 }
 
 /*
- * S4, "no collapse": eight threads on two cores must not cost libjumbo
- * more than twice its own single-thread S1 time per pair, nor more than
- * twice DPDK's S4 (eight threads sharing two cores ideally halve the wall
- * time per pair; a lock holder preempted mid-operation is what multiplies
- * it).
+ * S4, "no collapse": with eight threads on two cores, libjumbo's wall time
+ * per pair must stay within twice DPDK's and within twice the floor's
+ * (the floor is the workload itself, slots, random numbers and page
+ * touches, with an allocator that costs nothing and shares nothing).  A
+ * lock holder preempted mid-operation, or a shared line bounced between
+ * the cores, is what multiplies it.
  */
 static int target_s4(FILE *f, const struct report *rep, const char *jumbo)
 {
-	int j = peer_index(rep, jumbo), d = peer_index(rep, "dpdk");
-	const struct cell *s4, *s1;
-	double own, vs;
+	int j = peer_index(rep, jumbo), d = peer_index(rep, "dpdk"),
+	    fl = peer_index(rep, "floor");
+	double vd, vf;
+	int ok;
 
-	if (j < 0 || !(rep->wl_mask & (1u << WL_S4)) ||
-	    !(rep->wl_mask & (1u << WL_S1)))
+	if (j < 0 || d < 0 || !(rep->wl_mask & (1u << WL_S4)))
 		return 0;
-	s4 = &rep->cell[j][WL_S4];
-	s1 = &rep->cell[j][WL_S1];
-	if (s4->state != CELL_OK || s1->state != CELL_OK) {
+	vd = stats_ratio(rep, (unsigned)j, (unsigned)d, WL_S4);
+	vf = fl >= 0 ? stats_ratio(rep, (unsigned)j, (unsigned)fl, WL_S4) : 0;
+	if (vd <= 0) {
 		fprintf(f, "  S4   %-10s not measured\n", jumbo);
 		return 1;
 	}
-	own = s4->median / s1->median;
-	vs = d >= 0 ? stats_ratio(rep, (unsigned)j, (unsigned)d, WL_S4) : 0;
-	fprintf(f, "  S4   %-10s %8.3g ns/pair = %.2f x its S1", jumbo,
-		s4->median, own);
-	if (vs > 0)
-		fprintf(f, ", %.2f x dpdk's S4", vs);
-	fprintf(f, " (no collapse: both <= 2): %s\n",
-		own <= 2 && vs <= 2 ? "met" : "MISSED");
-	return !(own <= 2 && vs <= 2);
+	ok = vd <= 2 && vf <= 2;
+	fprintf(f, "  S4   %-10s %8.3g ns/pair: %.2f x dpdk's", jumbo,
+		rep->cell[j][WL_S4].median, vd);
+	if (vf > 0)
+		fprintf(f, ", %.2f x the floor's", vf);
+	fprintf(f, " (no collapse: <= 2): %s\n", ok ? "met" : "MISSED");
+	return !ok;
 }
 
 int output_targets(const struct report *rep, FILE *f)
@@ -237,12 +236,13 @@ static int plot_one(const struct report *rep, const char *dir, enum wl w)
 		"set title '%s (median of %u runs, whiskers min..max)'\n"
 		"set ylabel '%s'\n"
 		"set style fill solid 0.6 border -1\n"
-		"set boxwidth 0.6\n"
+		"set bars 2\n"
+		"set offsets 0.5, 0.5, 0, 0\n"
 		"set yrange [0:*]\n"
 		"set grid ytics\n"
 		"set xtics rotate by -30\n"
 		"unset key\n"
-		"plot '%s' using 0:2:3:4:xtic(1) with boxerrorbars "
+		"plot '%s' using 0:2:3:4:(0.35):xtic(1) with boxerrorbars "
 		"lc rgb '#4477aa', '' using 0:2:(sprintf('%%.3g', $2)) "
 		"with labels offset 0,1\n",
 		png, wl_titles[w], rep->runs, wl_units[w], dat);
