@@ -177,11 +177,13 @@ static void bench_size(struct jumbo_pool *pool, size_t ps, const size_t *runs,
 			if (tm >= tc)
 				cross_c = 0;
 		}
-		printf("|   crossover %s %s, %d thread(s): deliver %s%zu KiB,"
-		       " with refill %s%zu KiB |\n",
+		printf("|   crossover %s %s, %d thread(s): deliver %s%zu KiB%s,"
+		       " with refill %s%zu KiB%s |\n",
 		       ps > 4096 ? "2M" : "4K", cold ? "cold" : "hot", threads,
-		       cross_d ? "" : "none (>", (cross_d ? cross_d : maxlen) >> 10,
-		       cross_c ? "" : "none (>", (cross_c ? cross_c : maxlen) >> 10);
+		       cross_d ? "from " : "none (> ",
+		       (cross_d ? cross_d : maxlen) >> 10, cross_d ? "" : ")",
+		       cross_c ? "from " : "none (> ",
+		       (cross_c ? cross_c : maxlen) >> 10, cross_c ? "" : ")");
 	}
 	if (threads > 1) {
 		__atomic_store_n(&spin_stop, 1, __ATOMIC_RELAXED);
