@@ -327,6 +327,21 @@ int main(int argc, char **argv)
 	test_callback();
 	test_threads();
 	test_misuse();
+	/* The jumbo(9) idiom: a default-pool page with jumbo_freem. */
+	REQUIRE(jumbo_vm_init() == 1);
+	vm_page_t pg = jumbo_pg_alloc();
+	REQUIRE(pg);
+	caddr_t kva = jumbo_phys_to_kva(VM_PAGE_TO_PHYS(pg));
+	struct mbuf *fm = m_gethdr(M_NOWAIT, MT_DATA);
+	REQUIRE(fm);
+	MEXTADD(fm, kva, jumbo_page_size(), jumbo_freem, NULL, 0, EXT_JUMBO);
+	CHECK(fm->m_flags & M_EXT);
+	CHECK(fm->m_ext.ext_pool == jumbo_default_pool());
+	struct mbuf *fc = m_copym(fm, 0, M_COPYALL, M_NOWAIT);
+	m_freem(fm);
+	CHECK_EQ(jumbo_page_state(pg, NULL, NULL), JUMBO_PG_ALLOC);
+	m_freem(fc);
+	CHECK_EQ(jumbo_page_state(pg, NULL, NULL), JUMBO_PG_FREE);
 	/* The default pool works too (jumbo_freem's own pool). */
 	struct mbuf *m = m_getjumbo(NULL, 9000, NULL);
 	CHECK(m && m->m_ext.ext_pool == jumbo_default_pool());

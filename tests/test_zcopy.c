@@ -279,6 +279,29 @@ static void backend_free(caddr_t buf, void *arg)
 	CHECK_EQ(jumbo_pool_free(pool, buf), 0);
 }
 
+/* The jumbo(9) idiom moves too: a default-pool page with jumbo_freem. */
+static void test_jumbo9_move(void)
+{
+	REQUIRE(jumbo_vm_init() == 1);
+	size_t dps = jumbo_page_size();
+	char *dst = mmap(NULL, dps, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	vm_page_t pg = jumbo_pg_alloc();
+	struct mbuf *m = m_gethdr(M_NOWAIT, MT_DATA);
+	REQUIRE(dst != MAP_FAILED && pg && m);
+	caddr_t kva = jumbo_phys_to_kva(VM_PAGE_TO_PHYS(pg));
+	MEXTADD(m, kva, dps, jumbo_freem, NULL, 0, EXT_JUMBO);
+	memset(kva, 0x42, dps);
+	m->m_len = m->m_pkthdr.len = dps;
+	struct jumbo_deliver_stats st;
+	CHECK_EQ(jumbo_deliver(m, dst, dps, JUMBO_DELIVER_MOVE, &st), 0);
+	CHECK_EQ(st.moved, dps);
+	CHECK(dst[0] == 0x42 && dst[dps - 1] == 0x42);
+	CHECK_EQ(jumbo_page_state(pg, NULL, NULL), JUMBO_PG_FREE);
+	CHECK(all_zero(kva, dps));
+	munmap(dst, dps);
+}
+
 /* A backend's callback runs after a move too, on an emptied page. */
 static void test_backend_move(void)
 {
@@ -375,6 +398,7 @@ int main(int argc, char **argv)
 	test_slot_reuse(&seed);
 	test_not_movable(&seed);
 	test_backend_move();
+	test_jumbo9_move();
 
 	struct jumbo_stats st;
 	jumbo_pool_stats(pool, &st);
