@@ -82,6 +82,28 @@ static void test_chains(void)
 	CHECK_EQ(err, -EINVAL);
 }
 
+/* A frame's pages come out adjacent, in address order, reused or fresh. */
+static void test_adjacent(void)
+{
+	struct jumbo_pool_params p;
+	jumbo_pool_params_init(&p);
+	p.max_pages = 256;
+	struct jumbo_pool *fp = jumbo_pool_create(&p);
+	REQUIRE(fp);
+	for (int round = 0; round < 3; round++) {
+		struct mbuf *m = m_getjumbo(fp, 16 * ps, NULL);
+		REQUIRE(m);
+		int adjacent = 1;
+		for (struct mbuf *t = m; t->m_next; t = t->m_next)
+			if (t->m_next->m_data != t->m_data + ps)
+				adjacent = 0;
+		CHECK(adjacent);
+		m_freem(m); /* back to the cache, last page on top */
+	}
+	jumbo_pool_flush_cache(fp);
+	CHECK_EQ(jumbo_pool_destroy(fp), 0);
+}
+
 /* m_copym shares the pages; the pool gets each back once, at the last free. */
 static void test_copym(uint64_t *seed)
 {
@@ -321,6 +343,7 @@ int main(int argc, char **argv)
 	ps = jumbo_pool_page_size(pool);
 
 	test_chains();
+	test_adjacent();
 	test_copym(&seed);
 	test_adj(&seed);
 	test_pullup(&seed);
