@@ -124,6 +124,8 @@ unsigned _jumbo_depot_get(struct jumbo_pool *p, vm_page_t *out, unsigned n)
 	pthread_mutex_lock(&p->lock);
 	unsigned got = take(p, out, n);
 	pthread_mutex_unlock(&p->lock);
+	if (unlikely(p->trim_idle_ms))
+		_jumbo_auto_trim(p, _jumbo_clock_ms());
 	return got;
 }
 
@@ -166,6 +168,8 @@ void _jumbo_depot_put(struct jumbo_pool *p, vm_page_t *pgs, unsigned n)
 	}
 	p->out -= n;
 	pthread_mutex_unlock(&p->lock);
+	if (unlikely(p->trim_idle_ms))
+		_jumbo_auto_trim(p, now);
 }
 
 /* Destroy: free every magazine the depot has.  No other thread is here. */

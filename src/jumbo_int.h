@@ -170,7 +170,9 @@ struct jumbo_pool {
 	size_t nspill;
 	size_t carved;              /* frames [0, carved) have been used */
 	size_t committed;           /* frames [0, committed) have memory */
-	size_t trimmed;             /* committed frames given back */
+	size_t trimmed;             /* committed frames given back (atomic) */
+	uint32_t trim_idle_ms;      /* automatic trim age; 0: off */
+	uint32_t last_trim;         /* clock of the last automatic trim (atomic) */
 	size_t out;                 /* pages out of the depot right now */
 	size_t high_water;          /* most of out */
 	size_t nmags;               /* magazines allocated */
@@ -304,5 +306,6 @@ JUMBO_HIDDEN const char *_jumbo_strerr(int err);
 
 /* pool.c */
 JUMBO_HIDDEN uint32_t _jumbo_clock_ms(void);
+JUMBO_HIDDEN void _jumbo_auto_trim(struct jumbo_pool *p, uint32_t now);
 
 #endif

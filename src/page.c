@@ -99,6 +99,19 @@ static void check_poison(struct jumbo_pool *p, vm_page_t pg)
 	}
 }
 
+/* The error for a page whose word is not ALLOC, or 0 if it is. */
+static int not_alloc(uint32_t s)
+{
+	switch (s & PGS_MASK) {
+	case JUMBO_PG_ALLOC:
+		return 0;
+	case JUMBO_PG_UNUSED:
+		return -EFAULT;
+	default:
+		return -EALREADY;
+	}
+}
+
 /*
  * A page taken from the depot by a pool without caches (NOCACHE or debug):
  * its word must say FREE; a poisoned one must still be all poison.
@@ -125,14 +138,8 @@ int _jumbo_free_state(struct jumbo_pool *p, vm_page_t pg)
 	uint32_t s = pg_load(pg);
 
 	for (;;) {
-		switch (s & PGS_MASK) {
-		case JUMBO_PG_UNUSED:
-			return -EFAULT;
-		case JUMBO_PG_ALLOC:
-			break;
-		default:
-			return -EALREADY;
-		}
+		if (not_alloc(s))
+			return not_alloc(s);
 		if (s & PGF_DEFER)
 			return -EALREADY;
 		if (s >> PG_HOLD_SHIFT) {
@@ -220,14 +227,8 @@ int _jumbo_steal(struct jumbo_pool *p, vm_page_t pg, unsigned flags)
 {
 	uint32_t s = pg_load(pg);
 
-	switch (s & PGS_MASK) {
-	case JUMBO_PG_UNUSED:
-		return -EFAULT;
-	case JUMBO_PG_ALLOC:
-		break;
-	default:
-		return -EALREADY;
-	}
+	if (not_alloc(s))
+		return not_alloc(s);
 	if (s >> PG_HOLD_SHIFT)
 		return (s & PGF_DEFER) ? -EALREADY : -EBUSY;
 	if (p->fd >= 0)

@@ -90,6 +90,8 @@ struct jumbo_pool *jumbo_pool_create(const struct jumbo_pool_params *pp)
 	p->nocache = (pp->flags & (JUMBO_POOL_NOCACHE | JUMBO_POOL_DEBUG)) != 0;
 	p->mag_size = mag_size_for(pp);
 	p->cache_size = 2 * p->mag_size;
+	p->trim_idle_ms = pp->trim_idle_ms;
+	p->last_trim = _jumbo_clock_ms();
 	p->grow_pages = pp->grow_pages ? pp->grow_pages
 				       : (JUMBO_PAGE_2M >> shift);
 	snprintf(p->name, sizeof(p->name), "%s", pp->name ? pp->name : "jumbo");
@@ -276,6 +278,24 @@ long jumbo_pool_trim(struct jumbo_pool *p, unsigned min_age_ms)
 	}
 	pthread_mutex_unlock(&p->lock);
 	return done ? done : err;
+}
+
+/*
+ * Automatic trim, from the depot's slow paths (never under the lock): at
+ * most once per trim_idle_ms, whoever wins the compare-and-swap trims the
+ * magazines that have been idle that long.  An idle pool is trimmed at its
+ * next slow path; there is no background thread.
+ */
+void _jumbo_auto_trim(struct jumbo_pool *p, uint32_t now)
+{
+	uint32_t last = __atomic_load_n(&p->last_trim, __ATOMIC_RELAXED);
+
+	if (!p->trim_idle_ms || (uint32_t)(now - last) < p->trim_idle_ms)
+		return;
+	/* Relaxed: only elects one trimmer; trim takes the lock itself. */
+	if (__atomic_compare_exchange_n(&p->last_trim, &last, now, false,
+					__ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		jumbo_pool_trim(p, p->trim_idle_ms);
 }
 
 /* ---- statistics -------------------------------------------------------------- */

@@ -6,6 +6,8 @@
  *                    memory, and at most half of RLIMIT_AS if one is set)
  *   JUMBO_PAGE_SIZE  4096 / 4k (default) or 2097152 / 2m
  *   JUMBO_DEBUG      1: poison freed pages and check them on allocation
+ *   JUMBO_TRIM_MS    give back memory of pages free this long (default
+ *                    30000; 0: never automatically)
  *
  * The seed's functions return void, so where the pool API returns an error
  * they report the function and the address on stderr and abort, as the
@@ -54,6 +56,20 @@ static size_t env_max_pages(size_t page_size)
 	return n ? n : 1;
 }
 
+static unsigned env_trim_ms(void)
+{
+	const char *s = getenv("JUMBO_TRIM_MS");
+	char *end;
+	if (!s || !*s)
+		return 30000;
+	unsigned long v = strtoul(s, &end, 0);
+	if (*end || v > UINT32_MAX / 2) {
+		fprintf(stderr, "jumbo_vm_init: ignoring JUMBO_TRIM_MS=\"%s\"\n", s);
+		return 30000;
+	}
+	return (unsigned)v;
+}
+
 size_t jumbo_page_size(void)
 {
 	struct jumbo_pool *p = jumbo_default_pool();
@@ -78,6 +94,7 @@ int jumbo_vm_init(void)
 		pp.page_size = env_page_size();
 		pp.max_pages = env_max_pages(pp.page_size);
 		pp.name = "default";
+		pp.trim_idle_ms = env_trim_ms();
 		if (dbg && *dbg && strcmp(dbg, "0") != 0)
 			pp.flags |= JUMBO_POOL_DEBUG;
 		/*

@@ -62,9 +62,44 @@ static void run(unsigned flags, const char *what)
 	CHECK_EQ(jumbo_pool_destroy(p), 0);
 }
 
+/*
+ * Automatic trim: pages idle longer than trim_idle_ms are given back at the
+ * pool's next slow path, here a free that overflows a thread cache.
+ */
+static void run_auto(void)
+{
+	struct jumbo_pool_params pp;
+	struct jumbo_stats st;
+	static void *v[N];
+
+	jumbo_pool_params_init(&pp);
+	pp.max_pages = N;
+	pp.cache_size = 16;
+	pp.trim_idle_ms = 50;
+	struct jumbo_pool *p = jumbo_pool_create(&pp);
+	REQUIRE(p);
+	CHECK_EQ(jumbo_pool_alloc_bulk(p, v, N), N);
+	for (int i = 0; i < N; i++)
+		memset(v[i], 1, 64);
+	CHECK_EQ(jumbo_pool_free_bulk(p, v, N - 64), 0);
+	REQUIRE(jumbo_pool_stats(p, &st) == 0);
+	CHECK_EQ(st.trims, 0); /* nothing has been idle yet */
+	usleep(150 * 1000);
+	CHECK_EQ(jumbo_pool_free_bulk(p, v + N - 64, 64), 0); /* slow paths */
+	REQUIRE(jumbo_pool_stats(p, &st) == 0);
+	printf("trim auto: %llu pages given back after 150 ms idle\n",
+	       (unsigned long long)st.trims);
+	CHECK(st.trims >= N - 64 - 16);
+	CHECK(st.committed <= 64 + 16);
+	CHECK_EQ(jumbo_pool_alloc_bulk(p, v, N), N);
+	CHECK_EQ(jumbo_pool_free_bulk(p, v, N), 0);
+	CHECK_EQ(jumbo_pool_destroy(p), 0);
+}
+
 int main(void)
 {
 	run(0, "anonymous");
 	run(JUMBO_POOL_SHARED, "memfd");
+	run_auto();
 	return check_done("trim");
 }

@@ -113,6 +113,8 @@ struct jumbo_pool_params {
 	unsigned cache_size; /* pages a thread may cache; 0: default (512) */
 	unsigned flags;      /* JUMBO_POOL_* */
 	const char *name;    /* used in reports; may be NULL */
+	unsigned trim_idle_ms; /* trim pages free this long, checked on the
+				  pool's slow paths; 0: only jumbo_pool_trim */
 };
 
 /* Fills *p with the defaults: 4 KiB pages, 0 initial, 65536 max, cache 512. */
