@@ -1,0 +1,64 @@
+/*
+ * jumbo demo --quick, as the README shows it, for each backend: it must
+ * finish in a few seconds with frames checked and delivered, no corrupt
+ * one, none lost (the sender keeps a window under the socket buffer), the
+ * pool back to zero pages in use, and the malloc + recv figures beside.
+ */
+#include "test_tool.h"
+
+#include <jumbo/rx.h>
+
+static void demo(const char *bin, const char *backend, int baseline)
+{
+	char *argv[] = { (char *)bin, "demo", "--quick", "--json",
+			 "--backend", (char *)backend,
+			 baseline ? NULL : "--no-baseline", NULL };
+	struct proc p;
+	struct timespec t0, t1;
+	double secs;
+	long long sent, ok;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	proc_run(&p, argv, 60000);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (double)(t1.tv_sec - t0.tv_sec) +
+	       (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	sent = json_num(p.obuf, "pool_receiver", "frames_sent");
+	ok = json_num(p.obuf, "pool_receiver", "frames_ok");
+	printf("demo %s: %.1f s, pool receiver %lld of %lld frames, %lld "
+	       "Gbit/s x1000\n", backend, secs, ok, sent,
+	       json_num(p.obuf, "pool_receiver", "gbit_per_s"));
+	CHECK_EQ(p.status, 0);
+	CHECK(ok > 0);
+	CHECK_EQ(ok, sent);
+	CHECK_EQ(json_num(p.obuf, "pool_receiver", "bad"), 0);
+	CHECK_EQ(json_num(p.obuf, "pool_receiver", "lost"), 0);
+	CHECK_EQ(json_num(p.obuf, "pool_receiver", "out_of_order"), 0);
+	CHECK_EQ(json_num(p.obuf, "pool", "in_use"), 0);
+	CHECK(json_num(p.obuf, "pool", "high_water") > 0);
+	/* Every byte of every frame was either moved or copied, once. */
+	CHECK_EQ(json_num(p.obuf, "pool_receiver", "bytes_moved") +
+			 json_num(p.obuf, "pool_receiver", "bytes_copied"),
+		 ok * 9000);
+	if (baseline) {
+		CHECK(json_num(p.obuf, "malloc_recv_receiver", "frames_ok") > 0);
+		CHECK_EQ(json_num(p.obuf, "malloc_recv_receiver", "bad"), 0);
+	} else {
+		CHECK(strstr(p.obuf, "malloc_recv_receiver") == NULL);
+	}
+	if (check_failures)
+		proc_dump(&p, "jumbo demo");
+}
+
+int main(void)
+{
+	const char *bin = jumbo_bin();
+
+	demo(bin, "udp", 1);
+	demo(bin, "tcp", 0);
+	if (jumbo_rx_backend_supported(JUMBO_RX_URING))
+		demo(bin, "uring", 0);
+	else
+		printf("uring: not run: %s\n", jumbo_rx_strerror());
+	return check_done("demo");
+}
