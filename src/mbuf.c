@@ -83,6 +83,8 @@ static void mb_cache_dtor(void *arg)
 		depot_push(c->free, c->n);
 	c->free = NULL;
 	c->n = 0;
+	/* A later destructor that frees mbufs registers the cache again. */
+	c->registered = false;
 }
 
 static void mb_key_init(void)
