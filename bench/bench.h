@@ -184,6 +184,7 @@ void bench_error(struct wl_result *r, const char *fmt, ...)
 void *bench_map(size_t bytes); /* anonymous, page-aligned, NULL on failure */
 void bench_unmap(void *p, size_t bytes);
 uint64_t bench_mix(uint64_t *state);
+double bench_loadavg(void);
 
 /* The workload names as the options and the table spell them. */
 extern const char *const wl_names[WL_COUNT];

@@ -219,43 +219,45 @@ static int run_ok(const struct peer *p, struct cell *c, struct wl_result *r)
 	return 1;
 }
 
-static void run_figure(unsigned pi, enum wl w)
+/*
+ * Calibration: one untimed warm-up run (it also grows pools and fills
+ * caches), then the count that makes a run last about BENCH_RUN_NS.
+ * Returns 0 if the peer failed.
+ */
+static uint64_t calibrate(unsigned pi, enum wl w)
 {
 	const struct peer *p = rep.peer[pi];
 	struct cell *c = &rep.cell[pi][w];
 	struct wl_result r;
-	uint64_t n;
-	double dt;
+	uint64_t n = w == WL_S2 || w == WL_S2B ? 64 : w == WL_S3 ? 65536 :
+		     32768;
+	double dt, k;
 
-	if (!has_workload(p, w)) {
-		c->state = CELL_NA;
-		return;
-	}
-	/* Calibration: a warm-up run; then scale so a run lasts BENCH_RUN_NS. */
-	n = w == WL_S2 || w == WL_S2B ? 64 : w == WL_S3 ? 65536 :
-	    w == WL_S4 ? 32768 : 32768;
 	progress(p->name, wl_names[w], 0, rep.runs);
 	dt = run_once(p, w, n, &r);
 	if (!run_ok(p, c, &r))
-		return;
-	if (!rep.quick && dt > 0) {
-		double k = BENCH_RUN_NS / dt;
-
-		n = (uint64_t)((double)n * (k < 1 ? 1 : k > 1e4 ? 1e4 : k));
-	}
-	for (unsigned i = 0; i < rep.runs; i++) {
-		progress(p->name, wl_names[w], i + 1, rep.runs);
-		run_once(p, w, n, &r);
-		if (!run_ok(p, c, &r))
-			return;
-		c->v[c->n++] = r.value;
-	}
-	c->state = CELL_OK;
-	stats_summarise(c);
+		return 0;
+	if (rep.quick || dt <= 0)
+		return n;
+	k = BENCH_RUN_NS / dt;
+	return (uint64_t)((double)n * (k < 1 ? 1 : k > 1e4 ? 1e4 : k));
 }
 
-/* GROW, FAULTS, META and RSS: each run makes a fresh pool of 1 GiB. */
-static void run_grow(unsigned pi)
+/* One timed run of one figure; marks the cell failed on error. */
+static void run_figure(unsigned pi, enum wl w, uint64_t n, unsigned run)
+{
+	const struct peer *p = rep.peer[pi];
+	struct cell *c = &rep.cell[pi][w];
+	struct wl_result r;
+
+	progress(p->name, wl_names[w], run + 1, rep.runs);
+	run_once(p, w, n, &r);
+	if (run_ok(p, c, &r))
+		c->v[c->n++] = r.value;
+}
+
+/* One run of GROW, FAULTS, META and RSS: a fresh pool of 1 GiB. */
+static void run_grow(unsigned pi, unsigned run)
 {
 	const struct peer *p = rep.peer[pi];
 	struct wl_params a = {
@@ -264,47 +266,51 @@ static void run_grow(unsigned pi)
 	};
 	struct cell *g = &rep.cell[pi][WL_GROW], *f = &rep.cell[pi][WL_FAULTS],
 		    *m = &rep.cell[pi][WL_META], *s = &rep.cell[pi][WL_RSS];
+	struct wl_result gr, mr;
 
-	if (!has_workload(p, WL_GROW)) {
-		g->state = f->state = m->state = s->state = CELL_NA;
+	memset(&gr, 0, sizeof(gr));
+	memset(&mr, 0, sizeof(mr));
+	progress(p->name, "GROW", run + 1, rep.runs);
+	bench_pin_self(0);
+	if (p->thread_enter && p->thread_enter(gr.why, sizeof(gr.why)))
+		gr.errors++;
+	else
+		p->grow(&a, &gr, &mr);
+	if (p->thread_leave)
+		p->thread_leave();
+	if (!run_ok(p, g, &gr) || !run_ok(p, s, &mr)) {
+		f->state = m->state = s->state = g->state = CELL_FAILED;
 		return;
 	}
-	bench_pin_self(0);
-	for (unsigned i = 0; i < rep.runs; i++) {
-		struct wl_result gr, mr;
-
-		memset(&gr, 0, sizeof(gr));
-		memset(&mr, 0, sizeof(mr));
-		progress(p->name, "GROW", i + 1, rep.runs);
-		if (p->thread_enter && p->thread_enter(gr.why, sizeof(gr.why)))
-			gr.errors++;
-		else
-			p->grow(&a, &gr, &mr);
-		if (p->thread_leave)
-			p->thread_leave();
-		if (!run_ok(p, g, &gr) || !run_ok(p, s, &mr))
-			return;
-		g->v[g->n++] = gr.value;
-		f->v[f->n++] = gr.minflt;
-		s->v[s->n++] = mr.rss_mib;
-		if (mr.meta >= 0)
-			m->v[m->n++] = mr.meta;
-	}
-	g->state = f->state = s->state = CELL_OK;
-	m->state = m->n ? CELL_OK : CELL_NA;
-	stats_summarise(g);
-	stats_summarise(f);
-	stats_summarise(m);
-	stats_summarise(s);
+	g->v[g->n++] = gr.value;
+	f->v[f->n++] = gr.minflt;
+	s->v[s->n++] = mr.rss_mib;
+	if (mr.meta >= 0)
+		m->v[m->n++] = mr.meta;
 }
 
-static void run_peer(unsigned pi)
+static int peer_live(unsigned pi, enum wl w)
 {
-	const struct peer *p = rep.peer[pi];
-	char why[160] = "";
+	return !rep.peer_why[pi][0] && rep.cell[pi][w].state != CELL_FAILED;
+}
 
-	progress(p->name, "start", 0, rep.runs);
-	if (p->start(BENCH_CAPACITY, why, sizeof(why)) != 0) {
+/*
+ * All peers are started first, then each figure is measured run by run
+ * across the peers (run 1 of every peer, then run 2, ...), so that a
+ * burst of load from elsewhere on the machine spreads over all of them
+ * instead of skewing one peer's figure.
+ */
+static void run_all(void)
+{
+	static uint64_t n[BENCH_MAX_PEERS][WL_COUNT];
+
+	for (unsigned pi = 0; pi < rep.npeers; pi++) {
+		const struct peer *p = rep.peer[pi];
+		char why[160] = "";
+
+		progress(p->name, "start", 0, rep.runs);
+		if (p->start(BENCH_CAPACITY, why, sizeof(why)) == 0)
+			continue;
 		snprintf(rep.peer_why[pi], sizeof(rep.peer_why[pi]),
 			 "could not start: %s", why);
 		progress_done();
@@ -313,15 +319,61 @@ static void run_peer(unsigned pi)
 		for (unsigned w = 0; w < WL_COUNT; w++)
 			if (rep.wl_mask & (1u << w))
 				rep.cell[pi][w].state = CELL_FAILED;
-		return;
 	}
-	for (unsigned w = WL_S1; w <= WL_S4; w++)
-		if (rep.wl_mask & (1u << w))
-			run_figure(pi, (enum wl)w);
-	if (rep.wl_mask & (1u << WL_GROW))
-		run_grow(pi);
-	if (p->stop)
-		p->stop();
+	for (unsigned w = WL_S1; w <= WL_S4; w++) {
+		if (!(rep.wl_mask & (1u << w)))
+			continue;
+		for (unsigned pi = 0; pi < rep.npeers; pi++) {
+			if (!peer_live(pi, (enum wl)w))
+				continue;
+			if (!has_workload(rep.peer[pi], (enum wl)w))
+				rep.cell[pi][w].state = CELL_NA;
+			else
+				n[pi][w] = calibrate(pi, (enum wl)w);
+		}
+		for (unsigned run = 0; run < rep.runs; run++)
+			for (unsigned pi = 0; pi < rep.npeers; pi++)
+				if (peer_live(pi, (enum wl)w) &&
+				    rep.cell[pi][w].state != CELL_NA)
+					run_figure(pi, (enum wl)w, n[pi][w],
+						   run);
+		for (unsigned pi = 0; pi < rep.npeers; pi++) {
+			struct cell *c = &rep.cell[pi][w];
+
+			if (peer_live(pi, (enum wl)w) && c->state != CELL_NA) {
+				c->state = CELL_OK;
+				stats_summarise(c);
+			}
+		}
+	}
+	if (rep.wl_mask & (1u << WL_GROW)) {
+		for (unsigned pi = 0; pi < rep.npeers; pi++)
+			if (peer_live(pi, WL_GROW) && !has_workload(rep.peer[pi],
+								   WL_GROW))
+				rep.cell[pi][WL_GROW].state =
+				rep.cell[pi][WL_FAULTS].state =
+				rep.cell[pi][WL_META].state =
+				rep.cell[pi][WL_RSS].state = CELL_NA;
+		for (unsigned run = 0; run < rep.runs; run++)
+			for (unsigned pi = 0; pi < rep.npeers; pi++)
+				if (peer_live(pi, WL_GROW) &&
+				    rep.cell[pi][WL_GROW].state != CELL_NA)
+					run_grow(pi, run);
+		for (unsigned pi = 0; pi < rep.npeers; pi++) {
+			for (unsigned w = WL_GROW; w <= WL_RSS; w++) {
+				struct cell *c = &rep.cell[pi][w];
+
+				if (!peer_live(pi, (enum wl)w) ||
+				    c->state == CELL_NA)
+					continue;
+				c->state = c->n ? CELL_OK : CELL_NA;
+				stats_summarise(c);
+			}
+		}
+	}
+	for (unsigned pi = 0; pi < rep.npeers; pi++)
+		if (!rep.peer_why[pi][0] && rep.peer[pi]->stop)
+			rep.peer[pi]->stop();
 	progress_done();
 }
 
@@ -440,14 +492,19 @@ int main(int argc, char **argv)
 	if (!wls)
 		rep.wl_mask = (1u << WL_COUNT) - 1;
 
-	printf("jumbo-bench: %u runs per figure%s, seed %llu, %ld CPUs\n",
+	printf("jumbo-bench: %u runs per figure%s, seed %llu, %ld CPUs, "
+	       "load average %.2f at start\n",
 	       rep.runs, rep.quick ? " (--quick: checks, not timings)" : "",
-	       (unsigned long long)rep.seed, sysconf(_SC_NPROCESSORS_ONLN));
+	       (unsigned long long)rep.seed, sysconf(_SC_NPROCESSORS_ONLN),
+	       bench_loadavg());
+	if (!rep.quick && bench_loadavg() > 0.5)
+		printf("jumbo-bench: WARNING: the machine is busy; S3 and S4 "
+		       "need both cores\n");
 	if (BENCH_SANITIZED)
 		printf("jumbo-bench: SANITIZED build: the figures measure the "
 		       "sanitizer, not the allocators\n");
-	for (unsigned i = 0; i < rep.npeers; i++)
-		run_peer(i);
+	run_all();
+	printf("jumbo-bench: load average %.2f at the end\n", bench_loadavg());
 
 	output_table(&rep, stdout);
 	if (output_targets(&rep, stdout) != 0 && !rep.quick)
