@@ -202,10 +202,29 @@ static struct mbuf *zc_moved(struct mbuf *m, unsigned npages, size_t ps)
 	return m;
 }
 
+/*
+ * True where the calibration says moving never pays for m's page size (in
+ * this process's thread situation): then the per-page checks are skipped,
+ * and small parts cost what a copy costs.  never[] caches the answer for
+ * the call: -1 unknown.
+ */
+static bool zc_never(const struct mbuf *m, signed char never[2])
+{
+	size_t ps = m->m_ext.ext_size;
+	int i = ps == JUMBO_PAGE_4K ? 0 : 1;
+
+	if (!(m->m_flags & M_EXT) || !m->m_ext.ext_pool || m->m_len != ps)
+		return true;
+	if (never[i] < 0)
+		never[i] = _jumbo_zc_threshold(ps, SIZE_MAX - 1) == SIZE_MAX;
+	return never[i];
+}
+
 int jumbo_deliver(struct mbuf *m, void *dst, size_t dstlen, unsigned flags,
 		  struct jumbo_deliver_stats *out)
 {
 	struct jumbo_deliver_stats st = { 0 };
+	signed char never[2] = { -1, -1 };
 	char *d = dst;
 	size_t total;
 
@@ -219,7 +238,9 @@ int jumbo_deliver(struct mbuf *m, void *dst, size_t dstlen, unsigned flags,
 		return -ENOBUFS;
 
 	while (m) {
-		if (!(flags & JUMBO_DELIVER_COPY) && zc_movable(m, d)) {
+		if (!(flags & JUMBO_DELIVER_COPY) &&
+		    ((flags & JUMBO_DELIVER_MOVE) || !zc_never(m, never)) &&
+		    zc_movable(m, d)) {
 			/* Gather the run of adjacent movable pages. */
 			size_t ps = jumbo_pool_page_size(m->m_ext.ext_pool);
 			struct mbuf *t = m;
