@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -30,6 +31,9 @@
 
 #ifndef MREMAP_DONTUNMAP
 #define MREMAP_DONTUNMAP 4
+#endif
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
 #endif
 
 /*
@@ -192,7 +196,24 @@ static struct mbuf *zc_moved(struct mbuf *m, unsigned npages, size_t ps)
 		}
 		int r = jumbo_pool_steal(e->ext_pool, e->ext_buf, sflags);
 		if (r == -EBUSY || r == -EOPNOTSUPP) {
-			/* Held after our check: free it the usual way. */
+			/*
+			 * Held after our check (someone did I/O on a page he
+			 * had no reference to): free it the usual way, the
+			 * hole of a 2 MiB slot filled first.  If it cannot
+			 * be, the slot is leaked, as jumbo(9) leaked held
+			 * pages, rather than handed out as a hole.
+			 */
+			if (sflags == 0 &&
+			    mmap(e->ext_buf, ps, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB |
+					 MAP_FIXED_NOREPLACE,
+				 -1, 0) != e->ext_buf) {
+				fprintf(stderr, "jumbo_deliver: page %p held "
+					"while moved: slot leaked\n",
+					(void *)e->ext_buf);
+				m = _jumbo_mb_free_noext(m);
+				continue;
+			}
 			m = m_free(m);
 			continue;
 		}
