@@ -114,10 +114,13 @@ JUMBO_API struct mbuf *m_gethdr(int how, short type);
  * Attaches size bytes at buf as external storage of m (which must not have
  * any yet): m_data = buf, m_len = 0, reference count 1, M_EXT set.  freef
  * runs as freef(buf, args) when the last mbuf referring to it is freed.
- * type EXT_JUMBO with freef == jumbo_freem means a page of the default pool;
- * for pages of other pools use m_extadd_jumbo().  0, or -EINVAL (NULL m or
- * buf, m already has storage, size 0) or -EFAULT (EXT_JUMBO but buf is not
- * the start of a default-pool page).
+ * type EXT_EXTREF: any memory; it is never moved.  type EXT_JUMBO: a whole
+ * page of a pool, which jumbo_deliver may move: of the pool args if freef
+ * is jumbo_ext_free and args is not NULL, else of the default pool (the
+ * jumbo(9) idiom: MEXTADD(m, kva, PAGE_SIZE, jumbo_freem, NULL, 0,
+ * EXT_JUMBO)).  0, or -EINVAL (NULL m or buf, m already has storage, size
+ * 0, unknown type) or -EFAULT (EXT_JUMBO but buf is not the start of a
+ * page of that pool, or size is not its page size).
  */
 JUMBO_API int m_extadd(struct mbuf *m, caddr_t buf, size_t size,
 		       m_ext_free_t freef, void *args, int flags, int type);
