@@ -30,6 +30,18 @@ static long read_long(const char *path, const char *key)
 	return v;
 }
 
+static long saved_nr = -1;
+
+/* Puts vm.nr_hugepages back to what it was if this test raised it. */
+static void restore_hugepages(void)
+{
+	FILE *f = saved_nr >= 0 ? fopen("/proc/sys/vm/nr_hugepages", "w") : NULL;
+	if (f) {
+		fprintf(f, "%ld\n", saved_nr);
+		fclose(f);
+	}
+}
+
 /* Makes sure NEED huge pages are free, raising the count as root. */
 static void want_hugepages(void)
 {
@@ -42,6 +54,8 @@ static void want_hugepages(void)
 		fprintf(f, "%ld\n", total + NEED - (fr < 0 ? 0 : fr));
 		fclose(f);
 		printf("zcopy_huge: raised vm.nr_hugepages from %ld\n", total);
+		saved_nr = total;
+		atexit(restore_hugepages);
 	}
 	fr = read_long("/proc/meminfo", "HugePages_Free:");
 	if (fr < NEED)
