@@ -221,8 +221,9 @@ static int run_ok(const struct peer *p, struct cell *c, struct wl_result *r)
 
 /*
  * Calibration: one untimed warm-up run (it also grows pools and fills
- * caches), then the count that makes a run last about BENCH_RUN_NS.
- * Returns 0 if the peer failed.
+ * caches, which would make a timed run look slow), then runs of growing
+ * length until one lasts 10 ms, scaled to BENCH_RUN_NS.  Returns 0 if the
+ * peer failed.
  */
 static uint64_t calibrate(unsigned pi, enum wl w)
 {
@@ -231,16 +232,23 @@ static uint64_t calibrate(unsigned pi, enum wl w)
 	struct wl_result r;
 	uint64_t n = w == WL_S2 || w == WL_S2B ? 64 : w == WL_S3 ? 65536 :
 		     32768;
-	double dt, k;
+	double dt;
 
 	progress(p->name, wl_names[w], 0, rep.runs);
 	dt = run_once(p, w, n, &r);
 	if (!run_ok(p, c, &r))
 		return 0;
-	if (rep.quick || dt <= 0)
+	if (rep.quick)
 		return n;
-	k = BENCH_RUN_NS / dt;
-	return (uint64_t)((double)n * (k < 1 ? 1 : k > 1e4 ? 1e4 : k));
+	for (;;) {
+		dt = run_once(p, w, n, &r);
+		if (!run_ok(p, c, &r))
+			return 0;
+		if (dt >= 1e7 || n > ((uint64_t)1 << 40))
+			break;
+		n *= 4;
+	}
+	return (uint64_t)((double)n * (BENCH_RUN_NS / dt)) + 1;
 }
 
 /* One timed run of one figure; marks the cell failed on error. */

@@ -101,7 +101,7 @@ __attribute__((noinline)) static void floor_free(void *p)
  * S3 for the floor: the ring with nothing behind it.  The producer posts
  * the pages of its own chunk round and round.  The ring holds at most
  * BENCH_RING_SLOTS, half of FLOOR_PAGES, so a page is written again only
- * after the consumer has read it and released the slot.
+ * after the consumer has read it and published the slot's release.
  */
 static void floor_s3_ring_produce(struct spsc *q, uint64_t n,
 				  struct wl_result *r)
@@ -113,6 +113,7 @@ static void floor_s3_ring_produce(struct spsc *q, uint64_t n,
 		while (!spsc_push(q, p))
 			spsc_pause();
 	}
+	spsc_flush_head(q);
 }
 
 static void floor_s3_ring_consume(struct spsc *q, uint64_t n,

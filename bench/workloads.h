@@ -187,6 +187,7 @@ static void WL_FN(s3_produce)(struct spsc *q, uint64_t n, struct wl_result *r)
 		while (!spsc_push(q, p))
 			spsc_pause();
 	}
+	spsc_flush_head(q);
 	if (misaligned)
 		bench_error(r, "pages not page-aligned (low bits %#lx)",
 			    (unsigned long)misaligned);
