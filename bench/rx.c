@@ -1,0 +1,325 @@
+/*
+ * jumbo-bench-rx: what receiving into pool pages costs, against recv into
+ * a buffer from malloc per frame and recv into one reused buffer (the copy
+ * floor: one copy, nothing allocated, nothing freed), for each backend and
+ * frame size, in one run.  bench/RX.md has the figures and what they mean.
+ *
+ * UDP (udp, uring, malloc, reuse): drain mode.  A round opens a receiver,
+ * fills its socket with N datagrams while the receiver is idle, then times
+ * the receiver taking all N (and freeing each, as a consumer would).  The
+ * sender is thus out of the figure: on loopback it does the kernel's half
+ * of the copy and would otherwise set the pace for every receiver alike.
+ * A fresh receiver per round also keeps io_uring's multishot receive from
+ * taking datagrams during the fill, which would flatter it.
+ *
+ * TCP (tcp with LEN32 frames, malloc, reuse): stream mode.  A sender thread
+ * writes frames as fast as it can for a fixed time and the receiver's rate
+ * is measured; on loopback this is bounded by the sender as much as by the
+ * receiver, and the table says so.
+ *
+ * Times are medians over rounds.  Nothing here passes or fails on a time.
+ */
+#include "../tools/send.h"
+#include "../tools/tool.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define RCVBUF (64 << 20)
+
+enum kind { K_UDP, K_URING, K_TCP, K_MALLOC, K_REUSE };
+static const char *const kind_name[] = { "udp", "uring", "tcp", "malloc",
+					 "reuse" };
+
+static struct jumbo_pool *pool;
+static int rounds = 7;
+static unsigned batch = 64;
+
+struct rxb {
+	enum kind k;
+	int stream;
+	struct jumbo_rx *rx;
+	struct plain_rx pl;
+	unsigned port;
+};
+
+static int rxb_open(struct rxb *b, enum kind k, int stream, size_t frame,
+		    unsigned ring)
+{
+	memset(b, 0, sizeof(*b));
+	b->k = k;
+	b->stream = stream;
+	b->pl.fd = b->pl.conn = -1;
+	if (k == K_MALLOC || k == K_REUSE) {
+		int sz = RCVBUF, r;
+		r = plain_open(&b->pl, k == K_MALLOC ? PLAIN_MALLOC : PLAIN_REUSE,
+			       "127.0.0.1", 0, stream, frame);
+		if (r)
+			return r;
+		if (setsockopt(b->pl.fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz,
+			       sizeof(sz)))
+			(void)setsockopt(b->pl.fd, SOL_SOCKET, SO_RCVBUF, &sz,
+					 sizeof(sz));
+		b->port = b->pl.port;
+		return 0;
+	}
+	struct jumbo_rx_params p;
+	int err = 0;
+
+	jumbo_rx_params_init(&p);
+	p.backend = k == K_UDP ? JUMBO_RX_UDP
+		    : k == K_URING ? JUMBO_RX_URING : JUMBO_RX_TCP;
+	p.max_frame = frame;
+	p.batch = batch;
+	p.ring_entries = ring;
+	p.rcvbuf = RCVBUF;
+	p.pool = pool;
+	p.flags = stream ? JUMBO_RX_LEN32 : 0;
+	b->rx = jumbo_rx_open(&p, &err);
+	if (!b->rx)
+		return err;
+	b->port = jumbo_rx_port(b->rx);
+	return 0;
+}
+
+static void rxb_close(struct rxb *b)
+{
+	if (b->rx)
+		jumbo_rx_close(b->rx);
+	else
+		plain_close(&b->pl);
+}
+
+/* Takes what is there: frames and bytes received, freed at once. */
+static int rxb_take(struct rxb *b, uint64_t *bytes, int timeout_ms)
+{
+	struct mbuf *pkts[256];
+	char *buf;
+	size_t len;
+	int n;
+
+	if (b->rx) {
+		n = jumbo_rx_recv(b->rx, pkts, batch, timeout_ms);
+		for (int i = 0; i < n; i++) {
+			*bytes += pkts[i]->m_pkthdr.len;
+			m_freem(pkts[i]);
+		}
+		return n;
+	}
+	n = plain_recv(&b->pl, &buf, &len, timeout_ms);
+	if (n > 0) {
+		*bytes += len;
+		if (buf != b->pl.reuse)
+			free(buf);
+	}
+	return n;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Datagrams that fit the receive buffer at once, with room to spare. */
+static unsigned fill_count(size_t frame)
+{
+	/* A datagram costs its truesize: about the data rounded to 4 KiB,
+	 * plus a page; 64 MiB / that, halved, capped. */
+	size_t t = ((frame + 4095) & ~(size_t)4095) + 4096;
+	size_t n = (size_t)RCVBUF / 2 / t;
+
+	return (unsigned)(n > 4000 ? 4000 : n);
+}
+
+/* One UDP cell: median frames per second over the rounds, and drops. */
+static double bench_udp(enum kind k, size_t frame, uint64_t *dropped)
+{
+	double fps[64];
+	unsigned n = fill_count(frame);
+	char *buf = malloc(frame);
+	int got_rounds = 0;
+
+	*dropped = 0;
+	for (int r = 0; r < rounds && buf; r++) {
+		struct rxb b;
+		uint64_t bytes = 0, t0, t1, got = 0;
+		int fd;
+
+		if (rxb_open(&b, k, 0, frame, n))
+			break;
+		fd = jf_connect("127.0.0.1", b.port, SOCK_DGRAM);
+		if (fd < 0) {
+			rxb_close(&b);
+			break;
+		}
+		for (unsigned i = 0; i < n; i++) {
+			jf_fill(buf, frame, i, 0);
+			if (send(fd, buf, frame, 0) < 0)
+				break;
+		}
+		t0 = jf_now_ns();
+		for (int idle = 0; got < n && idle < 20;) {
+			int m = rxb_take(&b, &bytes, 0);
+			if (m > 0) {
+				got += (uint64_t)m;
+				idle = 0;
+			} else if (m == 0) {
+				/* Only the tail may not be there yet. */
+				idle++;
+				m = rxb_take(&b, &bytes, 5);
+				if (m > 0) {
+					got += (uint64_t)m;
+					idle = 0;
+				}
+			} else {
+				break;
+			}
+		}
+		t1 = jf_now_ns();
+		*dropped += n - got;
+		if (got)
+			fps[got_rounds++] = (double)got / ((double)(t1 - t0) / 1e9);
+		close(fd);
+		rxb_close(&b);
+	}
+	free(buf);
+	if (!got_rounds)
+		return 0;
+	qsort(fps, (size_t)got_rounds, sizeof(double), cmp_d);
+	return fps[got_rounds / 2];
+}
+
+static void *tcp_sender(void *arg)
+{
+	jf_send_run(arg);
+	return NULL;
+}
+
+/* One TCP cell: frames per second over 0.5 s of streaming. */
+static double bench_tcp(enum kind k, size_t frame)
+{
+	struct rxb b;
+	struct jf_sender s;
+	pthread_t th;
+	uint64_t bytes = 0, got = 0, t0, t1;
+	int stop = 0;
+
+	if (rxb_open(&b, k, 1, frame, 0))
+		return 0;
+	memset(&s, 0, sizeof(s));
+	s.fd = jf_connect("127.0.0.1", b.port, SOCK_STREAM);
+	if (s.fd < 0) {
+		rxb_close(&b);
+		return 0;
+	}
+	s.stream = 1;
+	s.min_len = s.max_len = frame;
+	s.duration_ns = 600000000ull;
+	s.stop = &stop;
+	pthread_create(&th, NULL, tcp_sender, &s);
+	/* Skip the first 0.1 s (connection, slow start), time 0.4 s. */
+	t0 = jf_now_ns() + 100000000ull;
+	while (jf_now_ns() < t0)
+		rxb_take(&b, &bytes, 10);
+	t1 = t0 + 400000000ull;
+	while (jf_now_ns() < t1) {
+		int m = rxb_take(&b, &bytes, 10);
+		if (m < 0)
+			break;
+		got += (uint64_t)m;
+	}
+	t1 = jf_now_ns();
+	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
+	/* Drain so the sender is not stuck in a full socket. */
+	for (int i = 0; i < 1000 && rxb_take(&b, &bytes, 10) > 0; i++)
+		;
+	pthread_join(th, NULL);
+	close(s.fd);
+	rxb_close(&b);
+	return (double)got / ((double)(t1 - t0) / 1e9);
+}
+
+int main(int argc, char **argv)
+{
+	static const size_t sizes[] = { 1500, 4096, 9000, 65000 };
+	static const enum kind udp_kinds[] = { K_UDP, K_URING, K_MALLOC,
+					       K_REUSE };
+	static const enum kind tcp_kinds[] = { K_TCP, K_MALLOC, K_REUSE };
+	int quick = 0, have_uring = jumbo_rx_backend_supported(JUMBO_RX_URING);
+	struct jumbo_pool_params pp;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--quick")) {
+			quick = 1;
+		} else if (!strcmp(argv[i], "--batch") && i + 1 < argc &&
+			   atoi(argv[i + 1]) >= 1 && atoi(argv[i + 1]) <= 256) {
+			batch = (unsigned)atoi(argv[++i]);
+		} else {
+			fprintf(stderr, "usage: jumbo-bench-rx [--quick] "
+				"[--batch N (1 to 256, default 64)]\n");
+			return 2;
+		}
+	}
+	if (quick)
+		rounds = 1;
+	jumbo_pool_params_init(&pp);
+	pp.max_pages = 1 << 17;
+	pp.name = "bench-rx";
+	pool = jumbo_pool_create(&pp);
+	if (!pool) {
+		fprintf(stderr, "jumbo-bench-rx: no pool: %s\n", strerror(errno));
+		return 1;
+	}
+	if (!have_uring)
+		printf("uring: not measured: %s\n", jumbo_rx_strerror());
+	printf("UDP, drain mode: a full socket emptied by the receiver "
+	       "(median of %d rounds, batch %u)\n", rounds, batch);
+	printf("%7s %-8s %12s %9s %9s %8s\n", "frame", "receiver", "frames/s",
+	       "Gbit/s", "vs reuse", "dropped");
+	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+		double res[4] = { 0 };
+		uint64_t drop[4] = { 0 };
+
+		for (int i = 0; i < 4; i++) {
+			if (udp_kinds[i] == K_URING && !have_uring)
+				continue;
+			res[i] = bench_udp(udp_kinds[i], sizes[s], &drop[i]);
+		}
+		for (int i = 0; i < 4; i++) {
+			if (udp_kinds[i] == K_URING && !have_uring)
+				continue;
+			printf("%7zu %-8s %12.0f %9.2f %8.2fx %8llu\n", sizes[s],
+			       kind_name[udp_kinds[i]], res[i],
+			       res[i] * (double)sizes[s] * 8 / 1e9,
+			       res[3] > 0 ? res[i] / res[3] : 0,
+			       (unsigned long long)drop[i]);
+		}
+	}
+	printf("\nTCP, stream mode: a sender thread writing as fast as it can "
+	       "(bounded by the sender too)\n");
+	printf("%7s %-8s %12s %9s %9s\n", "frame", "receiver", "frames/s",
+	       "Gbit/s", "vs reuse");
+	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+		double res[3];
+
+		for (int i = 0; i < 3; i++)
+			res[i] = bench_tcp(tcp_kinds[i], sizes[s]);
+		for (int i = 0; i < 3; i++)
+			printf("%7zu %-8s %12.0f %9.2f %8.2fx\n", sizes[s],
+			       kind_name[tcp_kinds[i]], res[i],
+			       res[i] * (double)sizes[s] * 8 / 1e9,
+			       res[2] > 0 ? res[i] / res[2] : 0);
+		if (quick)
+			break;
+	}
+	if (jumbo_pool_destroy(pool)) {
+		fprintf(stderr, "jumbo-bench-rx: pages left out of the pool\n");
+		return 1;
+	}
+	return 0;
+}
