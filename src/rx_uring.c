@@ -335,7 +335,14 @@ static void uring_close(struct jumbo_rx *rx)
 
 	if (!u)
 		return;
-	/* Ends the multishot receive; the kernel lets go of the buffers. */
+	/*
+	 * Shut the socket first, so that no datagram can be written into a
+	 * run while the ring goes away (on an unconnected UDP socket this
+	 * fails with ENOTCONN but still ends receiving); then end the ring,
+	 * and with it the multishot receive.
+	 */
+	if (rx->fd >= 0)
+		(void)shutdown(rx->fd, SHUT_RDWR);
 	if (u->ring.ring_fd >= 0)
 		io_uring_queue_exit(&u->ring);
 	if (u->br)

@@ -15,7 +15,8 @@
  * Every packet comes out as an mbuf chain (see <jumbo/mbuf.h>) whose
  * external buffers are pool pages; m_freem() gives them back.  When the
  * pool is exhausted a backend drops the frame and counts it ("no buffer",
- * like a NIC), and recovers when pages come back.  See jumbo_rx(3).
+ * like a NIC), and recovers when pages come back.  jumbo(1) uses all of
+ * it (jumbo rx, jumbo demo).
  */
 #ifndef JUMBO_RX_H
 #define JUMBO_RX_H
@@ -40,7 +41,8 @@ enum {
 	/*
 	 * tcp: each frame starts with its total length (prefix included) as a
 	 * 32-bit big-endian number; one chain per frame.  Without it a chain
-	 * is whatever the stream held, up to max_frame bytes in whole pages.
+	 * is what one read put into max_frame bytes rounded up to whole
+	 * pages: every page of it full but the last.
 	 */
 	JUMBO_RX_LEN32 = 1u << 0,
 	/* Use rcvbuf as given; do not try SO_RCVBUFFORCE. */
