@@ -9,8 +9,10 @@
 #include "check.h"
 
 #include <jumbo/mbuf.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 static struct jumbo_pool *pool;
 static size_t ps;
@@ -341,6 +343,15 @@ static void test_misuse(void)
 	m_freem(m);
 }
 
+/* A second thread that waits until its pipe is closed. */
+static void *wait_pipe(void *arg)
+{
+	char c;
+	while (read(*(int *)arg, &c, 1) > 0)
+		;
+	return NULL;
+}
+
 static void test_tuning(void)
 {
 	struct jumbo_deliver_tuning t = { .page_size = ps }, g, old;
@@ -376,6 +387,28 @@ static void test_tuning(void)
 			       JUMBO_DELIVER_MOVE, &st), 0);
 	CHECK_EQ(st.moved, 0);
 	CHECK_EQ(st.copied, ps - 1);
+	/* Between the two thresholds the number of threads decides. */
+	struct jumbo_deliver_tuning mid = { ps, ps, SIZE_MAX };
+	CHECK_EQ(jumbo_deliver_set_tuning(&mid), 0);
+	usleep(150 * 1000); /* the thread count is looked up every 100 ms */
+	CHECK_EQ(jumbo_deliver(m_getjumbo(pool, 4 * ps, NULL), dst, 4 * ps, 0,
+			       &st), 0);
+	struct stat tst; /* sanitizers may run a thread of their own */
+	if (stat("/proc/self/task", &tst) == 0 && tst.st_nlink == 3)
+		CHECK_EQ(st.moved, 4 * ps); /* one thread: the first one */
+	else
+		printf("tuning: not one thread, one-thread case not checked\n");
+	int pfd[2];
+	pthread_t th;
+	REQUIRE(pipe(pfd) == 0);
+	REQUIRE(pthread_create(&th, NULL, wait_pipe, &pfd[0]) == 0);
+	usleep(150 * 1000);
+	CHECK_EQ(jumbo_deliver(m_getjumbo(pool, 4 * ps, NULL), dst, 4 * ps, 0,
+			       &st), 0);
+	CHECK_EQ(st.moved, 0); /* two threads: the second threshold */
+	close(pfd[1]);
+	pthread_join(th, NULL);
+	close(pfd[0]);
 	CHECK_EQ(jumbo_deliver_set_tuning(&old), 0);
 	munmap(dst, 4 * ps);
 }
