@@ -22,7 +22,9 @@
 #include "../tools/send.h"
 #include "../tools/tool.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,21 +33,77 @@
 
 #define RCVBUF (64 << 20)
 
-enum kind { K_UDP, K_URING, K_TCP, K_MALLOC, K_REUSE };
+enum kind { K_UDP, K_URING, K_TCP, K_MALLOC, K_REUSE, K_MMSG };
 static const char *const kind_name[] = { "udp", "uring", "tcp", "malloc",
-					 "reuse" };
+					 "reuse", "reuse-mm" };
 
 static struct jumbo_pool *pool;
 static int rounds = 7;
 static unsigned batch = 64;
+static size_t only_size;   /* --size: one frame size only */
+static int only_kind = -1; /* --only: one receiver only */
+
+/*
+ * reuse-mm: the floor for a batching receiver, recvmmsg into the same
+ * batch of buffers every time, so that the udp backend's gain from
+ * batching is not credited to the pool.
+ */
+struct mmsg_rx {
+	int fd;
+	size_t frame;
+	char *bufs;
+	struct mmsghdr msg[256];
+	struct iovec iov[256];
+};
 
 struct rxb {
 	enum kind k;
 	int stream;
 	struct jumbo_rx *rx;
 	struct plain_rx pl;
+	struct mmsg_rx mm;
 	unsigned port;
 };
+
+static int mmsg_open(struct mmsg_rx *m, size_t frame, unsigned *port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	int sz = RCVBUF;
+
+	m->frame = frame;
+	m->bufs = malloc((frame + 1) * batch);
+	m->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (!m->bufs || m->fd < 0)
+		return -ENOMEM;
+	if (setsockopt(m->fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)))
+		(void)setsockopt(m->fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(m->fd, (struct sockaddr *)&a, sizeof(a)) ||
+	    getsockname(m->fd, (struct sockaddr *)&a, &len))
+		return -errno;
+	*port = ntohs(a.sin_port);
+	return 0;
+}
+
+static int mmsg_take(struct mmsg_rx *m, uint64_t *bytes)
+{
+	int n;
+
+	for (unsigned i = 0; i < batch; i++) {
+		m->iov[i].iov_base = m->bufs + i * (m->frame + 1);
+		m->iov[i].iov_len = m->frame + 1;
+		memset(&m->msg[i].msg_hdr, 0, sizeof(m->msg[i].msg_hdr));
+		m->msg[i].msg_hdr.msg_iov = &m->iov[i];
+		m->msg[i].msg_hdr.msg_iovlen = 1;
+	}
+	n = recvmmsg(m->fd, m->msg, batch, MSG_DONTWAIT, NULL);
+	if (n < 0)
+		return errno == EAGAIN ? 0 : -errno;
+	for (int i = 0; i < n; i++)
+		*bytes += m->msg[i].msg_len;
+	return n;
+}
 
 static int rxb_open(struct rxb *b, enum kind k, int stream, size_t frame,
 		    unsigned ring)
@@ -54,6 +112,9 @@ static int rxb_open(struct rxb *b, enum kind k, int stream, size_t frame,
 	b->k = k;
 	b->stream = stream;
 	b->pl.fd = b->pl.conn = -1;
+	b->mm.fd = -1;
+	if (k == K_MMSG)
+		return mmsg_open(&b->mm, frame, &b->port);
 	if (k == K_MALLOC || k == K_REUSE) {
 		int sz = RCVBUF, r;
 		r = plain_open(&b->pl, k == K_MALLOC ? PLAIN_MALLOC : PLAIN_REUSE,
@@ -92,6 +153,9 @@ static void rxb_close(struct rxb *b)
 		jumbo_rx_close(b->rx);
 	else
 		plain_close(&b->pl);
+	if (b->mm.fd >= 0)
+		close(b->mm.fd);
+	free(b->mm.bufs);
 }
 
 /* Takes what is there: frames and bytes received, freed at once. */
@@ -102,6 +166,8 @@ static int rxb_take(struct rxb *b, uint64_t *bytes, int timeout_ms)
 	size_t len;
 	int n;
 
+	if (b->k == K_MMSG)
+		return mmsg_take(&b->mm, bytes);
 	if (b->rx) {
 		n = jumbo_rx_recv(b->rx, pkts, batch, timeout_ms);
 		for (int i = 0; i < n; i++) {
@@ -244,11 +310,17 @@ static double bench_tcp(enum kind k, size_t frame)
 	return (double)got / ((double)(t1 - t0) / 1e9);
 }
 
+static int skip_kind(enum kind k, int have_uring)
+{
+	return (k == K_URING && !have_uring) ||
+	       (only_kind >= 0 && (int)k != only_kind);
+}
+
 int main(int argc, char **argv)
 {
 	static const size_t sizes[] = { 1500, 4096, 9000, 65000 };
 	static const enum kind udp_kinds[] = { K_UDP, K_URING, K_MALLOC,
-					       K_REUSE };
+					       K_REUSE, K_MMSG };
 	static const enum kind tcp_kinds[] = { K_TCP, K_MALLOC, K_REUSE };
 	int quick = 0, have_uring = jumbo_rx_backend_supported(JUMBO_RX_URING);
 	struct jumbo_pool_params pp;
@@ -259,9 +331,24 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--batch") && i + 1 < argc &&
 			   atoi(argv[i + 1]) >= 1 && atoi(argv[i + 1]) <= 256) {
 			batch = (unsigned)atoi(argv[++i]);
+		} else if (!strcmp(argv[i], "--size") && i + 1 < argc &&
+			   atol(argv[i + 1]) >= 32 && atol(argv[i + 1]) <= 65000) {
+			only_size = (size_t)atol(argv[++i]);
+		} else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
+			i++;
+			for (int k = 0; k <= K_MMSG; k++)
+				if (!strcmp(argv[i], kind_name[k]))
+					only_kind = k;
+			if (only_kind < 0) {
+				fprintf(stderr, "--only: '%s' is not a receiver\n",
+					argv[i]);
+				return 2;
+			}
 		} else {
 			fprintf(stderr, "usage: jumbo-bench-rx [--quick] "
-				"[--batch N (1 to 256, default 64)]\n");
+				"[--batch N (1 to 256, default 64)] [--size "
+				"BYTES] [--only udp|uring|tcp|malloc|reuse|"
+				"reuse-mm]\n");
 			return 2;
 		}
 	}
@@ -282,16 +369,18 @@ int main(int argc, char **argv)
 	printf("%7s %-8s %12s %9s %9s %8s\n", "frame", "receiver", "frames/s",
 	       "Gbit/s", "vs reuse", "dropped");
 	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
-		double res[4] = { 0 };
-		uint64_t drop[4] = { 0 };
+		double res[5] = { 0 };
+		uint64_t drop[5] = { 0 };
 
-		for (int i = 0; i < 4; i++) {
-			if (udp_kinds[i] == K_URING && !have_uring)
+		if (only_size && sizes[s] != only_size)
+			continue;
+		for (int i = 0; i < 5; i++) {
+			if (skip_kind(udp_kinds[i], have_uring))
 				continue;
 			res[i] = bench_udp(udp_kinds[i], sizes[s], &drop[i]);
 		}
-		for (int i = 0; i < 4; i++) {
-			if (udp_kinds[i] == K_URING && !have_uring)
+		for (int i = 0; i < 5; i++) {
+			if (skip_kind(udp_kinds[i], have_uring))
 				continue;
 			printf("%7zu %-8s %12.0f %9.2f %8.2fx %8llu\n", sizes[s],
 			       kind_name[udp_kinds[i]], res[i],
@@ -305,15 +394,19 @@ int main(int argc, char **argv)
 	printf("%7s %-8s %12s %9s %9s\n", "frame", "receiver", "frames/s",
 	       "Gbit/s", "vs reuse");
 	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
-		double res[3];
+		double res[3] = { 0 };
 
+		if (only_size && sizes[s] != only_size)
+			continue;
 		for (int i = 0; i < 3; i++)
-			res[i] = bench_tcp(tcp_kinds[i], sizes[s]);
+			if (!skip_kind(tcp_kinds[i], 1))
+				res[i] = bench_tcp(tcp_kinds[i], sizes[s]);
 		for (int i = 0; i < 3; i++)
-			printf("%7zu %-8s %12.0f %9.2f %8.2fx\n", sizes[s],
-			       kind_name[tcp_kinds[i]], res[i],
-			       res[i] * (double)sizes[s] * 8 / 1e9,
-			       res[2] > 0 ? res[i] / res[2] : 0);
+			if (!skip_kind(tcp_kinds[i], 1))
+				printf("%7zu %-8s %12.0f %9.2f %8.2fx\n",
+				       sizes[s], kind_name[tcp_kinds[i]], res[i],
+				       res[i] * (double)sizes[s] * 8 / 1e9,
+				       res[2] > 0 ? res[i] / res[2] : 0);
 		if (quick)
 			break;
 	}
