@@ -233,6 +233,13 @@ int _jumbo_steal(struct jumbo_pool *p, vm_page_t pg, unsigned flags)
 		return (s & PGF_DEFER) ? -EALREADY : -EBUSY;
 	if (p->fd >= 0)
 		return -EOPNOTSUPP;
+	/*
+	 * MOVED skips the system call: after MREMAP_DONTUNMAP the slot is
+	 * mapped and empty.  The kernel refuses DONTUNMAP on hugetlb memory,
+	 * so a moved 2 MiB page left a hole: always re-back those.
+	 */
+	if (p->page_size > 4096)
+		flags &= ~JUMBO_STEAL_MOVED;
 	if (!(flags & JUMBO_STEAL_MOVED) && _jumbo_reback(p, pg_index(p, pg))) {
 		pg_store(pg, JUMBO_PG_LOST);
 		ctr_add(&p->ctr.lost, 1);

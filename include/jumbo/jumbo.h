@@ -158,7 +158,8 @@ JUMBO_API int jumbo_pool_unhold(struct jumbo_pool *pool, void *addr);
  * -EOPNOTSUPP (shared pool: its memory cannot be given away), -ENOMEM (the
  * slot could not be re-backed: it is retired, counted as lost).
  * JUMBO_STEAL_MOVED: the caller moved the page with MREMAP_DONTUNMAP, so
- * the slot is already empty and needs no system call.
+ * the slot is already empty and needs no system call (4 KiB pools; the
+ * kernel has no DONTUNMAP for huge pages, so 2 MiB pools ignore the flag).
  */
 #define JUMBO_STEAL_MOVED 1u
 JUMBO_API int jumbo_pool_steal(struct jumbo_pool *pool, void *addr,
