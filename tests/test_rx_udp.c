@@ -161,6 +161,44 @@ static void test_bad_params(void)
 	CHECK_EQ(jumbo_rx_backend_parse("nope"), -EINVAL);
 }
 
+/* ::1 works as 127.0.0.1 does (skipped where IPv6 is off). */
+static void test_ipv6(void)
+{
+	struct jumbo_pool *pool = rxt_pool(256, 0);
+	struct jumbo_rx_params p;
+	struct jumbo_rx *rx;
+	struct mbuf *pkts[2];
+	char buf[9000];
+	uint64_t seq = 0;
+	int err = 0, fd, n;
+
+	jumbo_rx_params_init(&p);
+	p.addr = "::1";
+	p.pool = pool;
+	rx = jumbo_rx_open(&p, &err);
+	if (!rx) {
+		printf("ipv6: not run: %s\n", jumbo_rx_strerror());
+		CHECK(err == -EADDRNOTAVAIL || err == -EAFNOSUPPORT);
+		CHECK_EQ(jumbo_pool_destroy(pool), 0);
+		return;
+	}
+	fd = jf_connect("::1", jumbo_rx_port(rx), SOCK_DGRAM);
+	REQUIRE(fd >= 0);
+	send_frame(fd, 9000, 7);
+	n = recv_some(rx, pkts, 1);
+	CHECK_EQ(n, 1);
+	if (n == 1) {
+		CHECK_EQ(m_copydata(pkts[0], 0, 9000, buf), 0);
+		CHECK_EQ(jf_check(buf, 9000, &seq), 0);
+		CHECK_EQ(seq, 7);
+		m_freem(pkts[0]);
+	}
+	close(fd);
+	CHECK_EQ(jumbo_rx_close(rx), 0);
+	CHECK_EQ(rxt_in_use(pool), 0);
+	CHECK_EQ(jumbo_pool_destroy(pool), 0);
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t seed = test_seed(argc, argv, "test_rx_udp");
@@ -169,5 +207,6 @@ int main(int argc, char **argv)
 	test_stream(seed);
 	test_truncation();
 	test_exhaustion();
+	test_ipv6();
 	return check_done("rx_udp");
 }

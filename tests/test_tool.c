@@ -6,6 +6,8 @@
  */
 #include "test_tool.h"
 
+#include <jumbo/rx.h>
+
 static const char *bin;
 
 /* Runs jumbo with args; checks the status and that stderr has want. */
@@ -145,5 +147,9 @@ int main(void)
 	pair("udp", "udp");
 	pair("tcp", "tcp");
 	pair("malloc", "udp");
+	if (jumbo_rx_backend_supported(JUMBO_RX_URING))
+		pair("uring", "udp");
+	else
+		printf("uring pair not run: %s\n", jumbo_rx_strerror());
 	return check_done("tool");
 }

@@ -357,7 +357,11 @@ int cmd_rx(int argc, char **argv)
 	if (progress)
 		fputc('\n', stderr);
 	if (rx) {
+		/* Closed before the report: the pool figures are then the
+		 * final ones (the uring backend's ring holds pages while open). */
 		jumbo_rx_stats(rx, &st);
+		jumbo_rx_close(rx);
+		rx = NULL;
 	} else {
 		st.packets = pl.packets;
 		st.bytes = pl.bytes;
