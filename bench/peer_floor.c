@@ -109,7 +109,7 @@ static void floor_s3_ring_produce(struct spsc *q, uint64_t n,
 	for (uint64_t i = 0; i < n; i++) {
 		void *p = floor_stack[i % FLOOR_PAGES];
 
-		WL_TOKEN(p) = i;
+		WL_TOKEN_AT(p, i) = i;
 		while (!spsc_push(q, p))
 			spsc_pause();
 	}
@@ -126,7 +126,7 @@ static void floor_s3_ring_consume(struct spsc *q, uint64_t n,
 
 		while ((p = spsc_pop(q)) == NULL)
 			spsc_pause();
-		bad += WL_TOKEN(p) != k;
+		bad += WL_TOKEN_AT(p, k) != k;
 	}
 	if (bad)
 		bench_error(r, "%llu pages arrived with a wrong token",
