@@ -249,10 +249,12 @@ int _jumbo_rx_socket(struct jumbo_rx *rx, const struct jumbo_rx_params *p,
 	socklen_t len;
 	int fd, one = 1, sz = p->rcvbuf ? p->rcvbuf : 16 << 20;
 
-	if (rx_addr(p->addr, p->port, &ss, &len))
+	const char *addr = p->addr ? p->addr : "127.0.0.1";
+
+	if (rx_addr(addr, p->port, &ss, &len))
 		return _jumbo_rx_fail(-EINVAL,
 				      "'%s' is not a numeric IPv4 or IPv6 "
-				      "address", p->addr);
+				      "address", addr);
 	fd = socket(ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return _jumbo_rx_fail(-errno, "socket: %s", strerror(errno));
@@ -270,7 +272,7 @@ int _jumbo_rx_socket(struct jumbo_rx *rx, const struct jumbo_rx_params *p,
 	if (bind(fd, (struct sockaddr *)&ss, len)) {
 		int e = -errno;
 		close(fd);
-		return _jumbo_rx_fail(e, "bind %s port %u: %s", p->addr,
+		return _jumbo_rx_fail(e, "bind %s port %u: %s", addr,
 				      p->port, strerror(-e));
 	}
 	len = sizeof(ss);

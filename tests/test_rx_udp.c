@@ -153,6 +153,19 @@ static void test_bad_params(void)
 	p.max_frame = 70000;
 	CHECK(jumbo_rx_open(&p, &err) == NULL);
 	CHECK_EQ(err, -EINVAL);
+	/* A port already taken: the kernel's answer, and where. */
+	{
+		struct jumbo_rx *a = jumbo_rx_open(NULL, &err), *b;
+		REQUIRE(a != NULL);
+		jumbo_rx_params_init(&p);
+		p.port = jumbo_rx_port(a);
+		b = jumbo_rx_open(&p, &err);
+		CHECK(b == NULL);
+		CHECK_EQ(err, -EADDRINUSE);
+		CHECK(strstr(jumbo_rx_strerror(), "bind 127.0.0.1 port") != NULL);
+		jumbo_rx_close(b);
+		CHECK_EQ(jumbo_rx_close(a), 0);
+	}
 	CHECK_EQ(jumbo_rx_recv(NULL, NULL, 1, 0), -EINVAL);
 	CHECK_EQ(jumbo_rx_close(NULL), -EINVAL);
 	CHECK_EQ(jumbo_rx_backend_parse("udp"), JUMBO_RX_UDP);
