@@ -348,7 +348,7 @@ int cmd_demo(int argc, char **argv)
 	struct demo_run pr, br;
 	struct report rep;
 	unsigned long v;
-	int o, b, e;
+	int o, b, e, window_set = 0, batch_set = 0;
 
 	tool_cmd = "jumbo demo";
 	optind = 1;
@@ -380,11 +380,13 @@ int cmd_demo(int argc, char **argv)
 			if (opt_uint("--batch", optarg, 1, 256, &v))
 				return EX_USAGE;
 			c.batch = (unsigned)v;
+			batch_set = 1;
 			break;
 		case 'w':
 			if (opt_uint("--window", optarg, 1, 2048, &v))
 				return EX_USAGE;
 			c.window = (unsigned)v;
+			window_set = 1;
 			break;
 		case 'D':
 			if (!strcmp(optarg, "auto"))
@@ -407,6 +409,17 @@ int cmd_demo(int argc, char **argv)
 		return tool_err(EX_USAGE, "unexpected argument '%s' (see "
 				"--help)", argv[optind]);
 	c.stream = c.backend == JUMBO_RX_TCP;
+	/*
+	 * With 2 MiB pages every frame takes a whole page: keep the pages
+	 * in flight (window, and the batch the backend keeps posted) to a
+	 * few hundred MiB unless asked otherwise.
+	 */
+	if (c.page == JUMBO_PAGE_2M) {
+		if (!window_set)
+			c.window = 64;
+		if (!batch_set)
+			c.batch = 8;
+	}
 	c.progress = !c.json && isatty(2);
 	if (!jumbo_rx_backend_supported(c.backend))
 		return tool_err(EX_FAIL, "%s", jumbo_rx_strerror());
@@ -454,7 +467,15 @@ int cmd_demo(int argc, char **argv)
 	if (!e && (pr.bad || br.bad))
 		e = tool_err(EX_FAIL, "%llu corrupt frames",
 			     (unsigned long long)(pr.bad + br.bad));
-	if (!e && pr.good == 0)
+	if (!e && pr.good == 0 && pr.st.no_buffer)
+		e = tool_err(EX_FAIL, "no frame arrived: the pool had no pages "
+			     "(%llu frames dropped for no buffer)%s",
+			     (unsigned long long)pr.st.no_buffer,
+			     c.page == JUMBO_PAGE_2M
+				     ? "; 2 MiB pages need huge pages "
+				       "reserved in /proc/sys/vm/nr_hugepages"
+				     : "");
+	else if (!e && pr.good == 0)
 		e = tool_err(EX_FAIL, "no frame arrived");
 	if (jumbo_pool_destroy(pr.pool))
 		e = tool_err(EX_FAIL, "pages still out at the end: a leak");
