@@ -152,6 +152,29 @@ static void demo_progress(struct demo_run *r, const char *name, uint64_t now)
 		(unsigned long long)ps.in_use);
 }
 
+/*
+ * The window that fits the socket's receive buffer: a datagram costs its
+ * truesize there, about its length rounded up to a power of two plus the
+ * skb, and the kernel gives at most rmem_max without CAP_NET_ADMIN.  Half
+ * the buffer, so that a burst still fits.
+ */
+static unsigned demo_window(int fd, size_t frame, unsigned want)
+{
+	int rcv = 0;
+	socklen_t len = sizeof(rcv);
+	size_t truesize = 4096, fit;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, &len) || rcv <= 0)
+		return want;
+	while (truesize < frame + 512)
+		truesize <<= 1;
+	truesize += 768;
+	fit = (size_t)rcv / 2 / truesize;
+	if (fit < 4)
+		fit = 4;
+	return fit < want ? (unsigned)fit : want;
+}
+
 /* Runs one receiver for cfg->secs; 0, or an exit code after a message. */
 static int demo_run(struct demo_run *r, const char *name)
 {
@@ -203,7 +226,9 @@ static int demo_run(struct demo_run *r, const char *name)
 	r->snd.stream = c->stream;
 	r->snd.min_len = r->snd.max_len = c->frame;
 	r->snd.duration_ns = (uint64_t)(c->secs * 1e9);
-	r->snd.window = c->window;
+	r->snd.window = c->stream ? c->window
+				  : demo_window(rx ? jumbo_rx_fd(rx) : pl.fd,
+						c->frame, c->window);
 	r->snd.acked = &r->acked;
 	r->snd.stop = &r->stop;
 	r->t0 = jf_now_ns();
