@@ -44,6 +44,10 @@ void output_table(const struct report *rep, FILE *f)
 {
 	int jp = peer_index(rep, "jumbo-pool"), js = peer_index(rep, "jumbo-seed");
 
+	fprintf(f, "\npeers:\n");
+	for (unsigned i = 0; i < rep->npeers; i++)
+		fprintf(f, "  %-12s %s\n", rep->peer[i]->name,
+			rep->peer[i]->what);
 	fprintf(f, "\nratio = libjumbo / peer, pair by pair: below 1 libjumbo "
 		"is faster or smaller,\nexcept S3 (a rate), where above 1 "
 		"libjumbo is faster.\n");

@@ -201,7 +201,7 @@ static double dpdk_meta(void)
 
 const struct peer peer_dpdk = {
 	.name = "dpdk",
-	.what = "DPDK rte_mempool, ring_mp_mc, lcore cache 512",
+	.what = "DPDK rte_mempool, ring_mp_mc, lcore cache 512, 8 KiB stride",
 	.start = dpdk_start,
 	.stop = dpdk_stop,
 	.thread_enter = dpdk_thread_enter,
