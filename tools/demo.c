@@ -486,6 +486,20 @@ int cmd_demo(int argc, char **argv)
 		rep_end_section(&rep);
 	}
 	rep_end(&rep);
+	if (!c.json && pr.elapsed > 0) {
+		double gp = (double)pr.bytes * 8 / pr.elapsed / 1e9;
+		double gb = br.elapsed > 0 ? (double)br.bytes * 8 / br.elapsed /
+						     1e9 : 0;
+
+		printf("\nsummary: pool receiver %.2f Gbit/s", gp);
+		if (c.baseline >= 0 && gb > 0)
+			printf(", malloc + recv %.2f Gbit/s (pool %.2fx)", gb,
+			       gp / gb);
+		printf("; lost %llu + %llu; moved %.1f MB, copied %.1f MB\n",
+		       (unsigned long long)(pr.snd.sent - pr.good - pr.bad),
+		       (unsigned long long)(br.snd.sent - br.good - br.bad),
+		       (double)pr.moved / 1e6, (double)pr.copied / 1e6);
+	}
 	if (pr.deliver_err)
 		e = tool_err(EX_FAIL, "jumbo_deliver failed: %s",
 			     strerror(-pr.deliver_err));

@@ -35,7 +35,7 @@ void rep_section(struct report *r, const char *name)
 		fputc('{', r->f);
 		r->first = 1;
 	} else {
-		fprintf(r->f, "%*s%s:\n", 2 * (r->depth - 1), "", name);
+		fprintf(r->f, "%*s%s:\n", 2 * r->depth, "", name);
 	}
 	r->depth++;
 }
