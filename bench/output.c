@@ -151,6 +151,8 @@ int output_targets(const struct report *rep, FILE *f)
 
 		missed |= target(f, rep, j, WL_S1, 0.5, 0);
 		missed |= target(f, rep, j, WL_S2, 0.5, 0);
+		if (!k) /* the same burst through both pools' batch calls */
+			missed |= target(f, rep, j, WL_S2B, 0.5, 0);
 		missed |= target(f, rep, j, WL_S3, 1.5, 1);
 		missed |= target_s4(f, rep, j);
 	}
