@@ -162,6 +162,14 @@ static inline void jf_send_run(struct jf_sender *s)
 			s->bytes += len;
 			continue;
 		}
+		if (r && s->stream) {
+			/*
+			 * A stream cannot skip: a frame cut short by a
+			 * timeout would shift every frame after it.
+			 */
+			s->err = r;
+			break;
+		}
 		if (r == -ECONNREFUSED) {
 			/* Nobody listens (yet): the ICMP error, not a frame. */
 			s->refused++;
