@@ -436,7 +436,17 @@ int _jumbo_rx_uring_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 	u->run = calloc(ent, sizeof(*u->run));
 	if (!u->run)
 		return _jumbo_rx_fail(-ENOMEM, "out of memory");
-	e = io_uring_queue_init(64, &u->ring, 0);
+	/*
+	 * The completion queue holds a completion per datagram: as many as
+	 * the ring has buffers, so that a full ring cannot overflow it (an
+	 * overflow would end the multishot receive).
+	 */
+	struct io_uring_params up;
+
+	memset(&up, 0, sizeof(up));
+	up.flags = IORING_SETUP_CQSIZE;
+	up.cq_entries = ent < 128 ? 128 : ent;
+	e = io_uring_queue_init_params(64, &u->ring, &up);
 	if (e) {
 		u->ring.ring_fd = -1;
 		return _jumbo_rx_fail(e, "io_uring_queue_init: %s",
