@@ -209,6 +209,7 @@ static int plot_one(const struct report *rep, const char *dir, enum wl w)
 	char dat[512], png[512];
 	FILE *f, *gp;
 	unsigned rows = 0;
+	double lo = 0, hi = 0;
 	int st;
 
 	snprintf(dat, sizeof(dat), "%s/%s.dat", dir, wl_names[w]);
@@ -225,6 +226,10 @@ static int plot_one(const struct report *rep, const char *dir, enum wl w)
 			continue;
 		fprintf(f, "\"%s\" %g %g %g\n", rep->peer[i]->name, c->median,
 			c->min, c->max);
+		if (rows == 0 || c->min < lo)
+			lo = c->min;
+		if (rows == 0 || c->max > hi)
+			hi = c->max;
 		rows++;
 	}
 	fclose(f);
@@ -244,14 +249,18 @@ static int plot_one(const struct report *rep, const char *dir, enum wl w)
 		"set style fill solid 0.6 border -1\n"
 		"set bars 2\n"
 		"set offsets 0.5, 0.5, 0, 0\n"
-		"set yrange [0:*]\n"
+		"%s\n"
 		"set grid ytics\n"
 		"set xtics rotate by -30\n"
 		"unset key\n"
 		"plot '%s' using 0:2:3:4:(0.35):xtic(1) with boxerrorbars "
 		"lc rgb '#4477aa', '' using 0:2:(sprintf('%%.3g', $2)) "
 		"with labels offset 0,1\n",
-		png, wl_titles[w], rep->runs, wl_units[w], dat);
+		png, wl_titles[w], rep->runs, wl_units[w],
+		/* glibc's 4 us next to libjumbo's 5 ns: only a log scale
+		 * shows both. */
+		lo > 0 && hi / lo > 50 ? "set logscale y" : "set yrange [0:*]",
+		dat);
 	st = pclose(gp);
 	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		fprintf(stderr, "jumbo-bench: gnuplot failed for %s "
