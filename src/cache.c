@@ -248,12 +248,15 @@ unsigned jumbo_pool_alloc_bulk(struct jumbo_pool *p, void **addrs, unsigned n)
 	while (got < n) {
 		struct jumbo_cache *c = _jumbo_tls_cache(p);
 		if (c && c->len) {
-			unsigned k = c->len < n - got ? c->len : n - got;
+			/* Locals: the stores below cannot move len or objs. */
+			unsigned len = c->len, k = len < n - got ? len : n - got;
+			vm_page_t *o = c->objs;
 			for (unsigned i = 0; i < k; i++) {
-				vm_page_t pg = c->objs[--c->len];
+				vm_page_t pg = o[--len];
 				pg_store(pg, JUMBO_PG_ALLOC);
 				addrs[got++] = pg_addr(p, pg);
 			}
+			c->len = len;
 			__atomic_store_n(&c->allocs, c->allocs + k, __ATOMIC_RELAXED);
 			continue;
 		}
@@ -263,6 +266,42 @@ unsigned jumbo_pool_alloc_bulk(struct jumbo_pool *p, void **addrs, unsigned n)
 		addrs[got++] = pg_addr(p, pg);
 	}
 	return got;
+}
+
+/*
+ * Each address is freed as jumbo_pool_free would; the first error is
+ * returned, the bad entries left alone.  While the cache has room, the
+ * loop is the inline free with the cache looked up once.
+ */
+int jumbo_pool_free_bulk(struct jumbo_pool *p, void *const *addrs, unsigned n)
+{
+	struct jumbo_cache *c = _jumbo_tls_cache(p);
+	int first = 0;
+	unsigned i = 0;
+
+	if (c) {
+		unsigned len = c->len, cap = c->cap, start = len;
+		vm_page_t *o = c->objs;
+		for (; i < n && len < cap; i++) {
+			size_t off = (uintptr_t)addrs[i] - (uintptr_t)p->head.ph_base;
+			size_t x = off >> p->head.ph_shift;
+			vm_page_t pg = &p->head.ph_pages[x];
+			if (unlikely(x >= p->head.ph_npages ||
+				     (off & (p->page_size - 1)) ||
+				     pg_load(pg) != JUMBO_PG_ALLOC))
+				break; /* the checked path below says why */
+			pg_store(pg, JUMBO_PG_FREE);
+			o[len++] = pg;
+		}
+		c->len = len;
+		__atomic_store_n(&c->frees, c->frees + (len - start), __ATOMIC_RELAXED);
+	}
+	for (; i < n; i++) {
+		int err = _jumbo_free_addr(p, addrs[i]);
+		if (err && !first)
+			first = err;
+	}
+	return first;
 }
 
 /* ---- free ---------------------------------------------------------------- */

@@ -186,17 +186,6 @@ int jumbo_pool_free(struct jumbo_pool *p, void *addr)
 	return _jumbo_free_addr(p, addr);
 }
 
-int jumbo_pool_free_bulk(struct jumbo_pool *p, void *const *addrs, unsigned n)
-{
-	int first = 0;
-	for (unsigned i = 0; i < n; i++) {
-		int err = _jumbo_free_addr(p, addrs[i]);
-		if (err && !first)
-			first = err;
-	}
-	return first;
-}
-
 int jumbo_pool_fd(const struct jumbo_pool *p)
 {
 	return p->fd;

@@ -70,21 +70,26 @@ static unsigned env_trim_ms(void)
 	return (unsigned)v;
 }
 
-size_t jumbo_page_size(void)
-{
-	struct jumbo_pool *p = jumbo_default_pool();
-	return p ? p->page_size : env_page_size();
-}
-
-struct jumbo_pool *jumbo_default_pool(void)
+static inline struct jumbo_pool *dflt(void)
 {
 	/* Acquire: pairs with the release in jumbo_vm_init. */
 	return __atomic_load_n(&default_pool, __ATOMIC_ACQUIRE);
 }
 
+struct jumbo_pool *jumbo_default_pool(void)
+{
+	return dflt();
+}
+
+size_t jumbo_page_size(void)
+{
+	struct jumbo_pool *p = dflt();
+	return p ? p->page_size : env_page_size();
+}
+
 int jumbo_vm_init(void)
 {
-	if (jumbo_default_pool())
+	if (dflt())
 		return 1;
 	pthread_mutex_lock(&init_lock);
 	if (!default_pool) {
@@ -112,7 +117,7 @@ int jumbo_vm_init(void)
 
 vm_page_t jumbo_pg_alloc(void)
 {
-	struct jumbo_pool *p = jumbo_default_pool();
+	struct jumbo_pool *p = dflt();
 	if (unlikely(!p)) {
 		errno = ENXIO;
 		return NULL;
@@ -122,7 +127,7 @@ vm_page_t jumbo_pg_alloc(void)
 
 static inline void seed_free(const char *fn, void *addr)
 {
-	struct jumbo_pool *p = jumbo_default_pool();
+	struct jumbo_pool *p = dflt();
 	int err;
 
 	if (unlikely(!p))
@@ -146,7 +151,7 @@ void jumbo_freem(caddr_t addr, void *args)
 
 void jumbo_pg_steal(vm_page_t pg)
 {
-	struct jumbo_pool *p = jumbo_default_pool();
+	struct jumbo_pool *p = dflt();
 	size_t off = (uintptr_t)pg - (uintptr_t)(p ? p->head.ph_pages : NULL);
 
 	/* A descriptor of the default pool: inside its array, on a boundary. */
@@ -161,7 +166,7 @@ void jumbo_pg_steal(vm_page_t pg)
 
 caddr_t jumbo_phys_to_kva(vm_offset_t pa)
 {
-	struct jumbo_pool *p = jumbo_default_pool();
+	struct jumbo_pool *p = dflt();
 
 	/* Only committed frames translate: the rest has no memory. */
 	if (!p || (pa >> p->head.ph_shift) >=
