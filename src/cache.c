@@ -248,13 +248,16 @@ unsigned jumbo_pool_alloc_bulk(struct jumbo_pool *p, void **addrs, unsigned n)
 	while (got < n) {
 		struct jumbo_cache *c = _jumbo_tls_cache(p);
 		if (c && c->len) {
-			/* Locals: the stores below cannot move len or objs. */
+			/* Locals: nothing is kept in registers across atomics. */
 			unsigned len = c->len, k = len < n - got ? len : n - got;
 			vm_page_t *o = c->objs;
+			char *base = p->head.ph_base;
+			struct vm_page *pages = p->head.ph_pages;
+			unsigned shift = p->head.ph_shift;
 			for (unsigned i = 0; i < k; i++) {
 				vm_page_t pg = o[--len];
 				pg_store(pg, JUMBO_PG_ALLOC);
-				addrs[got++] = pg_addr(p, pg);
+				addrs[got++] = base + ((size_t)(pg - pages) << shift);
 			}
 			c->len = len;
 			__atomic_store_n(&c->allocs, c->allocs + k, __ATOMIC_RELAXED);
@@ -280,18 +283,23 @@ int jumbo_pool_free_bulk(struct jumbo_pool *p, void *const *addrs, unsigned n)
 	unsigned i = 0;
 
 	if (c) {
+		/*
+		 * Locals for everything the loop reads: the compiler does not
+		 * keep values in registers across the atomic stores.
+		 */
 		unsigned len = c->len, cap = c->cap, start = len;
 		vm_page_t *o = c->objs;
+		uintptr_t base = (uintptr_t)p->head.ph_base;
+		size_t npages = p->head.ph_npages, mask = p->page_size - 1;
+		unsigned shift = p->head.ph_shift;
+		struct vm_page *pages = p->head.ph_pages;
 		for (; i < n && len < cap; i++) {
-			size_t off = (uintptr_t)addrs[i] - (uintptr_t)p->head.ph_base;
-			size_t x = off >> p->head.ph_shift;
-			vm_page_t pg = &p->head.ph_pages[x];
-			if (unlikely(x >= p->head.ph_npages ||
-				     (off & (p->page_size - 1)) ||
-				     pg_load(pg) != JUMBO_PG_ALLOC))
+			size_t off = (uintptr_t)addrs[i] - base, x = off >> shift;
+			if (unlikely(x >= npages || (off & mask) ||
+				     pg_load(&pages[x]) != JUMBO_PG_ALLOC))
 				break; /* the checked path below says why */
-			pg_store(pg, JUMBO_PG_FREE);
-			o[len++] = pg;
+			pg_store(&pages[x], JUMBO_PG_FREE);
+			o[len++] = &pages[x];
 		}
 		c->len = len;
 		__atomic_store_n(&c->frees, c->frees + (len - start), __ATOMIC_RELAXED);

@@ -154,6 +154,7 @@ struct jumbo_pool {
 	unsigned cache_size;   /* pages per thread cache */
 	size_t grow_pages;
 	size_t page_size;
+	size_t page_mask;      /* page_size - 1 */
 	int fd;                /* memfd of a shared pool, else -1 */
 	bool debug;            /* poison on free, check on alloc */
 	bool nocache;          /* no thread caches (also in debug mode) */
@@ -252,9 +253,13 @@ static inline struct jumbo_cache *_jumbo_tls_cache(const struct jumbo_pool *p)
 
 static inline vm_page_t _jumbo_alloc(struct jumbo_pool *p)
 {
-	struct jumbo_cache *c = _jumbo_tls_cache(p);
+	struct jumbo_tls *t = &_jumbo_tls;
+	struct jumbo_cache *c = t->last;
 
-	if (likely(c != NULL) && likely(c->len != 0)) {
+	/* last is never NULL while last_pool is set. */
+	if (likely(t->last_pool == p) &&
+	    likely(__atomic_load_n(&c->pool, __ATOMIC_RELAXED) == p) &&
+	    likely(c->len != 0)) {
 		vm_page_t pg = c->objs[--c->len];
 		ctr_bump(&c->allocs);
 		pg_store(pg, JUMBO_PG_ALLOC);
@@ -265,11 +270,12 @@ static inline vm_page_t _jumbo_alloc(struct jumbo_pool *p)
 
 static inline int _jumbo_free(struct jumbo_pool *p, vm_page_t pg)
 {
-	struct jumbo_cache *c = _jumbo_tls_cache(p);
-	uint32_t s = pg_load(pg);
+	struct jumbo_tls *t = &_jumbo_tls;
+	struct jumbo_cache *c = t->last;
 
-	if (likely(c != NULL) && likely(s == JUMBO_PG_ALLOC) &&
-	    likely(c->len < c->cap)) {
+	if (likely(t->last_pool == p) &&
+	    likely(__atomic_load_n(&c->pool, __ATOMIC_RELAXED) == p) &&
+	    likely(pg_load(pg) == JUMBO_PG_ALLOC) && likely(c->len < c->cap)) {
 		pg_store(pg, JUMBO_PG_FREE);
 		c->objs[c->len++] = pg;
 		ctr_bump(&c->frees);
@@ -287,7 +293,7 @@ static inline int _jumbo_free_addr(struct jumbo_pool *p, const void *addr)
 	/* Outside the reservation (one compare: below wraps); not a start. */
 	if (unlikely(i >= p->head.ph_npages))
 		return -EFAULT;
-	if (unlikely(off & (p->page_size - 1)))
+	if (unlikely(off & p->page_mask))
 		return -EINVAL;
 	return _jumbo_free(p, &p->head.ph_pages[i]);
 }
