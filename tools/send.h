@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -39,7 +40,7 @@ static inline int jf_connect(const char *addr, unsigned port, int type)
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
 	socklen_t len;
 	struct timeval tv = { 1, 0 };
-	int fd, sz = 4 << 20;
+	int fd, sz = 4 << 20, one = 1;
 
 	memset(&ss, 0, sizeof(ss));
 	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
@@ -59,6 +60,13 @@ static inline int jf_connect(const char *addr, unsigned port, int type)
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 	/* A receiver that stops reading must not hang the sender. */
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	/*
+	 * No Nagle: a windowed sender waits for the receiver, which waits
+	 * for the small frame Nagle holds back until an ACK (up to 40 ms).
+	 */
+	if (type == SOCK_STREAM)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+				 sizeof(one));
 	if (connect(fd, (struct sockaddr *)&ss, len)) {
 		int e = -errno;
 		close(fd);
