@@ -144,6 +144,7 @@ enum cell_state { CELL_SKIP, CELL_OK, CELL_NA, CELL_FAILED };
 struct cell {
 	enum cell_state state;
 	unsigned n;
+	unsigned discarded; /* runs repeated because the CPUs were taken */
 	double v[BENCH_MAX_RUNS];
 	double median, min, max; /* filled by stats_summarise() */
 	char why[160];
@@ -176,6 +177,7 @@ int output_plots(const struct report *rep, const char *dir);
 
 /* sys.c */
 double bench_now_ns(void);
+void bench_schedstat(double *run_ns, double *wait_ns);
 long bench_minflt(void);
 double bench_rss_mib(void);
 int bench_pin_self(int cpu); /* cpu < 0: both cores */

@@ -68,6 +68,9 @@ void output_table(const struct report *rep, FILE *f)
 					c->min, c->max);
 				print_ratio(f, rep, jp, i, (enum wl)w);
 				print_ratio(f, rep, js, i, (enum wl)w);
+				if (c->discarded)
+					fprintf(f, "  (%u disturbed runs redone)",
+						c->discarded);
 				break;
 			case CELL_NA:
 				fprintf(f, " %10s", "n/a");
@@ -169,7 +172,7 @@ int output_csv(const struct report *rep, const char *path)
 		return -1;
 	}
 	fprintf(f, "workload,peer,unit,runs,median,min,max,"
-		"ratio_jumbo_pool,ratio_jumbo_seed,status\n");
+		"ratio_jumbo_pool,ratio_jumbo_seed,status,redone\n");
 	for (unsigned w = 0; w < WL_COUNT; w++) {
 		if (!(rep->wl_mask & (1u << w)))
 			continue;
@@ -192,8 +195,9 @@ int output_csv(const struct report *rep, const char *path)
 			fprintf(f, ",");
 			if (rs > 0)
 				fprintf(f, "%.4f", rs);
-			fprintf(f, ",%s\n", c->state == CELL_OK ? "ok" :
-				c->state == CELL_NA ? "n/a" : "failed");
+			fprintf(f, ",%s,%u\n", c->state == CELL_OK ? "ok" :
+				c->state == CELL_NA ? "n/a" : "failed",
+				c->discarded);
 		}
 	}
 	if (fclose(f) != 0) {

@@ -32,6 +32,27 @@ double bench_now_ns(void)
 	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
+/*
+ * The calling thread's time on its CPU and time runnable but waiting for
+ * one (/proc/thread-self/schedstat): the wait is what other work took
+ * from it.  Time it spent blocked (a futex in glibc's free) is neither:
+ * that is the allocator's own.  Both -1 if unknown.
+ */
+void bench_schedstat(double *run_ns, double *wait_ns)
+{
+	unsigned long long run, wait;
+	FILE *f = fopen("/proc/thread-self/schedstat", "r");
+
+	*run_ns = *wait_ns = -1;
+	if (f == NULL)
+		return;
+	if (fscanf(f, "%llu %llu", &run, &wait) == 2) {
+		*run_ns = (double)run;
+		*wait_ns = (double)wait;
+	}
+	fclose(f);
+}
+
 /* Minor faults of the calling thread: the growth workload runs on one
  * thread, and the other threads (DPDK's) must not count. */
 long bench_minflt(void)
