@@ -25,7 +25,7 @@ static void tx_usage(FILE *f)
 	      "  --min BYTES       with --max: sizes uniform in [min, max]\n"
 	      "  --max BYTES\n"
 	      "  --count N         frames to send\n"
-	      "  --duration SECS   stop after SECS (default 5 without --count)\n"
+	      "  --duration SECS   stop after SECS (default 5; with --count 60)\n"
 	      "  --rate N          frames per second (default: as fast as it\n"
 	      "                    goes; loopback receivers then drop)\n"
 	      "  --seed N          for the sizes (default fixed)\n"
@@ -135,8 +135,9 @@ int cmd_tx(int argc, char **argv)
 	if (max > limit)
 		return tool_err(EX_USAGE, "frames of %zu bytes: at most %zu "
 				"over %s", max, limit, tcp ? "tcp" : "udp");
+	/* Never unbounded: --count alone still ends after a minute. */
 	if (secs < 0)
-		secs = s.count ? 0 : 5;
+		secs = s.count ? 60 : 5;
 	fd = jf_connect(addr, port, tcp ? SOCK_STREAM : SOCK_DGRAM);
 	if (fd < 0)
 		return tool_err(EX_FAIL, "cannot connect to %s port %u (%s): %s",
