@@ -340,7 +340,7 @@ static void demo_usage(FILE *f)
 	      "pays), then runs a plain malloc + recv receiver the same way.\n"
 	      "\n"
 	      "  --quick             a short run (about 2 s), for tests\n"
-	      "  --duration SECS     per receiver (default 3)\n"
+	      "  --duration SECS     per receiver (default 3; also --seconds)\n"
 	      "  --backend NAME      udp (default), tcp or uring\n"
 	      "  --frame BYTES       frame size (default 9000; 32 to 65000)\n"
 	      "  --page SIZE         pool page size: 4k (default) or 2m\n"
@@ -357,6 +357,7 @@ int cmd_demo(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "quick", no_argument, 0, 'q' },
 		{ "duration", required_argument, 0, 'd' },
+		{ "seconds", required_argument, 0, 'd' }, /* scripts/demo.sh */
 		{ "backend", required_argument, 0, 'b' },
 		{ "frame", required_argument, 0, 'f' },
 		{ "page", required_argument, 0, 'p' },
