@@ -99,7 +99,8 @@ JUMBO_API struct jumbo_rx *jumbo_rx_open(const struct jumbo_rx_params *p,
 /*
  * Receives up to n packets into pkts[] as mbuf chains (packet headers with
  * m_pkthdr.len set).  Waits at most timeout_ms (-1: forever, 0: not at all)
- * for the first one, then takes only what is ready.  Returns how many, 0 on
+ * for the first one, then takes only what is ready (tcp without a
+ * connection: one wait for the peer to connect, one for its data).  Returns how many, 0 on
  * timeout, or -errno (-EINVAL for bad arguments).  Frames dropped for lack
  * of pages or for size are counted, not returned as errors.
  */
