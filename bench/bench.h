@@ -173,6 +173,7 @@ int peer_index(const struct report *rep, const char *name);
 void output_table(const struct report *rep, FILE *f);
 int output_targets(const struct report *rep, FILE *f);
 int output_csv(const struct report *rep, const char *path);
+int output_markdown(const struct report *rep, const char *path);
 int output_plots(const struct report *rep, const char *dir);
 
 /* sys.c */

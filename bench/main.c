@@ -446,7 +446,7 @@ static void usage(FILE *f)
 		"usage: jumbo-bench [--quick] [--runs N] [--only PEER,...]\n"
 		"                   [--workload S1,S2,S2B,S3,S4,GROW,...] "
 		"[--seed N]\n"
-		"                   [--csv FILE] [--plot DIR]\n"
+		"                   [--csv FILE] [--markdown FILE] [--plot DIR]\n"
 		"peers:");
 	for (unsigned i = 0; i < NPEERS; i++)
 		fprintf(f, " %s", all_peers[i]->name);
@@ -498,7 +498,8 @@ static int add_workload(const char *name)
 
 int main(int argc, char **argv)
 {
-	const char *csv = NULL, *plot = NULL, *only = NULL, *wls = NULL;
+	const char *csv = NULL, *plot = NULL, *only = NULL, *wls = NULL,
+		   *md = NULL;
 	int failed = 0;
 
 	rep.runs = 0;
@@ -527,6 +528,8 @@ int main(int argc, char **argv)
 			wls = v;
 		else if (strcmp(o, "--csv") == 0)
 			csv = v;
+		else if (strcmp(o, "--markdown") == 0)
+			md = v;
 		else if (strcmp(o, "--plot") == 0)
 			plot = v;
 		else if (strcmp(o, "--seed") == 0)
@@ -571,6 +574,8 @@ int main(int argc, char **argv)
 	if (output_targets(&rep, stdout) != 0 && !rep.quick)
 		printf("(targets are reported, not enforced)\n");
 	if (csv && output_csv(&rep, csv) != 0)
+		failed = 1;
+	if (md && output_markdown(&rep, md) != 0)
 		failed = 1;
 	if (plot && output_plots(&rep, plot) != 0)
 		failed = 1;

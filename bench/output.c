@@ -207,6 +207,75 @@ int output_csv(const struct report *rep, const char *path)
 	return 0;
 }
 
+/* A figure for a Markdown table: three significant digits, no exponent. */
+static void md_num(FILE *f, double v)
+{
+	if (v >= 1000)
+		fprintf(f, " %.0f |", v);
+	else
+		fprintf(f, " %.3g |", v);
+}
+
+/* The tables of bench/README.md, so that its results can be regenerated. */
+int output_markdown(const struct report *rep, const char *path)
+{
+	int jp = peer_index(rep, "jumbo-pool"), js = peer_index(rep, "jumbo-seed");
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL) {
+		fprintf(stderr, "jumbo-bench: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	for (unsigned w = 0; w < WL_COUNT; w++) {
+		if (!(rep->wl_mask & (1u << w)))
+			continue;
+		fprintf(f, "**%s** (%s, %s is better)\n\n", wl_titles[w],
+			wl_units[w], higher_is_better(w) ? "higher" : "lower");
+		fprintf(f, "| peer | median | min | max | jumbo-pool / peer "
+			"| jumbo-seed / peer | runs redone |\n"
+			"|---|---:|---:|---:|---:|---:|---:|\n");
+		for (unsigned i = 0; i < rep->npeers; i++) {
+			const struct cell *c = &rep->cell[i][w];
+
+			if (c->state == CELL_NA || c->state == CELL_SKIP)
+				continue;
+			fprintf(f, "| %s |", rep->peer[i]->name);
+			if (c->state == CELL_FAILED) {
+				fprintf(f, " FAILED: %s | | | | | |\n",
+					c->why[0] ? c->why : rep->peer_why[i]);
+				continue;
+			}
+			md_num(f, c->median);
+			md_num(f, c->min);
+			md_num(f, c->max);
+			for (int k = 0; k < 2; k++) {
+				int j = k ? js : jp;
+				double r = j >= 0 ? stats_ratio(rep, (unsigned)j,
+								i, (enum wl)w)
+						  : 0;
+				if (r > 0)
+					fprintf(f, r < 0.1 ? " %.3f |" : " %.2f |",
+						r);
+				else
+					fprintf(f, " - |");
+			}
+			if (c->discarded)
+				fprintf(f, " %u |\n", c->discarded);
+			else
+				fprintf(f, " |\n");
+		}
+		fprintf(f, "\n");
+	}
+	fprintf(f, "```\n");
+	output_targets(rep, f);
+	fprintf(f, "```\n");
+	if (fclose(f) != 0) {
+		fprintf(stderr, "jumbo-bench: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /* One chart: a bar per peer at its median, whiskers from min to max. */
 static int plot_one(const struct report *rep, const char *dir, enum wl w)
 {
