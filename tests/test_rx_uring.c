@@ -8,6 +8,8 @@
  */
 #include "test_rx.h"
 
+#include <sys/mman.h>
+
 static void send_frame(int fd, size_t len, uint64_t seq)
 {
 	static char buf[65536];
@@ -131,6 +133,65 @@ static void test_exhaustion(void)
 	CHECK_EQ(jumbo_pool_destroy(pool), 0);
 }
 
+/*
+ * Frames handed to a reader by moving their pages: a run of the ring is
+ * contiguous, so the two whole pages of a 9000-byte frame move in one
+ * mremap; the run then comes back to the ring (its slots re-backed) and
+ * takes later datagrams intact, many times over.
+ */
+static void test_move(void)
+{
+	struct jumbo_pool *pool = rxt_pool(4096, 0);
+	struct jumbo_rx_params p;
+	struct jumbo_rx *rx;
+	struct mbuf *pkts[16];
+	size_t page = jumbo_pool_page_size(pool);
+	char *map = mmap(NULL, 4 * page, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *dst = map;
+	uint64_t seq, got = 0, moved = 0, remaps = 0, bad = 0;
+	int err = 0, fd;
+
+	REQUIRE(map != MAP_FAILED);
+	jumbo_rx_params_init(&p);
+	p.backend = JUMBO_RX_URING;
+	p.pool = pool;
+	p.ring_entries = 16; /* each run is used again and again */
+	rx = jumbo_rx_open(&p, &err);
+	REQUIRE(rx != NULL);
+	fd = jf_connect("127.0.0.1", jumbo_rx_port(rx), SOCK_DGRAM);
+	REQUIRE(fd >= 0);
+	for (uint64_t i = 0; i < 200; i++) {
+		int n;
+		send_frame(fd, 9000, i);
+		n = recv_some(rx, pkts, 1);
+		CHECK_EQ(n, 1);
+		if (n != 1)
+			break;
+		struct jumbo_deliver_stats ds;
+		CHECK_EQ(jumbo_deliver(pkts[0], dst, 3 * page,
+				       JUMBO_DELIVER_MOVE, &ds), 0);
+		moved += ds.moved;
+		remaps += ds.remaps;
+		if (jf_check(dst, 9000, &seq) || seq != i)
+			bad++;
+		got++;
+	}
+	printf("uring move: %llu frames, %llu bytes moved in %llu mremaps, "
+	       "%llu bad\n", (unsigned long long)got,
+	       (unsigned long long)moved, (unsigned long long)remaps,
+	       (unsigned long long)bad);
+	CHECK_EQ(got, 200);
+	CHECK_EQ(bad, 0);
+	CHECK_EQ(moved, got * 2 * page);
+	CHECK_EQ(remaps, got);
+	close(fd);
+	munmap(map, 4 * page);
+	CHECK_EQ(jumbo_rx_close(rx), 0);
+	CHECK_EQ(rxt_in_use(pool), 0);
+	CHECK_EQ(jumbo_pool_destroy(pool), 0);
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t seed;
@@ -141,5 +202,6 @@ int main(int argc, char **argv)
 	test_stream(seed);
 	test_truncation_and_lifetime();
 	test_exhaustion();
+	test_move();
 	return check_done("rx_uring");
 }
