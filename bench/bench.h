@@ -159,6 +159,11 @@ struct report {
 	uint64_t seed;
 	struct cell cell[BENCH_MAX_PEERS][WL_COUNT];
 	char peer_why[BENCH_MAX_PEERS][192]; /* start() failures */
+	/* S3: the probe's round trip between the two CPUs, ns: the best
+	 * seen, and that of every run kept. */
+	double best_rtt;
+	unsigned nrtt;
+	double rtt[BENCH_MAX_PEERS * BENCH_MAX_RUNS];
 };
 
 /* stats.c */

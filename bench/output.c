@@ -40,6 +40,22 @@ static void print_ratio(FILE *f, const struct report *rep, int j, unsigned pi,
 		fprintf(f, " %10s", "-");
 }
 
+/* S3's condition: how far apart the two CPUs were during the kept runs. */
+static void print_rtt(const struct report *rep, FILE *f, const char *pre)
+{
+	struct cell c;
+
+	if (rep->nrtt == 0)
+		return;
+	memset(&c, 0, sizeof(c));
+	c.n = rep->nrtt < BENCH_MAX_RUNS ? rep->nrtt : BENCH_MAX_RUNS;
+	memcpy(c.v, rep->rtt + (rep->nrtt - c.n), c.n * sizeof(c.v[0]));
+	stats_summarise(&c);
+	fprintf(f, "%sround trip of a line between the two CPUs in the kept "
+		"runs: median %.0f ns (%.0f..%.0f; best seen %.0f)\n", pre,
+		c.median, c.min, c.max, rep->best_rtt);
+}
+
 void output_table(const struct report *rep, FILE *f)
 {
 	int jp = peer_index(rep, "jumbo-pool"), js = peer_index(rep, "jumbo-seed");
@@ -56,6 +72,8 @@ void output_table(const struct report *rep, FILE *f)
 			continue;
 		fprintf(f, "\n%s [%s, %s is better]\n", wl_titles[w],
 			wl_units[w], higher_is_better(w) ? "higher" : "lower");
+		if (w == WL_S3)
+			print_rtt(rep, f, "");
 		fprintf(f, "%-12s %10s %10s %10s %10s %10s\n", "peer", "median",
 			"min", "max", "pool/peer", "seed/peer");
 		for (unsigned i = 0; i < rep->npeers; i++) {
@@ -231,6 +249,10 @@ int output_markdown(const struct report *rep, const char *path)
 			continue;
 		fprintf(f, "**%s** (%s, %s is better)\n\n", wl_titles[w],
 			wl_units[w], higher_is_better(w) ? "higher" : "lower");
+		if (w == WL_S3) {
+			print_rtt(rep, f, "");
+			fprintf(f, "\n");
+		}
 		fprintf(f, "| peer | median | min | max | jumbo-pool / peer "
 			"| jumbo-seed / peer | runs redone |\n"
 			"|---|---:|---:|---:|---:|---:|---:|\n");
