@@ -73,8 +73,9 @@ struct thr {
 /*
  * S3's probe: the round trip of a cache line between the two threads.  On
  * a virtual machine the host moves the two vCPUs between physical cores;
- * here the round trip went between 330 and 1100 ns within seconds, and S3
- * with it, for every peer alike.  Both threads run it before the workload;
+ * here the round trip went from 70 ns to over 1 us within seconds, and S3
+ * with it (25 against 100 M pages/s for the ring alone), for every peer
+ * alike.  Both threads run it before the workload;
  * the producer returns the mean round trip in ns.
  */
 #define PROBE_TRIPS 2000
