@@ -58,7 +58,8 @@ static void print_rtt(const struct report *rep, FILE *f, const char *pre)
 
 void output_table(const struct report *rep, FILE *f)
 {
-	int jp = peer_index(rep, "jumbo-pool"), js = peer_index(rep, "jumbo-seed");
+	int jp = peer_index(rep, "jumbo-pool");
+	int js = peer_index(rep, "jumbo-seed");
 
 	fprintf(f, "\npeers:\n");
 	for (unsigned i = 0; i < rep->npeers; i++)
@@ -182,7 +183,8 @@ int output_targets(const struct report *rep, FILE *f)
 
 int output_csv(const struct report *rep, const char *path)
 {
-	int jp = peer_index(rep, "jumbo-pool"), js = peer_index(rep, "jumbo-seed");
+	int jp = peer_index(rep, "jumbo-pool");
+	int js = peer_index(rep, "jumbo-seed");
 	FILE *f = fopen(path, "w");
 
 	if (f == NULL) {
@@ -237,7 +239,8 @@ static void md_num(FILE *f, double v)
 /* The tables of bench/README.md, so that its results can be regenerated. */
 int output_markdown(const struct report *rep, const char *path)
 {
-	int jp = peer_index(rep, "jumbo-pool"), js = peer_index(rep, "jumbo-seed");
+	int jp = peer_index(rep, "jumbo-pool");
+	int js = peer_index(rep, "jumbo-seed");
 	FILE *f = fopen(path, "w");
 
 	if (f == NULL) {

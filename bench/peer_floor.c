@@ -1,9 +1,9 @@
 /*
  * The floor: a thread-local LIFO array of pages behind a function call, no
- * lock, no atomic, no sharing.  What a pool's per-thread fast path could cost at best; not a
- * pool (pages cannot cross threads), so it has no S3 of its own: its S3 is
- * the ring alone, the producer cycling through a fixed set of pages, which
- * is the ceiling any allocator's S3 figure sits under.
+ * lock, no atomic, no sharing: what a pool's per-thread fast path could
+ * cost at best.  Not a pool (pages cannot cross threads), so it has no S3
+ * of its own: its S3 is the ring alone, the producer cycling through a
+ * fixed set of pages, which is the ceiling any allocator's S3 sits under.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
