@@ -93,6 +93,8 @@ uint64_t _jumbo_registry_remove(struct jumbo_pool *p)
 	for (struct jumbo_cache *c = p->caches; c; c = c->pool_next) {
 		_jumbo_depot_put(p, c->objs, c->len);
 		c->len = 0;
+		_jumbo_depot_keep_empty(p, c->spare);
+		c->spare = NULL;
 		/* The owner sees this on its next look and frees the cache. */
 		__atomic_store_n(&c->pool, NULL, __ATOMIC_RELAXED);
 	}
@@ -107,6 +109,8 @@ static void cache_retire(struct jumbo_pool *p, struct jumbo_cache *c)
 {
 	_jumbo_depot_put(p, c->objs, c->len);
 	c->len = 0;
+	_jumbo_depot_keep_empty(p, c->spare);
+	c->spare = NULL;
 	pthread_mutex_lock(&p->lock);
 	p->retired_allocs += c->allocs;
 	p->retired_frees += c->frees;
@@ -179,6 +183,7 @@ struct jumbo_cache *_jumbo_cache_get(struct jumbo_pool *p)
 	if (!c)
 		return NULL;
 	c->cap = p->cache_size;
+	c->spare = _jumbo_mag_new(p); /* NULL is fine: made when needed */
 	pthread_mutex_lock(&reg_lock);
 	c->pool_next = p->caches;
 	if (p->caches)
@@ -208,11 +213,44 @@ void jumbo_pool_flush_cache(struct jumbo_pool *p)
 
 /* ---- allocation ---------------------------------------------------------- */
 
-/* The cache is empty: half a cache of pages from the depot. */
+/*
+ * The cache is empty: a full magazine from the depot, emptied into the
+ * array outside the lock; else pages from the depot's loose ones, fresh
+ * frames or growth.
+ */
 static bool refill(struct jumbo_pool *p, struct jumbo_cache *c)
 {
+	struct jumbo_mag *m = _jumbo_depot_take_full(p, c->spare);
+
+	if (m) {
+		memcpy(c->objs, m->pages, m->count * sizeof(vm_page_t));
+		c->len = m->count;
+		m->count = 0;
+		c->spare = m;
+		return c->len != 0;
+	}
 	c->len = _jumbo_depot_get(p, c->objs, p->mag_size);
 	return c->len != 0;
+}
+
+/* The cache is full: its older half leaves, in a magazine if one can be had. */
+static void flush(struct jumbo_pool *p, struct jumbo_cache *c)
+{
+	unsigned m = p->mag_size;
+	struct jumbo_mag *e = c->spare;
+
+	if (!e)
+		e = _jumbo_mag_new(p);
+	if (e) {
+		memcpy(e->pages, c->objs, m * sizeof(vm_page_t));
+		e->count = m;
+		c->spare = _jumbo_depot_give_full(p, e);
+	} else {
+		_jumbo_depot_put(p, c->objs, m); /* no memory: the spill list */
+	}
+	/* The recent, cache-hot half stays. */
+	memmove(c->objs, c->objs + m, (c->len - m) * sizeof(vm_page_t));
+	c->len -= m;
 }
 
 /*
@@ -324,13 +362,8 @@ void _jumbo_cache_put(struct jumbo_pool *p, vm_page_t pg)
 		ctr_add(&p->ctr.frees, 1);
 		return;
 	}
-	if (c->len == c->cap) {
-		/* Full: the older half goes; the hot, recent half stays. */
-		unsigned m = p->mag_size;
-		_jumbo_depot_put(p, c->objs, m);
-		memmove(c->objs, c->objs + m, (c->len - m) * sizeof(vm_page_t));
-		c->len -= m;
-	}
+	if (c->len == c->cap)
+		flush(p, c);
 	c->objs[c->len++] = pg;
 	ctr_bump(&c->frees);
 }

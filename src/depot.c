@@ -130,6 +130,77 @@ unsigned _jumbo_depot_get(struct jumbo_pool *p, vm_page_t *out, unsigned n)
 }
 
 /*
+ * Whole-magazine exchanges, the thread caches' usual traffic: the pointer
+ * copies happen outside the lock, which is held for a few list operations
+ * only, so that the receive thread and the freeing thread rarely meet on
+ * it (and when they do, an adaptive mutex spins instead of sleeping).
+ */
+
+/* Undo trim on the pages of a magazine leaving the depot (lock not held). */
+static void untrim(struct jumbo_pool *p, struct jumbo_mag *m)
+{
+	for (unsigned i = 0; i < m->count; i++) {
+		vm_page_t pg = m->pages[i];
+		if (pg_load(pg) & PGF_TRIMMED) {
+			pg_store(pg, JUMBO_PG_FREE);
+			__atomic_fetch_sub(&p->trimmed, 1, __ATOMIC_RELAXED);
+		}
+	}
+	m->trimmed = false;
+}
+
+/*
+ * A cache ran dry: a full magazine for its spare (empty) one, or NULL if
+ * the depot has none.  The caller copies the pages out and keeps the
+ * magazine as its new spare.
+ */
+struct jumbo_mag *_jumbo_depot_take_full(struct jumbo_pool *p,
+					 struct jumbo_mag *spare)
+{
+	pthread_mutex_lock(&p->lock);
+	struct jumbo_mag *m = mag_pop(&p->full);
+	if (m) {
+		p->nfull--;
+		p->depot_pages -= m->count;
+		note_out(p, m->count);
+		if (spare) {
+			mag_push(&p->empty, spare);
+			p->nempty++;
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (m && m->trimmed)
+		untrim(p, m);
+	if (m && unlikely(p->trim_idle_ms))
+		_jumbo_auto_trim(p, _jumbo_clock_ms());
+	return m;
+}
+
+/*
+ * A cache overflowed and filled its spare magazine: the depot takes it and
+ * gives back an empty one (NULL if it has none: the cache makes one when
+ * it next needs it).
+ */
+struct jumbo_mag *_jumbo_depot_give_full(struct jumbo_pool *p,
+					 struct jumbo_mag *m)
+{
+	m->stamp = _jumbo_clock_ms();
+	m->trimmed = false;
+	pthread_mutex_lock(&p->lock);
+	mag_push(&p->full, m);
+	p->nfull++;
+	p->depot_pages += m->count;
+	p->out -= m->count;
+	struct jumbo_mag *e = mag_pop(&p->empty);
+	if (e)
+		p->nempty--;
+	pthread_mutex_unlock(&p->lock);
+	if (unlikely(p->trim_idle_ms))
+		_jumbo_auto_trim(p, m->stamp);
+	return e;
+}
+
+/*
  * Return n free pages to the depot: into the magazine on top while it has
  * room, else into an empty one, else onto the spill list, which needs no
  * memory (it links through the descriptors).  A free never fails.
@@ -170,6 +241,18 @@ void _jumbo_depot_put(struct jumbo_pool *p, vm_page_t *pgs, unsigned n)
 	pthread_mutex_unlock(&p->lock);
 	if (unlikely(p->trim_idle_ms))
 		_jumbo_auto_trim(p, now);
+}
+
+/* An empty magazine a cache no longer needs. */
+void _jumbo_depot_keep_empty(struct jumbo_pool *p, struct jumbo_mag *m)
+{
+	if (!m)
+		return;
+	m->count = 0;
+	pthread_mutex_lock(&p->lock);
+	mag_push(&p->empty, m);
+	p->nempty++;
+	pthread_mutex_unlock(&p->lock);
 }
 
 /* Destroy: free every magazine the depot has.  No other thread is here. */

@@ -96,7 +96,9 @@ struct jumbo_mag {
 /*
  * A thread's cache for one pool: a LIFO array of up to cap free pages,
  * traded with the depot half a cache (mag_size pages) at a time, so that a
- * burst of cap allocations, or of cap frees, never reaches the depot.
+ * burst of cap allocations, or of cap frees, never reaches the depot.  The
+ * trade goes through the spare magazine: filled from the array and swapped
+ * for an empty one, or swapped for a full one and emptied into the array.
  * Only its thread touches len and objs; others read the counters
  * (relaxed) for statistics.  pool is cleared by jumbo_pool_destroy, after
  * which the owner frees the cache on its next look.  allocs - frees is the
@@ -107,6 +109,7 @@ struct jumbo_cache {
 	unsigned len;
 	unsigned cap;
 	struct jumbo_pool *pool;
+	struct jumbo_mag *spare;       /* an empty magazine, or NULL */
 	uint64_t allocs;
 	uint64_t frees;
 	struct jumbo_cache *pool_next; /* the pool's list of caches */
@@ -220,6 +223,12 @@ JUMBO_HIDDEN unsigned _jumbo_depot_get(struct jumbo_pool *p, vm_page_t *out,
 				       unsigned n);
 JUMBO_HIDDEN void _jumbo_depot_put(struct jumbo_pool *p, vm_page_t *pgs,
 				   unsigned n);
+JUMBO_HIDDEN struct jumbo_mag *_jumbo_depot_take_full(struct jumbo_pool *p,
+						      struct jumbo_mag *spare);
+JUMBO_HIDDEN void _jumbo_depot_keep_empty(struct jumbo_pool *p,
+					  struct jumbo_mag *m);
+JUMBO_HIDDEN struct jumbo_mag *_jumbo_depot_give_full(struct jumbo_pool *p,
+						      struct jumbo_mag *m);
 JUMBO_HIDDEN struct jumbo_mag *_jumbo_mag_new(struct jumbo_pool *p);
 JUMBO_HIDDEN void _jumbo_depot_return_mag(struct jumbo_pool *p,
 					   struct jumbo_mag *m);
