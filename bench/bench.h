@@ -166,6 +166,9 @@ struct report {
 	double rtt[BENCH_MAX_PEERS * BENCH_MAX_RUNS];
 };
 
+/* run.c: measures every figure the report asks for */
+void run_all(struct report *rep);
+
 /* stats.c */
 void stats_summarise(struct cell *c);
 /* libjumbo's figure over peer's, oriented so that < 1 means libjumbo is
