@@ -138,7 +138,10 @@ JUMBO_API int jumbo_pool_free(struct jumbo_pool *pool, void *addr);
 /* Up to n pages into addrs[]; returns how many (errno ENOMEM if fewer). */
 JUMBO_API unsigned jumbo_pool_alloc_bulk(struct jumbo_pool *pool, void **addrs,
 					 unsigned n);
-/* Frees all n, or none and the first error of jumbo_pool_free. */
+/*
+ * Frees each of the n pages as jumbo_pool_free would: 0, or the first
+ * error met; the bad entries are left alone and the others freed.
+ */
 JUMBO_API int jumbo_pool_free_bulk(struct jumbo_pool *pool, void *const *addrs,
 				   unsigned n);
 
