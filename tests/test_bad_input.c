@@ -127,7 +127,12 @@ int main(void)
 	CHECK_EQ(n, 63);
 	for (unsigned i = 0; i < n; i++)
 		CHECK(v[i] != b);
-	CHECK_EQ(jumbo_pool_free_bulk(p, v, n), 0);
+	/* A batch with bad entries: they are skipped, the rest freed. */
+	void *mixed[6] = { v[0], foreign, v[1], v[0], v[2], a + 1 };
+	CHECK_EQ(jumbo_pool_free_bulk(p, mixed, 6), -EFAULT);
+	REQUIRE(jumbo_pool_stats(p, &st) == 0);
+	CHECK_EQ(st.in_use, 63 - 3 + 1);
+	CHECK_EQ(jumbo_pool_free_bulk(p, v + 3, n - 3), 0);
 	CHECK_EQ(jumbo_pool_free(p, b), 0);
 	CHECK_EQ(jumbo_pool_destroy(p), 0);
 	return check_done("bad_input");
