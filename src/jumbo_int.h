@@ -166,7 +166,8 @@ struct jumbo_pool {
 	char name[32];
 
 	pthread_mutex_t lock __attribute__((aligned(JUMBO_CACHELINE)));
-	struct jumbo_mag *full;     /* depot: magazines with pages */
+	struct jumbo_mag *full;     /* depot: magazines with pages, a queue */
+	struct jumbo_mag *full_tail;
 	struct jumbo_mag *empty;    /* depot: empty magazines */
 	size_t nfull, nempty, depot_pages;
 	uint32_t spill;             /* pages freed with no magazine to hold
@@ -233,6 +234,11 @@ JUMBO_HIDDEN struct jumbo_mag *_jumbo_mag_new(struct jumbo_pool *p);
 JUMBO_HIDDEN void _jumbo_depot_return_mag(struct jumbo_pool *p,
 					   struct jumbo_mag *m);
 JUMBO_HIDDEN void _jumbo_depot_free_all(struct jumbo_pool *p);
+JUMBO_HIDDEN struct jumbo_mag *_jumbo_depot_take_old(struct jumbo_pool *p,
+						     uint32_t now,
+						     unsigned min_age_ms);
+JUMBO_HIDDEN void _jumbo_depot_put_back(struct jumbo_pool *p,
+					struct jumbo_mag *list);
 
 /* cache.c: the per-thread caches. */
 JUMBO_HIDDEN struct jumbo_cache *_jumbo_cache_get(struct jumbo_pool *p);

@@ -218,25 +218,14 @@ static int cmp_page(const void *a, const void *b)
 long jumbo_pool_trim(struct jumbo_pool *p, unsigned min_age_ms)
 {
 	uint32_t now = _jumbo_clock_ms();
-	struct jumbo_mag *mine = NULL, **pp, *m;
+	struct jumbo_mag *mine, *m;
 	size_t n = 0, k = 0;
 	long done = 0;
 	int err = 0;
 
-	pthread_mutex_lock(&p->lock);
-	for (pp = &p->full; (m = *pp);) {
-		if ((uint32_t)(now - m->stamp) >= min_age_ms) {
-			*pp = m->next;
-			m->next = mine;
-			mine = m;
-			p->nfull--;
-			p->depot_pages -= m->count;
-			n += m->count;
-		} else {
-			pp = &m->next;
-		}
-	}
-	pthread_mutex_unlock(&p->lock);
+	mine = _jumbo_depot_take_old(p, now, min_age_ms);
+	for (m = mine; m; m = m->next)
+		n += m->count;
 
 	vm_page_t *v = n ? malloc(n * sizeof(*v)) : NULL;
 	if (n && !v)
@@ -267,15 +256,7 @@ long jumbo_pool_trim(struct jumbo_pool *p, unsigned min_age_ms)
 	__atomic_fetch_add(&p->trimmed, (size_t)done, __ATOMIC_RELAXED);
 	ctr_add(&p->ctr.trims, (uint64_t)done);
 
-	pthread_mutex_lock(&p->lock);
-	while ((m = mine)) {
-		mine = m->next;
-		m->next = p->full;
-		p->full = m;
-		p->nfull++;
-		p->depot_pages += m->count;
-	}
-	pthread_mutex_unlock(&p->lock);
+	_jumbo_depot_put_back(p, mine);
 	return done ? done : err;
 }
 
