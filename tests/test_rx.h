@@ -207,4 +207,33 @@ static inline uint64_t rxt_in_use(struct jumbo_pool *pool)
 	return ps.in_use;
 }
 
+/* Up to want packets, in at most 20 waits of 50 ms. */
+static inline int rxt_recv_some(struct jumbo_rx *rx, struct mbuf **pkts,
+				int want)
+{
+	int got = 0;
+
+	for (int tries = 0; tries < 20 && got < want; tries++) {
+		int r = jumbo_rx_recv(rx, pkts + got, (unsigned)(want - got),
+				      50);
+		REQUIRE(r >= 0);
+		got += r;
+	}
+	return got;
+}
+
+/* The chain holds the test frame of len bytes with sequence want_seq. */
+static inline void rxt_check_frame(struct mbuf *m, size_t len,
+				   uint64_t want_seq)
+{
+	static char buf[65536];
+	uint64_t seq = ~0ull;
+
+	CHECK_EQ(m_length(m, NULL), len);
+	CHECK_EQ(m_copydata(m, 0, len, buf), 0);
+	CHECK_EQ(jf_check(buf, len, &seq), 0);
+	CHECK_EQ(seq, want_seq);
+	m_freem(m);
+}
+
 #endif

@@ -24,31 +24,6 @@ static void put_frame(int fd, size_t len, uint64_t seq)
 }
 
 /* Calls recv until want chains came or about a second passed. */
-static int recv_some(struct jumbo_rx *rx, struct mbuf **pkts, int want)
-{
-	int got = 0;
-
-	for (int tries = 0; tries < 20 && got < want; tries++) {
-		int r = jumbo_rx_recv(rx, pkts + got, (unsigned)(want - got),
-				      50);
-		REQUIRE(r >= 0);
-		got += r;
-	}
-	return got;
-}
-
-static void check_frame(struct mbuf *m, size_t len, uint64_t want_seq)
-{
-	static char buf[65536];
-	uint64_t seq = ~0ull;
-
-	CHECK_EQ(m_length(m, NULL), len);
-	CHECK_EQ(m_copydata(m, 0, len, buf), 0);
-	CHECK_EQ(jf_check(buf, len, &seq), 0);
-	CHECK_EQ(seq, want_seq);
-	m_freem(m);
-}
-
 static void test_framed(uint64_t seed)
 {
 	struct jumbo_pool *pool = rxt_pool(4096, 0);
@@ -143,10 +118,10 @@ static void test_peer_close_and_too_long(void)
 	jf_fill(buf, 9000, 2, 0);
 	REQUIRE(jf_write_all(fd, buf, 4500) == 0);
 	close(fd);
-	n = recv_some(rx, pkts, 2);
+	n = rxt_recv_some(rx, pkts, 2);
 	CHECK_EQ(n, 1);
 	if (n == 1)
-		check_frame(pkts[0], 5000, 1);
+		rxt_check_frame(pkts[0], 5000, 1);
 	for (int i = 0; i < 5; i++)
 		CHECK(jumbo_rx_recv(rx, pkts, 4, 20) == 0);
 	CHECK_EQ(jumbo_rx_stats(rx, &st), 0);
@@ -160,13 +135,13 @@ static void test_peer_close_and_too_long(void)
 	uint32_t four = htonl(4);
 	REQUIRE(jf_write_all(fd, (char *)&four, 4) == 0);
 	put_frame(fd, 33, 5);
-	n = recv_some(rx, pkts, 3);
+	n = rxt_recv_some(rx, pkts, 3);
 	CHECK_EQ(n, 3);
 	if (n == 3) {
-		check_frame(pkts[0], 9000, 3);
+		rxt_check_frame(pkts[0], 9000, 3);
 		CHECK_EQ(m_length(pkts[1], NULL), 4);
 		m_freem(pkts[1]);
-		check_frame(pkts[2], 33, 5);
+		rxt_check_frame(pkts[2], 33, 5);
 	}
 	/* A prefix of 100000 bytes: more than max_frame. */
 	uint32_t be = htonl(100000);
@@ -196,19 +171,19 @@ static void test_exhaustion(void)
 	put_frame(fd, 16384, 1);
 	put_frame(fd, 9000, 2);
 	put_frame(fd, 9000, 3);
-	n = recv_some(rx, held, 2);
+	n = rxt_recv_some(rx, held, 2);
 	CHECK_EQ(n, 2);
 	for (int i = 0; i < 5; i++)
 		CHECK(jumbo_rx_recv(rx, pkts, 4, 20) == 0);
 	CHECK_EQ(jumbo_rx_stats(rx, &st), 0);
 	CHECK_EQ(st.no_buffer, 2);
 	for (int i = 0; i < n; i++)
-		check_frame(held[i], 16384, (uint64_t)i);
+		rxt_check_frame(held[i], 16384, (uint64_t)i);
 	put_frame(fd, 9000, 4);
-	n = recv_some(rx, pkts, 1);
+	n = rxt_recv_some(rx, pkts, 1);
 	CHECK_EQ(n, 1);
 	if (n == 1)
-		check_frame(pkts[0], 9000, 4);
+		rxt_check_frame(pkts[0], 9000, 4);
 	close(fd);
 	CHECK_EQ(jumbo_rx_close(rx), 0);
 	CHECK_EQ(rxt_in_use(pool), 0);

@@ -22,19 +22,6 @@ static void send_frame(int fd, size_t len, uint64_t seq)
 }
 
 /* Receives until want packets or the time runs out; returns how many. */
-static int recv_some(struct jumbo_rx *rx, struct mbuf **pkts, int want)
-{
-	int got = 0;
-
-	for (int tries = 0; tries < 20 && got < want; tries++) {
-		int r = jumbo_rx_recv(rx, pkts + got, (unsigned)(want - got),
-				      50);
-		REQUIRE(r >= 0);
-		got += r;
-	}
-	return got;
-}
-
 static void test_stream(uint64_t seed)
 {
 	struct jumbo_pool *pool = rxt_pool(4096, 0);
@@ -61,7 +48,7 @@ static void test_truncation(void)
 	send_frame(fd, 9001, 2);  /* one byte over: truncated */
 	send_frame(fd, 65000, 3); /* far over */
 	send_frame(fd, 100, 4);
-	n = recv_some(rx, pkts, 2);
+	n = rxt_recv_some(rx, pkts, 2);
 	CHECK_EQ(n, 2);
 	CHECK_EQ(jumbo_rx_stats(rx, &st), 0);
 	CHECK_EQ(st.truncated, 2);
@@ -115,14 +102,14 @@ static void test_exhaustion(void)
 	CHECK_EQ((uint64_t)held_n + st.no_buffer, 6);
 	/* Nothing is delivered while the pages are out. */
 	send_frame(fd, 9000, 100);
-	n = recv_some(rx, pkts, 1);
+	n = rxt_recv_some(rx, pkts, 1);
 	CHECK_EQ(n, 0);
 	for (int i = 0; i < held_n; i++)
 		m_freem(held[i]);
 	/* Pages back: the receiver recovers. */
 	for (int i = 0; i < 3; i++)
 		send_frame(fd, 4000 + (size_t)i, 200 + (uint64_t)i);
-	n = recv_some(rx, pkts, 3);
+	n = rxt_recv_some(rx, pkts, 3);
 	CHECK_EQ(n, 3);
 	for (int i = 0; i < n; i++) {
 		char buf[9000];
@@ -198,7 +185,7 @@ static void test_ipv6(void)
 	fd = jf_connect("::1", jumbo_rx_port(rx), SOCK_DGRAM);
 	REQUIRE(fd >= 0);
 	send_frame(fd, 9000, 7);
-	n = recv_some(rx, pkts, 1);
+	n = rxt_recv_some(rx, pkts, 1);
 	CHECK_EQ(n, 1);
 	if (n == 1) {
 		CHECK_EQ(m_copydata(pkts[0], 0, 9000, buf), 0);

@@ -18,31 +18,6 @@ static void send_frame(int fd, size_t len, uint64_t seq)
 	REQUIRE(send(fd, buf, len, 0) == (ssize_t)len);
 }
 
-static int recv_some(struct jumbo_rx *rx, struct mbuf **pkts, int want)
-{
-	int got = 0;
-
-	for (int tries = 0; tries < 20 && got < want; tries++) {
-		int r = jumbo_rx_recv(rx, pkts + got, (unsigned)(want - got),
-				      50);
-		REQUIRE(r >= 0);
-		got += r;
-	}
-	return got;
-}
-
-static void check_frame(struct mbuf *m, size_t len, uint64_t want_seq)
-{
-	static char buf[65536];
-	uint64_t seq = ~0ull;
-
-	CHECK_EQ(m_length(m, NULL), len);
-	CHECK_EQ(m_copydata(m, 0, len, buf), 0);
-	CHECK_EQ(jf_check(buf, len, &seq), 0);
-	CHECK_EQ(seq, want_seq);
-	m_freem(m);
-}
-
 static void test_stream(uint64_t seed)
 {
 	struct jumbo_pool *pool = rxt_pool(4096, 0);
@@ -69,7 +44,7 @@ static void test_truncation_and_lifetime(void)
 	send_frame(fd, 9001, 2);
 	send_frame(fd, 65000, 3);
 	send_frame(fd, 100, 4);
-	n = recv_some(rx, pkts, 2);
+	n = rxt_recv_some(rx, pkts, 2);
 	CHECK_EQ(n, 2);
 	CHECK_EQ(jumbo_rx_stats(rx, &st), 0);
 	CHECK_EQ(st.truncated, 2);
@@ -77,8 +52,8 @@ static void test_truncation_and_lifetime(void)
 	/* Close first: the chains stay valid, their pages return later. */
 	CHECK_EQ(jumbo_rx_close(rx), 0);
 	if (n == 2) {
-		check_frame(pkts[0], 9000, 1);
-		check_frame(pkts[1], 100, 4);
+		rxt_check_frame(pkts[0], 9000, 1);
+		rxt_check_frame(pkts[1], 100, 4);
 	}
 	CHECK_EQ(rxt_in_use(pool), 0);
 	CHECK_EQ(jumbo_pool_destroy(pool), 0);
@@ -113,17 +88,17 @@ static void test_exhaustion(void)
 	CHECK_EQ(held_n, 2);
 	CHECK_EQ(st.no_buffer, 3);
 	for (int i = 0; i < held_n; i++)
-		check_frame(held[i], 9000, (uint64_t)i);
+		rxt_check_frame(held[i], 9000, (uint64_t)i);
 	/*
 	 * Runs back in the ring: receiving starts again.  A frame at a time,
 	 * each freed before the next, so that two runs are always enough.
 	 */
 	for (int i = 0; i < 6; i++) {
 		send_frame(fd, 5000, 10 + (uint64_t)i);
-		n = recv_some(rx, pkts, 1);
+		n = rxt_recv_some(rx, pkts, 1);
 		CHECK_EQ(n, 1);
 		if (n == 1)
-			check_frame(pkts[0], 5000, 10 + (uint64_t)i);
+			rxt_check_frame(pkts[0], 5000, 10 + (uint64_t)i);
 	}
 	CHECK_EQ(jumbo_rx_stats(rx, &st), 0);
 	CHECK(st.ring_rearms >= 1);
@@ -164,7 +139,7 @@ static void test_move(void)
 	for (uint64_t i = 0; i < 200; i++) {
 		int n;
 		send_frame(fd, 9000, i);
-		n = recv_some(rx, pkts, 1);
+		n = rxt_recv_some(rx, pkts, 1);
 		CHECK_EQ(n, 1);
 		if (n != 1)
 			break;
