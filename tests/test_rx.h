@@ -236,4 +236,13 @@ static inline void rxt_check_frame(struct mbuf *m, size_t len,
 	m_freem(m);
 }
 
+/* One test frame of len bytes, sequence seq, in one send on fd. */
+static inline void rxt_send_frame(int fd, size_t len, uint64_t seq)
+{
+	static char buf[65536];
+
+	jf_fill(buf, len, seq, 0);
+	REQUIRE(send(fd, buf, len, 0) == (ssize_t)len);
+}
+
 #endif

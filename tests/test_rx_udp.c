@@ -13,14 +13,6 @@ static int udp_sock(unsigned port)
 	return fd;
 }
 
-static void send_frame(int fd, size_t len, uint64_t seq)
-{
-	static char buf[65536];
-
-	jf_fill(buf, len, seq, 0);
-	REQUIRE(send(fd, buf, len, 0) == (ssize_t)len);
-}
-
 /* Receives until want packets or the time runs out; returns how many. */
 static void test_stream(uint64_t seed)
 {
@@ -44,10 +36,10 @@ static void test_truncation(void)
 	int fd = udp_sock(jumbo_rx_port(rx)), n;
 	uint64_t seq;
 
-	send_frame(fd, 9000, 1);  /* exactly the maximum: kept */
-	send_frame(fd, 9001, 2);  /* one byte over: truncated */
-	send_frame(fd, 65000, 3); /* far over */
-	send_frame(fd, 100, 4);
+	rxt_send_frame(fd, 9000, 1);  /* exactly the maximum: kept */
+	rxt_send_frame(fd, 9001, 2);  /* one byte over: truncated */
+	rxt_send_frame(fd, 65000, 3); /* far over */
+	rxt_send_frame(fd, 100, 4);
 	n = rxt_recv_some(rx, pkts, 2);
 	CHECK_EQ(n, 2);
 	CHECK_EQ(jumbo_rx_stats(rx, &st), 0);
@@ -86,7 +78,7 @@ static void test_exhaustion(void)
 	fd = udp_sock(jumbo_rx_port(rx));
 	/* Hold what arrives until the pool runs dry. */
 	for (int i = 0; i < 6; i++)
-		send_frame(fd, 9000, (uint64_t)i);
+		rxt_send_frame(fd, 9000, (uint64_t)i);
 	for (int tries = 0; tries < 10; tries++) {
 		n = jumbo_rx_recv(rx, held + held_n, (unsigned)(8 - held_n), 50);
 		REQUIRE(n >= 0);
@@ -101,14 +93,14 @@ static void test_exhaustion(void)
 	CHECK(held_n >= 1 && held_n <= 2);
 	CHECK_EQ((uint64_t)held_n + st.no_buffer, 6);
 	/* Nothing is delivered while the pages are out. */
-	send_frame(fd, 9000, 100);
+	rxt_send_frame(fd, 9000, 100);
 	n = rxt_recv_some(rx, pkts, 1);
 	CHECK_EQ(n, 0);
 	for (int i = 0; i < held_n; i++)
 		m_freem(held[i]);
 	/* Pages back: the receiver recovers. */
 	for (int i = 0; i < 3; i++)
-		send_frame(fd, 4000 + (size_t)i, 200 + (uint64_t)i);
+		rxt_send_frame(fd, 4000 + (size_t)i, 200 + (uint64_t)i);
 	n = rxt_recv_some(rx, pkts, 3);
 	CHECK_EQ(n, 3);
 	for (int i = 0; i < n; i++) {
@@ -184,7 +176,7 @@ static void test_ipv6(void)
 	}
 	fd = jf_connect("::1", jumbo_rx_port(rx), SOCK_DGRAM);
 	REQUIRE(fd >= 0);
-	send_frame(fd, 9000, 7);
+	rxt_send_frame(fd, 9000, 7);
 	n = rxt_recv_some(rx, pkts, 1);
 	CHECK_EQ(n, 1);
 	if (n == 1) {

@@ -10,14 +10,6 @@
 
 #include <sys/mman.h>
 
-static void send_frame(int fd, size_t len, uint64_t seq)
-{
-	static char buf[65536];
-
-	jf_fill(buf, len, seq, 0);
-	REQUIRE(send(fd, buf, len, 0) == (ssize_t)len);
-}
-
 static void test_stream(uint64_t seed)
 {
 	struct jumbo_pool *pool = rxt_pool(4096, 0);
@@ -40,10 +32,10 @@ static void test_truncation_and_lifetime(void)
 	int fd = jf_connect("127.0.0.1", jumbo_rx_port(rx), SOCK_DGRAM), n;
 
 	REQUIRE(fd >= 0);
-	send_frame(fd, 9000, 1);
-	send_frame(fd, 9001, 2);
-	send_frame(fd, 65000, 3);
-	send_frame(fd, 100, 4);
+	rxt_send_frame(fd, 9000, 1);
+	rxt_send_frame(fd, 9001, 2);
+	rxt_send_frame(fd, 65000, 3);
+	rxt_send_frame(fd, 100, 4);
 	n = rxt_recv_some(rx, pkts, 2);
 	CHECK_EQ(n, 2);
 	CHECK_EQ(jumbo_rx_stats(rx, &st), 0);
@@ -71,7 +63,7 @@ static void test_exhaustion(void)
 
 	REQUIRE(fd >= 0);
 	for (int i = 0; i < 5; i++)
-		send_frame(fd, 9000, (uint64_t)i);
+		rxt_send_frame(fd, 9000, (uint64_t)i);
 	for (int tries = 0; tries < 20; tries++) {
 		n = jumbo_rx_recv(rx, held + held_n, (unsigned)(8 - held_n),
 				  50);
@@ -94,7 +86,7 @@ static void test_exhaustion(void)
 	 * each freed before the next, so that two runs are always enough.
 	 */
 	for (int i = 0; i < 6; i++) {
-		send_frame(fd, 5000, 10 + (uint64_t)i);
+		rxt_send_frame(fd, 5000, 10 + (uint64_t)i);
 		n = rxt_recv_some(rx, pkts, 1);
 		CHECK_EQ(n, 1);
 		if (n == 1)
@@ -138,7 +130,7 @@ static void test_move(void)
 	REQUIRE(fd >= 0);
 	for (uint64_t i = 0; i < 200; i++) {
 		int n;
-		send_frame(fd, 9000, i);
+		rxt_send_frame(fd, 9000, i);
 		n = rxt_recv_some(rx, pkts, 1);
 		CHECK_EQ(n, 1);
 		if (n != 1)
