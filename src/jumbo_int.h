@@ -147,8 +147,9 @@ struct jumbo_counters {
  * A pool.  The head (public, read-only) comes first.  The depot fields
  * below the lock are guarded by it; committed and trimmed change only under
  * it, fresh likewise.  Balance: every committed, non-lost page is exactly
- * one of: allocated; in a thread cache; in a depot magazine; on the spill
- * list; fresh (index in [carved, committed)).
+ * one of: allocated; in a thread cache; in a depot magazine (or one that
+ * trim holds for a moment); on the spill list; fresh (index in
+ * [carved, committed)).
  */
 struct jumbo_pool {
 	struct jumbo_pool_head head;
