@@ -120,6 +120,23 @@ static unsigned take(struct jumbo_pool *p, vm_page_t *out, unsigned n)
 		p->nspill--;
 		out[got++] = pg;
 	}
+	/*
+	 * The reserve: while the depot holds no more free pages than it, new
+	 * frames come first, so that a page freed on one core comes back to
+	 * an allocating core only after the reserve has gone round, when its
+	 * lines have left the other core's cache.  One thread allocating and
+	 * another freeing through a 1024-slot ring (bench/ring.h, pinned, same
+	 * run): 51 M pages/s with no reserve, 74 with 4096 pages, 80 with
+	 * 16384.  A refused growth drops the reserve: memory is short.
+	 */
+	while (got < n && p->depot_pages <= p->reserve) {
+		if (p->carved == p->committed && grow(p) != 0) {
+			p->reserve = 0;
+			break;
+		}
+		while (got < n && p->carved < p->committed)
+			out[got++] = &p->head.ph_pages[p->carved++];
+	}
 	while (got < n && p->full) {
 		struct jumbo_mag *m = p->full;
 		while (got < n && m->count) {
@@ -188,7 +205,9 @@ struct jumbo_mag *_jumbo_depot_take_full(struct jumbo_pool *p,
 					 struct jumbo_mag *spare)
 {
 	pthread_mutex_lock(&p->lock);
-	struct jumbo_mag *m = full_pop(p);
+	/* Below the reserve: let the caller grow the pool instead. */
+	struct jumbo_mag *m = p->full && p->depot_pages - p->full->count >=
+						 p->reserve ? full_pop(p) : NULL;
 	if (m) {
 		p->depot_pages -= m->count;
 		note_out(p, m->count);

@@ -176,6 +176,8 @@ struct jumbo_pool {
 	size_t nspill;
 	size_t carved;              /* frames [0, carved) have been used */
 	size_t committed;           /* frames [0, committed) have memory */
+	size_t reserve;             /* depot pages kept cold before reuse;
+				       0 once the kernel refused growth */
 	size_t trimmed;             /* committed frames given back (atomic) */
 	uint32_t trim_idle_ms;      /* automatic trim age; 0: off */
 	uint32_t last_trim;         /* clock of the last automatic trim (atomic) */

@@ -13,6 +13,7 @@
 
 #define DEFAULT_MAX_PAGES 65536
 #define DEFAULT_CACHE 512
+#define DEFAULT_RESERVE_BYTES ((size_t)16 << 20)
 
 uint32_t _jumbo_clock_ms(void)
 {
@@ -27,6 +28,7 @@ void jumbo_pool_params_init(struct jumbo_pool_params *p)
 	p->page_size = JUMBO_PAGE_4K;
 	p->max_pages = DEFAULT_MAX_PAGES;
 	p->cache_size = DEFAULT_CACHE;
+	p->reserve_pages = JUMBO_RESERVE_AUTO;
 }
 
 static size_t round_up(size_t x, size_t a)
@@ -92,6 +94,12 @@ struct jumbo_pool *jumbo_pool_create(const struct jumbo_pool_params *pp)
 	p->mag_size = mag_size_for(pp);
 	p->cache_size = 2 * p->mag_size;
 	p->trim_idle_ms = pp->trim_idle_ms;
+	p->reserve = pp->reserve_pages == JUMBO_RESERVE_AUTO
+			     ? DEFAULT_RESERVE_BYTES >> shift : pp->reserve_pages;
+	if (p->reserve > pp->max_pages / 4)
+		p->reserve = pp->max_pages / 4;
+	if (p->debug) /* reuse soon: a use after free shows sooner */
+		p->reserve = 0;
 	p->last_trim = _jumbo_clock_ms();
 	p->grow_pages = pp->grow_pages ? pp->grow_pages
 				       : (JUMBO_PAGE_2M >> shift);

@@ -115,9 +115,18 @@ struct jumbo_pool_params {
 	const char *name;    /* used in reports; may be NULL */
 	unsigned trim_idle_ms; /* trim pages free this long, checked on the
 				  pool's slow paths; 0: only jumbo_pool_trim */
+	size_t reserve_pages;  /* free pages the depot keeps cold before it
+				  reuses any, growing the pool instead;
+				  JUMBO_RESERVE_AUTO (default): 16 MiB worth;
+				  never more than a quarter of the cap */
 };
 
-/* Fills *p with the defaults: 4 KiB pages, 0 initial, 65536 max, cache 512. */
+#define JUMBO_RESERVE_AUTO ((size_t)-1)
+
+/*
+ * Fills *p with the defaults: 4 KiB pages, 0 initial, 65536 max, cache 512,
+ * reserve 16 MiB worth of pages.
+ */
 JUMBO_API void jumbo_pool_params_init(struct jumbo_pool_params *p);
 
 /* NULL and errno (EINVAL, ENOMEM, or what the kernel said) on failure. */
