@@ -143,10 +143,16 @@ static void tls_destructor(void *arg)
 	tls.last_pool = NULL;
 }
 
+static bool key_ok;
+
+/*
+ * Without a key a thread's cache could not go back at its exit, so if the
+ * key cannot be made there are no thread caches: every call takes the
+ * depot's lock, and still works.
+ */
 static void make_key(void)
 {
-	if (pthread_key_create(&tls_key, tls_destructor) != 0)
-		abort(); /* only at the first pool use, with no memory at all */
+	key_ok = pthread_key_create(&tls_key, tls_destructor) == 0;
 }
 
 /* This thread's cache of p, made on first use.  NULL if out of memory. */
@@ -174,6 +180,8 @@ struct jumbo_cache *_jumbo_cache_get(struct jumbo_pool *p)
 		tls.v[p->id] = NULL;
 	}
 	pthread_once(&tls_once, make_key);
+	if (!key_ok)
+		return NULL;
 	if (!tls.keyed) {
 		if (pthread_setspecific(tls_key, &tls) != 0)
 			return NULL;
