@@ -297,13 +297,10 @@ unsigned jumbo_pool_alloc_bulk(struct jumbo_pool *p, void **addrs, unsigned n)
 			/* Locals: nothing is kept in registers across atomics. */
 			unsigned len = c->len, k = len < n - got ? len : n - got;
 			vm_page_t *o = c->objs;
-			char *base = p->head.ph_base;
-			struct vm_page *pages = p->head.ph_pages;
-			unsigned shift = p->head.ph_shift;
 			for (unsigned i = 0; i < k; i++) {
 				vm_page_t pg = o[--len];
 				pg_store(pg, JUMBO_PG_ALLOC);
-				addrs[got++] = base + ((size_t)(pg - pages) << shift);
+				addrs[got++] = pg->pg_kva;
 			}
 			c->len = len;
 			__atomic_store_n(&c->allocs, c->allocs + k, __ATOMIC_RELAXED);

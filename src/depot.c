@@ -96,11 +96,8 @@ static int grow(struct jumbo_pool *p)
 		ctr_add(&p->ctr.grow_fails, 1);
 		return err;
 	}
-	for (size_t i = first; i < first + step; i++) {
-		p->head.ph_pages[i].pg_pool = p;
-		p->head.ph_pages[i].pg_link = SPILL_END;
-		pg_store(&p->head.ph_pages[i], JUMBO_PG_FREE);
-	}
+	for (size_t i = first; i < first + step; i++)
+		pg_init(p, i);
 	/* Release: the descriptors above are written before anyone who
 	 * reads committed (jumbo_phys_to_kva, stats) can see the frames. */
 	__atomic_store_n(&p->committed, first + step, __ATOMIC_RELEASE);

@@ -198,9 +198,20 @@ static inline size_t pg_index(const struct jumbo_pool *p, const struct vm_page *
 	return (size_t)(pg - p->head.ph_pages);
 }
 
+/* Frame i's descriptor, as growth writes it (lock held). */
+static inline void pg_init(struct jumbo_pool *p, size_t i)
+{
+	struct vm_page *pg = &p->head.ph_pages[i];
+	pg->pg_pool = p;
+	pg->pg_link = SPILL_END;
+	pg->pg_kva = p->head.ph_base + (i << p->head.ph_shift);
+	pg_store(pg, JUMBO_PG_FREE);
+}
+
 static inline char *pg_addr(const struct jumbo_pool *p, const struct vm_page *pg)
 {
-	return p->head.ph_base + (pg_index(p, pg) << p->head.ph_shift);
+	(void)p;
+	return pg->pg_kva; /* one load, from the line the state is in */
 }
 
 static inline void ctr_add(uint64_t *c, uint64_t n)

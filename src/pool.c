@@ -151,11 +151,8 @@ struct jumbo_pool *jumbo_pool_create(const struct jumbo_pool_params *pp)
 			err = -err;
 			goto fail;
 		}
-		for (size_t i = p->committed; i < p->committed + step; i++) {
-			p->head.ph_pages[i].pg_pool = p;
-			p->head.ph_pages[i].pg_link = SPILL_END;
-			pg_store(&p->head.ph_pages[i], JUMBO_PG_FREE);
-		}
+		for (size_t i = p->committed; i < p->committed + step; i++)
+			pg_init(p, i);
 		p->committed += step;
 	}
 	pthread_mutex_unlock(&p->lock);

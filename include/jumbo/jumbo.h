@@ -35,7 +35,7 @@ typedef struct vm_page *vm_page_t;
 struct jumbo_pool;
 
 /*
- * A page descriptor: one per page frame of a pool, 16 bytes, at a fixed
+ * A page descriptor: one per page frame of a pool, 24 bytes, at a fixed
  * place for the life of the pool.  vm_page_t points at one.  The fields are
  * the library's; a program reads them only through the functions and macros
  * below.
@@ -44,6 +44,7 @@ struct vm_page {
 	uint32_t pg_state;          /* state, flags and hold count */
 	uint32_t pg_link;           /* free-list link while the page is free */
 	struct jumbo_pool *pg_pool; /* the pool the frame belongs to */
+	caddr_t pg_kva;             /* the frame's virtual address */
 };
 
 /*
@@ -86,10 +87,10 @@ static inline vm_paddr_t jumbo_page_phys(vm_page_t pg)
 	return (vm_paddr_t)jumbo_page_index(pg) << JUMBO_HEAD(pg->pg_pool)->ph_shift;
 }
 
+/* One load: the address is kept in the descriptor, for the seed's path. */
 static inline caddr_t jumbo_page_kva(vm_page_t pg)
 {
-	const struct jumbo_pool_head *h = JUMBO_HEAD(pg->pg_pool);
-	return h->ph_base + (jumbo_page_index(pg) << h->ph_shift);
+	return pg->pg_kva;
 }
 
 #define VM_PAGE_TO_PHYS(pg) jumbo_page_phys(pg)
