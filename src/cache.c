@@ -30,6 +30,15 @@ static struct jumbo_pool *reg_pools[JUMBO_MAX_POOLS];
 static pthread_key_t tls_key;
 static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
 
+/* Expensive check: every page a cache holds is plain FREE. */
+static inline bool cache_all_free(const struct jumbo_cache *c)
+{
+	for (unsigned i = 0; i < c->len; i++)
+		if (pg_load(c->objs[i]) != JUMBO_PG_FREE)
+			return false;
+	return true;
+}
+
 /* ---- registry ----------------------------------------------------------- */
 
 int _jumbo_registry_add(struct jumbo_pool *p)
@@ -74,6 +83,17 @@ void _jumbo_counters_sum(struct jumbo_pool *p, uint64_t *allocs, uint64_t *frees
 	pthread_mutex_unlock(&reg_lock);
 }
 
+/* A cache's pages and its spare magazine go back to the depot. */
+static void cache_empty(struct jumbo_pool *p, struct jumbo_cache *c)
+{
+	jumbo_assert(c->len <= c->cap);
+	jumbo_assert_expensive(cache_all_free(c));
+	_jumbo_depot_put(p, c->objs, c->len);
+	c->len = 0;
+	_jumbo_depot_keep_empty(p, c->spare);
+	c->spare = NULL;
+}
+
 /*
  * Destroy's first half: if no page is in use, detach every thread's cache
  * (their magazines go back to the depot, to be freed with it) and give up
@@ -91,10 +111,7 @@ uint64_t _jumbo_registry_remove(struct jumbo_pool *p)
 		return a - f - lost;
 	}
 	for (struct jumbo_cache *c = p->caches; c; c = c->pool_next) {
-		_jumbo_depot_put(p, c->objs, c->len);
-		c->len = 0;
-		_jumbo_depot_keep_empty(p, c->spare);
-		c->spare = NULL;
+		cache_empty(p, c);
 		/* The owner sees this on its next look and frees the cache. */
 		__atomic_store_n(&c->pool, NULL, __ATOMIC_RELAXED);
 	}
@@ -107,10 +124,7 @@ uint64_t _jumbo_registry_remove(struct jumbo_pool *p)
 /* Registry lock held: a cache leaves its pool; its pages go to the depot. */
 static void cache_retire(struct jumbo_pool *p, struct jumbo_cache *c)
 {
-	_jumbo_depot_put(p, c->objs, c->len);
-	c->len = 0;
-	_jumbo_depot_keep_empty(p, c->spare);
-	c->spare = NULL;
+	cache_empty(p, c);
 	pthread_mutex_lock(&p->lock);
 	p->retired_allocs += c->allocs;
 	p->retired_frees += c->frees;
@@ -228,6 +242,7 @@ void jumbo_pool_flush_cache(struct jumbo_pool *p)
  */
 static bool refill(struct jumbo_pool *p, struct jumbo_cache *c)
 {
+	jumbo_assert(c->len == 0);
 	struct jumbo_mag *m = _jumbo_depot_take_full(p, c->spare);
 
 	if (m) {
@@ -246,6 +261,9 @@ static void flush(struct jumbo_pool *p, struct jumbo_cache *c)
 {
 	unsigned m = p->mag_size;
 	struct jumbo_mag *e = c->spare;
+
+	jumbo_assert(c->len == c->cap && m <= c->len);
+	jumbo_assert_expensive(cache_all_free(c));
 
 	if (!e)
 		e = _jumbo_mag_new(p);
@@ -309,7 +327,7 @@ unsigned jumbo_pool_alloc_bulk(struct jumbo_pool *p, void **addrs, unsigned n)
 		vm_page_t pg = _jumbo_alloc_slow(p);
 		if (!pg)
 			break;
-		addrs[got++] = pg_addr(p, pg);
+		addrs[got++] = pg_addr(pg);
 	}
 	return got;
 }

@@ -55,7 +55,6 @@ static void full_append(struct jumbo_pool *p, struct jumbo_mag *m)
 	else
 		p->full = m;
 	p->full_tail = m;
-	p->nfull++;
 }
 
 static struct jumbo_mag *full_pop(struct jumbo_pool *p)
@@ -65,7 +64,6 @@ static struct jumbo_mag *full_pop(struct jumbo_pool *p)
 		p->full = m->next;
 		if (!p->full)
 			p->full_tail = NULL;
-		p->nfull--;
 	}
 	return m;
 }
@@ -124,7 +122,8 @@ static unsigned take(struct jumbo_pool *p, vm_page_t *out, unsigned n)
 	 * lines have left the other core's cache.  One thread allocating and
 	 * another freeing through a 1024-slot ring (bench/ring.h, pinned, same
 	 * run): 51 M pages/s with no reserve, 74 with 4096 pages, 80 with
-	 * 16384.  A refused growth drops the reserve: memory is short.
+	 * 16384.  A failed growth (the cap, or the kernel's refusal) drops
+	 * the reserve for good: the pool cannot hold more.
 	 */
 	while (got < n && p->depot_pages <= p->reserve) {
 		if (p->carved == p->committed && grow(p) != 0) {
@@ -138,6 +137,7 @@ static unsigned take(struct jumbo_pool *p, vm_page_t *out, unsigned n)
 		struct jumbo_mag *m = p->full;
 		while (got < n && m->count) {
 			vm_page_t pg = m->pages[--m->count];
+			jumbo_assert_internal((pg_load(pg) & PGS_MASK) == JUMBO_PG_FREE);
 			/* Caches hold only plain FREE pages: undo trim here. */
 			if (m->trimmed && (pg_load(pg) & PGF_TRIMMED)) {
 				pg_store(pg, JUMBO_PG_FREE);
@@ -150,7 +150,6 @@ static unsigned take(struct jumbo_pool *p, vm_page_t *out, unsigned n)
 			m->trimmed = false;
 			full_pop(p);
 			mag_push(&p->empty, m);
-			p->nempty++;
 		}
 	}
 	while (got < n) {
@@ -210,7 +209,6 @@ struct jumbo_mag *_jumbo_depot_take_full(struct jumbo_pool *p,
 		note_out(p, m->count);
 		if (spare) {
 			mag_push(&p->empty, spare);
-			p->nempty++;
 		}
 	}
 	pthread_mutex_unlock(&p->lock);
@@ -229,18 +227,20 @@ struct jumbo_mag *_jumbo_depot_take_full(struct jumbo_pool *p,
 struct jumbo_mag *_jumbo_depot_give_full(struct jumbo_pool *p,
 					 struct jumbo_mag *m)
 {
-	m->stamp = _jumbo_clock_ms();
+	/* A local: once in the depot, m is other threads' to write. */
+	uint32_t now = _jumbo_clock_ms();
+
+	jumbo_assert(m->count > 0 && m->count <= p->mag_size);
+	m->stamp = now;
 	m->trimmed = false;
 	pthread_mutex_lock(&p->lock);
 	full_append(p, m);
 	p->depot_pages += m->count;
 	p->out -= m->count;
 	struct jumbo_mag *e = mag_pop(&p->empty);
-	if (e)
-		p->nempty--;
 	pthread_mutex_unlock(&p->lock);
 	if (unlikely(p->trim_idle_ms))
-		_jumbo_auto_trim(p, m->stamp);
+		_jumbo_auto_trim(p, now);
 	return e;
 }
 
@@ -258,9 +258,7 @@ void _jumbo_depot_put(struct jumbo_pool *p, vm_page_t *pgs, unsigned n)
 		struct jumbo_mag *m = p->full_tail; /* the one being filled */
 		if (!m || m->count == p->mag_size) {
 			m = mag_pop(&p->empty);
-			if (m)
-				p->nempty--;
-			else {
+			if (!m) {
 				pthread_mutex_unlock(&p->lock);
 				m = _jumbo_mag_new(p);
 				pthread_mutex_lock(&p->lock);
@@ -294,7 +292,6 @@ void _jumbo_depot_keep_empty(struct jumbo_pool *p, struct jumbo_mag *m)
 	m->count = 0;
 	pthread_mutex_lock(&p->lock);
 	mag_push(&p->empty, m);
-	p->nempty++;
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -346,7 +343,6 @@ void _jumbo_depot_put_back(struct jumbo_pool *p, struct jumbo_mag *list)
 		p->full = m;
 		if (!p->full_tail)
 			p->full_tail = m;
-		p->nfull++;
 		p->depot_pages += m->count;
 	}
 	pthread_mutex_unlock(&p->lock);

@@ -170,7 +170,7 @@ struct jumbo_pool {
 	struct jumbo_mag *full;     /* depot: magazines with pages, a queue */
 	struct jumbo_mag *full_tail;
 	struct jumbo_mag *empty;    /* depot: empty magazines */
-	size_t nfull, nempty, depot_pages;
+	size_t depot_pages;         /* free pages in the full magazines */
 	uint32_t spill;             /* pages freed with no magazine to hold
 				       them, linked through pg_link */
 	size_t nspill;
@@ -208,10 +208,10 @@ static inline void pg_init(struct jumbo_pool *p, size_t i)
 	pg_store(pg, JUMBO_PG_FREE);
 }
 
-static inline char *pg_addr(const struct jumbo_pool *p, const struct vm_page *pg)
+/* One load, from the line the page's state is in. */
+static inline char *pg_addr(const struct vm_page *pg)
 {
-	(void)p;
-	return pg->pg_kva; /* one load, from the line the state is in */
+	return pg->pg_kva;
 }
 
 static inline void ctr_add(uint64_t *c, uint64_t n)
@@ -245,8 +245,6 @@ JUMBO_HIDDEN void _jumbo_depot_keep_empty(struct jumbo_pool *p,
 JUMBO_HIDDEN struct jumbo_mag *_jumbo_depot_give_full(struct jumbo_pool *p,
 						      struct jumbo_mag *m);
 JUMBO_HIDDEN struct jumbo_mag *_jumbo_mag_new(struct jumbo_pool *p);
-JUMBO_HIDDEN void _jumbo_depot_return_mag(struct jumbo_pool *p,
-					   struct jumbo_mag *m);
 JUMBO_HIDDEN void _jumbo_depot_free_all(struct jumbo_pool *p);
 JUMBO_HIDDEN struct jumbo_mag *_jumbo_depot_take_old(struct jumbo_pool *p,
 						     uint32_t now,

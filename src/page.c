@@ -79,13 +79,13 @@ int _jumbo_page_of(struct jumbo_pool *p, const void *addr, bool exact,
 
 void _jumbo_poison(struct jumbo_pool *p, vm_page_t pg)
 {
-	memset(pg_addr(p, pg), POISON_BYTE, p->page_size);
+	memset(pg_addr(pg), POISON_BYTE, p->page_size);
 }
 
 /* Debug mode: a poisoned page must still hold nothing but poison. */
 static void check_poison(struct jumbo_pool *p, vm_page_t pg)
 {
-	const uint64_t *w = (const uint64_t *)(void *)pg_addr(p, pg);
+	const uint64_t *w = (const uint64_t *)(void *)pg_addr(pg);
 	size_t n = p->page_size / sizeof(*w);
 
 	for (size_t i = 0; i < n; i++) {
@@ -94,7 +94,7 @@ static void check_poison(struct jumbo_pool *p, vm_page_t pg)
 			snprintf(why, sizeof(why),
 				 "use after free: freed page written at offset "
 				 "%zu (pool \"%s\")", i * sizeof(*w), p->name);
-			_jumbo_panic("jumbo_pg_alloc", pg_addr(p, pg), why);
+			_jumbo_panic("jumbo_pg_alloc", pg_addr(pg), why);
 		}
 	}
 }
@@ -121,7 +121,7 @@ void _jumbo_alloc_check(struct jumbo_pool *p, vm_page_t pg)
 	uint32_t s = pg_load(pg);
 
 	if ((s & PGS_MASK) != JUMBO_PG_FREE || (s >> PG_HOLD_SHIFT))
-		_jumbo_panic("jumbo_pg_alloc", pg_addr(p, pg),
+		_jumbo_panic("jumbo_pg_alloc", pg_addr(pg),
 			     "the depot holds a page that is not free "
 			     "(pool corrupted)");
 	if (s & PGF_POISON)

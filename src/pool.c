@@ -188,7 +188,7 @@ int jumbo_pool_destroy(struct jumbo_pool *p)
 void *jumbo_pool_alloc(struct jumbo_pool *p)
 {
 	vm_page_t pg = _jumbo_alloc(p);
-	return pg ? pg_addr(p, pg) : NULL;
+	return pg ? pg_addr(pg) : NULL;
 }
 
 vm_page_t jumbo_pool_alloc_page(struct jumbo_pool *p)

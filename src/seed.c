@@ -161,7 +161,7 @@ void jumbo_pg_steal(vm_page_t pg)
 			     "not a jumbo page descriptor");
 	int err = _jumbo_steal(p, pg, 0);
 	if (err)
-		_jumbo_panic("jumbo_pg_steal", pg_addr(p, pg), _jumbo_strerr(err));
+		_jumbo_panic("jumbo_pg_steal", pg_addr(pg), _jumbo_strerr(err));
 }
 
 caddr_t jumbo_phys_to_kva(vm_offset_t pa)

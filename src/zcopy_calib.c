@@ -159,7 +159,7 @@ static int zc_threshold(char *src, char *dst, size_t ps, size_t maxpages,
 	size_t best = SIZE_MAX;
 
 	for (size_t k = maxpages; k >= 1; k /= 2) {
-		uint64_t mv, cp;
+		uint64_t mv = 0, cp = 0; /* set on success; quiets -Wmaybe-uninitialized */
 		int r = zc_measure(src, dst, k * ps, ps, &mv, &cp);
 		if (r)
 			return r;
