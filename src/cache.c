@@ -31,10 +31,11 @@ static pthread_key_t tls_key;
 static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
 
 /* Expensive check: every page a cache holds is plain FREE. */
-static inline bool cache_all_free(const struct jumbo_cache *c)
+static inline bool cache_all_free(const struct jumbo_pool *p,
+				  const struct jumbo_cache *c)
 {
 	for (unsigned i = 0; i < c->len; i++)
-		if (pg_load(c->objs[i]) != JUMBO_PG_FREE)
+		if (fr_load(p, c->objs[i]) != JUMBO_PG_FREE)
 			return false;
 	return true;
 }
@@ -87,7 +88,7 @@ void _jumbo_counters_sum(struct jumbo_pool *p, uint64_t *allocs, uint64_t *frees
 static void cache_empty(struct jumbo_pool *p, struct jumbo_cache *c)
 {
 	jumbo_assert(c->len <= c->cap);
-	jumbo_assert_expensive(cache_all_free(c));
+	jumbo_assert_expensive(cache_all_free(p, c));
 	_jumbo_depot_put(p, c->objs, c->len);
 	c->len = 0;
 	_jumbo_depot_keep_empty(p, c->spare);
@@ -201,7 +202,7 @@ struct jumbo_cache *_jumbo_cache_get(struct jumbo_pool *p)
 			return NULL;
 		tls.keyed = true;
 	}
-	c = calloc(1, sizeof(*c) + p->cache_size * sizeof(vm_page_t));
+	c = calloc(1, sizeof(*c) + p->cache_size * sizeof(frame_t));
 	if (!c)
 		return NULL;
 	c->cap = p->cache_size;
@@ -246,7 +247,7 @@ static bool refill(struct jumbo_pool *p, struct jumbo_cache *c)
 	struct jumbo_mag *m = _jumbo_depot_take_full(p, c->spare);
 
 	if (m) {
-		memcpy(c->objs, m->pages, m->count * sizeof(vm_page_t));
+		memcpy(c->objs, m->pages, m->count * sizeof(frame_t));
 		c->len = m->count;
 		m->count = 0;
 		c->spare = m;
@@ -263,19 +264,19 @@ static void flush(struct jumbo_pool *p, struct jumbo_cache *c)
 	struct jumbo_mag *e = c->spare;
 
 	jumbo_assert(c->len == c->cap && m <= c->len);
-	jumbo_assert_expensive(cache_all_free(c));
+	jumbo_assert_expensive(cache_all_free(p, c));
 
 	if (!e)
 		e = _jumbo_mag_new(p);
 	if (e) {
-		memcpy(e->pages, c->objs, m * sizeof(vm_page_t));
+		memcpy(e->pages, c->objs, m * sizeof(frame_t));
 		e->count = m;
 		c->spare = _jumbo_depot_give_full(p, e);
 	} else {
 		_jumbo_depot_put(p, c->objs, m); /* no memory: the spill list */
 	}
 	/* The recent, cache-hot half stays. */
-	memmove(c->objs, c->objs + m, (c->len - m) * sizeof(vm_page_t));
+	memmove(c->objs, c->objs + m, (c->len - m) * sizeof(frame_t));
 	c->len -= m;
 }
 
@@ -283,26 +284,26 @@ static void flush(struct jumbo_pool *p, struct jumbo_cache *c)
  * Called with no cache yet, an empty one, or none at all (a NOCACHE or
  * debug pool: every page comes from the depot under its lock).
  */
-vm_page_t _jumbo_alloc_slow(struct jumbo_pool *p)
+frame_t _jumbo_alloc_slow(struct jumbo_pool *p)
 {
 	struct jumbo_cache *c = p->nocache ? NULL : _jumbo_cache_get(p);
-	vm_page_t pg;
+	frame_t f;
 
 	if (c && (c->len || refill(p, c))) {
-		pg = c->objs[--c->len];
+		f = c->objs[--c->len];
 		ctr_bump(&c->allocs);
-		pg_store(pg, JUMBO_PG_ALLOC);
-		return pg;
+		fr_store(p, f, JUMBO_PG_ALLOC);
+		return f;
 	}
-	if (!c && _jumbo_depot_get(p, &pg, 1) == 1) {
+	if (!c && _jumbo_depot_get(p, &f, 1) == 1) {
 		ctr_add(&p->ctr.allocs, 1);
-		_jumbo_alloc_check(p, pg);
-		pg_store(pg, JUMBO_PG_ALLOC);
-		return pg;
+		_jumbo_alloc_check(p, f);
+		fr_store(p, f, JUMBO_PG_ALLOC);
+		return f;
 	}
 	ctr_add(&p->ctr.alloc_fails, 1);
 	errno = ENOMEM;
-	return NULL;
+	return NO_FRAME;
 }
 
 unsigned jumbo_pool_alloc_bulk(struct jumbo_pool *p, void **addrs, unsigned n)
@@ -314,20 +315,24 @@ unsigned jumbo_pool_alloc_bulk(struct jumbo_pool *p, void **addrs, unsigned n)
 		if (c && c->len) {
 			/* Locals: nothing is kept in registers across atomics. */
 			unsigned len = c->len, k = len < n - got ? len : n - got;
-			vm_page_t *o = c->objs;
+			const frame_t *o = c->objs;
+			uint32_t *state = p->state;
+			char *base = p->head.ph_base;
+			unsigned shift = p->head.ph_shift;
 			for (unsigned i = 0; i < k; i++) {
-				vm_page_t pg = o[--len];
-				pg_store(pg, JUMBO_PG_ALLOC);
-				addrs[got++] = pg->pg_kva;
+				frame_t f = o[--len];
+				__atomic_store_n(&state[f], JUMBO_PG_ALLOC,
+						 __ATOMIC_RELAXED);
+				addrs[got++] = base + ((size_t)f << shift);
 			}
 			c->len = len;
 			__atomic_store_n(&c->allocs, c->allocs + k, __ATOMIC_RELAXED);
 			continue;
 		}
-		vm_page_t pg = _jumbo_alloc_slow(p);
-		if (!pg)
+		frame_t f = _jumbo_alloc_slow(p);
+		if (f == NO_FRAME)
 			break;
-		addrs[got++] = pg_addr(pg);
+		addrs[got++] = fr_addr(p, f);
 	}
 	return got;
 }
@@ -349,18 +354,19 @@ int jumbo_pool_free_bulk(struct jumbo_pool *p, void *const *addrs, unsigned n)
 		 * keep values in registers across the atomic stores.
 		 */
 		unsigned len = c->len, cap = c->cap, start = len;
-		vm_page_t *o = c->objs;
+		frame_t *o = c->objs;
 		uintptr_t base = (uintptr_t)p->head.ph_base;
 		size_t npages = p->head.ph_npages, mask = p->page_size - 1;
 		unsigned shift = p->head.ph_shift;
-		struct vm_page *pages = p->head.ph_pages;
+		uint32_t *state = p->state;
 		for (; i < n && len < cap; i++) {
 			size_t off = (uintptr_t)addrs[i] - base, x = off >> shift;
 			if (unlikely(x >= npages || (off & mask) ||
-				     pg_load(&pages[x]) != JUMBO_PG_ALLOC))
+				     __atomic_load_n(&state[x], __ATOMIC_RELAXED) !=
+					     JUMBO_PG_ALLOC))
 				break; /* the checked path below says why */
-			pg_store(&pages[x], JUMBO_PG_FREE);
-			o[len++] = &pages[x];
+			__atomic_store_n(&state[x], JUMBO_PG_FREE, __ATOMIC_RELAXED);
+			o[len++] = (frame_t)x;
 		}
 		c->len = len;
 		__atomic_store_n(&c->frees, c->frees + (len - start), __ATOMIC_RELAXED);
@@ -376,18 +382,18 @@ int jumbo_pool_free_bulk(struct jumbo_pool *p, void *const *addrs, unsigned n)
 /* ---- free ---------------------------------------------------------------- */
 
 /* A free page goes into this thread's cache, or to the depot. */
-void _jumbo_cache_put(struct jumbo_pool *p, vm_page_t pg)
+void _jumbo_cache_put(struct jumbo_pool *p, frame_t f)
 {
 	struct jumbo_cache *c = p->nocache ? NULL : _jumbo_cache_get(p);
 
 	if (!c) {
-		_jumbo_depot_put(p, &pg, 1);
+		_jumbo_depot_put(p, &f, 1);
 		ctr_add(&p->ctr.frees, 1);
 		return;
 	}
 	if (c->len == c->cap)
 		flush(p, c);
-	c->objs[c->len++] = pg;
+	c->objs[c->len++] = f;
 	ctr_bump(&c->frees);
 }
 
@@ -395,11 +401,11 @@ void _jumbo_cache_put(struct jumbo_pool *p, vm_page_t pg)
  * Everything the inline free does not handle: no cache yet or a full one,
  * a held page, a bad state, a debug pool.
  */
-int _jumbo_free_slow(struct jumbo_pool *p, vm_page_t pg)
+int _jumbo_free_slow(struct jumbo_pool *p, frame_t f)
 {
-	int r = _jumbo_free_state(p, pg);
+	int r = _jumbo_free_state(p, f);
 	if (r <= 0)
 		return r;
-	_jumbo_cache_put(p, pg);
+	_jumbo_cache_put(p, f);
 	return 0;
 }

@@ -14,7 +14,7 @@
 
 struct jumbo_mag *_jumbo_mag_new(struct jumbo_pool *p)
 {
-	struct jumbo_mag *m = malloc(sizeof(*m) + p->mag_size * sizeof(vm_page_t));
+	struct jumbo_mag *m = malloc(sizeof(*m) + p->mag_size * sizeof(frame_t));
 	if (!m)
 		return NULL;
 	m->next = NULL;
@@ -95,7 +95,7 @@ static int grow(struct jumbo_pool *p)
 		return err;
 	}
 	for (size_t i = first; i < first + step; i++)
-		pg_init(p, i);
+		fr_init(p, i);
 	/* Release: the descriptors above are written before anyone who
 	 * reads committed (jumbo_phys_to_kva, stats) can see the frames. */
 	__atomic_store_n(&p->committed, first + step, __ATOMIC_RELEASE);
@@ -104,16 +104,17 @@ static int grow(struct jumbo_pool *p)
 }
 
 /* Lock held.  Take up to n free pages from wherever the depot has them. */
-static unsigned take(struct jumbo_pool *p, vm_page_t *out, unsigned n)
+static unsigned take(struct jumbo_pool *p, frame_t *out, unsigned n)
 {
 	unsigned got = 0;
 
 	while (got < n && p->spill != SPILL_END) {
-		vm_page_t pg = &p->head.ph_pages[p->spill];
+		frame_t f = p->spill;
+		vm_page_t pg = fr_page(p, f);
 		p->spill = pg->pg_link;
 		pg->pg_link = SPILL_END;
 		p->nspill--;
-		out[got++] = pg;
+		out[got++] = f;
 	}
 	/*
 	 * The reserve: while the depot holds no more free pages than it, new
@@ -131,19 +132,19 @@ static unsigned take(struct jumbo_pool *p, vm_page_t *out, unsigned n)
 			break;
 		}
 		while (got < n && p->carved < p->committed)
-			out[got++] = &p->head.ph_pages[p->carved++];
+			out[got++] = (frame_t)p->carved++;
 	}
 	while (got < n && p->full) {
 		struct jumbo_mag *m = p->full;
 		while (got < n && m->count) {
-			vm_page_t pg = m->pages[--m->count];
-			jumbo_assert_internal((pg_load(pg) & PGS_MASK) == JUMBO_PG_FREE);
+			frame_t f = m->pages[--m->count];
+			jumbo_assert_internal((fr_load(p, f) & PGS_MASK) == JUMBO_PG_FREE);
 			/* Caches hold only plain FREE pages: undo trim here. */
-			if (m->trimmed && (pg_load(pg) & PGF_TRIMMED)) {
-				pg_store(pg, JUMBO_PG_FREE);
+			if (m->trimmed && (fr_load(p, f) & PGF_TRIMMED)) {
+				fr_store(p, f, JUMBO_PG_FREE);
 				__atomic_fetch_sub(&p->trimmed, 1, __ATOMIC_RELAXED);
 			}
-			out[got++] = pg;
+			out[got++] = f;
 			p->depot_pages--;
 		}
 		if (m->count == 0) {
@@ -156,13 +157,13 @@ static unsigned take(struct jumbo_pool *p, vm_page_t *out, unsigned n)
 		if (p->carved == p->committed && grow(p) != 0)
 			break;
 		while (got < n && p->carved < p->committed)
-			out[got++] = &p->head.ph_pages[p->carved++];
+			out[got++] = (frame_t)p->carved++;
 	}
 	note_out(p, got);
 	return got;
 }
 
-unsigned _jumbo_depot_get(struct jumbo_pool *p, vm_page_t *out, unsigned n)
+unsigned _jumbo_depot_get(struct jumbo_pool *p, frame_t *out, unsigned n)
 {
 	pthread_mutex_lock(&p->lock);
 	unsigned got = take(p, out, n);
@@ -183,9 +184,9 @@ unsigned _jumbo_depot_get(struct jumbo_pool *p, vm_page_t *out, unsigned n)
 static void untrim(struct jumbo_pool *p, struct jumbo_mag *m)
 {
 	for (unsigned i = 0; i < m->count; i++) {
-		vm_page_t pg = m->pages[i];
-		if (pg_load(pg) & PGF_TRIMMED) {
-			pg_store(pg, JUMBO_PG_FREE);
+		frame_t f = m->pages[i];
+		if (fr_load(p, f) & PGF_TRIMMED) {
+			fr_store(p, f, JUMBO_PG_FREE);
 			__atomic_fetch_sub(&p->trimmed, 1, __ATOMIC_RELAXED);
 		}
 	}
@@ -249,7 +250,7 @@ struct jumbo_mag *_jumbo_depot_give_full(struct jumbo_pool *p,
  * room, else into an empty one, else onto the spill list, which needs no
  * memory (it links through the descriptors).  A free never fails.
  */
-void _jumbo_depot_put(struct jumbo_pool *p, vm_page_t *pgs, unsigned n)
+void _jumbo_depot_put(struct jumbo_pool *p, const frame_t *fs, unsigned n)
 {
 	uint32_t now = _jumbo_clock_ms();
 
@@ -270,11 +271,11 @@ void _jumbo_depot_put(struct jumbo_pool *p, vm_page_t *pgs, unsigned n)
 		}
 		if (m) {
 			m->stamp = now; /* the age of its youngest page */
-			m->pages[m->count++] = pgs[i];
+			m->pages[m->count++] = fs[i];
 			p->depot_pages++;
 		} else {
-			pgs[i]->pg_link = p->spill;
-			p->spill = (uint32_t)pg_index(p, pgs[i]);
+			fr_page(p, fs[i])->pg_link = p->spill;
+			p->spill = fs[i];
 			p->nspill++;
 		}
 	}

@@ -39,7 +39,20 @@ JUMBO_HIDDEN _Noreturn void _jumbo_assert_fail(const char *expr,
 #define jumbo_assert_expensive(e) jumbo_assert_level(3, e)
 
 /*
- * The page state word, vm_page.pg_state:
+ * Frames are named by number inside the library: the caches and magazines
+ * hold frame numbers (4 bytes, so a magazine exchange moves half the lines
+ * pointers would), and a frame's address and state follow from its number
+ * without touching its descriptor.
+ */
+typedef uint32_t frame_t;
+#define NO_FRAME UINT32_MAX
+
+/*
+ * The page state word, one per frame in the pool's dense array p->state
+ * (16 words to a cache line; a descriptor is 24 bytes and read-only after
+ * growth).  One thread allocating and another freeing write the words of
+ * pages that are mostly consecutive, so a line changes cores once per 16
+ * pages rather than once or twice per page:
  *
  *   bits 0-3   state: JUMBO_PG_UNUSED, _FREE, _ALLOC, _LOST
  *              (HELD is ALLOC with a hold count above zero)
@@ -63,19 +76,30 @@ JUMBO_HIDDEN _Noreturn void _jumbo_assert_fail(const char *expr,
 #define PG_HOLD_ONE (1u << PG_HOLD_SHIFT)
 #define PG_HOLD_MAX 0xffffu
 
-static inline uint32_t pg_load(const struct vm_page *pg)
+struct jumbo_pool;
+static inline uint32_t *fr_word(const struct jumbo_pool *p, frame_t f);
+
+static inline uint32_t fr_load(const struct jumbo_pool *p, frame_t f)
 {
 	/*
 	 * Relaxed: whoever may legally look at this page got it through a
 	 * synchronising hand-off (the depot lock, a ring, a thread join), so
 	 * the last write is already visible; racing holds use CAS.
 	 */
-	return __atomic_load_n(&pg->pg_state, __ATOMIC_RELAXED);
+	return __atomic_load_n(fr_word(p, f), __ATOMIC_RELAXED);
 }
 
-static inline void pg_store(struct vm_page *pg, uint32_t v)
+static inline void fr_store(const struct jumbo_pool *p, frame_t f, uint32_t v)
 {
-	__atomic_store_n(&pg->pg_state, v, __ATOMIC_RELAXED);
+	__atomic_store_n(fr_word(p, f), v, __ATOMIC_RELAXED);
+}
+
+/* Compare-and-swap, where holds may race with a free. */
+static inline bool fr_cas(const struct jumbo_pool *p, frame_t f, uint32_t *s,
+			  uint32_t ns)
+{
+	return __atomic_compare_exchange_n(fr_word(p, f), s, ns, false,
+					   __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 }
 
 /*
@@ -90,7 +114,7 @@ struct jumbo_mag {
 	unsigned count;
 	uint32_t stamp;
 	bool trimmed;
-	vm_page_t pages[];
+	frame_t pages[];
 };
 
 /*
@@ -114,7 +138,7 @@ struct jumbo_cache {
 	uint64_t frees;
 	struct jumbo_cache *pool_next; /* the pool's list of caches */
 	struct jumbo_cache **pool_pprev;
-	vm_page_t objs[];
+	frame_t objs[];
 };
 
 /*
@@ -153,6 +177,7 @@ struct jumbo_counters {
  */
 struct jumbo_pool {
 	struct jumbo_pool_head head;
+	uint32_t *state;       /* state words, indexed by frame */
 	unsigned id;           /* index in the threads' cache tables */
 	unsigned mag_size;     /* pages per magazine: cache_size / 2 */
 	unsigned cache_size;   /* pages per thread cache */
@@ -164,6 +189,7 @@ struct jumbo_pool {
 	bool nocache;          /* no thread caches (also in debug mode) */
 	size_t reserved_bytes; /* length of the reservation */
 	size_t meta_bytes;     /* length of the descriptor reservation */
+	size_t state_bytes;    /* length of the state array's reservation */
 	char name[32];
 
 	pthread_mutex_t lock __attribute__((aligned(JUMBO_CACHELINE)));
@@ -191,27 +217,38 @@ struct jumbo_pool {
 	struct jumbo_counters ctr __attribute__((aligned(JUMBO_CACHELINE)));
 };
 
-#define SPILL_END UINT32_MAX
+#define SPILL_END NO_FRAME
 
-static inline size_t pg_index(const struct jumbo_pool *p, const struct vm_page *pg)
+static inline uint32_t *fr_word(const struct jumbo_pool *p, frame_t f)
 {
-	return (size_t)(pg - p->head.ph_pages);
+	return &p->state[f];
 }
 
-/* Frame i's descriptor, as growth writes it (lock held). */
-static inline void pg_init(struct jumbo_pool *p, size_t i)
+/* A frame's address, descriptor; a descriptor's frame. */
+static inline char *fr_addr(const struct jumbo_pool *p, frame_t f)
+{
+	return p->head.ph_base + ((size_t)f << p->head.ph_shift);
+}
+
+static inline vm_page_t fr_page(const struct jumbo_pool *p, frame_t f)
+{
+	return &p->head.ph_pages[f];
+}
+
+static inline frame_t pg_frame(const struct vm_page *pg)
+{
+	return pg->pg_index;
+}
+
+/* Frame i's descriptor and state, as growth writes them (lock held). */
+static inline void fr_init(struct jumbo_pool *p, size_t i)
 {
 	struct vm_page *pg = &p->head.ph_pages[i];
+	pg->pg_index = (frame_t)i;
 	pg->pg_pool = p;
 	pg->pg_link = SPILL_END;
-	pg->pg_kva = p->head.ph_base + (i << p->head.ph_shift);
-	pg_store(pg, JUMBO_PG_FREE);
-}
-
-/* One load, from the line the page's state is in. */
-static inline char *pg_addr(const struct vm_page *pg)
-{
-	return pg->pg_kva;
+	pg->pg_kva = fr_addr(p, (frame_t)i);
+	fr_store(p, (frame_t)i, JUMBO_PG_FREE);
 }
 
 static inline void ctr_add(uint64_t *c, uint64_t n)
@@ -234,9 +271,9 @@ JUMBO_HIDDEN int _jumbo_decommit(struct jumbo_pool *p, size_t first, size_t n);
 JUMBO_HIDDEN int _jumbo_reback(struct jumbo_pool *p, size_t idx);
 
 /* depot.c: the shared depot, behind the pool lock. */
-JUMBO_HIDDEN unsigned _jumbo_depot_get(struct jumbo_pool *p, vm_page_t *out,
+JUMBO_HIDDEN unsigned _jumbo_depot_get(struct jumbo_pool *p, frame_t *out,
 				       unsigned n);
-JUMBO_HIDDEN void _jumbo_depot_put(struct jumbo_pool *p, vm_page_t *pgs,
+JUMBO_HIDDEN void _jumbo_depot_put(struct jumbo_pool *p, const frame_t *fs,
 				   unsigned n);
 JUMBO_HIDDEN struct jumbo_mag *_jumbo_depot_take_full(struct jumbo_pool *p,
 						      struct jumbo_mag *spare);
@@ -254,9 +291,9 @@ JUMBO_HIDDEN void _jumbo_depot_put_back(struct jumbo_pool *p,
 
 /* cache.c: the per-thread caches. */
 JUMBO_HIDDEN struct jumbo_cache *_jumbo_cache_get(struct jumbo_pool *p);
-JUMBO_HIDDEN void _jumbo_cache_put(struct jumbo_pool *p, vm_page_t pg);
-JUMBO_HIDDEN vm_page_t _jumbo_alloc_slow(struct jumbo_pool *p);
-JUMBO_HIDDEN int _jumbo_free_slow(struct jumbo_pool *p, vm_page_t pg);
+JUMBO_HIDDEN void _jumbo_cache_put(struct jumbo_pool *p, frame_t f);
+JUMBO_HIDDEN frame_t _jumbo_alloc_slow(struct jumbo_pool *p);
+JUMBO_HIDDEN int _jumbo_free_slow(struct jumbo_pool *p, frame_t f);
 JUMBO_HIDDEN int _jumbo_registry_add(struct jumbo_pool *p);
 JUMBO_HIDDEN uint64_t _jumbo_registry_remove(struct jumbo_pool *p);
 JUMBO_HIDDEN void _jumbo_counters_sum(struct jumbo_pool *p, uint64_t *allocs,
@@ -265,7 +302,8 @@ JUMBO_HIDDEN void _jumbo_counters_sum(struct jumbo_pool *p, uint64_t *allocs,
 /*
  * The fast paths, inlined into the entry points.  The thread's cache of
  * the pool it used last is two TLS loads away; an allocation is a pop and
- * one store to the descriptor; a free one load, one store and a push.
+ * one store to the frame's state word; a free one load, one store and a
+ * push.  Neither touches the descriptor.
  */
 static inline struct jumbo_cache *_jumbo_tls_cache(const struct jumbo_pool *p)
 {
@@ -278,7 +316,8 @@ static inline struct jumbo_cache *_jumbo_tls_cache(const struct jumbo_pool *p)
 	return NULL;
 }
 
-static inline vm_page_t _jumbo_alloc(struct jumbo_pool *p)
+/* A free frame, now ALLOC, or NO_FRAME with errno ENOMEM. */
+static inline frame_t _jumbo_alloc(struct jumbo_pool *p)
 {
 	struct jumbo_tls *t = &_jumbo_tls;
 	struct jumbo_cache *c = t->last;
@@ -287,28 +326,29 @@ static inline vm_page_t _jumbo_alloc(struct jumbo_pool *p)
 	if (likely(t->last_pool == p) &&
 	    likely(__atomic_load_n(&c->pool, __ATOMIC_RELAXED) == p) &&
 	    likely(c->len != 0)) {
-		vm_page_t pg = c->objs[--c->len];
+		frame_t f = c->objs[--c->len];
 		ctr_bump(&c->allocs);
-		pg_store(pg, JUMBO_PG_ALLOC);
-		return pg;
+		fr_store(p, f, JUMBO_PG_ALLOC);
+		return f;
 	}
 	return _jumbo_alloc_slow(p);
 }
 
-static inline int _jumbo_free(struct jumbo_pool *p, vm_page_t pg)
+/* Frame f (below the cap) is freed: 0, or a -errno and nothing changed. */
+static inline int _jumbo_free(struct jumbo_pool *p, frame_t f)
 {
 	struct jumbo_tls *t = &_jumbo_tls;
 	struct jumbo_cache *c = t->last;
 
 	if (likely(t->last_pool == p) &&
 	    likely(__atomic_load_n(&c->pool, __ATOMIC_RELAXED) == p) &&
-	    likely(pg_load(pg) == JUMBO_PG_ALLOC) && likely(c->len < c->cap)) {
-		pg_store(pg, JUMBO_PG_FREE);
-		c->objs[c->len++] = pg;
+	    likely(fr_load(p, f) == JUMBO_PG_ALLOC) && likely(c->len < c->cap)) {
+		fr_store(p, f, JUMBO_PG_FREE);
+		c->objs[c->len++] = f;
 		ctr_bump(&c->frees);
 		return 0;
 	}
-	return _jumbo_free_slow(p, pg);
+	return _jumbo_free_slow(p, f);
 }
 
 /* The free of an address: checked, then the inline free. */
@@ -322,17 +362,17 @@ static inline int _jumbo_free_addr(struct jumbo_pool *p, const void *addr)
 		return -EFAULT;
 	if (unlikely(off & p->page_mask))
 		return -EINVAL;
-	return _jumbo_free(p, &p->head.ph_pages[i]);
+	return _jumbo_free(p, (frame_t)i);
 }
 
 /* page.c: states, checks, poison, reports. */
-JUMBO_HIDDEN void _jumbo_alloc_check(struct jumbo_pool *p, vm_page_t pg);
-JUMBO_HIDDEN int _jumbo_free_state(struct jumbo_pool *p, vm_page_t pg);
+JUMBO_HIDDEN void _jumbo_alloc_check(struct jumbo_pool *p, frame_t f);
+JUMBO_HIDDEN int _jumbo_free_state(struct jumbo_pool *p, frame_t f);
 JUMBO_HIDDEN int _jumbo_page_of(struct jumbo_pool *p, const void *addr,
-				bool exact, vm_page_t *pgp);
-JUMBO_HIDDEN int _jumbo_steal(struct jumbo_pool *p, vm_page_t pg,
+				bool exact, frame_t *fp);
+JUMBO_HIDDEN int _jumbo_steal(struct jumbo_pool *p, frame_t f,
 			      unsigned flags);
-JUMBO_HIDDEN void _jumbo_poison(struct jumbo_pool *p, vm_page_t pg);
+JUMBO_HIDDEN void _jumbo_poison(struct jumbo_pool *p, frame_t f);
 JUMBO_HIDDEN _Noreturn void _jumbo_panic(const char *fn, const void *addr,
 					 const char *why);
 JUMBO_HIDDEN const char *_jumbo_strerr(int err);

@@ -64,7 +64,7 @@ const char *_jumbo_strerr(int err)
  * -EFAULT (outside the pool or its committed part) or -EINVAL.
  */
 int _jumbo_page_of(struct jumbo_pool *p, const void *addr, bool exact,
-		   vm_page_t *pgp)
+		   frame_t *fp)
 {
 	size_t off = (uintptr_t)addr - (uintptr_t)p->head.ph_base;
 	size_t i = off >> p->head.ph_shift;
@@ -73,19 +73,19 @@ int _jumbo_page_of(struct jumbo_pool *p, const void *addr, bool exact,
 		return -EFAULT;
 	if (exact && (off & (p->page_size - 1)))
 		return -EINVAL;
-	*pgp = &p->head.ph_pages[i];
+	*fp = (frame_t)i;
 	return 0;
 }
 
-void _jumbo_poison(struct jumbo_pool *p, vm_page_t pg)
+void _jumbo_poison(struct jumbo_pool *p, frame_t f)
 {
-	memset(pg_addr(pg), POISON_BYTE, p->page_size);
+	memset(fr_addr(p, f), POISON_BYTE, p->page_size);
 }
 
 /* Debug mode: a poisoned page must still hold nothing but poison. */
-static void check_poison(struct jumbo_pool *p, vm_page_t pg)
+static void check_poison(struct jumbo_pool *p, frame_t f)
 {
-	const uint64_t *w = (const uint64_t *)(void *)pg_addr(pg);
+	const uint64_t *w = (const uint64_t *)(void *)fr_addr(p, f);
 	size_t n = p->page_size / sizeof(*w);
 
 	for (size_t i = 0; i < n; i++) {
@@ -94,7 +94,7 @@ static void check_poison(struct jumbo_pool *p, vm_page_t pg)
 			snprintf(why, sizeof(why),
 				 "use after free: freed page written at offset "
 				 "%zu (pool \"%s\")", i * sizeof(*w), p->name);
-			_jumbo_panic("jumbo_pg_alloc", pg_addr(pg), why);
+			_jumbo_panic("jumbo_pg_alloc", fr_addr(p, f), why);
 		}
 	}
 }
@@ -116,16 +116,16 @@ static int not_alloc(uint32_t s)
  * A page taken from the depot by a pool without caches (NOCACHE or debug):
  * its word must say FREE; a poisoned one must still be all poison.
  */
-void _jumbo_alloc_check(struct jumbo_pool *p, vm_page_t pg)
+void _jumbo_alloc_check(struct jumbo_pool *p, frame_t f)
 {
-	uint32_t s = pg_load(pg);
+	uint32_t s = fr_load(p, f);
 
 	if ((s & PGS_MASK) != JUMBO_PG_FREE || (s >> PG_HOLD_SHIFT))
-		_jumbo_panic("jumbo_pg_alloc", pg_addr(pg),
+		_jumbo_panic("jumbo_pg_alloc", fr_addr(p, f),
 			     "the depot holds a page that is not free "
 			     "(pool corrupted)");
 	if (s & PGF_POISON)
-		check_poison(p, pg);
+		check_poison(p, f);
 }
 
 /*
@@ -133,9 +133,9 @@ void _jumbo_alloc_check(struct jumbo_pool *p, vm_page_t pg)
  * -errno and changes nothing; 0 when the free waits for the last unhold;
  * 1 when the page is now free and goes to a cache.
  */
-int _jumbo_free_state(struct jumbo_pool *p, vm_page_t pg)
+int _jumbo_free_state(struct jumbo_pool *p, frame_t f)
 {
-	uint32_t s = pg_load(pg);
+	uint32_t s = fr_load(p, f);
 
 	for (;;) {
 		if (not_alloc(s))
@@ -144,40 +144,35 @@ int _jumbo_free_state(struct jumbo_pool *p, vm_page_t pg)
 			return -EALREADY;
 		if (s >> PG_HOLD_SHIFT) {
 			/* Held: mark the free; an unhold may race, hence CAS. */
-			if (__atomic_compare_exchange_n(&pg->pg_state, &s,
-							s | PGF_DEFER, false,
-							__ATOMIC_ACQ_REL,
-							__ATOMIC_RELAXED)) {
+			if (fr_cas(p, f, &s, s | PGF_DEFER)) {
 				ctr_add(&p->ctr.deferred_frees, 1);
 				return 0;
 			}
 			continue;
 		}
 		if (!p->debug) {
-			pg_store(pg, JUMBO_PG_FREE);
+			fr_store(p, f, JUMBO_PG_FREE);
 			return 1;
 		}
 		/*
 		 * Debug mode: a CAS, so that even two threads freeing the
 		 * same page at once are caught; then poison.
 		 */
-		if (!__atomic_compare_exchange_n(&pg->pg_state, &s, JUMBO_PG_FREE,
-						 false, __ATOMIC_ACQ_REL,
-						 __ATOMIC_RELAXED))
+		if (!fr_cas(p, f, &s, JUMBO_PG_FREE))
 			continue;
-		_jumbo_poison(p, pg);
-		pg_store(pg, JUMBO_PG_FREE | PGF_POISON);
+		_jumbo_poison(p, f);
+		fr_store(p, f, JUMBO_PG_FREE | PGF_POISON);
 		return 1;
 	}
 }
 
 int jumbo_pool_hold(struct jumbo_pool *p, void *addr)
 {
-	vm_page_t pg;
-	int err = _jumbo_page_of(p, addr, false, &pg);
+	frame_t f;
+	int err = _jumbo_page_of(p, addr, false, &f);
 	if (err)
 		return err;
-	uint32_t s = pg_load(pg);
+	uint32_t s = fr_load(p, f);
 	do {
 		if ((s & PGS_MASK) == JUMBO_PG_UNUSED)
 			return -EFAULT;
@@ -186,21 +181,19 @@ int jumbo_pool_hold(struct jumbo_pool *p, void *addr)
 		if ((s >> PG_HOLD_SHIFT) == PG_HOLD_MAX)
 			return -EOVERFLOW;
 		/* CAS: an unhold may be running on another thread. */
-	} while (!__atomic_compare_exchange_n(&pg->pg_state, &s, s + PG_HOLD_ONE,
-					      false, __ATOMIC_ACQ_REL,
-					      __ATOMIC_RELAXED));
+	} while (!fr_cas(p, f, &s, s + PG_HOLD_ONE));
 	ctr_add(&p->ctr.holds, 1);
 	return 0;
 }
 
 int jumbo_pool_unhold(struct jumbo_pool *p, void *addr)
 {
-	vm_page_t pg;
+	frame_t f;
 	uint32_t s, ns;
-	int err = _jumbo_page_of(p, addr, false, &pg);
+	int err = _jumbo_page_of(p, addr, false, &f);
 	if (err)
 		return err;
-	s = pg_load(pg);
+	s = fr_load(p, f);
 	do {
 		if ((s & PGS_MASK) == JUMBO_PG_UNUSED)
 			return -EFAULT;
@@ -213,19 +206,18 @@ int jumbo_pool_unhold(struct jumbo_pool *p, void *addr)
 		 * Acquire-release: the I/O that held the page (its writes
 		 * to the page) happens before whoever frees or reuses it.
 		 */
-	} while (!__atomic_compare_exchange_n(&pg->pg_state, &s, ns, false,
-					      __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
+	} while (!fr_cas(p, f, &s, ns));
 	if ((s & PGF_DEFER) && !(ns & PGF_DEFER)) {
 		/* We own the page now, as its freer would have: free it. */
-		if (_jumbo_free_state(p, pg) > 0)
-			_jumbo_cache_put(p, pg);
+		if (_jumbo_free_state(p, f) > 0)
+			_jumbo_cache_put(p, f);
 	}
 	return 0;
 }
 
-int _jumbo_steal(struct jumbo_pool *p, vm_page_t pg, unsigned flags)
+int _jumbo_steal(struct jumbo_pool *p, frame_t f, unsigned flags)
 {
-	uint32_t s = pg_load(pg);
+	uint32_t s = fr_load(p, f);
 
 	if (not_alloc(s))
 		return not_alloc(s);
@@ -240,29 +232,31 @@ int _jumbo_steal(struct jumbo_pool *p, vm_page_t pg, unsigned flags)
 	 */
 	if (p->page_size > 4096)
 		flags &= ~JUMBO_STEAL_MOVED;
-	if (!(flags & JUMBO_STEAL_MOVED) && _jumbo_reback(p, pg_index(p, pg))) {
-		pg_store(pg, JUMBO_PG_LOST);
+	if (!(flags & JUMBO_STEAL_MOVED) && _jumbo_reback(p, f)) {
+		fr_store(p, f, JUMBO_PG_LOST);
 		ctr_add(&p->ctr.lost, 1);
 		return -ENOMEM;
 	}
 	ctr_add(&p->ctr.steals, 1);
 	/* Fresh memory is zero, so a debug pool's page carries no poison. */
-	pg_store(pg, JUMBO_PG_FREE);
-	_jumbo_cache_put(p, pg);
+	fr_store(p, f, JUMBO_PG_FREE);
+	_jumbo_cache_put(p, f);
 	return 0;
 }
 
 int jumbo_pool_steal(struct jumbo_pool *p, void *addr, unsigned flags)
 {
-	vm_page_t pg;
-	int err = _jumbo_page_of(p, addr, true, &pg);
-	return err ? err : _jumbo_steal(p, pg, flags);
+	frame_t f;
+	int err = _jumbo_page_of(p, addr, true, &f);
+	return err ? err : _jumbo_steal(p, f, flags);
 }
 
 enum jumbo_page_state jumbo_page_state(vm_page_t pg, unsigned *holds,
 				       int *free_pending)
 {
-	uint32_t s = pg_load(pg);
+	/* A descriptor beyond the committed part is zero: no pool yet. */
+	const struct jumbo_pool *p = pg->pg_pool;
+	uint32_t s = p ? fr_load(p, pg_frame(pg)) : JUMBO_PG_UNUSED;
 	unsigned h = s >> PG_HOLD_SHIFT;
 
 	if (holds)

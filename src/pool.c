@@ -54,6 +54,8 @@ static void pool_unmap(struct jumbo_pool *p)
 		_jumbo_unreserve(p->head.ph_base, p->reserved_bytes);
 	if (p->head.ph_pages)
 		munmap(p->head.ph_pages, p->meta_bytes);
+	if (p->state)
+		munmap(p->state, p->state_bytes);
 	if (p->fd >= 0)
 		close(p->fd);
 }
@@ -128,6 +130,14 @@ struct jumbo_pool *jumbo_pool_create(const struct jumbo_pool_params *pp)
 		p->head.ph_pages = NULL;
 		goto fail;
 	}
+	/* State words likewise; unused ones read as zero: JUMBO_PG_UNUSED. */
+	p->state_bytes = round_up(pp->max_pages * sizeof(*p->state), 4096);
+	p->state = mmap(NULL, p->state_bytes, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p->state == MAP_FAILED) {
+		p->state = NULL;
+		goto fail;
+	}
 	if (pp->flags & JUMBO_POOL_SHARED) {
 		unsigned mf = MFD_CLOEXEC | (shift == 21 ? MFD_HUGETLB : 0);
 		p->fd = memfd_create(p->name, mf);
@@ -152,7 +162,7 @@ struct jumbo_pool *jumbo_pool_create(const struct jumbo_pool_params *pp)
 			goto fail;
 		}
 		for (size_t i = p->committed; i < p->committed + step; i++)
-			pg_init(p, i);
+			fr_init(p, i);
 		p->committed += step;
 	}
 	pthread_mutex_unlock(&p->lock);
@@ -187,13 +197,14 @@ int jumbo_pool_destroy(struct jumbo_pool *p)
 
 void *jumbo_pool_alloc(struct jumbo_pool *p)
 {
-	vm_page_t pg = _jumbo_alloc(p);
-	return pg ? pg_addr(pg) : NULL;
+	frame_t f = _jumbo_alloc(p);
+	return likely(f != NO_FRAME) ? fr_addr(p, f) : NULL;
 }
 
 vm_page_t jumbo_pool_alloc_page(struct jumbo_pool *p)
 {
-	return _jumbo_alloc(p);
+	frame_t f = _jumbo_alloc(p);
+	return likely(f != NO_FRAME) ? fr_page(p, f) : NULL;
 }
 
 int jumbo_pool_free(struct jumbo_pool *p, void *addr)
@@ -208,9 +219,9 @@ int jumbo_pool_fd(const struct jumbo_pool *p)
 
 /* ---- trim ------------------------------------------------------------------ */
 
-static int cmp_page(const void *a, const void *b)
+static int cmp_frame(const void *a, const void *b)
 {
-	vm_page_t x = *(const vm_page_t *)a, y = *(const vm_page_t *)b;
+	frame_t x = *(const frame_t *)a, y = *(const frame_t *)b;
 	return (x > y) - (x < y);
 }
 
@@ -232,25 +243,25 @@ long jumbo_pool_trim(struct jumbo_pool *p, unsigned min_age_ms)
 	for (m = mine; m; m = m->next)
 		n += m->count;
 
-	vm_page_t *v = n ? malloc(n * sizeof(*v)) : NULL;
+	frame_t *v = n ? malloc(n * sizeof(*v)) : NULL;
 	if (n && !v)
 		err = -ENOMEM;
 	for (m = mine; v && m; m = m->next) {
 		m->trimmed = true;
 		for (unsigned i = 0; i < m->count; i++)
-			if (!(pg_load(m->pages[i]) & PGF_TRIMMED))
+			if (!(fr_load(p, m->pages[i]) & PGF_TRIMMED))
 				v[k++] = m->pages[i];
 	}
 	if (k)
-		qsort(v, k, sizeof(*v), cmp_page);
+		qsort(v, k, sizeof(*v), cmp_frame);
 	for (size_t i = 0; i < k;) {
 		size_t j = i + 1;
 		while (j < k && v[j] == v[j - 1] + 1)
 			j++;
-		if (_jumbo_decommit(p, pg_index(p, v[i]), j - i) == 0) {
+		if (_jumbo_decommit(p, v[i], j - i) == 0) {
 			/* Still under our control: the magazines are ours. */
 			for (size_t x = i; x < j; x++)
-				pg_store(v[x], JUMBO_PG_FREE | PGF_TRIMMED);
+				fr_store(p, v[x], JUMBO_PG_FREE | PGF_TRIMMED);
 			done += (long)(j - i);
 		} else if (!err) {
 			err = -errno;
@@ -314,10 +325,11 @@ int jumbo_pool_stats(struct jumbo_pool *p, struct jumbo_stats *st)
 	pthread_mutex_unlock(&p->lock);
 	st->reserved = p->head.ph_npages;
 	st->page_size = p->page_size;
-	st->meta_bytes = p->committed * sizeof(struct vm_page) +
+	st->meta_bytes = p->committed * (sizeof(struct vm_page) +
+					 sizeof(*p->state)) +
 			 __atomic_load_n(&p->nmags, __ATOMIC_RELAXED) *
 				 (sizeof(struct jumbo_mag) +
-				  p->mag_size * sizeof(vm_page_t)) +
+				  p->mag_size * sizeof(frame_t)) +
 			 sizeof(*p);
 	return 0;
 }

@@ -122,7 +122,8 @@ vm_page_t jumbo_pg_alloc(void)
 		errno = ENXIO;
 		return NULL;
 	}
-	return _jumbo_alloc(p);
+	frame_t f = _jumbo_alloc(p);
+	return likely(f != NO_FRAME) ? fr_page(p, f) : NULL;
 }
 
 static inline void seed_free(const char *fn, void *addr)
@@ -159,9 +160,10 @@ void jumbo_pg_steal(vm_page_t pg)
 	    off / sizeof(*pg) >= __atomic_load_n(&p->committed, __ATOMIC_ACQUIRE))
 		_jumbo_panic("jumbo_pg_steal", pg,
 			     "not a jumbo page descriptor");
-	int err = _jumbo_steal(p, pg, 0);
+	frame_t f = (frame_t)(off / sizeof(*pg));
+	int err = _jumbo_steal(p, f, 0);
 	if (err)
-		_jumbo_panic("jumbo_pg_steal", pg_addr(pg), _jumbo_strerr(err));
+		_jumbo_panic("jumbo_pg_steal", fr_addr(p, f), _jumbo_strerr(err));
 }
 
 caddr_t jumbo_phys_to_kva(vm_offset_t pa)

@@ -30,6 +30,10 @@ int main(void)
 	REQUIRE(jumbo_pool_stats(p, &st) == 0);
 	CHECK_EQ(st.committed, 0);
 	CHECK_EQ(st.reserved, CAP);
+	/* A frame with no memory yet: its descriptor says so. */
+	vm_page_t unused = jumbo_pool_page(p, jumbo_pool_iova_to_addr(p, 4096));
+	REQUIRE(unused != NULL);
+	CHECK_EQ(jumbo_page_state(unused, NULL, NULL), JUMBO_PG_UNUSED);
 
 	for (int i = 0; i < CAP; i++) {
 		v[i] = jumbo_pool_alloc(p);
@@ -43,6 +47,20 @@ int main(void)
 	CHECK_EQ(st.in_use, CAP);
 	CHECK_EQ(st.grows, (CAP + 63) / 64);
 	CHECK(st.high_water >= CAP);
+	/* The metadata promise of jumbo.h: at most 32 bytes per page. */
+	printf("metadata: %.2f bytes per page\n",
+	       (double)st.meta_bytes / (double)st.committed);
+	CHECK(st.meta_bytes <= 32 * st.committed);
+
+	/* Every translation agrees with every other, for every page. */
+	for (int i = 0; i < CAP; i++) {
+		vm_page_t pg = jumbo_pool_page(p, (char *)v[i] + 100);
+		REQUIRE(pg != NULL);
+		CHECK(jumbo_page_kva(pg) == v[i]);
+		CHECK_EQ(jumbo_page_index(pg), jumbo_pool_iova(p, v[i]) >> 12);
+		CHECK_EQ(VM_PAGE_TO_PHYS(pg), jumbo_pool_iova(p, v[i]));
+		CHECK_EQ(jumbo_page_state(pg, NULL, NULL), JUMBO_PG_ALLOC);
+	}
 
 	/* Distinct pages, none overlapping another. */
 	memcpy(sorted, v, sizeof(v));

@@ -38,11 +38,14 @@ struct jumbo_pool;
  * A page descriptor: one per page frame of a pool, 24 bytes, at a fixed
  * place for the life of the pool.  vm_page_t points at one.  The fields are
  * the library's; a program reads them only through the functions and macros
- * below.
+ * below.  They are written when the frame is first committed and then only
+ * read (pg_link aside, on a path taken when memory runs out): the page's
+ * state lives in a dense array of its own, so that allocating on one core
+ * and freeing on another never moves a descriptor's cache line.
  */
 struct vm_page {
-	uint32_t pg_state;          /* state, flags and hold count */
-	uint32_t pg_link;           /* free-list link while the page is free */
+	uint32_t pg_index;          /* frame number */
+	uint32_t pg_link;           /* spill-list link (out of memory only) */
 	struct jumbo_pool *pg_pool; /* the pool the frame belongs to */
 	caddr_t pg_kva;             /* the frame's virtual address */
 };
@@ -79,7 +82,7 @@ JUMBO_API struct jumbo_pool *jumbo_default_pool(void);
 /* Frame number and I/O address of a page; virtual address of a page. */
 static inline size_t jumbo_page_index(vm_page_t pg)
 {
-	return (size_t)(pg - JUMBO_HEAD(pg->pg_pool)->ph_pages);
+	return pg->pg_index;
 }
 
 static inline vm_paddr_t jumbo_page_phys(vm_page_t pg)
