@@ -120,11 +120,10 @@ static unsigned take(struct jumbo_pool *p, frame_t *out, unsigned n)
 	 * The reserve: while the depot holds no more free pages than it, new
 	 * frames come first, so that a page freed on one core comes back to
 	 * an allocating core only after the reserve has gone round, when its
-	 * lines have left the other core's cache.  One thread allocating and
-	 * another freeing through a 1024-slot ring (bench/ring.h, pinned, same
-	 * run): 51 M pages/s with no reserve, 74 with 4096 pages, 80 with
-	 * 16384.  A failed growth (the cap, or the kernel's refusal) drops
-	 * the reserve for good: the pool cannot hold more.
+	 * lines have left the other core's cache (figures at
+	 * DEFAULT_RESERVE_BYTES, pool.c).  A failed growth (the cap, or the
+	 * kernel's refusal) drops the reserve for good: the pool cannot hold
+	 * more.
 	 */
 	while (got < n && p->depot_pages <= p->reserve) {
 		if (p->carved == p->committed && grow(p) != 0) {

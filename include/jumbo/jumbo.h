@@ -121,7 +121,7 @@ struct jumbo_pool_params {
 				  pool's slow paths; 0: only jumbo_pool_trim */
 	size_t reserve_pages;  /* free pages the depot keeps cold before it
 				  reuses any, growing the pool instead;
-				  JUMBO_RESERVE_AUTO (default): 16 MiB worth;
+				  JUMBO_RESERVE_AUTO (default): 32 MiB worth;
 				  never more than a quarter of the cap */
 };
 
@@ -129,7 +129,7 @@ struct jumbo_pool_params {
 
 /*
  * Fills *p with the defaults: 4 KiB pages, 0 initial, 65536 max, cache 512,
- * reserve 16 MiB worth of pages.
+ * reserve 32 MiB worth of pages.
  */
 JUMBO_API void jumbo_pool_params_init(struct jumbo_pool_params *p);
 
