@@ -106,7 +106,9 @@ uint64_t _jumbo_registry_remove(struct jumbo_pool *p)
 
 	pthread_mutex_lock(&reg_lock);
 	sum_locked(p, &a, &f);
-	lost = __atomic_load_n(&p->ctr.lost, __ATOMIC_RELAXED);
+	/* Each twin is a free counted twice. */
+	lost = __atomic_load_n(&p->ctr.lost, __ATOMIC_RELAXED) -
+	       __atomic_load_n(&p->ctr.twins, __ATOMIC_RELAXED);
 	if (a - f - lost != 0) {
 		pthread_mutex_unlock(&reg_lock);
 		return a - f - lost;
@@ -289,15 +291,20 @@ frame_t _jumbo_alloc_slow(struct jumbo_pool *p)
 	struct jumbo_cache *c = p->nocache ? NULL : _jumbo_cache_get(p);
 	frame_t f;
 
-	if (c && (c->len || refill(p, c))) {
+	while (c && (c->len || refill(p, c))) {
 		f = c->objs[--c->len];
+		if (unlikely(fr_load(p, f) != JUMBO_PG_FREE)) {
+			_jumbo_twin(p, f, NULL, true);
+			continue;
+		}
 		ctr_bump(&c->allocs);
 		fr_store(p, f, JUMBO_PG_ALLOC);
 		return f;
 	}
-	if (!c && _jumbo_depot_get(p, &f, 1) == 1) {
+	while (!c && _jumbo_depot_get(p, &f, 1) == 1) {
+		if (!_jumbo_alloc_check(p, f))
+			continue;
 		ctr_add(&p->ctr.allocs, 1);
-		_jumbo_alloc_check(p, f);
 		fr_store(p, f, JUMBO_PG_ALLOC);
 		return f;
 	}
@@ -315,18 +322,29 @@ unsigned jumbo_pool_alloc_bulk(struct jumbo_pool *p, void **addrs, unsigned n)
 		if (c && c->len) {
 			/* Locals: nothing is kept in registers across atomics. */
 			unsigned len = c->len, k = len < n - got ? len : n - got;
+			unsigned end = len - k, start = got;
 			const frame_t *o = c->objs;
 			uint32_t *state = p->state;
 			char *base = p->head.ph_base;
 			unsigned shift = p->head.ph_shift;
-			for (unsigned i = 0; i < k; i++) {
-				frame_t f = o[--len];
+			uint64_t allocs = c->allocs;
+			while (len > end) {
+				frame_t f = o[len - 1];
+				if (unlikely(__atomic_load_n(&state[f], __ATOMIC_RELAXED) !=
+					     JUMBO_PG_FREE))
+					break;
+				len--;
 				__atomic_store_n(&state[f], JUMBO_PG_ALLOC,
 						 __ATOMIC_RELAXED);
 				addrs[got++] = base + ((size_t)f << shift);
 			}
 			c->len = len;
-			__atomic_store_n(&c->allocs, c->allocs + k, __ATOMIC_RELAXED);
+			__atomic_store_n(&c->allocs, allocs + (got - start),
+					 __ATOMIC_RELAXED);
+			if (unlikely(len > end)) { /* stopped at a twin */
+				c->len = len - 1;
+				_jumbo_twin(p, o[len - 1], NULL, true);
+			}
 			continue;
 		}
 		frame_t f = _jumbo_alloc_slow(p);

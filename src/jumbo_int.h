@@ -165,6 +165,7 @@ struct jumbo_counters {
 	uint64_t allocs, frees; /* those that went around the thread caches */
 	uint64_t steals, holds, deferred_frees, grows, trims, alloc_fails,
 		grow_fails, lost;
+	uint64_t twins; /* second copies of a page freed twice at once */
 };
 
 /*
@@ -187,6 +188,7 @@ struct jumbo_pool {
 	int fd;                /* memfd of a shared pool, else -1 */
 	bool debug;            /* poison on free, check on alloc */
 	bool nocache;          /* no thread caches (also in debug mode) */
+	bool seed;             /* the default pool: misuse aborts */
 	size_t reserved_bytes; /* length of the reservation */
 	size_t meta_bytes;     /* length of the descriptor reservation */
 	size_t state_bytes;    /* length of the state array's reservation */
@@ -316,22 +318,49 @@ static inline struct jumbo_cache *_jumbo_tls_cache(const struct jumbo_pool *p)
 	return NULL;
 }
 
-/* A free frame, now ALLOC, or NO_FRAME with errno ENOMEM. */
-static inline frame_t _jumbo_alloc(struct jumbo_pool *p)
+/*
+ * The allocation fast path: true and *fp = a frame, now ALLOC; false when
+ * the slow path must run (no cache, an empty one, or a cached page that is
+ * not plain FREE: a twin, see _jumbo_twin()).  Everything is read before
+ * anything is written, since the compiler reloads across atomic stores.
+ */
+static inline bool _jumbo_alloc_fast(struct jumbo_pool *p, frame_t *fp)
 {
 	struct jumbo_tls *t = &_jumbo_tls;
 	struct jumbo_cache *c = t->last;
 
 	/* last is never NULL while last_pool is set. */
 	if (likely(t->last_pool == p) &&
-	    likely(__atomic_load_n(&c->pool, __ATOMIC_RELAXED) == p) &&
-	    likely(c->len != 0)) {
-		frame_t f = c->objs[--c->len];
-		ctr_bump(&c->allocs);
-		fr_store(p, f, JUMBO_PG_ALLOC);
-		return f;
+	    likely(__atomic_load_n(&c->pool, __ATOMIC_RELAXED) == p)) {
+		unsigned len = c->len;
+		uint32_t *st = p->state;
+		uint64_t n = c->allocs;
+		if (likely(len != 0)) {
+			frame_t f = c->objs[len - 1];
+			if (likely(__atomic_load_n(&st[f], __ATOMIC_RELAXED) ==
+				   JUMBO_PG_FREE)) {
+				c->len = len - 1;
+				__atomic_store_n(&st[f], JUMBO_PG_ALLOC,
+						 __ATOMIC_RELAXED);
+				__atomic_store_n(&c->allocs, n + 1,
+						 __ATOMIC_RELAXED);
+				*fp = f;
+				return true;
+			}
+		}
 	}
-	return _jumbo_alloc_slow(p);
+	return false;
+}
+
+/* A free page's descriptor, now ALLOC, or NULL with errno ENOMEM. */
+static inline vm_page_t _jumbo_alloc_page(struct jumbo_pool *p)
+{
+	frame_t f;
+
+	if (likely(_jumbo_alloc_fast(p, &f)))
+		return fr_page(p, f);
+	f = _jumbo_alloc_slow(p);
+	return f != NO_FRAME ? fr_page(p, f) : NULL;
 }
 
 /* Frame f (below the cap) is freed: 0, or a -errno and nothing changed. */
@@ -341,12 +370,18 @@ static inline int _jumbo_free(struct jumbo_pool *p, frame_t f)
 	struct jumbo_cache *c = t->last;
 
 	if (likely(t->last_pool == p) &&
-	    likely(__atomic_load_n(&c->pool, __ATOMIC_RELAXED) == p) &&
-	    likely(fr_load(p, f) == JUMBO_PG_ALLOC) && likely(c->len < c->cap)) {
-		fr_store(p, f, JUMBO_PG_FREE);
-		c->objs[c->len++] = f;
-		ctr_bump(&c->frees);
-		return 0;
+	    likely(__atomic_load_n(&c->pool, __ATOMIC_RELAXED) == p)) {
+		unsigned len = c->len;
+		uint32_t *st = p->state;
+		uint64_t n = c->frees;
+		if (likely(__atomic_load_n(&st[f], __ATOMIC_RELAXED) ==
+			   JUMBO_PG_ALLOC) && likely(len < c->cap)) {
+			__atomic_store_n(&st[f], JUMBO_PG_FREE, __ATOMIC_RELAXED);
+			c->objs[len] = f;
+			c->len = len + 1;
+			__atomic_store_n(&c->frees, n + 1, __ATOMIC_RELAXED);
+			return 0;
+		}
 	}
 	return _jumbo_free_slow(p, f);
 }
@@ -366,7 +401,9 @@ static inline int _jumbo_free_addr(struct jumbo_pool *p, const void *addr)
 }
 
 /* page.c: states, checks, poison, reports. */
-JUMBO_HIDDEN void _jumbo_alloc_check(struct jumbo_pool *p, frame_t f);
+JUMBO_HIDDEN bool _jumbo_alloc_check(struct jumbo_pool *p, frame_t f);
+JUMBO_HIDDEN void _jumbo_twin(struct jumbo_pool *p, frame_t f, const char *fn,
+			      bool out);
 JUMBO_HIDDEN int _jumbo_free_state(struct jumbo_pool *p, frame_t f);
 JUMBO_HIDDEN int _jumbo_page_of(struct jumbo_pool *p, const void *addr,
 				bool exact, frame_t *fp);

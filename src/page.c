@@ -19,6 +19,7 @@
 #include <string.h>
 
 #define POISON_BYTE 0xdb
+#define TWINS_REPORTED 16
 #define POISON_WORD 0xdbdbdbdbdbdbdbdbull
 
 _Noreturn void _jumbo_panic(const char *fn, const void *addr, const char *why)
@@ -113,19 +114,63 @@ static int not_alloc(uint32_t s)
 }
 
 /*
- * A page taken from the depot by a pool without caches (NOCACHE or debug):
- * its word must say FREE; a poisoned one must still be all poison.
+ * Twins.  Two threads that free the same allocated page at the same
+ * instant can both read ALLOC before either writes FREE (the fast path
+ * has no read-modify-write, so only debug mode's compare-and-swap stops
+ * this at the free): the page then sits in two caches or magazines.  Every
+ * copy but one is caught before the page is handed out twice: a page
+ * leaving a cache or the depot must be plain FREE, and the first copy to
+ * be allocated makes it ALLOC; trim claims a page with a compare-and-swap
+ * before it gives its memory back, so a copy that is allocated is never
+ * trimmed.  (Only two allocations of the two copies racing to the same
+ * nanosecond, or one racing trim's claim, still slip through.)  The late
+ * copy is reported, function and address, and dropped, which leaves the
+ * pool as the one free should have: the seed's functions abort instead,
+ * as for any other misuse.  out: the copy was counted out of the depot.
  */
-void _jumbo_alloc_check(struct jumbo_pool *p, frame_t f)
+void _jumbo_twin(struct jumbo_pool *p, frame_t f, const char *fn, bool out)
+{
+	const char *why = "freed twice by two threads at once (caught when "
+			  "its second copy left the pool's free pages)";
+
+	if (!fn)
+		fn = p->seed ? "jumbo_pg_alloc" : "jumbo_pool_alloc";
+	if (p->seed)
+		_jumbo_panic(fn, fr_addr(p, f), why);
+	/* Reported one by one up to a point, then only counted. */
+	uint64_t n = __atomic_add_fetch(&p->ctr.twins, 1, __ATOMIC_RELAXED);
+	if (n <= TWINS_REPORTED)
+		fprintf(stderr, "%s: %p: %s; pool \"%s\": the copy is dropped%s\n",
+			fn, (void *)fr_addr(p, f), why, p->name,
+			n == TWINS_REPORTED ? " (further ones are only counted, "
+					      "in double_frees)" : "");
+	if (out) {
+		pthread_mutex_lock(&p->lock);
+		p->out--;
+		pthread_mutex_unlock(&p->lock);
+	}
+}
+
+/*
+ * A page taken from the depot by a pool without caches (NOCACHE or debug):
+ * its word must say FREE (false: it is a twin, now dropped); a poisoned
+ * one must still be all poison.
+ */
+bool _jumbo_alloc_check(struct jumbo_pool *p, frame_t f)
 {
 	uint32_t s = fr_load(p, f);
 
+	if ((s & PGS_MASK) == JUMBO_PG_ALLOC) {
+		_jumbo_twin(p, f, NULL, true);
+		return false;
+	}
 	if ((s & PGS_MASK) != JUMBO_PG_FREE || (s >> PG_HOLD_SHIFT))
 		_jumbo_panic("jumbo_pg_alloc", fr_addr(p, f),
 			     "the depot holds a page that is not free "
 			     "(pool corrupted)");
 	if (s & PGF_POISON)
 		check_poison(p, f);
+	return true;
 }
 
 /*

@@ -204,14 +204,17 @@ int jumbo_pool_destroy(struct jumbo_pool *p)
 
 void *jumbo_pool_alloc(struct jumbo_pool *p)
 {
-	frame_t f = _jumbo_alloc(p);
-	return likely(f != NO_FRAME) ? fr_addr(p, f) : NULL;
+	frame_t f;
+
+	if (likely(_jumbo_alloc_fast(p, &f)))
+		return fr_addr(p, f);
+	f = _jumbo_alloc_slow(p);
+	return f != NO_FRAME ? fr_addr(p, f) : NULL;
 }
 
 vm_page_t jumbo_pool_alloc_page(struct jumbo_pool *p)
 {
-	frame_t f = _jumbo_alloc(p);
-	return likely(f != NO_FRAME) ? fr_page(p, f) : NULL;
+	return _jumbo_alloc_page(p);
 }
 
 int jumbo_pool_free(struct jumbo_pool *p, void *addr)
@@ -226,10 +229,50 @@ int jumbo_pool_fd(const struct jumbo_pool *p)
 
 /* ---- trim ------------------------------------------------------------------ */
 
-static int cmp_frame(const void *a, const void *b)
+/* A page trim has claimed: its frame and the state word it had. */
+struct claim {
+	frame_t f;
+	uint32_t was;
+};
+
+static int cmp_claim(const void *a, const void *b)
 {
-	frame_t x = *(const frame_t *)a, y = *(const frame_t *)b;
+	frame_t x = ((const struct claim *)a)->f, y = ((const struct claim *)b)->f;
 	return (x > y) - (x < y);
+}
+
+/*
+ * Claim the pages of a detached magazine for trim: each free page's word
+ * becomes FREE|TRIMMED by compare-and-swap before its memory goes, so that
+ * a twin of it (see _jumbo_twin) that a thread allocates meanwhile either
+ * wins, and the page is not trimmed, or finds TRIMMED and is dropped.
+ * Pages already trimmed are skipped; twins found here are dropped.
+ */
+static size_t claim_mag(struct jumbo_pool *p, struct jumbo_mag *m,
+			struct claim *v)
+{
+	size_t k = 0;
+
+	for (unsigned i = 0; i < m->count;) {
+		frame_t f = m->pages[i];
+		uint32_t s = fr_load(p, f);
+
+		if ((s & PGS_MASK) != JUMBO_PG_FREE || (s >> PG_HOLD_SHIFT)) {
+			m->pages[i] = m->pages[--m->count];
+			_jumbo_twin(p, f, "jumbo_pool_trim", false);
+			continue;
+		}
+		if (s & PGF_TRIMMED) {
+			i++;
+			continue;
+		}
+		if (fr_cas(p, f, &s, JUMBO_PG_FREE | PGF_TRIMMED))
+			v[k++] = (struct claim){ f, s };
+		else
+			continue; /* look again at what changed it */
+		i++;
+	}
+	return k;
 }
 
 /*
@@ -250,28 +293,28 @@ long jumbo_pool_trim(struct jumbo_pool *p, unsigned min_age_ms)
 	for (m = mine; m; m = m->next)
 		n += m->count;
 
-	frame_t *v = n ? malloc(n * sizeof(*v)) : NULL;
+	struct claim *v = n ? malloc(n * sizeof(*v)) : NULL;
 	if (n && !v)
 		err = -ENOMEM;
 	for (m = mine; v && m; m = m->next) {
 		m->trimmed = true;
-		for (unsigned i = 0; i < m->count; i++)
-			if (!(fr_load(p, m->pages[i]) & PGF_TRIMMED))
-				v[k++] = m->pages[i];
+		k += claim_mag(p, m, v + k);
 	}
 	if (k)
-		qsort(v, k, sizeof(*v), cmp_frame);
+		qsort(v, k, sizeof(*v), cmp_claim);
 	for (size_t i = 0; i < k;) {
 		size_t j = i + 1;
-		while (j < k && v[j] == v[j - 1] + 1)
+		while (j < k && v[j].f == v[j - 1].f + 1)
 			j++;
-		if (_jumbo_decommit(p, v[i], j - i) == 0) {
-			/* Still under our control: the magazines are ours. */
-			for (size_t x = i; x < j; x++)
-				fr_store(p, v[x], JUMBO_PG_FREE | PGF_TRIMMED);
+		int r = _jumbo_decommit(p, v[i].f, j - i);
+		if (r == 0) {
 			done += (long)(j - i);
-		} else if (!err) {
-			err = -errno;
+		} else {
+			/* The memory stayed: so do the words (poison too). */
+			for (size_t x = i; x < j; x++)
+				fr_store(p, v[x].f, v[x].was);
+			if (!err)
+				err = r;
 		}
 		i = j;
 	}
@@ -319,10 +362,11 @@ int jumbo_pool_stats(struct jumbo_pool *p, struct jumbo_stats *st)
 	st->alloc_fails = __atomic_load_n(&p->ctr.alloc_fails, __ATOMIC_RELAXED);
 	st->grow_fails = __atomic_load_n(&p->ctr.grow_fails, __ATOMIC_RELAXED);
 	st->lost = __atomic_load_n(&p->ctr.lost, __ATOMIC_RELAXED);
+	st->double_frees = __atomic_load_n(&p->ctr.twins, __ATOMIC_RELAXED);
 	st->allocs = allocs;
 	/* Internally a steal returns its page like a free; report apart. */
-	st->frees = frees - st->steals;
-	st->in_use = allocs - frees - st->lost;
+	st->frees = frees - st->steals - st->double_frees;
+	st->in_use = allocs - frees - st->lost + st->double_frees;
 
 	pthread_mutex_lock(&p->lock);
 	st->committed = p->committed - __atomic_load_n(&p->trimmed, __ATOMIC_RELAXED);
@@ -357,6 +401,7 @@ void jumbo_stats_print(const struct jumbo_stats *st, void *stream)
 		{ "grows", st->grows },           { "trims", st->trims },
 		{ "alloc_fails", st->alloc_fails }, { "grow_fails", st->grow_fails },
 		{ "lost", st->lost },             { "meta_bytes", st->meta_bytes },
+		{ "double_frees", st->double_frees },
 	};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
 		fprintf(f, "%-16s %llu\n", rows[i].name,

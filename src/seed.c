@@ -107,8 +107,10 @@ int jumbo_vm_init(void)
 		 * try again; success is published only when complete.
 		 */
 		struct jumbo_pool *p = jumbo_pool_create(&pp);
-		if (p)
+		if (p) {
+			p->seed = true; /* misuse aborts, as the kernel panicked */
 			__atomic_store_n(&default_pool, p, __ATOMIC_RELEASE);
+		}
 	}
 	int ok = default_pool != NULL;
 	pthread_mutex_unlock(&init_lock);
@@ -122,8 +124,7 @@ vm_page_t jumbo_pg_alloc(void)
 		errno = ENXIO;
 		return NULL;
 	}
-	frame_t f = _jumbo_alloc(p);
-	return likely(f != NO_FRAME) ? fr_page(p, f) : NULL;
+	return _jumbo_alloc_page(p);
 }
 
 static inline void seed_free(const char *fn, void *addr)

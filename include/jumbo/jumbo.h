@@ -211,6 +211,8 @@ struct jumbo_stats {
 	uint64_t cached_free;    /* free pages in thread caches */
 	uint64_t page_size;
 	uint64_t meta_bytes;     /* bytes of metadata the pool keeps now */
+	uint64_t double_frees;   /* pages two threads freed at the same
+				    instant, caught (and mended) later */
 };
 
 JUMBO_API int jumbo_pool_stats(struct jumbo_pool *pool, struct jumbo_stats *st);
