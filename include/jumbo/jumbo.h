@@ -162,7 +162,9 @@ JUMBO_API int jumbo_pool_free_bulk(struct jumbo_pool *pool, void *const *addrs,
  * Hold: count an in-flight I/O on an allocated page.  0, -EFAULT, -EINVAL,
  * -EALREADY (page is free), -EOVERFLOW (65535 holds).  Unhold: 0, or
  * -ENOENT for an unhold without a hold.  A free of a held page is deferred
- * to its last unhold, which may run on any thread.
+ * to its last unhold, which may run on any thread.  The first hold must
+ * happen before the owner's free (same thread, or ordered by the hand-off);
+ * later holds and unholds may race with it.
  */
 JUMBO_API int jumbo_pool_hold(struct jumbo_pool *pool, void *addr);
 JUMBO_API int jumbo_pool_unhold(struct jumbo_pool *pool, void *addr);
