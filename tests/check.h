@@ -99,6 +99,43 @@ static inline uint64_t rnd(uint64_t *s)
 }
 
 /*
+ * Runs fn(arg) in a forked child (which _exits 0 if fn returns) with its
+ * stderr captured in buf (NUL-terminated).  Returns the wait status, or -1
+ * if the child could not be made.
+ */
+static inline int run_child(void (*fn)(void *), void *arg, char *buf,
+			    size_t size)
+{
+	int p[2], st;
+	size_t len = 0;
+	ssize_t r;
+
+	fflush(stdout);
+	fflush(stderr);
+	buf[0] = 0;
+	if (pipe(p) != 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		close(p[0]);
+		dup2(p[1], 2);
+		fn(arg);
+		_exit(0);
+	}
+	close(p[1]);
+	while (len < size - 1 &&
+	       (r = read(p[0], buf + len, size - 1 - len)) > 0)
+		len += (size_t)r;
+	buf[len] = 0;
+	close(p[0]);
+	if (waitpid(pid, &st, 0) != pid)
+		return -1;
+	return st;
+}
+
+/*
  * Runs fn(arg) in a forked child with stderr captured.  Passes when the
  * child dies by SIGABRT and its stderr contains every string of want[]
  * (NULL-terminated).  Prints what it saw when it fails.
@@ -106,32 +143,12 @@ static inline uint64_t rnd(uint64_t *s)
 static inline int expect_abort(const char *what, void (*fn)(void *), void *arg,
 			       const char *const *want)
 {
-	int p[2];
 	char buf[4096];
-	size_t len = 0;
-	ssize_t r;
-	int st, ok = 1;
+	int ok = 1;
+	int st = run_child(fn, arg, buf, sizeof(buf));
 
-	fflush(stdout);
-	fflush(stderr);
-	if (pipe(p) != 0)
-		return 0;
-	pid_t pid = fork();
-	if (pid == 0) {
-		close(p[0]);
-		dup2(p[1], 2);
-		fn(arg);
-		_exit(0); /* survived: the test fails */
-	}
-	close(p[1]);
-	while (len < sizeof(buf) - 1 &&
-	       (r = read(p[0], buf + len, sizeof(buf) - 1 - len)) > 0)
-		len += (size_t)r;
-	buf[len] = 0;
-	close(p[0]);
-	waitpid(pid, &st, 0);
-	if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGABRT)
-		ok = 0;
+	if (st == -1 || !WIFSIGNALED(st) || WTERMSIG(st) != SIGABRT)
+		ok = 0; /* survived (exit 0), or no child */
 	for (const char *const *w = want; *w; w++)
 		if (!strstr(buf, *w))
 			ok = 0;
@@ -140,8 +157,9 @@ static inline int expect_abort(const char *what, void (*fn)(void *), void *arg,
 		for (const char *const *w = want; *w; w++)
 			fprintf(stderr, " \"%s\"", *w);
 		fprintf(stderr, "; child %s %d, stderr: %s\n",
-			WIFSIGNALED(st) ? "signal" : "exit",
-			WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st), buf);
+			st != -1 && WIFSIGNALED(st) ? "signal" : "exit",
+			st == -1 ? -1 : WIFSIGNALED(st) ? WTERMSIG(st)
+							 : WEXITSTATUS(st), buf);
 		check_failures++;
 	}
 	return ok;

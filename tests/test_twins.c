@@ -237,10 +237,11 @@ static void pool_api(void)
 /* ---- the jumbo(9) functions: abort, naming function and address -------- */
 
 /* A child races on the default pool until it dies of what it sees. */
-static void seed_child(void)
+static void seed_child(void *arg)
 {
 	pthread_t a, b;
 
+	(void)arg;
 	setenv("JUMBO_MAX_PAGES", "4096", 1); /* frames fit owned[] */
 	if (jumbo_vm_init() != 1)
 		_exit(3);
@@ -256,35 +257,16 @@ static void seed_child(void)
 	pthread_create(&b, NULL, thread_b, NULL);
 	pthread_join(a, NULL);
 	pthread_join(b, NULL);
-	_exit(0); /* MAX_ATTEMPTS races and no abort: the test fails */
+	/* Returns: MAX_ATTEMPTS races and no abort, and the test fails. */
 }
 
 /* 1: died of an escaped double free, 0: of one caught at the free. */
 static int seed_run(void)
 {
 	char buf[8192];
-	size_t len = 0;
-	ssize_t r;
-	int p[2], st;
+	int st = run_child(seed_child, NULL, buf, sizeof(buf));
 
-	fflush(stdout);
-	fflush(stderr);
-	REQUIRE(pipe(p) == 0);
-	pid_t pid = fork();
-	REQUIRE(pid >= 0);
-	if (pid == 0) {
-		close(p[0]);
-		dup2(p[1], 2);
-		seed_child();
-	}
-	close(p[1]);
-	while (len < sizeof(buf) - 1 &&
-	       (r = read(p[0], buf + len, sizeof(buf) - 1 - len)) > 0)
-		len += (size_t)r;
-	buf[len] = 0;
-	close(p[0]);
-	waitpid(pid, &st, 0);
-	if (WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT) {
+	if (st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT) {
 		if (strstr(buf, "jumbo_pg_alloc: 0x") &&
 		    strstr(buf, "freed twice by two threads at once"))
 			return 1;
@@ -292,9 +274,8 @@ static int seed_run(void)
 		    strstr(buf, "double free"))
 			return 0;
 	}
-	fprintf(stderr, "twins: the default pool's child %s %d, stderr: %s\n",
-		WIFSIGNALED(st) ? "died of signal" : "exited",
-		WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st), buf);
+	fprintf(stderr, "twins: the default pool's child: status %#x, "
+		"stderr: %s\n", st, buf);
 	check_failures++;
 	return -1;
 }
