@@ -3,15 +3,19 @@
  * storage and its shared reference count, and the free that gives a page
  * back to its pool exactly once.
  *
- * Mbufs come from 64 KiB slabs that are never given back, carved into
- * MSIZE-byte, MSIZE-aligned mbufs.  Each thread keeps a LIFO list of free
- * mbufs; beyond 2 * MB_BATCH it sends MB_BATCH of them to a shared depot,
- * and when empty it takes a batch back (Bonwick's magazines, with lists
+ * Mbufs come from 64 KiB slabs, 64 KiB-aligned, carved into MSIZE-byte,
+ * MSIZE-aligned mbufs.  Each thread keeps a LIFO list of free mbufs;
+ * beyond 2 * MB_BATCH it sends MB_BATCH of them to a shared depot, and
+ * when empty it takes a batch back (Bonwick's magazines, with lists
  * instead of arrays since a free mbuf can hold its own link).  An mbuf
  * allocated by one thread may be freed by any other.
  *
- * Since slabs stay mapped, a freed mbuf can still be read: m_free checks
+ * Slabs stay mapped, so a freed mbuf can still be read: m_free checks
  * m_type and aborts on a double free instead of corrupting the lists.
+ * jumbo_mbuf_trim() gives back the memory of slabs whose mbufs are all
+ * in the depot with MADV_DONTNEED, which keeps the mapping: their mbufs
+ * then read as zeros, MT_NOTMBUF, so a late double free is still caught;
+ * such slabs are carved again before new ones are mapped.
  */
 #include "mbuf_int.h"
 
@@ -44,14 +48,16 @@ struct mb_cache {
 /*
  * The depot, behind lock: batches of free mbufs.  A batch is a list
  * through m_next; batches are linked through their first mbuf's m_nextpkt,
- * and the first mbuf's m_len holds the batch's length.  slabs counts the
- * slabs ever mapped (never unmapped).
+ * and the first mbuf's m_len holds the batch's length.  slab[0..nslab)
+ * are the slabs ever mapped (never unmapped), room for cap of them;
+ * spare[0..nspare) those whose memory trim gave back, to be carved first.
  */
 static struct {
 	pthread_mutex_t lock;
 	struct mbuf *batches;
 	size_t nbatches;
-	size_t slabs;
+	char **slab, **spare;
+	size_t nslab, nspare, cap;
 } depot = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static __thread struct mb_cache mb_tcache;
@@ -87,6 +93,85 @@ static void mb_cache_dtor(void *arg)
 	c->registered = false;
 }
 
+static int cmp_ptr(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)*(char *const *)a, y = (uintptr_t)*(char *const *)b;
+	return (x > y) - (x < y);
+}
+
+/* Depot lock held, slab[] sorted: the index of m's slab, or nslab. */
+static size_t slab_of(const struct mbuf *m)
+{
+	char *s = (char *)((uintptr_t)m & ~(MB_SLAB - 1));
+	char **hit = bsearch(&s, depot.slab, depot.nslab, sizeof(s), cmp_ptr);
+	return hit ? (size_t)(hit - depot.slab) : depot.nslab;
+}
+
+long jumbo_mbuf_trim(void)
+{
+	long bytes = 0;
+
+	pthread_mutex_lock(&depot.lock);
+	unsigned *nfree = calloc(depot.nslab + 1, sizeof(*nfree));
+	if (!nfree) {
+		pthread_mutex_unlock(&depot.lock);
+		return -ENOMEM;
+	}
+	qsort(depot.slab, depot.nslab, sizeof(*depot.slab), cmp_ptr);
+	/* Count each slab's mbufs in the depot (unregistered: the last). */
+	for (struct mbuf *b = depot.batches; b; b = b->m_nextpkt)
+		for (struct mbuf *m = b; m; m = m->m_next)
+			nfree[slab_of(m)]++;
+	/* Re-batch the mbufs of the slabs that stay. */
+	struct mbuf *old = depot.batches, *head = NULL, *tail = NULL;
+	unsigned n = 0;
+	depot.batches = NULL;
+	depot.nbatches = 0;
+	while (old) {
+		struct mbuf *next_batch = old->m_nextpkt, *m = old;
+		while (m) {
+			struct mbuf *next = m->m_next;
+			size_t k = slab_of(m);
+			if (k == depot.nslab || nfree[k] < MB_PER_SLAB) {
+				m->m_next = NULL;
+				if (tail)
+					tail->m_next = m;
+				else
+					head = m;
+				tail = m;
+				if (++n == MB_BATCH) {
+					head->m_len = (int)n;
+					head->m_nextpkt = depot.batches;
+					depot.batches = head;
+					depot.nbatches++;
+					head = tail = NULL;
+					n = 0;
+				}
+			}
+			m = next;
+		}
+		old = next_batch;
+	}
+	if (head) {
+		head->m_len = (int)n;
+		head->m_nextpkt = depot.batches;
+		depot.batches = head;
+		depot.nbatches++;
+	}
+	/* Every mbuf of these slabs is free and out of the lists now. */
+	for (size_t k = 0; k < depot.nslab; k++) {
+		if (nfree[k] != MB_PER_SLAB)
+			continue;
+		if (madvise(depot.slab[k], MB_SLAB, MADV_DONTNEED) == 0)
+			bytes += (long)MB_SLAB;
+		/* Given back or not, it is carved afresh before a new one. */
+		depot.spare[depot.nspare++] = depot.slab[k];
+	}
+	pthread_mutex_unlock(&depot.lock);
+	free(nfree);
+	return bytes;
+}
+
 static void mb_key_init(void)
 {
 	pthread_key_create(&mb_key, mb_cache_dtor);
@@ -99,7 +184,40 @@ static void mb_cache_register(struct mb_cache *c)
 	c->registered = true;
 }
 
-/* Slow path: the cache is empty.  Refill from the depot or a new slab. */
+/*
+ * A new slab, aligned to its size so that an mbuf's slab is its address
+ * rounded down, and registered for trim (an unregistered one, if the
+ * registry cannot grow, is simply never trimmed).
+ */
+static char *slab_new(void)
+{
+	char *raw = mmap(NULL, 2 * MB_SLAB, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (raw == MAP_FAILED)
+		return NULL;
+	char *s = (char *)(((uintptr_t)raw + MB_SLAB - 1) & ~(MB_SLAB - 1));
+	if (s > raw)
+		munmap(raw, (size_t)(s - raw));
+	munmap(s + MB_SLAB, (size_t)(raw + MB_SLAB - s));
+	pthread_mutex_lock(&depot.lock);
+	if (depot.nslab == depot.cap) {
+		size_t cap = depot.cap ? 2 * depot.cap : 64;
+		char **v = realloc(depot.slab, cap * sizeof(*v));
+		char **w = v ? realloc(depot.spare, cap * sizeof(*w)) : NULL;
+		if (v)
+			depot.slab = v;
+		if (w) {
+			depot.spare = w;
+			depot.cap = cap;
+		}
+	}
+	if (depot.nslab < depot.cap)
+		depot.slab[depot.nslab++] = s;
+	pthread_mutex_unlock(&depot.lock);
+	return s;
+}
+
+/* Slow path: the cache is empty.  Refill from the depot or a slab. */
 static __attribute__((noinline)) struct mbuf *mb_refill(struct mb_cache *c)
 {
 	struct mbuf *b;
@@ -112,20 +230,16 @@ static __attribute__((noinline)) struct mbuf *mb_refill(struct mb_cache *c)
 		depot.batches = b->m_nextpkt;
 		depot.nbatches--;
 	}
+	char *s = !b && depot.nspare ? depot.spare[--depot.nspare] : NULL;
 	pthread_mutex_unlock(&depot.lock);
 	if (b) {
 		c->free = b;
 		c->n = (unsigned)b->m_len;
 		return b;
 	}
-	char *s = mmap(NULL, MB_SLAB, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (s == MAP_FAILED)
+	if (!s && !(s = slab_new()))
 		return NULL;
-	pthread_mutex_lock(&depot.lock);
-	depot.slabs++;
-	pthread_mutex_unlock(&depot.lock);
-	/* Fresh memory is zero: every mbuf starts as MT_NOTMBUF. */
+	/* Fresh (or trimmed) memory is zero: every mbuf is MT_NOTMBUF. */
 	for (size_t i = 0; i < MB_PER_SLAB; i++) {
 		struct mbuf *m = (struct mbuf *)(s + i * MSIZE);
 		m->m_next = i + 1 < MB_PER_SLAB ?

@@ -8,6 +8,7 @@
 
 #include <jumbo/mbuf.h>
 #include <pthread.h>
+#include <sys/mman.h>
 
 static struct jumbo_pool *pool;
 static size_t ps;
@@ -280,6 +281,104 @@ static void test_threads(void)
 	}
 }
 
+/*
+ * Trim: a thread takes TRIM_N mbufs (the later ones from slabs it carves
+ * whole), frees them and exits, so its cache goes to the depot too; the
+ * slabs' memory goes back (mincore says so), the mbufs still read as
+ * freed, and the slabs are carved again before any new one is mapped.
+ */
+#define TRIM_N 20000
+static struct mbuf *trim_v[TRIM_N];
+
+static void *trim_thread(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < TRIM_N; i++) {
+		REQUIRE((trim_v[i] = m_get(M_NOWAIT, MT_DATA)));
+		memset(mtod(trim_v[i], char *), 0x5a, MLEN);
+	}
+	for (int i = 0; i < TRIM_N; i++)
+		m_free(trim_v[i]);
+	return NULL;
+}
+
+/* Whether the page an mbuf lies in has memory. */
+static int resident(const void *m)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	unsigned char v;
+	void *page = (void *)((uintptr_t)m & ~(uintptr_t)(pg - 1));
+	REQUIRE(mincore(page, (size_t)pg, &v) == 0);
+	return v & 1;
+}
+
+/* Pages of the second half's mbufs still resident. */
+static int trim_resident(void)
+{
+	int n = 0;
+	for (int i = TRIM_N / 2; i < TRIM_N; i++)
+		n += resident(trim_v[i]);
+	return n;
+}
+
+static void trim_double_free(void *arg)
+{
+	pthread_t t;
+	(void)arg;
+	if (pthread_create(&t, NULL, trim_thread, NULL) != 0)
+		_exit(3);
+	pthread_join(t, NULL);
+	/* One of them whose memory went back (a slab the thread had whole). */
+	int k = 0;
+	if (jumbo_mbuf_trim() <= 0)
+		_exit(4);
+	while (k < TRIM_N && resident(trim_v[k]))
+		k++;
+	if (k == TRIM_N)
+		_exit(4); /* not the case this is about */
+	m_free(trim_v[k]);
+}
+
+static void test_trim(void)
+{
+	pthread_t t;
+	REQUIRE(pthread_create(&t, NULL, trim_thread, NULL) == 0);
+	pthread_join(t, NULL);
+	CHECK_EQ(trim_resident(), TRIM_N / 2);
+	long bytes = jumbo_mbuf_trim();
+	printf("mbuf: trim gave back %ld KiB of %d mbufs' %d KiB\n",
+	       bytes / 1024, TRIM_N, TRIM_N * MSIZE / 1024);
+	/* The later half were carved from fresh slabs: all of those. */
+	CHECK(bytes >= (long)(TRIM_N / 2) * MSIZE);
+	CHECK_EQ(trim_resident(), 0);
+	CHECK_EQ(jumbo_mbuf_trim(), 0); /* nothing left to give */
+	for (int i = 0; i < TRIM_N; i++)
+		CHECK_EQ(trim_v[i]->m_type, MT_NOTMBUF); /* still reads freed */
+
+	/* Allocations take the trimmed slabs before mapping new ones. */
+	static struct mbuf *again[TRIM_N];
+	uintptr_t lo = UINTPTR_MAX, hi = 0;
+	for (int i = TRIM_N / 2; i < TRIM_N; i++) {
+		uintptr_t a = (uintptr_t)trim_v[i];
+		lo = a < lo ? a : lo;
+		hi = a > hi ? a : hi;
+	}
+	int reused = 0;
+	for (int i = 0; i < TRIM_N; i++) {
+		REQUIRE((again[i] = m_get(M_NOWAIT, MT_DATA)));
+		CHECK_EQ(again[i]->m_len, 0);
+		memset(mtod(again[i], char *), 0xa5, MLEN);
+		reused += (uintptr_t)again[i] >= lo && (uintptr_t)again[i] <= hi;
+	}
+	CHECK(reused >= TRIM_N / 2);
+	for (int i = 0; i < TRIM_N; i++)
+		m_free(again[i]);
+
+	const char *w[] = { "m_free", "double free", NULL };
+	expect_abort("double free of an mbuf in a trimmed slab", trim_double_free,
+		     NULL, w);
+}
+
 static void double_free(void *arg)
 {
 	struct mbuf *m = m_get(M_NOWAIT, MT_DATA);
@@ -349,6 +448,7 @@ int main(int argc, char **argv)
 	test_pullup(&seed);
 	test_callback();
 	test_threads();
+	test_trim();
 	test_misuse();
 	/* The jumbo(9) idiom: a default-pool page with jumbo_freem. */
 	REQUIRE(jumbo_vm_init() == 1);

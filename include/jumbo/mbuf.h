@@ -111,6 +111,14 @@ JUMBO_API struct mbuf *m_get(int how, short type);
 JUMBO_API struct mbuf *m_gethdr(int how, short type);
 
 /*
+ * Give back to the kernel the memory of the mbuf slabs (64 KiB each) whose
+ * mbufs are all free in the shared depot; mbufs in threads' caches (up to
+ * 127 a thread) keep their slabs.  The slabs stay mapped and are used
+ * again first.  Returns the bytes given back, or -ENOMEM.
+ */
+JUMBO_API long jumbo_mbuf_trim(void);
+
+/*
  * Attaches size bytes at buf as external storage of m (which must not have
  * any yet): m_data = buf, m_len = 0, reference count 1, M_EXT set.  freef
  * runs as freef(buf, args) when the last mbuf referring to it is freed.
