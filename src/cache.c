@@ -30,12 +30,20 @@ static struct jumbo_pool *reg_pools[JUMBO_MAX_POOLS];
 static pthread_key_t tls_key;
 static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
 
-/* Expensive check: every page a cache holds is plain FREE. */
-static inline bool cache_all_free(const struct jumbo_pool *p,
-				  const struct jumbo_cache *c)
+/*
+ * Expensive check: every page a cache holds is a committed frame.  Each
+ * is plain FREE too, unless it is the second copy of a page two threads
+ * freed at once (a twin, see _jumbo_twin(), caught when it is taken out),
+ * which only a debug pool rules out, and debug pools have no caches.
+ */
+static inline bool cache_all_committed(const struct jumbo_pool *p,
+				       const struct jumbo_cache *c)
 {
+	size_t committed = __atomic_load_n(&p->committed, __ATOMIC_ACQUIRE);
+
 	for (unsigned i = 0; i < c->len; i++)
-		if (fr_load(p, c->objs[i]) != JUMBO_PG_FREE)
+		if (c->objs[i] >= committed ||
+		    (fr_load(p, c->objs[i]) & PGS_MASK) == JUMBO_PG_UNUSED)
 			return false;
 	return true;
 }
@@ -88,7 +96,7 @@ void _jumbo_counters_sum(struct jumbo_pool *p, uint64_t *allocs, uint64_t *frees
 static void cache_empty(struct jumbo_pool *p, struct jumbo_cache *c)
 {
 	jumbo_assert(c->len <= c->cap);
-	jumbo_assert_expensive(cache_all_free(p, c));
+	jumbo_assert_expensive(cache_all_committed(p, c));
 	_jumbo_depot_put(p, c->objs, c->len);
 	c->len = 0;
 	_jumbo_depot_keep_empty(p, c->spare);
@@ -266,7 +274,7 @@ static void flush(struct jumbo_pool *p, struct jumbo_cache *c)
 	struct jumbo_mag *e = c->spare;
 
 	jumbo_assert(c->len == c->cap && m <= c->len);
-	jumbo_assert_expensive(cache_all_free(p, c));
+	jumbo_assert_expensive(cache_all_committed(p, c));
 
 	if (!e)
 		e = _jumbo_mag_new(p);

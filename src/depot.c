@@ -137,7 +137,8 @@ static unsigned take(struct jumbo_pool *p, frame_t *out, unsigned n)
 		struct jumbo_mag *m = p->full;
 		while (got < n && m->count) {
 			frame_t f = m->pages[--m->count];
-			jumbo_assert_internal((fr_load(p, f) & PGS_MASK) == JUMBO_PG_FREE);
+			/* FREE, or a twin that its taker will catch. */
+			jumbo_assert_internal((fr_load(p, f) & PGS_MASK) != JUMBO_PG_UNUSED);
 			/* Caches hold only plain FREE pages: undo trim here. */
 			if (m->trimmed && (fr_load(p, f) & PGF_TRIMMED)) {
 				fr_store(p, f, JUMBO_PG_FREE);

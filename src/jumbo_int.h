@@ -105,7 +105,7 @@ static inline bool fr_cas(const struct jumbo_pool *p, frame_t f, uint32_t *s,
 /*
  * A magazine: a LIFO array of free pages in the depot.  Invariants:
  * 0 <= count <= mag_size; pages[0..count) are FREE pages of one pool, each
- * in no other magazine or cache.  stamp is the coarse clock (ms) at which
+ * in no other magazine or cache (but for twins: see _jumbo_twin()).  stamp is the coarse clock (ms) at which
  * it was last filled; trimmed says some of its pages were given back to
  * the kernel (their words carry PGF_TRIMMED until they are taken).
  */
@@ -127,7 +127,7 @@ struct jumbo_mag {
  * (relaxed) for statistics.  pool is cleared by jumbo_pool_destroy, after
  * which the owner frees the cache on its next look.  allocs - frees is the
  * thread's net effect on pages in use (negative when it frees pages that
- * others allocated).  Every page in objs is plain FREE.
+ * others allocated).  Every page in objs is plain FREE, but for twins.
  */
 struct jumbo_cache {
 	unsigned len;
