@@ -159,6 +159,21 @@ static unsigned take(struct jumbo_pool *p, frame_t *out, unsigned n)
 		while (got < n && p->carved < p->committed)
 			out[got++] = (frame_t)p->carved++;
 	}
+	/* Last, at the cap: free runs give up their pages, from the end. */
+	while (got < n && p->nruns) {
+		struct jumbo_run *r = &p->runs[p->nruns - 1];
+		while (got < n && r->n) {
+			frame_t f = r->first + --r->n;
+			if (r->trimmed) { /* caches hold plain FREE pages */
+				fr_store(p, f, JUMBO_PG_FREE);
+				__atomic_fetch_sub(&p->trimmed, 1, __ATOMIC_RELAXED);
+			}
+			out[got++] = f;
+			p->run_pages--;
+		}
+		if (r->n == 0)
+			p->nruns--;
+	}
 	note_out(p, got);
 	return got;
 }
@@ -349,7 +364,8 @@ void _jumbo_depot_put_back(struct jumbo_pool *p, struct jumbo_mag *list)
 	pthread_mutex_unlock(&p->lock);
 }
 
-/* Destroy: free every magazine the depot has.  No other thread is here. */
+/* Destroy: free every magazine and run the depot has.  No other thread
+ * is here. */
 void _jumbo_depot_free_all(struct jumbo_pool *p)
 {
 	struct jumbo_mag *m;
@@ -357,4 +373,302 @@ void _jumbo_depot_free_all(struct jumbo_pool *p)
 		free(m);
 	while ((m = mag_pop(&p->empty)))
 		free(m);
+	free(p->runs);
+	p->runs = NULL;
+	p->nruns = p->runs_cap = 0;
+}
+
+/* ---- runs of contiguous pages -------------------------------------------- */
+
+/*
+ * jumbo_pool_alloc_contig takes a run from, in this order: the free runs
+ * that jumbo_pool_free_contig kept whole (the newest of that length, its
+ * lines most likely still cached); fresh frames, growing the pool, which
+ * are contiguous by construction; and last, once the cap is reached, a
+ * search of the depot's magazines.  A run's pages are FREE in their words
+ * while the run is in the list, and count as depot pages (run_pages).
+ */
+
+/*
+ * Lock held: the newest free run of exactly n pages, else the front of
+ * the shortest longer one (best fit), which keeps its rest.
+ */
+static bool run_from_list(struct jumbo_pool *p, unsigned n,
+			  struct jumbo_run *out)
+{
+	size_t best = SIZE_MAX;
+
+	for (size_t k = p->nruns; k-- > 0;) {
+		struct jumbo_run *r = &p->runs[k];
+		if (r->n == n) {
+			*out = *r;
+			*r = p->runs[--p->nruns];
+			p->run_pages -= n;
+			return true;
+		}
+		if (r->n > n && (best == SIZE_MAX || r->n < p->runs[best].n))
+			best = k;
+	}
+	if (best == SIZE_MAX)
+		return false;
+	struct jumbo_run *r = &p->runs[best];
+	*out = *r;
+	out->n = n;
+	r->first += n;
+	r->n -= n;
+	p->run_pages -= n;
+	return true;
+}
+
+/* Lock held: n fresh frames, committing more as needed. */
+static bool run_from_fresh(struct jumbo_pool *p, unsigned n, frame_t *first)
+{
+	while (p->committed - p->carved < n)
+		if (grow(p) != 0)
+			return false;
+	*first = (frame_t)p->carved;
+	p->carved += n;
+	return true;
+}
+
+static int cmp_frame(const void *a, const void *b)
+{
+	frame_t x = *(const frame_t *)a, y = *(const frame_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* A word a page in the depot may carry and still be taken. */
+static bool run_word_ok(uint32_t s)
+{
+	return (s & PGS_MASK) == JUMBO_PG_FREE && !(s >> PG_HOLD_SHIFT);
+}
+
+/*
+ * Lock held: the free runs' pages join the magazines, so that a search can
+ * put pieces of several runs, and loose pages, together.  A run stays a
+ * run if no magazine can be had for it.
+ */
+static void runs_dissolve(struct jumbo_pool *p)
+{
+	while (p->nruns) {
+		struct jumbo_run *r = &p->runs[p->nruns - 1];
+		while (r->n) {
+			struct jumbo_mag *m = p->full_tail;
+			if (!m || m->count == p->mag_size) {
+				if (!(m = mag_pop(&p->empty)) && !(m = _jumbo_mag_new(p)))
+					return;
+				m->count = 0;
+				m->trimmed = false;
+				full_append(p, m);
+			}
+			m->pages[m->count++] = r->first + --r->n;
+			m->stamp = r->stamp;
+			m->trimmed |= r->trimmed; /* its words carry PGF_TRIMMED */
+			p->depot_pages++;
+			p->run_pages--;
+		}
+		p->nruns--;
+	}
+}
+
+/*
+ * Lock held: n contiguous free pages out of the magazines (and the free
+ * runs, dissolved into them), if they hold them.  The slow way (a sort of
+ * every page the depot holds), taken only when the pool cannot grow.
+ * Twins (see _jumbo_twin) are left where they are, for their takers to
+ * catch.
+ */
+static bool run_from_mags(struct jumbo_pool *p, unsigned n, frame_t *first)
+{
+	size_t k = 0, start = SIZE_MAX, len = 0;
+	frame_t *v;
+	bool *gone;
+
+	runs_dissolve(p);
+	if (p->depot_pages < n || !(v = malloc(p->depot_pages * sizeof(*v))))
+		return false;
+	for (struct jumbo_mag *m = p->full; m; m = m->next)
+		for (unsigned i = 0; i < m->count; i++)
+			v[k++] = m->pages[i];
+	qsort(v, k, sizeof(*v), cmp_frame);
+	for (size_t i = 0; i < k && start == SIZE_MAX; i++) {
+		if (!run_word_ok(fr_load(p, v[i])))
+			len = 0;
+		else if (len && v[i] == v[i - 1] + 1)
+			len++;
+		else
+			len = 1;
+		if (len == n)
+			start = i + 1 - n;
+	}
+	if (start == SIZE_MAX || !(gone = calloc(n, sizeof(*gone)))) {
+		free(v);
+		return false;
+	}
+	*first = v[start];
+	free(v);
+	/* Take one copy of each frame of the run out of the magazines. */
+	struct jumbo_mag **link = &p->full, *m, *prev = NULL;
+	while ((m = *link)) {
+		unsigned j = 0;
+		for (unsigned i = 0; i < m->count; i++) {
+			frame_t f = m->pages[i];
+			if (f - *first < n && !gone[f - *first])
+				gone[f - *first] = true;
+			else
+				m->pages[j++] = f;
+		}
+		p->depot_pages -= m->count - j;
+		m->count = j;
+		if (j == 0) { /* emptied: off the queue, onto the empty list */
+			*link = m->next;
+			m->trimmed = false;
+			mag_push(&p->empty, m);
+			continue;
+		}
+		prev = m;
+		link = &m->next;
+	}
+	p->full_tail = prev;
+	free(gone);
+	/* Caches and callers see plain FREE pages: undo trim here. */
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t s = fr_load(p, *first + i);
+		if (s & PGF_TRIMMED) {
+			fr_store(p, *first + i, s & ~PGF_TRIMMED);
+			__atomic_fetch_sub(&p->trimmed, 1, __ATOMIC_RELAXED);
+		}
+	}
+	return true;
+}
+
+bool _jumbo_depot_take_run(struct jumbo_pool *p, unsigned n,
+			   struct jumbo_run *out)
+{
+	bool ok;
+
+	pthread_mutex_lock(&p->lock);
+	ok = run_from_list(p, n, out);
+	if (!ok) {
+		out->n = n;
+		out->trimmed = false;
+		ok = run_from_fresh(p, n, &out->first) ||
+		     run_from_mags(p, n, &out->first);
+	}
+	if (ok)
+		note_out(p, n);
+	pthread_mutex_unlock(&p->lock);
+	return ok;
+}
+
+/* Lock held: room for one more run; false if there is no memory. */
+static bool runs_room(struct jumbo_pool *p)
+{
+	if (p->nruns < p->runs_cap)
+		return true;
+	size_t cap = p->runs_cap ? 2 * p->runs_cap : 16;
+	struct jumbo_run *v = realloc(p->runs, cap * sizeof(*v));
+	if (!v)
+		return false;
+	p->runs = v;
+	p->runs_cap = cap;
+	return true;
+}
+
+/*
+ * No room for a run (no memory to grow the list): its pages go to the
+ * depot one by one.  out: they are counted out of the depot (a free), else
+ * they were a run trim detached.  A trimmed run's words become plain FREE
+ * first (their memory stays given back and reads as zeros), since pages
+ * may land on the spill list, which does not untrim.
+ */
+static void put_pages(struct jumbo_pool *p, const struct jumbo_run *r, bool out)
+{
+	frame_t f[64];
+
+	if (r->trimmed) {
+		for (unsigned i = 0; i < r->n; i++)
+			fr_store(p, r->first + i, JUMBO_PG_FREE);
+		__atomic_fetch_sub(&p->trimmed, r->n, __ATOMIC_RELAXED);
+	}
+	if (!out) {
+		pthread_mutex_lock(&p->lock);
+		p->out += r->n; /* depot_put takes them off again */
+		pthread_mutex_unlock(&p->lock);
+	}
+	for (unsigned i = 0; i < r->n;) {
+		unsigned k = 0;
+		while (k < 64 && i < r->n)
+			f[k++] = r->first + i++;
+		_jumbo_depot_put(p, f, k);
+	}
+}
+
+/* n pages from first, all now FREE, go back as one run (or one by one). */
+void _jumbo_depot_put_run(struct jumbo_pool *p, frame_t first, unsigned n)
+{
+	uint32_t now = _jumbo_clock_ms();
+
+	pthread_mutex_lock(&p->lock);
+	if (!runs_room(p)) {
+		pthread_mutex_unlock(&p->lock);
+		put_pages(p, &(struct jumbo_run){ first, n, now, false }, true);
+		return;
+	}
+	p->runs[p->nruns++] = (struct jumbo_run){ first, n, now, false };
+	p->run_pages += n;
+	p->out -= n;
+	pthread_mutex_unlock(&p->lock);
+	if (unlikely(p->trim_idle_ms))
+		_jumbo_auto_trim(p, now);
+}
+
+/* Trim's first half for runs: detach the untrimmed ones old enough. */
+size_t _jumbo_depot_take_old_runs(struct jumbo_pool *p, uint32_t now,
+				  unsigned min_age_ms, struct jumbo_run **out)
+{
+	size_t k = 0;
+
+	*out = NULL;
+	pthread_mutex_lock(&p->lock);
+	for (size_t i = 0; i < p->nruns; i++)
+		k += !p->runs[i].trimmed &&
+		     (uint32_t)(now - p->runs[i].stamp) >= min_age_ms;
+	struct jumbo_run *v = k ? malloc(k * sizeof(*v)) : NULL;
+	k = 0;
+	for (size_t i = 0; v && i < p->nruns;) {
+		struct jumbo_run *r = &p->runs[i];
+		if (!r->trimmed && (uint32_t)(now - r->stamp) >= min_age_ms) {
+			v[k++] = *r;
+			p->run_pages -= r->n;
+			*r = p->runs[--p->nruns];
+		} else {
+			i++;
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
+	*out = v;
+	return k;
+}
+
+/*
+ * Trim's second half for runs: they go back (runs freed meanwhile may
+ * have taken their room; a run with no room left goes back page by page,
+ * its words as trim left them, which take() and untrim() handle).
+ */
+void _jumbo_depot_put_back_runs(struct jumbo_pool *p, struct jumbo_run *v,
+				size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		pthread_mutex_lock(&p->lock);
+		bool room = runs_room(p);
+		if (room) {
+			p->runs[p->nruns++] = v[i];
+			p->run_pages += v[i].n;
+		}
+		pthread_mutex_unlock(&p->lock);
+		if (!room)
+			put_pages(p, &v[i], false);
+	}
+	free(v);
 }

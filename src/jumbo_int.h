@@ -160,6 +160,18 @@ struct jumbo_tls {
  */
 extern __thread struct jumbo_tls _jumbo_tls __attribute__((tls_model("initial-exec")));
 
+/*
+ * A free run of n contiguous pages, kept whole in the depot for
+ * jumbo_pool_alloc_contig.  stamp: when it was freed; trimmed: its memory
+ * was given back (its words carry PGF_TRIMMED).
+ */
+struct jumbo_run {
+	frame_t first;
+	uint32_t n;
+	uint32_t stamp;
+	bool trimmed;
+};
+
 /* Counters bumped on slow paths, under no lock: atomic adds. */
 struct jumbo_counters {
 	uint64_t allocs, frees; /* those that went around the thread caches */
@@ -173,8 +185,8 @@ struct jumbo_counters {
  * below the lock are guarded by it; committed and trimmed change only under
  * it, fresh likewise.  Balance: every committed, non-lost page is exactly
  * one of: allocated; in a thread cache; in a depot magazine (or one that
- * trim holds for a moment); on the spill list; fresh (index in
- * [carved, committed)).
+ * trim holds for a moment); in a free run (likewise); on the spill list;
+ * fresh (index in [carved, committed)).  Twins aside: see _jumbo_twin().
  */
 struct jumbo_pool {
 	struct jumbo_pool_head head;
@@ -212,6 +224,9 @@ struct jumbo_pool {
 	size_t out;                 /* pages out of the depot right now */
 	size_t high_water;          /* most of out */
 	size_t nmags;               /* magazines allocated */
+	struct jumbo_run *runs;     /* free runs, runs[0..nruns) */
+	size_t nruns, runs_cap;
+	size_t run_pages;           /* free pages in them */
 	struct jumbo_cache *caches; /* every thread's cache of this pool */
 	uint64_t retired_allocs;    /* counters of caches that are gone */
 	uint64_t retired_frees;
@@ -290,6 +305,15 @@ JUMBO_HIDDEN struct jumbo_mag *_jumbo_depot_take_old(struct jumbo_pool *p,
 						     unsigned min_age_ms);
 JUMBO_HIDDEN void _jumbo_depot_put_back(struct jumbo_pool *p,
 					struct jumbo_mag *list);
+JUMBO_HIDDEN bool _jumbo_depot_take_run(struct jumbo_pool *p, unsigned n,
+					struct jumbo_run *out);
+JUMBO_HIDDEN void _jumbo_depot_put_run(struct jumbo_pool *p, frame_t first,
+				       unsigned n);
+JUMBO_HIDDEN size_t _jumbo_depot_take_old_runs(struct jumbo_pool *p,
+					       uint32_t now, unsigned min_age_ms,
+					       struct jumbo_run **out);
+JUMBO_HIDDEN void _jumbo_depot_put_back_runs(struct jumbo_pool *p,
+					     struct jumbo_run *v, size_t n);
 
 /* cache.c: the per-thread caches. */
 JUMBO_HIDDEN struct jumbo_cache *_jumbo_cache_get(struct jumbo_pool *p);

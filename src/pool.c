@@ -222,6 +222,89 @@ int jumbo_pool_free(struct jumbo_pool *p, void *addr)
 	return _jumbo_free_addr(p, addr);
 }
 
+/* ---- runs of contiguous pages ------------------------------------------- */
+
+void *jumbo_pool_alloc_contig(struct jumbo_pool *p, unsigned n)
+{
+	struct jumbo_run r;
+
+	if (!p || n == 0 || n > p->head.ph_npages) {
+		errno = EINVAL;
+		return NULL;
+	}
+	while (_jumbo_depot_take_run(p, n, &r)) {
+		/* Each word must be free (trimmed, if the run was): else the
+		 * page is a twin and the run is broken; the rest goes back. */
+		uint32_t want = JUMBO_PG_FREE | (r.trimmed ? PGF_TRIMMED : 0);
+		unsigned bad = n;
+		for (unsigned i = 0; i < n && bad == n; i++) {
+			uint32_t s = fr_load(p, r.first + i);
+			if (s != want && !(p->debug && s == (JUMBO_PG_FREE | PGF_POISON)))
+				bad = i;
+		}
+		if (bad < n) {
+			_jumbo_twin(p, r.first + bad, "jumbo_pool_alloc_contig", true);
+			for (unsigned i = 0; i < n; i++)
+				if (i != bad) {
+					frame_t f = r.first + i;
+					if (r.trimmed) {
+						fr_store(p, f, JUMBO_PG_FREE);
+						__atomic_fetch_sub(&p->trimmed, 1,
+								   __ATOMIC_RELAXED);
+					}
+					_jumbo_depot_put(p, &f, 1);
+				}
+			continue;
+		}
+		for (unsigned i = 0; i < n; i++) {
+			if (p->debug)
+				_jumbo_alloc_check(p, r.first + i); /* poison */
+			fr_store(p, r.first + i, JUMBO_PG_ALLOC);
+		}
+		if (r.trimmed)
+			__atomic_fetch_sub(&p->trimmed, n, __ATOMIC_RELAXED);
+		ctr_add(&p->ctr.allocs, n);
+		return fr_addr(p, r.first);
+	}
+	ctr_add(&p->ctr.alloc_fails, 1);
+	errno = ENOMEM;
+	return NULL;
+}
+
+int jumbo_pool_free_contig(struct jumbo_pool *p, void *addr, unsigned n)
+{
+	if (!p || n == 0)
+		return -EINVAL;
+	size_t off = (uintptr_t)addr - (uintptr_t)p->head.ph_base;
+	size_t x = off >> p->head.ph_shift;
+	if (x >= p->head.ph_npages || n > p->head.ph_npages - x)
+		return -EFAULT;
+	if (off & p->page_mask)
+		return -EINVAL;
+	/*
+	 * The usual case, every page plain ALLOC: the run goes back whole.
+	 * Otherwise (a held page, a bad one, a debug pool, which poisons
+	 * page by page) each page is freed as jumbo_pool_free would.
+	 */
+	unsigned i = 0;
+	while (!p->debug && i < n && fr_load(p, (frame_t)(x + i)) == JUMBO_PG_ALLOC)
+		i++;
+	if (i == n) {
+		for (i = 0; i < n; i++)
+			fr_store(p, (frame_t)(x + i), JUMBO_PG_FREE);
+		ctr_add(&p->ctr.frees, n);
+		_jumbo_depot_put_run(p, (frame_t)x, n);
+		return 0;
+	}
+	int first = 0;
+	for (i = 0; i < n; i++) {
+		int err = _jumbo_free_addr(p, (char *)addr + ((size_t)i << p->head.ph_shift));
+		if (err && !first)
+			first = err;
+	}
+	return first;
+}
+
 int jumbo_pool_fd(const struct jumbo_pool *p)
 {
 	return p->fd;
@@ -276,6 +359,36 @@ static size_t claim_mag(struct jumbo_pool *p, struct jumbo_mag *m,
 }
 
 /*
+ * A free run trim detached: claim its pages (see claim_mag) and give its
+ * memory back in one call.  Pages pending-counted, or -errno; 0 if one of
+ * its pages is not free (a twin: the run stays as it is, and whoever takes
+ * it finds out).
+ */
+static long trim_run(struct jumbo_pool *p, struct jumbo_run *r)
+{
+	unsigned i;
+
+	for (i = 0; i < r->n; i++) {
+		uint32_t s = JUMBO_PG_FREE;
+		if (!fr_cas(p, r->first + i, &s, JUMBO_PG_FREE | PGF_TRIMMED))
+			break;
+	}
+	if (i == r->n) {
+		int e = _jumbo_decommit(p, r->first, r->n);
+		if (e == 0) {
+			r->trimmed = true;
+			return r->n;
+		}
+		while (i-- > 0)
+			fr_store(p, r->first + i, JUMBO_PG_FREE);
+		return e;
+	}
+	while (i-- > 0) /* undo the claims made */
+		fr_store(p, r->first + i, JUMBO_PG_FREE);
+	return 0;
+}
+
+/*
  * Give back the memory of pages that have sat in the depot long enough.
  * The magazines old enough are taken out of the depot, so the system calls
  * run without the lock, and then put back; their pages stay free all along
@@ -319,10 +432,22 @@ long jumbo_pool_trim(struct jumbo_pool *p, unsigned min_age_ms)
 		i = j;
 	}
 	free(v);
+	_jumbo_depot_put_back(p, mine);
+
+	/* Free runs: each claimed whole, then one call. */
+	struct jumbo_run *runs;
+	size_t nr = _jumbo_depot_take_old_runs(p, now, min_age_ms, &runs);
+	for (size_t r = 0; r < nr; r++) {
+		long got = trim_run(p, &runs[r]);
+		if (got < 0 && !err)
+			err = (int)got;
+		else if (got > 0)
+			done += got;
+	}
+	_jumbo_depot_put_back_runs(p, runs, nr);
+
 	__atomic_fetch_add(&p->trimmed, (size_t)done, __ATOMIC_RELAXED);
 	ctr_add(&p->ctr.trims, (uint64_t)done);
-
-	_jumbo_depot_put_back(p, mine);
 	return done ? done : err;
 }
 
@@ -371,7 +496,9 @@ int jumbo_pool_stats(struct jumbo_pool *p, struct jumbo_stats *st)
 	pthread_mutex_lock(&p->lock);
 	st->committed = p->committed - __atomic_load_n(&p->trimmed, __ATOMIC_RELAXED);
 	st->high_water = p->high_water;
-	st->depot_free = p->depot_pages + p->nspill + (p->committed - p->carved);
+	st->depot_free = p->depot_pages + p->nspill + p->run_pages +
+			 (p->committed - p->carved);
+	size_t runs_cap = p->runs_cap;
 	st->cached_free = p->out > st->in_use ? p->out - st->in_use : 0;
 	pthread_mutex_unlock(&p->lock);
 	st->reserved = p->head.ph_npages;
@@ -381,7 +508,7 @@ int jumbo_pool_stats(struct jumbo_pool *p, struct jumbo_stats *st)
 			 __atomic_load_n(&p->nmags, __ATOMIC_RELAXED) *
 				 (sizeof(struct jumbo_mag) +
 				  p->mag_size * sizeof(frame_t)) +
-			 sizeof(*p);
+			 runs_cap * sizeof(struct jumbo_run) + sizeof(*p);
 	return 0;
 }
 

@@ -117,8 +117,7 @@ int _jumbo_rx_uring_supported(void)
 static void uring_destroy(struct rx_uring *u)
 {
 	for (unsigned i = 0; i < u->nruns; i++)
-		for (unsigned j = 0; j < u->k; j++)
-			jumbo_pool_free(u->pool, u->run[i].addr + j * u->page);
+		jumbo_pool_free_contig(u->pool, u->run[i].addr, u->k);
 	free(u->run);
 	free(u);
 }
@@ -351,57 +350,17 @@ static void uring_close(struct jumbo_rx *rx)
 	uring_unref(u);
 }
 
-static int cmp_addr(const void *a, const void *b)
-{
-	uintptr_t x = (uintptr_t)*(void *const *)a;
-	uintptr_t y = (uintptr_t)*(void *const *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/*
- * Builds up to u->entries runs of k contiguous pages.  Pages come in bulk,
- * sorted by address; those that do not form a run are kept aside until
- * the end, so the next bulk does not return the same ones.
- */
+/* Builds up to u->entries runs of k contiguous pages from the pool. */
 static int uring_runs(struct rx_uring *u)
 {
-	unsigned cap = u->entries * u->k, nleft = 0;
-	void **tmp = malloc(sizeof(void *) * cap);
-	void **left = malloc(sizeof(void *) * cap * 4);
-
-	if (!tmp || !left) {
-		free(tmp);
-		free(left);
-		return -ENOMEM;
-	}
-	for (int round = 0; round < 4 && u->nruns < u->entries; round++) {
-		unsigned want = (u->entries - u->nruns) * u->k;
-		unsigned got = jumbo_pool_alloc_bulk(u->pool, tmp, want), i = 0;
-
-		if (got == 0)
+	while (u->nruns < u->entries) {
+		char *a = jumbo_pool_alloc_contig(u->pool, u->k);
+		if (!a)
 			break;
-		qsort(tmp, got, sizeof(void *), cmp_addr);
-		while (i < got) {
-			unsigned j = 1;
-			while (j < u->k && i + j < got &&
-			       (char *)tmp[i + j] == (char *)tmp[i] + j * u->page)
-				j++;
-			if (j == u->k && u->nruns < u->entries) {
-				u->run[u->nruns].addr = tmp[i];
-				u->run[u->nruns].u = u;
-				u->nruns++;
-			} else {
-				for (unsigned x = 0; x < j; x++)
-					left[nleft++] = tmp[i + x];
-			}
-			i += j;
-		}
+		u->run[u->nruns].addr = a;
+		u->run[u->nruns].u = u;
+		u->nruns++;
 	}
-	for (unsigned i = 0; i < nleft; i++)
-		jumbo_pool_free(u->pool, left[i]);
-	free(tmp);
-	free(left);
 	return u->nruns ? 0 : -ENOMEM;
 }
 

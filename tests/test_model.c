@@ -124,6 +124,43 @@ static void op_alloc_bulk(void)
 		got(v[j]);
 }
 
+/* A run: if the pool finds one, its pages must all have been free. */
+static void op_alloc_contig(void)
+{
+	unsigned n = 1 + pick(pick(4) ? 4 : 24);
+	char *a = jumbo_pool_alloc_contig(pool, n);
+	if (!a) {
+		CHECK_EQ(errno, ENOMEM); /* where it may look is not modelled */
+		return;
+	}
+	for (unsigned j = 0; j < n; j++)
+		got(a + (size_t)j * PAGE);
+}
+
+/*
+ * free_contig over n pages from an allocated one: each page as a free
+ * would be, in order (held ones deferred, free ones an error); the first
+ * error is the result.
+ */
+static void op_free_contig(void)
+{
+	unsigned i = find(ANY_ALLOC), n = 1;
+	if (i == CAP)
+		return;
+	unsigned want_n = 1 + pick(8);
+	/* Mostly allocated pages; now and then a free one (an error). */
+	while (n < want_n && i + n < CAP &&
+	       (m[i + n].alloc || (m[i + n].seen && pick(8) == 0)))
+		n++;
+	int first = 0;
+	for (unsigned j = 0; j < n; j++) {
+		int r = model_free(i + j);
+		if (r && !first)
+			first = r;
+	}
+	CHECK_EQ(jumbo_pool_free_contig(pool, addr_of(i), n), first);
+}
+
 static void op_free(void)
 {
 	unsigned i = find(pick(4) ? UNHELD : ANY_ALLOC);
@@ -305,8 +342,12 @@ static void run(const char *what, unsigned cache, size_t reserve,
 			op_alloc_bulk();
 		else if (r < 52)
 			op_free();
-		else if (r < 56)
+		else if (r < 54)
 			op_free_bulk();
+		else if (r < 55)
+			op_alloc_contig();
+		else if (r < 56)
+			op_free_contig();
 		else if (r < 60)
 			op_free_bad();
 		else if (r < 70)

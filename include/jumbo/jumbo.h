@@ -159,6 +159,20 @@ JUMBO_API int jumbo_pool_free_bulk(struct jumbo_pool *pool, void *const *addrs,
 				   unsigned n);
 
 /*
+ * Runs: n contiguous pages (one buffer of n pages for a jumbo frame, an
+ * io_uring or NIC buffer, a move with one mremap).  alloc_contig returns
+ * the first page's address, or NULL with errno ENOMEM (no n contiguous
+ * free pages within the cap) or EINVAL (n is 0 or above the cap).
+ * free_contig gives such a run back whole, to be handed out whole again;
+ * its pages may also be freed one by one, and free_contig may free pages
+ * allocated one by one.  It returns 0, or the first error of freeing each
+ * page as jumbo_pool_free would (-EFAULT for a run past the cap).
+ */
+JUMBO_API void *jumbo_pool_alloc_contig(struct jumbo_pool *pool, unsigned n);
+JUMBO_API int jumbo_pool_free_contig(struct jumbo_pool *pool, void *addr,
+				     unsigned n);
+
+/*
  * Hold: count an in-flight I/O on an allocated page.  0, -EFAULT, -EINVAL,
  * -EALREADY (page is free), -EOVERFLOW (65535 holds).  Unhold: 0, or
  * -ENOENT for an unhold without a hold.  A free of a held page is deferred
