@@ -51,6 +51,7 @@ static const char *const rx_names[] = {
 	[JUMBO_RX_UDP] = "udp",
 	[JUMBO_RX_TCP] = "tcp",
 	[JUMBO_RX_URING] = "uring",
+	[JUMBO_RX_XDP] = "xdp",
 };
 
 JUMBO_API const char *jumbo_rx_backend_name(enum jumbo_rx_backend b)
@@ -81,6 +82,8 @@ JUMBO_API int jumbo_rx_backend_supported(enum jumbo_rx_backend b)
 		return 1;
 	case JUMBO_RX_URING:
 		return _jumbo_rx_uring_supported();
+	case JUMBO_RX_XDP:
+		return _jumbo_rx_xdp_supported();
 	}
 	_jumbo_rx_fail(-EINVAL, "unknown backend %d", (int)b);
 	return 0;
@@ -99,7 +102,7 @@ JUMBO_API struct jumbo_rx *jumbo_rx_open(const struct jumbo_rx_params *p,
 		jumbo_rx_params_init(&d);
 		p = &d;
 	}
-	if ((unsigned)p->backend > JUMBO_RX_URING) {
+	if ((unsigned)p->backend > JUMBO_RX_XDP) {
 		e = _jumbo_rx_fail(-EINVAL, "unknown backend %d",
 				   (int)p->backend);
 		goto fail;
@@ -129,20 +132,24 @@ JUMBO_API struct jumbo_rx *jumbo_rx_open(const struct jumbo_rx_params *p,
 	rx->ring_entries = p->ring_entries ? p->ring_entries : 256;
 	rx->flags = p->flags;
 	rx->pool = p->pool;
-	if (!rx->pool) {
+	/* xdp makes a pool of its own when given none. */
+	if (!rx->pool && rx->backend != JUMBO_RX_XDP) {
 		if (!jumbo_vm_init() || !(rx->pool = jumbo_default_pool())) {
 			e = _jumbo_rx_fail(-ENOMEM,
 					   "the default pool could not be made");
 			goto fail;
 		}
 	}
-	rx->page = jumbo_pool_page_size(rx->pool);
+	rx->page = rx->pool ? jumbo_pool_page_size(rx->pool) : 0;
 	switch (rx->backend) {
 	case JUMBO_RX_TCP:
 		e = _jumbo_rx_tcp_open(rx, p);
 		break;
 	case JUMBO_RX_URING:
 		e = _jumbo_rx_uring_open(rx, p);
+		break;
+	case JUMBO_RX_XDP:
+		e = _jumbo_rx_xdp_open(rx, p);
 		break;
 	default:
 		e = _jumbo_rx_udp_open(rx, p);
@@ -188,6 +195,11 @@ JUMBO_API int jumbo_rx_stats(struct jumbo_rx *rx, struct jumbo_rx_stats *st)
 	for (size_t i = 0; i < sizeof(*st) / sizeof(uint64_t); i++)
 		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
 	return 0;
+}
+
+JUMBO_API struct jumbo_pool *jumbo_rx_pool(const struct jumbo_rx *rx)
+{
+	return rx ? rx->pool : NULL;
 }
 
 JUMBO_API uint16_t jumbo_rx_port(const struct jumbo_rx *rx)

@@ -79,5 +79,8 @@ RX_HIDDEN int _jumbo_rx_tcp_open(struct jumbo_rx *rx,
 RX_HIDDEN int _jumbo_rx_uring_open(struct jumbo_rx *rx,
 				   const struct jumbo_rx_params *p);
 RX_HIDDEN int _jumbo_rx_uring_supported(void);
+RX_HIDDEN int _jumbo_rx_xdp_open(struct jumbo_rx *rx,
+				 const struct jumbo_rx_params *p);
+RX_HIDDEN int _jumbo_rx_xdp_supported(void);
 
 #endif

@@ -10,7 +10,10 @@
  *          by a 32-bit length prefix (JUMBO_RX_LEN32);
  *   uring  io_uring multishot receive from a provided-buffer ring whose
  *          buffers are runs of contiguous pool pages; a run goes back to
- *          the ring when the last mbuf on it is freed.
+ *          the ring when the last mbuf on it is freed;
+ *   xdp    an AF_XDP socket on a network interface's queue whose UMEM is
+ *          the pool: the kernel writes link-layer frames into pool pages,
+ *          one page per descriptor, a jumbo frame over several.
  *
  * Every packet comes out as an mbuf chain (see <jumbo/mbuf.h>) whose
  * external buffers are pool pages; m_freem() gives them back.  When the
@@ -34,7 +37,8 @@ enum jumbo_rx_backend {
 	JUMBO_RX_DEFAULT = 0, /* the best one for datagrams: udp */
 	JUMBO_RX_UDP = 1,
 	JUMBO_RX_TCP = 2,
-	JUMBO_RX_URING = 3 /* UDP through io_uring */
+	JUMBO_RX_URING = 3, /* UDP through io_uring */
+	JUMBO_RX_XDP = 4    /* whole frames of an interface's queue, AF_XDP */
 };
 
 enum {
@@ -46,7 +50,10 @@ enum {
 	 */
 	JUMBO_RX_LEN32 = 1u << 0,
 	/* Use rcvbuf as given; do not try SO_RCVBUFFORCE. */
-	JUMBO_RX_NOFORCE = 1u << 1
+	JUMBO_RX_NOFORCE = 1u << 1,
+	/* xdp: the driver's native XDP (zero-copy where it has it) instead
+	 * of generic XDP, which works on every interface and any MTU. */
+	JUMBO_RX_XDP_NATIVE = 1u << 2
 };
 
 struct jumbo_rx_params {
@@ -58,7 +65,12 @@ struct jumbo_rx_params {
 	unsigned ring_entries; /* uring: buffers in the ring; 0: 256 */
 	int rcvbuf;            /* SO_RCVBUF in bytes; 0: 16 MiB */
 	unsigned flags;        /* JUMBO_RX_* */
-	struct jumbo_pool *pool; /* NULL: the default pool (jumbo_vm_init) */
+	struct jumbo_pool *pool; /* NULL: the default pool (jumbo_vm_init);
+				    xdp: a pool of 4 KiB pages committed
+				    whole (init_pages = max_pages), or NULL
+				    for one the receiver makes */
+	const char *ifname;    /* xdp: the interface (addr, port unused) */
+	unsigned queue;        /* xdp: its receive queue */
 };
 
 /*
@@ -114,6 +126,8 @@ JUMBO_API int jumbo_rx_stats(struct jumbo_rx *rx, struct jumbo_rx_stats *st);
 JUMBO_API uint16_t jumbo_rx_port(const struct jumbo_rx *rx);
 JUMBO_API int jumbo_rx_fd(const struct jumbo_rx *rx);
 JUMBO_API enum jumbo_rx_backend jumbo_rx_backend_of(const struct jumbo_rx *rx);
+/* The pool its chains' pages come from (xdp: perhaps one of its own). */
+JUMBO_API struct jumbo_pool *jumbo_rx_pool(const struct jumbo_rx *rx);
 
 /*
  * Closes the socket and gives back the pages the receiver keeps.  Chains
@@ -122,14 +136,17 @@ JUMBO_API enum jumbo_rx_backend jumbo_rx_backend_of(const struct jumbo_rx *rx);
  */
 JUMBO_API int jumbo_rx_close(struct jumbo_rx *rx);
 
-/* "udp", "tcp", "uring"; and back (-EINVAL for an unknown name). */
+/* "udp", "tcp", "uring", "xdp"; and back (-EINVAL for an unknown name). */
 JUMBO_API const char *jumbo_rx_backend_name(enum jumbo_rx_backend b);
 JUMBO_API int jumbo_rx_backend_parse(const char *name);
 
 /*
  * 1 if the backend can run here, else 0 and why in jumbo_rx_strerror (the
  * uring backend needs liburing at build time and, at run time, a kernel
- * with provided-buffer rings and multishot receive: 6.0 or later).
+ * with provided-buffer rings and multishot receive: 6.0 or later; the xdp
+ * backend libxdp at build time and, at run time, AF_XDP sockets and the
+ * privileges to load an XDP program: CAP_NET_ADMIN and CAP_BPF, or root;
+ * jumbo frames need XDP_USE_SG: 6.6 or later).
  */
 JUMBO_API int jumbo_rx_backend_supported(enum jumbo_rx_backend b);
 

@@ -1,0 +1,437 @@
+/*
+ * The AF_XDP backend: frames from a network interface's receive queue
+ * written by the kernel straight into pool pages.  The pool's memory is
+ * the socket's UMEM, a page is a UMEM chunk, and a chunk's UMEM address is
+ * the page's I/O address: what jumbo(9) called a physical address, carried
+ * on the fill and receive rings as ti(4) carried it on its descriptors.
+ *
+ * The receive thread keeps the fill ring stocked with pages it allocates
+ * from the pool; each frame comes back as one descriptor per page (a
+ * jumbo frame over several, chained with XDP_PKT_CONTD: the socket is
+ * bound with XDP_USE_SG), and becomes an mbuf chain whose pages are the
+ * chunks.  The frames are whole link-layer frames.
+ *
+ * The UMEM registration pins the pool's pages for the kernel, which keeps
+ * writing into them by physical page: a page delivered in a chain is
+ * therefore held (jumbo_pool_hold) until its mbuf is freed, so that a
+ * zero-copy delivery never moves it away and no steal re-backs it.
+ *
+ * The pool must be committed whole (init_pages = max_pages, 4 KiB pages):
+ * UMEM memory is registered once.  With no pool given the backend makes
+ * one of its own, destroyed after the receiver is closed and the last
+ * page it handed out comes back.
+ *
+ * The XDP program is libxdp's default one, in generic (skb) mode unless
+ * JUMBO_RX_XDP_NATIVE: it sends every frame of the queue to the socket.
+ */
+#include "rx_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef JUMBO_HAVE_XDP
+
+int _jumbo_rx_xdp_supported(void)
+{
+	_jumbo_rx_fail(-EOPNOTSUPP, "xdp backend: libjumbo was built without "
+		       "libxdp (install libxdp-dev and rebuild)");
+	return 0;
+}
+
+int _jumbo_rx_xdp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
+{
+	(void)rx;
+	(void)p;
+	_jumbo_rx_xdp_supported();
+	return -EOPNOTSUPP;
+}
+
+#else
+
+#include <linux/if_link.h>
+#include <linux/if_xdp.h>
+#include <net/if.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <xdp/xsk.h>
+
+/* Linux 6.6 uapi, newer than some distributions' headers. */
+#ifndef XDP_USE_SG
+#define XDP_USE_SG (1 << 4)
+#endif
+#ifndef XDP_PKT_CONTD
+#define XDP_PKT_CONTD (1 << 0)
+#endif
+
+#define XDP_FRAME 4096u /* a chunk is a 4 KiB page */
+
+/*
+ * live is 1 for the receiver plus 1 per page out in chains: whoever drops
+ * it to 0 (jumbo_rx_close, or the free of the last page out) destroys the
+ * pool the backend made and frees this struct.
+ */
+struct rx_xdp {
+	struct xsk_umem *umem;
+	struct xsk_socket *xsk;
+	struct xsk_ring_prod fq, tx;
+	struct xsk_ring_cons cq, rx;
+	unsigned ring;          /* fill and rx ring size, a power of two */
+	unsigned in_fill;       /* pages the kernel holds */
+	unsigned char *kernel;  /* per frame: 1 while the kernel holds it */
+	size_t nframes;
+	char *base;
+	struct jumbo_pool *pool;
+	int own_pool;
+	unsigned live;          /* atomic, see above */
+	int ifindex;
+	unsigned xdp_flags;
+	uint32_t prog_id;       /* the program libxdp attached for us, or 0 */
+};
+
+int _jumbo_rx_xdp_supported(void)
+{
+	int fd = socket(AF_XDP, SOCK_RAW, 0);
+
+	if (fd < 0) {
+		_jumbo_rx_fail(-EOPNOTSUPP, "xdp backend: no AF_XDP socket "
+			       "(%s): a kernel without XDP sockets, or no "
+			       "CAP_NET_RAW", strerror(errno));
+		return 0;
+	}
+	close(fd);
+	return 1;
+}
+
+static void xdp_unref(struct rx_xdp *x)
+{
+	/* acq_rel: the last one sees every other party's frees. */
+	if (__atomic_sub_fetch(&x->live, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	if (x->own_pool && jumbo_pool_destroy(x->pool) != 0)
+		/* A page freed behind the backend's back: left in place. */
+		(void)0;
+	free(x->kernel);
+	free(x);
+}
+
+/* An mbuf's page comes back: it is unheld (see above), freed, counted. */
+static void xdp_page_free(caddr_t page, void *arg)
+{
+	struct rx_xdp *x = arg;
+
+	jumbo_pool_unhold(x->pool, page);
+	jumbo_pool_free(x->pool, page);
+	xdp_unref(x);
+}
+
+/* Tops up the fill ring with fresh pages; short of pages, with what there
+ * is (the kernel counts the frames it then drops). */
+static void xdp_refill(struct rx_xdp *x)
+{
+	void *v[64];
+	unsigned want = x->ring - x->in_fill, idx;
+
+	while (want) {
+		unsigned n = want < 64 ? want : 64;
+		n = jumbo_pool_alloc_bulk(x->pool, v, n);
+		if (n == 0)
+			return;
+		unsigned got = xsk_ring_prod__reserve(&x->fq, n, &idx);
+		for (unsigned i = 0; i < got; i++) {
+			uint64_t a = (uint64_t)((char *)v[i] - x->base);
+			*xsk_ring_prod__fill_addr(&x->fq, idx + i) = a;
+			x->kernel[a / XDP_FRAME] = 1;
+		}
+		xsk_ring_prod__submit(&x->fq, got);
+		for (unsigned i = got; i < n; i++)
+			jumbo_pool_free(x->pool, v[i]);
+		x->in_fill += got;
+		want -= n;
+		if (got < n)
+			return;
+	}
+}
+
+/* The kernel's counters: drops for a full rx ring, and for no pages. */
+static void xdp_kernel_stats(struct jumbo_rx *rx, struct rx_xdp *x)
+{
+	struct xdp_statistics s;
+	socklen_t len = sizeof(s);
+
+	if (getsockopt(xsk_socket__fd(x->xsk), SOL_XDP, XDP_STATISTICS, &s,
+		       &len) != 0)
+		return;
+	__atomic_store_n(&rx->st.kernel_drops, s.rx_dropped + s.rx_ring_full,
+			 __ATOMIC_RELAXED);
+	if (len >= sizeof(s))
+		__atomic_store_n(&rx->st.no_buffer, s.rx_fill_ring_empty_descs,
+				 __ATOMIC_RELAXED);
+}
+
+/* A descriptor's page the kernel gave back, straight to the pool. */
+static void xdp_drop(struct rx_xdp *x, const struct xdp_desc *d)
+{
+	uint64_t chunk = d->addr & ~(uint64_t)(XDP_FRAME - 1);
+
+	x->kernel[chunk / XDP_FRAME] = 0;
+	x->in_fill--;
+	jumbo_pool_free(x->pool, x->base + chunk);
+}
+
+/* One descriptor's page onto an mbuf, held while out (see above). */
+static struct mbuf *xdp_mbuf(struct rx_xdp *x, const struct xdp_desc *d,
+			     int hdr)
+{
+	uint64_t chunk = d->addr & ~(uint64_t)(XDP_FRAME - 1);
+	char *page = x->base + chunk;
+	struct mbuf *m = hdr ? m_gethdr(M_NOWAIT, MT_DATA)
+			     : m_get(M_NOWAIT, MT_DATA);
+
+	x->kernel[chunk / XDP_FRAME] = 0;
+	x->in_fill--;
+	if (!m || jumbo_pool_hold(x->pool, page) != 0) {
+		if (m)
+			m_free(m);
+		jumbo_pool_free(x->pool, page);
+		return NULL;
+	}
+	__atomic_add_fetch(&x->live, 1, __ATOMIC_RELAXED);
+	if (m_extadd_jumbo(m, x->pool, page, xdp_page_free, x) != 0) {
+		xdp_page_free(page, x);
+		m_free(m);
+		return NULL;
+	}
+	m->m_data = x->base + d->addr;
+	m->m_len = (int)d->len;
+	return m;
+}
+
+static int xdp_recv(struct jumbo_rx *rx, struct mbuf **pkts, unsigned n,
+		    int timeout_ms)
+{
+	struct rx_xdp *x = rx->priv;
+	unsigned got = 0, used = 0, avail, idx;
+
+	xdp_refill(x);
+	avail = xsk_ring_cons__peek(&x->rx, x->ring, &idx);
+	if (avail == 0 && timeout_ms != 0) {
+		RX_ADD(rx, syscalls, 1);
+		int w = _jumbo_rx_wait(rx->fd, timeout_ms);
+		if (w < 0)
+			return w;
+		avail = xsk_ring_cons__peek(&x->rx, x->ring, &idx);
+	}
+	while (used < avail && got < n) {
+		/* One frame: descriptors up to the first without CONTD. */
+		unsigned first = used, last = used;
+		while (last < avail &&
+		       (xsk_ring_cons__rx_desc(&x->rx, idx + last)->options &
+			XDP_PKT_CONTD))
+			last++;
+		if (last == avail)
+			break; /* its end is not in the ring yet */
+		used = last + 1;
+		size_t len = 0;
+		struct mbuf *head = NULL, **tail = &head;
+		int broken = 0;
+		for (unsigned k = first; k <= last; k++) {
+			const struct xdp_desc *d =
+				xsk_ring_cons__rx_desc(&x->rx, idx + k);
+			struct mbuf *m = NULL;
+			if (!broken && !(m = xdp_mbuf(x, d, k == first)))
+				broken = 1; /* its page went back */
+			else if (broken)
+				xdp_drop(x, d);
+			if (!m)
+				continue;
+			len += d->len;
+			*tail = m;
+			tail = &m->m_next;
+		}
+		if (broken || len > rx->max_frame) {
+			/* No mbuf (no memory), or longer than asked for. */
+			m_freem(head);
+			if (broken)
+				RX_ADD(rx, errors, 1);
+			else
+				RX_ADD(rx, too_long, 1);
+			continue;
+		}
+		head->m_pkthdr.len = (int)len;
+		pkts[got++] = head;
+		RX_ADD(rx, packets, 1);
+		RX_ADD(rx, bytes, len);
+		RX_ADD(rx, pages, last + 1 - first);
+	}
+	xsk_ring_cons__cancel(&x->rx, avail - used);
+	xsk_ring_cons__release(&x->rx, used);
+	xdp_refill(x);
+	xdp_kernel_stats(rx, x);
+	return (int)got;
+}
+
+/*
+ * libxdp detaches the program it attached when the last socket goes, but
+ * only with a BPF file system to keep its books in; without one it leaves
+ * it attached, and the interface then sends every frame to a socket that
+ * is gone.  So the program libxdp attached for this receiver is detached
+ * here, if it is still the one attached (replace-or-fail on its fd).
+ */
+static void xdp_detach(struct rx_xdp *x)
+{
+	uint32_t now = 0;
+
+	if (!x->prog_id || bpf_xdp_query_id(x->ifindex, (int)x->xdp_flags, &now) ||
+	    now != x->prog_id)
+		return;
+	int fd = bpf_prog_get_fd_by_id(x->prog_id);
+	if (fd < 0)
+		return;
+	struct bpf_xdp_attach_opts o = { .sz = sizeof(o), .old_prog_fd = fd };
+	(void)bpf_xdp_detach(x->ifindex, x->xdp_flags | XDP_FLAGS_REPLACE, &o);
+	close(fd);
+}
+
+static void xdp_close(struct jumbo_rx *rx)
+{
+	struct rx_xdp *x = rx->priv;
+
+	if (!x)
+		return;
+	if (x->xsk)
+		xsk_socket__delete(x->xsk);
+	if (x->umem)
+		xsk_umem__delete(x->umem);
+	xdp_detach(x);
+	rx->fd = -1; /* the socket's, closed above */
+	/* The pages the kernel held are the receiver's again. */
+	for (size_t f = 0; x->kernel && f < x->nframes; f++)
+		if (x->kernel[f])
+			jumbo_pool_free(x->pool, x->base + f * XDP_FRAME);
+	rx->priv = NULL;
+	xdp_unref(x);
+}
+
+static const struct rx_ops xdp_ops = { xdp_recv, xdp_close };
+
+/* A pool of the backend's own: room for the rings four times over. */
+static struct jumbo_pool *xdp_pool(unsigned ring)
+{
+	struct jumbo_pool_params pp;
+
+	jumbo_pool_params_init(&pp);
+	pp.max_pages = pp.init_pages = (size_t)ring * 4 < 4096 ? 4096 : (size_t)ring * 4;
+	pp.name = "xdp";
+	return jumbo_pool_create(&pp);
+}
+
+int _jumbo_rx_xdp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
+{
+	struct jumbo_stats st;
+	struct rx_xdp *x;
+	unsigned ring = 1;
+	int e;
+
+	if (!p->ifname || !*p->ifname)
+		return _jumbo_rx_fail(-EINVAL, "xdp backend: no interface "
+				      "(ifname) given");
+	if (!if_nametoindex(p->ifname))
+		return _jumbo_rx_fail(-ENODEV, "xdp backend: no interface %s",
+				      p->ifname);
+	if (!_jumbo_rx_xdp_supported())
+		return -EOPNOTSUPP;
+	uint32_t before = 0;
+	unsigned xflags = (p->flags & JUMBO_RX_XDP_NATIVE) ? XDP_FLAGS_DRV_MODE
+							   : XDP_FLAGS_SKB_MODE;
+	(void)bpf_xdp_query_id((int)if_nametoindex(p->ifname), (int)xflags,
+			       &before);
+	while (ring < rx->ring_entries)
+		ring <<= 1;
+	x = calloc(1, sizeof(*x));
+	if (!x)
+		return _jumbo_rx_fail(-ENOMEM, "out of memory");
+	x->live = 1;
+	x->ring = ring < 64 ? 64 : ring;
+	x->own_pool = p->pool == NULL;
+	x->pool = p->pool ? p->pool : xdp_pool(x->ring);
+	if (!x->pool) {
+		free(x);
+		return _jumbo_rx_fail(-errno, "xdp backend: no pool of its "
+				      "own: %s", strerror(errno));
+	}
+	rx->pool = x->pool;
+	rx->page = jumbo_pool_page_size(x->pool);
+	x->ifindex = (int)if_nametoindex(p->ifname);
+	x->xdp_flags = xflags;
+	rx->priv = x;
+	rx->ops = &xdp_ops; /* from here on, a failure closes through it */
+	/* Commitment grows from frame 0: the last frame tells. */
+	if (jumbo_pool_stats(x->pool, &st) != 0 || st.page_size != XDP_FRAME ||
+	    jumbo_page_state(jumbo_pool_page(x->pool, jumbo_pool_iova_to_addr(
+			     x->pool, (st.reserved - 1) * XDP_FRAME)), NULL,
+			     NULL) == JUMBO_PG_UNUSED)
+		return _jumbo_rx_fail(-EINVAL, "xdp backend: the pool must "
+				      "have 4 KiB pages and be committed whole "
+				      "(init_pages = max_pages) to be a UMEM");
+	x->base = jumbo_pool_iova_to_addr(x->pool, 0);
+	x->nframes = st.reserved;
+	x->kernel = calloc(x->nframes, 1);
+	if (!x->kernel)
+		return _jumbo_rx_fail(-ENOMEM, "out of memory");
+
+	struct xsk_umem_config uc = {
+		.fill_size = x->ring, .comp_size = 64, .frame_size = XDP_FRAME,
+		.frame_headroom = 0, .flags = 0,
+	};
+	e = xsk_umem__create(&x->umem, x->base, x->nframes * XDP_FRAME,
+			     &x->fq, &x->cq, &uc);
+	if (e) {
+		x->umem = NULL;
+		return _jumbo_rx_fail(e, "xdp backend: registering the pool "
+				      "as a UMEM: %s", strerror(-e));
+	}
+	struct xsk_socket_config sc = {
+		.rx_size = x->ring, .tx_size = 64, .libxdp_flags = 0,
+		.xdp_flags = xflags,
+		.bind_flags = XDP_COPY | XDP_USE_SG,
+	};
+	if (p->flags & JUMBO_RX_XDP_NATIVE)
+		sc.bind_flags = XDP_USE_SG;
+	/*
+	 * The kernel lets go of a closed socket's queue in deferred work: a
+	 * receiver opened right after another closed may find it still
+	 * taken (EBUSY) for a moment.
+	 */
+	for (int tries = 0;; tries++) {
+		e = xsk_socket__create(&x->xsk, p->ifname, p->queue, x->umem,
+				       &x->rx, &x->tx, &sc);
+		if (e != -EBUSY || tries == 50)
+			break;
+		usleep(20000);
+	}
+	if (e) {
+		x->xsk = NULL;
+		return _jumbo_rx_fail(e, "xdp backend: AF_XDP socket on %s "
+				      "queue %u: %s%s", p->ifname, p->queue,
+				      strerror(-e), e == -ERANGE ?
+				      " (the MTU is too large for native "
+				      "XDP: try without JUMBO_RX_XDP_NATIVE)"
+				      : "");
+	}
+	rx->fd = xsk_socket__fd(x->xsk);
+	rx->port = 0;
+	/* None before, one now: libxdp's, ours to detach at close. */
+	uint32_t after = 0;
+	if (!before && !bpf_xdp_query_id(x->ifindex, (int)xflags, &after))
+		x->prog_id = after;
+	xdp_refill(x);
+	if (x->in_fill == 0)
+		return _jumbo_rx_fail(-ENOMEM, "xdp backend: no pages for the "
+				      "fill ring");
+	return 0;
+}
+
+#endif

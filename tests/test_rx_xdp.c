@@ -1,0 +1,326 @@
+/*
+ * The xdp backend on a real interface: a veth pair with a 9000-byte MTU,
+ * one end in a network namespace of its own where a child process sends
+ * UDP datagrams of mixed sizes (up to jumbo), the other end read through
+ * an AF_XDP socket whose UMEM is the pool.  Every frame must arrive whole
+ * and intact (Ethernet, IPv4 and UDP headers, the payload's sequence
+ * number and pattern), its pages must be pool pages, held while out;
+ * a pool with a few pages runs dry (the kernel counts the drops, nothing
+ * breaks) and recovers; closing detaches the XDP program.  Needs root and
+ * AF_XDP; skips, saying why, without them.
+ *
+ *   test_rx_xdp [seed]
+ */
+#include "check.h"
+
+#include <jumbo/jumbo.h>
+#include <jumbo/mbuf.h>
+#include <jumbo/rx.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <net/if.h>
+
+#define PORT 9999
+#define NSENT 2000
+#define MAXF 9000
+
+static char ns[32], dev[IFNAMSIZ], peer[IFNAMSIZ], me_ip[32], peer_ip[32];
+static int made;
+
+static int sh(const char *fmt, ...)
+{
+	char cmd[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	return system(cmd);
+}
+
+static void teardown(void)
+{
+	if (!made)
+		return;
+	/* Deleting the namespace deletes the peer, and so the pair. */
+	sh("ip netns del %s 2>/dev/null", ns);
+	sh("ip link del %s 2>/dev/null", dev);
+	made = 0;
+}
+
+static void setup(void)
+{
+	unsigned id = (unsigned)getpid() % 200 + 20;
+
+	if (geteuid() != 0)
+		skip("rx_xdp: needs root (a network namespace, a veth pair, an "
+		     "XDP program)");
+	if (!jumbo_rx_backend_supported(JUMBO_RX_XDP))
+		skip("rx_xdp: %s", jumbo_rx_strerror());
+	if (sh("command -v ip >/dev/null") != 0)
+		skip("rx_xdp: no ip command (iproute2)");
+	snprintf(ns, sizeof(ns), "jxdp%u", (unsigned)getpid());
+	snprintf(dev, sizeof(dev), "jx%ua", (unsigned)getpid() % 100000);
+	snprintf(peer, sizeof(peer), "jx%ub", (unsigned)getpid() % 100000);
+	snprintf(me_ip, sizeof(me_ip), "10.78.%u.1", id);
+	snprintf(peer_ip, sizeof(peer_ip), "10.78.%u.2", id);
+	atexit(teardown);
+	made = 1;
+	if (sh("ip netns add %s", ns) ||
+	    sh("ip link add %s type veth peer name %s", dev, peer) ||
+	    sh("ip link set %s netns %s", peer, ns) ||
+	    sh("ip link set %s mtu 9000 up", dev) ||
+	    /* Quiet: no IPv6 neighbour discovery on the pair. */
+	    sh("sysctl -qw net.ipv6.conf.%s.disable_ipv6=1", dev) ||
+	    sh("ip netns exec %s sysctl -qw net.ipv6.conf.%s.disable_ipv6=1",
+	       ns, peer) ||
+	    sh("ip addr add %s/24 dev %s", me_ip, dev) ||
+	    sh("ip -n %s link set %s mtu 9000 up", ns, peer) ||
+	    sh("ip -n %s link set lo up", ns) ||
+	    sh("ip -n %s addr add %s/24 dev %s", ns, peer_ip, peer) ||
+	    /* The socket takes every frame, ARP too: a fixed neighbour. */
+	    sh("ip -n %s neigh add %s lladdr $(cat /sys/class/net/%s/address) "
+	       "dev %s", ns, me_ip, dev, peer))
+		skip("rx_xdp: could not make the veth pair and namespace");
+}
+
+/* The datagram k: its size, and byte j of its payload. */
+static size_t dsize(uint64_t seed, unsigned k)
+{
+	static const size_t sizes[] = { 8, 100, 1400, 3000, 3830, 3840, 4096,
+					7000, 8000, 8950 };
+	return sizes[(seed + k * 7u) % (sizeof(sizes) / sizeof(sizes[0]))];
+}
+
+static unsigned char pat(unsigned k, size_t j)
+{
+	return (unsigned char)(k * 31u + j * 7u + 1);
+}
+
+/* In a child, inside the namespace: n datagrams from first, paced. */
+static pid_t send_from_ns(uint64_t seed, unsigned first, unsigned n,
+			  unsigned pace)
+{
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid)
+		return pid;
+	char path[64];
+	snprintf(path, sizeof(path), "/var/run/netns/%s", ns);
+	int nfd = open(path, O_RDONLY);
+	if (nfd < 0 || setns(nfd, CLONE_NEWNET) != 0)
+		_exit(2);
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(PORT) };
+	inet_pton(AF_INET, me_ip, &to.sin_addr);
+	static unsigned char buf[MAXF];
+	for (unsigned k = first; k < first + n; k++) {
+		size_t len = dsize(seed, k);
+		memcpy(buf, &k, sizeof(k));
+		for (size_t j = sizeof(k); j < len; j++)
+			buf[j] = pat(k, j);
+		if (sendto(fd, buf, len, 0, (struct sockaddr *)&to, sizeof(to)) < 0)
+			_exit(3);
+		if (pace && k % pace == pace - 1)
+			usleep(2000);
+	}
+	_exit(0);
+}
+
+static int wait_child(pid_t pid)
+{
+	int st;
+	waitpid(pid, &st, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static unsigned char frame[MAXF + 64];
+
+/*
+ * Checks one chain: pool pages, held; whole Ethernet/IPv4/UDP frame to
+ * PORT with a payload that matches its sequence number.  Returns the
+ * sequence number; -2 for a frame that is not one of ours (the socket
+ * takes all the queue's traffic); -1 for a bad one.
+ */
+static long check_frame(struct jumbo_pool *pool, uint64_t seed, struct mbuf *m)
+{
+	size_t len = (size_t)m->m_pkthdr.len;
+
+	for (struct mbuf *n = m; n; n = n->m_next) {
+		vm_page_t pg = jumbo_pool_page(pool, n->m_data);
+		if (!pg || jumbo_page_state(pg, NULL, NULL) != JUMBO_PG_HELD)
+			return -1;
+	}
+	if (len > sizeof(frame) || m_copydata(m, 0, len, (caddr_t)frame) != 0)
+		return -1;
+	if (len < 14 + 20 + 8 + 4)
+		return -2;
+	const unsigned char *ip = frame + 14;
+	size_t ihl = (size_t)(ip[0] & 15) * 4;
+	const unsigned char *udp = ip + ihl;
+	if (frame[12] != 0x08 || frame[13] != 0x00 || ip[9] != 17 ||
+	    ((udp[2] << 8) | udp[3]) != PORT)
+		return -2;
+	size_t plen = (size_t)((udp[4] << 8) | udp[5]) - 8;
+	const unsigned char *pl = udp + 8;
+	unsigned k;
+	if (pl + plen != frame + len) /* veth pads nothing above 60 bytes */
+		if (len != 60 || pl + plen > frame + len)
+			return -1;
+	memcpy(&k, pl, sizeof(k));
+	if (plen != dsize(seed, k))
+		return -1;
+	for (size_t j = sizeof(k); j < plen; j++)
+		if (pl[j] != pat(k, j))
+			return -1;
+	return k;
+}
+
+static struct jumbo_rx *open_xdp(struct jumbo_pool *pool, unsigned ring)
+{
+	struct jumbo_rx_params p;
+	int err = 0;
+
+	jumbo_rx_params_init(&p);
+	p.backend = JUMBO_RX_XDP;
+	p.ifname = dev;
+	p.queue = 0;
+	p.pool = pool;
+	p.ring_entries = ring;
+	p.max_frame = MAXF + 64;
+	struct jumbo_rx *rx = jumbo_rx_open(&p, &err);
+	if (!rx)
+		fprintf(stderr, "rx_xdp: open: %d %s\n", err, jumbo_rx_strerror());
+	return rx;
+}
+
+static void test_stream(uint64_t seed)
+{
+	static unsigned char seen[NSENT];
+	struct mbuf *pkts[64];
+	unsigned got = 0, bad = 0, dup = 0, other = 0;
+
+	struct jumbo_rx *rx = open_xdp(NULL, 1024);
+	REQUIRE(rx != NULL);
+	CHECK_EQ(jumbo_rx_backend_of(rx), JUMBO_RX_XDP);
+	CHECK(sh("ip link show dev %s | grep -q prog/xdp", dev) == 0);
+	pid_t pid = send_from_ns(seed, 0, NSENT, 32);
+	for (int idle = 0; got < NSENT && idle < 20;) {
+		int n = jumbo_rx_recv(rx, pkts, 64, 100);
+		REQUIRE(n >= 0);
+		idle = n ? 0 : idle + 1;
+		for (int i = 0; i < n; i++) {
+			long k = check_frame(jumbo_rx_pool(rx), seed, pkts[i]);
+			if (k == -2)
+				other++;
+			else if (k < 0 || k >= NSENT)
+				bad++;
+			else if (seen[k]++)
+				dup++;
+			else
+				got++;
+			m_freem(pkts[i]);
+		}
+	}
+	CHECK_EQ(wait_child(pid), 0);
+	struct jumbo_rx_stats st;
+	REQUIRE(jumbo_rx_stats(rx, &st) == 0);
+	printf("rx_xdp: sent %u, received %u intact (bad %u, twice %u, other "
+	       "frames %u); kernel drops %llu, no buffer %llu, pages %llu\n",
+	       NSENT, got, bad, dup, other, (unsigned long long)st.kernel_drops,
+	       (unsigned long long)st.no_buffer, (unsigned long long)st.pages);
+	CHECK_EQ(bad, 0);
+	CHECK_EQ(dup, 0);
+	/* Paced, nothing should be lost; a busy machine may drop a few. */
+	CHECK(got + st.kernel_drops + st.no_buffer >= NSENT);
+	CHECK(got >= NSENT * 9 / 10);
+	CHECK_EQ(jumbo_rx_close(rx), 0);
+	CHECK(sh("ip link show dev %s | grep -q prog/xdp", dev) != 0);
+}
+
+/* A pool of 96 pages: chains kept, it runs dry; freed, it recovers. */
+static void test_exhaustion(uint64_t seed)
+{
+	struct jumbo_pool_params pp;
+	struct mbuf *keep[256], *pkts[64];
+	unsigned nkeep = 0, after = 0;
+
+	jumbo_pool_params_init(&pp);
+	pp.max_pages = pp.init_pages = 96;
+	pp.name = "xdp-small";
+	struct jumbo_pool *pool = jumbo_pool_create(&pp);
+	REQUIRE(pool != NULL);
+	struct jumbo_rx *rx = open_xdp(pool, 64);
+	REQUIRE(rx != NULL);
+
+	pid_t pid = send_from_ns(seed, 0, 200, 16);
+	for (int idle = 0; idle < 5;) {
+		int n = jumbo_rx_recv(rx, pkts, 64, 100);
+		REQUIRE(n >= 0);
+		idle = n ? 0 : idle + 1;
+		for (int i = 0; i < n; i++) {
+			CHECK(check_frame(pool, seed, pkts[i]) != -1);
+			if (nkeep < 256)
+				keep[nkeep++] = pkts[i];
+			else
+				m_freem(pkts[i]);
+		}
+	}
+	CHECK_EQ(wait_child(pid), 0);
+	struct jumbo_rx_stats st;
+	REQUIRE(jumbo_rx_stats(rx, &st) == 0);
+	printf("rx_xdp: 96-page pool, 200 sent: kept %u chains, no buffer "
+	       "%llu\n", nkeep, (unsigned long long)st.no_buffer);
+	CHECK(nkeep < 200);
+	CHECK(st.no_buffer > 0);
+	for (unsigned i = 0; i < nkeep; i++)
+		m_freem(keep[i]);
+
+	pid = send_from_ns(seed, 1000, 100, 8);
+	for (int idle = 0; idle < 5;) {
+		int n = jumbo_rx_recv(rx, pkts, 64, 100);
+		REQUIRE(n >= 0);
+		idle = n ? 0 : idle + 1;
+		for (int i = 0; i < n; i++) {
+			long k = check_frame(pool, seed, pkts[i]);
+			CHECK(k >= 1000 || k == -2);
+			after += k >= 1000;
+			m_freem(pkts[i]);
+		}
+	}
+	CHECK_EQ(wait_child(pid), 0);
+	printf("rx_xdp: after the chains came back: %u of 100 received\n",
+	       after);
+	CHECK(after >= 90);
+	CHECK_EQ(jumbo_rx_close(rx), 0);
+	struct jumbo_stats ps;
+	REQUIRE(jumbo_pool_stats(pool, &ps) == 0);
+	CHECK_EQ(ps.in_use, 0); /* the fill ring's pages came back too */
+	CHECK_EQ(jumbo_pool_destroy(pool), 0);
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t seed = test_seed(argc, argv, "rx_xdp");
+
+	setup();
+	/* A pool that is not committed whole cannot be a UMEM. */
+	struct jumbo_pool_params pp;
+	jumbo_pool_params_init(&pp);
+	pp.max_pages = 1024;
+	struct jumbo_pool *lazy = jumbo_pool_create(&pp);
+	REQUIRE(lazy != NULL);
+	errno = 0;
+	CHECK(open_xdp(lazy, 64) == NULL);
+	CHECK_EQ(errno, EINVAL);
+	CHECK_EQ(jumbo_pool_destroy(lazy), 0);
+
+	test_stream(seed);
+	test_exhaustion(seed);
+	teardown();
+	return check_done("rx_xdp");
+}
