@@ -303,6 +303,39 @@ static void test_exhaustion(uint64_t seed)
 	CHECK_EQ(jumbo_pool_destroy(pool), 0);
 }
 
+/*
+ * The jumbo command end to end: jumbo tx in the namespace, jumbo rx
+ * --backend xdp --verify here; rx must see every frame intact.
+ */
+static void test_tool(void)
+{
+	const char *bin = getenv("JUMBO_BIN");
+	char out[128], err[128];
+
+	if (!bin) {
+		printf("rx_xdp: JUMBO_BIN not set: the jumbo command is not "
+		       "tried\n");
+		return;
+	}
+	snprintf(out, sizeof(out), "/tmp/rx_xdp.%d.json", (int)getpid());
+	snprintf(err, sizeof(err), "/tmp/rx_xdp.%d.err", (int)getpid());
+	int rc = sh("%s rx --backend xdp --dev %s --count 300 --verify --json "
+		    "--duration 30 >%s 2>%s & rx=$!; "
+		    "for i in $(seq 100); do grep -q 'taking the frames' %s && "
+		    "break; sleep 0.1; done; "
+		    "ip netns exec %s %s tx --addr %s --port 9000 --count 300 "
+		    "--min 100 --max 8900 --rate 5000 >/dev/null || exit 9; "
+		    "wait $rx", bin, dev, out, err, err, ns, bin, me_ip);
+	CHECK_EQ(rc, 0);
+	CHECK(sh("grep -q '\"frames_ok\": 300,' %s", out) == 0);
+	CHECK(sh("grep -q '\"bad\": 0,' %s", out) == 0);
+	if (rc)
+		sh("cat %s %s >&2", out, err);
+	printf("rx_xdp: jumbo tx -> jumbo rx --backend xdp --verify: %s\n",
+	       rc ? "FAILED" : "300 of 300 frames intact");
+	sh("rm -f %s %s", out, err);
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t seed = test_seed(argc, argv, "rx_xdp");
@@ -321,6 +354,7 @@ int main(int argc, char **argv)
 
 	test_stream(seed);
 	test_exhaustion(seed);
+	test_tool();
 	teardown();
 	return check_done("rx_xdp");
 }

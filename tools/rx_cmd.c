@@ -33,6 +33,8 @@ struct rx_cfg {
 	unsigned deliver;  /* 0 none, else 1 + JUMBO_DELIVER_* flags */
 	double secs, idle;
 	uint64_t count;
+	const char *dev;   /* xdp: the interface */
+	unsigned queue;    /* xdp: its queue */
 };
 
 struct rx_seen {
@@ -57,6 +59,47 @@ static void rx_verify(struct rx_seen *s, const char *p, size_t len)
 		s->next_seq = seq + 1;
 }
 
+/* Room for the link, network and transport headers of an xdp frame. */
+#define XDP_HEADROOM 128
+
+static int rx_udp_payload4(const unsigned char *p, size_t len, unsigned port,
+			   size_t *off, size_t *plen)
+{
+	size_t l4 = 14 + (size_t)(p[14] & 15) * 4;
+
+	if (p[14 + 9] != 17 || l4 + 8 > len ||
+	    ((unsigned)p[l4 + 2] << 8 | p[l4 + 3]) != port)
+		return 0;
+	*off = l4 + 8;
+	*plen = ((size_t)p[l4 + 4] << 8 | p[l4 + 5]) - 8;
+	return *off + *plen <= len;
+}
+
+/*
+ * The UDP payload of an Ethernet frame, IPv4 or IPv6 (no extension
+ * headers), to port: 1 and where it is, or 0.
+ */
+static int rx_udp_payload(const char *f, size_t len, unsigned port,
+			  size_t *off, size_t *plen)
+{
+	const unsigned char *p = (const unsigned char *)f;
+	size_t l3 = 14, l4;
+
+	if (len < l3 + 40 + 8)
+		return len >= l3 + 20 + 8 && p[12] == 0x08 && p[13] == 0x00 &&
+		       rx_udp_payload4(p, len, port, off, plen);
+	if (p[12] == 0x08 && p[13] == 0x00)
+		return rx_udp_payload4(p, len, port, off, plen);
+	if (p[12] != 0x86 || p[13] != 0xdd || p[l3 + 6] != 17)
+		return 0;
+	l4 = l3 + 40;
+	if (((unsigned)p[l4 + 2] << 8 | p[l4 + 3]) != port)
+		return 0;
+	*off = l4 + 8;
+	*plen = ((size_t)p[l4 + 4] << 8 | p[l4 + 5]) - 8;
+	return *off + *plen <= len;
+}
+
 static void rx_take_chain(const struct rx_cfg *c, struct rx_seen *s,
 			  struct mbuf *m)
 {
@@ -76,7 +119,16 @@ static void rx_take_chain(const struct rx_cfg *c, struct rx_seen *s,
 			return;
 		}
 	}
-	if (c->verify && len <= c->frame) {
+	if (c->verify && c->backend == JUMBO_RX_XDP) {
+		/* Whole link-layer frames: check the UDP payload of those
+		 * to the port; anything else is not a test frame. */
+		size_t off, plen;
+		if (len <= c->frame + XDP_HEADROOM) {
+			m_copydata(m, 0, len, s->buf);
+			if (rx_udp_payload(s->buf, len, c->port, &off, &plen))
+				rx_verify(s, s->buf + off, plen);
+		}
+	} else if (c->verify && len <= c->frame) {
 		m_copydata(m, 0, len, s->buf);
 		rx_verify(s, s->buf, len);
 	}
@@ -91,8 +143,11 @@ static void rx_usage(FILE *f)
 	      "\n"
 	      "  --addr ADDR       numeric address to bind (default 127.0.0.1)\n"
 	      "  --port PORT       port (default 9000; 0: any, printed)\n"
-	      "  --backend NAME    udp (default), tcp, uring: into pool pages;\n"
+	      "  --backend NAME    udp (default), tcp, uring, xdp: into pool pages;\n"
 	      "                    malloc, reuse: plain recv, for comparison\n"
+	      "  --dev IF          xdp: the interface whose frames to take (all\n"
+	      "                    of its queue's; --verify checks UDP to PORT)\n"
+	      "  --queue N         xdp: the receive queue (default 0)\n"
 	      "  --tcp             with malloc or reuse: TCP, LEN32 frames\n"
 	      "  --framing MODE    tcp: raw (default) or len32 (jumbo tx frames)\n"
 	      "  --frame BYTES     largest frame (default 9000)\n"
@@ -125,6 +180,8 @@ static int rx_parse(struct rx_cfg *c, int argc, char **argv)
 		{ "idle", required_argument, 0, 'i' },
 		{ "verify", no_argument, 0, 'v' },
 		{ "deliver", required_argument, 0, 'D' },
+		{ "dev", required_argument, 0, 'I' },
+		{ "queue", required_argument, 0, 'Q' },
 		{ "json", no_argument, 0, 'j' },
 		{ "quiet", no_argument, 0, 'q' },
 		{ "help", no_argument, 0, 'h' },
@@ -152,8 +209,8 @@ static int rx_parse(struct rx_cfg *c, int argc, char **argv)
 				b = -2;
 			else if ((b = jumbo_rx_backend_parse(optarg)) < 0)
 				return tool_err(EX_USAGE, "--backend: '%s' is "
-						"not udp, tcp, uring, malloc or "
-						"reuse", optarg);
+						"not udp, tcp, uring, xdp, malloc "
+						"or reuse", optarg);
 			c->backend = b == JUMBO_RX_DEFAULT ? JUMBO_RX_UDP : b;
 			break;
 		case 't': c->tcp = 1; break;
@@ -201,6 +258,12 @@ static int rx_parse(struct rx_cfg *c, int argc, char **argv)
 				return tool_err(EX_USAGE, "--deliver: '%s' is "
 						"not auto, move or copy", optarg);
 			break;
+		case 'I': c->dev = optarg; break;
+		case 'Q':
+			if (opt_uint("--queue", optarg, 0, 4095, &v))
+				return EX_USAGE;
+			c->queue = (unsigned)v;
+			break;
 		case 'j': c->json = 1; break;
 		case 'q': c->quiet = 1; break;
 		case 'h': rx_usage(stdout); return -1;
@@ -226,13 +289,19 @@ static int rx_parse(struct rx_cfg *c, int argc, char **argv)
 	if (c->deliver && c->backend < 0)
 		return tool_err(EX_USAGE, "--deliver needs a pool backend "
 				"(udp, tcp or uring)");
+	if ((c->backend == JUMBO_RX_XDP) != (c->dev != NULL))
+		return tool_err(EX_USAGE, "--dev goes with --backend xdp, and "
+				"--backend xdp needs --dev");
+	if (c->backend == JUMBO_RX_XDP && (c->deliver || c->page != JUMBO_PAGE_4K))
+		return tool_err(EX_USAGE, "--backend xdp delivers whole frames "
+				"in 4 KiB pages: no --deliver, no --page 2m");
 	return 0;
 }
 
 int cmd_rx(int argc, char **argv)
 {
 	struct rx_cfg c = { "127.0.0.1", 9000, JUMBO_RX_UDP, 0, 0, 0, 0, 0,
-			    9000, JUMBO_PAGE_4K, 32, 0, 10.0, 0, 0 };
+			    9000, JUMBO_PAGE_4K, 32, 0, 10.0, 0, 0, NULL, 0 };
 	struct jumbo_pool *pool = NULL;
 	struct jumbo_rx *rx = NULL;
 	struct jumbo_rx_stats st = { 0 };
@@ -253,17 +322,21 @@ int cmd_rx(int argc, char **argv)
 		return r < 0 ? 0 : r;
 	if (c.backend >= 0 && !jumbo_rx_backend_supported(c.backend))
 		return tool_err(EX_FAIL, "%s", jumbo_rx_strerror());
-	s.buf = malloc(c.frame + 1);
+	s.buf = malloc(c.frame + XDP_HEADROOM + 1);
 	if (!s.buf)
 		return tool_err(EX_FAIL, "out of memory");
 	if (c.backend >= 0) {
 		struct jumbo_rx_params p;
 		int err = 0;
 
-		pool = tool_pool(c.page, c.page == JUMBO_PAGE_4K ? 65536 : 512);
-		if (!pool) {
-			free(s.buf);
-			return EX_FAIL;
+		/* xdp makes its pool itself: a UMEM is committed whole. */
+		if (c.backend != JUMBO_RX_XDP) {
+			pool = tool_pool(c.page, c.page == JUMBO_PAGE_4K ? 65536
+									: 512);
+			if (!pool) {
+				free(s.buf);
+				return EX_FAIL;
+			}
 		}
 		jumbo_rx_params_init(&p);
 		p.backend = c.backend;
@@ -273,12 +346,18 @@ int cmd_rx(int argc, char **argv)
 		p.batch = c.batch;
 		p.pool = pool;
 		p.flags = c.len32 ? JUMBO_RX_LEN32 : 0;
+		if (c.backend == JUMBO_RX_XDP) {
+			p.ifname = c.dev;
+			p.queue = c.queue;
+			p.max_frame = c.frame + XDP_HEADROOM;
+		}
 		rx = jumbo_rx_open(&p, &err);
 		if (!rx) {
 			e = tool_err(EX_FAIL, "%s", jumbo_rx_strerror());
 			goto out;
 		}
-		c.port = jumbo_rx_port(rx);
+		if (c.backend != JUMBO_RX_XDP)
+			c.port = jumbo_rx_port(rx);
 		if (c.deliver) {
 			s.dst_len = (c.frame + c.page - 1) & ~(c.page - 1);
 			map_len = s.dst_len + c.page;
@@ -302,10 +381,14 @@ int cmd_rx(int argc, char **argv)
 		}
 		c.port = pl.port;
 	}
-	fprintf(stderr, "jumbo rx: listening on %s port %u (%s, %s)\n", c.addr,
-		c.port, c.tcp ? "tcp" : "udp",
-		c.backend == -1 ? "malloc" : c.backend == -2 ? "reuse"
-		: jumbo_rx_backend_name(c.backend));
+	if (c.backend == JUMBO_RX_XDP)
+		fprintf(stderr, "jumbo rx: taking the frames of %s queue %u "
+			"(xdp)\n", c.dev, c.queue);
+	else
+		fprintf(stderr, "jumbo rx: listening on %s port %u (%s, %s)\n",
+			c.addr, c.port, c.tcp ? "tcp" : "udp",
+			c.backend == -1 ? "malloc" : c.backend == -2 ? "reuse"
+			: jumbo_rx_backend_name(c.backend));
 	signal(SIGINT, rx_on_signal);
 	signal(SIGTERM, rx_on_signal);
 	progress = !c.json && !c.quiet && isatty(2);

@@ -1,0 +1,7 @@
+# test_rx_xdp also runs the jumbo command end to end (jumbo tx in the
+# namespace, jumbo rx --backend xdp): it needs the binary, and says so.
+if(TARGET jumbo OR (JUMBO_BUILD_TOOLS AND EXISTS ${PROJECT_SOURCE_DIR}/tools/CMakeLists.txt))
+  add_dependencies(test_rx_xdp jumbo)
+  set_tests_properties(rx_xdp PROPERTIES
+    ENVIRONMENT "JUMBO_BIN=$<TARGET_FILE:jumbo>" LABELS "tool")
+endif()
