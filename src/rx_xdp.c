@@ -21,8 +21,11 @@
  * one of its own, destroyed after the receiver is closed and the last
  * page it handed out comes back.
  *
- * The XDP program is libxdp's default one, in generic (skb) mode unless
- * JUMBO_RX_XDP_NATIVE: it sends every frame of the queue to the socket.
+ * The XDP program, in generic (skb) mode unless JUMBO_RX_XDP_NATIVE: with
+ * a port, the library's own (src/bpf/xdp_port.bpf.c), which sends the
+ * queue's UDP frames to that port to the socket and every other frame on
+ * to the kernel; with port 0, libxdp's default one, which sends every
+ * frame of the queue to the socket.
  */
 #include "rx_int.h"
 
@@ -51,6 +54,7 @@ int _jumbo_rx_xdp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 
 #include <linux/if_link.h>
 #include <linux/if_xdp.h>
+#include <arpa/inet.h>
 #include <net/if.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -88,8 +92,70 @@ struct rx_xdp {
 	unsigned live;          /* atomic, see above */
 	int ifindex;
 	unsigned xdp_flags;
-	uint32_t prog_id;       /* the program libxdp attached for us, or 0 */
+	uint32_t prog_id;       /* the program attached for us, or 0 */
+	struct bpf_object *obj; /* the port filter, when it is ours */
 };
+
+#ifdef JUMBO_HAVE_XDP_FILTER
+/* src/bpf/xdp_port.bpf.c, compiled (cmake/embed.cmake). */
+extern const unsigned char _jumbo_xdp_port_obj[];
+extern const unsigned long _jumbo_xdp_port_obj_len;
+
+/*
+ * Loads the port filter and attaches it to the interface; 0, or -errno
+ * with the reason recorded.  Its map of sockets is filled once the socket
+ * exists (xdp_filter_bind).
+ */
+static int xdp_filter_attach(struct rx_xdp *x, uint16_t port)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oo, .object_name = "jumbo_xdp");
+	uint32_t key = 0, val = htons(port);
+	int e;
+
+	x->obj = bpf_object__open_mem(_jumbo_xdp_port_obj,
+				      _jumbo_xdp_port_obj_len, &oo);
+	if (!x->obj) {
+		e = -errno;
+		return _jumbo_rx_fail(e, "xdp backend: opening the port filter: "
+				      "%s", strerror(-e));
+	}
+	e = bpf_object__load(x->obj);
+	if (e)
+		return _jumbo_rx_fail(e, "xdp backend: loading the port filter: "
+				      "%s (needs CAP_BPF and CAP_NET_ADMIN)",
+				      strerror(-e));
+	struct bpf_program *prog =
+		bpf_object__find_program_by_name(x->obj, "jumbo_xdp_port");
+	struct bpf_map *pm = bpf_object__find_map_by_name(x->obj, "jumbo_port");
+	if (!prog || !pm)
+		return _jumbo_rx_fail(-ENOENT, "xdp backend: the port filter "
+				      "lacks its program or map");
+	e = bpf_map_update_elem(bpf_map__fd(pm), &key, &val, BPF_ANY);
+	if (e)
+		return _jumbo_rx_fail(-errno, "xdp backend: setting the port: %s",
+				      strerror(errno));
+	/* Never over another program: fail instead (EBUSY). */
+	e = bpf_xdp_attach(x->ifindex, bpf_program__fd(prog),
+			   x->xdp_flags | XDP_FLAGS_UPDATE_IF_NOEXIST, NULL);
+	if (e)
+		return _jumbo_rx_fail(e, "xdp backend: attaching the port filter "
+				      "to ifindex %d: %s%s", x->ifindex,
+				      strerror(-e), e == -EBUSY || e == -EEXIST
+				      ? " (another XDP program is attached)" : "");
+	(void)bpf_xdp_query_id(x->ifindex, (int)x->xdp_flags, &x->prog_id);
+	return 0;
+}
+
+/* The socket goes into the filter's map, at its queue. */
+static int xdp_filter_bind(struct rx_xdp *x)
+{
+	struct bpf_map *m = bpf_object__find_map_by_name(x->obj, "jumbo_xsks");
+	int e = m ? xsk_socket__update_xskmap(x->xsk, bpf_map__fd(m)) : -ENOENT;
+
+	return e ? _jumbo_rx_fail(e, "xdp backend: adding the socket to the "
+				  "filter's map: %s", strerror(-e)) : 0;
+}
+#endif
 
 int _jumbo_rx_xdp_supported(void)
 {
@@ -293,6 +359,7 @@ static void xdp_detach(struct rx_xdp *x)
 	struct bpf_xdp_attach_opts o = { .sz = sizeof(o), .old_prog_fd = fd };
 	(void)bpf_xdp_detach(x->ifindex, x->xdp_flags | XDP_FLAGS_REPLACE, &o);
 	close(fd);
+	x->prog_id = 0;
 }
 
 static void xdp_close(struct jumbo_rx *rx)
@@ -306,6 +373,8 @@ static void xdp_close(struct jumbo_rx *rx)
 	if (x->umem)
 		xsk_umem__delete(x->umem);
 	xdp_detach(x);
+	if (x->obj)
+		bpf_object__close(x->obj);
 	rx->fd = -1; /* the socket's, closed above */
 	/* The pages the kernel held are the receiver's again. */
 	for (size_t f = 0; x->kernel && f < x->nframes; f++)
@@ -393,8 +462,22 @@ int _jumbo_rx_xdp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 		return _jumbo_rx_fail(e, "xdp backend: registering the pool "
 				      "as a UMEM: %s", strerror(-e));
 	}
+#ifdef JUMBO_HAVE_XDP_FILTER
+	if (p->port) {
+		e = xdp_filter_attach(x, p->port);
+		if (e)
+			return e;
+	}
+#else
+	if (p->port)
+		return _jumbo_rx_fail(-EOPNOTSUPP, "xdp backend: libjumbo was "
+				      "built without clang, so without its "
+				      "port filter: use port 0 (the whole "
+				      "queue)");
+#endif
 	struct xsk_socket_config sc = {
-		.rx_size = x->ring, .tx_size = 64, .libxdp_flags = 0,
+		.rx_size = x->ring, .tx_size = 64,
+		.libxdp_flags = x->obj ? XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD : 0,
 		.xdp_flags = xflags,
 		.bind_flags = XDP_COPY | XDP_USE_SG,
 	};
@@ -422,10 +505,15 @@ int _jumbo_rx_xdp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 				      : "");
 	}
 	rx->fd = xsk_socket__fd(x->xsk);
-	rx->port = 0;
-	/* None before, one now: libxdp's, ours to detach at close. */
+	rx->port = p->port;
+#ifdef JUMBO_HAVE_XDP_FILTER
+	if (x->obj && (e = xdp_filter_bind(x)) != 0)
+		return e;
+#endif
+	/* libxdp's: none before, one now, ours to detach at close. */
 	uint32_t after = 0;
-	if (!before && !bpf_xdp_query_id(x->ifindex, (int)xflags, &after))
+	if (!x->obj && !before &&
+	    !bpf_xdp_query_id(x->ifindex, (int)xflags, &after))
 		x->prog_id = after;
 	xdp_refill(x);
 	if (x->in_fill == 0)

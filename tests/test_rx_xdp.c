@@ -101,7 +101,7 @@ static unsigned char pat(unsigned k, size_t j)
 
 /* In a child, inside the namespace: n datagrams from first, paced. */
 static pid_t send_from_ns(uint64_t seed, unsigned first, unsigned n,
-			  unsigned pace)
+			  unsigned pace, unsigned port)
 {
 	fflush(stdout);
 	fflush(stderr);
@@ -115,7 +115,8 @@ static pid_t send_from_ns(uint64_t seed, unsigned first, unsigned n,
 	if (nfd < 0 || setns(nfd, CLONE_NEWNET) != 0)
 		_exit(2);
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(PORT) };
+	struct sockaddr_in to = { .sin_family = AF_INET,
+				  .sin_port = htons((uint16_t)port) };
 	inet_pton(AF_INET, me_ip, &to.sin_addr);
 	static unsigned char buf[MAXF];
 	for (unsigned k = first; k < first + n; k++) {
@@ -180,7 +181,8 @@ static long check_frame(struct jumbo_pool *pool, uint64_t seed, struct mbuf *m)
 	return k;
 }
 
-static struct jumbo_rx *open_xdp(struct jumbo_pool *pool, unsigned ring)
+static struct jumbo_rx *open_xdp(struct jumbo_pool *pool, unsigned ring,
+				  unsigned port)
 {
 	struct jumbo_rx_params p;
 	int err = 0;
@@ -191,6 +193,7 @@ static struct jumbo_rx *open_xdp(struct jumbo_pool *pool, unsigned ring)
 	p.queue = 0;
 	p.pool = pool;
 	p.ring_entries = ring;
+	p.port = (uint16_t)port;
 	p.max_frame = MAXF + 64;
 	struct jumbo_rx *rx = jumbo_rx_open(&p, &err);
 	if (!rx)
@@ -204,11 +207,11 @@ static void test_stream(uint64_t seed)
 	struct mbuf *pkts[64];
 	unsigned got = 0, bad = 0, dup = 0, other = 0;
 
-	struct jumbo_rx *rx = open_xdp(NULL, 1024);
+	struct jumbo_rx *rx = open_xdp(NULL, 1024, PORT);
 	REQUIRE(rx != NULL);
 	CHECK_EQ(jumbo_rx_backend_of(rx), JUMBO_RX_XDP);
 	CHECK(sh("ip link show dev %s | grep -q prog/xdp", dev) == 0);
-	pid_t pid = send_from_ns(seed, 0, NSENT, 32);
+	pid_t pid = send_from_ns(seed, 0, NSENT, 32, PORT);
 	for (int idle = 0; got < NSENT && idle < 20;) {
 		int n = jumbo_rx_recv(rx, pkts, 64, 100);
 		REQUIRE(n >= 0);
@@ -227,6 +230,26 @@ static void test_stream(uint64_t seed)
 		}
 	}
 	CHECK_EQ(wait_child(pid), 0);
+	/*
+	 * With a port, the filter sends the rest on to the kernel: with the
+	 * fixed neighbour gone the peer must resolve our address by ARP, and
+	 * a socket of the host's own gets UDP to another port.
+	 */
+	CHECK(sh("ip -n %s neigh del %s dev %s", ns, me_ip, peer) == 0);
+	int us = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(PORT + 1) };
+	inet_pton(AF_INET, me_ip, &a.sin_addr);
+	REQUIRE(us >= 0 && bind(us, (struct sockaddr *)&a, sizeof(a)) == 0);
+	CHECK_EQ(wait_child(send_from_ns(seed, 5000, 1, 0, PORT + 1)), 0);
+	unsigned char hb[MAXF];
+	struct timeval tv = { 3, 0 };
+	setsockopt(us, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	ssize_t hl = recv(us, hb, sizeof(hb), 0);
+	CHECK(hl == (ssize_t)dsize(seed, 5000) && hb[sizeof(unsigned)] ==
+						       pat(5000, sizeof(unsigned)));
+	close(us);
+	CHECK(sh("ip -n %s neigh replace %s lladdr $(cat /sys/class/net/%s/"
+		 "address) dev %s", ns, me_ip, dev, peer) == 0);
 	struct jumbo_rx_stats st;
 	REQUIRE(jumbo_rx_stats(rx, &st) == 0);
 	printf("rx_xdp: sent %u, received %u intact (bad %u, twice %u, other "
@@ -254,10 +277,10 @@ static void test_exhaustion(uint64_t seed)
 	pp.name = "xdp-small";
 	struct jumbo_pool *pool = jumbo_pool_create(&pp);
 	REQUIRE(pool != NULL);
-	struct jumbo_rx *rx = open_xdp(pool, 64);
+	struct jumbo_rx *rx = open_xdp(pool, 64, 0); /* the whole queue */
 	REQUIRE(rx != NULL);
 
-	pid_t pid = send_from_ns(seed, 0, 200, 16);
+	pid_t pid = send_from_ns(seed, 0, 200, 16, PORT);
 	for (int idle = 0; idle < 5;) {
 		int n = jumbo_rx_recv(rx, pkts, 64, 100);
 		REQUIRE(n >= 0);
@@ -280,7 +303,7 @@ static void test_exhaustion(uint64_t seed)
 	for (unsigned i = 0; i < nkeep; i++)
 		m_freem(keep[i]);
 
-	pid = send_from_ns(seed, 1000, 100, 8);
+	pid = send_from_ns(seed, 1000, 100, 8, PORT);
 	for (int idle = 0; idle < 5;) {
 		int n = jumbo_rx_recv(rx, pkts, 64, 100);
 		REQUIRE(n >= 0);
@@ -348,7 +371,7 @@ int main(int argc, char **argv)
 	struct jumbo_pool *lazy = jumbo_pool_create(&pp);
 	REQUIRE(lazy != NULL);
 	errno = 0;
-	CHECK(open_xdp(lazy, 64) == NULL);
+	CHECK(open_xdp(lazy, 64, 0) == NULL);
 	CHECK_EQ(errno, EINVAL);
 	CHECK_EQ(jumbo_pool_destroy(lazy), 0);
 

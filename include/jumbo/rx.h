@@ -12,8 +12,9 @@
  *          buffers are runs of contiguous pool pages; a run goes back to
  *          the ring when the last mbuf on it is freed;
  *   xdp    an AF_XDP socket on a network interface's queue whose UMEM is
- *          the pool: the kernel writes link-layer frames into pool pages,
- *          one page per descriptor, a jumbo frame over several.
+ *          the pool: the kernel writes link-layer frames (of UDP to a
+ *          port, by the library's XDP program) into pool pages, one page
+ *          per descriptor, a jumbo frame over several.
  *
  * Every packet comes out as an mbuf chain (see <jumbo/mbuf.h>) whose
  * external buffers are pool pages; m_freem() gives them back.  When the
@@ -69,7 +70,9 @@ struct jumbo_rx_params {
 				    xdp: a pool of 4 KiB pages committed
 				    whole (init_pages = max_pages), or NULL
 				    for one the receiver makes */
-	const char *ifname;    /* xdp: the interface (addr, port unused) */
+	const char *ifname;    /* xdp: the interface: frames of UDP to port
+				  go to the pool, the rest to the kernel;
+				  port 0: every frame of the queue */
 	unsigned queue;        /* xdp: its receive queue */
 };
 
