@@ -1,8 +1,9 @@
 /*
  * libjumbo's XDP program for the xdp receive backend: frames of UDP to one
- * port (IPv4, or IPv6 without extension headers) go to the AF_XDP socket
- * of the queue they came in on; everything else goes on to the kernel's
- * stack, so the interface keeps working (ARP, the host's own traffic).
+ * port (IPv4 unfragmented, or IPv6 without extension headers, which a
+ * fragment has) go to the AF_XDP socket of the queue they came in on;
+ * everything else goes on to the kernel's stack, so the interface keeps
+ * working (ARP, the host's own traffic, datagrams to reassemble).
  * Built with clang -target bpf and embedded in the library (see
  * CMakeLists.txt); "xdp.frags": it sees the first buffer of a jumbo frame,
  * which holds the headers, and passes the frame on whole.
@@ -46,7 +47,10 @@ int jumbo_xdp_port(struct xdp_md *ctx)
 		return XDP_PASS;
 	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = (void *)(eth + 1);
-		if ((void *)(ip + 1) > end || ip->ihl < 5)
+		/* A fragment (offset, or more to come) is the kernel's to
+		 * reassemble: the socket gets whole datagrams only. */
+		if ((void *)(ip + 1) > end || ip->ihl < 5 ||
+		    (ip->frag_off & bpf_htons(0x3fff)))
 			return XDP_PASS;
 		proto = ip->protocol;
 		udp = (void *)((char *)ip + ip->ihl * 4);
