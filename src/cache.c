@@ -110,16 +110,14 @@ static void cache_empty(struct jumbo_pool *p, struct jumbo_cache *c)
  */
 uint64_t _jumbo_registry_remove(struct jumbo_pool *p)
 {
-	uint64_t a, f, lost;
+	uint64_t a, f, in_use;
 
 	pthread_mutex_lock(&reg_lock);
 	sum_locked(p, &a, &f);
-	/* Each twin is a free counted twice. */
-	lost = __atomic_load_n(&p->ctr.lost, __ATOMIC_RELAXED) -
-	       __atomic_load_n(&p->ctr.twins, __ATOMIC_RELAXED);
-	if (a - f - lost != 0) {
+	in_use = pool_in_use(p, a, f);
+	if (in_use != 0) {
 		pthread_mutex_unlock(&reg_lock);
-		return a - f - lost;
+		return in_use;
 	}
 	for (struct jumbo_cache *c = p->caches; c; c = c->pool_next) {
 		cache_empty(p, c);
@@ -234,6 +232,8 @@ found:
 
 void jumbo_pool_flush_cache(struct jumbo_pool *p)
 {
+	if (!p)
+		return;
 	struct jumbo_cache *c = _jumbo_tls_cache(p);
 	if (!c && p->id < tls.n && (c = tls.v[p->id]) &&
 	    __atomic_load_n(&c->pool, __ATOMIC_RELAXED) != p)
@@ -302,7 +302,7 @@ frame_t _jumbo_alloc_slow(struct jumbo_pool *p)
 	while (c && (c->len || refill(p, c))) {
 		f = c->objs[--c->len];
 		if (unlikely(fr_load(p, f) != JUMBO_PG_FREE)) {
-			_jumbo_twin(p, f, NULL, true);
+			_jumbo_twin(p, f, NULL, false);
 			continue;
 		}
 		ctr_bump(&c->allocs);
@@ -351,7 +351,7 @@ unsigned jumbo_pool_alloc_bulk(struct jumbo_pool *p, void **addrs, unsigned n)
 					 __ATOMIC_RELAXED);
 			if (unlikely(len > end)) { /* stopped at a twin */
 				c->len = len - 1;
-				_jumbo_twin(p, o[len - 1], NULL, true);
+				_jumbo_twin(p, o[len - 1], NULL, false);
 			}
 			continue;
 		}

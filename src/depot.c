@@ -71,9 +71,9 @@ static struct jumbo_mag *full_pop(struct jumbo_pool *p)
 /* Called with the lock held whenever pages leave the depot. */
 static void note_out(struct jumbo_pool *p, size_t n)
 {
-	p->out += n;
-	if (p->out > p->high_water)
-		p->high_water = p->out;
+	p->out += (long)n;
+	if (p->out > 0 && (size_t)p->out > p->high_water)
+		p->high_water = (size_t)p->out;
 }
 
 /*
@@ -103,6 +103,19 @@ static int grow(struct jumbo_pool *p)
 	return 0;
 }
 
+/*
+ * Lock held.  Fresh frames into out[*got..n), committing the next growth
+ * step first if none are left; false if growth was refused.
+ */
+static bool carve(struct jumbo_pool *p, frame_t *out, unsigned *got, unsigned n)
+{
+	if (p->carved == p->committed && grow(p) != 0)
+		return false;
+	while (*got < n && p->carved < p->committed)
+		out[(*got)++] = (frame_t)p->carved++;
+	return true;
+}
+
 /* Lock held.  Take up to n free pages from wherever the depot has them. */
 static unsigned take(struct jumbo_pool *p, frame_t *out, unsigned n)
 {
@@ -126,12 +139,10 @@ static unsigned take(struct jumbo_pool *p, frame_t *out, unsigned n)
 	 * more.
 	 */
 	while (got < n && p->depot_pages <= p->reserve) {
-		if (p->carved == p->committed && grow(p) != 0) {
+		if (!carve(p, out, &got, n)) {
 			p->reserve = 0;
 			break;
 		}
-		while (got < n && p->carved < p->committed)
-			out[got++] = (frame_t)p->carved++;
 	}
 	while (got < n && p->full) {
 		struct jumbo_mag *m = p->full;
@@ -139,11 +150,8 @@ static unsigned take(struct jumbo_pool *p, frame_t *out, unsigned n)
 			frame_t f = m->pages[--m->count];
 			/* FREE, or a twin that its taker will catch. */
 			jumbo_assert_internal((fr_load(p, f) & PGS_MASK) != JUMBO_PG_UNUSED);
-			/* Caches hold only plain FREE pages: undo trim here. */
-			if (m->trimmed && (fr_load(p, f) & PGF_TRIMMED)) {
-				fr_store(p, f, JUMBO_PG_FREE);
-				__atomic_fetch_sub(&p->trimmed, 1, __ATOMIC_RELAXED);
-			}
+			if (m->trimmed)
+				fr_untrim(p, f);
 			out[got++] = f;
 			p->depot_pages--;
 		}
@@ -153,21 +161,15 @@ static unsigned take(struct jumbo_pool *p, frame_t *out, unsigned n)
 			mag_push(&p->empty, m);
 		}
 	}
-	while (got < n) {
-		if (p->carved == p->committed && grow(p) != 0)
-			break;
-		while (got < n && p->carved < p->committed)
-			out[got++] = (frame_t)p->carved++;
-	}
+	while (got < n && carve(p, out, &got, n))
+		;
 	/* Last, at the cap: free runs give up their pages, from the end. */
 	while (got < n && p->nruns) {
 		struct jumbo_run *r = &p->runs[p->nruns - 1];
 		while (got < n && r->n) {
 			frame_t f = r->first + --r->n;
-			if (r->trimmed) { /* caches hold plain FREE pages */
-				fr_store(p, f, JUMBO_PG_FREE);
-				__atomic_fetch_sub(&p->trimmed, 1, __ATOMIC_RELAXED);
-			}
+			if (r->trimmed)
+				fr_untrim(p, f);
 			out[got++] = f;
 			p->run_pages--;
 		}
@@ -198,13 +200,8 @@ unsigned _jumbo_depot_get(struct jumbo_pool *p, frame_t *out, unsigned n)
 /* Undo trim on the pages of a magazine leaving the depot (lock not held). */
 static void untrim(struct jumbo_pool *p, struct jumbo_mag *m)
 {
-	for (unsigned i = 0; i < m->count; i++) {
-		frame_t f = m->pages[i];
-		if (fr_load(p, f) & PGF_TRIMMED) {
-			fr_store(p, f, JUMBO_PG_FREE);
-			__atomic_fetch_sub(&p->trimmed, 1, __ATOMIC_RELAXED);
-		}
-	}
+	for (unsigned i = 0; i < m->count; i++)
+		fr_untrim(p, m->pages[i]);
 	m->trimmed = false;
 }
 
@@ -252,7 +249,7 @@ struct jumbo_mag *_jumbo_depot_give_full(struct jumbo_pool *p,
 	pthread_mutex_lock(&p->lock);
 	full_append(p, m);
 	p->depot_pages += m->count;
-	p->out -= m->count;
+	p->out -= (long)m->count;
 	struct jumbo_mag *e = mag_pop(&p->empty);
 	pthread_mutex_unlock(&p->lock);
 	if (unlikely(p->trim_idle_ms))
@@ -294,7 +291,7 @@ void _jumbo_depot_put(struct jumbo_pool *p, const frame_t *fs, unsigned n)
 			p->nspill++;
 		}
 	}
-	p->out -= n;
+	p->out -= (long)n;
 	pthread_mutex_unlock(&p->lock);
 	if (unlikely(p->trim_idle_ms))
 		_jumbo_auto_trim(p, now);
@@ -531,14 +528,8 @@ static bool run_from_mags(struct jumbo_pool *p, unsigned n, frame_t *first)
 	}
 	p->full_tail = prev;
 	free(gone);
-	/* Caches and callers see plain FREE pages: undo trim here. */
-	for (unsigned i = 0; i < n; i++) {
-		uint32_t s = fr_load(p, *first + i);
-		if (s & PGF_TRIMMED) {
-			fr_store(p, *first + i, s & ~PGF_TRIMMED);
-			__atomic_fetch_sub(&p->trimmed, 1, __ATOMIC_RELAXED);
-		}
-	}
+	for (unsigned i = 0; i < n; i++)
+		fr_untrim(p, *first + i);
 	return true;
 }
 
@@ -593,7 +584,7 @@ static void put_pages(struct jumbo_pool *p, const struct jumbo_run *r, bool out)
 	}
 	if (!out) {
 		pthread_mutex_lock(&p->lock);
-		p->out += r->n; /* depot_put takes them off again */
+		p->out += (long)r->n; /* depot_put takes them off again */
 		pthread_mutex_unlock(&p->lock);
 	}
 	for (unsigned i = 0; i < r->n;) {
@@ -617,7 +608,7 @@ void _jumbo_depot_put_run(struct jumbo_pool *p, frame_t first, unsigned n)
 	}
 	p->runs[p->nruns++] = (struct jumbo_run){ first, n, now, false };
 	p->run_pages += n;
-	p->out -= n;
+	p->out -= (long)n;
 	pthread_mutex_unlock(&p->lock);
 	if (unlikely(p->trim_idle_ms))
 		_jumbo_auto_trim(p, now);

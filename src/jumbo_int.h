@@ -105,9 +105,10 @@ static inline bool fr_cas(const struct jumbo_pool *p, frame_t f, uint32_t *s,
 /*
  * A magazine: a LIFO array of free pages in the depot.  Invariants:
  * 0 <= count <= mag_size; pages[0..count) are FREE pages of one pool, each
- * in no other magazine or cache (but for twins: see _jumbo_twin()).  stamp is the coarse clock (ms) at which
- * it was last filled; trimmed says some of its pages were given back to
- * the kernel (their words carry PGF_TRIMMED until they are taken).
+ * in no other magazine or cache (but for twins: see _jumbo_twin()).  stamp
+ * is the coarse clock (ms) at which it was last filled; trimmed says some
+ * of its pages were given back to the kernel (their words carry
+ * PGF_TRIMMED until they are taken).
  */
 struct jumbo_mag {
 	struct jumbo_mag *next;
@@ -221,7 +222,12 @@ struct jumbo_pool {
 	size_t trimmed;             /* committed frames given back (atomic) */
 	uint32_t trim_idle_ms;      /* automatic trim age; 0: off */
 	uint32_t last_trim;         /* clock of the last automatic trim (atomic) */
-	size_t out;                 /* pages out of the depot right now */
+	/*
+	 * Pages out of the depot right now (allocated or in caches).  Signed:
+	 * while a twin (see _jumbo_twin) is loose it counts one page short,
+	 * and both copies back in the depot make that -1 for a moment.
+	 */
+	long out;
 	size_t high_water;          /* most of out */
 	size_t nmags;               /* magazines allocated */
 	struct jumbo_run *runs;     /* free runs, runs[0..nruns) */
@@ -236,9 +242,33 @@ struct jumbo_pool {
 
 #define SPILL_END NO_FRAME
 
+/*
+ * Pages in use, from the summed allocation and free counts (a steal gives
+ * its page back as a free does): lost slots are not in use, and each twin
+ * is a free counted twice.
+ */
+static inline uint64_t pool_in_use(const struct jumbo_pool *p, uint64_t allocs,
+				   uint64_t frees)
+{
+	return allocs - frees - __atomic_load_n(&p->ctr.lost, __ATOMIC_RELAXED) +
+	       __atomic_load_n(&p->ctr.twins, __ATOMIC_RELAXED);
+}
+
 static inline uint32_t *fr_word(const struct jumbo_pool *p, frame_t f)
 {
 	return &p->state[f];
+}
+
+/*
+ * A trimmed free page about to leave the depot: caches and callers see
+ * plain FREE words, so the flag goes (its memory refaults as zeros).
+ */
+static inline void fr_untrim(struct jumbo_pool *p, frame_t f)
+{
+	if (fr_load(p, f) & PGF_TRIMMED) {
+		fr_store(p, f, JUMBO_PG_FREE);
+		__atomic_fetch_sub(&p->trimmed, 1, __ATOMIC_RELAXED);
+	}
 }
 
 /* A frame's address, descriptor; a descriptor's frame. */
@@ -336,6 +366,7 @@ static inline struct jumbo_cache *_jumbo_tls_cache(const struct jumbo_pool *p)
 	struct jumbo_tls *t = &_jumbo_tls;
 	struct jumbo_cache *c = t->last;
 
+	/* last is never NULL while last_pool is set. */
 	if (likely(t->last_pool == p) &&
 	    likely(__atomic_load_n(&c->pool, __ATOMIC_RELAXED) == p))
 		return c;
@@ -350,27 +381,20 @@ static inline struct jumbo_cache *_jumbo_tls_cache(const struct jumbo_pool *p)
  */
 static inline bool _jumbo_alloc_fast(struct jumbo_pool *p, frame_t *fp)
 {
-	struct jumbo_tls *t = &_jumbo_tls;
-	struct jumbo_cache *c = t->last;
+	struct jumbo_cache *c = _jumbo_tls_cache(p);
 
-	/* last is never NULL while last_pool is set. */
-	if (likely(t->last_pool == p) &&
-	    likely(__atomic_load_n(&c->pool, __ATOMIC_RELAXED) == p)) {
+	if (likely(c != NULL) && likely(c->len != 0)) {
 		unsigned len = c->len;
 		uint32_t *st = p->state;
 		uint64_t n = c->allocs;
-		if (likely(len != 0)) {
-			frame_t f = c->objs[len - 1];
-			if (likely(__atomic_load_n(&st[f], __ATOMIC_RELAXED) ==
-				   JUMBO_PG_FREE)) {
-				c->len = len - 1;
-				__atomic_store_n(&st[f], JUMBO_PG_ALLOC,
-						 __ATOMIC_RELAXED);
-				__atomic_store_n(&c->allocs, n + 1,
-						 __ATOMIC_RELAXED);
-				*fp = f;
-				return true;
-			}
+		frame_t f = c->objs[len - 1];
+		if (likely(__atomic_load_n(&st[f], __ATOMIC_RELAXED) ==
+			   JUMBO_PG_FREE)) {
+			c->len = len - 1;
+			__atomic_store_n(&st[f], JUMBO_PG_ALLOC, __ATOMIC_RELAXED);
+			__atomic_store_n(&c->allocs, n + 1, __ATOMIC_RELAXED);
+			*fp = f;
+			return true;
 		}
 	}
 	return false;
@@ -390,11 +414,9 @@ static inline vm_page_t _jumbo_alloc_page(struct jumbo_pool *p)
 /* Frame f (below the cap) is freed: 0, or a -errno and nothing changed. */
 static inline int _jumbo_free(struct jumbo_pool *p, frame_t f)
 {
-	struct jumbo_tls *t = &_jumbo_tls;
-	struct jumbo_cache *c = t->last;
+	struct jumbo_cache *c = _jumbo_tls_cache(p);
 
-	if (likely(t->last_pool == p) &&
-	    likely(__atomic_load_n(&c->pool, __ATOMIC_RELAXED) == p)) {
+	if (likely(c != NULL)) {
 		unsigned len = c->len;
 		uint32_t *st = p->state;
 		uint64_t n = c->frees;
@@ -427,7 +449,7 @@ static inline int _jumbo_free_addr(struct jumbo_pool *p, const void *addr)
 /* page.c: states, checks, poison, reports. */
 JUMBO_HIDDEN bool _jumbo_alloc_check(struct jumbo_pool *p, frame_t f);
 JUMBO_HIDDEN void _jumbo_twin(struct jumbo_pool *p, frame_t f, const char *fn,
-			      bool out);
+			      bool in_depot);
 JUMBO_HIDDEN int _jumbo_free_state(struct jumbo_pool *p, frame_t f);
 JUMBO_HIDDEN int _jumbo_page_of(struct jumbo_pool *p, const void *addr,
 				bool exact, frame_t *fp);

@@ -67,6 +67,8 @@ const char *_jumbo_strerr(int err)
 int _jumbo_page_of(struct jumbo_pool *p, const void *addr, bool exact,
 		   frame_t *fp)
 {
+	if (!p)
+		return -EINVAL;
 	size_t off = (uintptr_t)addr - (uintptr_t)p->head.ph_base;
 	size_t i = off >> p->head.ph_shift;
 
@@ -126,9 +128,15 @@ static int not_alloc(uint32_t s)
  * nanosecond, or one racing trim's claim, still slip through.)  The late
  * copy is reported, function and address, and dropped, which leaves the
  * pool as the one free should have: the seed's functions abort instead,
- * as for any other misuse.  out: the copy was counted out of the depot.
+ * as for any other misuse.
+ *
+ * The depot's count of pages out (p->out) was one short from the second
+ * free on (two copies out or back, one page allocated); it comes right
+ * when a copy taken out of the depot is dropped, and needs one more when
+ * the copy is dropped inside it (in_depot: trim's claim).
  */
-void _jumbo_twin(struct jumbo_pool *p, frame_t f, const char *fn, bool out)
+void _jumbo_twin(struct jumbo_pool *p, frame_t f, const char *fn,
+		 bool in_depot)
 {
 	const char *why = "freed twice by two threads at once (caught when "
 			  "its second copy left the pool's free pages)";
@@ -144,9 +152,9 @@ void _jumbo_twin(struct jumbo_pool *p, frame_t f, const char *fn, bool out)
 			fn, (void *)fr_addr(p, f), why, p->name,
 			n == TWINS_REPORTED ? " (further ones are only counted, "
 					      "in double_frees)" : "");
-	if (out) {
+	if (in_depot) {
 		pthread_mutex_lock(&p->lock);
-		p->out--;
+		p->out++;
 		pthread_mutex_unlock(&p->lock);
 	}
 }
@@ -161,7 +169,7 @@ bool _jumbo_alloc_check(struct jumbo_pool *p, frame_t f)
 	uint32_t s = fr_load(p, f);
 
 	if ((s & PGS_MASK) == JUMBO_PG_ALLOC) {
-		_jumbo_twin(p, f, NULL, true);
+		_jumbo_twin(p, f, NULL, false);
 		return false;
 	}
 	if ((s & PGS_MASK) != JUMBO_PG_FREE || (s >> PG_HOLD_SHIFT))
@@ -292,15 +300,17 @@ int _jumbo_steal(struct jumbo_pool *p, frame_t f, unsigned flags)
 int jumbo_pool_steal(struct jumbo_pool *p, void *addr, unsigned flags)
 {
 	frame_t f;
-	int err = _jumbo_page_of(p, addr, true, &f);
+	int err = flags & ~JUMBO_STEAL_MOVED ? -EINVAL
+					     : _jumbo_page_of(p, addr, true, &f);
 	return err ? err : _jumbo_steal(p, f, flags);
 }
 
 enum jumbo_page_state jumbo_page_state(vm_page_t pg, unsigned *holds,
 				       int *free_pending)
 {
-	/* A descriptor beyond the committed part is zero: no pool yet. */
-	const struct jumbo_pool *p = pg->pg_pool;
+	/* A descriptor beyond the committed part is zero: no pool yet (and
+	 * jumbo_pool_page gives NULL outside the pool). */
+	const struct jumbo_pool *p = pg ? pg->pg_pool : NULL;
 	uint32_t s = p ? fr_load(p, pg_frame(pg)) : JUMBO_PG_UNUSED;
 	unsigned h = s >> PG_HOLD_SHIFT;
 

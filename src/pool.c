@@ -233,27 +233,26 @@ void *jumbo_pool_alloc_contig(struct jumbo_pool *p, unsigned n)
 		return NULL;
 	}
 	while (_jumbo_depot_take_run(p, n, &r)) {
-		/* Each word must be free (trimmed, if the run was): else the
-		 * page is a twin and the run is broken; the rest goes back. */
-		uint32_t want = JUMBO_PG_FREE | (r.trimmed ? PGF_TRIMMED : 0);
+		/*
+		 * Each word must be plain FREE (poisoned in a debug pool) once
+		 * untrimmed; else the page is a twin, the run is broken, and
+		 * its other pages go back one by one.
+		 */
 		unsigned bad = n;
-		for (unsigned i = 0; i < n && bad == n; i++) {
-			uint32_t s = fr_load(p, r.first + i);
-			if (s != want && !(p->debug && s == (JUMBO_PG_FREE | PGF_POISON)))
+		for (unsigned i = 0; i < n; i++) {
+			fr_untrim(p, r.first + i);
+			uint32_t s = fr_load(p, r.first + i) & ~PGF_POISON;
+			if (s != JUMBO_PG_FREE && bad == n)
 				bad = i;
 		}
 		if (bad < n) {
-			_jumbo_twin(p, r.first + bad, "jumbo_pool_alloc_contig", true);
-			for (unsigned i = 0; i < n; i++)
-				if (i != bad) {
-					frame_t f = r.first + i;
-					if (r.trimmed) {
-						fr_store(p, f, JUMBO_PG_FREE);
-						__atomic_fetch_sub(&p->trimmed, 1,
-								   __ATOMIC_RELAXED);
-					}
+			_jumbo_twin(p, r.first + bad, "jumbo_pool_alloc_contig",
+				    false);
+			for (unsigned i = 0; i < n; i++) {
+				frame_t f = r.first + i;
+				if (i != bad)
 					_jumbo_depot_put(p, &f, 1);
-				}
+			}
 			continue;
 		}
 		for (unsigned i = 0; i < n; i++) {
@@ -261,8 +260,6 @@ void *jumbo_pool_alloc_contig(struct jumbo_pool *p, unsigned n)
 				_jumbo_alloc_check(p, r.first + i); /* poison */
 			fr_store(p, r.first + i, JUMBO_PG_ALLOC);
 		}
-		if (r.trimmed)
-			__atomic_fetch_sub(&p->trimmed, n, __ATOMIC_RELAXED);
 		ctr_add(&p->ctr.allocs, n);
 		return fr_addr(p, r.first);
 	}
@@ -307,7 +304,7 @@ int jumbo_pool_free_contig(struct jumbo_pool *p, void *addr, unsigned n)
 
 int jumbo_pool_fd(const struct jumbo_pool *p)
 {
-	return p->fd;
+	return p ? p->fd : -1;
 }
 
 /* ---- trim ------------------------------------------------------------------ */
@@ -342,7 +339,7 @@ static size_t claim_mag(struct jumbo_pool *p, struct jumbo_mag *m,
 
 		if ((s & PGS_MASK) != JUMBO_PG_FREE || (s >> PG_HOLD_SHIFT)) {
 			m->pages[i] = m->pages[--m->count];
-			_jumbo_twin(p, f, "jumbo_pool_trim", false);
+			_jumbo_twin(p, f, "jumbo_pool_trim", true);
 			continue;
 		}
 		if (s & PGF_TRIMMED) {
@@ -396,6 +393,8 @@ static long trim_run(struct jumbo_pool *p, struct jumbo_run *r)
  */
 long jumbo_pool_trim(struct jumbo_pool *p, unsigned min_age_ms)
 {
+	if (!p)
+		return -EINVAL;
 	uint32_t now = _jumbo_clock_ms();
 	struct jumbo_mag *mine, *m;
 	size_t n = 0, k = 0;
@@ -491,7 +490,7 @@ int jumbo_pool_stats(struct jumbo_pool *p, struct jumbo_stats *st)
 	st->allocs = allocs;
 	/* Internally a steal returns its page like a free; report apart. */
 	st->frees = frees - st->steals - st->double_frees;
-	st->in_use = allocs - frees - st->lost + st->double_frees;
+	st->in_use = pool_in_use(p, allocs, frees);
 
 	pthread_mutex_lock(&p->lock);
 	st->committed = p->committed - __atomic_load_n(&p->trimmed, __ATOMIC_RELAXED);
@@ -499,7 +498,8 @@ int jumbo_pool_stats(struct jumbo_pool *p, struct jumbo_stats *st)
 	st->depot_free = p->depot_pages + p->nspill + p->run_pages +
 			 (p->committed - p->carved);
 	size_t runs_cap = p->runs_cap;
-	st->cached_free = p->out > st->in_use ? p->out - st->in_use : 0;
+	st->cached_free = p->out > (long)st->in_use ? (uint64_t)p->out - st->in_use
+						     : 0;
 	pthread_mutex_unlock(&p->lock);
 	st->reserved = p->head.ph_npages;
 	st->page_size = p->page_size;

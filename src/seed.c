@@ -28,9 +28,13 @@ static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static size_t env_page_size(void)
 {
 	const char *s = getenv("JUMBO_PAGE_SIZE");
-	if (s && (!strcasecmp(s, "2m") || !strcasecmp(s, "2mb") ||
-		  !strcmp(s, "2097152")))
+	if (!s || !*s || !strcasecmp(s, "4k") || !strcasecmp(s, "4kb") ||
+	    !strcmp(s, "4096"))
+		return JUMBO_PAGE_4K;
+	if (!strcasecmp(s, "2m") || !strcasecmp(s, "2mb") || !strcmp(s, "2097152"))
 		return JUMBO_PAGE_2M;
+	fprintf(stderr, "jumbo_vm_init: ignoring JUMBO_PAGE_SIZE=\"%s\": not "
+			"4k or 2m\n", s);
 	return JUMBO_PAGE_4K;
 }
 
@@ -41,10 +45,12 @@ static size_t env_max_pages(size_t page_size)
 		char *end;
 		errno = 0;
 		unsigned long long v = strtoull(s, &end, 0);
-		if (!errno && !*end && v > 0)
+		/* strtoull takes "-1" as a huge number: digits only. */
+		if (!errno && !*end && *s >= '0' && *s <= '9' && v > 0 &&
+		    v < UINT32_MAX)
 			return (size_t)v;
 		fprintf(stderr, "jumbo_vm_init: ignoring JUMBO_MAX_PAGES=\"%s\": "
-				"not a positive number\n", s);
+				"not a number from 1 to %u\n", s, UINT32_MAX - 1);
 	}
 	uint64_t bytes = (uint64_t)sysconf(_SC_PHYS_PAGES) *
 			 (uint64_t)sysconf(_SC_PAGESIZE) / 4;

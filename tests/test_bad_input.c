@@ -118,6 +118,17 @@ int main(void)
 	CHECK(jumbo_pool_create(NULL) == NULL && errno == EINVAL);
 	CHECK_EQ(jumbo_pool_stats(NULL, &st), -EINVAL);
 	CHECK_EQ(jumbo_pool_destroy(NULL), -EINVAL);
+	CHECK_EQ(jumbo_pool_steal(p, b, 0x80), -EINVAL); /* unknown flag */
+	CHECK_EQ(jumbo_pool_hold(NULL, b), -EINVAL);
+	CHECK_EQ(jumbo_pool_unhold(NULL, b), -EINVAL);
+	CHECK_EQ(jumbo_pool_steal(NULL, b, 0), -EINVAL);
+	CHECK_EQ(jumbo_pool_trim(NULL, 0), -EINVAL);
+	CHECK_EQ(jumbo_pool_fd(NULL), -1);
+	jumbo_pool_flush_cache(NULL);
+	CHECK_EQ(jumbo_page_state(jumbo_pool_page(p, foreign), NULL, NULL),
+		 JUMBO_PG_UNUSED);
+	CHECK_EQ(jumbo_page_state(jumbo_pool_page(p, b), NULL, NULL),
+		 JUMBO_PG_ALLOC); /* b, untouched by all of the above */
 
 	/* The pool is intact: exactly b is out, the rest can be had. */
 	REQUIRE(jumbo_pool_stats(p, &st) == 0);

@@ -12,6 +12,25 @@
 
 static pthread_barrier_t go;
 
+/*
+ * In a fresh process: environment values that are not numbers or sizes
+ * are reported and ignored; the pool is made with the defaults.
+ */
+static void bad_env(void *arg)
+{
+	struct jumbo_stats st;
+
+	(void)arg;
+	setenv("JUMBO_MAX_PAGES", "-5", 1);
+	setenv("JUMBO_PAGE_SIZE", "8k", 1);
+	setenv("JUMBO_TRIM_MS", "soon", 1);
+	if (jumbo_vm_init() != 1 ||
+	    jumbo_pool_stats(jumbo_default_pool(), &st) != 0 ||
+	    st.page_size != 4096 || st.reserved >= (uint64_t)-5 / 2)
+		_exit(1);
+	_exit(0);
+}
+
 static void *init_thread(void *arg)
 {
 	pthread_barrier_wait(&go);
@@ -23,6 +42,14 @@ int main(void)
 {
 	pthread_t t[NTHREADS];
 	int rc[NTHREADS];
+
+	/* First, before this process has a default pool to hand down. */
+	char err[2048];
+	int status = run_child(bad_env, NULL, err, sizeof(err));
+	CHECK(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK(strstr(err, "ignoring JUMBO_MAX_PAGES=\"-5\"") != NULL);
+	CHECK(strstr(err, "ignoring JUMBO_PAGE_SIZE=\"8k\"") != NULL);
+	CHECK(strstr(err, "ignoring JUMBO_TRIM_MS=\"soon\"") != NULL);
 
 	/* Before: nothing to allocate from, nothing translates. */
 	errno = 0;

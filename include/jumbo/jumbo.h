@@ -186,7 +186,8 @@ JUMBO_API int jumbo_pool_unhold(struct jumbo_pool *pool, void *addr);
 /*
  * Steal: the page's memory has left the pool (moved away with mremap, or
  * kept by its caller); the slot is re-backed with fresh zeroed memory and
- * becomes free.  0; -EFAULT, -EINVAL, -EALREADY (free page), -EBUSY (held),
+ * becomes free.  0; -EFAULT, -EINVAL (also an unknown flag), -EALREADY
+ * (free page), -EBUSY (held),
  * -EOPNOTSUPP (shared pool: its memory cannot be given away), -ENOMEM (the
  * slot could not be re-backed: it is retired, counted as lost).
  * JUMBO_STEAL_MOVED: the caller moved the page with MREMAP_DONTUNMAP, so
