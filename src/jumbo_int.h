@@ -361,16 +361,24 @@ JUMBO_HIDDEN void _jumbo_counters_sum(struct jumbo_pool *p, uint64_t *allocs,
  * one store to the frame's state word; a free one load, one store and a
  * push.  Neither touches the descriptor.
  */
-static inline struct jumbo_cache *_jumbo_tls_cache(const struct jumbo_pool *p)
+static inline bool _jumbo_tls_hit(const struct jumbo_pool *p,
+				  struct jumbo_cache **cp)
 {
 	struct jumbo_tls *t = &_jumbo_tls;
-	struct jumbo_cache *c = t->last;
+	struct jumbo_cache *c = *cp = t->last;
 
 	/* last is never NULL while last_pool is set. */
-	if (likely(t->last_pool == p) &&
-	    likely(__atomic_load_n(&c->pool, __ATOMIC_RELAXED) == p))
-		return c;
-	return NULL;
+	return likely(t->last_pool == p) &&
+	       likely(__atomic_load_n(&c->pool, __ATOMIC_RELAXED) == p);
+}
+
+/* The same as a pointer, or NULL (the fast paths branch on the above:
+ * a pointer would cost them a NULL test they never need). */
+static inline struct jumbo_cache *_jumbo_tls_cache(const struct jumbo_pool *p)
+{
+	struct jumbo_cache *c;
+
+	return _jumbo_tls_hit(p, &c) ? c : NULL;
 }
 
 /*
@@ -381,9 +389,9 @@ static inline struct jumbo_cache *_jumbo_tls_cache(const struct jumbo_pool *p)
  */
 static inline bool _jumbo_alloc_fast(struct jumbo_pool *p, frame_t *fp)
 {
-	struct jumbo_cache *c = _jumbo_tls_cache(p);
+	struct jumbo_cache *c;
 
-	if (likely(c != NULL) && likely(c->len != 0)) {
+	if (likely(_jumbo_tls_hit(p, &c)) && likely(c->len != 0)) {
 		unsigned len = c->len;
 		uint32_t *st = p->state;
 		uint64_t n = c->allocs;
@@ -414,9 +422,9 @@ static inline vm_page_t _jumbo_alloc_page(struct jumbo_pool *p)
 /* Frame f (below the cap) is freed: 0, or a -errno and nothing changed. */
 static inline int _jumbo_free(struct jumbo_pool *p, frame_t f)
 {
-	struct jumbo_cache *c = _jumbo_tls_cache(p);
+	struct jumbo_cache *c;
 
-	if (likely(c != NULL)) {
+	if (likely(_jumbo_tls_hit(p, &c))) {
 		unsigned len = c->len;
 		uint32_t *st = p->state;
 		uint64_t n = c->frees;
