@@ -171,9 +171,9 @@ void run_all(struct report *rep);
 
 /* stats.c */
 void stats_summarise(struct cell *c);
-/* libjumbo's figure over peer's, oriented so that < 1 means libjumbo is
- * better for times and > 1 for rates (S3); 0 when either is missing. */
-double stats_ratio(const struct report *rep, unsigned jumbo, unsigned peer,
+/* libjumbo's figure over peer's: below 1 libjumbo is better for times,
+ * above 1 for rates (S3); 0 when either is missing (jumbo < 0: not run). */
+double stats_ratio(const struct report *rep, int jumbo, unsigned peer,
 		   enum wl w);
 int peer_index(const struct report *rep, const char *name);
 
@@ -192,10 +192,22 @@ double bench_rss_mib(void);
 int bench_pin_self(int cpu); /* cpu < 0: both cores */
 void bench_error(struct wl_result *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+void bench_check_pages(struct wl_result *r, uintptr_t misaligned,
+		       uint64_t bad);
 void *bench_map(size_t bytes); /* anonymous, page-aligned, NULL on failure */
 void bench_unmap(void *p, size_t bytes);
-uint64_t bench_mix(uint64_t *state);
 double bench_loadavg(void);
+
+/* splitmix64: a seeded stream for S4's slot choices.  Inline: it runs in
+ * S4's timed loop, where a call would add to every peer's figure. */
+static inline uint64_t bench_mix(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
 
 /* The workload names as the options and the table spell them. */
 extern const char *const wl_names[WL_COUNT];

@@ -5,6 +5,7 @@
  * measures; output.c reports.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,22 @@ static int add_peer(const char *name)
 	return -1;
 }
 
+/* v as a whole non-negative number (decimal, or 0x...); -1 with a message
+ * naming the option if it is not one. */
+static int parse_num(const char *opt, const char *v, unsigned long long *n)
+{
+	char *end;
+
+	errno = 0;
+	*n = strtoull(v, &end, 0);
+	if (errno != 0 || end == v || *end != '\0' || v[0] == '-') {
+		fprintf(stderr, "jumbo-bench: %s wants a number, not '%s'\n",
+			opt, v);
+		return -1;
+	}
+	return 0;
+}
+
 static int add_workload(const char *name)
 {
 	if (strcasecmp(name, "GROW") == 0 || strcasecmp(name, "MEM") == 0) {
@@ -83,12 +100,12 @@ int main(int argc, char **argv)
 {
 	const char *csv = NULL, *plot = NULL, *only = NULL, *wls = NULL,
 		   *md = NULL;
+	unsigned long long runs = 0, seed = 1;
 	int failed = 0;
 
-	rep.runs = 0;
-	rep.seed = 1;
 	for (int i = 1; i < argc; i++) {
 		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		int bad = 0;
 
 		if (strcmp(o, "--quick") == 0) {
 			rep.quick = 1;
@@ -104,7 +121,7 @@ int main(int argc, char **argv)
 		}
 		i++;
 		if (strcmp(o, "--runs") == 0)
-			rep.runs = (unsigned)atoi(v);
+			bad = parse_num(o, v, &runs);
 		else if (strcmp(o, "--only") == 0)
 			only = v;
 		else if (strcmp(o, "--workload") == 0)
@@ -116,28 +133,36 @@ int main(int argc, char **argv)
 		else if (strcmp(o, "--plot") == 0)
 			plot = v;
 		else if (strcmp(o, "--seed") == 0)
-			rep.seed = strtoull(v, NULL, 0);
+			bad = parse_num(o, v, &seed);
 		else {
+			fprintf(stderr, "jumbo-bench: unknown option '%s'\n", o);
 			usage(stderr);
 			return 2;
 		}
+		if (bad)
+			return 2;
 	}
-	if (rep.runs == 0)
-		rep.runs = rep.quick ? 2 : 5;
-	if (rep.runs > BENCH_MAX_RUNS) {
+	if (runs > BENCH_MAX_RUNS) {
 		fprintf(stderr, "jumbo-bench: at most %d runs\n",
 			BENCH_MAX_RUNS);
 		return 2;
 	}
-	if (only ? each_word(only, add_peer) != 0 : 0)
-		return 2;
-	if (!only)
+	rep.runs = runs ? (unsigned)runs : rep.quick ? 2 : 5;
+	rep.seed = seed;
+	if (only == NULL)
 		for (unsigned i = 0; i < NPEERS; i++)
 			rep.peer[rep.npeers++] = all_peers[i];
-	if (wls ? each_word(wls, add_workload) != 0 : 0)
+	else if (each_word(only, add_peer) != 0)
 		return 2;
-	if (!wls)
+	if (wls == NULL)
 		rep.wl_mask = (1u << WL_COUNT) - 1;
+	else if (each_word(wls, add_workload) != 0)
+		return 2;
+	if (rep.npeers == 0 || rep.wl_mask == 0) {
+		fprintf(stderr, "jumbo-bench: no %s to measure\n",
+			rep.npeers == 0 ? "peer" : "workload");
+		return 2;
+	}
 
 	printf("jumbo-bench: %u runs per figure%s, seed %llu, %ld CPUs, "
 	       "load average %.2f at start\n",

@@ -1,7 +1,8 @@
 /*
- * The three outputs: a table on the terminal with the ratios and the
- * issue's targets, a CSV file with every figure, and PNG charts drawn by
- * gnuplot (ns per operation for S1, S2, S2B, S4; M pages/s for S3).
+ * The outputs: a table on the terminal with the ratios and the issue's
+ * targets, a CSV file with every figure, the same tables in Markdown, and
+ * PNG charts drawn by gnuplot (ns per operation for S1, S2, S2B, S4;
+ * M pages/s for S3).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -32,7 +33,7 @@ static int higher_is_better(enum wl w)
 static void print_ratio(FILE *f, const struct report *rep, int j, unsigned pi,
 			enum wl w)
 {
-	double r = j >= 0 ? stats_ratio(rep, (unsigned)j, pi, w) : 0;
+	double r = stats_ratio(rep, j, pi, w);
 
 	if (r > 0)
 		fprintf(f, " %10.2f", r);
@@ -41,7 +42,7 @@ static void print_ratio(FILE *f, const struct report *rep, int j, unsigned pi,
 }
 
 /* S3's condition: how far apart the two CPUs were during the kept runs. */
-static void print_rtt(const struct report *rep, FILE *f, const char *pre)
+static void print_rtt(const struct report *rep, FILE *f)
 {
 	struct cell c;
 
@@ -51,8 +52,8 @@ static void print_rtt(const struct report *rep, FILE *f, const char *pre)
 	c.n = rep->nrtt < BENCH_MAX_RUNS ? rep->nrtt : BENCH_MAX_RUNS;
 	memcpy(c.v, rep->rtt + (rep->nrtt - c.n), c.n * sizeof(c.v[0]));
 	stats_summarise(&c);
-	fprintf(f, "%sround trip of a line between the two CPUs in the kept "
-		"runs: median %.0f ns (%.0f..%.0f; best seen %.0f)\n", pre,
+	fprintf(f, "round trip of a line between the two CPUs in the kept "
+		"runs: median %.0f ns (%.0f..%.0f; best seen %.0f)\n",
 		c.median, c.min, c.max, rep->best_rtt);
 }
 
@@ -74,7 +75,7 @@ void output_table(const struct report *rep, FILE *f)
 		fprintf(f, "\n%s [%s, %s is better]\n", wl_titles[w],
 			wl_units[w], higher_is_better(w) ? "higher" : "lower");
 		if (w == WL_S3)
-			print_rtt(rep, f, "");
+			print_rtt(rep, f);
 		fprintf(f, "%-12s %10s %10s %10s %10s %10s\n", "peer", "median",
 			"min", "max", "pool/peer", "seed/peer");
 		for (unsigned i = 0; i < rep->npeers; i++) {
@@ -115,7 +116,7 @@ static int target(FILE *f, const struct report *rep, const char *jumbo,
 
 	if (j < 0 || d < 0 || !(rep->wl_mask & (1u << w)))
 		return 0;
-	r = stats_ratio(rep, (unsigned)j, (unsigned)d, w);
+	r = stats_ratio(rep, j, (unsigned)d, w);
 	if (r <= 0) {
 		fprintf(f, "  %-4s %-10s not measured\n", wl_names[w], jumbo);
 		return 1;
@@ -145,8 +146,8 @@ static int target_s4(FILE *f, const struct report *rep, const char *jumbo)
 
 	if (j < 0 || d < 0 || !(rep->wl_mask & (1u << WL_S4)))
 		return 0;
-	vd = stats_ratio(rep, (unsigned)j, (unsigned)d, WL_S4);
-	vf = fl >= 0 ? stats_ratio(rep, (unsigned)j, (unsigned)fl, WL_S4) : 0;
+	vd = stats_ratio(rep, j, (unsigned)d, WL_S4);
+	vf = fl >= 0 ? stats_ratio(rep, j, (unsigned)fl, WL_S4) : 0;
 	if (vd <= 0) {
 		fprintf(f, "  S4   %-10s not measured\n", jumbo);
 		return 1;
@@ -181,16 +182,33 @@ int output_targets(const struct report *rep, FILE *f)
 	return missed;
 }
 
+/* Opening and closing an output file, saying why either failed. */
+static FILE *out_open(const char *path)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL)
+		fprintf(stderr, "jumbo-bench: %s: %s\n", path, strerror(errno));
+	return f;
+}
+
+static int out_close(FILE *f, const char *path)
+{
+	if (fclose(f) != 0) {
+		fprintf(stderr, "jumbo-bench: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int output_csv(const struct report *rep, const char *path)
 {
 	int jp = peer_index(rep, "jumbo-pool");
 	int js = peer_index(rep, "jumbo-seed");
-	FILE *f = fopen(path, "w");
+	FILE *f = out_open(path);
 
-	if (f == NULL) {
-		fprintf(stderr, "jumbo-bench: %s: %s\n", path, strerror(errno));
+	if (f == NULL)
 		return -1;
-	}
 	fprintf(f, "workload,peer,unit,runs,median,min,max,"
 		"ratio_jumbo_pool,ratio_jumbo_seed,status,redone\n");
 	for (unsigned w = 0; w < WL_COUNT; w++) {
@@ -198,10 +216,8 @@ int output_csv(const struct report *rep, const char *path)
 			continue;
 		for (unsigned i = 0; i < rep->npeers; i++) {
 			const struct cell *c = &rep->cell[i][w];
-			double rp = jp >= 0 ? stats_ratio(rep, (unsigned)jp, i,
-							  (enum wl)w) : 0;
-			double rs = js >= 0 ? stats_ratio(rep, (unsigned)js, i,
-							  (enum wl)w) : 0;
+			double rp = stats_ratio(rep, jp, i, (enum wl)w);
+			double rs = stats_ratio(rep, js, i, (enum wl)w);
 
 			fprintf(f, "%s,%s,%s,%u,", wl_names[w],
 				rep->peer[i]->name, wl_units[w], c->n);
@@ -220,11 +236,7 @@ int output_csv(const struct report *rep, const char *path)
 				c->discarded);
 		}
 	}
-	if (fclose(f) != 0) {
-		fprintf(stderr, "jumbo-bench: %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	return 0;
+	return out_close(f, path);
 }
 
 /* A figure for a Markdown table: three significant digits, no exponent. */
@@ -241,19 +253,17 @@ int output_markdown(const struct report *rep, const char *path)
 {
 	int jp = peer_index(rep, "jumbo-pool");
 	int js = peer_index(rep, "jumbo-seed");
-	FILE *f = fopen(path, "w");
+	FILE *f = out_open(path);
 
-	if (f == NULL) {
-		fprintf(stderr, "jumbo-bench: %s: %s\n", path, strerror(errno));
+	if (f == NULL)
 		return -1;
-	}
 	for (unsigned w = 0; w < WL_COUNT; w++) {
 		if (!(rep->wl_mask & (1u << w)))
 			continue;
 		fprintf(f, "**%s** (%s, %s is better)\n\n", wl_titles[w],
 			wl_units[w], higher_is_better(w) ? "higher" : "lower");
 		if (w == WL_S3) {
-			print_rtt(rep, f, "");
+			print_rtt(rep, f);
 			fprintf(f, "\n");
 		}
 		fprintf(f, "| peer | median | min | max | jumbo-pool / peer "
@@ -274,10 +284,9 @@ int output_markdown(const struct report *rep, const char *path)
 			md_num(f, c->min);
 			md_num(f, c->max);
 			for (int k = 0; k < 2; k++) {
-				int j = k ? js : jp;
-				double r = j >= 0 ? stats_ratio(rep, (unsigned)j,
-								i, (enum wl)w)
-						  : 0;
+				double r = stats_ratio(rep, k ? js : jp, i,
+						       (enum wl)w);
+
 				if (r > 0)
 					fprintf(f, r < 0.1 ? " %.3f |" : " %.2f |",
 						r);
@@ -294,11 +303,7 @@ int output_markdown(const struct report *rep, const char *path)
 	fprintf(f, "```\n");
 	output_targets(rep, f);
 	fprintf(f, "```\n");
-	if (fclose(f) != 0) {
-		fprintf(stderr, "jumbo-bench: %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	return 0;
+	return out_close(f, path);
 }
 
 /* One chart: a bar per peer at its median, whiskers from min to max. */
@@ -312,11 +317,9 @@ static int plot_one(const struct report *rep, const char *dir, enum wl w)
 
 	snprintf(dat, sizeof(dat), "%s/%s.dat", dir, wl_names[w]);
 	snprintf(png, sizeof(png), "%s/%s.png", dir, wl_names[w]);
-	f = fopen(dat, "w");
-	if (f == NULL) {
-		fprintf(stderr, "jumbo-bench: %s: %s\n", dat, strerror(errno));
+	f = out_open(dat);
+	if (f == NULL)
 		return -1;
-	}
 	for (unsigned i = 0; i < rep->npeers; i++) {
 		const struct cell *c = &rep->cell[i][w];
 
@@ -330,7 +333,8 @@ static int plot_one(const struct report *rep, const char *dir, enum wl w)
 			hi = c->max;
 		rows++;
 	}
-	fclose(f);
+	if (out_close(f, dat) != 0)
+		return -1;
 	if (rows == 0)
 		return 0;
 	gp = popen("gnuplot", "w");

@@ -16,15 +16,10 @@ static int glibc_start(size_t capacity, char *why, size_t whylen)
 	return 0;
 }
 
-static int glibc_grow_begin(size_t n)
-{
-	return 0;
-}
-
 #define WL_FN(x) glibc_##x
 #define WL_ALLOC() aligned_alloc(BENCH_PAGE, BENCH_PAGE)
 #define WL_FREE(p) free(p)
-#define WL_GROW_BEGIN(n) glibc_grow_begin(n)
+#define WL_GROW_BEGIN(n) 0 /* no pool to make: it maps memory as it goes */
 #define WL_GROW_END() ((void)0)
 #define WL_RELEASE() ((void)malloc_trim(0))
 #define WL_META(n) (-1.0)

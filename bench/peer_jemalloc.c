@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <stdio.h>
+#include <string.h>
 
 #include "bench.h"
 
@@ -29,22 +30,27 @@ static int je_start(size_t capacity, char *why, size_t whylen)
 	return 0;
 }
 
-static int je_grow_begin(size_t n)
-{
-	return 0;
-}
-
+/* 4096 is MALLCTL_ARENAS_ALL.  Reported if it fails: RSS would then show
+ * memory that jemalloc was never asked to give back. */
 static void je_release(void)
 {
-	jb_je_mallctl("thread.tcache.flush", NULL, NULL, NULL, 0);
-	jb_je_mallctl("arena.4096.purge", NULL, NULL, NULL, 0);
+	static const char *const ctl[] = { "thread.tcache.flush",
+					   "arena.4096.purge" };
+
+	for (unsigned k = 0; k < 2; k++) {
+		int err = jb_je_mallctl(ctl[k], NULL, NULL, NULL, 0);
+
+		if (err)
+			fprintf(stderr, "jemalloc: mallctl %s: %s\n", ctl[k],
+				strerror(err));
+	}
 }
 
 #define WL_FN(x) je_##x
 #define WL_ALLOC() jb_je_mallocx(BENCH_PAGE, JE_ALIGN_4K)
 #define WL_FREE(p) jb_je_dallocx(p, 0)
 #define WL_UNINSTRUMENTED 1
-#define WL_GROW_BEGIN(n) je_grow_begin(n)
+#define WL_GROW_BEGIN(n) 0 /* no pool to make: it maps memory as it goes */
 #define WL_GROW_END() ((void)0)
 #define WL_RELEASE() je_release()
 #define WL_META(n) (-1.0)

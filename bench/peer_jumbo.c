@@ -102,39 +102,43 @@ static int pool_start(size_t capacity, char *why, size_t whylen)
 	return 0;
 }
 
-static void pool_stop(void)
+static void pool_destroy(struct jumbo_pool *pool)
 {
-	int err = jumbo_pool_destroy(jp_main);
+	int err = jumbo_pool_destroy(pool);
 
 	if (err)
 		fprintf(stderr, "jumbo-pool: jumbo_pool_destroy: %s\n",
 			strerror(-err));
+}
+
+static void pool_stop(void)
+{
+	pool_destroy(jp_main);
 	jp_main = jp = NULL;
+}
+
+/* A free returned an error: counted, and reported by jb_check(). */
+static void pool_free_failed(int err, unsigned n)
+{
+	/* Relaxed: a count and the last code, read after a join. */
+	atomic_fetch_add_explicit(&jb_free_errors, n, memory_order_relaxed);
+	atomic_store_explicit(&jb_last_error, err, memory_order_relaxed);
 }
 
 static inline void pool_free(void *p)
 {
 	int err = jumbo_pool_free(jp, p);
 
-	if (BENCH_UNLIKELY(err != 0)) {
-		/* Relaxed: a count and the last code, read after a join. */
-		atomic_fetch_add_explicit(&jb_free_errors, 1,
-					  memory_order_relaxed);
-		atomic_store_explicit(&jb_last_error, err,
-				      memory_order_relaxed);
-	}
+	if (BENCH_UNLIKELY(err != 0))
+		pool_free_failed(err, 1);
 }
 
 static inline int pool_free_bulk(void **v, unsigned n)
 {
 	int err = jumbo_pool_free_bulk(jp, v, n);
 
-	if (err != 0) {
-		atomic_fetch_add_explicit(&jb_free_errors, n,
-					  memory_order_relaxed);
-		atomic_store_explicit(&jb_last_error, err,
-				      memory_order_relaxed);
-	}
+	if (BENCH_UNLIKELY(err != 0))
+		pool_free_failed(err, n);
 	return err;
 }
 
@@ -150,11 +154,7 @@ static int pool_grow_begin(size_t n)
 
 static void pool_grow_end(void)
 {
-	int err = jumbo_pool_destroy(jp_grown);
-
-	if (err)
-		fprintf(stderr, "jumbo-pool: jumbo_pool_destroy: %s\n",
-			strerror(-err));
+	pool_destroy(jp_grown);
 	jp = jp_main;
 	jp_grown = NULL;
 }

@@ -33,16 +33,11 @@ static int mi_start(size_t capacity, char *why, size_t whylen)
 	return 0;
 }
 
-static int mi_grow_begin(size_t n)
-{
-	return 0;
-}
-
 #define WL_FN(x) mi_##x
 #define WL_ALLOC() mi_aligned_fn(BENCH_PAGE, BENCH_PAGE)
 #define WL_FREE(p) mi_free_fn(p)
 #define WL_UNINSTRUMENTED 1
-#define WL_GROW_BEGIN(n) mi_grow_begin(n)
+#define WL_GROW_BEGIN(n) 0 /* no pool to make: it maps memory as it goes */
 #define WL_GROW_END() ((void)0)
 #define WL_RELEASE() mi_collect_fn(true)
 #define WL_META(n) (-1.0)

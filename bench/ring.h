@@ -9,8 +9,8 @@
  * by the other core, capped the ring alone at about 52 M pages/s on this
  * machine, which is what DPDK reached too; so each side publishes its
  * index once per SPSC_BATCH pages (and whenever it is about to wait), as a
- * driver posts descriptors in batches, and spsc_flush() publishes the
- * rest.  Layout: the two published indices, each side's private state and
+ * driver posts descriptors in batches, and spsc_flush_head() and
+ * spsc_flush_tail() publish the rest.  Layout: the two published indices, each side's private state and
  * the read-only fields sit on separate 64-byte lines (the x86-64 line
  * size), so that a side's private stores never invalidate a line the other
  * side reads.  Each side keeps a copy of the other's index and reads the
@@ -44,8 +44,8 @@ struct spsc {
 	/* Set once before the threads start; read-only afterwards. */
 	_Alignas(SPSC_LINE) uint64_t mask;
 	void **slot;
-	/* Not part of the ring: the benchmark's producer raises it when it
-	 * gives up, so that the consumer stops waiting. */
+	/* Not part of the ring: the benchmark raises it when one side gives
+	 * up, so that the other stops waiting. */
 	_Alignas(SPSC_LINE) _Atomic int failed;
 };
 

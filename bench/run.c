@@ -6,7 +6,6 @@
  * lasts about BENCH_RUN_NS (a fixed small count in --quick).
  */
 #define _GNU_SOURCE
-#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -110,8 +109,9 @@ static void *thr_main(void *arg)
 	else
 		t->r.errors++;
 	pthread_barrier_wait(t->go);
-	t->t0 = bench_now_ns();
+	/* Read the counters outside the clock, as run_once() does. */
 	bench_schedstat(&t->r0, &t->d0);
+	t->t0 = bench_now_ns();
 	if (!entered)
 		atomic_store_explicit(&t->q->failed, 1, memory_order_release);
 	else if (t->w == WL_S4)
@@ -120,8 +120,8 @@ static void *thr_main(void *arg)
 		t->p->s3_produce(t->q, t->n, &t->r);
 	else
 		t->p->s3_consume(t->q, t->n, &t->r);
-	bench_schedstat(&t->r1, &t->d1);
 	t->t1 = bench_now_ns();
+	bench_schedstat(&t->r1, &t->d1);
 	if (entered && t->p->thread_leave)
 		t->p->thread_leave();
 	return NULL;
@@ -147,7 +147,6 @@ static double run_threads(const struct peer *p, enum wl w, unsigned nthr,
 	static void *slots[BENCH_RING_SLOTS];
 	static struct spsc q;
 	double t0 = 0, t1 = 0;
-	unsigned started = 0;
 
 	spsc_init(&q, slots, BENCH_RING_SLOTS);
 	/* Relaxed: the threads are created after this store. */
@@ -167,21 +166,23 @@ static double run_threads(const struct peer *p, enum wl w, unsigned nthr,
 		t[i].seed = rep->seed * 1000003u + i;
 		t[i].go = &go;
 	}
-	for (started = 0; started < nthr; started++) {
+	for (unsigned i = 0; i < nthr; i++) {
+		int err;
+
 		/* Born on their CPUs: a thread created from the main thread
 		 * (pinned to CPU 0) and moved later may run its whole share
 		 * on CPU 0 before the balancer moves it. */
 		CPU_ZERO(&set);
 		for (int c = 0; c < 2; c++)
-			if (t[started].cpu < 0 || t[started].cpu == c)
+			if (t[i].cpu < 0 || t[i].cpu == c)
 				CPU_SET(c, &set);
 		pthread_attr_init(&attr);
 		pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
-		if (pthread_create(&tid[started], &attr, thr_main,
-				   &t[started]) != 0) {
-			bench_error(r, "pthread_create: %s", strerror(errno));
+		err = pthread_create(&tid[i], &attr, thr_main, &t[i]);
+		if (err != 0) {
 			/* The barrier waits for nthr: cannot recover. */
-			fprintf(stderr, "jumbo-bench: cannot start threads\n");
+			fprintf(stderr, "jumbo-bench: pthread_create: %s\n",
+				strerror(err));
 			exit(2);
 		}
 		pthread_attr_destroy(&attr);

@@ -37,11 +37,14 @@ int peer_index(const struct report *rep, const char *name)
 	return -1;
 }
 
-double stats_ratio(const struct report *rep, unsigned jumbo, unsigned peer,
+double stats_ratio(const struct report *rep, int jumbo, unsigned peer,
 		   enum wl w)
 {
-	const struct cell *a = &rep->cell[jumbo][w], *b = &rep->cell[peer][w];
+	const struct cell *a, *b = &rep->cell[peer][w];
 
+	if (jumbo < 0)
+		return 0;
+	a = &rep->cell[jumbo][w];
 	if (a->state != CELL_OK || b->state != CELL_OK || a->median <= 0 ||
 	    b->median <= 0)
 		return 0;

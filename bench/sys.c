@@ -24,6 +24,23 @@ const char *const wl_units[WL_COUNT] = {
 	"ms/GiB", "faults/page", "B/page", "MiB"
 };
 
+/* fscanf of a /proc file: the number of fields read, -1 if unreadable. */
+__attribute__((format(scanf, 2, 3)))
+static int proc_scan(const char *path, const char *fmt, ...)
+{
+	FILE *f = fopen(path, "r");
+	va_list ap;
+	int n;
+
+	if (f == NULL)
+		return -1;
+	va_start(ap, fmt);
+	n = vfscanf(f, fmt, ap);
+	va_end(ap);
+	fclose(f);
+	return n;
+}
+
 double bench_now_ns(void)
 {
 	struct timespec ts;
@@ -41,16 +58,13 @@ double bench_now_ns(void)
 void bench_schedstat(double *run_ns, double *wait_ns)
 {
 	unsigned long long run, wait;
-	FILE *f = fopen("/proc/thread-self/schedstat", "r");
 
 	*run_ns = *wait_ns = -1;
-	if (f == NULL)
-		return;
-	if (fscanf(f, "%llu %llu", &run, &wait) == 2) {
+	if (proc_scan("/proc/thread-self/schedstat", "%llu %llu", &run,
+		      &wait) == 2) {
 		*run_ns = (double)run;
 		*wait_ns = (double)wait;
 	}
-	fclose(f);
 }
 
 /* Minor faults of the calling thread: the growth workload runs on one
@@ -64,17 +78,14 @@ long bench_minflt(void)
 	return ru.ru_minflt;
 }
 
-/* Resident memory of the process, MiB, from /proc/self/statm. */
+/* Resident memory of the process, MiB, from /proc/self/statm; -1 if
+ * unknown. */
 double bench_rss_mib(void)
 {
-	unsigned long size = 0, resident = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
+	unsigned long size, resident;
 
-	if (f == NULL)
+	if (proc_scan("/proc/self/statm", "%lu %lu", &size, &resident) != 2)
 		return -1;
-	if (fscanf(f, "%lu %lu", &size, &resident) != 2)
-		resident = 0;
-	fclose(f);
 	return (double)resident * (double)sysconf(_SC_PAGESIZE) / 1048576.0;
 }
 
@@ -108,6 +119,20 @@ void bench_error(struct wl_result *r, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* The checks a workload gathers in its loop (the OR of the pages' low
+ * address bits, the count of tokens that did not read back), reported once
+ * after it. */
+void bench_check_pages(struct wl_result *r, uintptr_t misaligned,
+		       uint64_t bad)
+{
+	if (misaligned)
+		bench_error(r, "pages not page-aligned (low bits %#lx)",
+			    (unsigned long)misaligned);
+	if (bad)
+		bench_error(r, "%llu pages lost their token: handed out twice?",
+			    (unsigned long long)bad);
+}
+
 void *bench_map(size_t bytes)
 {
 	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
@@ -122,27 +147,11 @@ void bench_unmap(void *p, size_t bytes)
 		munmap(p, bytes);
 }
 
-/* splitmix64: a seeded stream for S4's slot choices. */
-uint64_t bench_mix(uint64_t *state)
-{
-	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 /* The 1-minute load average: other work on a two-core machine moves every
  * figure, so the report prints it before and after. */
 double bench_loadavg(void)
 {
-	double l = -1;
-	FILE *f = fopen("/proc/loadavg", "r");
+	double l;
 
-	if (f) {
-		if (fscanf(f, "%lf", &l) != 1)
-			l = -1;
-		fclose(f);
-	}
-	return l;
+	return proc_scan("/proc/loadavg", "%lf", &l) == 1 ? l : -1;
 }

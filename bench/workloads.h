@@ -73,9 +73,7 @@ static void WL_FN(s1)(const struct wl_params *a, struct wl_result *r)
 		WL_HB_FREE(p);
 		WL_FREE(p);
 	}
-	if (misaligned)
-		bench_error(r, "pages not page-aligned (low bits %#lx)",
-			    (unsigned long)misaligned);
+	bench_check_pages(r, misaligned, 0);
 }
 
 /* Fills v[0..BURST) with tokens base.. and checks them back. */
@@ -122,12 +120,7 @@ static void WL_FN(s2)(const struct wl_params *a, struct wl_result *r)
 		for (unsigned i = 0; i < BENCH_BURST; i++)
 			WL_FREE(v[i]);
 	}
-	if (misaligned)
-		bench_error(r, "pages not page-aligned (low bits %#lx)",
-			    (unsigned long)misaligned);
-	if (bad)
-		bench_error(r, "%llu pages lost their token: handed out twice?",
-			    (unsigned long long)bad);
+	bench_check_pages(r, misaligned, bad);
 }
 
 #ifdef WL_ALLOC_BULK
@@ -154,12 +147,7 @@ static void WL_FN(s2b)(const struct wl_params *a, struct wl_result *r)
 			return;
 		}
 	}
-	if (misaligned)
-		bench_error(r, "pages not page-aligned (low bits %#lx)",
-			    (unsigned long)misaligned);
-	if (bad)
-		bench_error(r, "%llu pages lost their token: handed out twice?",
-			    (unsigned long long)bad);
+	bench_check_pages(r, misaligned, bad);
 }
 #define WL_S2B_FN WL_FN(s2b)
 #else
@@ -170,8 +158,9 @@ static void WL_FN(s2b)(const struct wl_params *a, struct wl_result *r)
 /*
  * S3, the receive path.  The producer allocates page i, writes token i and
  * posts it; the consumer checks that its k-th page carries token k (the
- * ring is FIFO) and frees it.  If the producer fails it raises r->failed
- * so the consumer stops waiting.
+ * ring is FIFO) and frees it.  The producer raises q->failed when it gives
+ * up, as run.c does for a thread that could not enter the peer, so that
+ * the other side stops waiting.
  */
 static void WL_FN(s3_produce)(struct spsc *q, uint64_t n, struct wl_result *r)
 {
@@ -192,13 +181,20 @@ static void WL_FN(s3_produce)(struct spsc *q, uint64_t n, struct wl_result *r)
 		WL_HB_ALLOC(p);
 		misaligned |= WL_MISALIGNED(p);
 		WL_TOKEN_AT(p, i) = i;
-		while (!spsc_push(q, p))
+		while (!spsc_push(q, p)) {
+			/* Acquire: pairs with the release store of a consumer
+			 * that gave up; only a flag. */
+			if (atomic_load_explicit(&q->failed,
+						 memory_order_acquire)) {
+				WL_HB_FREE(p);
+				WL_FREE(p);
+				return;
+			}
 			spsc_pause();
+		}
 	}
 	spsc_flush_head(q);
-	if (misaligned)
-		bench_error(r, "pages not page-aligned (low bits %#lx)",
-			    (unsigned long)misaligned);
+	bench_check_pages(r, misaligned, 0);
 }
 
 static void WL_FN(s3_consume)(struct spsc *q, uint64_t n, struct wl_result *r)
@@ -220,9 +216,7 @@ static void WL_FN(s3_consume)(struct spsc *q, uint64_t n, struct wl_result *r)
 		WL_HB_FREE(p);
 		WL_FREE(p);
 	}
-	if (bad)
-		bench_error(r, "%llu pages arrived with a wrong token",
-			    (unsigned long long)bad);
+	bench_check_pages(r, 0, bad);
 }
 
 #endif /* WL_NO_S3 */
@@ -272,12 +266,7 @@ static void WL_FN(s4)(uint64_t steps, uint64_t seed, struct wl_result *r)
 		}
 	}
 	r->value = (double)allocs;
-	if (misaligned)
-		bench_error(r, "pages not page-aligned (low bits %#lx)",
-			    (unsigned long)misaligned);
-	if (bad)
-		bench_error(r, "%llu pages lost their token",
-			    (unsigned long long)bad);
+	bench_check_pages(r, misaligned, bad);
 }
 
 #ifdef WL_GROW_BEGIN
@@ -292,6 +281,8 @@ static void WL_FN(grow)(const struct wl_params *a, struct wl_result *g,
 {
 	size_t n = a->grow_pages, i;
 	void **v = bench_map(n * sizeof(*v));
+	uintptr_t misaligned = 0;
+	uint64_t bad = 0;
 	double rss0, t0, t1;
 	long f0, f1;
 
@@ -301,6 +292,10 @@ static void WL_FN(grow)(const struct wl_params *a, struct wl_result *g,
 	}
 	memset(v, 0, n * sizeof(*v)); /* fault it in before measuring */
 	rss0 = bench_rss_mib();
+	if (rss0 < 0) {
+		bench_error(m, "cannot read /proc/self/statm");
+		goto out;
+	}
 	/* Making the pool is on the clock: for DPDK it is the growth. */
 	f0 = bench_minflt();
 	t0 = bench_now_ns();
@@ -316,8 +311,7 @@ static void WL_FN(grow)(const struct wl_params *a, struct wl_result *g,
 			break;
 		}
 		WL_HB_ALLOC(v[i]);
-		if (WL_MISALIGNED(v[i]))
-			bench_error(g, "page %p not page-aligned", v[i]);
+		misaligned |= WL_MISALIGNED(v[i]);
 		WL_TOKEN(v[i]) = i;
 	}
 	t1 = bench_now_ns();
@@ -325,13 +319,14 @@ static void WL_FN(grow)(const struct wl_params *a, struct wl_result *g,
 	g->value = (t1 - t0) / 1e6 * ((double)BENCH_GROW_BYTES /
 				       ((double)n * BENCH_PAGE));
 	g->minflt = (double)(f1 - f0) / (double)n;
+	bench_check_pages(g, misaligned, 0);
 	m->meta = WL_META(n);
 	for (size_t k = 0; k < i; k++) {
-		if (WL_TOKEN(v[k]) != k)
-			bench_error(m, "page %zu lost its token", k);
+		bad += WL_TOKEN(v[k]) != k;
 		WL_HB_FREE(v[k]);
 		WL_FREE(v[k]);
 	}
+	bench_check_pages(m, 0, bad);
 	WL_RELEASE();
 	/* Above the baseline; below it (memory an earlier run left behind
 	 * was given back meanwhile) counts as nothing left. */
