@@ -194,6 +194,8 @@ JUMBO_API int jumbo_rx_stats(struct jumbo_rx *rx, struct jumbo_rx_stats *st)
 	dst = (uint64_t *)st;
 	for (size_t i = 0; i < sizeof(*st) / sizeof(uint64_t); i++)
 		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+	if (rx->ops->stats)
+		rx->ops->stats(rx, st);
 	return 0;
 }
 
@@ -237,8 +239,6 @@ static int rx_addr(const char *addr, uint16_t port, struct sockaddr_storage *ss,
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
 
 	memset(ss, 0, sizeof(*ss));
-	if (!addr)
-		addr = "127.0.0.1";
 	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
 		s4->sin_family = AF_INET;
 		s4->sin_port = htons(port);
@@ -292,7 +292,6 @@ int _jumbo_rx_socket(struct jumbo_rx *rx, const struct jumbo_rx_params *p,
 	rx->port = ntohs(ss.ss_family == AF_INET
 				 ? ((struct sockaddr_in *)&ss)->sin_port
 				 : ((struct sockaddr_in6 *)&ss)->sin6_port);
-	rx->family = ss.ss_family;
 	rx->fd = fd;
 	return 0;
 }
@@ -328,4 +327,24 @@ unsigned _jumbo_rx_trim(struct mbuf *m, size_t len)
 	n->m_next = NULL;
 	m_freem(rest);
 	return pages;
+}
+
+unsigned _jumbo_rx_slots(struct jumbo_rx *rx, struct mbuf **slot,
+			 unsigned nslots, unsigned want, size_t size)
+{
+	unsigned have = 0;
+
+	for (unsigned i = 0; i < nslots; i++)
+		if (slot[i]) {
+			struct mbuf *m = slot[i];
+			slot[i] = NULL;
+			slot[have++] = m;
+		}
+	while (have < want) {
+		struct mbuf *m = m_getjumbo(rx->pool, size, NULL);
+		if (!m)
+			break; /* pool exhausted: receive into what there is */
+		slot[have++] = m;
+	}
+	return have < want ? have : want;
 }

@@ -19,6 +19,9 @@ struct rx_ops {
 	int (*recv)(struct jumbo_rx *rx, struct mbuf **pkts, unsigned n,
 		    int timeout_ms);
 	void (*close)(struct jumbo_rx *rx);
+	/* NULL, or puts the counters the kernel keeps into a snapshot (any
+	 * thread, so that the receive path makes no system call for them). */
+	void (*stats)(struct jumbo_rx *rx, struct jumbo_rx_stats *st);
 };
 
 /*
@@ -33,7 +36,6 @@ struct jumbo_rx {
 	enum jumbo_rx_backend backend;
 	int fd;                 /* udp/uring: the socket; tcp: the listener */
 	uint16_t port;
-	int family;
 	size_t max_frame;
 	unsigned batch;
 	unsigned ring_entries;
@@ -71,6 +73,15 @@ RX_HIDDEN int _jumbo_rx_wait(int fd, int timeout_ms);
  * len 0 keeps one empty mbuf.  Returns the pages kept.
  */
 RX_HIDDEN unsigned _jumbo_rx_trim(struct mbuf *m, size_t len);
+
+/*
+ * A backend's batch slots (NULL while empty): moves the chains still in
+ * slot[0..nslots) to the front and fills the rest up to want with chains
+ * of size bytes from the pool, fewer when it runs dry.  Returns how many
+ * of the first slots to post, at most want.
+ */
+RX_HIDDEN unsigned _jumbo_rx_slots(struct jumbo_rx *rx, struct mbuf **slot,
+				   unsigned nslots, unsigned want, size_t size);
 
 RX_HIDDEN int _jumbo_rx_udp_open(struct jumbo_rx *rx,
 				 const struct jumbo_rx_params *p);

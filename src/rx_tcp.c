@@ -134,24 +134,11 @@ static int tcp_recv_raw(struct jumbo_rx *rx, struct rx_tcp *t,
 			struct mbuf **pkts, unsigned n, int timeout_ms)
 {
 	size_t chunk = (size_t)t->ppf * rx->page;
-	unsigned want = n < t->nslots ? n : t->nslots, have = 0, out = 0;
+	unsigned want = n < t->nslots ? n : t->nslots, have, out = 0;
 	int k = 0, eof;
 	ssize_t r;
 
-	for (unsigned i = 0; i < t->nslots; i++)
-		if (t->slot[i]) {
-			struct mbuf *m = t->slot[i];
-			t->slot[i] = NULL;
-			t->slot[have++] = m;
-		}
-	while (have < want) {
-		struct mbuf *m = m_getjumbo(rx->pool, chunk, NULL);
-		if (!m)
-			break;
-		t->slot[have++] = m;
-	}
-	if (have > want)
-		have = want;
+	have = _jumbo_rx_slots(rx, t->slot, t->nslots, want, chunk);
 	if (have == 0) {
 		RX_ADD(rx, no_buffer, 1);
 		tcp_stall(timeout_ms);
@@ -335,7 +322,7 @@ static void tcp_close(struct jumbo_rx *rx)
 	rx->priv = NULL;
 }
 
-static const struct rx_ops tcp_ops = { tcp_recv, tcp_close };
+static const struct rx_ops tcp_ops = { tcp_recv, tcp_close, NULL };
 
 int _jumbo_rx_tcp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 {

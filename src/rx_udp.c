@@ -78,26 +78,6 @@ static int udp_drop(struct jumbo_rx *rx, struct rx_udp *u, int timeout_ms)
 	return 0;
 }
 
-/* Moves the chains still in slots to the front and fills the rest. */
-static unsigned udp_refill(struct jumbo_rx *rx, struct rx_udp *u, unsigned want)
-{
-	unsigned have = 0, i;
-
-	for (i = 0; i < u->nslots; i++)
-		if (u->slot[i]) {
-			struct mbuf *m = u->slot[i];
-			u->slot[i] = NULL;
-			u->slot[have++] = m;
-		}
-	while (have < want) {
-		struct mbuf *m = m_getjumbo(rx->pool, rx->max_frame, NULL);
-		if (!m)
-			break; /* pool exhausted: receive into what we have */
-		u->slot[have++] = m;
-	}
-	return have < want ? have : want;
-}
-
 static void udp_post(struct rx_udp *u, unsigned i)
 {
 	struct msghdr *mh = &u->msg[i].msg_hdr;
@@ -123,7 +103,7 @@ static int udp_recv(struct jumbo_rx *rx, struct mbuf **pkts, unsigned n,
 	unsigned want = n < u->nslots ? n : u->nslots, have, out = 0;
 	int r;
 
-	have = udp_refill(rx, u, want);
+	have = _jumbo_rx_slots(rx, u->slot, u->nslots, want, rx->max_frame);
 	if (have == 0)
 		return udp_drop(rx, u, timeout_ms);
 	for (unsigned i = 0; i < have; i++)
@@ -150,8 +130,6 @@ static int udp_recv(struct jumbo_rx *rx, struct mbuf **pkts, unsigned n,
 		}
 		return -errno;
 	}
-	if (r < 0)
-		return 0;
 	for (unsigned i = 0; i < (unsigned)r; i++) {
 		struct msghdr *mh = &u->msg[i].msg_hdr;
 		size_t len = u->msg[i].msg_len;
@@ -187,7 +165,7 @@ static void udp_close(struct jumbo_rx *rx)
 	rx->priv = NULL;
 }
 
-static const struct rx_ops udp_ops = { udp_recv, udp_close };
+static const struct rx_ops udp_ops = { udp_recv, udp_close, NULL };
 
 int _jumbo_rx_udp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 {

@@ -293,20 +293,18 @@ static int uring_recv(struct jumbo_rx *rx, struct mbuf **pkts, unsigned n,
 			u->armed = 0;
 		if (fl & IORING_CQE_F_BUFFER) {
 			int bid = (int)(fl >> IORING_CQE_BUFFER_SHIFT);
+			if (res <= 0 || res > (int)rx->max_frame) {
+				/* Empty, or longer than max_frame: the run
+				 * goes straight back (its refs are still 0). */
+				if (res > 0)
+					RX_ADD(rx, truncated, 1);
+				uring_add(u, bid, 0);
+				io_uring_buf_ring_advance(u->br, 1);
+				continue;
+			}
 			u->in_ring--;
-			if (res > (int)rx->max_frame) {
-				RX_ADD(rx, truncated, 1);
-				__atomic_store_n(&u->run[bid].refs, 0,
-						 __ATOMIC_RELAXED);
-				uring_add(u, bid, 0);
-				io_uring_buf_ring_advance(u->br, 1);
-				u->in_ring++;
-			} else if (res <= 0) {
-				uring_add(u, bid, 0);
-				io_uring_buf_ring_advance(u->br, 1);
-				u->in_ring++;
-			} else if ((pkts[out] = uring_chain(rx, u, bid,
-							    (size_t)res))) {
+			pkts[out] = uring_chain(rx, u, bid, (size_t)res);
+			if (pkts[out]) {
 				RX_ADD(rx, bytes, res);
 				out++;
 			}
@@ -364,7 +362,7 @@ static int uring_runs(struct rx_uring *u)
 	return u->nruns ? 0 : -ENOMEM;
 }
 
-static const struct rx_ops uring_ops = { uring_recv, uring_close };
+static const struct rx_ops uring_ops = { uring_recv, uring_close, NULL };
 
 int _jumbo_rx_uring_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 {

@@ -221,20 +221,22 @@ static void xdp_refill(struct rx_xdp *x)
 	}
 }
 
-/* The kernel's counters: drops for a full rx ring, and for no pages. */
-static void xdp_kernel_stats(struct jumbo_rx *rx, struct rx_xdp *x)
+/*
+ * The kernel's counters, read when a snapshot is taken rather than on every
+ * receive (a system call): drops for a full rx ring, and for no pages.
+ */
+static void xdp_stats(struct jumbo_rx *rx, struct jumbo_rx_stats *st)
 {
+	struct rx_xdp *x = rx->priv;
 	struct xdp_statistics s;
 	socklen_t len = sizeof(s);
 
-	if (getsockopt(xsk_socket__fd(x->xsk), SOL_XDP, XDP_STATISTICS, &s,
-		       &len) != 0)
+	if (!x || getsockopt(xsk_socket__fd(x->xsk), SOL_XDP, XDP_STATISTICS,
+			     &s, &len) != 0)
 		return;
-	__atomic_store_n(&rx->st.kernel_drops, s.rx_dropped + s.rx_ring_full,
-			 __ATOMIC_RELAXED);
+	st->kernel_drops = s.rx_dropped + s.rx_ring_full;
 	if (len >= sizeof(s))
-		__atomic_store_n(&rx->st.no_buffer, s.rx_fill_ring_empty_descs,
-				 __ATOMIC_RELAXED);
+		st->no_buffer = s.rx_fill_ring_empty_descs;
 }
 
 /* A descriptor's page the kernel gave back, straight to the pool. */
@@ -306,13 +308,16 @@ static int xdp_recv(struct jumbo_rx *rx, struct mbuf **pkts, unsigned n,
 		for (unsigned k = first; k <= last; k++) {
 			const struct xdp_desc *d =
 				xsk_ring_cons__rx_desc(&x->rx, idx + k);
-			struct mbuf *m = NULL;
-			if (!broken && !(m = xdp_mbuf(x, d, k == first)))
-				broken = 1; /* its page went back */
-			else if (broken)
+			struct mbuf *m;
+			if (broken) {
 				xdp_drop(x, d);
-			if (!m)
 				continue;
+			}
+			m = xdp_mbuf(x, d, k == first);
+			if (!m) {
+				broken = 1; /* its page went back */
+				continue;
+			}
 			len += d->len;
 			*tail = m;
 			tail = &m->m_next;
@@ -335,7 +340,6 @@ static int xdp_recv(struct jumbo_rx *rx, struct mbuf **pkts, unsigned n,
 	xsk_ring_cons__cancel(&x->rx, avail - used);
 	xsk_ring_cons__release(&x->rx, used);
 	xdp_refill(x);
-	xdp_kernel_stats(rx, x);
 	return (int)got;
 }
 
@@ -384,7 +388,7 @@ static void xdp_close(struct jumbo_rx *rx)
 	xdp_unref(x);
 }
 
-static const struct rx_ops xdp_ops = { xdp_recv, xdp_close };
+static const struct rx_ops xdp_ops = { xdp_recv, xdp_close, xdp_stats };
 
 /* A pool of the backend's own: room for the rings four times over. */
 static struct jumbo_pool *xdp_pool(unsigned ring)
@@ -407,7 +411,8 @@ int _jumbo_rx_xdp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 	if (!p->ifname || !*p->ifname)
 		return _jumbo_rx_fail(-EINVAL, "xdp backend: no interface "
 				      "(ifname) given");
-	if (!if_nametoindex(p->ifname))
+	int ifindex = (int)if_nametoindex(p->ifname);
+	if (!ifindex)
 		return _jumbo_rx_fail(-ENODEV, "xdp backend: no interface %s",
 				      p->ifname);
 	if (!_jumbo_rx_xdp_supported())
@@ -415,8 +420,7 @@ int _jumbo_rx_xdp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 	uint32_t before = 0;
 	unsigned xflags = (p->flags & JUMBO_RX_XDP_NATIVE) ? XDP_FLAGS_DRV_MODE
 							   : XDP_FLAGS_SKB_MODE;
-	(void)bpf_xdp_query_id((int)if_nametoindex(p->ifname), (int)xflags,
-			       &before);
+	(void)bpf_xdp_query_id(ifindex, (int)xflags, &before);
 	while (ring < rx->ring_entries)
 		ring <<= 1;
 	x = calloc(1, sizeof(*x));
@@ -433,7 +437,7 @@ int _jumbo_rx_xdp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 	}
 	rx->pool = x->pool;
 	rx->page = jumbo_pool_page_size(x->pool);
-	x->ifindex = (int)if_nametoindex(p->ifname);
+	x->ifindex = ifindex;
 	x->xdp_flags = xflags;
 	rx->priv = x;
 	rx->ops = &xdp_ops; /* from here on, a failure closes through it */

@@ -26,7 +26,7 @@ static void demo(const char *bin, const char *backend, int baseline)
 	sent = json_num(p.obuf, "pool_receiver", "frames_sent");
 	ok = json_num(p.obuf, "pool_receiver", "frames_ok");
 	printf("demo %s: %.1f s, pool receiver %lld of %lld frames, %lld "
-	       "Gbit/s x1000\n", backend, secs, ok, sent,
+	       "Gbit/s (whole part)\n", backend, secs, ok, sent,
 	       json_num(p.obuf, "pool_receiver", "gbit_per_s"));
 	CHECK_EQ(p.status, 0);
 	CHECK(ok > 0);

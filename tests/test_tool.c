@@ -55,6 +55,13 @@ static void test_usage(void)
 	       ARGS("rx", "--addr", "localhost"));
 	expect(2, NULL, "--page: '8k': the page size is 4k or 2m",
 	       ARGS("rx", "--page", "8k"));
+	expect(2, NULL, "--framing goes with --backend tcp",
+	       ARGS("rx", "--framing", "len32"));
+	expect(2, NULL, "--verify with --backend xdp needs --port",
+	       ARGS("rx", "--backend", "xdp", "--dev", "lo", "--port", "0",
+		    "--verify"));
+	expect(2, NULL, "--backend: 'xdp' is not a backend",
+	       ARGS("demo", "--backend", "xdp"));
 	expect(2, NULL, "--port is required", ARGS("tx"));
 	expect(2, NULL, "--duration: 'soon' is not a duration",
 	       ARGS("demo", "--duration", "soon"));

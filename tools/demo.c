@@ -387,7 +387,8 @@ int cmd_demo(int argc, char **argv)
 			break;
 		case 'b':
 			b = jumbo_rx_backend_parse(optarg);
-			if (b < 0)
+			/* xdp needs an interface; the demo runs on loopback. */
+			if (b < 0 || b == JUMBO_RX_XDP)
 				return tool_err(EX_USAGE, "--backend: '%s' is not "
 						"a backend (udp, tcp, uring)",
 						optarg);

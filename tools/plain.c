@@ -4,6 +4,7 @@
  * again and again (the floor: one copy, nothing allocated).  UDP, or TCP
  * frames cut by their 32-bit length prefix, read with two recv calls.
  */
+#include "send.h"
 #include "tool.h"
 
 #include <arpa/inet.h>
@@ -29,18 +30,8 @@ int plain_open(struct plain_rx *p, enum plain_kind kind, const char *addr,
 	p->fd = p->conn = -1;
 	p->stream = stream;
 	p->max_frame = max_frame;
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)port);
-		len = sizeof(*s4);
-	} else if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)port);
-		len = sizeof(*s6);
-	} else {
+	if (jf_sockaddr(addr, port, &ss, &len))
 		return -EINVAL;
-	}
 	p->fd = socket(ss.ss_family, (stream ? SOCK_STREAM : SOCK_DGRAM) |
 				     SOCK_CLOEXEC, 0);
 	if (p->fd < 0)
@@ -92,6 +83,15 @@ static int plain_read_all(struct plain_rx *p, char *b, size_t len)
 	return 1;
 }
 
+/* The connection ended (or its stream can no longer be cut): 0. */
+static int plain_end_conn(struct plain_rx *p)
+{
+	close(p->conn);
+	p->conn = -1;
+	p->closes++;
+	return 0;
+}
+
 static int plain_recv_stream(struct plain_rx *p, char **buf, size_t *len,
 			     int timeout_ms)
 {
@@ -117,12 +117,8 @@ static int plain_recv_stream(struct plain_rx *p, char **buf, size_t *len,
 		p->truncated++;
 		r = 0;
 	}
-	if (r <= 0) {
-		close(p->conn);
-		p->conn = -1;
-		p->closes++;
-		return 0;
-	}
+	if (r <= 0)
+		return plain_end_conn(p);
 	b = p->kind == PLAIN_REUSE ? p->reuse : malloc(n);
 	if (!b)
 		return -ENOMEM;
@@ -131,10 +127,7 @@ static int plain_recv_stream(struct plain_rx *p, char **buf, size_t *len,
 	if (r <= 0) {
 		if (b != p->reuse)
 			free(b);
-		close(p->conn);
-		p->conn = -1;
-		p->closes++;
-		return 0;
+		return plain_end_conn(p);
 	}
 	*buf = b;
 	*len = n;

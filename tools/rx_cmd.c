@@ -27,7 +27,7 @@ struct rx_cfg {
 	const char *addr;
 	unsigned port;
 	int backend;       /* JUMBO_RX_*, or -1 malloc, -2 reuse */
-	int tcp, len32, verify, json, quiet;
+	int tcp, len32, framing, verify, json, quiet;
 	size_t frame, page;
 	unsigned batch;
 	unsigned deliver;  /* 0 none, else 1 + JUMBO_DELIVER_* flags */
@@ -220,6 +220,7 @@ static int rx_parse(struct rx_cfg *c, int argc, char **argv)
 				return tool_err(EX_USAGE, "--framing: '%s' is "
 						"not raw or len32", optarg);
 			c->len32 = !strcmp(optarg, "len32");
+			c->framing = 1;
 			break;
 		case 'f':
 			if (opt_size("--frame", optarg, 1, 16 << 20, &c->frame))
@@ -277,6 +278,9 @@ static int rx_parse(struct rx_cfg *c, int argc, char **argv)
 	if (c->backend != JUMBO_RX_TCP && c->backend >= 0 && c->tcp)
 		return tool_err(EX_USAGE, "--tcp goes with --backend malloc or "
 				"reuse; use --backend tcp");
+	if (c->framing && c->backend != JUMBO_RX_TCP)
+		return tool_err(EX_USAGE, "--framing goes with --backend tcp "
+				"(malloc and reuse over --tcp always use len32)");
 	if (c->backend == JUMBO_RX_TCP)
 		c->tcp = 1;
 	if (!c->tcp && c->frame > 65535)
@@ -293,6 +297,9 @@ static int rx_parse(struct rx_cfg *c, int argc, char **argv)
 	if ((c->backend == JUMBO_RX_XDP) != (c->dev != NULL))
 		return tool_err(EX_USAGE, "--dev goes with --backend xdp, and "
 				"--backend xdp needs --dev");
+	if (c->backend == JUMBO_RX_XDP && c->verify && c->port == 0)
+		return tool_err(EX_USAGE, "--verify with --backend xdp needs "
+				"--port: with port 0 no frame is checked");
 	if (c->backend == JUMBO_RX_XDP && (c->deliver || c->page != JUMBO_PAGE_4K))
 		return tool_err(EX_USAGE, "--backend xdp delivers whole frames "
 				"in 4 KiB pages: no --deliver, no --page 2m");
@@ -301,8 +308,9 @@ static int rx_parse(struct rx_cfg *c, int argc, char **argv)
 
 int cmd_rx(int argc, char **argv)
 {
-	struct rx_cfg c = { "127.0.0.1", 9000, JUMBO_RX_UDP, 0, 0, 0, 0, 0,
-			    9000, JUMBO_PAGE_4K, 32, 0, 10.0, 0, 0, NULL, 0 };
+	struct rx_cfg c = { .addr = "127.0.0.1", .port = 9000,
+			    .backend = JUMBO_RX_UDP, .frame = 9000,
+			    .page = JUMBO_PAGE_4K, .batch = 32, .secs = 10.0 };
 	struct jumbo_pool *pool = NULL;
 	struct jumbo_rx *rx = NULL;
 	struct jumbo_rx_stats st = { 0 };
