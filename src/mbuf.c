@@ -55,7 +55,6 @@ struct mb_cache {
 static struct {
 	pthread_mutex_t lock;
 	struct mbuf *batches;
-	size_t nbatches;
 	char **slab, **spare;
 	size_t nslab, nspare, cap;
 } depot = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -70,13 +69,18 @@ void _jumbo_mb_panic(const char *fn, const void *addr, const char *what)
 	abort();
 }
 
-static void depot_push(struct mbuf *list, unsigned n)
+/* Depot lock held: adds the batch list of n mbufs. */
+static void depot_link(struct mbuf *list, unsigned n)
 {
 	list->m_len = n;
-	pthread_mutex_lock(&depot.lock);
 	list->m_nextpkt = depot.batches;
 	depot.batches = list;
-	depot.nbatches++;
+}
+
+static void depot_push(struct mbuf *list, unsigned n)
+{
+	pthread_mutex_lock(&depot.lock);
+	depot_link(list, n);
 	pthread_mutex_unlock(&depot.lock);
 }
 
@@ -126,7 +130,6 @@ long jumbo_mbuf_trim(void)
 	struct mbuf *old = depot.batches, *head = NULL, *tail = NULL;
 	unsigned n = 0;
 	depot.batches = NULL;
-	depot.nbatches = 0;
 	while (old) {
 		struct mbuf *next_batch = old->m_nextpkt, *m = old;
 		while (m) {
@@ -140,10 +143,7 @@ long jumbo_mbuf_trim(void)
 					head = m;
 				tail = m;
 				if (++n == MB_BATCH) {
-					head->m_len = (int)n;
-					head->m_nextpkt = depot.batches;
-					depot.batches = head;
-					depot.nbatches++;
+					depot_link(head, n);
 					head = tail = NULL;
 					n = 0;
 				}
@@ -152,12 +152,8 @@ long jumbo_mbuf_trim(void)
 		}
 		old = next_batch;
 	}
-	if (head) {
-		head->m_len = (int)n;
-		head->m_nextpkt = depot.batches;
-		depot.batches = head;
-		depot.nbatches++;
-	}
+	if (head)
+		depot_link(head, n);
 	/* Every mbuf of these slabs is free and out of the lists now. */
 	for (size_t k = 0; k < depot.nslab; k++) {
 		if (nfree[k] != MB_PER_SLAB)
@@ -226,10 +222,8 @@ static __attribute__((noinline)) struct mbuf *mb_refill(struct mb_cache *c)
 		mb_cache_register(c);
 	pthread_mutex_lock(&depot.lock);
 	b = depot.batches;
-	if (b) {
+	if (b)
 		depot.batches = b->m_nextpkt;
-		depot.nbatches--;
-	}
 	char *s = !b && depot.nspare ? depot.spare[--depot.nspare] : NULL;
 	pthread_mutex_unlock(&depot.lock);
 	if (b) {
@@ -320,8 +314,9 @@ int m_extadd(struct mbuf *m, caddr_t buf, size_t size, m_ext_free_t freef,
 {
 	struct jumbo_pool *pool = NULL;
 
-	if (!m || !buf || !size || (m->m_flags & M_EXT) ||
-	    (type != EXT_JUMBO && type != EXT_EXTREF))
+	/* A freed mbuf would keep the storage, and leak it, until reused. */
+	if (!m || !buf || !size || m->m_type != MT_DATA ||
+	    (m->m_flags & M_EXT) || (type != EXT_JUMBO && type != EXT_EXTREF))
 		return -EINVAL;
 	if (type == EXT_JUMBO) {
 		pool = freef == jumbo_ext_free && args ? args
@@ -348,11 +343,9 @@ int m_extadd(struct mbuf *m, caddr_t buf, size_t size, m_ext_free_t freef,
 int m_extadd_jumbo(struct mbuf *m, struct jumbo_pool *pool, void *page,
 		   m_ext_free_t freef, void *args)
 {
-	if (!m || !pool || !page || (m->m_flags & M_EXT))
+	if (!pool)
 		return -EINVAL;
-	vm_page_t pg = jumbo_pool_page(pool, page);
-	if (!pg || jumbo_page_kva(pg) != (caddr_t)page)
-		return -EFAULT;
+	/* m_extadd checks m and that page starts a page of pool. */
 	int r = m_extadd(m, page, jumbo_pool_page_size(pool), jumbo_ext_free,
 			 pool, 0, EXT_JUMBO);
 	if (r == 0 && freef) {

@@ -8,9 +8,17 @@
 #include <jumbo/mbuf.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/mman.h>
+
+/* For C libraries older than the kernel flags (Linux 5.7 and 4.17). */
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
 
 #define MB_HIDDEN __attribute__((visibility("hidden")))
-#define mb_likely(x) __builtin_expect(!!(x), 1)
 #define mb_unlikely(x) __builtin_expect(!!(x), 0)
 
 #define MB_MIN(a, b) ((a) < (b) ? (a) : (b))

@@ -53,8 +53,10 @@ struct mbuf *m_getjumbo(struct jumbo_pool *pool, size_t len, int *err)
 		goto out;
 	}
 	ps = jumbo_pool_page_size(pool);
-	n = (len + ps - 1) / ps;
-	if (n > 32 && !(pages = malloc(n * sizeof(*pages)))) {
+	n = len / ps + (len % ps != 0); /* len + ps - 1 could wrap */
+	/* More pages than the pool's cap never come: no array for them. */
+	if (n > JUMBO_HEAD(pool)->ph_npages ||
+	    (n > 32 && !(pages = malloc(n * sizeof(*pages))))) {
 		e = -ENOMEM;
 		goto out;
 	}

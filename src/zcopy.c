@@ -29,13 +29,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#ifndef MREMAP_DONTUNMAP
-#define MREMAP_DONTUNMAP 4
-#endif
-#ifndef MAP_FIXED_NOREPLACE
-#define MAP_FIXED_NOREPLACE 0x100000
-#endif
-
 /*
  * Linux 6.11's PROCMAP_QUERY (uapi linux/fs.h), declared here for older
  * headers: the mapping that contains an address, in one ioctl on

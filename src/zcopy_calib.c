@@ -27,13 +27,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef MREMAP_DONTUNMAP
-#define MREMAP_DONTUNMAP 4
-#endif
-#ifndef MAP_FIXED_NOREPLACE
-#define MAP_FIXED_NOREPLACE 0x100000
-#endif
-
 #define ZC_MAXRUN 64 /* 4 KiB pages: runs measured up to 256 KiB */
 #define ZC_TRIALS 9
 
@@ -106,8 +99,8 @@ static uint64_t median(uint64_t *v, int n)
 
 /*
  * Median ns to move and to copy (cold) len bytes from src to dst; both
- * regions are mapped, written, and len long (2 MiB: hugetlb, and spare
- * is a third region's address, used as the move's re-mapped slot).
+ * regions are mapped, written, and len long (2 MiB: hugetlb; the move maps
+ * and unmaps a spare region and re-maps src, as zc_remap and the steal do).
  */
 static int zc_measure(char *src, char *dst, size_t len, size_t ps,
 		      uint64_t *move, uint64_t *copy)
@@ -234,11 +227,10 @@ int jumbo_deliver_calibrate(size_t page_size, struct jumbo_deliver_tuning *out)
 		t1 = tm = SIZE_MAX; /* moving never chosen unless forced */
 	if (tm < t1)
 		tm = t1; /* noise: more threads never make mremap cheaper */
-	{
-		__atomic_store_n(&zc_tune[i].t1, t1, __ATOMIC_RELAXED);
-		__atomic_store_n(&zc_tune[i].tm, tm, __ATOMIC_RELAXED);
-		__atomic_store_n(&zc_tune[i].state, ZC_DONE, __ATOMIC_RELEASE);
-	}
+	__atomic_store_n(&zc_tune[i].t1, t1, __ATOMIC_RELAXED);
+	__atomic_store_n(&zc_tune[i].tm, tm, __ATOMIC_RELAXED);
+	/* Release: pairs with the acquire in _jumbo_zc_threshold. */
+	__atomic_store_n(&zc_tune[i].state, ZC_DONE, __ATOMIC_RELEASE);
 	if (out) {
 		out->page_size = page_size;
 		out->thresh_1thr = t1;
@@ -306,7 +298,8 @@ size_t _jumbo_zc_threshold(size_t page_size, size_t run_bytes)
 		jumbo_deliver_calibrate(page_size, NULL);
 	size_t t1 = __atomic_load_n(&zc_tune[i].t1, __ATOMIC_RELAXED);
 	size_t tm = __atomic_load_n(&zc_tune[i].tm, __ATOMIC_RELAXED);
-	if (run_bytes < t1 || run_bytes < tm)
-		return run_bytes < t1 ? t1 : (zc_nthreads() > 1 ? tm : t1);
-	return tm;
+	/* Only a run between the two needs the thread count. */
+	if (run_bytes >= t1 && run_bytes < tm && zc_nthreads() > 1)
+		return tm;
+	return t1;
 }

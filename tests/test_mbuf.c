@@ -81,6 +81,15 @@ static void test_chains(void)
 	int err = 0;
 	CHECK(m_getjumbo(pool, 0, &err) == NULL);
 	CHECK_EQ(err, -EINVAL);
+	/* Beyond the pool's cap, up to a length whose page count wraps. */
+	uint64_t before = in_use();
+	size_t big[] = { 4097 * ps, SIZE_MAX - ps + 2, SIZE_MAX };
+	for (unsigned i = 0; i < sizeof(big) / sizeof(big[0]); i++) {
+		err = 0;
+		CHECK(m_getjumbo(pool, big[i], &err) == NULL);
+		CHECK_EQ(err, -ENOMEM);
+	}
+	CHECK_EQ(in_use(), before);
 }
 
 /* A frame's pages come out adjacent, in address order, reused or fresh. */
@@ -174,7 +183,7 @@ static void test_adj(uint64_t *seed)
 	}
 }
 
-static void test_pullup(uint64_t *seed)
+static void test_pullup(void)
 {
 	/* Headers split across two pages: 20 bytes at the end of page 0. */
 	struct mbuf *m = m_getjumbo(pool, 2 * ps, NULL);
@@ -212,7 +221,6 @@ static void test_pullup(uint64_t *seed)
 	CHECK(m_pullup(g, MHLEN + 1) == NULL);
 	CHECK_EQ(errno, EINVAL);
 	CHECK_EQ(in_use(), before - 1);
-	(void)seed;
 }
 
 static int cb_calls;
@@ -252,6 +260,14 @@ static void test_callback(void)
 	CHECK_EQ(m_extadd(m, NULL, 1, NULL, NULL, 0, EXT_EXTREF), -EINVAL);
 	CHECK_EQ(m_extadd(m, ext, sizeof(ext), NULL, NULL, 0, EXT_EXTREF), 0);
 	m_free(m);
+	/* A freed mbuf (still mapped, never had storage) takes none. */
+	m = m_get(M_NOWAIT, MT_DATA);
+	REQUIRE(m);
+	CHECK_EQ(m_extadd_jumbo(m, NULL, pg, NULL, NULL), -EINVAL);
+	m_free(m);
+	CHECK_EQ(m_extadd(m, ext, sizeof(ext), NULL, NULL, 0, EXT_EXTREF),
+		 -EINVAL);
+	CHECK(!(m->m_flags & M_EXT));
 }
 
 struct xfer {
@@ -445,7 +461,7 @@ int main(int argc, char **argv)
 	test_adjacent();
 	test_copym(&seed);
 	test_adj(&seed);
-	test_pullup(&seed);
+	test_pullup();
 	test_callback();
 	test_threads();
 	test_trim();

@@ -113,7 +113,7 @@ JUMBO_API struct mbuf *m_gethdr(int how, short type);
 /*
  * Give back to the kernel the memory of the mbuf slabs (64 KiB each) whose
  * mbufs are all free in the shared depot; mbufs in threads' caches (up to
- * 127 a thread) keep their slabs.  The slabs stay mapped and are used
+ * 255 a thread: the rest of a freshly carved slab) keep their slabs.  The slabs stay mapped and are used
  * again first.  Returns the bytes given back, or -ENOMEM.
  */
 JUMBO_API long jumbo_mbuf_trim(void);
@@ -126,8 +126,8 @@ JUMBO_API long jumbo_mbuf_trim(void);
  * page of a pool, which jumbo_deliver may move: of the pool args if freef
  * is jumbo_ext_free and args is not NULL, else of the default pool (the
  * jumbo(9) idiom: MEXTADD(m, kva, PAGE_SIZE, jumbo_freem, NULL, 0,
- * EXT_JUMBO)).  0, or -EINVAL (NULL m or buf, m already has storage, size
- * 0, unknown type) or -EFAULT (EXT_JUMBO but buf is not the start of a
+ * EXT_JUMBO)).  0, or -EINVAL (NULL m or buf, m freed or already with
+ * storage, size 0, unknown type) or -EFAULT (EXT_JUMBO but buf is not the start of a
  * page of that pool, or size is not its page size).
  */
 JUMBO_API int m_extadd(struct mbuf *m, caddr_t buf, size_t size,
@@ -142,8 +142,9 @@ JUMBO_API int m_extadd(struct mbuf *m, caddr_t buf, size_t size,
  * pool at the last free (or is stolen by a delivery that moved it); with
  * freef set, freef(page, args) runs instead (a receive backend's callback,
  * e.g. to give an io_uring buffer back), and after a delivery that moved the
- * page it still runs: the page then reads as zeroes.  0, -EINVAL, -EFAULT
- * (page not in pool or not the start of a page).
+ * page it still runs: the page then reads as zeroes.  0, -EINVAL (as
+ * m_extadd, or pool NULL), -EFAULT (page not in pool or not the start of a
+ * page).
  */
 JUMBO_API int m_extadd_jumbo(struct mbuf *m, struct jumbo_pool *pool,
 			     void *page, m_ext_free_t freef, void *args);
@@ -161,8 +162,8 @@ JUMBO_API void jumbo_ext_free(caddr_t page, void *pool);
  * pages can move in one mremap), all full but the last; m_pkthdr.len = len.
  * The data is whatever the pages hold: the caller (a receive backend) fills
  * them, or lets the device do it.  pool NULL: the default pool.  NULL on
- * failure with *err (if err is not NULL) = -EINVAL (len 0) or -ENOMEM, and
- * nothing leaked.
+ * failure with *err (if err is not NULL) = -EINVAL (len 0) or -ENOMEM (also
+ * for more pages than the pool's cap), and nothing leaked.
  */
 JUMBO_API struct mbuf *m_getjumbo(struct jumbo_pool *pool, size_t len,
 				  int *err);
@@ -257,7 +258,7 @@ struct jumbo_deliver_tuning {
 
 /*
  * Measures mremap against memcpy of cold data on this machine (about 2 ms
- * for 4 KiB pages, 20 to 50 ms for 2 MiB) and sets the thresholds for
+ * for 4 KiB pages, 10 to 20 ms for 2 MiB, on a 2-CPU virtual machine) and sets the thresholds for
  * page_size; fills *out if not NULL.  Called by the first jumbo_deliver if
  * never called.  0, -EINVAL (page size), -ENOMEM, -EOPNOTSUPP (no 2 MiB
  * pages on this machine: moving them is never chosen).
