@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/sock_diag.h>
 
 #define RX_MAX_BATCH 1024u
 #define RX_MAX_FRAME_STREAM ((size_t)16 << 20)
@@ -294,6 +295,24 @@ int _jumbo_rx_socket(struct jumbo_rx *rx, const struct jumbo_rx_params *p,
 				 : ((struct sockaddr_in6 *)&ss)->sin6_port);
 	rx->fd = fd;
 	return 0;
+}
+
+void _jumbo_rx_sock_drops(struct jumbo_rx *rx, struct jumbo_rx_stats *st)
+{
+	uint32_t mem[SK_MEMINFO_VARS];
+	socklen_t len = sizeof(mem);
+
+	/*
+	 * The socket's own drop count (sk_drops: a full receive buffer, a
+	 * bad checksum), read now rather than from SO_RXQ_OVFL, which only
+	 * comes with the next datagram: a burst dropped while the receiver
+	 * was stopped shows as soon as anyone asks.  The kernel keeps it in
+	 * 32 bits; a socket of this receiver starts at 0.
+	 */
+	if (rx->fd >= 0 &&
+	    getsockopt(rx->fd, SOL_SOCKET, SO_MEMINFO, mem, &len) == 0 &&
+	    len > SK_MEMINFO_DROPS * sizeof(uint32_t))
+		st->kernel_drops = mem[SK_MEMINFO_DROPS];
 }
 
 int _jumbo_rx_wait(int fd, int timeout_ms)

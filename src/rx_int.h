@@ -64,6 +64,13 @@ RX_HIDDEN int _jumbo_rx_fail(int err, const char *fmt, ...)
 RX_HIDDEN int _jumbo_rx_socket(struct jumbo_rx *rx,
 			       const struct jumbo_rx_params *p, int type);
 
+/*
+ * stats op of the socket backends: sets st->kernel_drops to what the
+ * kernel dropped at rx->fd so far (SO_MEMINFO's SK_MEMINFO_DROPS).
+ */
+RX_HIDDEN void _jumbo_rx_sock_drops(struct jumbo_rx *rx,
+				    struct jumbo_rx_stats *st);
+
 /* Waits until fd is readable: 1, 0 on timeout, or -errno (EINTR: 0). */
 RX_HIDDEN int _jumbo_rx_wait(int fd, int timeout_ms);
 

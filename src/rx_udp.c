@@ -11,7 +11,8 @@
  *
  * The iovecs add up to exactly max_frame, so a longer datagram comes back
  * with MSG_TRUNC: it is counted and dropped, and its chain stays for the
- * next one.  SO_RXQ_OVFL reports what the socket itself dropped.
+ * next one.  What the socket itself dropped (a full receive buffer) is
+ * read from the socket when the counters are taken (SO_MEMINFO).
  */
 #include "rx_int.h"
 
@@ -29,26 +30,8 @@ struct rx_udp {
 	struct mmsghdr *msg;     /* nslots */
 	struct iovec *iov;       /* nslots * ppf */
 	char (*ctl)[CMSG_SPACE(sizeof(uint32_t))];
-	uint32_t ovfl_seen;      /* last SO_RXQ_OVFL value */
 	char sink[64];           /* drops land here when there are no pages */
 };
-
-static void udp_ovfl(struct jumbo_rx *rx, struct rx_udp *u, struct msghdr *mh)
-{
-	struct cmsghdr *c;
-	uint32_t v;
-
-	for (c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SO_RXQ_OVFL)
-			continue;
-		memcpy(&v, CMSG_DATA(c), sizeof(v));
-		/* The socket's running total: count what is new. */
-		if (v != u->ovfl_seen) {
-			RX_ADD(rx, kernel_drops, (uint32_t)(v - u->ovfl_seen));
-			u->ovfl_seen = v;
-		}
-	}
-}
 
 /*
  * No pages for even one slot: receive into a small sink with MSG_TRUNC so
@@ -134,7 +117,6 @@ static int udp_recv(struct jumbo_rx *rx, struct mbuf **pkts, unsigned n,
 		struct msghdr *mh = &u->msg[i].msg_hdr;
 		size_t len = u->msg[i].msg_len;
 
-		udp_ovfl(rx, u, mh);
 		if (mh->msg_flags & MSG_TRUNC) {
 			/* Longer than max_frame: never delivered as whole. */
 			RX_ADD(rx, truncated, 1);
@@ -165,17 +147,17 @@ static void udp_close(struct jumbo_rx *rx)
 	rx->priv = NULL;
 }
 
-static const struct rx_ops udp_ops = { udp_recv, udp_close, NULL };
+static const struct rx_ops udp_ops = { udp_recv, udp_close,
+					_jumbo_rx_sock_drops };
 
 int _jumbo_rx_udp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 {
 	struct rx_udp *u;
-	int one = 1, e;
+	int e;
 
 	e = _jumbo_rx_socket(rx, p, SOCK_DGRAM);
 	if (e)
 		return e;
-	(void)setsockopt(rx->fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
 	u = calloc(1, sizeof(*u));
 	if (!u)
 		return _jumbo_rx_fail(-ENOMEM, "out of memory");

@@ -362,7 +362,8 @@ static int uring_runs(struct rx_uring *u)
 	return u->nruns ? 0 : -ENOMEM;
 }
 
-static const struct rx_ops uring_ops = { uring_recv, uring_close, NULL };
+static const struct rx_ops uring_ops = { uring_recv, uring_close,
+					  _jumbo_rx_sock_drops };
 
 int _jumbo_rx_uring_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 {

@@ -79,8 +79,10 @@ struct jumbo_rx_params {
 /*
  * Counters of one receiver.  packets + no_buffer + truncated + too_long +
  * short_frames is every frame the backend saw end; kernel_drops is what the
- * kernel dropped before the backend saw it (udp: SO_RXQ_OVFL; xdp: a full
- * receive ring).
+ * kernel dropped before the backend saw it (udp, uring: the socket's own
+ * drop count, read when the counters are taken; xdp: a full receive ring).
+ * On udp and uring, once the socket is empty, packets + no_buffer +
+ * truncated + kernel_drops is every datagram that reached the socket.
  */
 struct jumbo_rx_stats {
 	uint64_t packets;      /* chains delivered */
@@ -90,7 +92,7 @@ struct jumbo_rx_stats {
 	uint64_t truncated;    /* datagrams over max_frame (MSG_TRUNC) dropped */
 	uint64_t too_long;     /* tcp: length prefix over max_frame or < 4 */
 	uint64_t short_frames; /* tcp: peer closed in the middle of a frame */
-	uint64_t kernel_drops; /* udp, xdp: dropped by the kernel (see above) */
+	uint64_t kernel_drops; /* udp, uring, xdp: dropped by the kernel */
 	uint64_t errors;       /* other errors (ICMP reports, resets) */
 	uint64_t connections;  /* tcp: connections accepted */
 	uint64_t closes;       /* tcp: connections the peer closed */
