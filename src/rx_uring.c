@@ -49,6 +49,8 @@ int _jumbo_rx_uring_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 
 #define URING_BGID 7
 #define URING_NONE (-1)
+#define URING_RECV 1   /* user_data of the multishot receive */
+#define URING_CANCEL 2 /* and of its cancel, at close */
 
 struct rx_uring;
 
@@ -186,6 +188,7 @@ static int uring_arm(struct jumbo_rx *rx, struct rx_uring *u)
 	io_uring_prep_recv_multishot(sqe, rx->fd, NULL, 0, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = URING_BGID;
+	io_uring_sqe_set_data64(sqe, URING_RECV);
 	r = io_uring_submit(&u->ring);
 	if (r < 0)
 		return r;
@@ -326,6 +329,41 @@ static int uring_recv(struct jumbo_rx *rx, struct mbuf **pkts, unsigned n,
 	return (int)out;
 }
 
+/*
+ * Ends the armed multishot receive and reaps every completion it still
+ * posts, the last one (without F_MORE) included.  Until then the request
+ * holds the socket: io_uring_queue_exit alone leaves it to a kernel worker
+ * that runs later, and the port stays bound for a while after close.
+ * Datagrams in those completions are dropped with the receiver.
+ */
+static void uring_cancel(struct jumbo_rx *rx, struct rx_uring *u)
+{
+	struct __kernel_timespec ts = { .tv_sec = 1 };
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	int cancel_done = 0;
+
+	if (!u->armed)
+		return;
+	sqe = io_uring_get_sqe(&u->ring);
+	if (!sqe)
+		return;
+	io_uring_prep_cancel_fd(sqe, rx->fd, IORING_ASYNC_CANCEL_ALL);
+	io_uring_sqe_set_data64(sqe, URING_CANCEL);
+	if (io_uring_submit(&u->ring) < 0)
+		return;
+	/* A cancel always completes at once; the bound is for a broken
+	 * kernel only, never a wait for traffic. */
+	while ((u->armed || !cancel_done) &&
+	       io_uring_wait_cqe_timeout(&u->ring, &cqe, &ts) == 0) {
+		if (cqe->user_data == URING_CANCEL)
+			cancel_done = 1;
+		else if (!(cqe->flags & IORING_CQE_F_MORE))
+			u->armed = 0;
+		io_uring_cqe_seen(&u->ring, cqe);
+	}
+}
+
 static void uring_close(struct jumbo_rx *rx)
 {
 	struct rx_uring *u = rx->priv;
@@ -333,15 +371,14 @@ static void uring_close(struct jumbo_rx *rx)
 	if (!u)
 		return;
 	/*
-	 * Shut the socket first, so that no datagram can be written into a
-	 * run while the ring goes away (on an unconnected UDP socket this
-	 * fails with ENOTCONN but still ends receiving); then end the ring,
-	 * and with it the multishot receive.
+	 * End the receive first, so that no datagram can be written into a
+	 * run once the ring goes away; jumbo_rx_close then closes the socket,
+	 * which nothing in the kernel holds any more.
 	 */
-	if (rx->fd >= 0)
-		(void)shutdown(rx->fd, SHUT_RDWR);
-	if (u->ring.ring_fd >= 0)
+	if (u->ring.ring_fd >= 0) {
+		uring_cancel(rx, u);
 		io_uring_queue_exit(&u->ring);
+	}
 	if (u->br)
 		munmap(u->br, u->br_bytes);
 	rx->priv = NULL;
