@@ -348,6 +348,18 @@ unsigned _jumbo_rx_trim(struct mbuf *m, size_t len)
 	return pages;
 }
 
+struct mbuf *_jumbo_rx_empty(struct jumbo_rx *rx)
+{
+	struct mbuf *m = m_gethdr(M_NOWAIT, MT_DATA);
+
+	if (!m) {
+		RX_ADD(rx, no_buffer, 1);
+		return NULL;
+	}
+	m->m_pkthdr.len = 0;
+	return m;
+}
+
 unsigned _jumbo_rx_slots(struct jumbo_rx *rx, struct mbuf **slot,
 			 unsigned nslots, unsigned want, size_t size)
 {

@@ -82,6 +82,13 @@ RX_HIDDEN int _jumbo_rx_wait(int fd, int timeout_ms);
 RX_HIDDEN unsigned _jumbo_rx_trim(struct mbuf *m, size_t len);
 
 /*
+ * The chain of an empty datagram: one packet-header mbuf, no page, m_len
+ * 0 (the same on every backend).  NULL when there is no mbuf: counted as a
+ * no_buffer drop.
+ */
+RX_HIDDEN struct mbuf *_jumbo_rx_empty(struct jumbo_rx *rx);
+
+/*
  * A backend's batch slots (NULL while empty): moves the chains still in
  * slot[0..nslots) to the front and fills the rest up to want with chains
  * of size bytes from the pool, fewer when it runs dry.  Returns how many

@@ -122,6 +122,12 @@ static int udp_recv(struct jumbo_rx *rx, struct mbuf **pkts, unsigned n,
 			RX_ADD(rx, truncated, 1);
 			continue;
 		}
+		if (len == 0) {
+			/* Empty: the slot's pages stay for the next one. */
+			if ((pkts[out] = _jumbo_rx_empty(rx)))
+				out++;
+			continue;
+		}
 		RX_ADD(rx, pages, _jumbo_rx_trim(u->slot[i], len));
 		RX_ADD(rx, bytes, len);
 		pkts[out++] = u->slot[i];

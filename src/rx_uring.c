@@ -299,10 +299,13 @@ static int uring_recv(struct jumbo_rx *rx, struct mbuf **pkts, unsigned n,
 			if (res <= 0 || res > (int)rx->max_frame) {
 				/* Empty, or longer than max_frame: the run
 				 * goes straight back (its refs are still 0). */
-				if (res > 0)
-					RX_ADD(rx, truncated, 1);
 				uring_add(u, bid, 0);
 				io_uring_buf_ring_advance(u->br, 1);
+				if (res > 0)
+					RX_ADD(rx, truncated, 1);
+				else if (res == 0 &&
+					 (pkts[out] = _jumbo_rx_empty(rx)))
+					out++;
 				continue;
 			}
 			u->in_ring--;
@@ -311,6 +314,16 @@ static int uring_recv(struct jumbo_rx *rx, struct mbuf **pkts, unsigned n,
 				RX_ADD(rx, bytes, res);
 				out++;
 			}
+			continue;
+		}
+		/*
+		 * 0 without a buffer: an empty datagram (the kernel gives
+		 * the buffer back and ends the multishot receive, which is
+		 * armed again at the next call).
+		 */
+		if (res == 0) {
+			if ((pkts[out] = _jumbo_rx_empty(rx)))
+				out++;
 			continue;
 		}
 		/*
