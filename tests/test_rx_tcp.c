@@ -8,6 +8,8 @@
  */
 #include "test_rx.h"
 
+#include <netinet/tcp.h>
+
 static int tcp_sock(unsigned port)
 {
 	int fd = jf_connect("127.0.0.1", port, SOCK_STREAM);
@@ -259,6 +261,66 @@ static void test_raw_exhaustion(void)
 	CHECK_EQ(jumbo_pool_destroy(pool), 0);
 }
 
+/*
+ * Frames that arrive in pieces, from a real TCP socket with TCP_NODELAY
+ * and a receive between the pieces (so that each piece is read on its
+ * own): a length prefix split after two bytes, a frame body split right
+ * after its first page (and one byte past it), a prefix that comes alone.
+ * A wrong resume offset (in the prefix or in the body) garbles the frame
+ * or the stream after it.
+ */
+static void test_split(void)
+{
+	static char buf[65536];
+	struct jumbo_pool *pool = rxt_pool(4096, 0);
+	struct jumbo_rx *rx = rxt_open(JUMBO_RX_TCP, pool, 9000,
+				       JUMBO_RX_LEN32);
+	size_t page = jumbo_pool_page_size(pool);
+	/* frame length, then where to cut it (0-terminated) */
+	static const size_t plan[][4] = {
+		{ 9000, 2, 0, 0 },        /* prefix: 2 bytes, then the rest */
+		{ 9000, 2, 4096, 0 },     /* and after the first page */
+		{ 5000, 4, 4096, 0 },     /* the prefix alone; a page */
+		{ 5000, 4097, 0, 0 },     /* one byte past the first page */
+		{ 100, 0, 0, 0 },         /* whole */
+	};
+	struct mbuf *pkts[4];
+	int fd, one = 1, got = 0;
+
+	CHECK_EQ(page, 4096);
+	fd = tcp_sock(jumbo_rx_port(rx));
+	REQUIRE(setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+			   sizeof(one)) == 0);
+	for (unsigned f = 0; f < sizeof(plan) / sizeof(plan[0]); f++) {
+		size_t len = plan[f][0], at = 0;
+
+		jf_fill(buf, len, f, 0);
+		for (unsigned c = 1; c <= 3; c++) {
+			size_t end = c < 3 && plan[f][c] ? plan[f][c] : len;
+			int r;
+
+			REQUIRE(jf_write_all(fd, buf + at, end - at) == 0);
+			at = end;
+			usleep(10000);
+			/* Read what came: nothing whole until the last piece. */
+			r = jumbo_rx_recv(rx, pkts, 4, 200);
+			REQUIRE(r >= 0);
+			CHECK_EQ(r, at == len ? 1 : 0);
+			if (r == 1) {
+				rxt_check_frame(pkts[0], len, f);
+				got++;
+			}
+			if (at == len)
+				break;
+		}
+	}
+	CHECK_EQ(got, 5);
+	close(fd);
+	CHECK_EQ(jumbo_rx_close(rx), 0);
+	CHECK_EQ(rxt_in_use(pool), 0);
+	CHECK_EQ(jumbo_pool_destroy(pool), 0);
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t seed = test_seed(argc, argv, "test_rx_tcp");
@@ -268,5 +330,6 @@ int main(int argc, char **argv)
 	test_peer_close_and_too_long();
 	test_exhaustion();
 	test_raw_exhaustion();
+	test_split();
 	return check_done("rx_tcp");
 }
