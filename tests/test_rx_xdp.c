@@ -18,7 +18,10 @@
 #include <jumbo/rx.h>
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sched.h>
 #include <net/if.h>
 
@@ -26,12 +29,20 @@
 #define NSENT 2000
 #define MAXF 9000
 
-static char ns[32], dev[IFNAMSIZ], peer[IFNAMSIZ], me_ip[32], peer_ip[32];
-static int made;
+/*
+ * ns: the command prefix that runs in the peer's namespace; nspath: that
+ * namespace.  Nothing here has a name in /var/run/netns: the test's own
+ * end lives in a namespace of the test process (unshare at the start),
+ * the peer's in one of a helper child that dies with the test
+ * (PR_SET_PDEATHSIG), so a run killed by its timeout leaves nothing.
+ */
+static char ns[96], nspath[64], dev[IFNAMSIZ], peer[IFNAMSIZ];
+static char me_ip[32], peer_ip[32], me_mac[32];
+static pid_t helper;
 
 static int sh(const char *fmt, ...)
 {
-	char cmd[512];
+	char cmd[768];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -42,12 +53,82 @@ static int sh(const char *fmt, ...)
 
 static void teardown(void)
 {
-	if (!made)
-		return;
-	/* Deleting the namespace deletes the peer, and so the pair. */
-	sh("ip netns del %s 2>/dev/null", ns);
+	if (helper > 0) {
+		kill(helper, SIGKILL);
+		waitpid(helper, NULL, 0);
+		helper = 0;
+	}
+	/* The pair goes with the peer's namespace; this one goes too. */
 	sh("ip link del %s 2>/dev/null", dev);
-	made = 0;
+}
+
+/*
+ * Older versions of this test named their namespace jxdp<pid> and left
+ * it behind when killed: remove those whose process is gone.
+ */
+static void remove_stale(void)
+{
+	DIR *d = opendir("/var/run/netns");
+	struct dirent *e;
+	unsigned pid;
+
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL)
+		if (sscanf(e->d_name, "jxdp%u", &pid) == 1 &&
+		    kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+			sh("ip netns del %s 2>/dev/null", e->d_name);
+	closedir(d);
+}
+
+/* The helper: a network namespace of its own until the test dies. */
+static pid_t start_helper(void)
+{
+	int pfd[2];
+	char c = 0;
+	pid_t pid;
+
+	REQUIRE(pipe(pfd) == 0);
+	pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		close(pfd[0]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() == 1 || unshare(CLONE_NEWNET) != 0)
+			_exit(1);
+		c = 1;
+		if (write(pfd[1], &c, 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(pfd[1]);
+	if (read(pfd[0], &c, 1) != 1 || c != 1) {
+		waitpid(pid, NULL, 0);
+		pid = -1;
+	}
+	close(pfd[0]);
+	return pid;
+}
+
+/* The interface's MAC address as text (sysfs shows the namespace that
+ * mounted it, not this one: ask the kernel). */
+static int mac_of(const char *ifname, char *out, size_t size)
+{
+	struct ifreq ifr;
+	int fd = socket(AF_INET, SOCK_DGRAM, 0), r;
+	unsigned char *a = (unsigned char *)ifr.ifr_hwaddr.sa_data;
+
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	r = fd >= 0 ? ioctl(fd, SIOCGIFHWADDR, &ifr) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (r)
+		return -1;
+	snprintf(out, size, "%02x:%02x:%02x:%02x:%02x:%02x", a[0], a[1],
+		 a[2], a[3], a[4], a[5]);
+	return 0;
 }
 
 static void setup(void)
@@ -57,33 +138,39 @@ static void setup(void)
 	if (geteuid() != 0)
 		skip("rx_xdp: needs root (a network namespace, a veth pair, an "
 		     "XDP program)");
+	if (sh("command -v ip >/dev/null && command -v nsenter >/dev/null"))
+		skip("rx_xdp: no ip (iproute2) or nsenter (util-linux)");
+	remove_stale();
+	if (unshare(CLONE_NEWNET) != 0)
+		skip("rx_xdp: unshare(CLONE_NEWNET): %s", strerror(errno));
 	if (!jumbo_rx_backend_supported(JUMBO_RX_XDP))
 		skip("rx_xdp: %s", jumbo_rx_strerror());
-	if (sh("command -v ip >/dev/null") != 0)
-		skip("rx_xdp: no ip command (iproute2)");
-	snprintf(ns, sizeof(ns), "jxdp%u", (unsigned)getpid());
+	helper = start_helper();
+	if (helper < 0)
+		skip("rx_xdp: no network namespace for the peer");
+	atexit(teardown);
+	snprintf(nspath, sizeof(nspath), "/proc/%d/ns/net", (int)helper);
+	snprintf(ns, sizeof(ns), "nsenter --net=%s", nspath);
 	snprintf(dev, sizeof(dev), "jx%ua", (unsigned)getpid() % 100000);
 	snprintf(peer, sizeof(peer), "jx%ub", (unsigned)getpid() % 100000);
 	snprintf(me_ip, sizeof(me_ip), "10.78.%u.1", id);
 	snprintf(peer_ip, sizeof(peer_ip), "10.78.%u.2", id);
-	atexit(teardown);
-	made = 1;
-	if (sh("ip netns add %s", ns) ||
+	if (sh("ip link set lo up") ||
 	    sh("ip link add %s type veth peer name %s", dev, peer) ||
-	    sh("ip link set %s netns %s", peer, ns) ||
+	    sh("ip link set %s netns %d", peer, (int)helper) ||
 	    sh("ip link set %s mtu 9000 up", dev) ||
 	    /* Quiet: no IPv6 neighbour discovery on the pair. */
 	    sh("sysctl -qw net.ipv6.conf.%s.disable_ipv6=1", dev) ||
-	    sh("ip netns exec %s sysctl -qw net.ipv6.conf.%s.disable_ipv6=1",
-	       ns, peer) ||
+	    sh("%s sysctl -qw net.ipv6.conf.%s.disable_ipv6=1", ns, peer) ||
 	    sh("ip addr add %s/24 dev %s", me_ip, dev) ||
-	    sh("ip -n %s link set %s mtu 9000 up", ns, peer) ||
-	    sh("ip -n %s link set lo up", ns) ||
-	    sh("ip -n %s addr add %s/24 dev %s", ns, peer_ip, peer) ||
+	    sh("%s ip link set %s mtu 9000 up", ns, peer) ||
+	    sh("%s ip link set lo up", ns) ||
+	    sh("%s ip addr add %s/24 dev %s", ns, peer_ip, peer) ||
+	    mac_of(dev, me_mac, sizeof(me_mac)) ||
 	    /* The socket takes every frame, ARP too: a fixed neighbour. */
-	    sh("ip -n %s neigh add %s lladdr $(cat /sys/class/net/%s/address) "
-	       "dev %s", ns, me_ip, dev, peer))
-		skip("rx_xdp: could not make the veth pair and namespace");
+	    sh("%s ip neigh add %s lladdr %s dev %s", ns, me_ip, me_mac,
+	       peer))
+		skip("rx_xdp: could not make the veth pair and namespaces");
 }
 
 /* The datagram k: its size, and byte j of its payload.  Those from
@@ -114,9 +201,7 @@ static pid_t send_from_ns(uint64_t seed, unsigned first, unsigned n,
 	REQUIRE(pid >= 0);
 	if (pid)
 		return pid;
-	char path[64];
-	snprintf(path, sizeof(path), "/var/run/netns/%s", ns);
-	int nfd = open(path, O_RDONLY);
+	int nfd = open(nspath, O_RDONLY);
 	if (nfd < 0 || setns(nfd, CLONE_NEWNET) != 0)
 		_exit(2);
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);
@@ -240,7 +325,7 @@ static void test_stream(uint64_t seed)
 	 * fixed neighbour gone the peer must resolve our address by ARP, and
 	 * a socket of the host's own gets UDP to another port.
 	 */
-	CHECK(sh("ip -n %s neigh del %s dev %s", ns, me_ip, peer) == 0);
+	CHECK(sh("%s ip neigh del %s dev %s", ns, me_ip, peer) == 0);
 	int us = socket(AF_INET, SOCK_DGRAM, 0);
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(PORT + 1) };
 	inet_pton(AF_INET, me_ip, &a.sin_addr);
@@ -253,8 +338,8 @@ static void test_stream(uint64_t seed)
 	CHECK(hl == (ssize_t)dsize(seed, 5000) && hb[sizeof(unsigned)] ==
 						       pat(5000, sizeof(unsigned)));
 	close(us);
-	CHECK(sh("ip -n %s neigh replace %s lladdr $(cat /sys/class/net/%s/"
-		 "address) dev %s", ns, me_ip, dev, peer) == 0);
+	CHECK(sh("%s ip neigh replace %s lladdr %s dev %s", ns, me_ip,
+		 me_mac, peer) == 0);
 	/* Fragmented datagrams are the kernel's: no half frame arrives. */
 	CHECK_EQ(wait_child(send_from_ns(seed, FRAG_FIRST, 20, 0, PORT)), 0);
 	int nf = jumbo_rx_recv(rx, pkts, 64, 300);
@@ -357,7 +442,7 @@ static void test_tool(void)
 		    "--duration 30 >%s 2>%s & rx=$!; "
 		    "for i in $(seq 100); do grep -q 'taking the frames' %s && "
 		    "break; sleep 0.1; done; "
-		    "ip netns exec %s %s tx --addr %s --port 9000 --count 300 "
+		    "%s %s tx --addr %s --port 9000 --count 300 "
 		    "--min 100 --max 8900 --rate 5000 >/dev/null || exit 9; "
 		    "wait $rx", bin, dev, out, err, err, ns, bin, me_ip);
 	CHECK_EQ(rc, 0);
