@@ -21,11 +21,14 @@
  * one of its own, destroyed after the receiver is closed and the last
  * page it handed out comes back.
  *
- * The XDP program, in generic (skb) mode unless JUMBO_RX_XDP_NATIVE: with
- * a port, the library's own (src/bpf/xdp_port.bpf.c), which sends the
+ * The XDP program, in generic (skb) mode unless JUMBO_RX_XDP_NATIVE, is
+ * the library's own (src/bpf/xdp_port.bpf.c): with a port it sends the
  * queue's UDP frames to that port to the socket and every other frame on
- * to the kernel; with port 0, libxdp's default one, which sends every
- * frame of the queue to the socket.
+ * to the kernel; with port 0 every frame of the queue to the socket.  It
+ * is attached through a bpf_link, which the kernel lets go with the
+ * process: a receiver killed by kill -9 leaves nothing on the interface.
+ * (Built without clang, there is no filter: port 0 only, through libxdp's
+ * default program.)
  */
 #include "rx_int.h"
 
@@ -60,7 +63,11 @@ int _jumbo_rx_xdp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <xdp/libxdp.h>
 #include <xdp/xsk.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 
 /* Linux 6.6 uapi, newer than some distributions' headers. */
 #ifndef XDP_USE_SG
@@ -92,9 +99,89 @@ struct rx_xdp {
 	unsigned live;          /* atomic, see above */
 	int ifindex;
 	unsigned xdp_flags;
-	uint32_t prog_id;       /* the program attached for us, or 0 */
+	uint32_t prog_id;       /* libxdp's program attached for us, or 0 */
 	struct bpf_object *obj; /* the port filter, when it is ours */
+	int link_fd;            /* its bpf_link, or -1: see xdp_filter_attach */
 };
+
+#ifdef JUMBO_HAVE_XDP_FILTER
+/* 1 if a bpf_link (so a live process, or a pin) holds ifindex's XDP. */
+static int xdp_link_held(int ifindex)
+{
+	uint32_t id = 0;
+
+	while (bpf_link_get_next_id(id, &id) == 0) {
+		struct bpf_link_info li;
+		uint32_t len = sizeof(li);
+		int fd = bpf_link_get_fd_by_id(id), ok;
+
+		if (fd < 0)
+			continue;
+		memset(&li, 0, sizeof(li));
+		ok = bpf_obj_get_info_by_fd(fd, &li, &len) == 0 &&
+		     li.type == BPF_LINK_TYPE_XDP &&
+		     (int)li.xdp.ifindex == ifindex;
+		close(fd);
+		if (ok)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * The interface has an XDP program already.  Ours (by name), attached by
+ * netlink rather than held by a link, is a stale one: a receiver of an
+ * older libjumbo that died without detaching it.  It is removed, and
+ * -EAGAIN says to attach again.  Anything else fails, saying in one line
+ * what is attached and how to remove it.
+ */
+static int xdp_busy(struct rx_xdp *x, const char *ifname)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	struct bpf_prog_info pi;
+	uint32_t len = sizeof(pi);
+	const char *mode;
+	int fd, held, e;
+
+	if (bpf_xdp_query(x->ifindex, 0, &q) || !q.prog_id)
+		return -EAGAIN; /* gone meanwhile */
+	memset(&pi, 0, sizeof(pi));
+	fd = bpf_prog_get_fd_by_id(q.prog_id);
+	if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &pi, &len) != 0)
+		pi.name[0] = 0;
+	held = xdp_link_held(x->ifindex);
+	mode = q.attach_mode == XDP_ATTACHED_DRV ? "xdpdrv"
+	       : q.attach_mode == XDP_ATTACHED_HW ? "xdpoffload" : "xdpgeneric";
+	if (fd >= 0 && !held && strcmp(pi.name, "jumbo_xdp_port") == 0) {
+		LIBBPF_OPTS(bpf_xdp_attach_opts, o, .old_prog_fd = fd);
+		uint32_t fl = q.attach_mode == XDP_ATTACHED_DRV
+				      ? XDP_FLAGS_DRV_MODE
+				      : XDP_FLAGS_SKB_MODE;
+		e = bpf_xdp_detach(x->ifindex, fl | XDP_FLAGS_REPLACE, &o);
+		close(fd);
+		return e ? _jumbo_rx_fail(e, "xdp backend: %s has a stale "
+					  "libjumbo XDP program (id %u) that "
+					  "could not be removed: %s; remove it "
+					  "with: ip link set dev %s %s off",
+					  ifname, q.prog_id, strerror(-e),
+					  ifname, mode)
+			 : -EAGAIN;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (held)
+		return _jumbo_rx_fail(-EBUSY, "xdp backend: %s has XDP program "
+				      "'%s' (id %u) held by a bpf_link of a "
+				      "running process%s: stop it first",
+				      ifname, pi.name, q.prog_id,
+				      strcmp(pi.name, "jumbo_xdp_port") == 0
+				      ? " (another libjumbo receiver)" : "");
+	return _jumbo_rx_fail(-EBUSY, "xdp backend: %s has XDP program '%s' "
+			      "(id %u) attached; remove it with: ip link set "
+			      "dev %s %s off", ifname, pi.name, q.prog_id,
+			      ifname, mode);
+}
+#endif
 
 #ifdef JUMBO_HAVE_XDP_FILTER
 /* src/bpf/xdp_port.bpf.c, compiled (cmake/embed.cmake). */
@@ -106,7 +193,8 @@ extern const unsigned long _jumbo_xdp_port_obj_len;
  * with the reason recorded.  Its map of sockets is filled once the socket
  * exists (xdp_filter_bind).
  */
-static int xdp_filter_attach(struct rx_xdp *x, uint16_t port)
+static int xdp_filter_attach(struct rx_xdp *x, const char *ifname,
+			     uint16_t port)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .object_name = "jumbo_xdp");
 	uint32_t key = 0, val = htons(port);
@@ -134,16 +222,29 @@ static int xdp_filter_attach(struct rx_xdp *x, uint16_t port)
 	if (e)
 		return _jumbo_rx_fail(-errno, "xdp backend: setting the port: %s",
 				      strerror(errno));
-	/* Never over another program: fail instead (EBUSY). */
-	e = bpf_xdp_attach(x->ifindex, bpf_program__fd(prog),
-			   x->xdp_flags | XDP_FLAGS_UPDATE_IF_NOEXIST, NULL);
-	if (e)
-		return _jumbo_rx_fail(e, "xdp backend: attaching the port filter "
-				      "to ifindex %d: %s%s", x->ifindex,
-				      strerror(-e), e == -EBUSY || e == -EEXIST
-				      ? " (another XDP program is attached)" : "");
-	(void)bpf_xdp_query_id(x->ifindex, (int)x->xdp_flags, &x->prog_id);
-	return 0;
+	/*
+	 * Attached through a bpf_link, never by netlink: the link lives as
+	 * long as its file descriptor, so the kernel detaches the filter
+	 * when this process dies, however it dies (kill -9 included).  A
+	 * link never replaces another program; xdp_busy says what is there.
+	 */
+	LIBBPF_OPTS(bpf_link_create_opts, lo, .flags = x->xdp_flags);
+	for (int tries = 0; tries < 2; tries++) {
+		x->link_fd = bpf_link_create(bpf_program__fd(prog), x->ifindex,
+					     BPF_XDP, &lo);
+		if (x->link_fd >= 0)
+			return 0;
+		e = -errno;
+		if (e != -EBUSY && e != -EEXIST)
+			break;
+		e = xdp_busy(x, ifname);
+		if (e != -EAGAIN)
+			return e;
+	}
+	return _jumbo_rx_fail(e, "xdp backend: attaching the port filter "
+			      "to %s: %s%s", ifname, strerror(-e),
+			      e == -EINVAL ? " (XDP links need Linux 5.9)"
+					   : "");
 }
 
 /* The socket goes into the filter's map, at its queue. */
@@ -169,6 +270,87 @@ int _jumbo_rx_xdp_supported(void)
 	}
 	close(fd);
 	return 1;
+}
+
+/*
+ * libbpf and libxdp print to stderr by default; a library must not, and
+ * what they say is in our own message when it matters.  Their printers
+ * are process-wide: ours is installed only while the backend calls them
+ * (open, close) and the caller's put back after, so a program that set
+ * its own keeps it.
+ */
+struct xdp_quiet {
+	libbpf_print_fn_t bpf;
+	libxdp_print_fn_t xdp;
+};
+
+static int xdp_bpf_print(enum libbpf_print_level l, const char *f, va_list a)
+{
+	(void)l;
+	(void)f;
+	(void)a;
+	return 0;
+}
+
+static int xdp_xdp_print(enum libxdp_print_level l, const char *f, va_list a)
+{
+	(void)l;
+	(void)f;
+	(void)a;
+	return 0;
+}
+
+static void xdp_quiet_begin(struct xdp_quiet *q)
+{
+	q->bpf = libbpf_set_print(xdp_bpf_print);
+	q->xdp = libxdp_set_print(xdp_xdp_print);
+}
+
+static void xdp_quiet_end(struct xdp_quiet *q)
+{
+	libbpf_set_print(q->bpf);
+	libxdp_set_print(q->xdp);
+}
+
+/*
+ * Receive queues of ifname (what an AF_XDP socket may bind: the larger of
+ * the rx and tx counts, or the combined channels), from the driver
+ * (ETHTOOL_GCHANNELS: sysfs would show the namespace that mounted it);
+ * 0 if the driver does not say.
+ */
+static unsigned xdp_queues(const char *ifname)
+{
+	struct ethtool_channels ch = { .cmd = ETHTOOL_GCHANNELS };
+	struct ifreq ifr;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), r;
+
+	if (fd < 0)
+		return 0;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	ifr.ifr_data = (void *)&ch;
+	r = ioctl(fd, SIOCETHTOOL, &ifr);
+	close(fd);
+	if (r)
+		return 0;
+	return (ch.rx_count > ch.tx_count ? ch.rx_count : ch.tx_count) +
+	       ch.combined_count;
+}
+
+/* 0, or -EINVAL saying in one line that the queue does not exist. */
+static int xdp_queue_check(const char *ifname, unsigned queue)
+{
+	unsigned n = xdp_queues(ifname);
+
+	if (n == 0 || queue < n)
+		return 0;
+	if (n == 1)
+		return _jumbo_rx_fail(-EINVAL, "xdp backend: %s has one "
+				      "receive queue (queue 0): there is no "
+				      "queue %u", ifname, queue);
+	return _jumbo_rx_fail(-EINVAL, "xdp backend: %s has %u receive "
+			      "queues (0 to %u): there is no queue %u", ifname,
+			      n, n - 1, queue);
 }
 
 static void xdp_unref(struct rx_xdp *x)
@@ -366,7 +548,7 @@ static void xdp_detach(struct rx_xdp *x)
 	x->prog_id = 0;
 }
 
-static void xdp_close(struct jumbo_rx *rx)
+static void xdp_close_quiet(struct jumbo_rx *rx)
 {
 	struct rx_xdp *x = rx->priv;
 
@@ -376,6 +558,8 @@ static void xdp_close(struct jumbo_rx *rx)
 		xsk_socket__delete(x->xsk);
 	if (x->umem)
 		xsk_umem__delete(x->umem);
+	if (x->link_fd >= 0)
+		close(x->link_fd); /* the last reference: detaches */
 	xdp_detach(x);
 	if (x->obj)
 		bpf_object__close(x->obj);
@@ -386,6 +570,15 @@ static void xdp_close(struct jumbo_rx *rx)
 			jumbo_pool_free(x->pool, x->base + f * XDP_FRAME);
 	rx->priv = NULL;
 	xdp_unref(x);
+}
+
+static void xdp_close(struct jumbo_rx *rx)
+{
+	struct xdp_quiet q;
+
+	xdp_quiet_begin(&q);
+	xdp_close_quiet(rx);
+	xdp_quiet_end(&q);
 }
 
 static const struct rx_ops xdp_ops = { xdp_recv, xdp_close, xdp_stats };
@@ -401,7 +594,7 @@ static struct jumbo_pool *xdp_pool(unsigned ring)
 	return jumbo_pool_create(&pp);
 }
 
-int _jumbo_rx_xdp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
+static int xdp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 {
 	struct jumbo_stats st;
 	struct rx_xdp *x;
@@ -427,6 +620,7 @@ int _jumbo_rx_xdp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 	if (!x)
 		return _jumbo_rx_fail(-ENOMEM, "out of memory");
 	x->live = 1;
+	x->link_fd = -1;
 	x->ring = ring < 64 ? 64 : ring;
 	x->own_pool = p->pool == NULL;
 	x->pool = p->pool ? p->pool : xdp_pool(x->ring);
@@ -466,12 +660,13 @@ int _jumbo_rx_xdp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 		return _jumbo_rx_fail(e, "xdp backend: registering the pool "
 				      "as a UMEM: %s", strerror(-e));
 	}
+	e = xdp_queue_check(p->ifname, p->queue);
+	if (e)
+		return e;
 #ifdef JUMBO_HAVE_XDP_FILTER
-	if (p->port) {
-		e = xdp_filter_attach(x, p->port);
-		if (e)
-			return e;
-	}
+	e = xdp_filter_attach(x, p->ifname, p->port);
+	if (e)
+		return e;
 #else
 	if (p->port)
 		return _jumbo_rx_fail(-EOPNOTSUPP, "xdp backend: libjumbo was "
@@ -524,6 +719,17 @@ int _jumbo_rx_xdp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 		return _jumbo_rx_fail(-ENOMEM, "xdp backend: no pages for the "
 				      "fill ring");
 	return 0;
+}
+
+int _jumbo_rx_xdp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
+{
+	struct xdp_quiet q;
+	int e;
+
+	xdp_quiet_begin(&q);
+	e = xdp_open(rx, p);
+	xdp_quiet_end(&q);
+	return e;
 }
 
 #endif

@@ -1,5 +1,6 @@
 /*
- * libjumbo's XDP program for the xdp receive backend: frames of UDP to one
+ * libjumbo's XDP program for the xdp receive backend: with port 0 every
+ * frame of the queue goes to the AF_XDP socket; else frames of UDP to one
  * port (IPv4 unfragmented, or IPv6 without extension headers, which a
  * fragment has) go to the AF_XDP socket of the queue they came in on;
  * everything else goes on to the kernel's stack, so the interface keeps
@@ -25,7 +26,7 @@ struct {
 	__type(value, __u32);
 } jumbo_xsks SEC(".maps");
 
-/* [0]: the UDP port to take, in network byte order. */
+/* [0]: the UDP port to take, in network byte order; 0: every frame. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -43,6 +44,12 @@ int jumbo_xdp_port(struct xdp_md *ctx)
 	__u32 zero = 0, *port;
 	__u8 proto;
 
+	port = bpf_map_lookup_elem(&jumbo_port, &zero);
+	if (!port)
+		return XDP_PASS;
+	if (*port == 0)
+		return bpf_redirect_map(&jumbo_xsks, ctx->rx_queue_index,
+					XDP_PASS);
 	if ((void *)(eth + 1) > end)
 		return XDP_PASS;
 	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
@@ -63,8 +70,7 @@ int jumbo_xdp_port(struct xdp_md *ctx)
 	} else {
 		return XDP_PASS;
 	}
-	port = bpf_map_lookup_elem(&jumbo_port, &zero);
-	if (!port || proto != IPPROTO_UDP || (void *)(udp + 1) > end ||
+	if (proto != IPPROTO_UDP || (void *)(udp + 1) > end ||
 	    udp->dest != (__u16)*port)
 		return XDP_PASS;
 	return bpf_redirect_map(&jumbo_xsks, ctx->rx_queue_index, XDP_PASS);
