@@ -17,6 +17,8 @@
 #define JUMBO_MBUF_H
 
 #include <jumbo/jumbo.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -73,7 +75,24 @@ struct pkthdr {
 	size_t len;    /* bytes in the packet */
 	int rcvif;     /* receiving interface or socket: the program's number */
 	uint32_t flowid; /* a hash or queue number: the program's */
+	/*
+	 * Set by the receive backends (jumbo_rx(3)), zero in an mbuf from
+	 * m_gethdr: when the packet was received (nanoseconds since the
+	 * epoch, CLOCK_REALTIME; rcv_flags says who took the time) and who
+	 * sent it (rcv_src.sa.sa_family 0: not known), ready for sendto(2).
+	 */
+	uint64_t rcv_tstmp;
+	uint32_t rcv_flags; /* JUMBO_RCV_* */
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in sin;
+		struct sockaddr_in6 sin6;
+	} rcv_src;
 };
+
+/* rcv_flags */
+#define JUMBO_RCV_TS_KERNEL 0x1 /* rcv_tstmp: the kernel's (SO_TIMESTAMPNS) */
+#define JUMBO_RCV_TS_USER 0x2   /* rcv_tstmp: the library's, on receipt */
 
 /*
  * An mbuf: MSIZE bytes from the library's mbuf allocator (per-thread caches
