@@ -8,7 +8,9 @@
 #include <jumbo/mbuf.h>
 #include <jumbo/rx.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #define RX_HIDDEN __attribute__((visibility("hidden")))
 
@@ -80,6 +82,29 @@ RX_HIDDEN int _jumbo_rx_wait(int fd, int timeout_ms);
  * len 0 keeps one empty mbuf.  Returns the pages kept.
  */
 RX_HIDDEN unsigned _jumbo_rx_trim(struct mbuf *m, size_t len);
+
+/* Now, for rcv_tstmp: ns since the epoch (a vDSO call, once per batch). */
+static inline uint64_t _jumbo_rx_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Sets the packet's source (a sockaddr of len bytes, or NULL) and time. */
+static inline void _jumbo_rx_info(struct mbuf *m, const void *src,
+				  socklen_t len, uint64_t tstmp,
+				  uint32_t flags)
+{
+	m->m_pkthdr.rcv_tstmp = tstmp;
+	m->m_pkthdr.rcv_flags = flags;
+	if (src && len) {
+		if (len > sizeof(m->m_pkthdr.rcv_src))
+			len = sizeof(m->m_pkthdr.rcv_src);
+		memcpy(&m->m_pkthdr.rcv_src, src, len);
+	}
+}
 
 /*
  * The chain of an empty datagram: one packet-header mbuf, no page, m_len

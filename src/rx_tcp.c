@@ -48,6 +48,8 @@ struct rx_tcp {
 	struct mbuf *cur;      /* the frame being read; NULL: sinking it */
 	size_t need, have;     /* frame length, bytes of it read; need 0: none */
 	char *sink;            /* one page, where dropped frames are read */
+	struct sockaddr_in6 peer; /* the connection's peer: every packet's */
+	socklen_t peer_len;
 };
 
 static void tcp_drop_conn(struct jumbo_rx *rx, struct rx_tcp *t)
@@ -68,8 +70,9 @@ static int tcp_conn(struct jumbo_rx *rx, struct rx_tcp *t, int timeout_ms)
 	if (t->conn >= 0)
 		return 1;
 	for (int tries = 0; tries < 2; tries++) {
-		t->conn = accept4(rx->fd, NULL, NULL,
-				  SOCK_NONBLOCK | SOCK_CLOEXEC);
+		t->peer_len = sizeof(t->peer);
+		t->conn = accept4(rx->fd, (struct sockaddr *)&t->peer,
+				  &t->peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (t->conn >= 0) {
 			RX_ADD(rx, connections, 1);
 			return 1;
@@ -300,8 +303,21 @@ static int tcp_recv(struct jumbo_rx *rx, struct mbuf **pkts, unsigned n,
 	if (r <= 0)
 		return r;
 	if (rx->flags & JUMBO_RX_LEN32)
-		return tcp_recv_len32(rx, t, pkts, n, timeout_ms);
-	return tcp_recv_raw(rx, t, pkts, n, timeout_ms);
+		r = tcp_recv_len32(rx, t, pkts, n, timeout_ms);
+	else
+		r = tcp_recv_raw(rx, t, pkts, n, timeout_ms);
+	/*
+	 * One peer per connection, and no per-segment time from readv: the
+	 * time is ours, when the read returned.
+	 */
+	if (r > 0) {
+		uint64_t now = _jumbo_rx_now();
+
+		for (int i = 0; i < r; i++)
+			_jumbo_rx_info(pkts[i], &t->peer, t->peer_len, now,
+				       JUMBO_RCV_TS_USER);
+	}
+	return r;
 }
 
 static void tcp_close(struct jumbo_rx *rx)

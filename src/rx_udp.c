@@ -12,7 +12,9 @@
  * The iovecs add up to exactly max_frame, so a longer datagram comes back
  * with MSG_TRUNC: it is counted and dropped, and its chain stays for the
  * next one.  What the socket itself dropped (a full receive buffer) is
- * read from the socket when the counters are taken (SO_MEMINFO).
+ * read from the socket when the counters are taken (SO_MEMINFO).  Each
+ * packet header carries its sender (msg_name) and the kernel's receive
+ * time (SO_TIMESTAMPNS).
  */
 #include "rx_int.h"
 
@@ -29,7 +31,8 @@ struct rx_udp {
 	struct mbuf **slot;      /* nslots chains, NULL while empty */
 	struct mmsghdr *msg;     /* nslots */
 	struct iovec *iov;       /* nslots * ppf */
-	char (*ctl)[CMSG_SPACE(sizeof(uint32_t))];
+	char (*ctl)[CMSG_SPACE(sizeof(struct timespec))];
+	struct sockaddr_in6 *name; /* nslots: each datagram's sender */
 	char sink[64];           /* drops land here when there are no pages */
 };
 
@@ -75,8 +78,36 @@ static void udp_post(struct rx_udp *u, unsigned i)
 	memset(mh, 0, sizeof(*mh));
 	mh->msg_iov = iov;
 	mh->msg_iovlen = k;
+	mh->msg_name = &u->name[i];
+	mh->msg_namelen = sizeof(u->name[i]);
 	mh->msg_control = u->ctl[i];
 	mh->msg_controllen = sizeof(u->ctl[i]);
+}
+
+/* Sender and time of datagram i onto its packet header m. */
+static void udp_info(struct rx_udp *u, unsigned i, struct mbuf *m,
+		     uint64_t *now)
+{
+	struct msghdr *mh = &u->msg[i].msg_hdr;
+	struct cmsghdr *c;
+
+	for (c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c))
+		if (c->cmsg_level == SOL_SOCKET &&
+		    c->cmsg_type == SCM_TIMESTAMPNS) {
+			struct timespec ts;
+
+			memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+			_jumbo_rx_info(m, mh->msg_name, mh->msg_namelen,
+				       (uint64_t)ts.tv_sec * 1000000000u +
+					       (uint64_t)ts.tv_nsec,
+				       JUMBO_RCV_TS_KERNEL);
+			return;
+		}
+	/* No timestamp from the kernel (none asked for, or refused). */
+	if (*now == 0)
+		*now = _jumbo_rx_now();
+	_jumbo_rx_info(m, mh->msg_name, mh->msg_namelen, *now,
+		       JUMBO_RCV_TS_USER);
 }
 
 static int udp_recv(struct jumbo_rx *rx, struct mbuf **pkts, unsigned n,
@@ -84,6 +115,7 @@ static int udp_recv(struct jumbo_rx *rx, struct mbuf **pkts, unsigned n,
 {
 	struct rx_udp *u = rx->priv;
 	unsigned want = n < u->nslots ? n : u->nslots, have, out = 0;
+	uint64_t now = 0;
 	int r;
 
 	have = _jumbo_rx_slots(rx, u->slot, u->nslots, want, rx->max_frame);
@@ -125,9 +157,10 @@ static int udp_recv(struct jumbo_rx *rx, struct mbuf **pkts, unsigned n,
 		if (len == 0) {
 			/* Empty: the slot's pages stay for the next one. */
 			if ((pkts[out] = _jumbo_rx_empty(rx)))
-				out++;
+				udp_info(u, i, pkts[out++], &now);
 			continue;
 		}
+		udp_info(u, i, u->slot[i], &now);
 		RX_ADD(rx, pages, _jumbo_rx_trim(u->slot[i], len));
 		RX_ADD(rx, bytes, len);
 		pkts[out++] = u->slot[i];
@@ -149,6 +182,7 @@ static void udp_close(struct jumbo_rx *rx)
 	free(u->msg);
 	free(u->iov);
 	free(u->ctl);
+	free(u->name);
 	free(u);
 	rx->priv = NULL;
 }
@@ -164,6 +198,9 @@ int _jumbo_rx_udp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 	e = _jumbo_rx_socket(rx, p, SOCK_DGRAM);
 	if (e)
 		return e;
+	/* The kernel's receive time on every datagram (else ours). */
+	(void)setsockopt(rx->fd, SOL_SOCKET, SO_TIMESTAMPNS, &(int){ 1 },
+			 sizeof(int));
 	u = calloc(1, sizeof(*u));
 	if (!u)
 		return _jumbo_rx_fail(-ENOMEM, "out of memory");
@@ -178,7 +215,8 @@ int _jumbo_rx_udp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 	u->msg = calloc(u->nslots, sizeof(*u->msg));
 	u->iov = calloc((size_t)u->nslots * u->ppf, sizeof(*u->iov));
 	u->ctl = calloc(u->nslots, sizeof(*u->ctl));
-	if (!u->slot || !u->msg || !u->iov || !u->ctl)
+	u->name = calloc(u->nslots, sizeof(*u->name));
+	if (!u->slot || !u->msg || !u->iov || !u->ctl || !u->name)
 		return _jumbo_rx_fail(-ENOMEM, "out of memory");
 	return 0;
 }

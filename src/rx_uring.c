@@ -338,6 +338,17 @@ static int uring_recv(struct jumbo_rx *rx, struct mbuf **pkts, unsigned n,
 					      "the kernel refused multishot "
 					      "receive");
 	}
+	/*
+	 * The multishot recv carries no sender and no control messages: the
+	 * time is ours, when the completions were reaped.
+	 */
+	if (out) {
+		uint64_t now = _jumbo_rx_now();
+
+		for (unsigned i = 0; i < out; i++)
+			_jumbo_rx_info(pkts[i], NULL, 0, now,
+				       JUMBO_RCV_TS_USER);
+	}
 	RX_ADD(rx, packets, out);
 	return (int)out;
 }

@@ -519,6 +519,14 @@ static int xdp_recv(struct jumbo_rx *rx, struct mbuf **pkts, unsigned n,
 		RX_ADD(rx, bytes, len);
 		RX_ADD(rx, pages, last + 1 - first);
 	}
+	/* The sender is in the frame's own headers; the time is ours. */
+	if (got) {
+		uint64_t now = _jumbo_rx_now();
+
+		for (unsigned i = 0; i < got; i++)
+			_jumbo_rx_info(pkts[i], NULL, 0, now,
+				       JUMBO_RCV_TS_USER);
+	}
 	xsk_ring_cons__cancel(&x->rx, avail - used);
 	xsk_ring_cons__release(&x->rx, used);
 	xdp_refill(x);
