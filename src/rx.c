@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -15,9 +16,6 @@
 #include <unistd.h>
 #include <linux/sock_diag.h>
 
-#define RX_MAX_BATCH 1024u
-#define RX_MAX_FRAME_STREAM ((size_t)16 << 20)
-#define RX_MAX_FRAME_DGRAM ((size_t)65535)
 
 static _Thread_local char rx_errbuf[256];
 
@@ -90,6 +88,79 @@ JUMBO_API int jumbo_rx_backend_supported(enum jumbo_rx_backend b)
 	return 0;
 }
 
+static unsigned rx_pow2(unsigned v)
+{
+	unsigned r = 1;
+
+	while (r < v)
+		r <<= 1;
+	return r;
+}
+
+JUMBO_API int jumbo_rx_limits(const struct jumbo_rx_params *p,
+			      struct jumbo_rx_limits *l)
+{
+	struct jumbo_rx_params d;
+	enum jumbo_rx_backend b;
+	size_t page, frame, ppf;
+	unsigned batch, ring;
+
+	if (!l)
+		return -EINVAL;
+	if (!p) {
+		jumbo_rx_params_init(&d);
+		p = &d;
+	}
+	if ((unsigned)p->backend > JUMBO_RX_XDP)
+		return -EINVAL;
+	memset(l, 0, sizeof(*l));
+	b = p->backend == JUMBO_RX_DEFAULT ? JUMBO_RX_UDP : p->backend;
+	/* What open will use: the pool's page (xdp: always 4 KiB). */
+	page = b == JUMBO_RX_XDP ? 4096
+	       : p->pool ? jumbo_pool_page_size(p->pool) : jumbo_page_size();
+	frame = p->max_frame ? p->max_frame : 9000;
+	batch = p->batch ? p->batch : 32;
+	ring = p->ring_entries ? p->ring_entries : 256;
+	l->max_batch = RX_MAX_BATCH;
+	l->max_ring_entries = RX_MAX_RING;
+	l->max_frame = RX_MAX_FRAME_DGRAM;
+	ppf = (frame + page - 1) / page;
+	l->frame_pages = ppf;
+	switch (b) {
+	case JUMBO_RX_TCP:
+		/* A frame's pages and the next prefix in one readv. */
+		l->max_frame = (RX_TCP_MAX_IOV - 1) * page;
+		if (l->max_frame > RX_MAX_FRAME_STREAM)
+			l->max_frame = RX_MAX_FRAME_STREAM;
+		if (p->flags & JUMBO_RX_LEN32)
+			l->pages_kept = ppf; /* the frame being read, if any */
+		else
+			l->pages_kept = ppf * (batch * ppf > RX_TCP_MAX_IOV
+						       ? RX_TCP_MAX_IOV / ppf
+						       : batch);
+		break;
+	case JUMBO_RX_URING:
+		/* A run per ring entry, one byte longer than max_frame. */
+		l->pages_kept = (size_t)rx_pow2(ring) *
+				((frame + 1 + page - 1) / page);
+		break;
+	case JUMBO_RX_XDP:
+		/* The fill ring: a page per entry; a frame is link layer. */
+		ring = rx_pow2(ring);
+		l->pages_kept = ring < 64 ? 64 : ring;
+		if (p->ifname && *p->ifname) {
+			if (!if_nametoindex(p->ifname))
+				return -ENODEV;
+			l->queues = _jumbo_rx_xdp_queues(p->ifname);
+		}
+		break;
+	default:
+		l->pages_kept = (size_t)batch * ppf; /* a chain per slot */
+		break;
+	}
+	return 0;
+}
+
 JUMBO_API struct jumbo_rx *jumbo_rx_open(const struct jumbo_rx_params *p,
 					 int *err)
 {
@@ -111,7 +182,7 @@ JUMBO_API struct jumbo_rx *jumbo_rx_open(const struct jumbo_rx_params *p,
 	limit = p->backend == JUMBO_RX_TCP ? RX_MAX_FRAME_STREAM
 					   : RX_MAX_FRAME_DGRAM;
 	if (p->max_frame > limit || p->batch > RX_MAX_BATCH ||
-	    p->ring_entries > 32768 || p->rcvbuf < 0) {
+	    p->ring_entries > RX_MAX_RING || p->rcvbuf < 0) {
 		e = _jumbo_rx_fail(-EINVAL,
 				   "bad parameter: max_frame %zu (at most %zu), "
 				   "batch %u (at most %u), ring_entries %u (at "

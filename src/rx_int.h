@@ -14,6 +14,12 @@
 
 #define RX_HIDDEN __attribute__((visibility("hidden")))
 
+#define RX_MAX_BATCH 1024u
+#define RX_MAX_RING 32768u
+#define RX_MAX_FRAME_STREAM ((size_t)16 << 20)
+#define RX_MAX_FRAME_DGRAM ((size_t)65535)
+#define RX_TCP_MAX_IOV 1024u /* iovecs of one tcp readv */
+
 struct jumbo_rx;
 
 /* What each backend provides; open has filled the common part first. */
@@ -132,5 +138,7 @@ RX_HIDDEN int _jumbo_rx_uring_supported(void);
 RX_HIDDEN int _jumbo_rx_xdp_open(struct jumbo_rx *rx,
 				 const struct jumbo_rx_params *p);
 RX_HIDDEN int _jumbo_rx_xdp_supported(void);
+/* Receive queues of ifname an AF_XDP socket may bind; 0: not known. */
+RX_HIDDEN unsigned _jumbo_rx_xdp_queues(const char *ifname);
 
 #endif

@@ -33,7 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TCP_MAX_IOV 1024u
+#define TCP_MAX_IOV RX_TCP_MAX_IOV
 #define TCP_MAX_READS 64 /* system calls per recv call, at most */
 
 struct rx_tcp {

@@ -45,6 +45,12 @@ int _jumbo_rx_xdp_supported(void)
 	return 0;
 }
 
+unsigned _jumbo_rx_xdp_queues(const char *ifname)
+{
+	(void)ifname;
+	return 0;
+}
+
 int _jumbo_rx_xdp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 {
 	(void)rx;
@@ -318,7 +324,7 @@ static void xdp_quiet_end(struct xdp_quiet *q)
  * (ETHTOOL_GCHANNELS: sysfs would show the namespace that mounted it);
  * 0 if the driver does not say.
  */
-static unsigned xdp_queues(const char *ifname)
+unsigned _jumbo_rx_xdp_queues(const char *ifname)
 {
 	struct ethtool_channels ch = { .cmd = ETHTOOL_GCHANNELS };
 	struct ifreq ifr;
@@ -340,7 +346,7 @@ static unsigned xdp_queues(const char *ifname)
 /* 0, or -EINVAL saying in one line that the queue does not exist. */
 static int xdp_queue_check(const char *ifname, unsigned queue)
 {
-	unsigned n = xdp_queues(ifname);
+	unsigned n = _jumbo_rx_xdp_queues(ifname);
 
 	if (n == 0 || queue < n)
 		return 0;
@@ -510,7 +516,7 @@ static int xdp_recv(struct jumbo_rx *rx, struct mbuf **pkts, unsigned n,
 			if (broken)
 				RX_ADD(rx, errors, 1);
 			else
-				RX_ADD(rx, too_long, 1);
+				RX_ADD(rx, truncated, 1);
 			continue;
 		}
 		head->m_pkthdr.len = (int)len;

@@ -385,6 +385,10 @@ static void test_killed(uint64_t seed)
 	CHECK(q3 == NULL);
 	CHECK_EQ(q3_errno, EINVAL);
 	CHECK(strstr(q3msg, "one receive queue") != NULL);
+	struct jumbo_rx_limits lim;
+	p.queue = 0;
+	CHECK_EQ(jumbo_rx_limits(&p, &lim), 0);
+	CHECK_EQ(lim.queues, 1); /* a veth */
 	CHECK_EQ(said, 0);
 	if (rx)
 		jumbo_rx_close(rx);

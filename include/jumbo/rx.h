@@ -142,6 +142,30 @@ JUMBO_API struct jumbo_pool *jumbo_rx_pool(const struct jumbo_rx *rx);
  */
 JUMBO_API int jumbo_rx_close(struct jumbo_rx *rx);
 
+/*
+ * What a receiver with these parameters may be asked and what it costs,
+ * known before opening it (so that a program can check its options).
+ */
+struct jumbo_rx_limits {
+	size_t max_frame;          /* the largest max_frame open accepts
+				      (tcp: bounded by pages per readv) */
+	unsigned max_batch;        /* the largest batch */
+	unsigned max_ring_entries; /* the largest ring_entries (uring, xdp) */
+	unsigned queues;           /* xdp with ifname: its receive queues
+				      (queue must be below); else 0 */
+	size_t frame_pages;        /* pool pages one frame of max_frame takes */
+	size_t pages_kept;         /* pool pages the receiver keeps posted
+				      while open (in use, though idle) */
+};
+
+/*
+ * Fills *l for the parameters p (backend, max_frame, batch, ring_entries,
+ * pool, ifname; NULL: the defaults).  0, -EINVAL (unknown backend, or
+ * l NULL) or -ENODEV (xdp: no interface ifname).  Opens nothing.
+ */
+JUMBO_API int jumbo_rx_limits(const struct jumbo_rx_params *p,
+			      struct jumbo_rx_limits *l);
+
 /* "udp", "tcp", "uring", "xdp"; and back (-EINVAL for an unknown name). */
 JUMBO_API const char *jumbo_rx_backend_name(enum jumbo_rx_backend b);
 JUMBO_API int jumbo_rx_backend_parse(const char *name);

@@ -1,0 +1,91 @@
+/*
+ * jumbo_rx_limits tells the truth before a receiver is opened: a
+ * max_frame at the limit opens and one byte more is refused (-EINVAL), on
+ * every backend with a socket; the pages a receiver keeps posted while
+ * open are what the pool shows in use once it has armed its buffers (96
+ * for udp's defaults after a receive of a whole batch, 768 for uring's).  uring is skipped (only) where
+ * io_uring is missing; xdp's queue count is checked by test_rx_xdp.
+ */
+#include "test_rx.h"
+
+static void test_backend(enum jumbo_rx_backend b, unsigned flags)
+{
+	struct jumbo_pool *pool = rxt_pool(16384, 0);
+	struct jumbo_rx_params p;
+	struct jumbo_rx_limits l;
+	struct jumbo_rx *rx;
+	struct mbuf *pkts[32];
+	int err = 0;
+
+	jumbo_rx_params_init(&p);
+	p.backend = b;
+	p.pool = pool;
+	p.flags = flags;
+	CHECK_EQ(jumbo_rx_limits(&p, &l), 0);
+	printf("%s: max_frame %zu, frame_pages %zu, pages_kept %zu\n",
+	       jumbo_rx_backend_name(b), l.max_frame, l.frame_pages,
+	       l.pages_kept);
+	CHECK_EQ(l.frame_pages, 3);
+	CHECK_EQ(l.queues, 0);
+
+	/* The defaults: the pages kept show in the pool, once armed. */
+	rx = jumbo_rx_open(&p, &err);
+	REQUIRE(rx != NULL);
+	CHECK_EQ(jumbo_rx_recv(rx, pkts, 32, 0), 0);
+	/* tcp posts pages once a peer is connected: at most pages_kept */
+	if (b == JUMBO_RX_TCP)
+		CHECK(rxt_in_use(pool) <= l.pages_kept);
+	else
+		CHECK_EQ(rxt_in_use(pool), l.pages_kept);
+	CHECK_EQ(jumbo_rx_close(rx), 0);
+	CHECK_EQ(rxt_in_use(pool), 0);
+
+	/* max_frame: the limit opens, one more does not. */
+	p.max_frame = l.max_frame;
+	p.batch = 1;
+	p.ring_entries = 1;
+	rx = jumbo_rx_open(&p, &err);
+	if (!rx)
+		fprintf(stderr, "%s at max_frame %zu: %s\n",
+			jumbo_rx_backend_name(b), l.max_frame,
+			jumbo_rx_strerror());
+	CHECK(rx != NULL);
+	if (rx)
+		CHECK_EQ(jumbo_rx_close(rx), 0);
+	p.max_frame = l.max_frame + 1;
+	errno = 0;
+	CHECK(jumbo_rx_open(&p, &err) == NULL);
+	CHECK_EQ(err, -EINVAL);
+	CHECK_EQ(rxt_in_use(pool), 0);
+	CHECK_EQ(jumbo_pool_destroy(pool), 0);
+}
+
+int main(void)
+{
+	struct jumbo_rx_params p;
+	struct jumbo_rx_limits l;
+
+	CHECK_EQ(jumbo_rx_limits(NULL, NULL), -EINVAL);
+	CHECK_EQ(jumbo_rx_limits(NULL, &l), 0);
+	CHECK_EQ(l.pages_kept, 96); /* udp, 32 slots of 9000 bytes */
+	jumbo_rx_params_init(&p);
+	p.backend = JUMBO_RX_XDP;
+	p.ifname = "no-such-if0";
+	CHECK_EQ(jumbo_rx_limits(&p, &l), -ENODEV);
+	p.backend = (enum jumbo_rx_backend)99;
+	CHECK_EQ(jumbo_rx_limits(&p, &l), -EINVAL);
+
+	test_backend(JUMBO_RX_UDP, 0);
+	test_backend(JUMBO_RX_TCP, 0);
+	test_backend(JUMBO_RX_TCP, JUMBO_RX_LEN32);
+	if (jumbo_rx_backend_supported(JUMBO_RX_URING)) {
+		jumbo_rx_params_init(&p);
+		p.backend = JUMBO_RX_URING;
+		CHECK_EQ(jumbo_rx_limits(&p, &l), 0);
+		CHECK_EQ(l.pages_kept, 768);
+		test_backend(JUMBO_RX_URING, 0);
+	} else {
+		printf("uring skipped: %s\n", jumbo_rx_strerror());
+	}
+	return check_done("rx_limits");
+}
