@@ -108,6 +108,7 @@ struct rx_xdp {
 	uint32_t prog_id;       /* libxdp's program attached for us, or 0 */
 	struct bpf_object *obj; /* the port filter, when it is ours */
 	int link_fd;            /* its bpf_link, or -1: see xdp_filter_attach */
+	int zerocopy;           /* bound in zero-copy mode (XDP_OPTIONS) */
 };
 
 #ifdef JUMBO_HAVE_XDP_FILTER
@@ -423,8 +424,18 @@ static void xdp_stats(struct jumbo_rx *rx, struct jumbo_rx_stats *st)
 			     &s, &len) != 0)
 		return;
 	st->kernel_drops = s.rx_dropped + s.rx_ring_full;
-	if (len >= sizeof(s))
-		st->no_buffer = s.rx_fill_ring_empty_descs;
+	if (len < sizeof(s))
+		return;
+	st->no_buffer = s.rx_fill_ring_empty_descs;
+	/*
+	 * In copy mode the kernel counts a frame it had no fill-ring page
+	 * for twice: in rx_dropped and in the fill ring's empty count (a
+	 * zero-copy driver only in the latter).  It is a no_buffer drop.
+	 */
+	if (!x->zerocopy)
+		st->kernel_drops -= s.rx_dropped < st->no_buffer
+					    ? s.rx_dropped
+					    : st->no_buffer;
 }
 
 /* A descriptor's page the kernel gave back, straight to the pool. */
@@ -719,6 +730,10 @@ static int xdp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 	}
 	rx->fd = xsk_socket__fd(x->xsk);
 	rx->port = p->port;
+	struct xdp_options xo;
+	socklen_t xol = sizeof(xo);
+	x->zerocopy = getsockopt(rx->fd, SOL_XDP, XDP_OPTIONS, &xo, &xol) == 0 &&
+		      (xo.flags & XDP_OPTIONS_ZEROCOPY);
 #ifdef JUMBO_HAVE_XDP_FILTER
 	if (x->obj && (e = xdp_filter_bind(x)) != 0)
 		return e;
