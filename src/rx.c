@@ -140,9 +140,8 @@ JUMBO_API int jumbo_rx_limits(const struct jumbo_rx_params *p,
 						       : batch);
 		break;
 	case JUMBO_RX_URING:
-		/* A run per ring entry, one byte longer than max_frame. */
-		l->pages_kept = (size_t)rx_pow2(ring) *
-				((frame + 1 + page - 1) / page);
+		/* A run per ring entry: a header page and the frame's. */
+		l->pages_kept = (size_t)rx_pow2(ring) * (1 + ppf);
 		break;
 	case JUMBO_RX_XDP:
 		/* The fill ring: a page per entry; a frame is link layer. */

@@ -1,14 +1,16 @@
 /*
  * The uring backend: UDP through io_uring, with a provided-buffer ring
  * whose buffers are runs of contiguous pool pages, and one multishot
- * receive that keeps taking datagrams until the ring runs dry.
+ * recvmsg that keeps taking datagrams until the ring runs dry.
  *
  * This is the closest thing to ti(4)'s receive ring a process has: the
  * buffers are posted once, the kernel picks one per datagram and says which
  * (the buffer id in the completion), and a buffer comes back to the ring
- * when the program is done with it.  A buffer is a run of k pages, k =
- * ceil((max_frame + 1) / page), so that a datagram longer than max_frame
- * shows as one (plain recv has no MSG_TRUNC) and is counted and dropped.
+ * when the program is done with it.  A buffer is a run of k pages: the
+ * end of the first holds what recvmsg writes before the payload (the
+ * sender's address and the kernel's receive time), the payload lies on
+ * the k - 1 = ceil(max_frame / page) pages after it, from their start; a
+ * datagram longer than max_frame is counted (truncated) and dropped.
  *
  * Each page of a datagram's run goes on its own mbuf with a free routine
  * (m_extadd_jumbo) that counts the run's pages back; the last one pushes
@@ -73,7 +75,8 @@ struct rx_uring {
 	size_t br_bytes;
 	unsigned entries;     /* ring size, a power of two */
 	unsigned nruns;       /* runs built, at most entries */
-	unsigned k;           /* pages per run */
+	unsigned k;           /* pages per run: a header page, then payload */
+	struct msghdr mh;     /* the recvmsg template: name and control sizes */
 	unsigned in_ring;     /* runs the kernel holds now */
 	int armed;            /* a multishot receive is in flight */
 	int ret_head;         /* atomic: stack of runs freed by consumers */
@@ -116,6 +119,14 @@ int _jumbo_rx_uring_supported(void)
 	return uring_ok = ok;
 }
 
+/*
+ * What the kernel writes before the payload in each buffer: struct
+ * io_uring_recvmsg_out, the sender's address and the control messages.
+ */
+#define URING_NAME sizeof(struct sockaddr_in6)
+#define URING_CTL CMSG_SPACE(sizeof(struct timespec))
+#define URING_HDR (sizeof(struct io_uring_recvmsg_out) + URING_NAME + URING_CTL)
+
 static void uring_destroy(struct rx_uring *u)
 {
 	for (unsigned i = 0; i < u->nruns; i++)
@@ -155,10 +166,17 @@ static void uring_page_free(caddr_t page, void *args)
 	uring_run_put(args, 1);
 }
 
+/*
+ * A run's buffer starts URING_HDR bytes before the end of its first page,
+ * so that the header ends where the second page begins and the payload
+ * lies on whole pages from their start, as on the other backends (and
+ * jumbo_deliver can move them).
+ */
 static void uring_add(struct rx_uring *u, int bid, int off)
 {
-	io_uring_buf_ring_add(u->br, u->run[bid].addr,
-			      (unsigned)(u->k * u->page), (unsigned short)bid,
+	io_uring_buf_ring_add(u->br, u->run[bid].addr + u->page - URING_HDR,
+			      (unsigned)(URING_HDR + (u->k - 1) * u->page),
+			      (unsigned short)bid,
 			      io_uring_buf_ring_mask(u->entries), off);
 }
 
@@ -185,7 +203,7 @@ static int uring_arm(struct jumbo_rx *rx, struct rx_uring *u)
 
 	if (!sqe)
 		return -EBUSY;
-	io_uring_prep_recv_multishot(sqe, rx->fd, NULL, 0, 0);
+	io_uring_prep_recvmsg_multishot(sqe, rx->fd, &u->mh, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = URING_BGID;
 	io_uring_sqe_set_data64(sqe, URING_RECV);
@@ -213,7 +231,7 @@ static struct mbuf *uring_chain(struct jumbo_rx *rx, struct rx_uring *u,
 				     : m_gethdr(M_NOWAIT, MT_DATA);
 		if (!m)
 			break;
-		if (m_extadd_jumbo(m, u->pool, r->addr + got * u->page,
+		if (m_extadd_jumbo(m, u->pool, r->addr + (got + 1) * u->page,
 				   uring_page_free, r)) {
 			m_free(m);
 			break;
@@ -235,6 +253,65 @@ static struct mbuf *uring_chain(struct jumbo_rx *rx, struct rx_uring *u,
 	RX_ADD(rx, pages, np);
 	uring_run_put(r, 1);
 	return head;
+}
+
+/*
+ * A completion with run bid: its datagram as a chain, or NULL (counted:
+ * truncated, no mbuf, or a completion too short to hold the header).  The
+ * sender and the kernel's time go into the packet header; a run that
+ * becomes no chain goes straight back to the ring (its refs are 0).
+ */
+static struct mbuf *uring_datagram(struct jumbo_rx *rx, struct rx_uring *u,
+				   int bid, int res, uint64_t *now)
+{
+	struct io_uring_recvmsg_out *o = io_uring_recvmsg_validate(
+		u->run[bid].addr + u->page - URING_HDR, res, &u->mh);
+	struct mbuf *m = NULL;
+	struct cmsghdr *c;
+	uint64_t ts = 0;
+	size_t len;
+
+	if (!o || (o->flags & MSG_TRUNC) ||
+	    (size_t)res - URING_HDR > rx->max_frame) {
+		if (o)
+			RX_ADD(rx, truncated, 1);
+		else
+			RX_ADD(rx, errors, 1);
+		goto back;
+	}
+	len = (size_t)res - URING_HDR;
+	for (c = io_uring_recvmsg_cmsg_firsthdr(o, &u->mh); c;
+	     c = io_uring_recvmsg_cmsg_nexthdr(o, &u->mh, c))
+		if (c->cmsg_level == SOL_SOCKET &&
+		    c->cmsg_type == SCM_TIMESTAMPNS) {
+			struct timespec t;
+
+			memcpy(&t, CMSG_DATA(c), sizeof(t));
+			ts = (uint64_t)t.tv_sec * 1000000000u +
+			     (uint64_t)t.tv_nsec;
+		}
+	if (len == 0) {
+		m = _jumbo_rx_empty(rx);
+	} else {
+		u->in_ring--;
+		m = uring_chain(rx, u, bid, len);
+		if (m)
+			RX_ADD(rx, bytes, len);
+	}
+	if (m) {
+		if (!ts && *now == 0)
+			*now = _jumbo_rx_now();
+		_jumbo_rx_info(m, io_uring_recvmsg_name(o),
+			       o->namelen < URING_NAME ? o->namelen : URING_NAME,
+			       ts ? ts : *now,
+			       ts ? JUMBO_RCV_TS_KERNEL : JUMBO_RCV_TS_USER);
+	}
+	if (len > 0)
+		return m; /* the chain holds the run (or gave it back) */
+back:
+	uring_add(u, bid, 0);
+	io_uring_buf_ring_advance(u->br, 1);
+	return m;
 }
 
 /* No buffers and no receive armed: drain the socket and count drops. */
@@ -261,6 +338,7 @@ static int uring_recv(struct jumbo_rx *rx, struct mbuf **pkts, unsigned n,
 	struct rx_uring *u = rx->priv;
 	struct io_uring_cqe *cqe;
 	unsigned out = 0;
+	uint64_t now = 0;
 	int r;
 
 	uring_reclaim(u);
@@ -296,34 +374,11 @@ static int uring_recv(struct jumbo_rx *rx, struct mbuf **pkts, unsigned n,
 			u->armed = 0;
 		if (fl & IORING_CQE_F_BUFFER) {
 			int bid = (int)(fl >> IORING_CQE_BUFFER_SHIFT);
-			if (res <= 0 || res > (int)rx->max_frame) {
-				/* Empty, or longer than max_frame: the run
-				 * goes straight back (its refs are still 0). */
-				uring_add(u, bid, 0);
-				io_uring_buf_ring_advance(u->br, 1);
-				if (res > 0)
-					RX_ADD(rx, truncated, 1);
-				else if (res == 0 &&
-					 (pkts[out] = _jumbo_rx_empty(rx)))
-					out++;
-				continue;
-			}
-			u->in_ring--;
-			pkts[out] = uring_chain(rx, u, bid, (size_t)res);
-			if (pkts[out]) {
-				RX_ADD(rx, bytes, res);
-				out++;
-			}
-			continue;
-		}
-		/*
-		 * 0 without a buffer: an empty datagram (the kernel gives
-		 * the buffer back and ends the multishot receive, which is
-		 * armed again at the next call).
-		 */
-		if (res == 0) {
-			if ((pkts[out] = _jumbo_rx_empty(rx)))
-				out++;
+			struct mbuf *m = uring_datagram(rx, u, bid, res,
+							&now);
+
+			if (m)
+				pkts[out++] = m;
 			continue;
 		}
 		/*
@@ -337,17 +392,6 @@ static int uring_recv(struct jumbo_rx *rx, struct mbuf **pkts, unsigned n,
 			return _jumbo_rx_fail(-EOPNOTSUPP, "uring backend: "
 					      "the kernel refused multishot "
 					      "receive");
-	}
-	/*
-	 * The multishot recv carries no sender and no control messages: the
-	 * time is ours, when the completions were reaped.
-	 */
-	if (out) {
-		uint64_t now = _jumbo_rx_now();
-
-		for (unsigned i = 0; i < out; i++)
-			_jumbo_rx_info(pkts[i], NULL, 0, now,
-				       JUMBO_RCV_TS_USER);
 	}
 	RX_ADD(rx, packets, out);
 	return (int)out;
@@ -438,6 +482,9 @@ int _jumbo_rx_uring_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 	e = _jumbo_rx_socket(rx, p, SOCK_DGRAM);
 	if (e)
 		return e;
+	/* The kernel's receive time with every datagram (else ours). */
+	(void)setsockopt(rx->fd, SOL_SOCKET, SO_TIMESTAMPNS, &(int){ 1 },
+			 sizeof(int));
 	while (ent < rx->ring_entries)
 		ent <<= 1;
 	u = calloc(1, sizeof(*u));
@@ -449,7 +496,11 @@ int _jumbo_rx_uring_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 	u->entries = ent;
 	u->pool = rx->pool;
 	u->page = rx->page;
-	u->k = (unsigned)((rx->max_frame + 1 + rx->page - 1) / rx->page);
+	/* A header page, then max_frame on whole pages (MSG_TRUNC says when
+	 * a datagram was longer). */
+	u->k = 1 + (unsigned)((rx->max_frame + rx->page - 1) / rx->page);
+	u->mh.msg_namelen = URING_NAME;
+	u->mh.msg_controllen = URING_CTL;
 	rx->priv = u;
 	rx->ops = &uring_ops;
 	u->run = calloc(ent, sizeof(*u->run));

@@ -3,7 +3,7 @@
  * max_frame at the limit opens and one byte more is refused (-EINVAL), on
  * every backend with a socket; the pages a receiver keeps posted while
  * open are what the pool shows in use once it has armed its buffers (96
- * for udp's defaults after a receive of a whole batch, 768 for uring's).  uring is skipped (only) where
+ * for udp's defaults after a receive of a whole batch, 1024 for uring's).  uring is skipped (only) where
  * io_uring is missing; xdp's queue count is checked by test_rx_xdp.
  */
 #include "test_rx.h"
@@ -82,7 +82,7 @@ int main(void)
 		jumbo_rx_params_init(&p);
 		p.backend = JUMBO_RX_URING;
 		CHECK_EQ(jumbo_rx_limits(&p, &l), 0);
-		CHECK_EQ(l.pages_kept, 768);
+		CHECK_EQ(l.pages_kept, 1024);
 		test_backend(JUMBO_RX_URING, 0);
 	} else {
 		printf("uring skipped: %s\n", jumbo_rx_strerror());

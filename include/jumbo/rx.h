@@ -8,7 +8,7 @@
  *          (9000 bytes land in two 4 KiB pages and a third partial one);
  *   tcp    a byte stream read into whole pages, optionally cut into frames
  *          by a 32-bit length prefix (JUMBO_RX_LEN32);
- *   uring  io_uring multishot receive from a provided-buffer ring whose
+ *   uring  io_uring multishot recvmsg from a provided-buffer ring whose
  *          buffers are runs of contiguous pool pages; a run goes back to
  *          the ring when the last mbuf on it is freed;
  *   xdp    an AF_XDP socket on a network interface's queue whose UMEM is
