@@ -199,8 +199,9 @@ int _jumbo_rx_udp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 	if (e)
 		return e;
 	/* The kernel's receive time on every datagram (else ours). */
-	(void)setsockopt(rx->fd, SOL_SOCKET, SO_TIMESTAMPNS, &(int){ 1 },
-			 sizeof(int));
+	if (!(rx->flags & JUMBO_RX_NOTSTAMP))
+		(void)setsockopt(rx->fd, SOL_SOCKET, SO_TIMESTAMPNS,
+				 &(int){ 1 }, sizeof(int));
 	u = calloc(1, sizeof(*u));
 	if (!u)
 		return _jumbo_rx_fail(-ENOMEM, "out of memory");

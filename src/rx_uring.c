@@ -483,8 +483,9 @@ int _jumbo_rx_uring_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 	if (e)
 		return e;
 	/* The kernel's receive time with every datagram (else ours). */
-	(void)setsockopt(rx->fd, SOL_SOCKET, SO_TIMESTAMPNS, &(int){ 1 },
-			 sizeof(int));
+	if (!(rx->flags & JUMBO_RX_NOTSTAMP))
+		(void)setsockopt(rx->fd, SOL_SOCKET, SO_TIMESTAMPNS,
+				 &(int){ 1 }, sizeof(int));
 	while (ent < rx->ring_entries)
 		ent <<= 1;
 	u = calloc(1, sizeof(*u));

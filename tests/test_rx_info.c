@@ -100,6 +100,34 @@ static void test_dgram(enum jumbo_rx_backend b, const char *addr)
 	CHECK_EQ(jumbo_pool_destroy(pool), 0);
 }
 
+/* JUMBO_RX_NOTSTAMP: the sender still, the library's time. */
+static void test_notstamp(enum jumbo_rx_backend b)
+{
+	struct jumbo_pool *pool = rxt_pool(1024, 0);
+	struct jumbo_rx *rx = rxt_open(b, pool, 9000, JUMBO_RX_NOTSTAMP);
+	struct sockaddr_storage me;
+	struct mbuf *pkts[1];
+	uint64_t t0, t1;
+	int fd, n;
+
+	fd = jf_connect("127.0.0.1", jumbo_rx_port(rx), SOCK_DGRAM);
+	REQUIRE(fd >= 0);
+	self_addr(fd, &me);
+	t0 = now_ns();
+	rxt_send_frame(fd, 100, 1);
+	n = rxt_recv_some(rx, pkts, 1);
+	t1 = now_ns();
+	CHECK_EQ(n, 1);
+	if (n == 1) {
+		check_src(pkts[0], &me);
+		check_time(pkts[0], t0, t1, JUMBO_RCV_TS_USER);
+		m_freem(pkts[0]);
+	}
+	close(fd);
+	CHECK_EQ(jumbo_rx_close(rx), 0);
+	CHECK_EQ(jumbo_pool_destroy(pool), 0);
+}
+
 static void test_tcp(void)
 {
 	struct jumbo_pool *pool = rxt_pool(1024, 0);
@@ -135,9 +163,11 @@ int main(void)
 	test_dgram(JUMBO_RX_UDP, "127.0.0.1");
 	test_dgram(JUMBO_RX_UDP, "::1");
 	test_tcp();
+	test_notstamp(JUMBO_RX_UDP);
 	if (jumbo_rx_backend_supported(JUMBO_RX_URING)) {
 		test_dgram(JUMBO_RX_URING, "127.0.0.1");
 		test_dgram(JUMBO_RX_URING, "::1");
+		test_notstamp(JUMBO_RX_URING);
 	} else
 		printf("uring skipped: %s\n", jumbo_rx_strerror());
 	return check_done("rx_info");

@@ -54,7 +54,11 @@ enum {
 	JUMBO_RX_NOFORCE = 1u << 1,
 	/* xdp: the driver's native XDP (zero-copy where it has it) instead
 	 * of generic XDP, which works on every interface and any MTU. */
-	JUMBO_RX_XDP_NATIVE = 1u << 2
+	JUMBO_RX_XDP_NATIVE = 1u << 2,
+	/* udp, uring: no kernel receive time (SO_TIMESTAMPNS), which costs
+	 * the kernel a clock read and a control message per datagram;
+	 * rcv_tstmp is then the library's (JUMBO_RCV_TS_USER). */
+	JUMBO_RX_NOTSTAMP = 1u << 3
 };
 
 struct jumbo_rx_params {
