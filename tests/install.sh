@@ -10,8 +10,9 @@ CC="cc${san:+ -fsanitize=$san}"
 prefix=$(mktemp -d)
 trap 'rm -rf "$prefix"' EXIT
 cmake --install "$build" --prefix "$prefix" >/dev/null
-libdir=$(ls -d "$prefix"/lib*/pkgconfig | head -1)
-libdir=${libdir%/pkgconfig}
+# lib, lib64 or a multiarch lib/x86_64-linux-gnu (a Debian build).
+pc=$(find "$prefix" -path '*/pkgconfig/jumbo.pc' | head -1)
+libdir=${pc%/pkgconfig/jumbo.pc}
 test -f "$prefix/include/jumbo/jumbo.h"
 test -f "$libdir/pkgconfig/jumbo.pc"
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
