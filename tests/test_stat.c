@@ -172,18 +172,20 @@ int main(void)
 
 	/* The allocations show within a publication period: wait for one. */
 	long long a = -1, b = -1;
-	for (int i = 0; i < 3000 && (a != 7 || b != 3); i++) {
-		CHECK_EQ(run_stat(&p, bin, kid, "--json"), 0);
+	int rc = -1;
+	for (int i = 0; i < 3000 && (rc || a != 7 || b != 3); i++) {
+		rc = run_stat(&p, bin, kid, "--json");
 		a = pool_in_use(p.obuf, "alpha");
 		b = pool_in_use(p.obuf, "beta");
 		if (a != 7 || b != 3)
 			usleep(10000);
 	}
+	CHECK_EQ(rc, 0);
 	CHECK_EQ(a, 7);
 	CHECK_EQ(b, 3);
 	CHECK(pool_in_use(p.obuf, "gamma") == -1);
 	CHECK(strstr(p.obuf, "\"reserved\":256") != NULL);
-	if (a != 7 || b != 3)
+	if (rc || a != 7 || b != 3)
 		proc_dump(&p, "jumbo stat --json");
 
 	/* The library's own reader agrees. */
