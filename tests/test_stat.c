@@ -156,6 +156,7 @@ int main(void)
 	setenv("JUMBO_STAT_DIR", dir, 1);
 	setenv("JUMBO_STAT_MS", "20", 1);
 	unsetenv("JUMBO_STAT");
+	unsetenv("JUMBO_STAT_MODE");
 
 	/* ---- a child with pools: jumbo stat PID --json sees them ---- */
 	REQUIRE(pipe(fds) == 0);
