@@ -4,19 +4,22 @@
  * Writer: one file, $JUMBO_STAT_DIR/jumbo-stat.PID (default /dev/shm),
  * mapped shared.  While at least one pool is published, a thread of the
  * library wakes every interval_ms, takes a jumbo_pool_stats() snapshot of
- * each published pool (outside the sequence lock: that call takes the
- * pool's own lock) and copies them into the segment under a sequence lock.
+ * each published pool (that call takes the pool's own lock) and copies them
+ * into the segment, twice, under a latch: a sequence count whose low bit
+ * says which of the two copies readers take while the other is written.
  * Registration and unregistration publish at once, so a pool appears and
  * disappears without waiting for the thread.  The numbers a reader sees are
  * therefore at most interval_ms (plus scheduling delay) old, and the
  * segment carries the time of its snapshot so that the reader can say by
  * how much.
  *
- * Reader: jumbo_stat_read() maps the file read-only and copies it between
- * two equal even sequence numbers; it takes no lock and the writer never
- * waits for it.  A writer killed in the middle of a copy leaves an odd
- * sequence number behind, but the reader checks that the process lives
- * (pid and start time, so a reused pid is not mistaken for it) first.
+ * Reader: jumbo_stat_read() maps the file read-only and copies the copy
+ * the sequence count points at, again if the count moved meanwhile; it
+ * takes no lock and the writer never waits for it.  Because there are two
+ * copies, a writer stopped (SIGSTOP, a debugger) or killed in the middle of
+ * a publication leaves one whole copy to read, never a reader that spins.
+ * The reader checks first that the process lives (pid and start time, so a
+ * reused pid is not mistaken for it).
  */
 #include "jumbo_int.h"
 
@@ -24,7 +27,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -39,11 +41,19 @@
 #define DEFAULT_INTERVAL_MS 1000
 #define PUBLISHER_STACK (256u << 10)
 
+/* One publication. */
+struct seg_data {
+	uint64_t published_ns;   /* CLOCK_REALTIME of the snapshot */
+	uint64_t generation;     /* publications so far */
+	uint32_t npools, pad;
+	struct jumbo_stat_pool pools[JUMBO_STAT_MAX_POOLS];
+};
+
 /*
  * The segment.  The fields above seq are written once, before the file is
- * renamed to its final name, so a reader never sees them change.  The
- * fields below seq are rewritten by every publication, between an odd and
- * the next even value of seq.
+ * renamed to its final name, so a reader never sees them change.  seq
+ * rises by two per publication: odd while d[0] is written (readers take
+ * d[1]), even while d[1] is written (readers take d[0]).
  */
 struct seg {
 	uint32_t magic, version;
@@ -52,11 +62,8 @@ struct seg {
 	uint64_t start_time;     /* field 22 of /proc/PID/stat: clock ticks */
 	uint32_t interval_ms, uid;
 	char comm[16];
-	uint64_t seq;            /* odd while the writer writes */
-	uint64_t published_ns;   /* CLOCK_REALTIME of the snapshot */
-	uint64_t generation;
-	uint32_t npools, pad;
-	struct jumbo_stat_pool pools[JUMBO_STAT_MAX_POOLS];
+	uint64_t seq;
+	struct seg_data d[2];
 };
 
 /*
@@ -149,16 +156,27 @@ static void publish_locked(void)
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 
-	uint64_t q = s->seq;
-	__atomic_store_n(&s->seq, q + 1, __ATOMIC_RELAXED);
-	/* Orders the odd seq before the stores of the data below. */
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-	s->published_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-	s->generation++;
-	s->npools = W.npools;
-	memcpy(s->pools, snap, W.npools * sizeof(snap[0]));
-	/* Orders the data before the even seq: who sees it sees them. */
-	__atomic_store_n(&s->seq, q + 2, __ATOMIC_RELEASE);
+	uint64_t q = s->seq, gen = s->d[0].generation + 1;
+	for (unsigned k = 0; k < 2; k++) {
+		/*
+		 * Orders the stores to the copy written before (none, or
+		 * d[0]) before the new count: readers sent to that copy by
+		 * the count find it whole.
+		 */
+		__atomic_store_n(&s->seq, q + 1 + k, __ATOMIC_RELEASE);
+		/*
+		 * Orders the new count before the stores to d[k] below: a
+		 * reader that sees those stores sees the count that sends it
+		 * away from d[k], and retries.
+		 */
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+		struct seg_data *d = &s->d[k];
+		d->published_ns = (uint64_t)ts.tv_sec * 1000000000u +
+				  (uint64_t)ts.tv_nsec;
+		d->generation = gen;
+		d->npools = W.npools;
+		memcpy(d->pools, snap, W.npools * sizeof(snap[0]));
+	}
 }
 
 /* Makes the segment under a temporary name and renames it into place. */
@@ -393,23 +411,21 @@ int jumbo_stat_read(pid_t pid, struct jumbo_stat_proc *out)
 	out->interval_ms = s->interval_ms;
 	out->uid = s->uid;
 	for (int tries = 0; tries < 1000; tries++) {
-		/* Orders the loads of the data after this one. */
+		/* Orders the loads of the copy after this one. */
 		uint64_t q = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
-		if (q & 1) {
-			sched_yield();
-			continue;
-		}
+		const struct seg_data *d = &s->d[q & 1];
 		/*
-		 * Racy by design: the writer may be rewriting these bytes; a
-		 * torn copy is detected below and thrown away.
+		 * Racy by design: the writer may be rewriting these bytes if
+		 * it moved on meanwhile; the count then changed, and the torn
+		 * copy is thrown away below.
 		 */
-		out->published_ns = s->published_ns;
-		out->generation = s->generation;
-		out->npools = s->npools;
+		out->published_ns = d->published_ns;
+		out->generation = d->generation;
+		out->npools = d->npools;
 		if (out->npools > JUMBO_STAT_MAX_POOLS)
 			out->npools = JUMBO_STAT_MAX_POOLS;
-		memcpy(out->pools, s->pools, out->npools * sizeof(s->pools[0]));
-		/* Orders the loads of the data before the second load of seq. */
+		memcpy(out->pools, d->pools, out->npools * sizeof(d->pools[0]));
+		/* Orders the loads of the copy before the second load of seq. */
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) == q) {
 			for (unsigned i = 0; i < out->npools; i++)

@@ -1,7 +1,8 @@
 /*
  * Live statistics: a child process with pools publishes them, and
  * "jumbo stat" reads them back: the right pools with the right pages in use
- * (JSON), a bar (text), well-formed Prometheus exposition lines.  After
+ * (JSON), a bar (text), well-formed Prometheus exposition lines, and the
+ * same while the child is stopped.  After
  * kill -9 of the child its stale segment is removed and reported; a normal
  * exit, or destroying the last published pool, leaves no file; another
  * user (uid 65534) gets a one-line permission error.
@@ -251,6 +252,17 @@ int main(void)
 				proc_dump(&p, "jumbo stat as uid 65534");
 		}
 	}
+
+	/*
+	 * ---- a stopped process is read all the same: no lock, no signal,
+	 * nothing it must do ----
+	 */
+	kill(kid, SIGSTOP);
+	int wst;
+	REQUIRE(waitpid(kid, &wst, WUNTRACED) == kid && WIFSTOPPED(wst));
+	CHECK_EQ(run_stat(&p, bin, kid, "--json"), 0);
+	CHECK_EQ(pool_in_use(p.obuf, "alpha"), 7);
+	kill(kid, SIGCONT);
 
 	/* ---- kill -9: the stale segment is removed and reported ---- */
 	kill(kid, SIGKILL);
