@@ -18,6 +18,9 @@
  * receiver, and the table says so.
  *
  * Times are medians over rounds.  Nothing here passes or fails on a time.
+ * With --plot DIR the two tables are also drawn, by gnuplot, as
+ * DIR/rx-udp.png and DIR/rx-tcp.png (frames/s by frame size, one line per
+ * receiver), from DIR/rx-udp.dat and DIR/rx-tcp.dat.
  */
 #include "../tools/send.h"
 #include "../tools/tool.h"
@@ -29,6 +32,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define RCVBUF (64 << 20)
@@ -316,6 +321,71 @@ static int skip_kind(enum kind k, int have_uring)
 	       (only_kind >= 0 && (int)k != only_kind);
 }
 
+/*
+ * One chart: frames/s (log) against frame size (log), a line per receiver
+ * (columns of res, 0 where not measured: gnuplot skips those points).
+ */
+static int plot_rx(const char *dir, const char *what, const char *title,
+		   const size_t *sizes, unsigned nsizes, const enum kind *kinds,
+		   unsigned nkinds, double res[][5])
+{
+	char dat[512], png[512];
+	FILE *f, *gp;
+	int st;
+
+	snprintf(dat, sizeof(dat), "%s/rx-%s.dat", dir, what);
+	snprintf(png, sizeof(png), "%s/rx-%s.png", dir, what);
+	f = fopen(dat, "w");
+	if (!f) {
+		fprintf(stderr, "jumbo-bench-rx: %s: %s\n", dat, strerror(errno));
+		return -1;
+	}
+	fprintf(f, "frame");
+	for (unsigned k = 0; k < nkinds; k++)
+		fprintf(f, " %s", kind_name[kinds[k]]);
+	fprintf(f, "\n");
+	for (unsigned s = 0; s < nsizes; s++) {
+		fprintf(f, "%zu", sizes[s]);
+		for (unsigned k = 0; k < nkinds; k++)
+			fprintf(f, res[s][k] > 0 ? " %.0f" : " NaN", res[s][k]);
+		fprintf(f, "\n");
+	}
+	if (fclose(f)) {
+		fprintf(stderr, "jumbo-bench-rx: %s: %s\n", dat, strerror(errno));
+		return -1;
+	}
+	gp = popen("gnuplot", "w");
+	if (!gp) {
+		fprintf(stderr, "jumbo-bench-rx: cannot run gnuplot: %s\n",
+			strerror(errno));
+		return -1;
+	}
+	fprintf(gp,
+		"set terminal pngcairo size 900,500 noenhanced\n"
+		"set output '%s'\n"
+		"set title '%s (median of %d round%s, batch %u)'\n"
+		"set xlabel 'frame size (bytes)'\n"
+		"set ylabel 'frames per second'\n"
+		"set logscale xy\n"
+		"set xtics (%s)\n"
+		"set xrange [1000:100000]\n"
+		"set grid\n"
+		"set key outside right\n"
+		"set datafile missing 'NaN'\n"
+		"plot for [i=2:%u] '%s' using 1:i with linespoints lw 2 pt 7 "
+		"title columnheader(i)\n",
+		png, title, rounds, rounds == 1 ? "" : "s", batch,
+		"'1500' 1500, '4096' 4096, '9000' 9000, '65000' 65000",
+		nkinds + 1, dat);
+	st = pclose(gp);
+	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		fprintf(stderr, "jumbo-bench-rx: gnuplot failed for %s (is "
+			"gnuplot installed? scripts/install-deps.sh bench)\n", png);
+		return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const size_t sizes[] = { 1500, 4096, 9000, 65000 };
@@ -324,6 +394,8 @@ int main(int argc, char **argv)
 	static const enum kind tcp_kinds[] = { K_TCP, K_MALLOC, K_REUSE };
 	int quick = 0, have_uring = jumbo_rx_backend_supported(JUMBO_RX_URING);
 	struct jumbo_pool_params pp;
+	const char *plot = NULL;
+	double udp_res[4][5] = { { 0 } }, tcp_res[4][5] = { { 0 } };
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--quick")) {
@@ -334,6 +406,8 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--size") && i + 1 < argc &&
 			   atol(argv[i + 1]) >= 32 && atol(argv[i + 1]) <= 65000) {
 			only_size = (size_t)atol(argv[++i]);
+		} else if (!strcmp(argv[i], "--plot") && i + 1 < argc) {
+			plot = argv[++i];
 		} else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
 			i++;
 			for (int k = 0; k <= K_MMSG; k++)
@@ -348,12 +422,16 @@ int main(int argc, char **argv)
 			fprintf(stderr, "usage: jumbo-bench-rx [--quick] "
 				"[--batch N (1 to 256, default 64)] [--size "
 				"BYTES] [--only udp|uring|tcp|malloc|reuse|"
-				"reuse-mm]\n");
+				"reuse-mm] [--plot DIR]\n");
 			return 2;
 		}
 	}
 	if (quick)
 		rounds = 1;
+	if (plot && mkdir(plot, 0777) && errno != EEXIST) {
+		fprintf(stderr, "jumbo-bench-rx: %s: %s\n", plot, strerror(errno));
+		return 1;
+	}
 	jumbo_pool_params_init(&pp);
 	pp.max_pages = 1 << 17;
 	pp.name = "bench-rx";
@@ -378,6 +456,7 @@ int main(int argc, char **argv)
 			if (skip_kind(udp_kinds[i], have_uring))
 				continue;
 			res[i] = bench_udp(udp_kinds[i], sizes[s], &drop[i]);
+			udp_res[s][i] = res[i];
 		}
 		for (int i = 0; i < 5; i++) {
 			if (skip_kind(udp_kinds[i], have_uring))
@@ -400,7 +479,8 @@ int main(int argc, char **argv)
 			continue;
 		for (int i = 0; i < 3; i++)
 			if (!skip_kind(tcp_kinds[i], 1))
-				res[i] = bench_tcp(tcp_kinds[i], sizes[s]);
+				tcp_res[s][i] = res[i] =
+					bench_tcp(tcp_kinds[i], sizes[s]);
 		for (int i = 0; i < 3; i++)
 			if (!skip_kind(tcp_kinds[i], 1))
 				printf("%7zu %-8s %12.0f %9.2f %8.2fx\n",
@@ -409,6 +489,15 @@ int main(int argc, char **argv)
 				       res[2] > 0 ? res[i] / res[2] : 0);
 		if (quick)
 			break;
+	}
+	if (plot) {
+		unsigned ns = sizeof(sizes) / sizeof(sizes[0]);
+		if (plot_rx(plot, "udp", "UDP receive, drain mode", sizes, ns,
+			    udp_kinds, 5, udp_res) ||
+		    plot_rx(plot, "tcp", "TCP receive, stream mode", sizes, ns,
+			    tcp_kinds, 3, tcp_res))
+			return 1;
+		printf("\ncharts: %s/rx-udp.png, %s/rx-tcp.png\n", plot, plot);
 	}
 	if (jumbo_pool_destroy(pool)) {
 		fprintf(stderr, "jumbo-bench-rx: pages left out of the pool\n");

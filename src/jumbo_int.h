@@ -472,4 +472,8 @@ JUMBO_HIDDEN const char *_jumbo_strerr(int err);
 JUMBO_HIDDEN uint32_t _jumbo_clock_ms(void);
 JUMBO_HIDDEN void _jumbo_auto_trim(struct jumbo_pool *p, uint32_t now);
 
+/* Live statistics (statseg.c): publish a pool, or stop publishing it. */
+JUMBO_HIDDEN void _jumbo_statseg_register(struct jumbo_pool *p);
+JUMBO_HIDDEN void _jumbo_statseg_unregister(struct jumbo_pool *p);
+
 #endif

@@ -4,6 +4,8 @@
  */
 #include "jumbo_int.h"
 
+#include <jumbo/stat.h>
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,7 +80,7 @@ struct jumbo_pool *jumbo_pool_create(const struct jumbo_pool_params *pp)
 	    pp->max_pages == 0 || pp->init_pages > pp->max_pages ||
 	    pp->max_pages > UINT32_MAX - 1 ||
 	    (pp->flags & ~(unsigned)(JUMBO_POOL_SHARED | JUMBO_POOL_DEBUG |
-				     JUMBO_POOL_NOCACHE))) {
+				     JUMBO_POOL_NOCACHE | JUMBO_POOL_STAT))) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -174,6 +176,7 @@ struct jumbo_pool *jumbo_pool_create(const struct jumbo_pool_params *pp)
 		p->committed += step;
 	}
 	pthread_mutex_unlock(&p->lock);
+	_jumbo_statseg_register(p);
 	return p;
 fail:
 	pool_unmap(p);
@@ -194,6 +197,7 @@ int jumbo_pool_destroy(struct jumbo_pool *p)
 			p->name, (unsigned long long)in_use);
 		return -EBUSY;
 	}
+	_jumbo_statseg_unregister(p);
 	_jumbo_depot_free_all(p);
 	pool_unmap(p);
 	pthread_mutex_destroy(&p->lock);

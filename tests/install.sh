@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs the build into a scratch prefix and builds an example against it
-# the way a user would: with pkg-config, and once statically.
+# the way a user would: with pkg-config (shared, and once statically), and
+# with CMake's find_package(jumbo CONFIG) (jumbo::jumbo, jumbo::jumbo_static).
 #   install.sh BUILD_DIR SOURCE_DIR [SANITIZERS]
 set -eu
 build=$1 src=$2 san=${3:-}
@@ -9,8 +10,9 @@ CC="cc${san:+ -fsanitize=$san}"
 prefix=$(mktemp -d)
 trap 'rm -rf "$prefix"' EXIT
 cmake --install "$build" --prefix "$prefix" >/dev/null
-libdir=$(ls -d "$prefix"/lib*/pkgconfig | head -1)
-libdir=${libdir%/pkgconfig}
+# lib, lib64 or a multiarch lib/x86_64-linux-gnu (a Debian build).
+pc=$(find "$prefix" -path '*/pkgconfig/jumbo.pc' | head -1)
+libdir=${pc%/pkgconfig/jumbo.pc}
 test -f "$prefix/include/jumbo/jumbo.h"
 test -f "$libdir/pkgconfig/jumbo.pc"
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
@@ -24,6 +26,31 @@ $CC -std=c11 -o "$prefix/ti_rx_static" "$src/examples/ti_rx.c" \
 	$(pkg-config --libs-only-other --static jumbo) -pthread \
 	$(pkg-config --libs liburing 2>/dev/null || true)
 "$prefix/ti_rx_static" >/dev/null
+# CMake: a consumer project that knows only the prefix.
+mkdir "$prefix/app"
+cat >"$prefix/app/CMakeLists.txt" <<EOF2
+cmake_minimum_required(VERSION 3.18)
+project(app C)
+find_package(jumbo 1.0 CONFIG REQUIRED)
+add_executable(app_shared $src/examples/ti_rx.c)
+target_link_libraries(app_shared PRIVATE jumbo::jumbo)
+add_executable(app_static $src/examples/ti_rx.c)
+target_link_libraries(app_static PRIVATE jumbo::jumbo_static)
+EOF2
+cmake -S "$prefix/app" -B "$prefix/app/build" -DCMAKE_PREFIX_PATH="$prefix" \
+	-DCMAKE_C_FLAGS="${san:+-fsanitize=$san}" >/dev/null
+cmake --build "$prefix/app/build" >/dev/null
+"$prefix/app/build/app_shared" >/dev/null
+"$prefix/app/build/app_static" >/dev/null
+# The shared one found the installed library through its run path.
+readelf -d "$prefix/app/build/app_shared" | grep -q 'NEEDED.*libjumbo.so.1'
+# Another major version is refused.
+sed -i 's/find_package(jumbo 1.0/find_package(jumbo 2.0/' "$prefix/app/CMakeLists.txt"
+if cmake -S "$prefix/app" -B "$prefix/app/build2" \
+	-DCMAKE_PREFIX_PATH="$prefix" >/dev/null 2>&1; then
+	echo "install: find_package(jumbo 2.0) accepted version 1" >&2
+	exit 1
+fi
 # The shared library exports only the public names, with a version.
 nm -D --defined-only "$libdir/libjumbo.so" | awk '{print $3}' |
 	grep -v '^JUMBO_' | grep -Ev '^(jumbo_|m_)' && {

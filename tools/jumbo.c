@@ -6,6 +6,7 @@
  */
 #include "tool.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static void usage(FILE *f)
@@ -16,6 +17,7 @@ static void usage(FILE *f)
 	      "          plain malloc + recv receiver (start here)\n"
 	      "  rx      receive on an address and port into pool pages\n"
 	      "  tx      send test frames to an address and port\n"
+	      "  stat    pools of running programs (this one's included)\n"
 	      "\n"
 	      "jumbo COMMAND --help tells the options of each.\n", f);
 }
@@ -31,13 +33,17 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	/* The command's own pools show in "jumbo stat" (jumbo_stat(3)). */
+	setenv("JUMBO_STAT", "1", 0);
+	if (!strcmp(argv[1], "stat"))
+		return cmd_stat(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "demo"))
 		return cmd_demo(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "rx"))
 		return cmd_rx(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "tx"))
 		return cmd_tx(argc - 1, argv + 1);
-	fprintf(stderr, "jumbo: '%s' is not a command (demo, rx, tx; see "
+	fprintf(stderr, "jumbo: '%s' is not a command (demo, rx, tx, stat; see "
 		"jumbo --help)\n", argv[1]);
 	return EX_USAGE;
 }

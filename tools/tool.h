@@ -98,5 +98,6 @@ void plain_close(struct plain_rx *p);
 int cmd_demo(int argc, char **argv);
 int cmd_rx(int argc, char **argv);
 int cmd_tx(int argc, char **argv);
+int cmd_stat(int argc, char **argv);
 
 #endif

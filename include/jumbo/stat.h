@@ -1,0 +1,75 @@
+/*
+ * libjumbo: live statistics of running programs, the data behind
+ * "jumbo stat" (netstat -m / vmstat -z for jumbo pools).  See jumbo_stat(3).
+ *
+ * A process that uses the library keeps one small statistics segment, a
+ * file in /dev/shm (or $JUMBO_STAT_DIR) named jumbo-stat.PID, mode 0600
+ * ($JUMBO_STAT_MODE), mapped shared.  A thread of the library copies a
+ * jumbo_pool_stats() snapshot of every published pool into it every
+ * $JUMBO_STAT_MS milliseconds (default 1000), under a sequence lock:
+ * readers take no lock in the target, send it no signal, and never make it
+ * wait.  Shared pools are published always, other pools when they are made
+ * with JUMBO_POOL_STAT or while JUMBO_STAT=1 is in the environment;
+ * JUMBO_STAT=0 publishes none.  The segment is removed when the last
+ * published pool is destroyed and when the process exits normally.
+ */
+#ifndef JUMBO_STAT_H
+#define JUMBO_STAT_H
+
+#include <jumbo/jumbo.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Pool flag: publish this pool's statistics (jumbo_pool_params.flags).  A
+ * high bit, apart from the core's JUMBO_POOL_* flags.
+ */
+#define JUMBO_POOL_STAT (1u << 16)
+
+#define JUMBO_STAT_MAX_POOLS 64 /* pools a process publishes */
+
+struct jumbo_stat_pool {
+	char name[32];          /* jumbo_pool_params.name */
+	unsigned flags;         /* JUMBO_POOL_* the pool was made with */
+	unsigned id;            /* numbers pools in creation order */
+	struct jumbo_stats st;  /* as jumbo_pool_stats() returned it */
+};
+
+struct jumbo_stat_proc {
+	pid_t pid;
+	char comm[16];          /* the process's name (/proc/PID/comm) */
+	uint64_t published_ns;  /* CLOCK_REALTIME of the snapshot */
+	uint64_t generation;    /* snapshots published so far */
+	unsigned interval_ms;   /* the publisher's period */
+	unsigned uid;           /* owner of the segment */
+	unsigned npools;
+	struct jumbo_stat_pool pools[JUMBO_STAT_MAX_POOLS];
+};
+
+/*
+ * One consistent snapshot of process pid's pools.  0, or -ENOENT (no
+ * segment: the process publishes nothing), -EACCES (no permission to read
+ * it), -ESRCH (the process is gone, or its pid was reused: the segment is
+ * stale, see jumbo_stat_remove), -EPROTO (not a segment of this version),
+ * -EAGAIN (the writer kept changing it), or another -errno.
+ */
+JUMBO_API int jumbo_stat_read(pid_t pid, struct jumbo_stat_proc *out);
+
+/*
+ * The pids with a segment, in increasing order: up to max into pids[].
+ * Returns how many there are (possibly more than max), or -errno.
+ */
+JUMBO_API int jumbo_stat_list(pid_t *pids, unsigned max);
+
+/* Removes a stale segment: 0, -EBUSY (its process lives), or -errno. */
+JUMBO_API int jumbo_stat_remove(pid_t pid);
+
+/* The directory the segments live in. */
+JUMBO_API const char *jumbo_stat_dir(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* JUMBO_STAT_H */

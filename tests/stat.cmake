@@ -1,0 +1,6 @@
+# test_stat runs "jumbo stat" against a child with pools.
+if(TARGET jumbo OR (JUMBO_BUILD_TOOLS AND EXISTS ${PROJECT_SOURCE_DIR}/tools/CMakeLists.txt))
+  add_dependencies(test_stat jumbo)
+  set_tests_properties(stat PROPERTIES
+    ENVIRONMENT "JUMBO_BIN=$<TARGET_FILE:jumbo>" TIMEOUT 180 LABELS "tool")
+endif()

@@ -1,0 +1,324 @@
+/*
+ * Live statistics: a child process with pools publishes them, and
+ * "jumbo stat" reads them back: the right pools with the right pages in use
+ * (JSON), a bar (text), well-formed Prometheus exposition lines, and the
+ * same while the child is stopped.  After
+ * kill -9 of the child its stale segment is removed and reported; a normal
+ * exit, or destroying the last published pool, leaves no file; another
+ * user (uid 65534) gets a one-line permission error.
+ */
+#include "test_tool.h"
+
+#include <jumbo/jumbo.h>
+#include <jumbo/stat.h>
+
+#include <ctype.h>
+#include <grp.h>
+
+static char dir[] = "/tmp/jumbo-stat-test.XXXXXX";
+
+static int seg_exists(pid_t pid)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "%s/jumbo-stat.%d", dir, (int)pid);
+	return access(path, F_OK) == 0;
+}
+
+static struct jumbo_pool *make_pool(const char *name, unsigned flags)
+{
+	struct jumbo_pool_params pp;
+
+	jumbo_pool_params_init(&pp);
+	pp.name = name;
+	pp.max_pages = 256;
+	pp.flags = flags;
+	return jumbo_pool_create(&pp);
+}
+
+/*
+ * The child: alpha (JUMBO_POOL_STAT) with 7 pages out, beta (shared) with
+ * 3, gamma (neither, and no JUMBO_STAT) with 5, which must not show.
+ * Says "ready" on fd, then waits to be killed.
+ */
+static void child_pools(int fd)
+{
+	struct jumbo_pool *a = make_pool("alpha", JUMBO_POOL_STAT);
+	struct jumbo_pool *b = make_pool("beta", JUMBO_POOL_SHARED);
+	struct jumbo_pool *g = make_pool("gamma", 0);
+
+	if (!a || !b || !g)
+		_exit(3);
+	for (int i = 0; i < 7; i++)
+		if (!jumbo_pool_alloc(a))
+			_exit(4);
+	for (int i = 0; i < 3; i++)
+		if (!jumbo_pool_alloc(b))
+			_exit(4);
+	for (int i = 0; i < 5; i++)
+		if (!jumbo_pool_alloc(g))
+			_exit(4);
+	if (write(fd, "r", 1) != 1)
+		_exit(5);
+	for (;;)
+		pause();
+}
+
+/* The in_use member of the pool named name in a JSON text, or -1. */
+static long long pool_in_use(const char *json, const char *name)
+{
+	char pat[64];
+	snprintf(pat, sizeof(pat), "\"name\":\"%s\"", name);
+	const char *s = strstr(json, pat);
+	return s ? json_num(s, NULL, "in_use") : -1;
+}
+
+static int run_stat(struct proc *p, const char *bin, pid_t pid, const char *opt)
+{
+	char spid[16];
+	snprintf(spid, sizeof(spid), "%d", (int)pid);
+	char *argv[] = { (char *)bin, "stat", spid, (char *)opt, NULL };
+	if (!opt)
+		argv[3] = NULL;
+	return proc_run(p, argv, 30000);
+}
+
+/*
+ * Every line is "# HELP name text", "# TYPE name gauge|counter", or
+ * name{pid="N",comm="...",pool="..."} value (age: no pool label), with a
+ * TYPE line for name before its first sample.
+ */
+static int prom_ok(const char *text)
+{
+	char typed[64][64];
+	unsigned ntyped = 0;
+	int samples = 0;
+
+	for (const char *l = text; *l;) {
+		const char *e = strchr(l, '\n');
+		char line[512], name[64];
+		size_t len = e ? (size_t)(e - l) : strlen(l);
+
+		if (len >= sizeof(line))
+			return fprintf(stderr, "long line\n"), 0;
+		memcpy(line, l, len);
+		line[len] = '\0';
+		l += len + (e != NULL);
+		if (!strncmp(line, "# HELP ", 7)) {
+			if (sscanf(line + 7, "%63s %*s", name) != 1)
+				return fprintf(stderr, "bad HELP: %s\n", line), 0;
+		} else if (!strncmp(line, "# TYPE ", 7)) {
+			char type[16];
+			if (sscanf(line + 7, "%63s %15s", name, type) != 2 ||
+			    (strcmp(type, "gauge") && strcmp(type, "counter")) ||
+			    ntyped == 64)
+				return fprintf(stderr, "bad TYPE: %s\n", line), 0;
+			if (!strcmp(type, "counter") &&
+			    strcmp(name + strlen(name) - 6, "_total"))
+				return fprintf(stderr, "counter without _total: %s\n",
+					       line), 0;
+			strcpy(typed[ntyped++], name);
+		} else {
+			const char *b = strchr(line, '{'), *c = strrchr(line, '}');
+			char *end;
+			if (!b || !c || c < b || c[1] != ' ')
+				return fprintf(stderr, "bad sample: %s\n", line), 0;
+			for (const char *q = line; q < b; q++)
+				if (!isalnum((unsigned char)*q) && *q != '_')
+					return fprintf(stderr, "bad name: %s\n", line), 0;
+			snprintf(name, sizeof(name), "%.*s", (int)(b - line), line);
+			unsigned i;
+			for (i = 0; i < ntyped && strcmp(typed[i], name); i++)
+				;
+			if (i == ntyped)
+				return fprintf(stderr, "no TYPE before: %s\n", line), 0;
+			if (strncmp(b, "{pid=\"", 6) || !strstr(b, ",comm=\""))
+				return fprintf(stderr, "labels: %s\n", line), 0;
+			if (strcmp(name, "jumbo_stat_age_seconds") &&
+			    !strstr(b, ",pool=\""))
+				return fprintf(stderr, "no pool label: %s\n", line), 0;
+			strtod(c + 2, &end);
+			if (end == c + 2 || *end)
+				return fprintf(stderr, "bad value: %s\n", line), 0;
+			samples++;
+		}
+	}
+	return samples > 0;
+}
+
+int main(void)
+{
+	const char *bin = jumbo_bin();
+	struct proc p;
+	int fds[2];
+	char c;
+
+	REQUIRE(mkdtemp(dir));
+	REQUIRE(chmod(dir, 0755) == 0);
+	setenv("JUMBO_STAT_DIR", dir, 1);
+	setenv("JUMBO_STAT_MS", "20", 1);
+	unsetenv("JUMBO_STAT");
+	unsetenv("JUMBO_STAT_MODE");
+
+	/* ---- a child with pools: jumbo stat PID --json sees them ---- */
+	REQUIRE(pipe(fds) == 0);
+	pid_t kid = fork();
+	REQUIRE(kid >= 0);
+	if (kid == 0) {
+		close(fds[0]);
+		child_pools(fds[1]);
+	}
+	close(fds[1]);
+	REQUIRE(read(fds[0], &c, 1) == 1);
+	close(fds[0]);
+	CHECK(seg_exists(kid));
+
+	/* The allocations show within a publication period: wait for one. */
+	long long a = -1, b = -1;
+	int rc = -1;
+	for (int i = 0; i < 3000 && (rc || a != 7 || b != 3); i++) {
+		rc = run_stat(&p, bin, kid, "--json");
+		a = pool_in_use(p.obuf, "alpha");
+		b = pool_in_use(p.obuf, "beta");
+		if (a != 7 || b != 3)
+			usleep(10000);
+	}
+	CHECK_EQ(rc, 0);
+	CHECK_EQ(a, 7);
+	CHECK_EQ(b, 3);
+	CHECK(pool_in_use(p.obuf, "gamma") == -1);
+	CHECK(strstr(p.obuf, "\"reserved\":256") != NULL);
+	if (rc || a != 7 || b != 3)
+		proc_dump(&p, "jumbo stat --json");
+
+	/* The library's own reader agrees. */
+	struct jumbo_stat_proc *sp = malloc(sizeof(*sp));
+	REQUIRE(sp);
+	CHECK_EQ(jumbo_stat_read(kid, sp), 0);
+	CHECK_EQ(sp->npools, 2);
+	CHECK_EQ(sp->pid, kid);
+	pid_t pids[8];
+	CHECK_EQ(jumbo_stat_list(pids, 8), 1);
+	CHECK_EQ(pids[0], kid);
+
+	/* Text: the bar; all processes: the child is among them. */
+	CHECK_EQ(run_stat(&p, bin, kid, NULL), 0);
+	CHECK(strstr(p.obuf, "[#") != NULL && strstr(p.obuf, "alpha") != NULL);
+	char *argv_all[] = { (char *)bin, "stat", "--watch", "0.05", "--count",
+			     "2", NULL };
+	CHECK_EQ(proc_run(&p, argv_all, 30000), 0);
+	CHECK(strstr(p.obuf, "per second") != NULL);
+
+	/* Prometheus: the format lines parse. */
+	CHECK_EQ(run_stat(&p, bin, kid, "--prometheus"), 0);
+	CHECK(prom_ok(p.obuf));
+	CHECK(strstr(p.obuf, "jumbo_pool_in_use_pages{pid=") != NULL);
+	if (check_failures)
+		proc_dump(&p, "jumbo stat --prometheus");
+
+	/* ---- another user: a one-line permission error ---- */
+	if (geteuid() != 0) {
+		printf("permission part skipped: needs root to become uid 65534\n");
+	} else {
+		char spid[16];
+		snprintf(spid, sizeof(spid), "%d", (int)kid);
+		char *argv[] = { (char *)bin, "stat", spid, NULL };
+		int o[2], e[2];
+		REQUIRE(pipe(o) == 0 && pipe(e) == 0);
+		memset(&p, 0, sizeof(p));
+		fflush(NULL);
+		p.pid = fork();
+		REQUIRE(p.pid >= 0);
+		if (p.pid == 0) {
+			dup2(o[1], 1);
+			dup2(e[1], 2);
+			if (setgroups(0, NULL) || setgid(65534) || setuid(65534))
+				_exit(126);
+			execv(bin, argv);
+			_exit(127);
+		}
+		close(o[1]);
+		close(e[1]);
+		p.out = o[0];
+		p.err = e[0];
+		proc_wait(&p, 30000);
+		if (p.status == 127) {
+			printf("permission part skipped: uid 65534 cannot run %s\n",
+			       bin);
+		} else {
+			CHECK_EQ(p.status, 1);
+			CHECK(strstr(p.ebuf, "permission denied") != NULL);
+			CHECK(strchr(p.ebuf, '\n') == p.ebuf + p.elen - 1);
+			if (p.status != 1)
+				proc_dump(&p, "jumbo stat as uid 65534");
+		}
+	}
+
+	/*
+	 * ---- a stopped process is read all the same: no lock, no signal,
+	 * nothing it must do ----
+	 */
+	kill(kid, SIGSTOP);
+	int wst;
+	REQUIRE(waitpid(kid, &wst, WUNTRACED) == kid && WIFSTOPPED(wst));
+	CHECK_EQ(run_stat(&p, bin, kid, "--json"), 0);
+	CHECK_EQ(pool_in_use(p.obuf, "alpha"), 7);
+	kill(kid, SIGCONT);
+
+	/* ---- kill -9: the stale segment is removed and reported ---- */
+	kill(kid, SIGKILL);
+	REQUIRE(waitpid(kid, NULL, 0) == kid);
+	CHECK(seg_exists(kid));
+	CHECK_EQ(jumbo_stat_read(kid, sp), -ESRCH);
+	char *argv_list[] = { (char *)bin, "stat", "--json", NULL };
+	CHECK_EQ(proc_run(&p, argv_list, 30000), 0);
+	CHECK(strstr(p.ebuf, "is gone: removed its stale segment") != NULL);
+	CHECK(!seg_exists(kid));
+	CHECK(strstr(p.obuf, "\"processes\":[]") != NULL);
+	if (check_failures)
+		proc_dump(&p, "jumbo stat after kill -9");
+
+	/* ---- a normal exit with a pool still published leaves nothing ---- */
+	kid = fork();
+	REQUIRE(kid >= 0);
+	if (kid == 0) {
+		setenv("JUMBO_STAT", "1", 1);
+		struct jumbo_pool *q = make_pool("delta", 0);
+		_exit(!q || !seg_exists(getpid()) ? 3 : 0);
+	}
+	int st;
+	REQUIRE(waitpid(kid, &st, 0) == kid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* _exit runs no destructor: a stale segment, as after kill -9. */
+	CHECK(seg_exists(kid));
+	CHECK_EQ(jumbo_stat_remove(kid), 0);
+	CHECK(!seg_exists(kid));
+
+	kid = fork();
+	REQUIRE(kid >= 0);
+	if (kid == 0) {
+		setenv("JUMBO_STAT", "1", 1);
+		if (!make_pool("epsilon", 0) || !seg_exists(getpid()))
+			exit(3);
+		exit(0); /* the destructor removes the segment */
+	}
+	REQUIRE(waitpid(kid, &st, 0) == kid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK(!seg_exists(kid));
+
+	/* Destroying the last published pool removes the segment at once. */
+	struct jumbo_pool *z = make_pool("zeta", JUMBO_POOL_STAT);
+	REQUIRE(z);
+	CHECK(seg_exists(getpid()));
+	CHECK_EQ(jumbo_pool_destroy(z), 0);
+	CHECK(!seg_exists(getpid()));
+	/* JUMBO_STAT=0 turns publishing off, shared pools included. */
+	setenv("JUMBO_STAT", "0", 1);
+	z = make_pool("eta", JUMBO_POOL_SHARED);
+	REQUIRE(z);
+	CHECK(!seg_exists(getpid()));
+	CHECK_EQ(jumbo_pool_destroy(z), 0);
+
+	free(sp);
+	rmdir(dir);
+	return check_done("stat");
+}
