@@ -214,7 +214,7 @@ struct jumbo_cache *_jumbo_cache_get(struct jumbo_pool *p)
 	if (!c)
 		return NULL;
 	c->cap = p->cache_size;
-	c->spare = _jumbo_mag_new(p); /* NULL is fine: made when needed */
+	c->spare = _jumbo_depot_take_empty(p);
 	pthread_mutex_lock(&reg_lock);
 	c->pool_next = p->caches;
 	if (p->caches)

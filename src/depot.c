@@ -39,6 +39,27 @@ static struct jumbo_mag *mag_pop(struct jumbo_mag **list)
 	return m;
 }
 
+/* The empty list, counted so that it can be kept bounded.  Lock held. */
+static void empty_push(struct jumbo_pool *p, struct jumbo_mag *m)
+{
+	mag_push(&p->empty, m);
+	p->nempty++;
+}
+
+static struct jumbo_mag *empty_pop(struct jumbo_pool *p)
+{
+	struct jumbo_mag *m = mag_pop(&p->empty);
+	if (m)
+		p->nempty--;
+	return m;
+}
+
+static void mag_free(struct jumbo_pool *p, struct jumbo_mag *m)
+{
+	__atomic_fetch_sub(&p->nmags, 1, __ATOMIC_RELAXED);
+	free(m);
+}
+
 /*
  * The full magazines are a queue: they join at the tail and leave from the
  * head, so a cache that runs dry gets the pages that have been free the
@@ -158,7 +179,7 @@ static unsigned take(struct jumbo_pool *p, frame_t *out, unsigned n)
 		if (m->count == 0) {
 			m->trimmed = false;
 			full_pop(p);
-			mag_push(&p->empty, m);
+			empty_push(p, m);
 		}
 	}
 	while (got < n && carve(p, out, &got, n))
@@ -221,7 +242,7 @@ struct jumbo_mag *_jumbo_depot_take_full(struct jumbo_pool *p,
 		p->depot_pages -= m->count;
 		note_out(p, m->count);
 		if (spare) {
-			mag_push(&p->empty, spare);
+			empty_push(p, spare);
 		}
 	}
 	pthread_mutex_unlock(&p->lock);
@@ -250,7 +271,7 @@ struct jumbo_mag *_jumbo_depot_give_full(struct jumbo_pool *p,
 	full_append(p, m);
 	p->depot_pages += m->count;
 	p->out -= (long)m->count;
-	struct jumbo_mag *e = mag_pop(&p->empty);
+	struct jumbo_mag *e = empty_pop(p);
 	pthread_mutex_unlock(&p->lock);
 	if (unlikely(p->trim_idle_ms))
 		_jumbo_auto_trim(p, now);
@@ -270,7 +291,7 @@ void _jumbo_depot_put(struct jumbo_pool *p, const frame_t *fs, unsigned n)
 	for (unsigned i = 0; i < n; i++) {
 		struct jumbo_mag *m = p->full_tail; /* the one being filled */
 		if (!m || m->count == p->mag_size) {
-			m = mag_pop(&p->empty);
+			m = empty_pop(p);
 			if (!m) {
 				pthread_mutex_unlock(&p->lock);
 				m = _jumbo_mag_new(p);
@@ -297,15 +318,40 @@ void _jumbo_depot_put(struct jumbo_pool *p, const frame_t *fs, unsigned n)
 		_jumbo_auto_trim(p, now);
 }
 
-/* An empty magazine a cache no longer needs. */
+/*
+ * An empty magazine for a new cache: one the depot keeps if it has one,
+ * else a new one (NULL is fine: the cache makes one when it needs it).
+ */
+struct jumbo_mag *_jumbo_depot_take_empty(struct jumbo_pool *p)
+{
+	pthread_mutex_lock(&p->lock);
+	struct jumbo_mag *m = empty_pop(p);
+	pthread_mutex_unlock(&p->lock);
+	return m ? m : _jumbo_mag_new(p);
+}
+
+/*
+ * An empty magazine a cache no longer needs (its thread exited, or the
+ * pool is going).  The depot keeps a few for the next caches and frees
+ * the rest: else every thread that ever touched the pool would leave one
+ * behind, and a program that makes short-lived threads would grow its
+ * metadata without bound.  The empties that the depot itself makes, as
+ * caches drain its full magazines, are bounded by the pages it holds.
+ */
+#define EMPTY_KEEP 16
+
 void _jumbo_depot_keep_empty(struct jumbo_pool *p, struct jumbo_mag *m)
 {
 	if (!m)
 		return;
 	m->count = 0;
 	pthread_mutex_lock(&p->lock);
-	mag_push(&p->empty, m);
+	bool keep = p->nempty < EMPTY_KEEP;
+	if (keep)
+		empty_push(p, m);
 	pthread_mutex_unlock(&p->lock);
+	if (!keep)
+		mag_free(p, m);
 }
 
 /*
@@ -367,9 +413,9 @@ void _jumbo_depot_free_all(struct jumbo_pool *p)
 {
 	struct jumbo_mag *m;
 	while ((m = full_pop(p)))
-		free(m);
-	while ((m = mag_pop(&p->empty)))
-		free(m);
+		mag_free(p, m);
+	while ((m = empty_pop(p)))
+		mag_free(p, m);
 	free(p->runs);
 	p->runs = NULL;
 	p->nruns = p->runs_cap = 0;
@@ -452,7 +498,7 @@ static void runs_dissolve(struct jumbo_pool *p)
 		while (r->n) {
 			struct jumbo_mag *m = p->full_tail;
 			if (!m || m->count == p->mag_size) {
-				if (!(m = mag_pop(&p->empty)) && !(m = _jumbo_mag_new(p)))
+				if (!(m = empty_pop(p)) && !(m = _jumbo_mag_new(p)))
 					return;
 				m->count = 0;
 				m->trimmed = false;
@@ -520,7 +566,7 @@ static bool run_from_mags(struct jumbo_pool *p, unsigned n, frame_t *first)
 		if (j == 0) { /* emptied: off the queue, onto the empty list */
 			*link = m->next;
 			m->trimmed = false;
-			mag_push(&p->empty, m);
+			empty_push(p, m);
 			continue;
 		}
 		prev = m;

@@ -211,6 +211,7 @@ struct jumbo_pool {
 	struct jumbo_mag *full;     /* depot: magazines with pages, a queue */
 	struct jumbo_mag *full_tail;
 	struct jumbo_mag *empty;    /* depot: empty magazines */
+	size_t nempty;              /* how many */
 	size_t depot_pages;         /* free pages in the full magazines */
 	uint32_t spill;             /* pages freed with no magazine to hold
 				       them, linked through pg_link */
@@ -324,6 +325,7 @@ JUMBO_HIDDEN void _jumbo_depot_put(struct jumbo_pool *p, const frame_t *fs,
 				   unsigned n);
 JUMBO_HIDDEN struct jumbo_mag *_jumbo_depot_take_full(struct jumbo_pool *p,
 						      struct jumbo_mag *spare);
+JUMBO_HIDDEN struct jumbo_mag *_jumbo_depot_take_empty(struct jumbo_pool *p);
 JUMBO_HIDDEN void _jumbo_depot_keep_empty(struct jumbo_pool *p,
 					  struct jumbo_mag *m);
 JUMBO_HIDDEN struct jumbo_mag *_jumbo_depot_give_full(struct jumbo_pool *p,
