@@ -142,6 +142,7 @@ static unsigned take(struct jumbo_pool *p, frame_t *out, unsigned n)
 {
 	unsigned got = 0;
 
+again:
 	while (got < n && p->spill != SPILL_END) {
 		frame_t f = p->spill;
 		vm_page_t pg = fr_page(p, f);
@@ -157,9 +158,9 @@ static unsigned take(struct jumbo_pool *p, frame_t *out, unsigned n)
 	 * lines have left the other core's cache (figures at
 	 * DEFAULT_RESERVE_BYTES, pool.c).  A failed growth (the cap, or the
 	 * kernel's refusal) drops the reserve for good: the pool cannot hold
-	 * more.
+	 * more.  Pages trim holds count as free here: they come back.
 	 */
-	while (got < n && p->depot_pages <= p->reserve) {
+	while (got < n && p->depot_pages + p->trim_pages <= p->reserve) {
 		if (!carve(p, out, &got, n)) {
 			p->reserve = 0;
 			break;
@@ -182,8 +183,20 @@ static unsigned take(struct jumbo_pool *p, frame_t *out, unsigned n)
 			empty_push(p, m);
 		}
 	}
-	while (got < n && carve(p, out, &got, n))
-		;
+	/*
+	 * Before growing (or failing at the cap), wait for a trim that holds
+	 * free pages out of the depot: an allocation must not fail, nor the
+	 * pool grow, while the pool has free pages.  Trim holds them for its
+	 * system calls only.
+	 */
+	while (got < n) {
+		if (p->carved == p->committed && p->trim_pages) {
+			pthread_cond_wait(&p->trim_cv, &p->lock);
+			goto again;
+		}
+		if (!carve(p, out, &got, n))
+			break;
+	}
 	/* Last, at the cap: free runs give up their pages, from the end. */
 	while (got < n && p->nruns) {
 		struct jumbo_run *r = &p->runs[p->nruns - 1];
@@ -218,7 +231,7 @@ unsigned _jumbo_depot_get(struct jumbo_pool *p, frame_t *out, unsigned n)
  * it (and when they do, an adaptive mutex spins instead of sleeping).
  */
 
-/* Undo trim on the pages of a magazine leaving the depot (lock not held). */
+/* Undo trim on the pages of a magazine leaving the depot (lock held). */
 static void untrim(struct jumbo_pool *p, struct jumbo_mag *m)
 {
 	for (unsigned i = 0; i < m->count; i++)
@@ -236,18 +249,20 @@ struct jumbo_mag *_jumbo_depot_take_full(struct jumbo_pool *p,
 {
 	pthread_mutex_lock(&p->lock);
 	/* Below the reserve: let the caller grow the pool instead. */
-	struct jumbo_mag *m = p->full && p->depot_pages - p->full->count >=
-						 p->reserve ? full_pop(p) : NULL;
+	struct jumbo_mag *m = p->full && p->depot_pages + p->trim_pages -
+						 p->full->count >= p->reserve
+				      ? full_pop(p) : NULL;
 	if (m) {
 		p->depot_pages -= m->count;
 		note_out(p, m->count);
-		if (spare) {
+		if (spare)
 			empty_push(p, spare);
-		}
+		/* Under the lock, so that statistics never count a page both
+		 * out of the depot and trimmed. */
+		if (m->trimmed)
+			untrim(p, m);
 	}
 	pthread_mutex_unlock(&p->lock);
-	if (m && m->trimmed)
-		untrim(p, m);
 	if (m && unlikely(p->trim_idle_ms))
 		_jumbo_auto_trim(p, _jumbo_clock_ms());
 	return m;
@@ -357,7 +372,8 @@ void _jumbo_depot_keep_empty(struct jumbo_pool *p, struct jumbo_mag *m)
 /*
  * Trim's first half: detach the magazines that have been in the depot at
  * least min_age_ms, so that the system calls run without the lock.  Their
- * pages stay free all along; they are out of reach until put back.
+ * pages stay free all along and are counted in trim_pages until put back;
+ * an allocation that needs them waits for that (see take()).
  */
 struct jumbo_mag *_jumbo_depot_take_old(struct jumbo_pool *p, uint32_t now,
 					unsigned min_age_ms)
@@ -368,6 +384,7 @@ struct jumbo_mag *_jumbo_depot_take_old(struct jumbo_pool *p, uint32_t now,
 	while ((m = full_pop(p))) {
 		if ((uint32_t)(now - m->stamp) >= min_age_ms) {
 			p->depot_pages -= m->count;
+			p->trim_pages += m->count;
 			m->next = old;
 			old = m;
 		} else {
@@ -390,8 +407,13 @@ struct jumbo_mag *_jumbo_depot_take_old(struct jumbo_pool *p, uint32_t now,
 	return old;
 }
 
-/* Trim's second half: the magazines go back, at the head (oldest first). */
-void _jumbo_depot_put_back(struct jumbo_pool *p, struct jumbo_mag *list)
+/*
+ * Trim's second half: the magazines go back, at the head (oldest first),
+ * with ntrimmed of their pages now trimmed, and whoever waits for them is
+ * woken.  n: the pages take_old detached (some may have gone as twins).
+ */
+void _jumbo_depot_put_back(struct jumbo_pool *p, struct jumbo_mag *list,
+			   size_t n, size_t ntrimmed)
 {
 	struct jumbo_mag *m;
 
@@ -404,6 +426,9 @@ void _jumbo_depot_put_back(struct jumbo_pool *p, struct jumbo_mag *list)
 			p->full_tail = m;
 		p->depot_pages += m->count;
 	}
+	p->trim_pages -= n;
+	p->trimmed += ntrimmed;
+	pthread_cond_broadcast(&p->trim_cv);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -585,15 +610,20 @@ bool _jumbo_depot_take_run(struct jumbo_pool *p, unsigned n,
 	bool ok;
 
 	pthread_mutex_lock(&p->lock);
-	ok = run_from_list(p, n, out);
+	while (!(ok = run_from_list(p, n, out)) && p->trim_pages)
+		pthread_cond_wait(&p->trim_cv, &p->lock); /* see take() */
 	if (!ok) {
 		out->n = n;
 		out->trimmed = false;
 		ok = run_from_fresh(p, n, &out->first) ||
 		     run_from_mags(p, n, &out->first);
 	}
-	if (ok)
+	if (ok) {
 		note_out(p, n);
+		for (unsigned i = 0; out->trimmed && i < n; i++)
+			fr_untrim(p, out->first + i);
+		out->trimmed = false;
+	}
 	pthread_mutex_unlock(&p->lock);
 	return ok;
 }
@@ -624,9 +654,10 @@ static void put_pages(struct jumbo_pool *p, const struct jumbo_run *r, bool out)
 	frame_t f[64];
 
 	if (r->trimmed) {
+		pthread_mutex_lock(&p->lock);
 		for (unsigned i = 0; i < r->n; i++)
-			fr_store(p, r->first + i, JUMBO_PG_FREE);
-		__atomic_fetch_sub(&p->trimmed, r->n, __ATOMIC_RELAXED);
+			fr_untrim(p, r->first + i);
+		pthread_mutex_unlock(&p->lock);
 	}
 	if (!out) {
 		pthread_mutex_lock(&p->lock);
@@ -678,6 +709,7 @@ size_t _jumbo_depot_take_old_runs(struct jumbo_pool *p, uint32_t now,
 		if (!r->trimmed && (uint32_t)(now - r->stamp) >= min_age_ms) {
 			v[k++] = *r;
 			p->run_pages -= r->n;
+			p->trim_pages += r->n;
 			*r = p->runs[--p->nruns];
 		} else {
 			i++;
@@ -694,8 +726,11 @@ size_t _jumbo_depot_take_old_runs(struct jumbo_pool *p, uint32_t now,
  * its words as trim left them, which take() and untrim() handle).
  */
 void _jumbo_depot_put_back_runs(struct jumbo_pool *p, struct jumbo_run *v,
-				size_t n)
+				size_t n, size_t ntrimmed)
 {
+	pthread_mutex_lock(&p->lock);
+	p->trimmed += ntrimmed; /* before any of them is visible */
+	pthread_mutex_unlock(&p->lock);
 	for (size_t i = 0; i < n; i++) {
 		pthread_mutex_lock(&p->lock);
 		bool room = runs_room(p);
@@ -703,6 +738,8 @@ void _jumbo_depot_put_back_runs(struct jumbo_pool *p, struct jumbo_run *v,
 			p->runs[p->nruns++] = v[i];
 			p->run_pages += v[i].n;
 		}
+		p->trim_pages -= v[i].n;
+		pthread_cond_broadcast(&p->trim_cv);
 		pthread_mutex_unlock(&p->lock);
 		if (!room)
 			put_pages(p, &v[i], false);

@@ -220,7 +220,10 @@ struct jumbo_pool {
 	size_t committed;           /* frames [0, committed) have memory */
 	size_t reserve;             /* depot pages kept cold before reuse;
 				       0 once the kernel refused growth */
-	size_t trimmed;             /* committed frames given back (atomic) */
+	size_t trimmed;             /* committed frames given back */
+	size_t trim_pages;          /* free pages trim holds out of the
+				       depot for its system calls */
+	pthread_cond_t trim_cv;     /* signalled when it puts them back */
 	uint32_t trim_idle_ms;      /* automatic trim age; 0: off */
 	uint32_t last_trim;         /* clock of the last automatic trim (atomic) */
 	/*
@@ -263,6 +266,8 @@ static inline uint32_t *fr_word(const struct jumbo_pool *p, frame_t f)
 /*
  * A trimmed free page about to leave the depot: caches and callers see
  * plain FREE words, so the flag goes (its memory refaults as zeros).
+ * Lock held, as for every change of p->trimmed, so that statistics see
+ * it move with the page.
  */
 static inline void fr_untrim(struct jumbo_pool *p, frame_t f)
 {
@@ -336,7 +341,8 @@ JUMBO_HIDDEN struct jumbo_mag *_jumbo_depot_take_old(struct jumbo_pool *p,
 						     uint32_t now,
 						     unsigned min_age_ms);
 JUMBO_HIDDEN void _jumbo_depot_put_back(struct jumbo_pool *p,
-					struct jumbo_mag *list);
+					struct jumbo_mag *list, size_t n,
+					size_t ntrimmed);
 JUMBO_HIDDEN bool _jumbo_depot_take_run(struct jumbo_pool *p, unsigned n,
 					struct jumbo_run *out);
 JUMBO_HIDDEN void _jumbo_depot_put_run(struct jumbo_pool *p, frame_t first,
@@ -345,7 +351,8 @@ JUMBO_HIDDEN size_t _jumbo_depot_take_old_runs(struct jumbo_pool *p,
 					       uint32_t now, unsigned min_age_ms,
 					       struct jumbo_run **out);
 JUMBO_HIDDEN void _jumbo_depot_put_back_runs(struct jumbo_pool *p,
-					     struct jumbo_run *v, size_t n);
+					     struct jumbo_run *v, size_t n,
+					     size_t ntrimmed);
 
 /* cache.c: the per-thread caches. */
 JUMBO_HIDDEN struct jumbo_cache *_jumbo_cache_get(struct jumbo_pool *p);

@@ -126,6 +126,7 @@ struct jumbo_pool *jumbo_pool_create(const struct jumbo_pool_params *pp)
 	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
 	pthread_mutex_init(&p->lock, &ma);
 	pthread_mutexattr_destroy(&ma);
+	pthread_cond_init(&p->trim_cv, NULL);
 
 	err = ENOMEM;
 	p->reserved_bytes = pp->max_pages << shift;
@@ -180,6 +181,7 @@ struct jumbo_pool *jumbo_pool_create(const struct jumbo_pool_params *pp)
 	return p;
 fail:
 	pool_unmap(p);
+	pthread_cond_destroy(&p->trim_cv);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
 	errno = err;
@@ -200,6 +202,7 @@ int jumbo_pool_destroy(struct jumbo_pool *p)
 	_jumbo_statseg_unregister(p);
 	_jumbo_depot_free_all(p);
 	pool_unmap(p);
+	pthread_cond_destroy(&p->trim_cv);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
 	return 0;
@@ -239,13 +242,12 @@ void *jumbo_pool_alloc_contig(struct jumbo_pool *p, unsigned n)
 	}
 	while (_jumbo_depot_take_run(p, n, &r)) {
 		/*
-		 * Each word must be plain FREE (poisoned in a debug pool) once
-		 * untrimmed; else the page is a twin, the run is broken, and
-		 * its other pages go back one by one.
+		 * Each word must be plain FREE (poisoned in a debug pool; the
+		 * depot untrimmed it); else the page is a twin, the run is
+		 * broken, and its other pages go back one by one.
 		 */
 		unsigned bad = n;
 		for (unsigned i = 0; i < n; i++) {
-			fr_untrim(p, r.first + i);
 			uint32_t s = fr_load(p, r.first + i) & ~PGF_POISON;
 			if (s != JUMBO_PG_FREE && bad == n)
 				bad = i;
@@ -394,7 +396,9 @@ static long trim_run(struct jumbo_pool *p, struct jumbo_run *r)
  * Give back the memory of pages that have sat in the depot long enough.
  * The magazines old enough are taken out of the depot, so the system calls
  * run without the lock, and then put back; their pages stay free all along
- * and keep their addresses.  Contiguous pages go in one call.
+ * and keep their addresses, and an allocation that would otherwise grow
+ * the pool or fail waits for them (depot.c, take()).  Contiguous pages go
+ * in one call.
  */
 long jumbo_pool_trim(struct jumbo_pool *p, unsigned min_age_ms)
 {
@@ -436,21 +440,22 @@ long jumbo_pool_trim(struct jumbo_pool *p, unsigned min_age_ms)
 		i = j;
 	}
 	free(v);
-	_jumbo_depot_put_back(p, mine);
+	_jumbo_depot_put_back(p, mine, n, (size_t)done);
 
 	/* Free runs: each claimed whole, then one call. */
 	struct jumbo_run *runs;
+	long rdone = 0;
 	size_t nr = _jumbo_depot_take_old_runs(p, now, min_age_ms, &runs);
 	for (size_t r = 0; r < nr; r++) {
 		long got = trim_run(p, &runs[r]);
 		if (got < 0 && !err)
 			err = (int)got;
 		else if (got > 0)
-			done += got;
+			rdone += got;
 	}
-	_jumbo_depot_put_back_runs(p, runs, nr);
+	_jumbo_depot_put_back_runs(p, runs, nr, (size_t)rdone);
+	done += rdone;
 
-	__atomic_fetch_add(&p->trimmed, (size_t)done, __ATOMIC_RELAXED);
 	ctr_add(&p->ctr.trims, (uint64_t)done);
 	return done ? done : err;
 }
@@ -501,7 +506,7 @@ int jumbo_pool_stats(struct jumbo_pool *p, struct jumbo_stats *st)
 	st->committed = p->committed - __atomic_load_n(&p->trimmed, __ATOMIC_RELAXED);
 	st->high_water = p->high_water;
 	st->depot_free = p->depot_pages + p->nspill + p->run_pages +
-			 (p->committed - p->carved);
+			 p->trim_pages + (p->committed - p->carved);
 	size_t runs_cap = p->runs_cap;
 	st->cached_free = p->out > (long)st->in_use ? (uint64_t)p->out - st->in_use
 						     : 0;
