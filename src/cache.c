@@ -48,6 +48,79 @@ static inline bool cache_all_committed(const struct jumbo_pool *p,
 	return true;
 }
 
+/*
+ * Drain requests.  An allocation that fails at the cap while other threads'
+ * caches may hold free pages asks those threads to give them back, as
+ * UMA's cache drain and mimalloc's delayed frees do: it tags their caches'
+ * pool word (the pool's address with the low bit set).  The fast paths
+ * compare that word with the pool anyway, so a tagged cache fails the
+ * comparison and its owner's next call takes the slow path, which empties
+ * the cache into the depot and clears the tag: the request costs the fast
+ * path nothing.  Only the owner touches its cache's pages, so nothing
+ * races: the requester writes one word, by compare-and-swap so as never to
+ * overwrite destroy's NULL, and only under the registry lock, which keeps
+ * the cache alive.
+ */
+#define DRAIN_TAG ((uintptr_t)1)
+
+static inline struct jumbo_pool *drain_tagged(const struct jumbo_pool *p)
+{
+	return (struct jumbo_pool *)((uintptr_t)p | DRAIN_TAG);
+}
+
+static inline struct jumbo_pool *cache_pool(const struct jumbo_cache *c)
+{
+	uintptr_t v = (uintptr_t)__atomic_load_n(&c->pool, __ATOMIC_RELAXED);
+	return (struct jumbo_pool *)(v & ~DRAIN_TAG);
+}
+
+/* Ask every cache of p but mine to go back to the depot (see above). */
+static void drain_request(struct jumbo_pool *p, struct jumbo_cache *mine)
+{
+	pthread_mutex_lock(&reg_lock);
+	for (struct jumbo_cache *c = p->caches; c; c = c->pool_next) {
+		struct jumbo_pool *want = p;
+		/* Relaxed: the owner acts on the tag alone, and takes the
+		 * depot lock to hand the pages over. */
+		if (c != mine)
+			__atomic_compare_exchange_n(&c->pool, &want,
+						    drain_tagged(p), false,
+						    __ATOMIC_RELAXED,
+						    __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&reg_lock);
+}
+
+/* The owner honours a drain request: its pages go, the tag goes. */
+static void drain_honour(struct jumbo_pool *p, struct jumbo_cache *c)
+{
+	_jumbo_depot_put(p, c->objs, c->len);
+	c->len = 0;
+	struct jumbo_pool *want = drain_tagged(p);
+	__atomic_compare_exchange_n(&c->pool, &want, p, false,
+				    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
+/*
+ * This thread's cache of p, or NULL if it has none (or only one a
+ * destroyed pool left behind); a pending drain request is honoured.
+ */
+static struct jumbo_cache *cache_lookup(struct jumbo_pool *p)
+{
+	struct jumbo_cache *c = _jumbo_tls_cache(p);
+
+	if (c)
+		return c;
+	if (p->id >= tls.n || !(c = tls.v[p->id]))
+		return NULL;
+	struct jumbo_pool *cp = __atomic_load_n(&c->pool, __ATOMIC_RELAXED);
+	if (cp == drain_tagged(p))
+		drain_honour(p, c);
+	else if (cp != p)
+		return NULL;
+	return c;
+}
+
 /* ---- registry ----------------------------------------------------------- */
 
 int _jumbo_registry_add(struct jumbo_pool *p)
@@ -152,7 +225,7 @@ static void tls_destructor(void *arg)
 		struct jumbo_cache *c = tls.v[i];
 		if (!c)
 			continue;
-		struct jumbo_pool *p = __atomic_load_n(&c->pool, __ATOMIC_RELAXED);
+		struct jumbo_pool *p = cache_pool(c);
 		if (p)
 			cache_retire(p, c);
 		free(c);
@@ -181,11 +254,8 @@ static void make_key(void)
 /* This thread's cache of p, made on first use.  NULL if out of memory. */
 struct jumbo_cache *_jumbo_cache_get(struct jumbo_pool *p)
 {
-	struct jumbo_cache *c = _jumbo_tls_cache(p);
+	struct jumbo_cache *c = cache_lookup(p);
 	if (c)
-		return c;
-	if (p->id < tls.n && (c = tls.v[p->id]) &&
-	    __atomic_load_n(&c->pool, __ATOMIC_RELAXED) == p)
 		goto found;
 	if (p->id >= tls.n) {
 		unsigned n = p->id < 8 ? 16 : 2 * (p->id + 1);
@@ -234,10 +304,7 @@ void jumbo_pool_flush_cache(struct jumbo_pool *p)
 {
 	if (!p)
 		return;
-	struct jumbo_cache *c = _jumbo_tls_cache(p);
-	if (!c && p->id < tls.n && (c = tls.v[p->id]) &&
-	    __atomic_load_n(&c->pool, __ATOMIC_RELAXED) != p)
-		c = NULL;
+	struct jumbo_cache *c = cache_lookup(p);
 	if (c) {
 		_jumbo_depot_put(p, c->objs, c->len);
 		c->len = 0;
@@ -316,6 +383,9 @@ frame_t _jumbo_alloc_slow(struct jumbo_pool *p)
 		fr_store(p, f, JUMBO_PG_ALLOC);
 		return f;
 	}
+	/* The pool is out of pages but for those other threads cache. */
+	if (!p->nocache)
+		drain_request(p, c);
 	ctr_add(&p->ctr.alloc_fails, 1);
 	errno = ENOMEM;
 	return NO_FRAME;

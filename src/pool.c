@@ -48,14 +48,15 @@ static size_t round_up(size_t x, size_t a)
 
 /*
  * Magazine size: half the thread cache, but no more than an eighth of the
- * cap, so that a small pool's pages are not all parked in one thread.
+ * cap (a cache of a quarter at most), so that a small pool's pages are not
+ * all parked in one thread.  0 below 8 pages: no caches at all.
  */
 static unsigned mag_size_for(const struct jumbo_pool_params *pp)
 {
 	size_t m = (pp->cache_size ? pp->cache_size : DEFAULT_CACHE) / 2;
 	if (m > pp->max_pages / 8)
 		m = pp->max_pages / 8;
-	return m ? (unsigned)m : 1;
+	return (unsigned)m;
 }
 
 static void pool_unmap(struct jumbo_pool *p)
@@ -105,6 +106,11 @@ struct jumbo_pool *jumbo_pool_create(const struct jumbo_pool_params *pp)
 	p->nocache = (pp->flags & (JUMBO_POOL_NOCACHE | JUMBO_POOL_DEBUG)) != 0;
 	p->mag_size = mag_size_for(pp);
 	p->cache_size = 2 * p->mag_size;
+	if (p->mag_size == 0) { /* the depot's magazines still need room */
+		p->nocache = true;
+		p->mag_size = 1;
+		p->cache_size = 0;
+	}
 	p->trim_idle_ms = pp->trim_idle_ms;
 	p->reserve = pp->reserve_pages == JUMBO_RESERVE_AUTO
 			     ? DEFAULT_RESERVE_BYTES >> shift : pp->reserve_pages;
