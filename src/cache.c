@@ -140,20 +140,31 @@ int _jumbo_registry_add(struct jumbo_pool *p)
 	return err;
 }
 
-/* Registry lock held: the allocations and frees counted so far. */
+/*
+ * Registry lock held: the allocations and frees counted so far.  Every
+ * free is counted after its page's allocation, so all the free counts are
+ * read first and all the allocation counts after them, each with acquire
+ * (a counter that shows a free shows the allocation before it, on x86 at
+ * least, where the owners' plain stores are ordered): the sums never have
+ * more frees than allocations.  Each counter is read at its own moment,
+ * though, so the difference is off by what the pool did meanwhile; the
+ * callers bound it.
+ */
 static void sum_locked(struct jumbo_pool *p, uint64_t *allocs, uint64_t *frees)
 {
-	uint64_t a = __atomic_load_n(&p->ctr.allocs, __ATOMIC_RELAXED);
-	uint64_t f = __atomic_load_n(&p->ctr.frees, __ATOMIC_RELAXED);
+	uint64_t a, f = __atomic_load_n(&p->ctr.frees, __ATOMIC_ACQUIRE);
 
 	pthread_mutex_lock(&p->lock);
-	a += p->retired_allocs;
 	f += p->retired_frees;
 	pthread_mutex_unlock(&p->lock);
-	for (struct jumbo_cache *c = p->caches; c; c = c->pool_next) {
-		a += __atomic_load_n(&c->allocs, __ATOMIC_RELAXED);
-		f += __atomic_load_n(&c->frees, __ATOMIC_RELAXED);
-	}
+	for (struct jumbo_cache *c = p->caches; c; c = c->pool_next)
+		f += __atomic_load_n(&c->frees, __ATOMIC_ACQUIRE);
+	a = __atomic_load_n(&p->ctr.allocs, __ATOMIC_ACQUIRE);
+	pthread_mutex_lock(&p->lock);
+	a += p->retired_allocs;
+	pthread_mutex_unlock(&p->lock);
+	for (struct jumbo_cache *c = p->caches; c; c = c->pool_next)
+		a += __atomic_load_n(&c->allocs, __ATOMIC_ACQUIRE);
 	*allocs = a;
 	*frees = f;
 }

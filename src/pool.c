@@ -486,6 +486,13 @@ void _jumbo_auto_trim(struct jumbo_pool *p, uint32_t now)
 
 /* ---- statistics -------------------------------------------------------------- */
 
+/*
+ * A snapshot in which no value is impossible.  The depot's figures are
+ * read together under its lock; the counts of allocations and frees are
+ * summed over the thread caches, which change under no lock, so pages in
+ * use are that difference bounded by what the depot says is out of it
+ * (pages in use plus pages cached), and the cached pages are the rest.
+ */
 int jumbo_pool_stats(struct jumbo_pool *p, struct jumbo_stats *st)
 {
 	uint64_t allocs, frees;
@@ -493,33 +500,43 @@ int jumbo_pool_stats(struct jumbo_pool *p, struct jumbo_stats *st)
 	if (!p || !st)
 		return -EINVAL;
 	memset(st, 0, sizeof(*st));
+	/* Frees (and twins, and steals, each counted before its free) are
+	 * read before the events that precede them: see sum_locked(). */
+	st->double_frees = __atomic_load_n(&p->ctr.twins, __ATOMIC_ACQUIRE);
+	st->steals = __atomic_load_n(&p->ctr.steals, __ATOMIC_ACQUIRE);
 	_jumbo_counters_sum(p, &allocs, &frees);
-	st->steals = __atomic_load_n(&p->ctr.steals, __ATOMIC_RELAXED);
+	st->lost = __atomic_load_n(&p->ctr.lost, __ATOMIC_ACQUIRE);
 	st->holds = __atomic_load_n(&p->ctr.holds, __ATOMIC_RELAXED);
 	st->deferred_frees = __atomic_load_n(&p->ctr.deferred_frees, __ATOMIC_RELAXED);
 	st->grows = __atomic_load_n(&p->ctr.grows, __ATOMIC_RELAXED);
 	st->trims = __atomic_load_n(&p->ctr.trims, __ATOMIC_RELAXED);
 	st->alloc_fails = __atomic_load_n(&p->ctr.alloc_fails, __ATOMIC_RELAXED);
 	st->grow_fails = __atomic_load_n(&p->ctr.grow_fails, __ATOMIC_RELAXED);
-	st->lost = __atomic_load_n(&p->ctr.lost, __ATOMIC_RELAXED);
-	st->double_frees = __atomic_load_n(&p->ctr.twins, __ATOMIC_RELAXED);
+	/* Internally a steal returns its page like a free, and each copy
+	 * of a twin counts a free; report them apart. */
+	uint64_t gone = st->steals + st->double_frees;
+	st->frees = frees > gone ? frees - gone : 0;
+	if (allocs < st->frees + st->steals + st->lost)
+		allocs = st->frees + st->steals + st->lost;
 	st->allocs = allocs;
-	/* Internally a steal returns its page like a free; report apart. */
-	st->frees = frees - st->steals - st->double_frees;
-	st->in_use = pool_in_use(p, allocs, frees);
+	int64_t in_use = (int64_t)(allocs - frees - st->lost + st->double_frees);
 
 	pthread_mutex_lock(&p->lock);
-	st->committed = p->committed - __atomic_load_n(&p->trimmed, __ATOMIC_RELAXED);
-	st->high_water = p->high_water;
+	/* Out of the depot: in use or cached.  A loose twin can make it
+	 * one short for a moment. */
+	uint64_t out = p->out > 0 ? (uint64_t)p->out : 0;
+	st->committed = p->committed - p->trimmed;
+	st->high_water = p->high_water > out ? p->high_water : out;
 	st->depot_free = p->depot_pages + p->nspill + p->run_pages +
 			 p->trim_pages + (p->committed - p->carved);
-	size_t runs_cap = p->runs_cap;
-	st->cached_free = p->out > (long)st->in_use ? (uint64_t)p->out - st->in_use
-						     : 0;
+	size_t runs_cap = p->runs_cap, committed = p->committed;
 	pthread_mutex_unlock(&p->lock);
+	st->in_use = in_use < 0 ? 0 : (uint64_t)in_use > out ? out
+							    : (uint64_t)in_use;
+	st->cached_free = out - st->in_use;
 	st->reserved = p->head.ph_npages;
 	st->page_size = p->page_size;
-	st->meta_bytes = p->committed * (sizeof(struct vm_page) +
+	st->meta_bytes = committed * (sizeof(struct vm_page) +
 					 sizeof(*p->state)) +
 			 __atomic_load_n(&p->nmags, __ATOMIC_RELAXED) *
 				 (sizeof(struct jumbo_mag) +
