@@ -109,6 +109,13 @@ int jumbo_vm_init(void)
 		if (dbg && *dbg && strcmp(dbg, "0") != 0)
 			pp.flags |= JUMBO_POOL_DEBUG;
 		/*
+		 * Huge pages exist only where the administrator reserved them:
+		 * commit one now, so that their absence fails here, with a
+		 * reason, and not at the first allocation with a bare ENOMEM.
+		 */
+		if (pp.page_size == JUMBO_PAGE_2M)
+			pp.init_pages = 1;
+		/*
 		 * A failed create leaves nothing behind, so a later call may
 		 * try again; success is published only when complete.
 		 */
@@ -116,6 +123,11 @@ int jumbo_vm_init(void)
 		if (p) {
 			p->seed = true; /* misuse aborts, as the kernel panicked */
 			__atomic_store_n(&default_pool, p, __ATOMIC_RELEASE);
+		} else if (pp.init_pages && errno == ENOMEM) {
+			fprintf(stderr, "jumbo_vm_init: JUMBO_PAGE_SIZE=2m: no 2 "
+					"MiB huge page free; reserve them with "
+					"sysctl vm.nr_hugepages=N\n");
+			errno = ENOMEM;
 		}
 	}
 	int ok = default_pool != NULL;
@@ -123,14 +135,46 @@ int jumbo_vm_init(void)
 	return ok;
 }
 
+/* Allocation before jumbo_vm_init: said once, then ENXIO only. */
+static JUMBO_NOINLINE vm_page_t no_pool(void)
+{
+	static int said;
+
+	if (!__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
+		fprintf(stderr, "jumbo_pg_alloc: no default pool: "
+				"jumbo_vm_init() has not succeeded (ENXIO)\n");
+	errno = ENXIO;
+	return NULL;
+}
+
 vm_page_t jumbo_pg_alloc(void)
 {
 	struct jumbo_pool *p = dflt();
-	if (unlikely(!p)) {
-		errno = ENXIO;
-		return NULL;
-	}
+	if (unlikely(!p))
+		return no_pool();
 	return _jumbo_alloc_page(p);
+}
+
+/*
+ * A free the pool refused.  An address below the pool's committed size
+ * is most likely an I/O address (what VM_PAGE_TO_PHYS gives) passed where
+ * the virtual address belongs: say so.
+ */
+static JUMBO_NOINLINE _Noreturn void seed_free_fail(const char *fn,
+						    struct jumbo_pool *p,
+						    void *addr, int err)
+{
+	uintptr_t a = (uintptr_t)addr;
+	size_t committed = __atomic_load_n(&p->committed, __ATOMIC_ACQUIRE);
+
+	if (err == -EFAULT && a && (a >> p->head.ph_shift) < committed) {
+		char why[160];
+		snprintf(why, sizeof(why), "not a page of the pool: %#lx is an "
+			 "I/O address; free jumbo_phys_to_kva(pa) = %p",
+			 (unsigned long)a, (void *)jumbo_phys_to_kva(a));
+		_jumbo_panic(fn, addr, why);
+	}
+	_jumbo_panic(fn, addr, _jumbo_strerr(err));
 }
 
 static inline void seed_free(const char *fn, void *addr)
@@ -143,7 +187,7 @@ static inline void seed_free(const char *fn, void *addr)
 				       "run)");
 	err = _jumbo_free_addr(p, addr);
 	if (unlikely(err))
-		_jumbo_panic(fn, addr, _jumbo_strerr(err));
+		seed_free_fail(fn, p, addr, err);
 }
 
 void jumbo_pg_free(vm_offset_t addr)
@@ -170,7 +214,10 @@ void jumbo_pg_steal(vm_page_t pg)
 	frame_t f = (frame_t)(off / sizeof(*pg));
 	int err = _jumbo_steal(p, f, 0);
 	if (err)
-		_jumbo_panic("jumbo_pg_steal", fr_addr(p, f), _jumbo_strerr(err));
+		_jumbo_panic("jumbo_pg_steal", fr_addr(p, f),
+			     err == -EALREADY ? "steal of a free page (or of one "
+						    "whose free is pending)"
+					      : _jumbo_strerr(err));
 }
 
 caddr_t jumbo_phys_to_kva(vm_offset_t pa)

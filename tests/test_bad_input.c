@@ -37,6 +37,24 @@ static void steal_free(void *arg)
 	jumbo_pg_steal(pg);
 }
 
+/* The I/O address where the virtual one belongs (issue 16). */
+static void free_iova(void *arg)
+{
+	vm_page_t pg = jumbo_pg_alloc();
+	(void)arg;
+	jumbo_pg_alloc(); /* so that pg's I/O address is not 0 */
+	jumbo_pg_free((vm_offset_t)VM_PAGE_TO_PHYS(jumbo_pg_alloc()));
+	(void)pg;
+}
+
+/* Before init: ENXIO, and a line that says why. */
+static void alloc_before_init(void *arg)
+{
+	(void)arg;
+	if (jumbo_pg_alloc() == NULL && errno == ENXIO)
+		abort();
+}
+
 static void steal_bogus(void *arg)
 {
 	jumbo_pg_steal((vm_page_t)arg);
@@ -62,6 +80,8 @@ int main(void)
 	snprintf(fa, sizeof(fa), "%p", (void *)foreign);
 	expect("free before init", free_before_init, foreign, "jumbo_pg_free",
 	       "jumbo_vm_init has not run");
+	expect("alloc before init", alloc_before_init, NULL, "jumbo_pg_alloc",
+	       "jumbo_vm_init() has not succeeded");
 	REQUIRE(jumbo_vm_init() == 1);
 	expect("foreign free", free_foreign, foreign, "jumbo_pg_free",
 	       "not a page of the pool");
@@ -76,7 +96,9 @@ int main(void)
 	       "jumbo_freem", "not the start of a page");
 	expect("double free", free_twice, NULL, "jumbo_freem", "double free");
 	expect("steal of a free page", steal_free, NULL, "jumbo_pg_steal",
-	       "already free");
+	       "steal of a free page");
+	expect("free of an I/O address", free_iova, NULL, "jumbo_pg_free",
+	       "is an I/O address; free jumbo_phys_to_kva(pa)");
 	expect("steal of a bogus descriptor", steal_bogus, (char *)pg + 3,
 	       "jumbo_pg_steal", "not a jumbo page descriptor");
 	expect("steal of a foreign descriptor", steal_bogus, foreign,
