@@ -70,7 +70,15 @@ int _jumbo_commit(struct jumbo_pool *p, size_t first, size_t n)
 	void *r;
 
 	if (p->fd >= 0) {
-		if (fallocate(p->fd, 0, off, (off_t)len) != 0)
+		/*
+		 * A peer that maps the memfd may have written the range while
+		 * it was not committed, which gives the file pages there: drop
+		 * them first, so that a page committed reads as zeros, as it
+		 * does in every other kind of pool.
+		 */
+		if (fallocate(p->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      off, (off_t)len) != 0 ||
+		    fallocate(p->fd, 0, off, (off_t)len) != 0)
 			return errno == ENOSPC ? -ENOMEM : -errno;
 		r = mmap(addr, len, PROT_READ | PROT_WRITE,
 			 MAP_SHARED | MAP_FIXED | MAP_POPULATE, p->fd, off);

@@ -1,0 +1,192 @@
+/*
+ * The edges of a pool, where off-by-one faults hide (issue 17):
+ *
+ *   the default pool with JUMBO_MAX_PAGES=N takes exactly N pages and
+ *   reports reserved == N (a cap of N + 1 passed every other test);
+ *
+ *   jumbo_phys_to_kva(committed * page_size) is NULL and
+ *   jumbo_phys_to_kva(committed * page_size - 1) translates (accepting the
+ *   first uncommitted page passed every other test); the same edge for
+ *   every entry point that takes an address: those bounded by the
+ *   committed pages (hold, unhold, steal, free, free_contig, page state)
+ *   and those bounded by the cap (page, iova, iova_to_addr);
+ *
+ *   a shared pool's page that a peer wrote through the memfd while it was
+ *   not committed reads as zeros once committed;
+ *
+ *   a 2 MiB default pool with no huge page free fails at jumbo_vm_init,
+ *   saying what to reserve (only where none is free).
+ */
+#include "check.h"
+
+#include <jumbo/jumbo.h>
+#include <sys/mman.h>
+
+#define N 300 /* not a multiple of a growth step */
+
+static void default_cap(void)
+{
+	static void *v[N + 1];
+	struct jumbo_stats st;
+	size_t got = 0;
+	vm_page_t pg;
+
+	while (got <= N && (pg = jumbo_pg_alloc()))
+		v[got++] = jumbo_page_kva(pg);
+	CHECK_EQ(got, N);
+	REQUIRE(jumbo_pool_stats(jumbo_default_pool(), &st) == 0);
+	CHECK_EQ(st.reserved, N);
+	CHECK_EQ(st.in_use, N);
+	CHECK_EQ(st.committed, N);
+	for (size_t i = 0; i < got; i++)
+		jumbo_pg_free((vm_offset_t)v[i]);
+}
+
+static void default_edge(void)
+{
+	struct jumbo_pool *p = jumbo_default_pool();
+	struct jumbo_stats st;
+	size_t ps = jumbo_page_size();
+
+	vm_page_t pg = jumbo_pg_alloc(); /* commits one growth step */
+	REQUIRE(pg);
+	REQUIRE(jumbo_pool_stats(p, &st) == 0);
+	/* After default_cap every page is committed: give it less. */
+	size_t c = st.committed;
+	char *base = jumbo_pool_iova_to_addr(p, 0);
+	CHECK(jumbo_phys_to_kva(c * ps) == NULL);
+	CHECK(jumbo_phys_to_kva(c * ps - 1) == base + c * ps - 1);
+	CHECK(jumbo_phys_to_kva(0) == base);
+	jumbo_pg_free((vm_offset_t)jumbo_page_kva(pg));
+}
+
+/* A pool of its own, committed short of its cap. */
+static void pool_edges(void)
+{
+	struct jumbo_pool_params pp;
+	struct jumbo_stats st;
+	unsigned holds;
+	int pend;
+
+	jumbo_pool_params_init(&pp);
+	pp.max_pages = 4096;
+	pp.grow_pages = 100;
+	pp.reserve_pages = 0; /* a freed page is reused at once */
+	pp.flags = JUMBO_POOL_NOCACHE;
+	struct jumbo_pool *p = jumbo_pool_create(&pp);
+	REQUIRE(p);
+	char *base = jumbo_pool_iova_to_addr(p, 0);
+	/* Allocate every committed page: the last one is at the edge. */
+	static void *v[100];
+	for (int i = 0; i < 100; i++)
+		REQUIRE((v[i] = jumbo_pool_alloc(p)));
+	REQUIRE(jumbo_pool_stats(p, &st) == 0);
+	REQUIRE(st.committed == 100);
+	char *last = base + 99 * 4096, *beyond = base + 100 * 4096;
+
+	/* Bounded by the committed pages. */
+	CHECK_EQ(jumbo_pool_hold(p, last + 4095), 0);
+	CHECK_EQ(jumbo_pool_hold(p, beyond), -EFAULT);
+	CHECK_EQ(jumbo_pool_unhold(p, last + 4095), 0);
+	CHECK_EQ(jumbo_pool_unhold(p, beyond), -EFAULT);
+	CHECK_EQ(jumbo_pool_free(p, beyond), -EFAULT);
+	CHECK_EQ(jumbo_pool_free_contig(p, beyond, 1), -EFAULT);
+	CHECK_EQ(jumbo_pool_steal(p, beyond, 0), -EFAULT);
+	CHECK_EQ(jumbo_page_state(jumbo_pool_page(p, beyond), &holds, &pend),
+		 JUMBO_PG_UNUSED);
+	CHECK_EQ(jumbo_page_state(jumbo_pool_page(p, last), &holds, &pend),
+		 JUMBO_PG_ALLOC);
+	CHECK_EQ(jumbo_pool_steal(p, last, 0), 0);
+	CHECK_EQ(jumbo_pool_free(p, last), -EALREADY);
+	v[99] = jumbo_pool_alloc(p);
+	CHECK(v[99] == last);
+
+	/* Bounded by the cap. */
+	char *end = base + 4096 * 4096;
+	CHECK(jumbo_pool_page(p, end) == NULL);
+	CHECK(jumbo_pool_page(p, end - 1) == jumbo_pool_page(p, end - 4096));
+	CHECK(jumbo_pool_page(p, end - 1) != NULL);
+	CHECK(jumbo_pool_page(p, base - 1) == NULL);
+	CHECK(jumbo_pool_iova(p, end) == (vm_paddr_t)-1);
+	CHECK_EQ(jumbo_pool_iova(p, end - 1), 4096 * 4096 - 1);
+	CHECK(jumbo_pool_iova_to_addr(p, 4096 * 4096) == NULL);
+	CHECK(jumbo_pool_iova_to_addr(p, 4096 * 4096 - 1) == end - 1);
+	CHECK_EQ(jumbo_pool_free(p, end), -EFAULT);
+	CHECK_EQ(jumbo_pool_free_contig(p, end - 4096, 2), -EFAULT);
+
+	CHECK_EQ(jumbo_pool_free_bulk(p, v, 100), 0);
+	CHECK_EQ(jumbo_pool_destroy(p), 0);
+}
+
+static void shared_zero(void)
+{
+	struct jumbo_pool_params pp;
+
+	jumbo_pool_params_init(&pp);
+	pp.max_pages = 1024;
+	pp.grow_pages = 16;
+	pp.flags = JUMBO_POOL_SHARED | JUMBO_POOL_NOCACHE;
+	struct jumbo_pool *p = jumbo_pool_create(&pp);
+	REQUIRE(p);
+	/* A peer maps the whole memfd and writes page 20: uncommitted. */
+	char *peer = mmap(NULL, 1024 * 4096, PROT_READ | PROT_WRITE,
+			  MAP_SHARED, jumbo_pool_fd(p), 0);
+	REQUIRE(peer != MAP_FAILED);
+	memset(peer + 20 * 4096, 0x5a, 4096);
+	static void *v[32];
+	for (int i = 0; i < 32; i++)
+		REQUIRE((v[i] = jumbo_pool_alloc(p)));
+	char *pg = jumbo_pool_iova_to_addr(p, 20 * 4096);
+	int dirty = 0;
+	for (int i = 0; i < 4096; i++)
+		dirty |= pg[i];
+	CHECK_EQ(dirty, 0);
+	CHECK_EQ(jumbo_pool_free_bulk(p, v, 32), 0);
+	munmap(peer, 1024 * 4096);
+	CHECK_EQ(jumbo_pool_destroy(p), 0);
+}
+
+static void huge_init(void *arg)
+{
+	(void)arg;
+	setenv("JUMBO_PAGE_SIZE", "2m", 1);
+	if (jumbo_vm_init() == 0 && errno == ENOMEM)
+		abort();
+}
+
+static int free_hugepages(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[128];
+	int n = -1;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "HugePages_Free: %d", &n) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+int main(void)
+{
+	char num[16];
+
+	if (free_hugepages() == 0) {
+		const char *want[] = { "jumbo_vm_init", "vm.nr_hugepages", NULL };
+		expect_abort("2 MiB default pool without huge pages", huge_init,
+			     NULL, want);
+	} else {
+		printf("edges: huge pages free: the 2 MiB init check is not "
+		       "run\n");
+	}
+	snprintf(num, sizeof(num), "%d", N);
+	setenv("JUMBO_MAX_PAGES", num, 1);
+	setenv("JUMBO_PAGE_SIZE", "4k", 1);
+	REQUIRE(jumbo_vm_init() == 1);
+	default_cap();
+	default_edge();
+	pool_edges();
+	shared_zero();
+	return check_done("edges");
+}
