@@ -545,7 +545,7 @@ int jumbo_pool_stats(struct jumbo_pool *p, struct jumbo_stats *st)
 	return 0;
 }
 
-void jumbo_stats_print(const struct jumbo_stats *st, void *stream)
+void jumbo_stats_print(const struct jumbo_stats *st, FILE *stream)
 {
 	FILE *f = stream ? stream : stdout;
 	const struct {

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -67,6 +68,10 @@ struct jumbo_pool_head {
 
 /* ---- jumbo(9): the default pool ---------------------------------------- */
 
+/*
+ * 1 once the default pool exists (this call made it, or an earlier one
+ * did); 0 with errno on failure, after which nothing is left behind.
+ */
 JUMBO_API int jumbo_vm_init(void);
 JUMBO_API vm_page_t jumbo_pg_alloc(void);
 JUMBO_API void jumbo_pg_free(vm_offset_t addr);
@@ -135,7 +140,11 @@ JUMBO_API void jumbo_pool_params_init(struct jumbo_pool_params *p);
 
 /* NULL and errno (EINVAL, ENOMEM, or what the kernel said) on failure. */
 JUMBO_API struct jumbo_pool *jumbo_pool_create(const struct jumbo_pool_params *p);
-/* 0; -EBUSY (pool untouched, count reported on stderr) while pages are out. */
+/*
+ * 0; -EBUSY (pool untouched, count reported on stderr) while pages are
+ * out.  Any use of the pool after a successful destroy, including by
+ * threads whose caches it had, is a use after free (usually SIGSEGV).
+ */
 JUMBO_API int jumbo_pool_destroy(struct jumbo_pool *pool);
 
 /* A free page's address, or NULL with errno ENOMEM (cap or kernel). */
@@ -220,10 +229,11 @@ struct jumbo_stats {
 	uint64_t alloc_fails;    /* NULL returns: cap reached or kernel refused */
 	uint64_t grow_fails;     /* growth steps the kernel refused */
 	uint64_t lost;           /* slots retired: could not be re-backed */
-	uint64_t in_use;         /* allocs - frees - steals */
+	uint64_t in_use;         /* allocs - frees - steals - lost */
 	uint64_t committed;      /* pages with memory (committed - trimmed) */
 	uint64_t reserved;       /* the cap, in pages */
-	uint64_t high_water;     /* most pages out of the depot at once */
+	uint64_t high_water;     /* most pages out of the depot at once:
+				    in use or in thread caches */
 	uint64_t depot_free;     /* free pages in the shared depot */
 	uint64_t cached_free;    /* free pages in thread caches */
 	uint64_t page_size;
@@ -232,9 +242,13 @@ struct jumbo_stats {
 				    instant, caught (and mended) later */
 };
 
+/*
+ * A snapshot in which every value is possible: see jumbo_pool(3) for how
+ * stale it may be while other threads use the pool.  0 or -EINVAL.
+ */
 JUMBO_API int jumbo_pool_stats(struct jumbo_pool *pool, struct jumbo_stats *st);
-/* Prints the statistics, one per line, to stream (a FILE *). */
-JUMBO_API void jumbo_stats_print(const struct jumbo_stats *st, void *stream);
+/* Prints the statistics, one per line, to stream (stdout if NULL). */
+JUMBO_API void jumbo_stats_print(const struct jumbo_stats *st, FILE *stream);
 
 /* ---- translation: O(1), no lock ----------------------------------------- */
 
