@@ -313,13 +313,14 @@ found:
 
 void jumbo_pool_flush_cache(struct jumbo_pool *p)
 {
-	if (!p)
+	if (!p || !_jumbo_enter(p, "jumbo_pool_flush_cache"))
 		return;
 	struct jumbo_cache *c = cache_lookup(p);
 	if (c) {
 		_jumbo_depot_put(p, c->objs, c->len);
 		c->len = 0;
 	}
+	_jumbo_leave(p);
 }
 
 /* ---- allocation ---------------------------------------------------------- */
@@ -372,7 +373,18 @@ static void flush(struct jumbo_pool *p, struct jumbo_cache *c)
  * Called with no cache yet, an empty one, or none at all (a NOCACHE or
  * debug pool: every page comes from the depot under its lock).
  */
+static frame_t alloc_slow(struct jumbo_pool *p);
+
 frame_t _jumbo_alloc_slow(struct jumbo_pool *p)
+{
+	if (!_jumbo_enter(p, p->seed ? "jumbo_pg_alloc" : "jumbo_pool_alloc"))
+		return NO_FRAME;
+	frame_t f = alloc_slow(p);
+	_jumbo_leave(p);
+	return f;
+}
+
+static frame_t alloc_slow(struct jumbo_pool *p)
 {
 	struct jumbo_cache *c = p->nocache ? NULL : _jumbo_cache_get(p);
 	frame_t f;
@@ -510,9 +522,11 @@ void _jumbo_cache_put(struct jumbo_pool *p, frame_t f)
  */
 int _jumbo_free_slow(struct jumbo_pool *p, frame_t f)
 {
+	if (!_jumbo_enter(p, p->seed ? "jumbo_pg_free" : "jumbo_pool_free"))
+		return -EDEADLK;
 	int r = _jumbo_free_state(p, f);
-	if (r <= 0)
-		return r;
-	_jumbo_cache_put(p, f);
-	return 0;
+	if (r > 0)
+		_jumbo_cache_put(p, f);
+	_jumbo_leave(p);
+	return r > 0 ? 0 : r;
 }

@@ -152,6 +152,7 @@ struct jumbo_tls {
 	struct jumbo_cache **v; /* indexed by pool id */
 	unsigned n;
 	bool keyed;             /* thread-exit destructor armed */
+	const char *busy;       /* debug: the pool call this thread is in */
 };
 
 /*
@@ -463,6 +464,39 @@ static inline int _jumbo_free_addr(struct jumbo_pool *p, const void *addr)
 	return _jumbo_free(p, (frame_t)i);
 }
 
+/*
+ * Re-entry.  A pool call made from a signal handler that interrupted a
+ * pool call on the same thread finds the cache half-changed, or the pool
+ * lock held by itself.  In debug mode (a JUMBO_POOL_DEBUG pool, or a build
+ * with JUMBO_DEBUG_LEVEL) each slow path and locking entry point marks the
+ * thread busy; a call that finds the mark is reported (function, pool and
+ * the call it interrupted) and refused with EDEADLK, changing nothing.
+ * Only outermost calls mark: internal calls between them do not.
+ */
+JUMBO_HIDDEN JUMBO_NOINLINE bool _jumbo_reentered(struct jumbo_pool *p,
+						 const char *fn);
+
+static inline bool _jumbo_enter(struct jumbo_pool *p, const char *fn)
+{
+	if (!(JUMBO_DEBUG_LEVEL > 0 || p->debug))
+		return true;
+	if (unlikely(_jumbo_tls.busy))
+		return !_jumbo_reentered(p, fn);
+	_jumbo_tls.busy = fn;
+	/* A handler on this thread sees the mark before the call's work. */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	return true;
+}
+
+static inline void _jumbo_leave(struct jumbo_pool *p)
+{
+	if (!(JUMBO_DEBUG_LEVEL > 0 || p->debug))
+		return;
+	/* The call's work is done before a handler can find it unmarked. */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	_jumbo_tls.busy = NULL;
+}
+
 /* page.c: states, checks, poison, reports. */
 JUMBO_HIDDEN bool _jumbo_alloc_check(struct jumbo_pool *p, frame_t f);
 JUMBO_HIDDEN void _jumbo_twin(struct jumbo_pool *p, frame_t f, const char *fn,
@@ -480,6 +514,7 @@ JUMBO_HIDDEN const char *_jumbo_strerr(int err);
 /* pool.c */
 JUMBO_HIDDEN uint32_t _jumbo_clock_ms(void);
 JUMBO_HIDDEN void _jumbo_auto_trim(struct jumbo_pool *p, uint32_t now);
+JUMBO_HIDDEN long _jumbo_trim(struct jumbo_pool *p, unsigned min_age_ms);
 
 /* Live statistics (statseg.c): publish a pool, or stop publishing it. */
 JUMBO_HIDDEN void _jumbo_statseg_register(struct jumbo_pool *p);

@@ -17,6 +17,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define POISON_BYTE 0xdb
 #define TWINS_REPORTED 16
@@ -34,6 +35,24 @@ _Noreturn void _jumbo_assert_fail(const char *expr, const char *file, int line)
 	fprintf(stderr, "libjumbo: assertion failed: %s (%s:%d)\n", expr, file,
 		line);
 	abort();
+}
+
+bool _jumbo_reentered(struct jumbo_pool *p, const char *fn)
+{
+	static unsigned said;
+	char buf[256];
+
+	/* write(2), not stdio: this runs in a signal handler, most likely. */
+	if (__atomic_fetch_add(&said, 1, __ATOMIC_RELAXED) < 16) {
+		int n = snprintf(buf, sizeof(buf), "%s: pool \"%s\": re-entered "
+				 "on its thread (a signal handler?) while "
+				 "%s was running; refused (EDEADLK)\n", fn,
+				 p->name, _jumbo_tls.busy);
+		if (n > 0 && write(2, buf, (size_t)n) < 0)
+			n = 0;
+	}
+	errno = EDEADLK;
+	return true;
 }
 
 const char *_jumbo_strerr(int err)
@@ -55,6 +74,9 @@ const char *_jumbo_strerr(int err)
 		return "the pool's memory is shared and cannot be given away";
 	case -ENOMEM:
 		return "the slot could not be re-backed";
+	case -EDEADLK:
+		return "re-entered while a call on the same thread was running "
+		       "(a signal handler?)";
 	default:
 		return strerror(-err);
 	}
@@ -219,12 +241,24 @@ int _jumbo_free_state(struct jumbo_pool *p, frame_t f)
 	}
 }
 
+static int hold(struct jumbo_pool *p, frame_t f);
+static int unhold(struct jumbo_pool *p, frame_t f);
+
 int jumbo_pool_hold(struct jumbo_pool *p, void *addr)
 {
 	frame_t f;
 	int err = _jumbo_page_of(p, addr, false, &f);
 	if (err)
 		return err;
+	if (!_jumbo_enter(p, "jumbo_pool_hold"))
+		return -EDEADLK;
+	err = hold(p, f);
+	_jumbo_leave(p);
+	return err;
+}
+
+static int hold(struct jumbo_pool *p, frame_t f)
+{
 	uint32_t s = fr_load(p, f);
 	do {
 		if ((s & PGS_MASK) == JUMBO_PG_UNUSED)
@@ -242,11 +276,20 @@ int jumbo_pool_hold(struct jumbo_pool *p, void *addr)
 int jumbo_pool_unhold(struct jumbo_pool *p, void *addr)
 {
 	frame_t f;
-	uint32_t s, ns;
 	int err = _jumbo_page_of(p, addr, false, &f);
 	if (err)
 		return err;
-	s = fr_load(p, f);
+	if (!_jumbo_enter(p, "jumbo_pool_unhold"))
+		return -EDEADLK;
+	err = unhold(p, f);
+	_jumbo_leave(p);
+	return err;
+}
+
+static int unhold(struct jumbo_pool *p, frame_t f)
+{
+	uint32_t s = fr_load(p, f), ns;
+
 	do {
 		if ((s & PGS_MASK) == JUMBO_PG_UNUSED)
 			return -EFAULT;
@@ -268,7 +311,18 @@ int jumbo_pool_unhold(struct jumbo_pool *p, void *addr)
 	return 0;
 }
 
+static int steal(struct jumbo_pool *p, frame_t f, unsigned flags);
+
 int _jumbo_steal(struct jumbo_pool *p, frame_t f, unsigned flags)
+{
+	if (!_jumbo_enter(p, p->seed ? "jumbo_pg_steal" : "jumbo_pool_steal"))
+		return -EDEADLK;
+	int err = steal(p, f, flags);
+	_jumbo_leave(p);
+	return err;
+}
+
+static int steal(struct jumbo_pool *p, frame_t f, unsigned flags)
 {
 	uint32_t s = fr_load(p, f);
 

@@ -238,14 +238,25 @@ int jumbo_pool_free(struct jumbo_pool *p, void *addr)
 
 /* ---- runs of contiguous pages ------------------------------------------- */
 
+static void *alloc_contig(struct jumbo_pool *p, unsigned n);
+
 void *jumbo_pool_alloc_contig(struct jumbo_pool *p, unsigned n)
 {
-	struct jumbo_run r;
-
 	if (!p || n == 0 || n > p->head.ph_npages) {
 		errno = EINVAL;
 		return NULL;
 	}
+	if (!_jumbo_enter(p, "jumbo_pool_alloc_contig"))
+		return NULL;
+	void *a = alloc_contig(p, n);
+	_jumbo_leave(p);
+	return a;
+}
+
+static void *alloc_contig(struct jumbo_pool *p, unsigned n)
+{
+	struct jumbo_run r;
+
 	while (_jumbo_depot_take_run(p, n, &r)) {
 		/*
 		 * Each word must be plain FREE (poisoned in a debug pool; the
@@ -410,6 +421,15 @@ long jumbo_pool_trim(struct jumbo_pool *p, unsigned min_age_ms)
 {
 	if (!p)
 		return -EINVAL;
+	if (!_jumbo_enter(p, "jumbo_pool_trim"))
+		return -EDEADLK;
+	long r = _jumbo_trim(p, min_age_ms);
+	_jumbo_leave(p);
+	return r;
+}
+
+long _jumbo_trim(struct jumbo_pool *p, unsigned min_age_ms)
+{
 	uint32_t now = _jumbo_clock_ms();
 	struct jumbo_mag *mine, *m;
 	size_t n = 0, k = 0;
@@ -481,7 +501,7 @@ void _jumbo_auto_trim(struct jumbo_pool *p, uint32_t now)
 	/* Relaxed: only elects one trimmer; trim takes the lock itself. */
 	if (__atomic_compare_exchange_n(&p->last_trim, &last, now, false,
 					__ATOMIC_RELAXED, __ATOMIC_RELAXED))
-		jumbo_pool_trim(p, p->trim_idle_ms);
+		_jumbo_trim(p, p->trim_idle_ms);
 }
 
 /* ---- statistics -------------------------------------------------------------- */
@@ -499,6 +519,8 @@ int jumbo_pool_stats(struct jumbo_pool *p, struct jumbo_stats *st)
 
 	if (!p || !st)
 		return -EINVAL;
+	if (!_jumbo_enter(p, "jumbo_pool_stats"))
+		return -EDEADLK;
 	memset(st, 0, sizeof(*st));
 	/* Frees (and twins, and steals, each counted before its free) are
 	 * read before the events that precede them: see sum_locked(). */
@@ -542,6 +564,7 @@ int jumbo_pool_stats(struct jumbo_pool *p, struct jumbo_stats *st)
 				 (sizeof(struct jumbo_mag) +
 				  p->mag_size * sizeof(frame_t)) +
 			 runs_cap * sizeof(struct jumbo_run) + sizeof(*p);
+	_jumbo_leave(p);
 	return 0;
 }
 

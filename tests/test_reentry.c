@@ -1,0 +1,90 @@
+/*
+ * A pool called from a signal handler that interrupted a pool call on the
+ * same thread.  The pool is not async-signal-safe (jumbo_pool(3),
+ * CONTEXT); in debug mode the re-entered call must be reported and
+ * refused with EDEADLK, leaving the pool intact, instead of deadlocking
+ * on the pool lock or handing a page out twice.  The run is in a child
+ * with an alarm, so that a deadlock (the behaviour before the fix) fails
+ * the test, after 100 s, instead of hanging it.
+ */
+#include "check.h"
+
+#include <jumbo/jumbo.h>
+#include <sys/time.h>
+
+#define CAP 64
+
+static struct jumbo_pool *pool;
+static volatile sig_atomic_t refused, ran;
+
+static void handler(int sig)
+{
+	int e = errno;
+	(void)sig;
+	void *a = jumbo_pool_alloc(pool);
+	if (a) {
+		if (jumbo_pool_free(pool, a) == -EDEADLK)
+			refused = refused + 1; /* leaked: nothing else to do */
+	} else if (errno == EDEADLK) {
+		refused = refused + 1;
+	}
+	ran = ran + 1;
+	errno = e;
+}
+
+static void scenario(void *arg)
+{
+	struct jumbo_pool_params pp;
+	struct itimerval it = { { 0, 50 }, { 0, 50 } };
+	static void *v[CAP];
+
+	(void)arg;
+	alarm(100); /* a deadlock kills the child: SIGALRM */
+	jumbo_pool_params_init(&pp);
+	pp.max_pages = CAP;
+	pp.flags = JUMBO_POOL_DEBUG;
+	pool = jumbo_pool_create(&pp);
+	if (!pool)
+		_exit(2);
+	signal(SIGPROF, handler);
+	setitimer(ITIMER_PROF, &it, NULL);
+	for (long i = 0; i < 2000000 && refused < 20; i++) {
+		void *a = jumbo_pool_alloc(pool);
+		if (a && jumbo_pool_free(pool, a) != 0)
+			_exit(3);
+	}
+	it.it_value.tv_usec = it.it_interval.tv_usec = 0;
+	setitimer(ITIMER_PROF, &it, NULL);
+	fprintf(stderr, "reentry: %d handler calls, %d refused\n", (int)ran,
+		(int)refused);
+	if (refused == 0)
+		_exit(77);
+	/* Intact: every page but those leaked by a refused free, once. */
+	unsigned n = jumbo_pool_alloc_bulk(pool, v, CAP);
+	for (unsigned i = 0; i < n; i++)
+		for (unsigned j = 0; j < i; j++)
+			if (v[i] == v[j])
+				_exit(4);
+	struct jumbo_stats st;
+	if (jumbo_pool_stats(pool, &st) != 0 || st.in_use > CAP ||
+	    st.double_frees != 0 || n + (unsigned)refused < CAP)
+		_exit(5);
+	_exit(0);
+}
+
+int main(void)
+{
+	char buf[8192];
+	int st = run_child(scenario, NULL, buf, sizeof(buf));
+
+	fputs(buf, stdout);
+	if (st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 77)
+		skip("no signal landed inside a pool call");
+	CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	if (!(st != -1 && WIFEXITED(st)))
+		printf("reentry: child %s %d\n", st != -1 && WIFSIGNALED(st) ?
+		       "killed by signal" : "status", st);
+	else
+		CHECK(strstr(buf, "re-entered") != NULL);
+	return check_done("reentry");
+}
