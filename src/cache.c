@@ -227,6 +227,46 @@ static void cache_retire(struct jumbo_pool *p, struct jumbo_cache *c)
 		c->pool_next->pool_pprev = c->pool_pprev;
 }
 
+/*
+ * fork().  Hooks for whoever registers the library's pthread_atfork
+ * handlers (the mbuf layer does, for the whole library): prepare takes the
+ * registry lock and then every pool's lock, in id order, after waiting for
+ * any trim to put its pages back (a trim running on another thread would
+ * never finish in the child); parent releases them; child makes them anew,
+ * unlocked, since its one thread is not the one that took them.  In the
+ * child the caches of the parent's other threads stay registered with
+ * their pages: they are out of reach there, as a thread's cache is while
+ * that thread blocks.
+ */
+void _jumbo_pools_atfork_prepare(void)
+{
+	pthread_mutex_lock(&reg_lock);
+	for (unsigned i = 0; i < JUMBO_MAX_POOLS; i++) {
+		struct jumbo_pool *p = reg_pools[i];
+		if (!p)
+			continue;
+		pthread_mutex_lock(&p->lock);
+		while (p->trim_pages)
+			pthread_cond_wait(&p->trim_cv, &p->lock);
+	}
+}
+
+void _jumbo_pools_atfork_parent(void)
+{
+	for (unsigned i = JUMBO_MAX_POOLS; i-- > 0;)
+		if (reg_pools[i])
+			pthread_mutex_unlock(&reg_pools[i]->lock);
+	pthread_mutex_unlock(&reg_lock);
+}
+
+void _jumbo_pools_atfork_child(void)
+{
+	for (unsigned i = 0; i < JUMBO_MAX_POOLS; i++)
+		if (reg_pools[i])
+			_jumbo_pool_locks_init(reg_pools[i]);
+	pthread_mutex_init(&reg_lock, NULL);
+}
+
 /* Thread exit: every cache of the thread goes back to its pool. */
 static void tls_destructor(void *arg)
 {

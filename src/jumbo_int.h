@@ -515,6 +515,12 @@ JUMBO_HIDDEN const char *_jumbo_strerr(int err);
 JUMBO_HIDDEN uint32_t _jumbo_clock_ms(void);
 JUMBO_HIDDEN void _jumbo_auto_trim(struct jumbo_pool *p, uint32_t now);
 JUMBO_HIDDEN long _jumbo_trim(struct jumbo_pool *p, unsigned min_age_ms);
+JUMBO_HIDDEN void _jumbo_pool_locks_init(struct jumbo_pool *p);
+
+/* cache.c: fork() hooks for the library's pthread_atfork handlers. */
+JUMBO_HIDDEN void _jumbo_pools_atfork_prepare(void);
+JUMBO_HIDDEN void _jumbo_pools_atfork_parent(void);
+JUMBO_HIDDEN void _jumbo_pools_atfork_child(void);
 
 /* Live statistics (statseg.c): publish a pool, or stop publishing it. */
 JUMBO_HIDDEN void _jumbo_statseg_register(struct jumbo_pool *p);

@@ -71,6 +71,22 @@ static void pool_unmap(struct jumbo_pool *p)
 		close(p->fd);
 }
 
+/* The pool's lock and trim's condition, unlocked (also in a fork child). */
+void _jumbo_pool_locks_init(struct jumbo_pool *p)
+{
+	/*
+	 * Adaptive: critical sections are a few list operations, so a thread
+	 * that finds the lock taken spins briefly rather than sleeping in the
+	 * kernel, which would cost it tens of microseconds.
+	 */
+	pthread_mutexattr_t ma;
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
+	pthread_mutex_init(&p->lock, &ma);
+	pthread_mutexattr_destroy(&ma);
+	pthread_cond_init(&p->trim_cv, NULL);
+}
+
 struct jumbo_pool *jumbo_pool_create(const struct jumbo_pool_params *pp)
 {
 	struct jumbo_pool *p;
@@ -122,17 +138,7 @@ struct jumbo_pool *jumbo_pool_create(const struct jumbo_pool_params *pp)
 	p->grow_pages = pp->grow_pages ? pp->grow_pages
 				       : (JUMBO_PAGE_2M >> shift);
 	snprintf(p->name, sizeof(p->name), "%s", pp->name ? pp->name : "jumbo");
-	/*
-	 * Adaptive: critical sections are a few list operations, so a thread
-	 * that finds the lock taken spins briefly rather than sleeping in the
-	 * kernel, which would cost it tens of microseconds.
-	 */
-	pthread_mutexattr_t ma;
-	pthread_mutexattr_init(&ma);
-	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
-	pthread_mutex_init(&p->lock, &ma);
-	pthread_mutexattr_destroy(&ma);
-	pthread_cond_init(&p->trim_cv, NULL);
+	_jumbo_pool_locks_init(p);
 
 	err = ENOMEM;
 	p->reserved_bytes = pp->max_pages << shift;

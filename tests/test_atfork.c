@@ -1,0 +1,71 @@
+/*
+ * The pool's fork hooks (for the library's pthread_atfork handlers): with
+ * them registered, a child forked while other threads allocate, free and
+ * trim finds every pool lock free and no trim pending, and can use the
+ * pool.  Without them the child can inherit a lock held by a thread it
+ * does not have, and hang (its alarm then fails the test).
+ */
+#include "check.h"
+
+#include <jumbo/jumbo.h>
+#include <pthread.h>
+
+void _jumbo_pools_atfork_prepare(void);
+void _jumbo_pools_atfork_parent(void);
+void _jumbo_pools_atfork_child(void);
+
+static struct jumbo_pool *pool;
+static int stop;
+
+static void *busy(void *arg)
+{
+	void *v[64];
+	(void)arg;
+	while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
+		unsigned n = jumbo_pool_alloc_bulk(pool, v, 64);
+		jumbo_pool_free_bulk(pool, v, n);
+		jumbo_pool_flush_cache(pool);
+		jumbo_pool_trim(pool, 0);
+	}
+	return NULL;
+}
+
+int main(void)
+{
+	struct jumbo_pool_params pp;
+	pthread_t t[2];
+	int bad = 0;
+
+	REQUIRE(pthread_atfork(_jumbo_pools_atfork_prepare,
+			       _jumbo_pools_atfork_parent,
+			       _jumbo_pools_atfork_child) == 0);
+	jumbo_pool_params_init(&pp);
+	pp.max_pages = 1024;
+	pool = jumbo_pool_create(&pp);
+	REQUIRE(pool);
+	for (int i = 0; i < 2; i++)
+		REQUIRE(pthread_create(&t[i], NULL, busy, NULL) == 0);
+	for (int k = 0; k < 200; k++) {
+		pid_t pid = fork();
+		REQUIRE(pid >= 0);
+		if (pid == 0) {
+			alarm(60); /* a hang fails the test */
+			void *a = jumbo_pool_alloc(pool);
+			struct jumbo_stats st;
+			if (!a || jumbo_pool_free(pool, a) != 0 ||
+			    jumbo_pool_trim(pool, 0) < 0 ||
+			    jumbo_pool_stats(pool, &st) != 0)
+				_exit(1);
+			_exit(0);
+		}
+		int st;
+		REQUIRE(waitpid(pid, &st, 0) == pid);
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			bad++;
+	}
+	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	CHECK_EQ(bad, 0);
+	return check_done("atfork");
+}
