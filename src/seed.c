@@ -161,9 +161,11 @@ vm_page_t jumbo_pg_alloc(void)
  * the virtual address belongs: say so.
  */
 static JUMBO_NOINLINE _Noreturn void seed_free_fail(const char *fn,
-						    struct jumbo_pool *p,
 						    void *addr, int err)
 {
+	/* The pool is looked up again: the fast path keeps no register for
+	 * this call. */
+	struct jumbo_pool *p = dflt();
 	uintptr_t a = (uintptr_t)addr;
 	size_t committed = __atomic_load_n(&p->committed, __ATOMIC_ACQUIRE);
 
@@ -187,7 +189,7 @@ static inline void seed_free(const char *fn, void *addr)
 				       "run)");
 	err = _jumbo_free_addr(p, addr);
 	if (unlikely(err))
-		seed_free_fail(fn, p, addr, err);
+		seed_free_fail(fn, addr, err);
 }
 
 void jumbo_pg_free(vm_offset_t addr)
