@@ -18,8 +18,8 @@
 #include <sched.h>
 #include <stdbool.h>
 
-#define THREADS 3
-#define ROUNDS 200000
+#define THREADS 2
+#define ROUNDS 2000000
 
 static struct jumbo_pool *pool;
 static int stop;
@@ -38,8 +38,7 @@ static void *allocator(void *arg)
 		}
 		*(volatile char *)a = 1;
 		CHECK_EQ(jumbo_pool_free(pool, a), 0);
-		if (i % 4 == 0)
-			jumbo_pool_flush_cache(pool); /* through the depot */
+		jumbo_pool_flush_cache(pool); /* every page through the depot */
 	}
 	__atomic_fetch_add(&fails, f, __ATOMIC_RELAXED);
 	return NULL;
