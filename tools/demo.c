@@ -340,7 +340,7 @@ static void demo_usage(FILE *f)
 	      "pays), then runs a plain malloc + recv receiver the same way.\n"
 	      "\n"
 	      "  --quick             a short run (about 2 s), for tests\n"
-	      "  --duration SECS     per receiver (default 3; also --seconds)\n"
+	      "  --duration SECS     per receiver (default 3)\n"
 	      "  --backend NAME      udp (default), tcp or uring\n"
 	      "  --frame BYTES       frame size (default 9000; 32 to 65000)\n"
 	      "  --page SIZE         pool page size: 4k (default) or 2m\n"
@@ -349,7 +349,8 @@ static void demo_usage(FILE *f)
 	      "  --deliver MODE      auto (default), move or copy\n"
 	      "  --no-baseline       skip the malloc + recv run\n"
 	      "  --json              the summary as one JSON object\n"
-	      "  -h, --help          this text\n", f);
+	      "  -h, --help          this text\n"
+	      "  --version           the version\n", f);
 }
 
 int cmd_demo(int argc, char **argv)
@@ -357,7 +358,7 @@ int cmd_demo(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "quick", no_argument, 0, 'q' },
 		{ "duration", required_argument, 0, 'd' },
-		{ "seconds", required_argument, 0, 'd' }, /* scripts/demo.sh */
+		{ "seconds", required_argument, 0, 'd' }, /* as jumbo rx, tx */
 		{ "backend", required_argument, 0, 'b' },
 		{ "frame", required_argument, 0, 'f' },
 		{ "page", required_argument, 0, 'p' },
@@ -367,6 +368,7 @@ int cmd_demo(int argc, char **argv)
 		{ "no-baseline", no_argument, 0, 'n' },
 		{ "json", no_argument, 0, 'j' },
 		{ "help", no_argument, 0, 'h' },
+		{ "version", no_argument, 0, 'V' },
 		{ 0, 0, 0, 0 }
 	};
 	struct demo_cfg c = { JUMBO_RX_UDP, 0, 9000, JUMBO_PAGE_4K, 32, 256,
@@ -378,7 +380,7 @@ int cmd_demo(int argc, char **argv)
 
 	tool_cmd = "jumbo demo";
 	optind = 1;
-	while ((o = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
 		switch (o) {
 		case 'q': c.secs = 0.7; break;
 		case 'd':
@@ -429,12 +431,13 @@ int cmd_demo(int argc, char **argv)
 		case 'n': c.baseline = -1; break;
 		case 'j': c.json = 1; break;
 		case 'h': demo_usage(stdout); return 0;
-		default: demo_usage(stderr); return EX_USAGE;
+		case 'V': return tool_version();
+		default: return opt_bad(o, argv);
 		}
 	}
 	if (optind < argc)
 		return tool_err(EX_USAGE, "unexpected argument '%s' (see "
-				"--help)", argv[optind]);
+				"'jumbo demo --help')", argv[optind]);
 	c.stream = c.backend == JUMBO_RX_TCP;
 	/*
 	 * With 2 MiB pages every frame takes a whole page: keep the pages

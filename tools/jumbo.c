@@ -9,17 +9,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* One line per command: a new command is a new line here and its file. */
+static const struct tool_cmd_ent {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *what; /* for the usage, wrapped by hand at 60 columns */
+} cmds[] = {
+	{ "demo", cmd_demo, "jumbo frames on loopback into pool pages, against a\n"
+			    "          plain malloc + recv receiver (start here)" },
+	{ "rx", cmd_rx, "receive on an address and port into pool pages" },
+	{ "tx", cmd_tx, "send test frames to an address and port" },
+	{ "stat", cmd_stat, "pools of running programs (this one's included)" },
+};
+
+#define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
+
 static void usage(FILE *f)
 {
-	fputs("usage: jumbo COMMAND [options]\n"
-	      "\n"
-	      "  demo    jumbo frames on loopback into pool pages, against a\n"
-	      "          plain malloc + recv receiver (start here)\n"
-	      "  rx      receive on an address and port into pool pages\n"
-	      "  tx      send test frames to an address and port\n"
-	      "  stat    pools of running programs (this one's included)\n"
-	      "\n"
-	      "jumbo COMMAND --help tells the options of each.\n", f);
+	fputs("usage: jumbo COMMAND [options]\n\n", f);
+	for (size_t i = 0; i < NCMDS; i++)
+		fprintf(f, "  %-7s %s\n", cmds[i].name, cmds[i].what);
+	fputs("\njumbo COMMAND --help tells the options of each; the library's "
+	      "manual is\n'man 3 jumbo'.\n", f);
 }
 
 int main(int argc, char **argv)
@@ -33,17 +44,18 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version"))
+		return tool_version();
 	/* The command's own pools show in "jumbo stat" (jumbo_stat(3)). */
 	setenv("JUMBO_STAT", "1", 0);
-	if (!strcmp(argv[1], "stat"))
-		return cmd_stat(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "demo"))
-		return cmd_demo(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "rx"))
-		return cmd_rx(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "tx"))
-		return cmd_tx(argc - 1, argv + 1);
-	fprintf(stderr, "jumbo: '%s' is not a command (demo, rx, tx, stat; see "
-		"jumbo --help)\n", argv[1]);
+	for (size_t i = 0; i < NCMDS; i++)
+		if (!strcmp(argv[1], cmds[i].name))
+			return cmds[i].run(argc - 1, argv + 1);
+	fputs("jumbo: '", stderr);
+	fputs(argv[1], stderr);
+	fputs("' is not a command (", stderr);
+	for (size_t i = 0; i < NCMDS; i++)
+		fprintf(stderr, "%s%s", i ? ", " : "", cmds[i].name);
+	fputs("; see 'jumbo --help')\n", stderr);
 	return EX_USAGE;
 }

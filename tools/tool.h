@@ -37,8 +37,25 @@ int opt_page(const char *opt, const char *arg, size_t *out);
 int opt_port(const char *opt, const char *arg, unsigned *out);
 int opt_loop_addr(const char *opt, const char *arg);
 
+/*
+ * What getopt_long returned instead of an option (the optstring starts
+ * with ':'): an unknown option, or one without its value.  Prints one line
+ * and where the help is; returns EX_USAGE.
+ */
+int opt_bad(int o, char **argv);
+
+/* "jumbo 1.0.0 (libjumbo)" on stdout; 0.  Every command takes --version. */
+int tool_version(void);
+
 /* A pool of pages of page_size for max_frame frames: NULL after a message. */
 struct jumbo_pool *tool_pool(size_t page_size, size_t max_pages);
+
+/*
+ * The cap of the command's pool in pages: JUMBO_MAX_PAGES as the default
+ * pool reads it, else dflt.  0 after a message when the variable is not a
+ * number from 1 to 2^32 - 2.
+ */
+size_t tool_env_pages(size_t dflt);
 
 /* ---- the report ---------------------------------------------------------- */
 

@@ -30,7 +30,8 @@ static void tx_usage(FILE *f)
 	      "                    goes; loopback receivers then drop)\n"
 	      "  --seed N          for the sizes (default fixed)\n"
 	      "  --json            the summary as one JSON object\n"
-	      "  -h, --help        this text\n", f);
+	      "  -h, --help        this text\n"
+	      "  --version         the version\n", f);
 }
 
 int cmd_tx(int argc, char **argv)
@@ -44,10 +45,12 @@ int cmd_tx(int argc, char **argv)
 		{ "max", required_argument, 0, 'M' },
 		{ "count", required_argument, 0, 'c' },
 		{ "duration", required_argument, 0, 'd' },
+		{ "seconds", required_argument, 0, 'd' },
 		{ "rate", required_argument, 0, 'r' },
 		{ "seed", required_argument, 0, 's' },
 		{ "json", no_argument, 0, 'j' },
 		{ "help", no_argument, 0, 'h' },
+		{ "version", no_argument, 0, 'V' },
 		{ 0, 0, 0, 0 }
 	};
 	const char *addr = "127.0.0.1";
@@ -62,7 +65,7 @@ int cmd_tx(int argc, char **argv)
 	tool_cmd = "jumbo tx";
 	memset(&s, 0, sizeof(s));
 	optind = 1;
-	while ((o = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
 		switch (o) {
 		case 'a':
 			if (opt_loop_addr("--addr", optarg))
@@ -116,14 +119,16 @@ int cmd_tx(int argc, char **argv)
 			break;
 		case 'j': json = 1; break;
 		case 'h': tx_usage(stdout); return 0;
-		default: tx_usage(stderr); return EX_USAGE;
+		case 'V': return tool_version();
+		default: return opt_bad(o, argv);
 		}
 	}
 	if (optind < argc)
 		return tool_err(EX_USAGE, "unexpected argument '%s' (see "
-				"--help)", argv[optind]);
+				"'jumbo tx --help')", argv[optind]);
 	if (!have_port)
-		return tool_err(EX_USAGE, "--port is required (see --help)");
+		return tool_err(EX_USAGE, "--port is required (see 'jumbo tx "
+				"--help')");
 	if (!min != !max)
 		return tool_err(EX_USAGE, "--min and --max go together");
 	if (min > max)

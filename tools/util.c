@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -23,6 +24,51 @@ int tool_err(int code, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	return code;
+}
+
+int opt_bad(int o, char **argv)
+{
+	const char *a = argv[optind - 1], *eq = strchr(a, '=');
+	int len = eq ? (int)(eq - a) : (int)strlen(a);
+
+	/* A short option's text is in optopt; a long one's in argv. */
+	if (optopt && (a[0] != '-' || a[1] != '-')) {
+		static char s[3] = "-";
+		s[1] = (char)optopt;
+		a = s;
+		len = 2;
+	}
+	if (o == ':')
+		return tool_err(EX_USAGE, "%.*s needs a value; see '%s --help'",
+				len, a, tool_cmd);
+	return tool_err(EX_USAGE, "unknown option %.*s; see '%s --help'", len,
+			a, tool_cmd);
+}
+
+int tool_version(void)
+{
+	printf("jumbo %s (libjumbo)\n", JUMBO_TOOL_VERSION);
+	return 0;
+}
+
+size_t tool_env_pages(size_t dflt)
+{
+	const char *s = getenv("JUMBO_MAX_PAGES");
+	unsigned long long v;
+	char *end;
+
+	if (!s || !*s)
+		return dflt;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	/* Digits only: strtoull would take "-1" as a huge number. */
+	if (errno || *end || *s < '0' || *s > '9' || v == 0 ||
+	    v >= 0xffffffffull) {
+		tool_err(EX_USAGE, "JUMBO_MAX_PAGES: '%s' is not a number of "
+			 "pages from 1 to %u", s, 0xfffffffeu);
+		return 0;
+	}
+	return (size_t)v;
 }
 
 int opt_size(const char *opt, const char *arg, size_t min, size_t max,
