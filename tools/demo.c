@@ -47,10 +47,12 @@ struct demo_run {
 	/* consumer */
 	uint64_t good, bad, out_of_order, bytes, moved, copied, remaps;
 	uint64_t next_seq;
-	uint64_t last_ns;
+	uint64_t first_ns, last_ns; /* the first and last frame finished */
 	int deliver_err;
 	/* receive loop */
 	uint64_t queue_drops, t0, rx_frames;
+	uint64_t rx_first, rx_last;  /* when frames came in, for progress */
+	uint64_t prog_ns, prog_acked; /* the previous progress line */
 	struct jumbo_rx_stats st;
 	struct jf_sender snd;
 	double elapsed;
@@ -130,6 +132,8 @@ static void *demo_consumer(void *arg)
 			free(p);
 		}
 		r->last_ns = jf_now_ns();
+		if (!r->first_ns)
+			r->first_ns = r->last_ns;
 		/* release: the sender's window reads it. */
 		__atomic_store_n(&r->acked, r->good + r->bad, __ATOMIC_RELEASE);
 	}
@@ -138,18 +142,28 @@ static void *demo_consumer(void *arg)
 	return NULL;
 }
 
+/*
+ * Time since the first frame, stopped at the last one, and the rate over
+ * the interval since the previous line: a sender that has stopped shows
+ * 0 Gbit/s, not an average that decays with the wall clock.
+ */
 static void demo_progress(struct demo_run *r, const char *name, uint64_t now)
 {
-	double t = (double)(now - r->t0) / 1e9;
 	uint64_t got = __atomic_load_n(&r->acked, __ATOMIC_ACQUIRE);
+	double t = r->rx_first ? (double)(r->rx_last - r->rx_first) / 1e9 : 0;
+	double dt = r->prog_ns ? (double)(now - r->prog_ns) / 1e9 : 0;
 	struct jumbo_stats ps = { 0 };
 
 	if (r->pool)
 		jumbo_pool_stats(r->pool, &ps);
 	fprintf(stderr, "\r%-12s %5.1f s %10llu frames %7.2f Gbit/s  pages in "
 		"use %6llu ", name, t, (unsigned long long)got,
-		t > 0 ? (double)got * (double)r->cfg->frame * 8 / t / 1e9 : 0.0,
+		dt > 0 ? (double)(got - r->prog_acked) *
+				 (double)r->cfg->frame * 8 / dt / 1e9
+		       : 0.0,
 		(unsigned long long)ps.in_use);
+	r->prog_ns = now;
+	r->prog_acked = got;
 }
 
 /*
@@ -269,6 +283,9 @@ static int demo_run(struct demo_run *r, const char *name)
 		if (n > 0) {
 			r->rx_frames += (uint64_t)n;
 			idle_since = 0;
+			if (!r->rx_first)
+				r->rx_first = now;
+			r->rx_last = now;
 		}
 		if (c->progress && now >= next_print) {
 			demo_progress(r, name, now);
@@ -289,8 +306,9 @@ static int demo_run(struct demo_run *r, const char *name)
 		demo_progress(r, name, jf_now_ns());
 		fputc('\n', stderr);
 	}
-	r->elapsed = (double)((r->last_ns > r->t0 ? r->last_ns : jf_now_ns()) -
-			      r->t0) / 1e9;
+	/* When frames flowed: from the first checked to the last. */
+	r->elapsed = r->first_ns ? (double)(r->last_ns - r->first_ns) / 1e9
+				 : 0;
 	if (r->snd.err)
 		err = tool_err(EX_FAIL, "the sender failed: %s",
 			       strerror(-r->snd.err));
