@@ -5,11 +5,13 @@
  * is checked); without it any sender will do (iperf 2, socat, netcat).
  */
 #include "frame.h"
+#include "rx_cmd.h"
 #include "send.h"
-#include "tool.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <net/if.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,29 +22,9 @@ static volatile sig_atomic_t rx_interrupted;
 
 static void rx_on_signal(int sig)
 {
+	(void)sig;
 	rx_interrupted = 1;
 }
-
-struct rx_cfg {
-	const char *addr;
-	unsigned port;
-	int backend;       /* JUMBO_RX_*, or -1 malloc, -2 reuse */
-	int tcp, len32, framing, verify, json, quiet;
-	size_t frame, page;
-	unsigned batch;
-	unsigned deliver;  /* 0 none, else 1 + JUMBO_DELIVER_* flags */
-	double secs, idle;
-	uint64_t count;
-	const char *dev;   /* xdp: the interface */
-	unsigned queue;    /* xdp: its queue */
-};
-
-struct rx_seen {
-	uint64_t frames, bytes, ok, bad, out_of_order, next_seq, moved, copied;
-	char *buf;  /* a contiguous copy for --verify */
-	char *dst;  /* the reader's page-aligned buffer for --deliver */
-	size_t dst_len;
-};
 
 static void rx_verify(struct rx_seen *s, const char *p, size_t len)
 {
@@ -58,9 +40,6 @@ static void rx_verify(struct rx_seen *s, const char *p, size_t len)
 	else
 		s->next_seq = seq + 1;
 }
-
-/* Room for the link, network and transport headers of an xdp frame. */
-#define XDP_HEADROOM 128
 
 static int rx_udp_payload4(const unsigned char *p, size_t len, unsigned port,
 			   size_t *off, size_t *plen)
@@ -116,21 +95,28 @@ static void rx_take_chain(const struct rx_cfg *c, struct rx_seen *s,
 			s->copied += ds.copied;
 			if (c->verify)
 				rx_verify(s, s->dst, len);
+			rx_write(s, s->dst, len);
 			return;
 		}
 	}
-	if (c->verify && c->backend == JUMBO_RX_XDP) {
-		/* Whole link-layer frames: check the UDP payload of those
-		 * to the port; anything else is not a test frame. */
+	if (c->backend == JUMBO_RX_XDP && c->port && (c->verify || s->wf)) {
+		/* Whole link-layer frames: check and write the UDP payload
+		 * of those to the port; anything else is not a test frame. */
 		size_t off, plen;
 		if (len <= c->frame + XDP_HEADROOM) {
 			m_copydata(m, 0, len, s->buf);
-			if (rx_udp_payload(s->buf, len, c->port, &off, &plen))
-				rx_verify(s, s->buf + off, plen);
+			if (rx_udp_payload(s->buf, len, c->port, &off, &plen)) {
+				if (c->verify)
+					rx_verify(s, s->buf + off, plen);
+				rx_write(s, s->buf + off, plen);
+			}
 		}
-	} else if (c->verify && len <= c->frame) {
-		m_copydata(m, 0, len, s->buf);
-		rx_verify(s, s->buf, len);
+	} else {
+		if (c->verify && len <= c->frame) {
+			m_copydata(m, 0, len, s->buf);
+			rx_verify(s, s->buf, len);
+		}
+		rx_write_chain(s, m);
 	}
 	m_freem(m);
 }
@@ -151,18 +137,114 @@ static void rx_usage(FILE *f)
 	      "  --queue N         xdp: the receive queue (default 0)\n"
 	      "  --tcp             with malloc or reuse: TCP, LEN32 frames\n"
 	      "  --framing MODE    tcp: raw (default) or len32 (jumbo tx frames)\n"
-	      "  --frame BYTES     largest frame (default 9000)\n"
+	      "  --frame BYTES     largest frame (default 9000; the most each\n"
+	      "                    backend takes: udp, uring 65535, xdp 65407,\n"
+	      "                    tcp 1023 pages)\n"
 	      "  --batch N         packets per receive call (default 32)\n"
 	      "  --page SIZE       pool page size: 4k (default) or 2m\n"
+	      "  --pages N         the pool's cap in pages (default\n"
+	      "                    $JUMBO_MAX_PAGES, else 65536 or 512 of 2m)\n"
 	      "  --duration SECS   stop after SECS (default 10; 0: no limit)\n"
 	      "  --count N         stop after N frames\n"
-	      "  --idle SECS       stop SECS after the last frame\n"
+	      "  --idle SECS       stop SECS after the last frame, or after the\n"
+	      "                    start when none came\n"
 	      "  --verify          check each frame (jumbo tx's format)\n"
 	      "  --deliver MODE    hand each frame to a reader's buffer with\n"
 	      "                    jumbo_deliver: auto, move or copy\n"
+	      "  --write FILE      write the payloads received to FILE (-:\n"
+	      "                    stdout; the summary then goes to stderr)\n"
+	      "  --csv FILE        one line of counters and rates per 0.5 s\n"
 	      "  --json            the summary as one JSON object\n"
 	      "  --quiet           no progress line\n"
-	      "  -h, --help        this text\n", f);
+	      "  -h, --help        this text\n"
+	      "  --version         the version\n", f);
+}
+
+/* Receive queues of interface dev (from sysfs), or 0 if it has none. */
+static unsigned rx_dev_queues(const char *dev)
+{
+	char path[128];
+	struct dirent *d;
+	unsigned n = 0;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/queues", dev);
+	dir = opendir(path);
+	if (!dir)
+		return 0;
+	while ((d = readdir(dir)))
+		n += !strncmp(d->d_name, "rx-", 3);
+	closedir(dir);
+	return n;
+}
+
+/*
+ * The ranges the backend takes, checked before anything is opened, so
+ * that a value the parser accepts is never one the backend then refuses.
+ * The limits are jumbo_rx_open's, as jumbo_rx(3) documents them: a
+ * datagram of at most 65535 bytes (xdp: a link-layer frame, so 65535 less
+ * the headers the tool allows for), and the tcp backend's 1023 pages per
+ * frame (one iovec of its 1024 is for the stream's next frame) up to 16 MiB.
+ */
+static int rx_check_limits(struct rx_cfg *c)
+{
+	size_t max, per_frame;
+
+	if (c->backend == JUMBO_RX_XDP) {
+		max = 65535 - XDP_HEADROOM;
+		if (c->frame > max)
+			return tool_err(EX_USAGE, "--frame: %zu is more than "
+					"--backend xdp takes (%zu: 65535 with %u "
+					"bytes of link, IP and UDP headers)",
+					c->frame, max, XDP_HEADROOM);
+	} else if (!c->tcp) {
+		if (c->frame > 65535)
+			return tool_err(EX_USAGE, "--frame: %zu is more than "
+					"a UDP datagram can hold (65535)",
+					c->frame);
+	} else if (c->backend == JUMBO_RX_TCP) {
+		max = (size_t)1023 * c->page;
+		if (max > (size_t)16 << 20)
+			max = (size_t)16 << 20;
+		if (c->frame > max)
+			return tool_err(EX_USAGE, "--frame: %zu is more than "
+					"--backend tcp takes with %s pages (%zu: "
+					"1023 pages%s)", c->frame,
+					c->page == JUMBO_PAGE_4K ? "4 KiB"
+								 : "2 MiB",
+					max, c->page == JUMBO_PAGE_4K
+						? "; --page 2m takes 16m" : "");
+	}
+	if (c->backend < 0)
+		return 0;
+	/* The pool must hold one frame at least (uring: one byte more, to
+	 * see a datagram that is too long; xdp: 4 KiB pages). */
+	if (c->backend == JUMBO_RX_XDP)
+		per_frame = (c->frame + XDP_HEADROOM + 4095) / 4096;
+	else
+		per_frame = (c->frame + (c->backend == JUMBO_RX_URING) +
+			     c->page - 1) / c->page;
+	if (c->pages && c->pages < per_frame)
+		return tool_err(EX_USAGE, "%s: %zu page%s of %zu bytes "
+				"cannot hold a frame of %zu bytes (%zu pages)",
+				c->pages_env ? "JUMBO_MAX_PAGES" : "--pages",
+				c->pages, c->pages == 1 ? "" : "s",
+				c->backend == JUMBO_RX_XDP ? (size_t)4096
+							   : c->page,
+				c->frame, per_frame);
+	if (c->backend == JUMBO_RX_XDP) {
+		unsigned nq;
+
+		if (!if_nametoindex(c->dev))
+			return tool_err(EX_USAGE, "--dev: there is no "
+					"interface '%s'", c->dev);
+		nq = rx_dev_queues(c->dev);
+		if (nq && c->queue >= nq)
+			return tool_err(EX_USAGE, "--queue: %s has %u receive "
+					"queue%s (0 to %u), not %u", c->dev, nq,
+					nq == 1 ? "" : "s", nq - 1, c->queue);
+	}
+	return 0;
 }
 
 static int rx_parse(struct rx_cfg *c, int argc, char **argv)
@@ -176,23 +258,28 @@ static int rx_parse(struct rx_cfg *c, int argc, char **argv)
 		{ "frame", required_argument, 0, 'f' },
 		{ "batch", required_argument, 0, 'B' },
 		{ "page", required_argument, 0, 'P' },
+		{ "pages", required_argument, 0, 'N' },
 		{ "duration", required_argument, 0, 'd' },
+		{ "seconds", required_argument, 0, 'd' },
 		{ "count", required_argument, 0, 'c' },
 		{ "idle", required_argument, 0, 'i' },
 		{ "verify", no_argument, 0, 'v' },
 		{ "deliver", required_argument, 0, 'D' },
 		{ "dev", required_argument, 0, 'I' },
 		{ "queue", required_argument, 0, 'Q' },
+		{ "write", required_argument, 0, 'w' },
+		{ "csv", required_argument, 0, 'C' },
 		{ "json", no_argument, 0, 'j' },
 		{ "quiet", no_argument, 0, 'q' },
 		{ "help", no_argument, 0, 'h' },
+		{ "version", no_argument, 0, 'V' },
 		{ 0, 0, 0, 0 }
 	};
 	unsigned long v;
 	int o, b;
 
 	optind = 1;
-	while ((o = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
 		switch (o) {
 		case 'a':
 			if (opt_loop_addr("--addr", optarg))
@@ -205,9 +292,9 @@ static int rx_parse(struct rx_cfg *c, int argc, char **argv)
 			break;
 		case 'b':
 			if (!strcmp(optarg, "malloc"))
-				b = -1;
+				b = RX_MALLOC;
 			else if (!strcmp(optarg, "reuse"))
-				b = -2;
+				b = RX_REUSE;
 			else if ((b = jumbo_rx_backend_parse(optarg)) < 0)
 				return tool_err(EX_USAGE, "--backend: '%s' is "
 						"not udp, tcp, uring, xdp, malloc "
@@ -234,6 +321,11 @@ static int rx_parse(struct rx_cfg *c, int argc, char **argv)
 		case 'P':
 			if (opt_page("--page", optarg, &c->page))
 				return EX_USAGE;
+			break;
+		case 'N':
+			if (opt_uint("--pages", optarg, 1, 0xfffffffeul, &v))
+				return EX_USAGE;
+			c->pages = v;
 			break;
 		case 'd':
 			if (opt_seconds("--duration", optarg, &c->secs))
@@ -266,15 +358,18 @@ static int rx_parse(struct rx_cfg *c, int argc, char **argv)
 				return EX_USAGE;
 			c->queue = (unsigned)v;
 			break;
+		case 'w': c->write = optarg; break;
+		case 'C': c->csv = optarg; break;
 		case 'j': c->json = 1; break;
 		case 'q': c->quiet = 1; break;
 		case 'h': rx_usage(stdout); return -1;
-		default: rx_usage(stderr); return EX_USAGE;
+		case 'V': tool_version(); return -1;
+		default: return opt_bad(o, argv);
 		}
 	}
 	if (optind < argc)
 		return tool_err(EX_USAGE, "unexpected argument '%s' (see "
-				"--help)", argv[optind]);
+				"'jumbo rx --help')", argv[optind]);
 	if (c->backend != JUMBO_RX_TCP && c->backend >= 0 && c->tcp)
 		return tool_err(EX_USAGE, "--tcp goes with --backend malloc or "
 				"reuse; use --backend tcp");
@@ -283,9 +378,6 @@ static int rx_parse(struct rx_cfg *c, int argc, char **argv)
 				"(malloc and reuse over --tcp always use len32)");
 	if (c->backend == JUMBO_RX_TCP)
 		c->tcp = 1;
-	if (!c->tcp && c->frame > 65535)
-		return tool_err(EX_USAGE, "--frame: %zu is more than a UDP "
-				"datagram can hold (65535)", c->frame);
 	if (c->tcp && c->backend < 0)
 		c->len32 = 1;
 	if (c->verify && c->tcp && !c->len32)
@@ -303,7 +395,103 @@ static int rx_parse(struct rx_cfg *c, int argc, char **argv)
 	if (c->backend == JUMBO_RX_XDP && (c->deliver || c->page != JUMBO_PAGE_4K))
 		return tool_err(EX_USAGE, "--backend xdp delivers whole frames "
 				"in 4 KiB pages: no --deliver, no --page 2m");
-	return 0;
+	if (c->write && c->csv && !strcmp(c->write, "-") &&
+	    !strcmp(c->csv, "-"))
+		return tool_err(EX_USAGE, "--write - and --csv - both want "
+				"stdout: give one of them a file");
+	if (!c->pages && c->backend >= 0 && c->backend != JUMBO_RX_XDP) {
+		c->pages_env = getenv("JUMBO_MAX_PAGES") != NULL;
+		c->pages = tool_env_pages(c->page == JUMBO_PAGE_4K ? 65536 : 512);
+		if (!c->pages)
+			return EX_USAGE;
+	}
+	return rx_check_limits(c);
+}
+
+/* The xdp backend's UMEM, of --pages pages committed whole. */
+static struct jumbo_pool *rx_xdp_pool(size_t pages)
+{
+	struct jumbo_pool_params pp;
+	struct jumbo_pool *pool;
+
+	jumbo_pool_params_init(&pp);
+	pp.max_pages = pp.init_pages = pages;
+	pp.name = "jumbo-xdp";
+	pool = jumbo_pool_create(&pp);
+	if (!pool)
+		tool_err(EX_FAIL, "cannot make a pool of %zu pages: %s", pages,
+			 strerror(errno));
+	return pool;
+}
+
+/* The receiver's counters and its pool's, for the CSV and the summary. */
+static void rx_counters(struct jumbo_rx *rx, const struct plain_rx *pl,
+			struct jumbo_rx_stats *st, struct jumbo_stats *ps)
+{
+	memset(ps, 0, sizeof(*ps));
+	if (rx) {
+		jumbo_rx_stats(rx, st);
+		if (jumbo_rx_pool(rx))
+			jumbo_pool_stats(jumbo_rx_pool(rx), ps);
+		return;
+	}
+	memset(st, 0, sizeof(*st));
+	st->packets = pl->packets;
+	st->bytes = pl->bytes;
+	st->syscalls = pl->syscalls;
+	st->truncated = pl->truncated;
+	st->closes = pl->closes;
+}
+
+static const char *rx_name(const struct rx_cfg *c)
+{
+	return c->backend == RX_MALLOC ? "malloc"
+	       : c->backend == RX_REUSE ? "reuse"
+					: jumbo_rx_backend_name(c->backend);
+}
+
+/* The summary, on stdout unless the frames go there. */
+static void rx_summary(const struct rx_cfg *c, const struct rx_seen *s,
+		       const struct jumbo_rx_stats *st, struct jumbo_pool *pool)
+{
+	/* When frames flowed: the first to the last (0 for one frame). */
+	double secs = s->first ? (double)(s->last - s->first) / 1e9 : 0;
+	struct report rep;
+
+	rep_begin(&rep, c->write && !strcmp(c->write, "-") ? stderr : stdout,
+		  c->json);
+	rep_s(&rep, "backend", rx_name(c));
+	rep_u64(&rep, "port", c->port);
+	rep_u64(&rep, "frames", s->frames);
+	rep_u64(&rep, "bytes", s->bytes);
+	rep_f(&rep, "first_frame_s", s->first ? (double)(s->first - s->t0) /
+							1e9 : 0,
+	      "s after the start");
+	rep_f(&rep, "seconds", secs, "s, first frame to last");
+	rep_f(&rep, "gbit_per_s", secs > 0 ? (double)s->bytes * 8 / secs / 1e9
+					   : 0, "Gbit/s");
+	rep_f(&rep, "frames_per_s", secs > 0 ? (double)s->frames / secs : 0,
+	      NULL);
+	if (c->verify) {
+		rep_u64(&rep, "frames_ok", s->ok);
+		rep_u64(&rep, "bad", s->bad);
+		rep_u64(&rep, "lost", s->next_seq > s->ok ? s->next_seq - s->ok
+							   : 0);
+		rep_u64(&rep, "out_of_order", s->out_of_order);
+	}
+	if (c->deliver) {
+		rep_u64(&rep, "bytes_moved", s->moved);
+		rep_u64(&rep, "bytes_copied", s->copied);
+	}
+	rep_section(&rep, "rx");
+	rep_rx_stats(&rep, st);
+	rep_end_section(&rep);
+	if (pool) {
+		rep_section(&rep, "pool");
+		rep_pool_stats(&rep, pool);
+		rep_end_section(&rep);
+	}
+	rep_end(&rep);
 }
 
 int cmd_rx(int argc, char **argv)
@@ -314,11 +502,12 @@ int cmd_rx(int argc, char **argv)
 	struct jumbo_pool *pool = NULL;
 	struct jumbo_rx *rx = NULL;
 	struct jumbo_rx_stats st = { 0 };
+	struct jumbo_stats ps;
 	struct plain_rx pl;
 	struct rx_seen s = { 0 };
+	struct rx_tick tick = { 0 };
 	struct mbuf *pkts[256];
-	struct report rep;
-	uint64_t t0, now, last = 0, next_print, limit;
+	uint64_t now, next_print, limit;
 	char *map = NULL;
 	size_t map_len = 0;
 	int e = 0, progress, r;
@@ -334,18 +523,27 @@ int cmd_rx(int argc, char **argv)
 	s.buf = malloc(c.frame + XDP_HEADROOM + 1);
 	if (!s.buf)
 		return tool_err(EX_FAIL, "out of memory");
+	if (c.write && !(s.wf = rx_open_out("--write", c.write))) {
+		e = EX_FAIL;
+		goto out;
+	}
+	if (c.csv && !(tick.csv = rx_open_out("--csv", c.csv))) {
+		e = EX_FAIL;
+		goto out;
+	}
 	if (c.backend >= 0) {
 		struct jumbo_rx_params p;
 		int err = 0;
 
-		/* xdp makes its pool itself: a UMEM is committed whole. */
-		if (c.backend != JUMBO_RX_XDP) {
-			pool = tool_pool(c.page, c.page == JUMBO_PAGE_4K ? 65536
-									: 512);
-			if (!pool) {
-				free(s.buf);
-				return EX_FAIL;
-			}
+		/* xdp makes its pool itself unless told its size: a UMEM is
+		 * committed whole. */
+		if (c.backend != JUMBO_RX_XDP)
+			pool = tool_pool(c.page, c.pages);
+		else if (c.pages)
+			pool = rx_xdp_pool(c.pages);
+		if (!pool && (c.backend != JUMBO_RX_XDP || c.pages)) {
+			e = EX_FAIL;
+			goto out;
 		}
 		jumbo_rx_params_init(&p);
 		p.backend = c.backend;
@@ -381,7 +579,8 @@ int cmd_rx(int argc, char **argv)
 					 ~(uintptr_t)(c.page - 1));
 		}
 	} else {
-		r = plain_open(&pl, c.backend == -1 ? PLAIN_MALLOC : PLAIN_REUSE,
+		r = plain_open(&pl, c.backend == RX_MALLOC ? PLAIN_MALLOC
+							   : PLAIN_REUSE,
 			       c.addr, c.port, c.tcp, c.frame);
 		if (r) {
 			e = tool_err(EX_FAIL, "cannot listen on %s port %u: %s",
@@ -395,16 +594,17 @@ int cmd_rx(int argc, char **argv)
 			"(xdp)\n", c.dev, c.queue);
 	else
 		fprintf(stderr, "jumbo rx: listening on %s port %u (%s, %s)\n",
-			c.addr, c.port, c.tcp ? "tcp" : "udp",
-			c.backend == -1 ? "malloc" : c.backend == -2 ? "reuse"
-			: jumbo_rx_backend_name(c.backend));
+			c.addr, c.port, c.tcp ? "tcp" : "udp", rx_name(&c));
 	signal(SIGINT, rx_on_signal);
 	signal(SIGTERM, rx_on_signal);
+	/* A reader that goes away (cmp, head) is a write error, not death. */
+	signal(SIGPIPE, SIG_IGN);
 	progress = !c.json && !c.quiet && isatty(2);
-	t0 = now = jf_now_ns();
-	next_print = t0 + 500000000ull;
+	rx_csv_begin(&tick);
+	s.t0 = now = jf_now_ns();
+	next_print = s.t0 + 500000000ull;
 	limit = c.secs > 0 ? (uint64_t)(c.secs * 1e9) : ~0ull;
-	while (!rx_interrupted && now - t0 < limit &&
+	while (!rx_interrupted && now - s.t0 < limit && !s.werr &&
 	       (!c.count || s.frames < c.count)) {
 		int n;
 
@@ -424,6 +624,7 @@ int cmd_rx(int argc, char **argv)
 				s.bytes += len;
 				if (c.verify)
 					rx_verify(&s, b, len);
+				rx_write(&s, b, len);
 				if (b != pl.reuse)
 					free(b);
 			}
@@ -434,71 +635,52 @@ int cmd_rx(int argc, char **argv)
 			break;
 		}
 		now = jf_now_ns();
-		if (n > 0)
-			last = now;
-		if (c.idle > 0 && last && now - last > (uint64_t)(c.idle * 1e9))
+		if (n > 0) {
+			if (!s.first)
+				s.first = now;
+			s.last = now;
+		}
+		/* Idle from the last frame, or from the start if none came. */
+		if (c.idle > 0 &&
+		    now - (s.last ? s.last : s.t0) > (uint64_t)(c.idle * 1e9))
 			break;
-		if (progress && now >= next_print) {
-			double t = (double)(now - t0) / 1e9;
-			fprintf(stderr, "\r%6.1f s %10llu frames %8.3f Gbit/s ",
-				t, (unsigned long long)s.frames,
-				(double)s.bytes * 8 / t / 1e9);
+		if ((progress || tick.csv) && now >= next_print) {
+			rx_counters(rx, &pl, &st, &ps);
+			rx_tick(&tick, &s, now, &st, &ps, progress);
 			next_print += 500000000ull;
 		}
 	}
 	if (progress)
 		fputc('\n', stderr);
+	if (s.wf && fflush(s.wf) && !s.werr)
+		s.werr = errno ? errno : EIO;
+	if (s.werr)
+		e = tool_err(EX_FAIL, "--write: %s", strerror(s.werr));
 	if (rx) {
 		/* Closed before the report: the pool figures are then the
 		 * final ones (the uring backend's ring holds pages while open). */
-		jumbo_rx_stats(rx, &st);
+		rx_counters(rx, &pl, &st, &ps);
 		jumbo_rx_close(rx);
 		rx = NULL;
+		if (pool)
+			jumbo_pool_stats(pool, &ps);
 	} else {
-		st.packets = pl.packets;
-		st.bytes = pl.bytes;
-		st.syscalls = pl.syscalls;
-		st.truncated = pl.truncated;
-		st.closes = pl.closes;
+		rx_counters(NULL, &pl, &st, &ps);
 	}
-	{
-		/* From the first call to the last frame, or to the end. */
-		double secs = (double)((last ? last : now) - t0) / 1e9;
-
-		rep_begin(&rep, stdout, c.json);
-		rep_s(&rep, "backend", c.backend == -1 ? "malloc"
-				       : c.backend == -2 ? "reuse"
-				       : jumbo_rx_backend_name(c.backend));
-		rep_u64(&rep, "port", c.port);
-		rep_u64(&rep, "frames", s.frames);
-		rep_u64(&rep, "bytes", s.bytes);
-		rep_f(&rep, "seconds", secs, "s");
-		rep_f(&rep, "gbit_per_s", secs > 0 ? (double)s.bytes * 8 /
-						     secs / 1e9 : 0, "Gbit/s");
-		if (c.verify) {
-			rep_u64(&rep, "frames_ok", s.ok);
-			rep_u64(&rep, "bad", s.bad);
-			rep_u64(&rep, "lost", s.next_seq > s.ok
-						      ? s.next_seq - s.ok : 0);
-			rep_u64(&rep, "out_of_order", s.out_of_order);
-		}
-		if (c.deliver) {
-			rep_u64(&rep, "bytes_moved", s.moved);
-			rep_u64(&rep, "bytes_copied", s.copied);
-		}
-		rep_section(&rep, "rx");
-		rep_rx_stats(&rep, &st);
-		rep_end_section(&rep);
-		if (pool) {
-			rep_section(&rep, "pool");
-			rep_pool_stats(&rep, pool);
-			rep_end_section(&rep);
-		}
-		rep_end(&rep);
-	}
+	rx_csv_end(&tick, &s, jf_now_ns(), &st, pool ? &ps : NULL);
+	rx_summary(&c, &s, &st, pool);
 	if (!e && c.verify && s.bad)
 		e = tool_err(EX_FAIL, "%llu frames failed the check",
 			     (unsigned long long)s.bad);
+	if (!e && st.truncated && !s.frames)
+		e = tool_err(EX_FAIL, "no frame kept: all %llu datagrams were "
+			     "longer than --frame %zu (try --frame %u)",
+			     (unsigned long long)st.truncated, c.frame,
+			     c.backend == JUMBO_RX_XDP ? 65407u : 65535u);
+	else if (!e && st.truncated)
+		tool_err(0, "%llu datagrams longer than --frame %zu were "
+			 "dropped (truncated)",
+			 (unsigned long long)st.truncated, c.frame);
 	if (!e && c.count && s.frames < c.count)
 		e = tool_err(EX_FAIL, "%llu of %llu frames arrived",
 			     (unsigned long long)s.frames,
@@ -512,6 +694,10 @@ out:
 		munmap(map, map_len);
 	if (pool && jumbo_pool_destroy(pool) && !e)
 		e = tool_err(EX_FAIL, "pages still out at the end: a leak");
+	if (s.wf && s.wf != stdout)
+		fclose(s.wf);
+	if (tick.csv && tick.csv != stdout)
+		fclose(tick.csv);
 	free(s.buf);
 	return e;
 }
