@@ -177,6 +177,36 @@ static inline long long json_num(const char *text, const char *section,
 	return strtoll(s + strlen(pat), NULL, 10);
 }
 
+/* The same for a number with a fraction; -1 if absent. */
+static inline double json_dbl(const char *text, const char *section,
+			      const char *key)
+{
+	char pat[128];
+	const char *s = text;
+
+	if (section) {
+		snprintf(pat, sizeof(pat), "\"%s\":", section);
+		s = strstr(s, pat);
+		if (!s)
+			return -1;
+	}
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	s = strstr(s, pat);
+	if (!s)
+		return -1;
+	return strtod(s + strlen(pat), NULL);
+}
+
+/* Lines of text (newlines). */
+static inline int count_lines(const char *text)
+{
+	int n = 0;
+
+	for (; *text; text++)
+		n += *text == '\n';
+	return n;
+}
+
 static inline void proc_dump(const struct proc *p, const char *what)
 {
 	fprintf(stderr, "--- %s: status %d\n--- stdout:\n%s\n--- stderr:\n%s\n",

@@ -1,0 +1,189 @@
+/*
+ * jumbo rx's own behaviour with jumbo tx as the sender: rates over the
+ * time frames flowed when the sender starts late, the --csv lines, --idle
+ * when no frame ever comes, a hint and exit 1 when every datagram was
+ * longer than --frame, and the pool's cap from --pages and JUMBO_MAX_PAGES.
+ */
+#include "test_tool.h"
+
+static const char *bin;
+static char csv[64];
+
+#define ARGS(...) ((char *const[]){ __VA_ARGS__, NULL })
+
+/* Starts jumbo rx with extra arguments; returns its port. */
+static unsigned start_rx(struct proc *rx, char *const extra[])
+{
+	char *argv[24] = { (char *)bin, "rx", "--port", "0", "--json",
+			   "--duration", "30" };
+	int n = 7;
+	unsigned port;
+
+	for (int i = 0; extra[i] && n < 22; i++)
+		argv[n++] = extra[i];
+	argv[n] = NULL;
+	proc_start(rx, argv);
+	port = proc_port(rx, 10000);
+	if (!port) {
+		proc_wait(rx, 5000);
+		proc_dump(rx, "jumbo rx");
+	}
+	REQUIRE(port != 0);
+	return port;
+}
+
+static void send_frames(struct proc *tx, unsigned port, char *count,
+			char *rate, char *frame)
+{
+	char p[16];
+
+	snprintf(p, sizeof(p), "%u", port);
+	proc_run(tx, ARGS((char *)bin, "tx", "--port", p, "--count", count,
+			  "--rate", rate, "--frame", frame, "--json"), 30000);
+}
+
+/*
+ * The sender starts 3 s after the receiver and sends for about 0.5 s.
+ * The receiver's rate must be near what the sender sent in its own time
+ * (a factor of 3 either way: a slow machine stretches both), which a rate
+ * over the receiver's whole life (3.5 s and more) is not.  The CSV of the
+ * same run: its header, and its last line's counts are the summary's.
+ */
+static void late_sender(void)
+{
+	struct proc rx, tx;
+	struct timespec late = { 3, 0 };
+	double tx_gbps, rx_gbps, rx_secs, tx_secs;
+	char line[512], last[512] = "";
+	int lines = 0;
+	FILE *f;
+
+	snprintf(csv, sizeof(csv), "/tmp/jumbo-rx-csv-%d", (int)getpid());
+	unsigned port = start_rx(&rx, ARGS("--count", "2500", "--csv", csv));
+	nanosleep(&late, NULL);
+	send_frames(&tx, port, "2500", "5000", "9000");
+	proc_wait(&rx, 30000);
+	tx_secs = json_dbl(tx.obuf, NULL, "seconds");
+	tx_gbps = json_dbl(tx.obuf, NULL, "gbit_per_s");
+	rx_gbps = json_dbl(rx.obuf, NULL, "gbit_per_s");
+	rx_secs = json_dbl(rx.obuf, NULL, "seconds");
+	printf("late sender: tx %.3f s %.3f Gbit/s; rx %.3f s %.3f Gbit/s, "
+	       "first frame at %.3f s\n", tx_secs, tx_gbps, rx_secs, rx_gbps,
+	       json_dbl(rx.obuf, NULL, "first_frame_s"));
+	CHECK_EQ(tx.status, 0);
+	CHECK_EQ(rx.status, 0);
+	CHECK_EQ(json_num(rx.obuf, NULL, "frames"), 2500);
+	CHECK(tx_gbps > 0 && rx_gbps > tx_gbps / 3 && rx_gbps < tx_gbps * 3);
+	CHECK(rx_secs > 0 && rx_secs < tx_secs * 3);
+	CHECK(json_dbl(rx.obuf, NULL, "first_frame_s") >= 2.5);
+	CHECK(json_dbl(rx.obuf, NULL, "frames_per_s") > 0);
+
+	f = fopen(csv, "r");
+	REQUIRE(f != NULL);
+	REQUIRE(fgets(line, sizeof(line), f) != NULL);
+	CHECK(!strcmp(line, "time_s,frames,bytes,gbps,frames_per_s,"
+			    "kernel_drops,nobuf_drops,truncated,pool_in_use\n"));
+	while (fgets(line, sizeof(line), f)) {
+		int commas = 0;
+		for (char *c = line; *c; c++)
+			commas += *c == ',';
+		CHECK_EQ(commas, 8);
+		/* Time runs from the first frame, not from the start. */
+		CHECK(strtod(line, NULL) < rx_secs + 1.0);
+		memcpy(last, line, sizeof(line));
+		lines++;
+	}
+	fclose(f);
+	unlink(csv);
+	printf("csv: %d lines, the last: %s", lines, last);
+	CHECK(lines >= 1);
+	{
+		/* frames and bytes of the last line are the totals */
+		char *c = strchr(last, ',');
+		CHECK(c && strtoll(c + 1, &c, 10) == 2500);
+		CHECK(c && *c == ',' &&
+		      strtoll(c + 1, NULL, 10) == json_num(rx.obuf, NULL,
+							   "bytes"));
+	}
+	if (check_failures) {
+		proc_dump(&rx, "jumbo rx");
+		proc_dump(&tx, "jumbo tx");
+	}
+}
+
+/* --idle ends a run in which no frame ever came (it waited for one). */
+static void idle_without_frames(void)
+{
+	struct proc rx;
+
+	start_rx(&rx, ARGS("--idle", "0.5", "--duration", "600"));
+	/* Long enough on any machine; a run that waits for a first frame
+	 * is killed here instead, and fails. */
+	proc_wait(&rx, 20000);
+	printf("idle without frames: status %d\n", rx.status);
+	CHECK_EQ(rx.status, 0);
+	CHECK_EQ(json_num(rx.obuf, NULL, "frames"), 0);
+	if (check_failures)
+		proc_dump(&rx, "jumbo rx --idle");
+}
+
+/* Every datagram over --frame: a hint on stderr, and exit 1. */
+static void all_truncated(void)
+{
+	struct proc rx, tx;
+	unsigned port = start_rx(&rx, ARGS("--idle", "1.5"));
+
+	send_frames(&tx, port, "50", "2000", "20000");
+	proc_wait(&rx, 30000);
+	printf("all truncated: status %d, truncated %lld\n", rx.status,
+	       json_num(rx.obuf, "rx", "truncated"));
+	CHECK_EQ(tx.status, 0);
+	CHECK_EQ(rx.status, 1);
+	CHECK_EQ(json_num(rx.obuf, NULL, "frames"), 0);
+	CHECK_EQ(json_num(rx.obuf, "rx", "truncated"), 50);
+	CHECK(strstr(rx.ebuf, "longer than --frame 9000") != NULL);
+	if (check_failures)
+		proc_dump(&rx, "jumbo rx");
+}
+
+/*
+ * The pool's cap: --pages, else JUMBO_MAX_PAGES.  A cap of 8 pages holds
+ * two 9000-byte datagrams at a time (3 pages each): the high-water mark
+ * stays at or under it whatever the traffic.
+ */
+static void pool_cap(const char *how)
+{
+	struct proc rx, tx;
+	unsigned port;
+
+	if (!strcmp(how, "env")) {
+		setenv("JUMBO_MAX_PAGES", "8", 1);
+		port = start_rx(&rx, ARGS("--idle", "1.5"));
+		unsetenv("JUMBO_MAX_PAGES");
+	} else {
+		port = start_rx(&rx, ARGS("--idle", "1.5", "--pages", "8"));
+	}
+	send_frames(&tx, port, "200", "2000", "9000");
+	proc_wait(&rx, 30000);
+	printf("pool cap by %s: high water %lld, frames %lld, no buffer "
+	       "%lld\n", how, json_num(rx.obuf, "pool", "high_water"),
+	       json_num(rx.obuf, NULL, "frames"),
+	       json_num(rx.obuf, "rx", "no_buffer"));
+	CHECK_EQ(rx.status, 0);
+	CHECK(json_num(rx.obuf, "pool", "high_water") > 0);
+	CHECK(json_num(rx.obuf, "pool", "high_water") <= 8);
+	CHECK(json_num(rx.obuf, NULL, "frames") > 0);
+	if (check_failures)
+		proc_dump(&rx, "jumbo rx");
+}
+
+int main(void)
+{
+	bin = jumbo_bin();
+	late_sender();
+	idle_without_frames();
+	all_truncated();
+	pool_cap("--pages");
+	pool_cap("env");
+	return check_done("tool_rx");
+}
