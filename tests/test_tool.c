@@ -67,6 +67,69 @@ static void test_usage(void)
 	       ARGS("demo", "--duration", "soon"));
 	expect(2, NULL, "unexpected argument 'extra'",
 	       ARGS("tx", "--port", "9", "extra"));
+	expect(0, "jumbo 1.", NULL, ARGS("--version"));
+	expect(0, "jumbo 1.", NULL, ARGS("rx", "--version"));
+	expect(2, NULL, "--duration: 'soon' is not a duration",
+	       ARGS("rx", "--seconds", "soon"));
+	expect(2, NULL, "--duration: 'soon' is not a duration",
+	       ARGS("tx", "--port", "9", "--seconds", "soon"));
+}
+
+/* An unknown option: one line that names it and where the help is. */
+static void one_line(const char *want, char *const args[])
+{
+	char *argv[12] = { (char *)bin };
+	struct proc p;
+	int i;
+
+	for (i = 0; args[i] && i < 10; i++)
+		argv[i + 1] = args[i];
+	argv[i + 1] = NULL;
+	proc_run(&p, argv, 30000);
+	CHECK_EQ(p.status, 2);
+	CHECK_EQ(count_lines(p.ebuf), 1);
+	CHECK(strstr(p.ebuf, want) != NULL);
+	if (p.status != 2 || count_lines(p.ebuf) != 1 || !strstr(p.ebuf, want))
+		proc_dump(&p, want);
+}
+
+static void test_bad_options(void)
+{
+	one_line("jumbo rx: unknown option --x; see 'jumbo rx --help'",
+		 ARGS("rx", "--x"));
+	one_line("jumbo tx: unknown option --frob; see 'jumbo tx --help'",
+		 ARGS("tx", "--frob=3"));
+	one_line("jumbo demo: unknown option -z; see 'jumbo demo --help'",
+		 ARGS("demo", "-z"));
+	one_line("jumbo rx: --port needs a value; see 'jumbo rx --help'",
+		 ARGS("rx", "--port"));
+}
+
+/*
+ * Values the parser took and the backend then refused: each is refused
+ * up front, in one line, with the backend's own range, exit 2.  None of
+ * them opens anything (no root needed for xdp's).
+ */
+static void test_backend_ranges(void)
+{
+	one_line("--frame: 65535 is more than --backend xdp takes (65407",
+		 ARGS("rx", "--backend", "xdp", "--dev", "lo", "--frame",
+		      "65535"));
+	one_line("--frame: 16777216 is more than --backend tcp takes with "
+		 "4 KiB pages (4190208", ARGS("rx", "--backend", "tcp",
+					      "--frame", "16m"));
+	one_line("--pages: 1 page of 4096 bytes cannot hold a frame of 9000",
+		 ARGS("rx", "--pages", "1"));
+	one_line("--queue: lo has 1 receive queue (0 to 0), not 3",
+		 ARGS("rx", "--backend", "xdp", "--dev", "lo", "--queue", "3"));
+	one_line("--dev: there is no interface 'nosuch0'",
+		 ARGS("rx", "--backend", "xdp", "--dev", "nosuch0"));
+	setenv("JUMBO_MAX_PAGES", "2", 1);
+	one_line("JUMBO_MAX_PAGES: 2 pages of 4096 bytes cannot hold",
+		 ARGS("rx"));
+	setenv("JUMBO_MAX_PAGES", "lots", 1);
+	one_line("JUMBO_MAX_PAGES: 'lots' is not a number", ARGS("rx"));
+	unsetenv("JUMBO_MAX_PAGES");
 }
 
 /* A port on 127.0.0.1 nobody listens on: bind one, note it, close it. */
@@ -150,6 +213,8 @@ int main(void)
 {
 	bin = jumbo_bin();
 	test_usage();
+	test_bad_options();
+	test_backend_ranges();
 	test_refused();
 	pair("udp", "udp");
 	pair("tcp", "tcp");
