@@ -1,18 +1,34 @@
 /*
  * jumbo rx with senders the project did not write: socat sends a file of
  * test frames as UDP datagrams and as a TCP stream (every frame must arrive
- * and pass the check), and iperf 2 sends over TCP (every byte must arrive)
- * and over UDP (every datagram it says it sent must arrive).  Skips when
- * neither program is installed (scripts/install-deps.sh installs both).
+ * and pass the check, and --write must give the file back byte for byte),
+ * netcat sends it over TCP into 'jumbo rx --write - | cmp - file', and
+ * iperf 2 sends over TCP (every byte must arrive) and over UDP (every
+ * datagram it sent arrives and is counted, its closing one included).
+ * Skips when none of them is installed (scripts/install-deps.sh installs
+ * them all).
  */
 #include "test_tool.h"
 #include "../tools/frame.h"
 
 #define NFRAMES 300
 
+#define ARGS(...) ((char *const[]){ __VA_ARGS__, NULL })
+
 static const char *bin;
-static char file[64];
+static char file[64], got_file[64];
 static long long file_bytes;
+
+/* 1 if the files at a and b are the same bytes (cmp(1) says so). */
+static int same_file(const char *a, const char *b)
+{
+	struct proc p;
+
+	proc_run(&p, ARGS("cmp", (char *)a, (char *)b), 30000);
+	if (p.status)
+		proc_dump(&p, "cmp");
+	return p.status == 0;
+}
 
 /* NFRAMES test frames of mixed sizes, back to back, as socat reads them. */
 static void make_file(size_t frame)
@@ -55,8 +71,6 @@ static unsigned start_rx(struct proc *rx, char *const extra[])
 	return port;
 }
 
-#define ARGS(...) ((char *const[]){ __VA_ARGS__, NULL })
-
 static void socat_udp(void)
 {
 	struct proc rx, tx;
@@ -64,7 +78,8 @@ static void socat_udp(void)
 	unsigned port;
 
 	make_file(9000);
-	port = start_rx(&rx, ARGS("--verify", "--count", "300"));
+	port = start_rx(&rx, ARGS("--verify", "--count", "300", "--write",
+				  got_file));
 	snprintf(dst, sizeof(dst), "UDP-SENDTO:127.0.0.1:%u", port);
 	snprintf(src, sizeof(src), "OPEN:%s", file);
 	/* -b 9000: each read of the file, one frame, is one datagram. */
@@ -81,6 +96,9 @@ static void socat_udp(void)
 	CHECK_EQ(json_num(rx.obuf, NULL, "frames_ok"), NFRAMES);
 	CHECK_EQ(json_num(rx.obuf, NULL, "bytes"), file_bytes);
 	CHECK_EQ(json_num(rx.obuf, NULL, "bad"), 0);
+	/* One datagram after another: the file that was sent. */
+	CHECK(same_file(file, got_file));
+	unlink(got_file);
 	if (check_failures) {
 		proc_dump(&tx, "socat");
 		proc_dump(&rx, "jumbo rx");
@@ -95,7 +113,8 @@ static void socat_tcp(void)
 
 	make_file(7777);
 	port = start_rx(&rx, ARGS("--backend", "tcp", "--framing", "len32",
-				  "--verify", "--count", "300"));
+				  "--verify", "--count", "300", "--write",
+				  got_file));
 	snprintf(dst, sizeof(dst), "TCP:127.0.0.1:%u", port);
 	snprintf(src, sizeof(src), "OPEN:%s", file);
 	proc_run(&tx, ARGS("socat", "-u", src, dst), 20000);
@@ -108,6 +127,8 @@ static void socat_tcp(void)
 	CHECK_EQ(json_num(rx.obuf, NULL, "frames_ok"), NFRAMES);
 	CHECK_EQ(json_num(rx.obuf, NULL, "bytes"), file_bytes);
 	CHECK_EQ(json_num(rx.obuf, "rx", "short_frames"), 0);
+	CHECK(same_file(file, got_file));
+	unlink(got_file);
 	if (check_failures) {
 		proc_dump(&tx, "socat");
 		proc_dump(&rx, "jumbo rx");
@@ -140,28 +161,98 @@ static void iperf_tcp(void)
 	}
 }
 
+/*
+ * netcat sends the file over TCP into the pipeline of the manual page,
+ * 'jumbo rx --backend tcp --write - | cmp - FILE': the stream, raw, comes
+ * out as it went in (cmp's status is the pipeline's), and the summary
+ * goes to stderr, out of the data's way.
+ */
+static void netcat_tcp_pipe(void)
+{
+	struct proc rx, tx;
+	char cmd[512];
+	unsigned port;
+
+	make_file(8191);
+	snprintf(cmd, sizeof(cmd), "%s rx --backend tcp --port 0 --json "
+		 "--duration 20 --idle 1.5 --write - | cmp - %s", bin, file);
+	proc_start(&rx, ARGS("sh", "-c", cmd));
+	port = proc_port(&rx, 10000);
+	REQUIRE(port != 0);
+	/* -N: shut the socket down at the file's end, so the peer sees it. */
+	snprintf(cmd, sizeof(cmd), "nc -N 127.0.0.1 %u < %s", port, file);
+	proc_run(&tx, ARGS("sh", "-c", cmd), 20000);
+	proc_wait(&rx, 30000);
+	printf("netcat tcp | cmp: status %d, rx bytes %lld of %lld\n",
+	       rx.status, json_num(rx.ebuf, NULL, "bytes"), file_bytes);
+	CHECK_EQ(tx.status, 0);
+	CHECK_EQ(rx.status, 0);
+	CHECK_EQ(json_num(rx.ebuf, NULL, "bytes"), file_bytes);
+	CHECK_EQ(rx.olen, 0);
+	if (check_failures) {
+		proc_dump(&tx, "nc");
+		proc_dump(&rx, "jumbo rx | cmp");
+	}
+}
+
+/*
+ * iperf 2 over UDP with --no-udp-fin (as jumbo(1) suggests): its data
+ * datagrams carry sequence numbers 1, 2, ... n and its one closing
+ * datagram -(n + 1).  jumbo rx counts every datagram as a frame, the
+ * closing one too, and --write keeps them in order to read the numbers
+ * back: n + 1 frames, which is iperf's "Sent" figure or one less (iperf
+ * 2.1 reports one more than it sent).  Without --no-udp-fin iperf sends
+ * its closing datagram again and again waiting for a server report.
+ */
 static void iperf_udp(void)
 {
 	struct proc rx, tx;
 	char port[16];
 	const char *s;
-	long long sent = -1, got;
+	long long sent = -1, got, pos = 0, neg = 0, order = 1, last = 0;
+	unsigned char id[4];
+	FILE *f;
 
-	snprintf(port, sizeof(port), "%u", start_rx(&rx, ARGS("--quiet")));
+	snprintf(port, sizeof(port), "%u",
+		 start_rx(&rx, ARGS("--quiet", "--write", got_file)));
 	proc_run(&tx, ARGS("iperf", "-c", "127.0.0.1", "-u", "-p", port, "-l",
-			   "8000", "-b", "40M", "-t", "1"), 30000);
+			   "8000", "-b", "40M", "-t", "1", "--no-udp-fin"),
+		 30000);
 	proc_wait(&rx, 30000);
 	s = strstr(tx.obuf, "Sent ");
 	if (s)
 		sent = strtoll(s + 5, NULL, 10);
 	got = json_num(rx.obuf, NULL, "frames");
-	printf("iperf udp: iperf sent %lld datagrams, rx %lld (iperf also "
-	       "sends its end-of-test datagram again and again, waiting for a "
-	       "report jumbo rx does not send)\n", sent, got);
+	f = fopen(got_file, "r");
+	REQUIRE(f != NULL);
+	for (long long i = 0; fread(id, 1, 4, f) == 4; i++) {
+		long v = (int32_t)((uint32_t)id[0] << 24 | (uint32_t)id[1] << 16 |
+				   (uint32_t)id[2] << 8 | id[3]);
+		if (v > 0) {
+			order &= v == last + 1;
+			last = v;
+			pos++;
+		} else {
+			order &= v == -(last + 1);
+			neg++;
+		}
+		REQUIRE(fseek(f, (i + 1) * 8000, SEEK_SET) == 0);
+	}
+	fclose(f);
+	unlink(got_file);
+	printf("iperf udp: iperf says it sent %lld datagrams; rx %lld frames: "
+	       "%lld data 1..%lld in order %s, %lld closing\n", sent, got,
+	       pos, last, order ? "yes" : "no", neg);
 	CHECK_EQ(tx.status, 0);
 	CHECK_EQ(rx.status, 0);
+	CHECK(strstr(tx.obuf, "WARNING") == NULL &&
+	      strstr(tx.ebuf, "WARNING") == NULL);
 	CHECK(sent > 0);
-	CHECK(got >= sent);
+	CHECK(got == sent || got == sent - 1);
+	CHECK_EQ(pos, last);
+	CHECK_EQ(neg, 1);
+	CHECK(order);
+	CHECK_EQ(got, pos + neg);
 	/* All datagrams are iperf's 8000 bytes: none cut, none merged. */
 	CHECK_EQ(json_num(rx.obuf, NULL, "bytes"), got * 8000);
 	CHECK_EQ(json_num(rx.obuf, "rx", "kernel_drops"), 0);
@@ -175,18 +266,25 @@ static void iperf_udp(void)
 int main(void)
 {
 	int socat = have_prog("socat"), iperf = have_prog("iperf");
+	int nc = have_prog("nc") && have_prog("cmp");
 
 	bin = jumbo_bin();
-	if (!socat && !iperf)
-		skip("neither socat nor iperf is installed "
+	if (!socat && !iperf && !nc)
+		skip("none of socat, iperf, nc is installed "
 		     "(scripts/install-deps.sh installs them)");
+	snprintf(got_file, sizeof(got_file), "/tmp/jumbo-peers-got-%d",
+		 (int)getpid());
 	if (socat) {
 		socat_udp();
 		socat_tcp();
-		unlink(file);
 	} else {
 		printf("socat not installed: its cases not run\n");
 	}
+	if (nc)
+		netcat_tcp_pipe();
+	else
+		printf("nc (netcat-openbsd) not installed: its case not run\n");
+	unlink(file);
 	if (iperf) {
 		iperf_tcp();
 		iperf_udp();
