@@ -8,7 +8,8 @@
 set -euo pipefail
 
 base=(build-essential cmake pkg-config clang libclang-rt-14-dev
-      liburing-dev libbpf-dev libxdp-dev iproute2 socat iperf procps)
+      liburing-dev libbpf-dev libxdp-dev iproute2 socat iperf netcat-openbsd
+      procps mandoc groff-base)
 bench=(libdpdk-dev libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev
        gnuplot-nox)
 
@@ -27,5 +28,14 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# One line while it works, one when done; apt's own output goes to a log
+# that is named if anything fails.
+log=${TMPDIR:-/tmp}/jumbo-install-deps.log
+echo "install-deps: installing ${missing[*]} (log: $log)..."
+if ! { apt-get update -q && apt-get install -y -q --no-install-recommends \
+	"${missing[@]}"; } >"$log" 2>&1; then
+	echo "install-deps: failed; the last lines of $log:" >&2
+	tail -n 5 "$log" >&2
+	exit 1
+fi
+echo "install-deps: installed ${#missing[@]} packages"

@@ -16,8 +16,17 @@ if [ "${1:-}" = --sanitize ]; then
 	san=${2:?"--sanitize needs a kind: address,undefined or thread"}
 	dir=build-${san//,/-}
 fi
-cmake -S . -B "$dir" -DJUMBO_SANITIZE="$san" >/dev/null
-cmake --build "$dir" -j"$(nproc)"
+# One line for the build; its output in a log, named if it fails.
+mkdir -p "$dir"
+log=$dir/build.log
+echo "test: building in $dir/ (log: $log)..."
+if ! { cmake -S . -B "$dir" -DJUMBO_SANITIZE="$san" &&
+       cmake --build "$dir" -j"$(nproc)"; } >"$log" 2>&1; then
+	echo "test: the build failed; the last lines of $log:" >&2
+	tail -n 30 "$log" >&2
+	exit 1
+fi
+echo "test: built; running the tests"
 # Sanitizers: a failed allocation is a NULL the tests expect, not a crash;
 # UBSan findings fail the test.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-allocator_may_return_null=1:detect_leaks=1}
