@@ -154,6 +154,7 @@ static void rx_usage(FILE *f)
 	      "  --write FILE      write the payloads received to FILE (-:\n"
 	      "                    stdout; the summary then goes to stderr)\n"
 	      "  --csv FILE        one line of counters and rates per 0.5 s\n"
+	      "                    (-: stdout; the summary then goes to stderr)\n"
 	      "  --json            the summary as one JSON object\n"
 	      "  --quiet           no progress line\n"
 	      "  -h, --help        this text\n"
@@ -450,7 +451,7 @@ static const char *rx_name(const struct rx_cfg *c)
 					: jumbo_rx_backend_name(c->backend);
 }
 
-/* The summary, on stdout unless the frames go there. */
+/* The summary, on stdout unless the frames or the CSV go there. */
 static void rx_summary(const struct rx_cfg *c, const struct rx_seen *s,
 		       const struct jumbo_rx_stats *st, struct jumbo_pool *pool)
 {
@@ -458,8 +459,9 @@ static void rx_summary(const struct rx_cfg *c, const struct rx_seen *s,
 	double secs = s->first ? (double)(s->last - s->first) / 1e9 : 0;
 	struct report rep;
 
-	rep_begin(&rep, c->write && !strcmp(c->write, "-") ? stderr : stdout,
-		  c->json);
+	rep_begin(&rep, (c->write && !strcmp(c->write, "-")) ||
+				(c->csv && !strcmp(c->csv, "-"))
+			? stderr : stdout, c->json);
 	rep_s(&rep, "backend", rx_name(c));
 	rep_u64(&rep, "port", c->port);
 	rep_u64(&rep, "frames", s->frames);
@@ -593,8 +595,12 @@ int cmd_rx(int argc, char **argv)
 		fprintf(stderr, "jumbo rx: taking the frames of %s queue %u "
 			"(xdp)\n", c.dev, c.queue);
 	else
-		fprintf(stderr, "jumbo rx: listening on %s port %u (%s, %s)\n",
-			c.addr, c.port, c.tcp ? "tcp" : "udp", rx_name(&c));
+		/* "(udp)", "(tcp)", "(udp, uring)", "(tcp, malloc)" */
+		fprintf(stderr, "jumbo rx: listening on %s port %u (%s%s%s)\n",
+			c.addr, c.port, c.tcp ? "tcp" : "udp",
+			strcmp(rx_name(&c), c.tcp ? "tcp" : "udp") ? ", " : "",
+			strcmp(rx_name(&c), c.tcp ? "tcp" : "udp") ? rx_name(&c)
+								   : "");
 	signal(SIGINT, rx_on_signal);
 	signal(SIGTERM, rx_on_signal);
 	/* A reader that goes away (cmp, head) is a write error, not death. */
