@@ -3,6 +3,8 @@
  * the library's backends, or with a plain receiver for comparison, and
  * print the counters.  With --verify the frames must be jumbo tx's (each
  * is checked); without it any sender will do (iperf 2, socat, netcat).
+ * Every value is checked against the backend before anything opens; the
+ * payloads (--write), the CSV and the progress line are in rx_out.c.
  */
 #include "frame.h"
 #include "rx_cmd.h"
@@ -182,10 +184,13 @@ static unsigned rx_dev_queues(const char *dev)
 /*
  * The ranges the backend takes, checked before anything is opened, so
  * that a value the parser accepts is never one the backend then refuses.
- * The limits are jumbo_rx_open's, as jumbo_rx(3) documents them: a
- * datagram of at most 65535 bytes (xdp: a link-layer frame, so 65535 less
- * the headers the tool allows for), and the tcp backend's 1023 pages per
- * frame (one iovec of its 1024 is for the stream's next frame) up to 16 MiB.
+ * The limits are those jumbo_rx_open enforces, which <jumbo/rx.h> and
+ * jumbo_rx(3) do not state yet, so they are written down here: a
+ * max_frame of at most 65535 bytes for datagrams (xdp: a link-layer
+ * frame, so 65535 less the headers the tool allows for), and for the tcp
+ * backend 1023 pages per frame (one iovec of its 1024 is kept for the
+ * stream's next frame), at most 16 MiB.  A query of the backend's limits
+ * in the library would replace this.
  */
 static int rx_check_limits(struct rx_cfg *c)
 {
