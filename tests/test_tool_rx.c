@@ -2,7 +2,8 @@
  * jumbo rx's own behaviour with jumbo tx as the sender: rates over the
  * time frames flowed when the sender starts late, the --csv lines, --idle
  * when no frame ever comes, a hint and exit 1 when every datagram was
- * longer than --frame, and the pool's cap from --pages and JUMBO_MAX_PAGES.
+ * longer than --frame, the pool's cap from --pages and JUMBO_MAX_PAGES,
+ * and stdout for the data (--csv -, --write -).
  */
 #include "test_tool.h"
 
@@ -177,6 +178,44 @@ static void pool_cap(const char *how)
 		proc_dump(&rx, "jumbo rx");
 }
 
+/*
+ * Standard output for the data: --csv - gets the CSV alone on stdout (the
+ * summary goes to stderr), and --write - into a reader that goes away
+ * (head) ends the run with a message and exit 1, not death by SIGPIPE.
+ */
+static void stdout_data(void)
+{
+	struct proc rx, tx;
+	char cmd[256];
+	unsigned port;
+
+	port = start_rx(&rx, ARGS("--csv", "-", "--count", "100"));
+	send_frames(&tx, port, "100", "2000", "9000");
+	proc_wait(&rx, 30000);
+	printf("--csv -: status %d, stdout starts '%.20s'\n", rx.status,
+	       rx.obuf);
+	CHECK_EQ(rx.status, 0);
+	CHECK(!strncmp(rx.obuf, "time_s,frames,", 14));
+	CHECK(strchr(rx.obuf, '{') == NULL);
+	CHECK_EQ(json_num(rx.ebuf, NULL, "frames"), 100);
+	if (check_failures)
+		proc_dump(&rx, "jumbo rx --csv -");
+
+	snprintf(cmd, sizeof(cmd), "%s rx --port 0 --duration 30 --count 100 "
+		 "--write - | head -c 1000 >/dev/null", bin);
+	proc_start(&rx, ARGS("sh", "-c", cmd));
+	port = proc_port(&rx, 10000);
+	REQUIRE(port != 0);
+	send_frames(&tx, port, "100", "2000", "9000");
+	proc_wait(&rx, 30000);
+	printf("--write - | head: %.30s\n", strstr(rx.ebuf, "--write:")
+						     ? strstr(rx.ebuf, "--write:")
+						     : "(no message)");
+	CHECK(strstr(rx.ebuf, "jumbo rx: --write: Broken pipe") != NULL);
+	if (check_failures)
+		proc_dump(&rx, "jumbo rx --write - | head");
+}
+
 int main(void)
 {
 	bin = jumbo_bin();
@@ -185,5 +224,6 @@ int main(void)
 	all_truncated();
 	pool_cap("--pages");
 	pool_cap("env");
+	stdout_data();
 	return check_done("tool_rx");
 }
