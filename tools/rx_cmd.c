@@ -13,7 +13,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
-#include <net/if.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,7 +162,11 @@ static void rx_usage(FILE *f)
 	      "  --version         the version\n", f);
 }
 
-/* Receive queues of interface dev (from sysfs), or 0 if it has none. */
+/*
+ * Receive queues of interface dev from sysfs, or 0 if it shows none: for
+ * interfaces whose driver does not answer jumbo_rx_limits' ethtool query
+ * (lo does not).
+ */
 static unsigned rx_dev_queues(const char *dev)
 {
 	char path[128];
@@ -182,74 +185,65 @@ static unsigned rx_dev_queues(const char *dev)
 }
 
 /*
- * The ranges the backend takes, checked before anything is opened, so
- * that a value the parser accepts is never one the backend then refuses.
- * The limits are those jumbo_rx_open enforces, which <jumbo/rx.h> and
- * jumbo_rx(3) do not state yet, so they are written down here: a
- * max_frame of at most 65535 bytes for datagrams (xdp: a link-layer
- * frame, so 65535 less the headers the tool allows for), and for the tcp
- * backend 1023 pages per frame (one iovec of its 1024 is kept for the
- * stream's next frame), at most 16 MiB.  A query of the backend's limits
- * in the library would replace this.
+ * The ranges the backend takes, from jumbo_rx_limits for the parameters
+ * about to be opened (the pool made, so that its page size counts), so
+ * that a value the parser accepts is never one the backend then refuses:
+ * 0, or EX_USAGE after one line.
  */
-static int rx_check_limits(struct rx_cfg *c)
+static int rx_check_limits(const struct rx_cfg *c,
+			   const struct jumbo_rx_params *p)
 {
-	size_t max, per_frame;
+	struct jumbo_rx_limits l;
+	size_t max, need;
+	int r = jumbo_rx_limits(p, &l);
 
-	if (c->backend == JUMBO_RX_XDP) {
-		max = 65535 - XDP_HEADROOM;
-		if (c->frame > max)
+	if (r == -ENODEV)
+		return tool_err(EX_USAGE, "--dev: there is no interface '%s'",
+				c->dev);
+	if (r)
+		return tool_err(EX_FAIL, "jumbo_rx_limits: %s", strerror(-r));
+	if (p->max_frame > l.max_frame) {
+		if (c->backend == JUMBO_RX_XDP) {
+			max = l.max_frame - XDP_HEADROOM;
 			return tool_err(EX_USAGE, "--frame: %zu is more than "
-					"--backend xdp takes (%zu: 65535 with %u "
-					"bytes of link, IP and UDP headers)",
-					c->frame, max, XDP_HEADROOM);
-	} else if (!c->tcp) {
-		if (c->frame > 65535)
+					"--backend xdp takes (%zu: a %zu-byte "
+					"frame less %u bytes of link, IP and UDP "
+					"headers)", c->frame, max, l.max_frame,
+					XDP_HEADROOM);
+		}
+		if (c->backend == JUMBO_RX_TCP)
 			return tool_err(EX_USAGE, "--frame: %zu is more than "
-					"a UDP datagram can hold (65535)",
-					c->frame);
-	} else if (c->backend == JUMBO_RX_TCP) {
-		max = (size_t)1023 * c->page;
-		if (max > (size_t)16 << 20)
-			max = (size_t)16 << 20;
-		if (c->frame > max)
-			return tool_err(EX_USAGE, "--frame: %zu is more than "
-					"--backend tcp takes with %s pages (%zu: "
-					"1023 pages%s)", c->frame,
-					c->page == JUMBO_PAGE_4K ? "4 KiB"
-								 : "2 MiB",
-					max, c->page == JUMBO_PAGE_4K
+					"--backend tcp takes with %s pages (%zu%s)",
+					c->frame, c->page == JUMBO_PAGE_4K
+						? "4 KiB" : "2 MiB", l.max_frame,
+					c->page == JUMBO_PAGE_4K
 						? "; --page 2m takes 16m" : "");
+		return tool_err(EX_USAGE, "--frame: %zu is more than a UDP "
+				"datagram can hold (%zu)", c->frame,
+				l.max_frame);
 	}
-	if (c->backend < 0)
-		return 0;
-	/* The pool must hold one frame at least (uring: one byte more, to
-	 * see a datagram that is too long; xdp: 4 KiB pages). */
-	if (c->backend == JUMBO_RX_XDP)
-		per_frame = (c->frame + XDP_HEADROOM + 4095) / 4096;
-	else
-		per_frame = (c->frame + (c->backend == JUMBO_RX_URING) +
-			     c->page - 1) / c->page;
-	if (c->pages && c->pages < per_frame)
-		return tool_err(EX_USAGE, "%s: %zu page%s of %zu bytes "
-				"cannot hold a frame of %zu bytes (%zu pages)",
+	if (c->batch > l.max_batch)
+		return tool_err(EX_USAGE, "--batch: %u is more than the %s "
+				"backend takes (%u)", c->batch,
+				jumbo_rx_backend_name(c->backend), l.max_batch);
+	/* The pool must hold one frame at least (uring: a run is a header
+	 * page and the frame's pages). */
+	need = l.frame_pages + (c->backend == JUMBO_RX_URING);
+	if (c->pages && c->pages < need)
+		return tool_err(EX_USAGE, "%s: %zu page%s of %zu bytes cannot "
+				"hold a frame of %zu bytes (%zu pages)",
 				c->pages_env ? "JUMBO_MAX_PAGES" : "--pages",
 				c->pages, c->pages == 1 ? "" : "s",
 				c->backend == JUMBO_RX_XDP ? (size_t)4096
 							   : c->page,
-				c->frame, per_frame);
-	if (c->backend == JUMBO_RX_XDP) {
-		unsigned nq;
-
-		if (!if_nametoindex(c->dev))
-			return tool_err(EX_USAGE, "--dev: there is no "
-					"interface '%s'", c->dev);
-		nq = rx_dev_queues(c->dev);
-		if (nq && c->queue >= nq)
-			return tool_err(EX_USAGE, "--queue: %s has %u receive "
-					"queue%s (0 to %u), not %u", c->dev, nq,
-					nq == 1 ? "" : "s", nq - 1, c->queue);
-	}
+				c->frame, need);
+	if (c->backend == JUMBO_RX_XDP && !l.queues)
+		l.queues = rx_dev_queues(c->dev);
+	if (c->backend == JUMBO_RX_XDP && l.queues && c->queue >= l.queues)
+		return tool_err(EX_USAGE, "--queue: %s has %u receive queue%s "
+				"(0 to %u), not %u", c->dev, l.queues,
+				l.queues == 1 ? "" : "s", l.queues - 1,
+				c->queue);
 	return 0;
 }
 
@@ -411,7 +405,22 @@ static int rx_parse(struct rx_cfg *c, int argc, char **argv)
 		if (!c->pages)
 			return EX_USAGE;
 	}
-	return rx_check_limits(c);
+	/* The pool backends' ranges are checked once the pool is made. */
+	if (c->backend < 0 && !c->tcp && c->frame > 65535)
+		return tool_err(EX_USAGE, "--frame: %zu is more than a UDP "
+				"datagram can hold (65535)", c->frame);
+	return 0;
+}
+
+/* --write and --csv, once every value has been checked: 0 or EX_FAIL. */
+static int rx_open_outputs(const struct rx_cfg *c, struct rx_seen *s,
+			   struct rx_tick *k)
+{
+	if (c->write && !(s->wf = rx_open_out("--write", c->write)))
+		return EX_FAIL;
+	if (c->csv && !(k->csv = rx_open_out("--csv", c->csv)))
+		return EX_FAIL;
+	return 0;
 }
 
 /* The xdp backend's UMEM, of --pages pages committed whole. */
@@ -530,14 +539,6 @@ int cmd_rx(int argc, char **argv)
 	s.buf = malloc(c.frame + XDP_HEADROOM + 1);
 	if (!s.buf)
 		return tool_err(EX_FAIL, "out of memory");
-	if (c.write && !(s.wf = rx_open_out("--write", c.write))) {
-		e = EX_FAIL;
-		goto out;
-	}
-	if (c.csv && !(tick.csv = rx_open_out("--csv", c.csv))) {
-		e = EX_FAIL;
-		goto out;
-	}
 	if (c.backend >= 0) {
 		struct jumbo_rx_params p;
 		int err = 0;
@@ -565,6 +566,9 @@ int cmd_rx(int argc, char **argv)
 			p.queue = c.queue;
 			p.max_frame = c.frame + XDP_HEADROOM;
 		}
+		if ((e = rx_check_limits(&c, &p)) != 0 ||
+		    (e = rx_open_outputs(&c, &s, &tick)) != 0)
+			goto out;
 		rx = jumbo_rx_open(&p, &err);
 		if (!rx) {
 			e = tool_err(EX_FAIL, "%s", jumbo_rx_strerror());
@@ -586,6 +590,8 @@ int cmd_rx(int argc, char **argv)
 					 ~(uintptr_t)(c.page - 1));
 		}
 	} else {
+		if ((e = rx_open_outputs(&c, &s, &tick)) != 0)
+			goto out;
 		r = plain_open(&pl, c.backend == RX_MALLOC ? PLAIN_MALLOC
 							   : PLAIN_REUSE,
 			       c.addr, c.port, c.tcp, c.frame);
