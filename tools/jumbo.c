@@ -18,6 +18,7 @@ static void usage(FILE *f)
 	      "  rx      receive on an address and port into pool pages\n"
 	      "  tx      send test frames to an address and port\n"
 	      "  stat    pools of running programs (this one's included)\n"
+	      "  fwd     receive into pool pages and send the pages on\n"
 	      "\n"
 	      "jumbo COMMAND --help tells the options of each.\n", f);
 }
@@ -43,7 +44,9 @@ int main(int argc, char **argv)
 		return cmd_rx(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "tx"))
 		return cmd_tx(argc - 1, argv + 1);
-	fprintf(stderr, "jumbo: '%s' is not a command (demo, rx, tx, stat; see "
-		"jumbo --help)\n", argv[1]);
+	if (!strcmp(argv[1], "fwd"))
+		return cmd_fwd(argc - 1, argv + 1);
+	fprintf(stderr, "jumbo: '%s' is not a command (demo, rx, tx, stat, "
+		"fwd; see jumbo --help)\n", argv[1]);
 	return EX_USAGE;
 }
