@@ -275,7 +275,7 @@ static void tx_gauges(struct jumbo_tx *tx)
 	TX_SET(tx, pages_held, tx->pg_tail - tx->pg_head);
 }
 
-void _jumbo_tx_rec_open(struct jumbo_tx *tx, uint32_t id)
+void _jumbo_tx_rec_open(struct jumbo_tx *tx, uint32_t id, bool zc)
 {
 	struct tx_rec *r = &tx->rec[tx->rec_tail++ & (tx->rec_cap - 1)];
 
@@ -283,7 +283,9 @@ void _jumbo_tx_rec_open(struct jumbo_tx *tx, uint32_t id)
 	r->npages = 0;
 	r->keep = NULL;
 	r->done = false;
-	TX_ADD(tx, zc_sends, 1);
+	r->zc = zc;
+	if (zc)
+		TX_ADD(tx, zc_sends, 1);
 	tx_gauges(tx);
 }
 
@@ -377,7 +379,7 @@ unsigned _jumbo_tx_done(struct jumbo_tx *tx, uint32_t lo, uint32_t hi,
 			bool copied)
 {
 	uint32_t first, count;
-	unsigned marked = 0;
+	unsigned marked = 0, zc = 0;
 
 	if (tx->rec_head == tx->rec_tail)
 		return 0;
@@ -393,14 +395,15 @@ unsigned _jumbo_tx_done(struct jumbo_tx *tx, uint32_t lo, uint32_t hi,
 			if (!r->done) {
 				r->done = true;
 				marked++;
+				zc += r->zc;
 			}
 		}
 		if (id == hi)
 			break;
 	}
-	TX_ADD(tx, zc_done, marked);
+	TX_ADD(tx, zc_done, zc);
 	if (copied)
-		TX_ADD(tx, zc_copied, marked);
+		TX_ADD(tx, zc_copied, zc);
 	tx_release(tx);
 	/*
 	 * Every completion so far says the kernel copied (loopback, veth,

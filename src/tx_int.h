@@ -38,6 +38,7 @@ struct tx_rec {
 	uint32_t npages;
 	struct mbuf *keep;
 	bool done;
+	bool zc;       /* counted in zc_sends: the kernel reads after the call */
 };
 
 /* A held page and its pool. */
@@ -107,7 +108,7 @@ static inline bool tx_room(const struct jumbo_tx *tx, size_t npages)
  * frees its mbufs, or keeps the whole chain when some storage cannot be
  * held.  The page ring must have room for every mbuf of m.
  */
-TX_HIDDEN void _jumbo_tx_rec_open(struct jumbo_tx *tx, uint32_t id);
+TX_HIDDEN void _jumbo_tx_rec_open(struct jumbo_tx *tx, uint32_t id, bool zc);
 TX_HIDDEN void _jumbo_tx_rec_add(struct jumbo_tx *tx, struct mbuf *m);
 /* The kernel has done with the sends lo..hi (wrapping): release what the
  * FIFO allows.  Returns the records marked done. */
@@ -122,6 +123,10 @@ TX_HIDDEN size_t _jumbo_tx_pages(const struct mbuf *m);
 TX_HIDDEN int _jumbo_tx_left(uint64_t deadline_ns);
 TX_HIDDEN uint64_t _jumbo_tx_deadline(int ms);
 
+/* Makes tx->fd: a nonblocking socket of type connected to the peer, its
+ * send buffer and SO_ZEROCOPY set.  0 or -errno (the reason recorded). */
+TX_HIDDEN int _jumbo_tx_socket(struct jumbo_tx *tx,
+			       const struct jumbo_tx_params *p, int type);
 TX_HIDDEN int _jumbo_tx_sock_open(struct jumbo_tx *tx,
 				  const struct jumbo_tx_params *p);
 TX_HIDDEN int _jumbo_tx_uring_open(struct jumbo_tx *tx,

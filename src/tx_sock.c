@@ -241,7 +241,7 @@ static int udp_send(struct jumbo_tx *tx, struct mbuf **pkts, unsigned n,
 		if (r > 0) {
 			for (int i = 0; i < r; i++) {
 				if (zc)
-					_jumbo_tx_rec_open(tx, s->next_id++);
+					_jumbo_tx_rec_open(tx, s->next_id++, true);
 				sock_taken(tx, pkts[taken + i], zc);
 			}
 			taken += (unsigned)r;
@@ -335,7 +335,7 @@ static int tcp_send(struct jumbo_tx *tx, struct mbuf **pkts, unsigned n,
 		if (r > 0) {
 			size_t left = (size_t)r;
 			if (zc)
-				_jumbo_tx_rec_open(tx, s->next_id++);
+				_jumbo_tx_rec_open(tx, s->next_id++, true);
 			if (s->part) {
 				size_t rest = s->part->m_pkthdr.len - s->part_off;
 				if (left < rest) {
@@ -500,13 +500,12 @@ static int sock_connect(int fd, const struct sockaddr *sa, socklen_t len,
 	return -e;
 }
 
-int _jumbo_tx_sock_open(struct jumbo_tx *tx, const struct jumbo_tx_params *p)
+int _jumbo_tx_socket(struct jumbo_tx *tx, const struct jumbo_tx_params *p,
+		     int type)
 {
 	const char *addr = p->addr ? p->addr : "127.0.0.1";
-	int type = tx->backend == JUMBO_TX_TCP ? SOCK_STREAM : SOCK_DGRAM;
 	int sz = p->sndbuf ? p->sndbuf : 4 << 20, one = 1, e;
 	struct sockaddr_storage ss;
-	struct tx_sock *s;
 	socklen_t len;
 
 	if (sock_addr(addr, p->port, &ss, &len))
@@ -518,14 +517,26 @@ int _jumbo_tx_sock_open(struct jumbo_tx *tx, const struct jumbo_tx_params *p)
 	if ((p->flags & JUMBO_TX_NOFORCE) ||
 	    setsockopt(tx->fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)))
 		(void)setsockopt(tx->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-	/* Kernels before 4.14 (tcp) or 5.0 (udp) lack it: copy instead. */
-	if (tx->zc && setsockopt(tx->fd, SOL_SOCKET, SO_ZEROCOPY, &one,
-				 sizeof(one)))
+	/* Kernels before 4.14 (tcp) or 5.0 (udp) lack it: copy instead.
+	 * (io_uring's zero copy does not need it.) */
+	if (tx->zc && tx->backend != JUMBO_TX_URING &&
+	    setsockopt(tx->fd, SOL_SOCKET, SO_ZEROCOPY, &one, sizeof(one)))
 		tx->zc = false;
 	e = sock_connect(tx->fd, (struct sockaddr *)&ss, len, TCP_CONNECT_MS);
 	if (e)
 		return _jumbo_tx_fail(e, "connect to %s port %u: %s", addr,
 				      p->port, strerror(-e));
+	return 0;
+}
+
+int _jumbo_tx_sock_open(struct jumbo_tx *tx, const struct jumbo_tx_params *p)
+{
+	int type = tx->backend == JUMBO_TX_TCP ? SOCK_STREAM : SOCK_DGRAM;
+	struct tx_sock *s;
+	int e = _jumbo_tx_socket(tx, p, type);
+
+	if (e)
+		return e;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return _jumbo_tx_fail(-ENOMEM, "out of memory");

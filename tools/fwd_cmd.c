@@ -57,7 +57,7 @@ static void fwd_usage(FILE *f)
 	      "\n"
 	      "  --from B:ADDR:PORT  where to listen: udp, tcp or uring\n"
 	      "                      (port 0: any, printed)\n"
-	      "  --to B:ADDR:PORT    where to send: udp or tcp\n"
+	      "  --to B:ADDR:PORT    where to send: udp, tcp or uring\n"
 	      "  --copy              never ask the kernel for zero copy\n"
 	      "  --zc-always         keep zero copy even where the kernel copies\n"
 	      "  --drop              drop what the output has no room for\n"
@@ -177,7 +177,7 @@ static int fwd_parse(struct fwd_cfg *c, int argc, char **argv)
 				"uring", c->from_be);
 	c->tx_be = jumbo_tx_backend_parse(c->to_be);
 	if (c->tx_be < 0)
-		return tool_err(EX_USAGE, "--to: '%s' is not udp or tcp",
+		return tool_err(EX_USAGE, "--to: '%s' is not udp, tcp or uring",
 				c->to_be);
 	if (c->to_port == 0)
 		return tool_err(EX_USAGE, "--to: the port cannot be 0");

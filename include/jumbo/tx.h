@@ -10,7 +10,7 @@
  *   udp    sendmmsg(2), one datagram per chain, on a connected socket;
  *   tcp    sendmsg(2) of the whole batch as one stream;
  *   uring  io_uring SENDMSG_ZC (plain SENDMSG where the kernel lacks it),
- *          one datagram per chain.
+ *          one datagram per chain; its pages are held until the last CQE.
  *
  * With zero copy (MSG_ZEROCOPY, SEND_ZC) the kernel reads the pages after
  * the call returns, so each page stays held (jumbo_pool_hold) until the
