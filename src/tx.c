@@ -375,6 +375,19 @@ static void tx_release(struct jumbo_tx *tx)
 	tx_gauges(tx);
 }
 
+/* Marks the k-th record from the head done; 1 if it was a zero-copy one
+ * not done before. */
+static unsigned tx_mark(struct jumbo_tx *tx, uint32_t k, unsigned *marked)
+{
+	struct tx_rec *r = &tx->rec[(tx->rec_head + k) & (tx->rec_cap - 1)];
+
+	if (r->done)
+		return 0;
+	r->done = true;
+	(*marked)++;
+	return r->zc;
+}
+
 unsigned _jumbo_tx_done(struct jumbo_tx *tx, uint32_t lo, uint32_t hi,
 			bool copied)
 {
@@ -385,21 +398,22 @@ unsigned _jumbo_tx_done(struct jumbo_tx *tx, uint32_t lo, uint32_t hi,
 		return 0;
 	first = tx->rec[tx->rec_head & (tx->rec_cap - 1)].id;
 	count = tx->rec_tail - tx->rec_head;
-	/* Ids are consecutive in the FIFO: the record of id is at
-	 * head + (id - first); ids outside the window are not ours. */
-	for (uint32_t id = lo;; id++) {
-		uint32_t k = id - first;
-		if (k < count) {
-			struct tx_rec *r = &tx->rec[(tx->rec_head + k) &
-						    (tx->rec_cap - 1)];
-			if (!r->done) {
-				r->done = true;
-				marked++;
-				zc += r->zc;
-			}
+	/*
+	 * Ids are consecutive in the FIFO: the record of id is at head +
+	 * (id - first); ids outside the window are not ours.  Walk the
+	 * shorter of the range and the window.
+	 */
+	if (hi - lo < count) {
+		for (uint32_t id = lo;; id++) {
+			if (id - first < count)
+				zc += tx_mark(tx, id - first, &marked);
+			if (id == hi)
+				break;
 		}
-		if (id == hi)
-			break;
+	} else {
+		for (uint32_t k = 0; k < count; k++)
+			if (first + k - lo <= hi - lo)
+				zc += tx_mark(tx, k, &marked);
 	}
 	TX_ADD(tx, zc_done, zc);
 	if (copied)

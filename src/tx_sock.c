@@ -67,6 +67,20 @@ static bool tx_is_unreachable(int e)
 	       e == EHOSTDOWN || e == ENONET || e == EADDRNOTAVAIL;
 }
 
+/*
+ * ENOBUFS with no zero-copy send outstanding: the socket's option memory
+ * cannot track even one notification, so waiting for completions would
+ * never end.  Zero copy is given up; true if so (send again).
+ */
+static bool sock_zc_spent(struct jumbo_tx *tx, int e)
+{
+	if (e != ENOBUFS || tx->rec_head != tx->rec_tail)
+		return false;
+	tx->zc = false;
+	TX_SET(tx, zc_off, 1);
+	return true;
+}
+
 /* Reads every notification queued; completions, or -errno. */
 static int sock_reap(struct jumbo_tx *tx)
 {
@@ -249,6 +263,8 @@ static int udp_send(struct jumbo_tx *tx, struct mbuf **pkts, unsigned n,
 		}
 		if (errno == EINTR)
 			continue;
+		if (zc && sock_zc_spent(tx, errno))
+			continue;
 		if (tx_is_full(errno)) {
 			TX_ADD(tx, full, 1);
 			if (tx->rec_head != tx->rec_tail && sock_reap(tx) > 0)
@@ -303,7 +319,7 @@ static int tcp_send(struct jumbo_tx *tx, struct mbuf **pkts, unsigned n,
 		(void)sock_reap(tx);
 	while (!tx->dead && (s->part || taken < n)) {
 		struct msghdr mh = { .msg_iov = s->iov };
-		bool zc = tx->zc;
+		bool zc = tx->zc, toobig = false;
 		unsigned used = 0, k = 0, v;
 		size_t need = 0;
 		ssize_t r;
@@ -320,13 +336,21 @@ static int tcp_send(struct jumbo_tx *tx, struct mbuf **pkts, unsigned n,
 					  tx->pg_cap)
 				break;
 			v = sock_iov(s->iov + used, SOCK_IOV - used, m, 0);
-			if (!v)
+			if (!v) {
+				toobig = used == 0;
 				break;
+			}
 			used += v;
 			need += np;
 			k++;
 		}
-		if (zc && (used == 0 || !tx_room(tx, need)))
+		if (toobig) {
+			/* More pieces than a call can carry. */
+			TX_ADD(tx, errors, 1);
+			sock_drop(tx, pkts[taken++]);
+			continue;
+		}
+		if (zc && !tx_room(tx, need))
 			goto full;
 		mh.msg_iovlen = used;
 		r = sendmsg(tx->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL |
@@ -369,6 +393,8 @@ static int tcp_send(struct jumbo_tx *tx, struct mbuf **pkts, unsigned n,
 			continue;
 		}
 		if (errno == EINTR)
+			continue;
+		if (zc && sock_zc_spent(tx, errno))
 			continue;
 		if (tx_is_full(errno)) {
 full:
