@@ -3,8 +3,9 @@
  * whole and in order, with zero copy and without; back-pressure from a
  * receiver that does not read (the send takes what fits and says so, or
  * drops the rest with JUMBO_TX_DROP, and nothing is queued beyond one
- * partly sent frame); and a peer killed with SIGKILL mid-stream (the
- * send says -ECONNRESET or -EPIPE, counts it, and no page is lost).
+ * partly sent frame); a peer killed with SIGKILL mid-stream (the send
+ * says -ECONNRESET or -EPIPE, counts it, and no page is lost); and a
+ * close that cannot wait long enough (-EBUSY, the pages stay held).
  */
 #include "test_tx.h"
 
@@ -196,6 +197,52 @@ static void killed_peer(void)
 	CHECK_EQ(jumbo_pool_destroy(pool), 0);
 }
 
+/*
+ * Closing with sends whose completion does not come in time (a receiver
+ * that holds the window shut): close waits close_wait_ms, says -EBUSY,
+ * and the pages stay held for good, so the pool's destroy refuses.
+ */
+static struct jumbo_pool *busy_pool; /* kept: still reachable at exit */
+
+static void close_busy(void)
+{
+	struct jumbo_pool *pool = txt_pool(4096, JUMBO_POOL_DEBUG);
+	unsigned port;
+	int lfd = txt_listen(SOCK_STREAM, &port, 65536), cfd;
+	struct jumbo_tx_params p;
+	struct jumbo_tx_stats st;
+	struct jumbo_tx *tx;
+
+	jumbo_tx_params_init(&p);
+	p.backend = JUMBO_TX_TCP;
+	p.port = (uint16_t)port;
+	p.sndbuf = 256 << 10;
+	p.close_wait_ms = 200;
+	p.flags = JUMBO_TX_ZC_ALWAYS | JUMBO_TX_NOFORCE;
+	tx = jumbo_tx_open(&p, NULL);
+	REQUIRE(tx != NULL);
+	cfd = accept(lfd, NULL, NULL);
+	REQUIRE(cfd >= 0);
+	for (int i = 0; i < 1000; i++) {
+		struct mbuf *m = txt_frame(pool, FRAME, (uint64_t)i);
+		REQUIRE(m != NULL);
+		if (jumbo_tx_send(tx, &m, 1, 0) == 0) {
+			m_freem(m);
+			break;
+		}
+	}
+	CHECK_EQ(jumbo_tx_close(tx, &st), -EBUSY);
+	printf("close with the window shut: %llu pages still held\n",
+	       (unsigned long long)st.pages_held);
+	CHECK(st.pages_held > 0);
+	CHECK(txt_in_use(pool) >= st.pages_held);
+	CHECK_EQ(jumbo_pool_destroy(pool), -EBUSY);
+	/* The pool stays: the kernel may still read its pages. */
+	busy_pool = pool;
+	close(cfd);
+	close(lfd);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -203,5 +250,6 @@ int main(void)
 	stream(JUMBO_TX_COPY, "copy");
 	backpressure();
 	killed_peer();
+	close_busy();
 	return check_failures ? 1 : 0;
 }
