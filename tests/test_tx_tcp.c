@@ -202,6 +202,30 @@ static void killed_peer(void)
  * that holds the window shut): close waits close_wait_ms, says -EBUSY,
  * and the pages stay held for good, so the pool's destroy refuses.
  */
+/* A chain of more pieces than one call carries (IOV_MAX): dropped and
+ * counted, not sent in a loop that never ends. */
+static void fragmented(void)
+{
+	struct jumbo_pool *pool = txt_pool(4096, JUMBO_POOL_DEBUG);
+	unsigned port;
+	int lfd = txt_listen(SOCK_STREAM, &port, 0), cfd;
+	struct jumbo_tx *tx = txt_open(JUMBO_TX_TCP, port, 0);
+	struct jumbo_tx_stats st;
+	struct mbuf *m = m_getjumbo(pool, (size_t)1100 * 4096, NULL);
+
+	REQUIRE(m != NULL);
+	cfd = accept(lfd, NULL, NULL);
+	REQUIRE(cfd >= 0);
+	CHECK_EQ(jumbo_tx_send(tx, &m, 1, JUMBO_TX_WAIT), 1);
+	CHECK_EQ(jumbo_tx_close(tx, &st), 0);
+	CHECK_EQ(st.errors, 1);
+	CHECK_EQ(st.dropped, 1);
+	CHECK_EQ(txt_in_use(pool), 0);
+	CHECK_EQ(jumbo_pool_destroy(pool), 0);
+	close(cfd);
+	close(lfd);
+}
+
 static struct jumbo_pool *busy_pool; /* kept: still reachable at exit */
 
 static void close_busy(void)
@@ -250,6 +274,7 @@ int main(void)
 	stream(JUMBO_TX_COPY, "copy");
 	backpressure();
 	killed_peer();
+	fragmented();
 	close_busy();
 	return check_failures ? 1 : 0;
 }
