@@ -146,6 +146,31 @@ static int sock_wait(struct jumbo_tx *tx, int ms, bool want_out)
 	return r < 0 ? r : 0;
 }
 
+/*
+ * The socket, or the table of sends in flight, is full: counts it, reaps,
+ * and with JUMBO_TX_WAIT waits (up to the deadline, set on the first wait
+ * of the call) for room (want_out: POLLOUT) or a completion.  1: try
+ * again; 0: stop for this call; -errno.
+ */
+static int sock_full(struct jumbo_tx *tx, unsigned flags, uint64_t *deadline,
+		     bool want_out)
+{
+	int left, r;
+
+	TX_ADD(tx, full, 1);
+	if (tx->rec_head != tx->rec_tail && sock_reap(tx) > 0)
+		return 1;
+	if (!(flags & JUMBO_TX_WAIT))
+		return 0;
+	if (!*deadline)
+		*deadline = _jumbo_tx_deadline(tx->wait_ms);
+	left = _jumbo_tx_left(*deadline);
+	if (left == 0)
+		return 0;
+	r = sock_wait(tx, left, want_out);
+	return r < 0 ? r : 1;
+}
+
 /* A chain the kernel took in full. */
 static void sock_taken(struct jumbo_tx *tx, struct mbuf *m, bool zc)
 {
@@ -163,12 +188,19 @@ static void sock_drop(struct jumbo_tx *tx, struct mbuf *m)
 	m_freem(m);
 }
 
-/* Iovecs over the chain from byte off; how many, or 0 if over max. */
+/*
+ * Iovecs over the chain from byte off: how many (an empty chain is one
+ * empty iovec, a zero-length datagram), or 0 if they need more than max.
+ */
 static unsigned sock_iov(struct iovec *iov, unsigned max, struct mbuf *m,
 			 size_t off)
 {
 	unsigned k = 0;
 
+	if (max == 0)
+		return 0;
+	iov[0].iov_base = NULL;
+	iov[0].iov_len = 0;
 	for (; m; m = m->m_next) {
 		if (off >= m->m_len) {
 			off -= m->m_len;
@@ -180,8 +212,7 @@ static unsigned sock_iov(struct iovec *iov, unsigned max, struct mbuf *m,
 		iov[k++].iov_len = m->m_len - off;
 		off = 0;
 	}
-	return k ? k : (max ? (iov[0].iov_len = 0, iov[0].iov_base = NULL, 1)
-			    : 0);
+	return k ? k : 1;
 }
 
 static int udp_send(struct jumbo_tx *tx, struct mbuf **pkts, unsigned n,
@@ -195,7 +226,7 @@ static int udp_send(struct jumbo_tx *tx, struct mbuf **pkts, unsigned n,
 	if (tx->rec_head != tx->rec_tail)
 		(void)sock_reap(tx);
 	while (taken < n) {
-		bool zc = tx->zc && pkts[taken]->m_pkthdr.len > 0;
+		bool zc = tx->zc && pkts[taken]->m_pkthdr.len > 0, toobig = false;
 		unsigned k = 0, used = 0, v;
 		size_t need = 0;
 		int r;
@@ -215,13 +246,8 @@ static int udp_send(struct jumbo_tx *tx, struct mbuf **pkts, unsigned n,
 				break;
 			v = sock_iov(s->iov + used, SOCK_IOV - used, m, 0);
 			if (!v) {
-				if (k)
-					break;
-				/* More pieces than a call can carry. */
-				TX_ADD(tx, errors, 1);
-				sock_drop(tx, m);
-				taken++;
-				goto next;
+				toobig = k == 0;
+				break;
 			}
 			memset(&s->msg[k], 0, sizeof(s->msg[k]));
 			s->msg[k].msg_hdr.msg_iov = s->iov + used;
@@ -230,24 +256,19 @@ static int udp_send(struct jumbo_tx *tx, struct mbuf **pkts, unsigned n,
 			need += np;
 			k++;
 		}
+		if (toobig) {
+			/* More pieces than a call can carry. */
+			TX_ADD(tx, errors, 1);
+			sock_drop(tx, pkts[taken++]);
+			continue;
+		}
 		if (k == 0) {
 			/* The table of sends in flight is full. */
-			TX_ADD(tx, full, 1);
-			r = sock_reap(tx);
+			r = sock_full(tx, flags, &deadline, false);
 			if (r > 0)
 				continue;
-			if (!(flags & JUMBO_TX_WAIT))
-				break;
-			if (!deadline)
-				deadline = _jumbo_tx_deadline(tx->wait_ms);
-			if (_jumbo_tx_left(deadline) == 0)
-				break;
-			r = sock_wait(tx, _jumbo_tx_left(deadline), false);
-			if (r < 0) {
-				err = r;
-				break;
-			}
-			continue;
+			err = r;
+			break;
 		}
 		r = sendmmsg(tx->fd, s->msg, k,
 			     MSG_DONTWAIT | MSG_NOSIGNAL | (zc ? MSG_ZEROCOPY : 0));
@@ -266,21 +287,11 @@ static int udp_send(struct jumbo_tx *tx, struct mbuf **pkts, unsigned n,
 		if (zc && sock_zc_spent(tx, errno))
 			continue;
 		if (tx_is_full(errno)) {
-			TX_ADD(tx, full, 1);
-			if (tx->rec_head != tx->rec_tail && sock_reap(tx) > 0)
+			r = sock_full(tx, flags, &deadline, true);
+			if (r > 0)
 				continue;
-			if (!(flags & JUMBO_TX_WAIT))
-				break;
-			if (!deadline)
-				deadline = _jumbo_tx_deadline(tx->wait_ms);
-			if (_jumbo_tx_left(deadline) == 0)
-				break;
-			r = sock_wait(tx, _jumbo_tx_left(deadline), true);
-			if (r < 0) {
-				err = r;
-				break;
-			}
-			continue;
+			err = r;
+			break;
 		}
 		/* The first datagram failed: count it, drop it, go on. */
 		if (errno == ECONNREFUSED)
@@ -294,7 +305,6 @@ static int udp_send(struct jumbo_tx *tx, struct mbuf **pkts, unsigned n,
 			break;
 		}
 		sock_drop(tx, pkts[taken++]);
-	next:;
 	}
 	if (taken < n && (flags & JUMBO_TX_DROP)) {
 		while (taken < n)
@@ -350,8 +360,14 @@ static int tcp_send(struct jumbo_tx *tx, struct mbuf **pkts, unsigned n,
 			sock_drop(tx, pkts[taken++]);
 			continue;
 		}
-		if (zc && !tx_room(tx, need))
-			goto full;
+		if (zc && !tx_room(tx, need)) {
+			/* Wait for completions, not for the socket. */
+			r = sock_full(tx, flags, &deadline, false);
+			if (r > 0)
+				continue;
+			err = (int)r;
+			break;
+		}
 		mh.msg_iovlen = used;
 		r = sendmsg(tx->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL |
 					 (zc ? MSG_ZEROCOPY : 0));
@@ -397,23 +413,11 @@ static int tcp_send(struct jumbo_tx *tx, struct mbuf **pkts, unsigned n,
 		if (zc && sock_zc_spent(tx, errno))
 			continue;
 		if (tx_is_full(errno)) {
-full:
-			TX_ADD(tx, full, 1);
-			if (tx->rec_head != tx->rec_tail && sock_reap(tx) > 0)
+			r = sock_full(tx, flags, &deadline, true);
+			if (r > 0)
 				continue;
-			if (!(flags & JUMBO_TX_WAIT))
-				break;
-			if (!deadline)
-				deadline = _jumbo_tx_deadline(tx->wait_ms);
-			if (_jumbo_tx_left(deadline) == 0)
-				break;
-			r = sock_wait(tx, _jumbo_tx_left(deadline),
-				      !zc || tx_room(tx, need));
-			if (r < 0) {
-				err = (int)r;
-				break;
-			}
-			continue;
+			err = (int)r;
+			break;
 		}
 		/* The stream is gone (reset, peer closed, timed out). */
 		tx->dead = -errno;
