@@ -264,7 +264,7 @@ int cmd_fwd(int argc, char **argv)
 	tp.port = (uint16_t)c.to_port;
 	tp.batch = c.batch;
 	tp.flags = c.txflags;
-	tp.wait_ms = -1; /* --drop aside, the output paces the relay */
+	tp.wait_ms = 200; /* --drop aside, the output paces the relay */
 	tx = jumbo_tx_open(&tp, &err);
 	if (!tx) {
 		e = tool_err(EX_FAIL, "%s", jumbo_tx_strerror());
@@ -293,10 +293,20 @@ int cmd_fwd(int argc, char **argv)
 			bytes += pkts[i]->m_pkthdr.len;
 		frames += (uint64_t)n;
 		if (n > 0) {
-			s = jumbo_tx_send(tx, pkts, (unsigned)n, c.sendflags);
-			/* What the output did not take (an error) is dropped
-			 * here; the counters say so. */
-			for (int i = s > 0 ? s : 0; i < n; i++)
+			int off = 0;
+
+			/* Waits in steps of wait_ms, so that a signal stops
+			 * a relay whose output is stuck. */
+			while (off < n && !fwd_interrupted) {
+				s = jumbo_tx_send(tx, pkts + off,
+						  (unsigned)(n - off), c.sendflags);
+				if (s < 0)
+					break;
+				off += s;
+			}
+			/* What the output did not take (an error, a signal)
+			 * is dropped here. */
+			for (int i = off; i < n; i++)
 				m_freem(pkts[i]);
 		} else {
 			(void)jumbo_tx_complete(tx, 0);
