@@ -316,8 +316,9 @@ int _jumbo_tx_uring_open(struct jumbo_tx *tx, const struct jumbo_tx_params *p)
 	if (!u->slot)
 		return _jumbo_tx_fail(-ENOMEM, "out of memory");
 	memset(&ip, 0, sizeof(ip));
-	/* Two CQEs per zero-copy send in flight, at most. */
-	ip.flags = IORING_SETUP_CQSIZE;
+	/* Two CQEs per zero-copy send in flight, at most (clamped to the
+	 * kernel's limit: the CQ overflow list takes any excess). */
+	ip.flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
 	ip.cq_entries = 2 * tx->rec_cap;
 	e = io_uring_queue_init_params(tx->rec_cap < 4096 ? tx->rec_cap : 4096,
 				       &u->ring, &ip);
