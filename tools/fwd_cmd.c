@@ -246,7 +246,8 @@ int cmd_fwd(int argc, char **argv)
 	rp.max_frame = c.frame;
 	rp.batch = c.batch;
 	rp.pool = pool;
-	rp.flags = c.len32 ? JUMBO_RX_LEN32 : 0;
+	/* A relay has no use for the kernel's receive time per frame. */
+	rp.flags = (c.len32 ? JUMBO_RX_LEN32 : 0) | JUMBO_RX_NOTSTAMP;
 	rx = jumbo_rx_open(&rp, &err);
 	if (!rx) {
 		e = tool_err(EX_FAIL, "%s", jumbo_rx_strerror());
