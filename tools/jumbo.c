@@ -20,6 +20,7 @@ static const struct tool_cmd_ent {
 	{ "rx", cmd_rx, "receive on an address and port into pool pages" },
 	{ "tx", cmd_tx, "send test frames to an address and port" },
 	{ "stat", cmd_stat, "pools of running programs (this one's included)" },
+	{ "fwd", cmd_fwd, "receive into pool pages and send the pages on" },
 };
 
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))

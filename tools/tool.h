@@ -116,5 +116,6 @@ int cmd_demo(int argc, char **argv);
 int cmd_rx(int argc, char **argv);
 int cmd_tx(int argc, char **argv);
 int cmd_stat(int argc, char **argv);
+int cmd_fwd(int argc, char **argv);
 
 #endif

@@ -1,0 +1,373 @@
+/*
+ * jumbo fwd: receive frames into pool pages with a jumbo_rx backend and
+ * send them on with a jumbo_tx backend, the pages themselves: no copy in
+ * user space (with zero copy, none in the kernel's send path either).
+ * Works with any sender and receiver (iperf 2, socat, netcat).
+ */
+#include "send.h"
+#include "tool.h"
+
+#include <jumbo/tx.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+static volatile sig_atomic_t fwd_interrupted;
+
+static void fwd_on_signal(int sig)
+{
+	fwd_interrupted = 1;
+}
+
+/* BACKEND:ADDR:PORT, ADDR an IPv4 address or [IPv6]: 0 or a message. */
+static int fwd_endpoint(const char *opt, const char *arg, char *be,
+			size_t belen, char *addr, size_t alen, unsigned *port)
+{
+	const char *c1 = strchr(arg, ':'), *c2 = strrchr(arg, ':');
+	size_t n;
+
+	if (!c1 || c1 == c2 || (size_t)(c1 - arg) >= belen)
+		return tool_err(EX_USAGE, "%s: '%s' is not BACKEND:ADDR:PORT",
+				opt, arg);
+	memcpy(be, arg, (size_t)(c1 - arg));
+	be[c1 - arg] = 0;
+	n = (size_t)(c2 - c1 - 1);
+	if (n >= 2 && c1[1] == '[' && c2[-1] == ']') {
+		c1++;
+		n -= 2;
+	}
+	if (n == 0 || n >= alen)
+		return tool_err(EX_USAGE, "%s: '%s' has no address", opt, arg);
+	memcpy(addr, c1 + 1, n);
+	addr[n] = 0;
+	if (opt_loop_addr(opt, addr) || opt_port(opt, c2 + 1, port))
+		return EX_USAGE;
+	return 0;
+}
+
+static void fwd_usage(FILE *f)
+{
+	fputs("usage: jumbo fwd --from BACKEND:ADDR:PORT --to BACKEND:ADDR:PORT "
+	      "[options]\n"
+	      "\n"
+	      "Receives frames into pool pages and sends the same pages on.\n"
+	      "\n"
+	      "  --from B:ADDR:PORT  where to listen: udp, tcp or uring\n"
+	      "                      (port 0: any, printed)\n"
+	      "  --to B:ADDR:PORT    where to send: udp, tcp or uring\n"
+	      "  --copy              never ask the kernel for zero copy\n"
+	      "  --zc-always         keep zero copy even where the kernel copies\n"
+	      "  --drop              drop what the output has no room for\n"
+	      "                      (default: wait for room)\n"
+	      "  --framing MODE      tcp input: raw (default) or len32\n"
+	      "  --frame BYTES       largest frame (default 9000)\n"
+	      "  --batch N           frames per call (default 32)\n"
+	      "  --page SIZE         pool page size: 4k (default) or 2m\n"
+	      "  --duration SECS     stop after SECS (default 10; 0: no limit)\n"
+	      "  --count N           stop after N frames\n"
+	      "  --idle SECS         stop SECS after the last frame\n"
+	      "  --json              the summary as one JSON object\n"
+	      "  --quiet             no progress line\n"
+	      "  -h, --help          this text\n", f);
+}
+
+struct fwd_cfg {
+	char from_be[16], from_addr[64], to_be[16], to_addr[64];
+	unsigned from_port, to_port;
+	int rx_be, tx_be, len32, json, quiet;
+	unsigned txflags, sendflags, batch;
+	size_t frame, page;
+	double secs, idle;
+	uint64_t count;
+};
+
+static int fwd_parse(struct fwd_cfg *c, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "from", required_argument, 0, 'f' },
+		{ "to", required_argument, 0, 't' },
+		{ "copy", no_argument, 0, 'C' },
+		{ "zc-always", no_argument, 0, 'Z' },
+		{ "drop", no_argument, 0, 'X' },
+		{ "framing", required_argument, 0, 'F' },
+		{ "frame", required_argument, 0, 'S' },
+		{ "batch", required_argument, 0, 'B' },
+		{ "page", required_argument, 0, 'P' },
+		{ "duration", required_argument, 0, 'd' },
+		{ "count", required_argument, 0, 'c' },
+		{ "idle", required_argument, 0, 'i' },
+		{ "json", no_argument, 0, 'j' },
+		{ "quiet", no_argument, 0, 'q' },
+		{ "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 }
+	};
+	int o, from = 0, to = 0;
+	unsigned long v;
+
+	optind = 1;
+	while ((o = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		switch (o) {
+		case 'f':
+			if (fwd_endpoint("--from", optarg, c->from_be,
+					 sizeof(c->from_be), c->from_addr,
+					 sizeof(c->from_addr), &c->from_port))
+				return EX_USAGE;
+			from = 1;
+			break;
+		case 't':
+			if (fwd_endpoint("--to", optarg, c->to_be,
+					 sizeof(c->to_be), c->to_addr,
+					 sizeof(c->to_addr), &c->to_port))
+				return EX_USAGE;
+			to = 1;
+			break;
+		case 'C': c->txflags |= JUMBO_TX_COPY; break;
+		case 'Z': c->txflags |= JUMBO_TX_ZC_ALWAYS; break;
+		case 'X': c->sendflags = JUMBO_TX_DROP; break;
+		case 'F':
+			if (strcmp(optarg, "raw") && strcmp(optarg, "len32"))
+				return tool_err(EX_USAGE, "--framing: '%s' is "
+						"not raw or len32", optarg);
+			c->len32 = !strcmp(optarg, "len32");
+			break;
+		case 'S':
+			if (opt_size("--frame", optarg, 1, 16 << 20, &c->frame))
+				return EX_USAGE;
+			break;
+		case 'B':
+			if (opt_uint("--batch", optarg, 1, 256, &v))
+				return EX_USAGE;
+			c->batch = (unsigned)v;
+			break;
+		case 'P':
+			if (opt_page("--page", optarg, &c->page))
+				return EX_USAGE;
+			break;
+		case 'd':
+			if (opt_seconds("--duration", optarg, &c->secs))
+				return EX_USAGE;
+			break;
+		case 'c':
+			if (opt_uint("--count", optarg, 1, ~0ul, &v))
+				return EX_USAGE;
+			c->count = v;
+			break;
+		case 'i':
+			if (opt_seconds("--idle", optarg, &c->idle))
+				return EX_USAGE;
+			break;
+		case 'j': c->json = 1; break;
+		case 'q': c->quiet = 1; break;
+		case 'h': fwd_usage(stdout); return -1;
+		default: fwd_usage(stderr); return EX_USAGE;
+		}
+	}
+	if (optind < argc)
+		return tool_err(EX_USAGE, "unexpected argument '%s' (see "
+				"--help)", argv[optind]);
+	if (!from || !to)
+		return tool_err(EX_USAGE, "--from and --to are both needed "
+				"(see --help)");
+	c->rx_be = jumbo_rx_backend_parse(c->from_be);
+	if (c->rx_be < 0 || c->rx_be == JUMBO_RX_XDP)
+		return tool_err(EX_USAGE, "--from: '%s' is not udp, tcp or "
+				"uring", c->from_be);
+	c->tx_be = jumbo_tx_backend_parse(c->to_be);
+	if (c->tx_be < 0)
+		return tool_err(EX_USAGE, "--to: '%s' is not udp, tcp or uring",
+				c->to_be);
+	if (c->to_port == 0)
+		return tool_err(EX_USAGE, "--to: the port cannot be 0");
+	if (c->len32 && c->rx_be != JUMBO_RX_TCP)
+		return tool_err(EX_USAGE, "--framing goes with --from tcp:...");
+	if (c->rx_be != JUMBO_RX_TCP && c->frame > 65535)
+		return tool_err(EX_USAGE, "--frame: %zu is more than a UDP "
+				"datagram can hold (65535)", c->frame);
+	if (c->tx_be != JUMBO_TX_TCP && c->frame > 65507)
+		return tool_err(EX_USAGE, "--frame: %zu is more than a UDP "
+				"datagram can carry (65507)", c->frame);
+	return 0;
+}
+
+static void rep_tx_stats(struct report *r, const struct jumbo_tx_stats *st)
+{
+	rep_u64(r, "packets", st->packets);
+	rep_u64(r, "bytes", st->bytes);
+	rep_u64(r, "syscalls", st->syscalls);
+	rep_u64(r, "zc_sends", st->zc_sends);
+	rep_u64(r, "zc_done", st->zc_done);
+	rep_u64(r, "zc_copied", st->zc_copied);
+	rep_u64(r, "zc_off", st->zc_off);
+	rep_u64(r, "full", st->full);
+	rep_u64(r, "dropped", st->dropped);
+	rep_u64(r, "refused", st->refused);
+	rep_u64(r, "unreachable", st->unreachable);
+	rep_u64(r, "resets", st->resets);
+	rep_u64(r, "errors", st->errors);
+	rep_u64(r, "inflight", st->inflight);
+	rep_u64(r, "pages_held", st->pages_held);
+}
+
+int cmd_fwd(int argc, char **argv)
+{
+	struct fwd_cfg c = { .frame = 9000, .page = JUMBO_PAGE_4K,
+			     .batch = 32, .secs = 10.0,
+			     .sendflags = JUMBO_TX_WAIT };
+	struct jumbo_rx_stats rst = { 0 };
+	struct jumbo_tx_stats tst = { 0 };
+	struct jumbo_rx_params rp;
+	struct jumbo_tx_params tp;
+	struct jumbo_pool *pool;
+	struct jumbo_rx *rx = NULL;
+	struct jumbo_tx *tx = NULL;
+	struct mbuf *pkts[256];
+	struct report rep;
+	uint64_t t0, now, last = 0, next_print, limit, frames = 0, bytes = 0;
+	int e = 0, progress, r, err = 0;
+
+	tool_cmd = "jumbo fwd";
+	r = fwd_parse(&c, argc, argv);
+	if (r)
+		return r < 0 ? 0 : r;
+	if (!jumbo_rx_backend_supported(c.rx_be))
+		return tool_err(EX_FAIL, "%s", jumbo_rx_strerror());
+	if (!jumbo_tx_backend_supported(c.tx_be))
+		return tool_err(EX_FAIL, "%s", jumbo_tx_strerror());
+	pool = tool_pool(c.page, c.page == JUMBO_PAGE_4K ? 65536 : 512);
+	if (!pool)
+		return EX_FAIL;
+	jumbo_rx_params_init(&rp);
+	rp.backend = c.rx_be;
+	rp.addr = c.from_addr;
+	rp.port = (uint16_t)c.from_port;
+	rp.max_frame = c.frame;
+	rp.batch = c.batch;
+	rp.pool = pool;
+	/* A relay has no use for the kernel's receive time per frame. */
+	rp.flags = (c.len32 ? JUMBO_RX_LEN32 : 0) | JUMBO_RX_NOTSTAMP;
+	rx = jumbo_rx_open(&rp, &err);
+	if (!rx) {
+		e = tool_err(EX_FAIL, "%s", jumbo_rx_strerror());
+		goto out;
+	}
+	c.from_port = jumbo_rx_port(rx);
+	/* Listening before connecting on: a test may chain two of us. */
+	fprintf(stderr, "jumbo fwd: listening on %s port %u (%s), sending "
+		"to %s port %u (%s)\n", c.from_addr, c.from_port,
+		jumbo_rx_backend_name(c.rx_be), c.to_addr, c.to_port,
+		jumbo_tx_backend_name(c.tx_be));
+	jumbo_tx_params_init(&tp);
+	tp.backend = c.tx_be;
+	tp.addr = c.to_addr;
+	tp.port = (uint16_t)c.to_port;
+	tp.batch = c.batch;
+	tp.flags = c.txflags;
+	tp.wait_ms = 200; /* --drop aside, the output paces the relay */
+	tx = jumbo_tx_open(&tp, &err);
+	if (!tx) {
+		e = tool_err(EX_FAIL, "%s", jumbo_tx_strerror());
+		goto out;
+	}
+	signal(SIGINT, fwd_on_signal);
+	signal(SIGTERM, fwd_on_signal);
+	progress = !c.json && !c.quiet && isatty(2);
+	t0 = now = jf_now_ns();
+	next_print = t0 + 500000000ull;
+	limit = c.secs > 0 ? (uint64_t)(c.secs * 1e9) : ~0ull;
+	while (!fwd_interrupted && now - t0 < limit &&
+	       (!c.count || frames < c.count)) {
+		unsigned want = c.batch;
+		int n, s = 0;
+
+		if (c.count && c.count - frames < want)
+			want = (unsigned)(c.count - frames);
+		n = jumbo_rx_recv(rx, pkts, want, 50);
+		if (n < 0) {
+			e = tool_err(EX_FAIL, "receive failed: %s",
+				     strerror(-n));
+			break;
+		}
+		for (int i = 0; i < n; i++)
+			bytes += pkts[i]->m_pkthdr.len;
+		frames += (uint64_t)n;
+		if (n > 0) {
+			int off = 0;
+
+			/* Waits in steps of wait_ms, so that a signal stops
+			 * a relay whose output is stuck. */
+			while (off < n && !fwd_interrupted) {
+				s = jumbo_tx_send(tx, pkts + off,
+						  (unsigned)(n - off), c.sendflags);
+				if (s < 0)
+					break;
+				off += s;
+			}
+			/* What the output did not take (an error, a signal)
+			 * is dropped here. */
+			for (int i = off; i < n; i++)
+				m_freem(pkts[i]);
+		} else {
+			(void)jumbo_tx_complete(tx, 0);
+		}
+		if (s < 0) {
+			e = tool_err(EX_FAIL, "send failed: %s", strerror(-s));
+			break;
+		}
+		now = jf_now_ns();
+		if (n > 0)
+			last = now;
+		if (c.idle > 0 && last && now - last > (uint64_t)(c.idle * 1e9))
+			break;
+		if (progress && now >= next_print) {
+			double t = (double)(now - t0) / 1e9;
+			fprintf(stderr, "\r%6.1f s %10llu frames %8.3f Gbit/s ",
+				t, (unsigned long long)frames,
+				(double)bytes * 8 / t / 1e9);
+			next_print += 500000000ull;
+		}
+	}
+	if (progress)
+		fputc('\n', stderr);
+	jumbo_rx_stats(rx, &rst);
+	jumbo_rx_close(rx);
+	rx = NULL;
+	/* Closed before the report: the pool figures are then final. */
+	if (jumbo_tx_close(tx, &tst) == -EBUSY && !e)
+		e = tool_err(EX_FAIL, "%llu pages still held by the kernel",
+			     (unsigned long long)tst.pages_held);
+	tx = NULL;
+	{
+		double secs = (double)((last ? last : now) - t0) / 1e9;
+
+		rep_begin(&rep, stdout, c.json);
+		rep_s(&rep, "from", jumbo_rx_backend_name(c.rx_be));
+		rep_s(&rep, "to", jumbo_tx_backend_name(c.tx_be));
+		rep_u64(&rep, "port", c.from_port);
+		rep_u64(&rep, "frames", frames);
+		rep_u64(&rep, "bytes", bytes);
+		rep_f(&rep, "seconds", secs, "s");
+		rep_f(&rep, "gbit_per_s", secs > 0 ? (double)bytes * 8 /
+						     secs / 1e9 : 0, "Gbit/s");
+		rep_section(&rep, "rx");
+		rep_rx_stats(&rep, &rst);
+		rep_end_section(&rep);
+		rep_section(&rep, "tx");
+		rep_tx_stats(&rep, &tst);
+		rep_end_section(&rep);
+		rep_section(&rep, "pool");
+		rep_pool_stats(&rep, pool);
+		rep_end_section(&rep);
+		rep_end(&rep);
+	}
+out:
+	if (rx)
+		jumbo_rx_close(rx);
+	if (tx)
+		jumbo_tx_close(tx, NULL);
+	if (jumbo_pool_destroy(pool) && !e)
+		e = tool_err(EX_FAIL, "pages still out at the end: a leak");
+	return e;
+}
