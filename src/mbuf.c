@@ -370,7 +370,21 @@ void jumbo_ext_free(caddr_t page, void *pool)
 
 void _jumbo_mb_ext_share(struct mbuf *n, const struct mbuf *m)
 {
-	n->m_ext = m->m_ext;
+	const struct m_ext *e = &m->m_ext;
+
+	/*
+	 * Field by field, never a struct copy: ext_count, when m holds it, is
+	 * the shared counter that other threads change atomically, and n's
+	 * own ext_count is unused (its ext_cnt points at the holder's).
+	 */
+	n->m_ext.ext_buf = e->ext_buf;
+	n->m_ext.ext_size = e->ext_size;
+	n->m_ext.ext_free = e->ext_free;
+	n->m_ext.ext_args = e->ext_args;
+	n->m_ext.ext_pool = e->ext_pool;
+	n->m_ext.ext_cnt = e->ext_cnt;
+	n->m_ext.ext_count = 0;
+	n->m_ext.ext_type = e->ext_type;
 	n->m_flags |= M_EXT;
 	/*
 	 * Relaxed: the caller already owns a reference through m, so the
