@@ -21,13 +21,14 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
-#define MB_SLAB ((size_t)64 << 10)
 #define MB_PER_SLAB (MB_SLAB / MSIZE)
 #define MB_BATCH 64u
 
@@ -62,6 +63,66 @@ static struct {
 static __thread struct mb_cache mb_tcache;
 static pthread_key_t mb_key;
 static pthread_once_t mb_key_once = PTHREAD_ONCE_INIT;
+
+uint64_t *_jumbo_mb_root[(size_t)1 << MB_ROOT_BITS];
+
+/* Depot lock held: records s as a slab.  0, or -ENOMEM (no leaf). */
+static int slab_mark(const char *s)
+{
+	uintptr_t x = (uintptr_t)s >> MB_SLAB_SHIFT;
+	size_t r = (size_t)(x >> MB_LEAF_BITS), i = x & ((1u << MB_LEAF_BITS) - 1);
+
+	if (r >= ((size_t)1 << MB_ROOT_BITS))
+		return -ENOMEM; /* above 47 bits: mmap(NULL) never goes there */
+	uint64_t *leaf = _jumbo_mb_root[r];
+	if (!leaf) {
+		leaf = calloc((size_t)1 << MB_LEAF_BITS >> 6, sizeof(*leaf));
+		if (!leaf)
+			return -ENOMEM;
+		/* Release: the zeroed leaf before the pointer (mb_in_slab). */
+		__atomic_store_n(&_jumbo_mb_root[r], leaf, __ATOMIC_RELEASE);
+	}
+	__atomic_fetch_or(&leaf[i / 64], (uint64_t)1 << (i % 64),
+			  __ATOMIC_RELAXED);
+	return 0;
+}
+
+/* Appends "0x" and the hex digits of v to p; returns the new end. */
+static char *put_hex(char *p, uintptr_t v)
+{
+	int sh = (int)sizeof(v) * 8 - 4;
+
+	*p++ = '0';
+	*p++ = 'x';
+	while (sh > 0 && !(v >> sh & 0xf))
+		sh -= 4;
+	for (; sh >= 0; sh -= 4)
+		*p++ = "0123456789abcdef"[v >> sh & 0xf];
+	return p;
+}
+
+static char *put_str(char *p, const char *end, const char *s)
+{
+	while (*s && p < end)
+		*p++ = *s++;
+	return p;
+}
+
+int _jumbo_mb_bad(const char *fn, const struct mbuf *m)
+{
+	char buf[160], *p = buf, *end = buf + sizeof(buf) - 20;
+	bool ours = m && ((uintptr_t)m & (MSIZE - 1)) == 0 && mb_in_slab(m);
+
+	p = put_str(p, end, fn);
+	p = put_str(p, end, ours ? ": freed mbuf " : ": not an mbuf ");
+	p = put_hex(p, (uintptr_t)m);
+	*p++ = '\n';
+	/* stdio is not async-signal-safe; one write(2) is, and is atomic. */
+	ssize_t r = write(2, buf, (size_t)(p - buf));
+	(void)r;
+	errno = EINVAL;
+	return -EINVAL;
+}
 
 void _jumbo_mb_panic(const char *fn, const void *addr, const char *what)
 {
@@ -207,9 +268,15 @@ static char *slab_new(void)
 			depot.cap = cap;
 		}
 	}
-	if (depot.nslab < depot.cap)
+	int err = slab_mark(s);
+	if (!err && depot.nslab < depot.cap)
 		depot.slab[depot.nslab++] = s;
 	pthread_mutex_unlock(&depot.lock);
+	if (err) {
+		/* Its mbufs would be refused as foreign: don't use it. */
+		munmap(s, MB_SLAB);
+		return NULL;
+	}
 	return s;
 }
 
@@ -309,22 +376,67 @@ struct mbuf *m_gethdr(int how, short type)
 	return m ? mb_init(m, M_PKTHDR) : NULL;
 }
 
-int m_extadd(struct mbuf *m, caddr_t buf, size_t size, m_ext_free_t freef,
-	     void *args, int flags, int type)
+/*
+ * Prints "fn: mbuf 0x...: why" on stderr and returns err: a bad attach is
+ * a driver's mistake that would otherwise leak a page per frame, and
+ * FreeBSD code calls MEXTADD as a statement.
+ */
+static int ext_refuse(const char *fn, const struct mbuf *m, int err,
+		      const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int ext_refuse(const char *fn, const struct mbuf *m, int err,
+		      const char *fmt, ...)
+{
+	char why[160];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s: mbuf %p: %s\n", fn, (const void *)m, why);
+	return err;
+}
+
+/* m_extadd and m_extadd_jumbo: fn names the caller in reports. */
+static int ext_attach(const char *fn, struct mbuf *m, caddr_t buf, size_t size,
+		      m_ext_free_t freef, void *args, int flags, int type)
 {
 	struct jumbo_pool *pool = NULL;
 
+	if (!mb_live(m))
+		return m ? _jumbo_mb_bad(fn, m)
+			 : ext_refuse(fn, m, -EINVAL, "no mbuf");
 	/* A freed mbuf would keep the storage, and leak it, until reused. */
-	if (!m || !buf || !size || m->m_type != MT_DATA ||
-	    (m->m_flags & M_EXT) || (type != EXT_JUMBO && type != EXT_EXTREF))
-		return -EINVAL;
+	if (m->m_flags & M_EXT)
+		return ext_refuse(fn, m, -EINVAL, "already has external storage");
+	if (!buf || !size)
+		return ext_refuse(fn, m, -EINVAL, "no storage (buffer %p, size %zu)",
+				  (void *)buf, size);
+	if (type != EXT_JUMBO && type != EXT_EXTREF)
+		return ext_refuse(fn, m, -EINVAL, "type %d is neither EXT_JUMBO "
+				  "nor EXT_EXTREF", type);
 	if (type == EXT_JUMBO) {
+		if (!freef)
+			return ext_refuse(fn, m, -EINVAL, "EXT_JUMBO without a "
+					  "free routine: the page would never "
+					  "go back");
 		pool = freef == jumbo_ext_free && args ? args
 						       : jumbo_default_pool();
-		vm_page_t pg = pool ? jumbo_pool_page(pool, buf) : NULL;
-		if (!pg || jumbo_page_kva(pg) != buf ||
-		    size != jumbo_pool_page_size(pool))
-			return -EFAULT;
+		if (!pool)
+			return ext_refuse(fn, m, -EFAULT, "EXT_JUMBO storage %p "
+					  "but no pool (jumbo_vm_init has not "
+					  "run)", (void *)buf);
+		vm_page_t pg = jumbo_pool_page(pool, buf);
+		if (!pg || jumbo_page_kva(pg) != buf)
+			return ext_refuse(fn, m, -EFAULT, "%p is not the start of "
+					  "a page of pool %p", (void *)buf,
+					  (void *)pool);
+		if (size != jumbo_pool_page_size(pool))
+			return ext_refuse(fn, m, -EINVAL, "size %zu is not the "
+					  "page size of pool %p (%zu)", size,
+					  (void *)pool,
+					  jumbo_pool_page_size(pool));
 	}
 	m->m_ext.ext_buf = buf;
 	m->m_ext.ext_size = size;
@@ -340,14 +452,21 @@ int m_extadd(struct mbuf *m, caddr_t buf, size_t size, m_ext_free_t freef,
 	return 0;
 }
 
+int m_extadd(struct mbuf *m, caddr_t buf, size_t size, m_ext_free_t freef,
+	     void *args, int flags, int type)
+{
+	return ext_attach("m_extadd", m, buf, size, freef, args, flags, type);
+}
+
 int m_extadd_jumbo(struct mbuf *m, struct jumbo_pool *pool, void *page,
 		   m_ext_free_t freef, void *args)
 {
 	if (!pool)
-		return -EINVAL;
-	/* m_extadd checks m and that page starts a page of pool. */
-	int r = m_extadd(m, page, jumbo_pool_page_size(pool), jumbo_ext_free,
-			 pool, 0, EXT_JUMBO);
+		return ext_refuse("m_extadd_jumbo", m, -EINVAL, "no pool");
+	/* ext_attach checks m and that page starts a page of pool. */
+	int r = ext_attach("m_extadd_jumbo", m, page,
+			   jumbo_pool_page_size(pool), jumbo_ext_free, pool, 0,
+			   EXT_JUMBO);
 	if (r == 0 && freef) {
 		m->m_ext.ext_free = freef;
 		m->m_ext.ext_args = args;
@@ -427,7 +546,8 @@ static struct mbuf *mb_free(struct mbuf *m, bool run_free, const char *fn)
 {
 	struct mbuf *n;
 
-	if ((uintptr_t)m % MSIZE != 0)
+	/* Before any field is read: a forged block could look live. */
+	if (mb_unlikely(((uintptr_t)m & (MSIZE - 1)) != 0 || !mb_in_slab(m)))
 		_jumbo_mb_panic(fn, m, "not an mbuf:");
 	/*
 	 * The exchange makes two racing frees of one mbuf see each other:

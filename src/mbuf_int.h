@@ -8,6 +8,7 @@
 #include <jumbo/mbuf.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/mman.h>
 
 /* For C libraries older than the kernel flags (Linux 5.7 and 4.17). */
@@ -22,6 +23,59 @@
 #define mb_unlikely(x) __builtin_expect(!!(x), 0)
 
 #define MB_MIN(a, b) ((a) < (b) ? (a) : (b))
+
+/*
+ * Which 64 KiB-aligned blocks of the address space are mbuf slabs: a bit
+ * per slab, in leaves of 2^16 bits (8 KiB) hung from a root of 2^15
+ * pointers (256 KiB of zeroed BSS, touched only where slabs are), which
+ * covers the 47-bit user address space.  Bits are set when a slab is
+ * mapped, never cleared (slabs are never unmapped), so a lookup needs no
+ * lock: two loads.  jemalloc's radix tree serves the same purpose.
+ */
+#define MB_SLAB_SHIFT 16
+#define MB_SLAB ((size_t)1 << MB_SLAB_SHIFT)
+#define MB_LEAF_BITS 16
+#define MB_ROOT_BITS (47 - MB_SLAB_SHIFT - MB_LEAF_BITS)
+MB_HIDDEN extern uint64_t *_jumbo_mb_root[(size_t)1 << MB_ROOT_BITS];
+
+/* Is p in one of the library's mbuf slabs?  Reads nothing at p. */
+static inline bool mb_in_slab(const void *p)
+{
+	uintptr_t s = (uintptr_t)p >> MB_SLAB_SHIFT;
+	size_t r = (size_t)(s >> MB_LEAF_BITS), i = s & ((1u << MB_LEAF_BITS) - 1);
+
+	if (mb_unlikely(r >= ((size_t)1 << MB_ROOT_BITS)))
+		return false;
+	/*
+	 * Acquire pairs with the release that published the leaf (its
+	 * zeroes before the pointer).  The bit itself is relaxed: an mbuf
+	 * reaches a thread only through a hand-off that follows its slab's
+	 * registration, and a foreign address reads 0 either way.
+	 */
+	uint64_t *leaf = __atomic_load_n(&_jumbo_mb_root[r], __ATOMIC_ACQUIRE);
+	return leaf && (__atomic_load_n(&leaf[i / 64], __ATOMIC_RELAXED) >>
+			(i % 64) & 1);
+}
+
+/* An mbuf of the library, at its start, and allocated (not freed). */
+static inline bool mb_live(const struct mbuf *m)
+{
+	return m && ((uintptr_t)m & (MSIZE - 1)) == 0 && mb_in_slab(m) &&
+	       __atomic_load_n(&m->m_type, __ATOMIC_RELAXED) == MT_DATA;
+}
+
+/*
+ * Reports a bad mbuf argument on stderr ("fn: not an mbuf 0x..." or
+ * "fn: freed mbuf 0x..."), with write(2) only, so async-signal-safe.
+ * Sets errno to EINVAL; returns -EINVAL.
+ */
+MB_HIDDEN int _jumbo_mb_bad(const char *fn, const struct mbuf *m);
+/*
+ * Checks every mbuf of the chain m (not NULL) and sums m_len: 0, or
+ * -EINVAL after _jumbo_mb_bad at the first bad one.
+ */
+MB_HIDDEN int _jumbo_mb_chain(const char *fn, const struct mbuf *m,
+			      size_t *len);
 
 /* The mbuf that holds the counter an external storage's mbufs share. */
 static inline struct mbuf *mb_ext_holder(const struct mbuf *m)

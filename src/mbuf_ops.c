@@ -9,12 +9,31 @@
 #include <stdlib.h>
 #include <string.h>
 
+int _jumbo_mb_chain(const char *fn, const struct mbuf *m, size_t *lenp)
+{
+	size_t len = 0;
+
+	for (; m; m = m->m_next) {
+		if (mb_unlikely(!mb_live(m)))
+			return _jumbo_mb_bad(fn, m);
+		len += m->m_len;
+	}
+	*lenp = len;
+	return 0;
+}
+
 size_t m_length(const struct mbuf *m, struct mbuf **last)
 {
 	size_t len = 0;
 	const struct mbuf *l = NULL;
 
 	for (; m; m = m->m_next) {
+		if (mb_unlikely(!mb_live(m))) {
+			_jumbo_mb_bad("m_length", m);
+			len = 0;
+			l = NULL;
+			break;
+		}
 		len += m->m_len;
 		l = m;
 	}
@@ -105,10 +124,15 @@ out:
 struct mbuf *m_copym(struct mbuf *m, size_t off, size_t len, int how)
 {
 	struct mbuf *top = NULL, **np = &top, *n;
-	size_t total = m_length(m, NULL);
-	int copyhdr = m && off == 0 && (m->m_flags & M_PKTHDR);
+	size_t total;
+	int copyhdr;
 
-	if (!m || off > total || (len != M_COPYALL && len > total - off)) {
+	if (!m || _jumbo_mb_chain("m_copym", m, &total) != 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	copyhdr = off == 0 && (m->m_flags & M_PKTHDR);
+	if (off > total || (len != M_COPYALL && len > total - off)) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -154,9 +178,11 @@ nospace:
 int m_copydata(const struct mbuf *m, size_t off, size_t len, void *cp)
 {
 	char *d = cp;
+	size_t total;
 
-	if (!m || (!cp && len) || off > m_length(m, NULL) ||
-	    len > m_length(m, NULL) - off)
+	if (!m || _jumbo_mb_chain("m_copydata", m, &total) != 0)
+		return -EINVAL;
+	if ((!cp && len) || off > total || len > total - off)
 		return -EINVAL;
 	while (off > 0 && off >= m->m_len) {
 		off -= m->m_len;
@@ -178,9 +204,8 @@ void m_adj(struct mbuf *mp, long req_len)
 	struct mbuf *m;
 	size_t len, total;
 
-	if (!mp || req_len == 0)
+	if (!mp || req_len == 0 || _jumbo_mb_chain("m_adj", mp, &total) != 0)
 		return;
-	total = m_length(mp, NULL);
 	if (req_len > 0) {
 		len = MB_MIN((size_t)req_len, total);
 		for (m = mp; m && len > 0; m = m->m_next) {
@@ -213,13 +238,20 @@ struct mbuf *m_pullup(struct mbuf *m, size_t len)
 	struct mbuf *n;
 	int err = EINVAL;
 
-	if (!m) {
+	size_t total;
+
+	/* A bad chain is not ours to free: report it and leave it. */
+	if (!m || !mb_live(m)) {
+		if (m)
+			_jumbo_mb_bad("m_pullup", m);
 		errno = EINVAL;
 		return NULL;
 	}
 	if (m->m_len >= len)
 		return m;
-	if (len > MHLEN || m_length(m, NULL) < len)
+	if (_jumbo_mb_chain("m_pullup", m, &total) != 0)
+		return NULL;
+	if (len > MHLEN || total < len)
 		goto bad;
 	if (!(m->m_flags & M_EXT)) {
 		/* Room in m's own buffer: gather there. */

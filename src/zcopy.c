@@ -247,7 +247,8 @@ int jumbo_deliver(struct mbuf *m, void *dst, size_t dstlen, unsigned flags,
 		    (JUMBO_DELIVER_MOVE | JUMBO_DELIVER_COPY) ||
 	    (flags & ~(JUMBO_DELIVER_MOVE | JUMBO_DELIVER_COPY)))
 		return -EINVAL;
-	total = m_length(m, NULL);
+	if (_jumbo_mb_chain("jumbo_deliver", m, &total) != 0)
+		return -EINVAL;
 	if (dstlen < total)
 		return -ENOBUFS;
 
