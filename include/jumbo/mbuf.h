@@ -145,15 +145,21 @@ JUMBO_API long jumbo_mbuf_trim(void);
  * page of a pool, which jumbo_deliver may move: of the pool args if freef
  * is jumbo_ext_free and args is not NULL, else of the default pool (the
  * jumbo(9) idiom: MEXTADD(m, kva, PAGE_SIZE, jumbo_freem, NULL, 0,
- * EXT_JUMBO)).  0, or -EINVAL (NULL m or buf, m freed or already with
- * storage, size 0, unknown type) or -EFAULT (EXT_JUMBO but buf is not the start of a
- * page of that pool, or size is not its page size).
+ * EXT_JUMBO)); it needs a free routine.  0, or, with a line on stderr
+ * saying what was wrong: -EINVAL (NULL, foreign or freed m, m already
+ * with storage, NULL buf, size 0, unknown type, EXT_JUMBO without freef,
+ * a size other than the pool's page size) or -EFAULT (EXT_JUMBO but buf
+ * is not the start of a page of that pool).
  */
 JUMBO_API int m_extadd(struct mbuf *m, caddr_t buf, size_t size,
 		       m_ext_free_t freef, void *args, int flags, int type);
+/*
+ * FreeBSD's macro, as an expression: it evaluates to m_extadd's result, so
+ * that "if (MEXTADD(...) != 0)" catches a bad attach (which m_extadd also
+ * reports on stderr: it cannot fail unnoticed even as a statement).
+ */
 #define MEXTADD(m, buf, size, free, args, flags, type) \
-	((void)m_extadd((m), (caddr_t)(buf), (size), (free), (args), (flags), \
-			(type)))
+	m_extadd((m), (caddr_t)(buf), (size), (free), (args), (flags), (type))
 
 /*
  * Attaches a whole page of pool (page: its first byte, allocated by the
