@@ -37,13 +37,19 @@ _Static_assert((MSIZE & (MSIZE - 1)) == 0, "MSIZE must be a power of two");
 
 /*
  * A thread's cache: free mbufs linked through m_next, n of them.  Only its
- * thread touches it; at thread exit the destructor moves the list to the
- * depot.  registered: the destructor key has been set for this thread.
+ * thread changes it; at thread exit the destructor moves the list to the
+ * depot.  registered: the destructor key is set for this thread and the
+ * cache is on the depot's list (next, pprev), where statistics read its
+ * counters and a fork child finds the caches of threads it lacks.
+ * allocs - frees is the thread's net effect on mbufs in use (negative
+ * when it frees what others allocated); only its thread writes them.
  */
 struct mb_cache {
 	struct mbuf *free;
 	unsigned n;
 	bool registered;
+	uint64_t allocs, frees;
+	struct mb_cache *next, **pprev;
 };
 
 /*
@@ -52,12 +58,20 @@ struct mb_cache {
  * and the first mbuf's m_len holds the batch's length.  slab[0..nslab)
  * are the slabs ever mapped (never unmapped), room for cap of them;
  * spare[0..nspare) those whose memory trim gave back, to be carved first.
+ * Balance: mapped * MB_PER_SLAB = nfree (in batches) + out (allocated or
+ * in a thread's cache) + nspare * MB_PER_SLAB, but for what a fork child
+ * could not recover (see _jumbo_mb_atfork_child).  caches: the registered
+ * thread caches; retired_*: the counters of those gone.
  */
 static struct {
 	pthread_mutex_t lock;
 	struct mbuf *batches;
 	char **slab, **spare;
 	size_t nslab, nspare, cap;
+	size_t mapped, nfree, out, high_water;
+	struct mb_cache *caches;
+	uint64_t retired_allocs, retired_frees;
+	uint64_t alloc_fails; /* atomic */
 } depot = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static __thread struct mb_cache mb_tcache;
@@ -138,24 +152,54 @@ static void depot_link(struct mbuf *list, unsigned n)
 	depot.batches = list;
 }
 
+/* Depot lock held: n mbufs come back from a thread. */
+static void depot_return(struct mbuf *list, unsigned n)
+{
+	depot_link(list, n);
+	depot.nfree += n;
+	depot.out -= n;
+}
+
+/* Depot lock held: n more mbufs are out. */
+static void note_out(size_t n)
+{
+	depot.out += n;
+	if (depot.out > depot.high_water)
+		depot.high_water = depot.out;
+}
+
 static void depot_push(struct mbuf *list, unsigned n)
 {
 	pthread_mutex_lock(&depot.lock);
-	depot_link(list, n);
+	depot_return(list, n);
 	pthread_mutex_unlock(&depot.lock);
 }
 
-/* Thread exit: the cache's mbufs go to the depot as one batch. */
-static void mb_cache_dtor(void *arg)
+/*
+ * Depot lock held: the cache leaves the list, its mbufs go to the depot
+ * as one batch and its counters to the retired ones.
+ */
+static void cache_retire(struct mb_cache *c)
 {
-	struct mb_cache *c = arg;
-
 	if (c->free)
-		depot_push(c->free, c->n);
+		depot_return(c->free, c->n);
 	c->free = NULL;
 	c->n = 0;
-	/* A later destructor that frees mbufs registers the cache again. */
+	depot.retired_allocs += c->allocs;
+	depot.retired_frees += c->frees;
+	c->allocs = c->frees = 0;
+	*c->pprev = c->next;
+	if (c->next)
+		c->next->pprev = c->pprev;
 	c->registered = false;
+}
+
+/* Thread exit.  A later destructor that frees mbufs registers it again. */
+static void mb_cache_dtor(void *arg)
+{
+	pthread_mutex_lock(&depot.lock);
+	cache_retire(arg);
+	pthread_mutex_unlock(&depot.lock);
 }
 
 static int cmp_ptr(const void *a, const void *b)
@@ -223,10 +267,69 @@ long jumbo_mbuf_trim(void)
 			bytes += (long)MB_SLAB;
 		/* Given back or not, it is carved afresh before a new one. */
 		depot.spare[depot.nspare++] = depot.slab[k];
+		depot.nfree -= MB_PER_SLAB;
 	}
 	pthread_mutex_unlock(&depot.lock);
 	free(nfree);
 	return bytes;
+}
+
+/*
+ * A snapshot taken under the depot lock, so that no batch moves and no
+ * cache comes or goes meanwhile; the threads' counters keep moving.  Frees
+ * are summed before allocations (see mb_put), so in use is never negative,
+ * and it is capped by the mbufs out of the depot, which the lock freezes:
+ * every figure is one that could have been true.  Exact when no other
+ * thread allocates or frees.
+ */
+int jumbo_mbuf_stats(struct jumbo_mbuf_stats *st)
+{
+	uint64_t a, f;
+
+	if (!st)
+		return -EINVAL;
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&depot.lock);
+	f = depot.retired_frees;
+	for (struct mb_cache *c = depot.caches; c; c = c->next)
+		f += __atomic_load_n(&c->frees, __ATOMIC_ACQUIRE);
+	a = depot.retired_allocs;
+	for (struct mb_cache *c = depot.caches; c; c = c->next)
+		a += __atomic_load_n(&c->allocs, __ATOMIC_ACQUIRE);
+	st->in_use = a > f ? a - f : 0;
+	if (st->in_use > depot.out)
+		st->in_use = depot.out;
+	st->cached_free = depot.out - st->in_use;
+	st->depot_free = depot.nfree;
+	st->high_water = depot.high_water;
+	st->slabs = depot.mapped;
+	st->trimmed_slabs = depot.nspare;
+	pthread_mutex_unlock(&depot.lock);
+	st->allocs = a;
+	st->frees = f;
+	st->alloc_fails = __atomic_load_n(&depot.alloc_fails, __ATOMIC_RELAXED);
+	st->slab_bytes = MB_SLAB;
+	st->bytes = (st->slabs - st->trimmed_slabs) * MB_SLAB;
+	return 0;
+}
+
+void jumbo_mbuf_stats_print(const struct jumbo_mbuf_stats *st, void *stream)
+{
+	FILE *out = stream ? stream : stdout;
+	const struct {
+		const char *name;
+		uint64_t v;
+	} rows[] = {
+		{ "in_use", st->in_use },	    { "high_water", st->high_water },
+		{ "cached_free", st->cached_free }, { "depot_free", st->depot_free },
+		{ "allocs", st->allocs },	    { "frees", st->frees },
+		{ "alloc_fails", st->alloc_fails }, { "slabs", st->slabs },
+		{ "trimmed_slabs", st->trimmed_slabs }, { "slab_bytes", st->slab_bytes },
+		{ "bytes", st->bytes },
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		fprintf(out, "mbuf_%-14s %llu\n", rows[i].name,
+			(unsigned long long)rows[i].v);
 }
 
 static void mb_key_init(void)
@@ -234,11 +337,18 @@ static void mb_key_init(void)
 	pthread_key_create(&mb_key, mb_cache_dtor);
 }
 
-static void mb_cache_register(struct mb_cache *c)
+static __attribute__((noinline)) void mb_cache_register(struct mb_cache *c)
 {
 	pthread_once(&mb_key_once, mb_key_init);
 	pthread_setspecific(mb_key, c);
+	pthread_mutex_lock(&depot.lock);
+	c->next = depot.caches;
+	if (c->next)
+		c->next->pprev = &c->next;
+	c->pprev = &depot.caches;
+	depot.caches = c;
 	c->registered = true;
+	pthread_mutex_unlock(&depot.lock);
 }
 
 /*
@@ -271,6 +381,10 @@ static char *slab_new(void)
 	int err = slab_mark(s);
 	if (!err && depot.nslab < depot.cap)
 		depot.slab[depot.nslab++] = s;
+	if (!err) {
+		depot.mapped++;
+		note_out(MB_PER_SLAB); /* the caller carves it into its cache */
+	}
 	pthread_mutex_unlock(&depot.lock);
 	if (err) {
 		/* Its mbufs would be refused as foreign: don't use it. */
@@ -289,9 +403,14 @@ static __attribute__((noinline)) struct mbuf *mb_refill(struct mb_cache *c)
 		mb_cache_register(c);
 	pthread_mutex_lock(&depot.lock);
 	b = depot.batches;
-	if (b)
+	if (b) {
 		depot.batches = b->m_nextpkt;
+		depot.nfree -= (size_t)b->m_len;
+		note_out((size_t)b->m_len);
+	}
 	char *s = !b && depot.nspare ? depot.spare[--depot.nspare] : NULL;
+	if (s)
+		note_out(MB_PER_SLAB);
 	pthread_mutex_unlock(&depot.lock);
 	if (b) {
 		c->free = b;
@@ -318,11 +437,14 @@ static struct mbuf *mb_alloc(void)
 	struct mbuf *m = c->free;
 
 	if (mb_unlikely(!m) && !(m = mb_refill(c))) {
+		__atomic_fetch_add(&depot.alloc_fails, 1, __ATOMIC_RELAXED);
 		errno = ENOMEM;
 		return NULL;
 	}
 	c->free = m->m_next;
 	c->n--;
+	/* One writer: a load and a store, no read-modify-write. */
+	__atomic_store_n(&c->allocs, c->allocs + 1, __ATOMIC_RELAXED);
 	return m;
 }
 
@@ -331,8 +453,16 @@ static void mb_put(struct mbuf *m)
 {
 	struct mb_cache *c = &mb_tcache;
 
+	if (mb_unlikely(!c->registered))
+		mb_cache_register(c); /* else statistics miss its frees */
 	m->m_next = c->free;
 	c->free = m;
+	/*
+	 * Release: whoever reads this count (jumbo_mbuf_stats, acquire)
+	 * also sees the allocation of the mbuf, which happened before its
+	 * free on whatever thread made it: in use never reads negative.
+	 */
+	__atomic_store_n(&c->frees, c->frees + 1, __ATOMIC_RELEASE);
 	if (mb_unlikely(++c->n >= 2 * MB_BATCH)) {
 		/* Split off the first MB_BATCH and send them to the depot. */
 		struct mbuf *head = c->free, *t = head;
@@ -341,8 +471,6 @@ static void mb_put(struct mbuf *m)
 		c->free = t->m_next;
 		t->m_next = NULL;
 		c->n -= MB_BATCH;
-		if (!c->registered)
-			mb_cache_register(c);
 		depot_push(head, MB_BATCH);
 	}
 }

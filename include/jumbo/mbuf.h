@@ -138,6 +138,40 @@ JUMBO_API struct mbuf *m_gethdr(int how, short type);
 JUMBO_API long jumbo_mbuf_trim(void);
 
 /*
+ * Statistics of the mbuf allocator (all threads), as jumbo_pool_stats
+ * gives them for pages: a snapshot in which no figure is impossible (in
+ * use is never negative nor above what is out of the depot), exact when
+ * no other thread allocates or frees.  in_use counts an mbuf from its
+ * allocation until its memory is free again: a freed mbuf that holds the
+ * reference count of storage other mbufs still share stays in use until
+ * the last of them is freed.  After every mbuf is freed, in_use is 0,
+ * whichever threads allocated, freed or have exited.
+ */
+struct jumbo_mbuf_stats {
+	uint64_t in_use;        /* mbufs allocated and not yet free */
+	uint64_t high_water;    /* most mbufs out of the depot at once
+				 * (in use or in threads' caches) */
+	uint64_t cached_free;   /* free mbufs in threads' caches */
+	uint64_t depot_free;    /* free mbufs in the shared depot */
+	uint64_t allocs;        /* mbufs allocated, ever */
+	uint64_t frees;         /* mbufs freed, ever */
+	uint64_t alloc_fails;   /* allocations refused (no memory) */
+	uint64_t slabs;         /* slabs mapped, slab_bytes each */
+	uint64_t trimmed_slabs; /* of those, given back by jumbo_mbuf_trim
+				 * and not used since */
+	uint64_t slab_bytes;    /* bytes of one slab (MSIZE-byte mbufs) */
+	uint64_t bytes;         /* slab memory held: (slabs - trimmed_slabs)
+				 * * slab_bytes */
+};
+
+/* Fills *st: 0, or -EINVAL if st is NULL. */
+JUMBO_API int jumbo_mbuf_stats(struct jumbo_mbuf_stats *st);
+/* Prints *st as "mbuf_<name> <value>" lines to stream (a FILE *; NULL:
+ * stdout), the way jumbo_stats_print prints a pool's. */
+JUMBO_API void jumbo_mbuf_stats_print(const struct jumbo_mbuf_stats *st,
+				      void *stream);
+
+/*
  * Attaches size bytes at buf as external storage of m (which must not have
  * any yet): m_data = buf, m_len = 0, reference count 1, M_EXT set.  freef
  * runs as freef(buf, args) when the last mbuf referring to it is freed.
