@@ -233,10 +233,9 @@ static void cache_retire(struct jumbo_pool *p, struct jumbo_cache *c)
  * registry lock and then every pool's lock, in id order, after waiting for
  * any trim to put its pages back (a trim running on another thread would
  * never finish in the child); parent releases them; child makes them anew,
- * unlocked, since its one thread is not the one that took them.  In the
- * child the caches of the parent's other threads stay registered with
- * their pages: they are out of reach there, as a thread's cache is while
- * that thread blocks.
+ * unlocked, since its one thread is not the one that took them.  Then
+ * _jumbo_pools_atfork_settle (below) gives the child the pages that the
+ * parent's other threads had cached, and detaches shared pools.
  */
 void _jumbo_pools_atfork_prepare(void)
 {
@@ -351,6 +350,79 @@ found:
 	return c;
 }
 
+/* ---- fork ---------------------------------------------------------------- */
+
+/*
+ * This thread's own cache of p, or NULL.  In a fork child this is the
+ * only thread; every other cache on p's list belonged to a thread that
+ * did not follow.
+ */
+static struct jumbo_cache *own_cache(struct jumbo_pool *p)
+{
+	struct jumbo_cache *c = p->id < tls.n ? tls.v[p->id] : NULL;
+
+	return c && cache_pool(c) == p ? c : NULL;
+}
+
+/*
+ * The child, only thread, locks free: a cache that leaves for good (its
+ * thread is gone, or its pool is detached) gives its free pages to the
+ * depot and its counters to the pool, as at a thread's exit.  Pages a
+ * gone thread had allocated stay in use.  A thread the fork stopped in
+ * the middle of a fast path or an exchange with the depot may leave a
+ * page or a magazine's worth in neither its cache nor the depot (lost to
+ * the child), or in both (a twin, caught and dropped when next taken):
+ * never handed out twice.
+ */
+static void child_settle(struct jumbo_pool *p)
+{
+	struct jumbo_cache *own = own_cache(p), *c, *next;
+	bool shared = (p->head.ph_flags & JUMBO_POOL_SHARED) != 0;
+
+	if (shared) {
+		/* No cache may refill: every page would go out twice. */
+		p->nocache = true;
+		p->detached = true;
+	}
+	for (c = p->caches; c; c = next) {
+		next = c->pool_next;
+		if (c == own && !shared)
+			continue;
+		/*
+		 * A bulk allocation marks its pages ALLOC before it shortens
+		 * the cache: pages still inside it that read ALLOC are ones a
+		 * gone thread never got to use.  Free again, not twins.
+		 */
+		for (unsigned k = 0; c != own && k < c->len; k++)
+			if (fr_load(p, c->objs[k]) == JUMBO_PG_ALLOC)
+				fr_store(p, c->objs[k], JUMBO_PG_FREE);
+		/*
+		 * A gone thread's spare magazine may already be the depot's:
+		 * an exchange hands it over under the lock and takes the
+		 * new spare after.  Given back twice it would loop a depot
+		 * list, so it stays out (a few hundred bytes; still counted).
+		 */
+		if (c != own)
+			c->spare = NULL;
+		cache_retire(p, c);
+		if (c == own) {
+			tls.v[p->id] = NULL;
+			if (tls.last == c)
+				tls.last = NULL, tls.last_pool = NULL;
+		}
+		free(c);
+	}
+}
+
+void _jumbo_pools_atfork_settle(void)
+{
+	pthread_mutex_lock(&reg_lock);
+	for (unsigned i = 0; i < JUMBO_MAX_POOLS; i++)
+		if (reg_pools[i])
+			child_settle(reg_pools[i]);
+	pthread_mutex_unlock(&reg_lock);
+}
+
 void jumbo_pool_flush_cache(struct jumbo_pool *p)
 {
 	if (!p || !_jumbo_enter(p, "jumbo_pool_flush_cache"))
@@ -429,6 +501,10 @@ static frame_t alloc_slow(struct jumbo_pool *p)
 	struct jumbo_cache *c = p->nocache ? NULL : _jumbo_cache_get(p);
 	frame_t f;
 
+	if (unlikely(p->detached)) {
+		errno = -_jumbo_detached(p, "jumbo_pool_alloc");
+		return NO_FRAME;
+	}
 	while (c && (c->len || refill(p, c))) {
 		f = c->objs[--c->len];
 		if (unlikely(fr_load(p, f) != JUMBO_PG_FREE)) {

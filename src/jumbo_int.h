@@ -203,6 +203,9 @@ struct jumbo_pool {
 	bool debug;            /* poison on free, check on alloc */
 	bool nocache;          /* no thread caches (also in debug mode) */
 	bool seed;             /* the default pool: misuse aborts */
+	bool detached;         /* a shared pool in a fork child: no
+				  allocation, no trim (see fork.c) */
+	bool detached_said;    /* the refusal was reported (atomic) */
 	size_t reserved_bytes; /* length of the reservation */
 	size_t meta_bytes;     /* length of the descriptor reservation */
 	size_t state_bytes;    /* length of the state array's reservation */
@@ -510,6 +513,17 @@ JUMBO_HIDDEN void _jumbo_poison(struct jumbo_pool *p, frame_t f);
 JUMBO_HIDDEN _Noreturn void _jumbo_panic(const char *fn, const void *addr,
 					 const char *why);
 JUMBO_HIDDEN const char *_jumbo_strerr(int err);
+
+/* fork.c: the handlers' phases; the hooks below take one. */
+enum { JUMBO_FORK_PREPARE, JUMBO_FORK_PARENT, JUMBO_FORK_CHILD };
+JUMBO_HIDDEN void _jumbo_atfork_init(void);
+/* seed.c: the default pool's creation lock. */
+JUMBO_HIDDEN void _jumbo_seed_atfork(int phase);
+/* cache.c, in the child after _jumbo_pools_atfork_child: the caches of
+ * the threads that did not follow, and shared pools detached. */
+JUMBO_HIDDEN void _jumbo_pools_atfork_settle(void);
+/* pool.c: a detached pool refuses fn: -EXDEV, reported once. */
+JUMBO_HIDDEN int _jumbo_detached(struct jumbo_pool *p, const char *fn);
 
 /* pool.c */
 JUMBO_HIDDEN uint32_t _jumbo_clock_ms(void);

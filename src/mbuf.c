@@ -17,6 +17,7 @@
  * then read as zeros, MT_NOTMBUF, so a late double free is still caught;
  * such slabs are carved again before new ones are mapped.
  */
+#include "jumbo_int.h"
 #include "mbuf_int.h"
 
 #include <errno.h>
@@ -332,6 +333,56 @@ void jumbo_mbuf_stats_print(const struct jumbo_mbuf_stats *st, void *stream)
 			(unsigned long long)rows[i].v);
 }
 
+/*
+ * A list a thread the fork left behind was keeping: its mbufs, checked
+ * one by one (in a slab, at an mbuf's start, free), up to the first that
+ * is not; the counted rest is appended to the depot.  The thread may have
+ * been stopped between two stores of mb_put: a list cut short loses a
+ * few mbufs, never takes a live one.
+ */
+static void child_reclaim(struct mbuf *m)
+{
+	struct mbuf *head = m, *last = NULL;
+	size_t n = 0, cap = depot.mapped * MB_PER_SLAB;
+
+	while (m && n < cap && ((uintptr_t)m & (MSIZE - 1)) == 0 &&
+	       mb_in_slab(m) && m->m_type == MT_NOTMBUF) {
+		last = m;
+		m = m->m_next;
+		n++;
+	}
+	if (!n)
+		return;
+	last->m_next = NULL;
+	depot_return(head, (unsigned)n);
+}
+
+void _jumbo_mb_atfork(int phase)
+{
+	struct mb_cache *c, *next;
+
+	if (phase == JUMBO_FORK_PREPARE) {
+		pthread_mutex_lock(&depot.lock);
+		return;
+	}
+	if (phase == JUMBO_FORK_PARENT) {
+		pthread_mutex_unlock(&depot.lock);
+		return;
+	}
+	/* The child, its only thread: the lock is its own. */
+	for (c = depot.caches; c; c = next) {
+		next = c->next;
+		if (c == &mb_tcache)
+			continue;
+		struct mbuf *list = c->free;
+		c->free = NULL;
+		c->n = 0;
+		cache_retire(c);
+		child_reclaim(list);
+	}
+	pthread_mutex_unlock(&depot.lock);
+}
+
 static void mb_key_init(void)
 {
 	pthread_key_create(&mb_key, mb_cache_dtor);
@@ -358,6 +409,7 @@ static __attribute__((noinline)) void mb_cache_register(struct mb_cache *c)
  */
 static char *slab_new(void)
 {
+	_jumbo_atfork_init(); /* before the first mbuf, the first lock */
 	char *raw = mmap(NULL, 2 * MB_SLAB, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (raw == MAP_FAILED)

@@ -106,6 +106,11 @@ MB_HIDDEN struct mbuf *_jumbo_mb_free_noext(struct mbuf *m);
 /* Shares m's external storage with n (n has none): a new reference. */
 MB_HIDDEN void _jumbo_mb_ext_share(struct mbuf *n, const struct mbuf *m);
 
+/* mbuf.c: the depot lock around fork, and the missing threads' caches. */
+MB_HIDDEN void _jumbo_mb_atfork(int phase);
+/* zcopy.c: the child drops the parent's /proc/self/maps fd. */
+MB_HIDDEN void _jumbo_zc_atfork_child(void);
+
 /* zcopy_calib.c: the threshold for a run of this page size. */
 MB_HIDDEN size_t _jumbo_zc_threshold(size_t page_size, size_t run_bytes);
 

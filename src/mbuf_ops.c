@@ -84,7 +84,8 @@ struct mbuf *m_getjumbo(struct jumbo_pool *pool, size_t len, int *err)
 		unsigned r = jumbo_pool_alloc_bulk(pool, pages + got, want);
 		got += r;
 		if (r < want) {
-			e = -ENOMEM;
+			/* EXDEV: a shared pool in a fork child (see fork.c). */
+			e = errno == EXDEV ? -EXDEV : -ENOMEM;
 			goto out;
 		}
 	}

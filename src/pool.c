@@ -93,6 +93,7 @@ struct jumbo_pool *jumbo_pool_create(const struct jumbo_pool_params *pp)
 	unsigned shift;
 	int err;
 
+	_jumbo_atfork_init(); /* before any lock of a pool can be held */
 	if (!pp || (pp->page_size != JUMBO_PAGE_4K && pp->page_size != JUMBO_PAGE_2M) ||
 	    pp->max_pages == 0 || pp->init_pages > pp->max_pages ||
 	    pp->max_pages > UINT32_MAX - 1 ||
@@ -250,6 +251,10 @@ void *jumbo_pool_alloc_contig(struct jumbo_pool *p, unsigned n)
 {
 	if (!p || n == 0 || n > p->head.ph_npages) {
 		errno = EINVAL;
+		return NULL;
+	}
+	if (unlikely(p->detached)) {
+		errno = -_jumbo_detached(p, "jumbo_pool_alloc_contig");
 		return NULL;
 	}
 	if (!_jumbo_enter(p, "jumbo_pool_alloc_contig"))
@@ -436,6 +441,9 @@ long jumbo_pool_trim(struct jumbo_pool *p, unsigned min_age_ms)
 
 long _jumbo_trim(struct jumbo_pool *p, unsigned min_age_ms)
 {
+	/* Its holes would be punched in the memory the parent uses. */
+	if (unlikely(p->detached))
+		return -EXDEV;
 	uint32_t now = _jumbo_clock_ms();
 	struct jumbo_mag *mine, *m;
 	size_t n = 0, k = 0;
@@ -490,6 +498,24 @@ long _jumbo_trim(struct jumbo_pool *p, unsigned min_age_ms)
 
 	ctr_add(&p->ctr.trims, (uint64_t)done);
 	return done ? done : err;
+}
+
+/*
+ * A shared pool in a fork child: the memory is the parent's too, the
+ * pool's state (which pages are free) a private copy of it, so a page
+ * allocated here could be allocated there as well.  Until pools are made
+ * for several processes, the child may read, write and free what it
+ * inherited, and allocates nothing.
+ */
+int _jumbo_detached(struct jumbo_pool *p, const char *fn)
+{
+	if (!__atomic_exchange_n(&p->detached_said, true, __ATOMIC_RELAXED))
+		fprintf(stderr, "%s: pool \"%s\" is shared and this process "
+				"is a fork of the one that made it: it may use "
+				"the pages it inherited, not allocate (EXDEV)\n",
+			fn, p->name);
+	ctr_add(&p->ctr.alloc_fails, 1);
+	return -EXDEV;
 }
 
 /*

@@ -93,6 +93,15 @@ size_t jumbo_page_size(void)
 	return p ? p->page_size : env_page_size();
 }
 
+void _jumbo_seed_atfork(int phase)
+{
+	/* A child must find the lock free: no other thread followed it. */
+	if (phase == JUMBO_FORK_PREPARE)
+		pthread_mutex_lock(&init_lock);
+	else
+		pthread_mutex_unlock(&init_lock);
+}
+
 int jumbo_vm_init(void)
 {
 	if (dflt())

@@ -46,34 +46,41 @@ struct zc_procmap_query {
 #define ZC_VMA_SHARED 0x08
 
 /*
- * The fd of /proc/self/maps and the pid that opened it (after a fork it
- * describes the parent: reopen).  maps_fd -1: not open; -2: the kernel
- * has no PROCMAP_QUERY.  Racing openers each open one; the loser closes
- * its own.
+ * The fd of /proc/self/maps: -1 not open; -2 the kernel has no
+ * PROCMAP_QUERY.  It names the process that opened it, so a fork child
+ * closes its copy (_jumbo_zc_atfork_child) and opens its own when needed.
+ * Racing openers each open one; the loser closes its own.
  */
 static int maps_fd = -1;
-static pid_t maps_pid;
+
+void _jumbo_zc_atfork_child(void)
+{
+	/* The only thread now: plain reads would do; atomics for TSan. */
+	int fd = __atomic_load_n(&maps_fd, __ATOMIC_RELAXED);
+
+	if (fd >= 0) {
+		close(fd);
+		__atomic_store_n(&maps_fd, -1, __ATOMIC_RELAXED);
+	}
+}
 
 static int zc_maps_fd(void)
 {
-	int fd = __atomic_load_n(&maps_fd, __ATOMIC_ACQUIRE);
-	pid_t pid = getpid();
+	/* Relaxed: an fd number carries no data that must be seen with it. */
+	int fd = __atomic_load_n(&maps_fd, __ATOMIC_RELAXED);
 
-	if (fd >= 0 && __atomic_load_n(&maps_pid, __ATOMIC_RELAXED) == pid)
+	if (fd >= 0)
 		return fd;
 	if (fd == -2)
 		return -1;
 	int nfd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
 	if (nfd < 0)
 		return -1;
-	__atomic_store_n(&maps_pid, pid, __ATOMIC_RELAXED);
-	/* Release: the pid above is visible to whoever sees the fd. */
 	if (!__atomic_compare_exchange_n(&maps_fd, &fd, nfd, false,
-					 __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {
+					 __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
 		close(nfd);
 		return fd >= 0 ? fd : -1;
 	}
-	/* The parent's fd, inherited by a fork, stays open: it is not ours. */
 	return nfd;
 }
 

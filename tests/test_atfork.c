@@ -1,6 +1,6 @@
 /*
- * The pool's fork hooks (for the library's pthread_atfork handlers): with
- * them registered, a child forked while other threads allocate, free and
+ * The pool's fork hooks, which the library's pthread_atfork handlers
+ * (src/fork.c) call: a child forked while other threads allocate, free and
  * trim finds every pool lock free and no trim pending, and can use the
  * pool.  Without them the child can inherit a lock held by a thread it
  * does not have, and hang (its alarm then fails the test).
@@ -9,10 +9,6 @@
 
 #include <jumbo/jumbo.h>
 #include <pthread.h>
-
-void _jumbo_pools_atfork_prepare(void);
-void _jumbo_pools_atfork_parent(void);
-void _jumbo_pools_atfork_child(void);
 
 static struct jumbo_pool *pool;
 static int stop;
@@ -36,9 +32,7 @@ int main(void)
 	pthread_t t[2];
 	int bad = 0;
 
-	REQUIRE(pthread_atfork(_jumbo_pools_atfork_prepare,
-			       _jumbo_pools_atfork_parent,
-			       _jumbo_pools_atfork_child) == 0);
+	/* The library registers its handlers itself (src/fork.c). */
 	jumbo_pool_params_init(&pp);
 	pp.max_pages = 1024;
 	pool = jumbo_pool_create(&pp);
