@@ -298,7 +298,8 @@ struct jumbo_deliver_stats {
  * copy); into shared or file memory they are copied.  Moving or
  * copying is decided per run from the calibrated threshold, unless flags
  * force it.  On success the chain is consumed (freed) and 0 is returned;
- * on error nothing has changed: -EINVAL (m or dst NULL, both force flags),
+ * on error nothing has changed: -EINVAL (m or dst NULL, m not a live mbuf
+ * of the library, both force flags),
  * -ENOBUFS (dstlen < m_length(m)).  out, if not NULL, says what was done.
  */
 JUMBO_API int jumbo_deliver(struct mbuf *m, void *dst, size_t dstlen,
