@@ -25,36 +25,39 @@
 #define MB_MIN(a, b) ((a) < (b) ? (a) : (b))
 
 /*
- * Which 64 KiB-aligned blocks of the address space are mbuf slabs: a bit
- * per slab, in leaves of 2^16 bits (8 KiB) hung from a root of 2^15
- * pointers (256 KiB of zeroed BSS, touched only where slabs are), which
- * covers the 47-bit user address space.  Bits are set when a slab is
- * mapped, never cleared (slabs are never unmapped), so a lookup needs no
- * lock: two loads.  jemalloc's radix tree serves the same purpose.
+ * Which 64 KiB-aligned blocks of the address space are mbuf slabs: a byte
+ * per slab, in leaves of 2^16 bytes (one per 4 GiB of address space that
+ * holds slabs, touched only where they are) hung from a root of 2^15
+ * pointers (256 KiB of zeroed BSS), which covers the 47-bit user address
+ * space.  Bytes are set when a slab is mapped, never cleared (slabs are
+ * never unmapped), so a lookup needs no lock: two loads, a byte rather
+ * than a bit to keep it short.  jemalloc's radix tree serves the same
+ * purpose.
  */
 #define MB_SLAB_SHIFT 16
 #define MB_SLAB ((size_t)1 << MB_SLAB_SHIFT)
 #define MB_LEAF_BITS 16
-#define MB_ROOT_BITS (47 - MB_SLAB_SHIFT - MB_LEAF_BITS)
-MB_HIDDEN extern uint64_t *_jumbo_mb_root[(size_t)1 << MB_ROOT_BITS];
+#define MB_ROOT_SHIFT (MB_SLAB_SHIFT + MB_LEAF_BITS)
+#define MB_ROOT_BITS (47 - MB_ROOT_SHIFT)
+MB_HIDDEN extern unsigned char *_jumbo_mb_root[(size_t)1 << MB_ROOT_BITS];
 
 /* Is p in one of the library's mbuf slabs?  Reads nothing at p. */
 static inline bool mb_in_slab(const void *p)
 {
-	uintptr_t s = (uintptr_t)p >> MB_SLAB_SHIFT;
-	size_t r = (size_t)(s >> MB_LEAF_BITS), i = s & ((1u << MB_LEAF_BITS) - 1);
+	uintptr_t r = (uintptr_t)p >> MB_ROOT_SHIFT;
 
-	if (mb_unlikely(r >= ((size_t)1 << MB_ROOT_BITS)))
+	if (mb_unlikely(r >= ((uintptr_t)1 << MB_ROOT_BITS)))
 		return false;
 	/*
 	 * Acquire pairs with the release that published the leaf (its
-	 * zeroes before the pointer).  The bit itself is relaxed: an mbuf
+	 * zeroes before the pointer).  The byte itself is relaxed: an mbuf
 	 * reaches a thread only through a hand-off that follows its slab's
 	 * registration, and a foreign address reads 0 either way.
 	 */
-	uint64_t *leaf = __atomic_load_n(&_jumbo_mb_root[r], __ATOMIC_ACQUIRE);
-	return leaf && (__atomic_load_n(&leaf[i / 64], __ATOMIC_RELAXED) >>
-			(i % 64) & 1);
+	unsigned char *leaf = __atomic_load_n(&_jumbo_mb_root[r], __ATOMIC_ACQUIRE);
+	return leaf && __atomic_load_n(&leaf[((uintptr_t)p >> MB_SLAB_SHIFT) &
+					     (((uintptr_t)1 << MB_LEAF_BITS) - 1)],
+				       __ATOMIC_RELAXED);
 }
 
 /* An mbuf of the library, at its start, and allocated (not freed). */
