@@ -232,8 +232,7 @@ static void cache_retire(struct jumbo_pool *p, struct jumbo_cache *c)
  * handlers (the mbuf layer does, for the whole library): prepare takes the
  * registry lock and then every pool's lock, in id order, after waiting for
  * any trim to put its pages back (a trim running on another thread would
- * never finish in the child); parent releases them; child makes them anew,
- * unlocked, since its one thread is not the one that took them.  Then
+ * never finish in the child); parent and child release them.  Then
  * _jumbo_pools_atfork_settle (below) gives the child the pages that the
  * parent's other threads had cached, and detaches shared pools.
  */
@@ -260,10 +259,20 @@ void _jumbo_pools_atfork_parent(void)
 
 void _jumbo_pools_atfork_child(void)
 {
-	for (unsigned i = 0; i < JUMBO_MAX_POOLS; i++)
-		if (reg_pools[i])
-			_jumbo_pool_locks_init(reg_pools[i]);
-	pthread_mutex_init(&reg_lock, NULL);
+	/*
+	 * The child's one thread is the one that took the locks in prepare:
+	 * it releases them, which also keeps ThreadSanitizer's record of
+	 * them true (made anew, they would still be held in its eyes).
+	 * trim's condition is made anew: its waiters did not follow.
+	 */
+	for (unsigned i = JUMBO_MAX_POOLS; i-- > 0;) {
+		struct jumbo_pool *p = reg_pools[i];
+		if (!p)
+			continue;
+		pthread_cond_init(&p->trim_cv, NULL);
+		pthread_mutex_unlock(&p->lock);
+	}
+	pthread_mutex_unlock(&reg_lock);
 }
 
 /* Thread exit: every cache of the thread goes back to its pool. */
