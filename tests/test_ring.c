@@ -17,6 +17,7 @@
 #include "check.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -294,6 +295,80 @@ static void test_mpmc(void)
 	munmap(out, 4096);
 }
 
+/*
+ * Threads of one process, a handle each on one MPMC ring: what the thread
+ * sanitizer can check (it does not see across processes).
+ */
+struct thr_arg {
+	void *mem;
+	size_t len;
+	unsigned id;
+	unsigned long n;
+	uint64_t got, sum;
+	uint64_t *taken;
+};
+
+static void *thr_main(void *p)
+{
+	struct thr_arg *a = p;
+	struct jumbo_ring *h = jumbo_ring_attach_mem(a->mem, a->len);
+	struct jumbo_ring_ent b[16];
+
+	if (!h)
+		return (void *)1;
+	if (a->id < 2) {
+		for (uint64_t i = 0; i < a->n;) {
+			b[0] = (struct jumbo_ring_ent){.iova = val(a->id, i),
+						       .len = (uint32_t)i};
+			i += jumbo_ring_enqueue(h, b, 1);
+		}
+	} else {
+		while (__atomic_load_n(a->taken, __ATOMIC_RELAXED) < 2 * a->n) {
+			unsigned n = jumbo_ring_dequeue(h, b, 16);
+			for (unsigned k = 0; k < n; k++)
+				a->sum += b[k].iova;
+			a->got += n;
+			__atomic_fetch_add(a->taken, n, __ATOMIC_RELAXED);
+		}
+	}
+	jumbo_ring_close(h);
+	return NULL;
+}
+
+static void test_threads(void)
+{
+	size_t len = jumbo_ring_memsize(64);
+	void *mem = aligned_alloc(64, len);
+	struct jumbo_ring *r;
+	struct thr_arg a[4];
+	pthread_t t[4];
+	uint64_t taken = 0, want = 0, sum = 0, got = 0;
+	unsigned long n = entries / 20;
+
+	REQUIRE(mem);
+	r = jumbo_ring_init(mem, len, 64, JUMBO_RING_MPMC);
+	REQUIRE(r);
+	for (unsigned i = 0; i < 4; i++) {
+		a[i] = (struct thr_arg){.mem = mem, .len = len, .id = i, .n = n,
+					.taken = &taken};
+		REQUIRE(pthread_create(&t[i], NULL, thr_main, &a[i]) == 0);
+	}
+	for (unsigned i = 0; i < 4; i++) {
+		void *ret;
+		pthread_join(t[i], &ret);
+		CHECK(ret == NULL);
+		got += a[i].got;
+		sum += a[i].sum;
+	}
+	for (unsigned id = 0; id < 2; id++)
+		for (uint64_t k = 0; k < n; k++)
+			want += val(id, k);
+	CHECK_EQ(got, 2 * n);
+	CHECK_EQ(sum, want);
+	jumbo_ring_close(r);
+	free(mem);
+}
+
 /* Drain r; false if it stays non-empty while nothing comes out. */
 static bool drain(struct jumbo_ring *r)
 {
@@ -387,6 +462,7 @@ int main(int argc, char **argv)
 	test_files();
 	test_spsc();
 	test_mpmc();
+	test_threads();
 	test_kill();
 	return check_done("test_ring");
 }
