@@ -519,10 +519,12 @@ static unsigned mpmc_dequeue(struct jumbo_ring *r, struct jumbo_ring_ent *e,
 			     unsigned n)
 {
 	struct ring_rec *rec = r->rec;
-	uint64_t h = __atomic_load_n(&r->s->head, __ATOMIC_RELAXED);
+	uint64_t h;
 	unsigned k, got = 0;
 	bool stale;
 
+again:
+	h = __atomic_load_n(&r->s->head, __ATOMIC_RELAXED);
 	for (;;) {
 		k = mpmc_scan(r, h, n, 1, &stale);
 		if (k == 0 && !stale)
@@ -554,6 +556,9 @@ static unsigned mpmc_dequeue(struct jumbo_ring *r, struct jumbo_ring_ent *e,
 	}
 	/* Release: the slots' release before the intent's end. */
 	__atomic_store_n(&rec->cn, 0, __ATOMIC_RELEASE);
+	/* Only skipped slots: look again (each pass consumes at least one). */
+	if (got == 0)
+		goto again;
 	return got;
 }
 
@@ -571,14 +576,7 @@ JUMBO_API unsigned jumbo_ring_dequeue(struct jumbo_ring *r,
 {
 	if (n > JUMBO_RING_MAX_BATCH)
 		n = JUMBO_RING_MAX_BATCH;
-	/* A consumer that gets only skipped slots tries once more. */
-	for (int tries = 0; tries < 2; tries++) {
-		unsigned got = r->mpmc ? mpmc_dequeue(r, ents, n)
-				       : spsc_dequeue(r, ents, n);
-		if (got || !r->mpmc)
-			return got;
-	}
-	return 0;
+	return r->mpmc ? mpmc_dequeue(r, ents, n) : spsc_dequeue(r, ents, n);
 }
 
 /* Reclaim --------------------------------------------------------------- */
