@@ -375,8 +375,12 @@ static bool drain(struct jumbo_ring *r)
 	struct jumbo_ring_ent b[64];
 	unsigned idle = 0;
 
-	while (jumbo_ring_count(r) && idle < 1000)
-		idle = jumbo_ring_dequeue(r, b, 64) ? 0 : idle + 1;
+	while (jumbo_ring_count(r) && idle < 1000) {
+		unsigned n = jumbo_ring_dequeue(r, b, 64);
+		for (unsigned i = 0; i < n; i++)
+			CHECK_EQ(b[i].iova, b[i].len); /* whole entries only */
+		idle = n ? 0 : idle + 1;
+	}
 	return jumbo_ring_count(r) == 0;
 }
 
@@ -388,18 +392,25 @@ static bool drain(struct jumbo_ring *r)
  */
 static void test_kill(void)
 {
-	struct jumbo_ring *r = jumbo_ring_create(NULL, 64, JUMBO_RING_MPMC, 0);
-	struct jumbo_ring_ent b[64];
+	/* Big batches: the longer a call holds slots, the likelier a kill
+	 * finds it holding some. */
+	enum { KN = 1024 };
+	struct jumbo_ring *r = jumbo_ring_create(NULL, KN, JUMBO_RING_MPMC, 0);
+	static struct jumbo_ring_ent b[KN];
 	uint64_t st = seed ^ 0xdead;
-	unsigned repaired = 0;
+	unsigned repaired = 0, hits = 0;
+	/* The child's calls so far: the kill comes while it is busy. */
+	uint64_t *calls = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+			       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 
-	REQUIRE(r);
-	for (unsigned i = 0; i < 64; i++)
+	REQUIRE(r && calls != MAP_FAILED);
+	for (unsigned i = 0; i < KN; i++)
 		b[i] = (struct jumbo_ring_ent){.iova = i, .len = i};
 	for (unsigned round = 0; round < rounds; round++) {
 		bool prod = !(round & 1);
 		int ws;
 		fflush(stdout);
+		__atomic_store_n(calls, 0, __ATOMIC_RELAXED);
 		pid_t pid = fork();
 		REQUIRE(pid >= 0);
 		if (pid == 0) {
@@ -408,27 +419,33 @@ static void test_kill(void)
 			if (!h)
 				_exit(2);
 			for (;;) {
-				unsigned n = 1 + (unsigned)(rnd(&cs) % 64);
+				unsigned n = 1 + (unsigned)(rnd(&cs) % KN);
 				if (prod)
 					jumbo_ring_enqueue(h, b, n);
 				else
 					jumbo_ring_dequeue(h, b, n);
+				__atomic_fetch_add(calls, 1, __ATOMIC_RELAXED);
 			}
 		}
-		/* Do the other side for a random while, then kill. */
-		unsigned spins = (unsigned)(rnd(&st) % 20000);
-		for (unsigned k = 0; k < spins; k++) {
-			struct jumbo_ring_ent x[8];
+		/*
+		 * Do the other side until the child has made a random number
+		 * of calls, then kill it: most kills land inside a call.
+		 */
+		uint64_t want = 1 + rnd(&st) % 200;
+		while (__atomic_load_n(calls, __ATOMIC_RELAXED) < want) {
+			static struct jumbo_ring_ent x[KN];
 			if (prod)
-				jumbo_ring_dequeue(r, x, 8);
+				jumbo_ring_dequeue(r, x, KN);
 			else
-				jumbo_ring_enqueue(r, b, 8);
+				jumbo_ring_enqueue(r, b, KN);
 		}
 		kill(pid, SIGKILL);
 		REQUIRE(waitpid(pid, &ws, 0) == pid);
-		int n = jumbo_ring_reclaim(r, pid);
+		/* Half the rounds name the dead; the rest ask kill(2). */
+		int n = jumbo_ring_reclaim(r, round & 2 ? 0 : pid);
 		CHECK(n >= 0);
 		repaired += n > 0 ? (unsigned)n : 0;
+		hits += n > 0;
 		if (!drain(r)) {
 			fprintf(stderr, "round %u: ring wedged after reclaim "
 				"(count %u)\n", round, jumbo_ring_count(r));
@@ -436,18 +453,19 @@ static void test_kill(void)
 			break;
 		}
 		unsigned in = 0, outn = 0;
-		for (int t = 0; t < 100 && in < 64; t++)
-			in += jumbo_ring_enqueue(r, b, 64 - in);
-		CHECK_EQ(in, 64);
-		for (int t = 0; t < 100 && outn < 64; t++)
-			outn += jumbo_ring_dequeue(r, b, 64 - outn);
-		CHECK_EQ(outn, 64);
+		for (int t = 0; t < 100 && in < KN; t++)
+			in += jumbo_ring_enqueue(r, b, KN - in);
+		CHECK_EQ(in, KN);
+		for (int t = 0; t < 100 && outn < KN; t++)
+			outn += jumbo_ring_dequeue(r, b, KN - outn);
+		CHECK_EQ(outn, KN);
 		if (check_failures)
 			break;
 	}
-	printf("test_ring: kill: %u rounds, %u slots repaired\n", rounds,
-	       repaired);
+	printf("test_ring: kill: %u rounds, %u with slots to repair, %u slots "
+	       "repaired\n", rounds, hits, repaired);
 	jumbo_ring_close(r);
+	munmap(calls, 4096);
 }
 
 int main(int argc, char **argv)
