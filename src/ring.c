@@ -186,12 +186,11 @@ JUMBO_API struct jumbo_ring *jumbo_ring_init(void *mem, size_t len,
 	s->h.nrec = JUMBO_RING_MAX_HANDLES;
 	s->h.total = jumbo_ring_memsize(nslots);
 	s->h.magic = RING_MAGIC;
-	s->h.sum = hdr_sum(&s->h);
 	/*
-	 * Release: a process that sees the magic, through memory it maps
-	 * after this call, sees the whole formatted ring.
+	 * Release: a thread that sees the checksum (attach_mem's acquire)
+	 * sees the whole formatted ring; it is the header's last word.
 	 */
-	__atomic_thread_fence(__ATOMIC_RELEASE);
+	__atomic_store_n(&s->h.sum, hdr_sum(&s->h), __ATOMIC_RELEASE);
 	return ring_attach(s);
 }
 
@@ -216,8 +215,10 @@ JUMBO_API struct jumbo_ring *jumbo_ring_attach_mem(void *mem, size_t len)
 		errno = EINVAL;
 		return NULL;
 	}
-	/* Acquire: pairs with init's release fence. */
-	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	/* Acquire: pairs with init's release of the checksum. */
+	if (len >= sizeof(struct ring_hdr))
+		(void)__atomic_load_n(&((struct ring_hdr *)mem)->sum,
+				      __ATOMIC_ACQUIRE);
 	err = hdr_check(mem, len);
 	if (err) {
 		errno = -err;
