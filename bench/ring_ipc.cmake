@@ -1,0 +1,14 @@
+# jumbo-bench-ring: entries/s through jumbo_ring between processes, beside
+# DPDK's rte_ring in the same run when libdpdk is there (bench/ring_ipc.c).
+# Included by bench/CMakeLists.txt.
+add_executable(jumbo-bench-ring ${CMAKE_CURRENT_LIST_DIR}/ring_ipc.c
+               ${CMAKE_CURRENT_LIST_DIR}/ring_ipc_dpdk.c)
+target_compile_definitions(jumbo-bench-ring PRIVATE _GNU_SOURCE)
+target_link_libraries(jumbo-bench-ring PRIVATE jumbo_static)
+if(BENCH_DPDK_FOUND)
+  set_property(SOURCE ${CMAKE_CURRENT_LIST_DIR}/ring_ipc_dpdk.c APPEND PROPERTY
+    COMPILE_DEFINITIONS BENCH_HAVE_DPDK=1)
+  set_property(SOURCE ${CMAKE_CURRENT_LIST_DIR}/ring_ipc_dpdk.c APPEND PROPERTY
+    COMPILE_OPTIONS ${BENCH_DPDK_CFLAGS})
+  target_link_libraries(jumbo-bench-ring PRIVATE PkgConfig::BENCH_DPDK)
+endif()

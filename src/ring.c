@@ -1,0 +1,685 @@
+/*
+ * jumbo_ring: a bounded ring of (I/O address, length) entries in memory
+ * that several processes map, possibly at different addresses.  See
+ * jumbo_ring(3).
+ *
+ * The shared memory holds no pointer: a header (immutable after init, with
+ * a checksum), the producers' and consumers' positions on cache lines of
+ * their own, one record per attached handle, then the slots.  Positions are
+ * 64-bit counts that never wrap; slot i holds position i & mask.
+ *
+ * SPSC: the classic pair of positions.  The producer alone writes tail, the
+ * consumer alone head; each caches the other's to touch its line only when
+ * the ring looks full (or empty).  A process that dies inside a call has
+ * not yet moved its position, so it leaves nothing half-done.
+ *
+ * MPMC: Vyukov's bounded queue, in batches.  Every slot has a sequence word
+ * seq = 2 * (lap position) | skipped:
+ *   seq == 2p          slot free for the producer of position p
+ *   seq == 2(p+1) | s  position p published (s: skipped by reclaim)
+ *   seq == 2(p+size)   released by the consumer of p: free for p + size
+ * A producer reserves [t, t+k) by compare-and-swap on tail only after it
+ * has seen those k slots free; a consumer reserves [h, h+k) on head only
+ * after it has seen them published.  So no call ever waits for another:
+ * a slot reserved by a process that then died simply stops the ring at
+ * that slot (fewer entries move), until jumbo_ring_reclaim() repairs it.
+ *
+ * Repair needs to know who owns a reserved slot.  Before its CAS, a
+ * handle writes the range it is about to reserve into its record (the
+ * intent); it clears the intent only after its last slot's release.  So a
+ * live handle that owns an unfinished slot has a record covering it for
+ * the whole time it owns it; an unfinished slot that no live record
+ * covers belongs to a dead one, and reclaim finishes it with a CAS on its
+ * seq (which fails harmlessly if the slot moved meanwhile).  A stale
+ * intent of a live handle whose CAS failed only makes reclaim leave a
+ * slot for the next call: it errs on the side of waiting.
+ */
+#include <jumbo/ring.h>
+#include "jumbo_int.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define RING_MAGIC 0x676e69726f626d6aull /* "jmboring" */
+#define RING_VERSION 1u
+#define SEQ_SKIP 1u
+
+/* The header: written once by init, checked by every attach. */
+struct ring_hdr {
+	uint64_t magic;
+	uint32_t version;
+	uint32_t flags;
+	uint32_t size;     /* slots, a power of two */
+	uint32_t nrec;     /* handle records */
+	uint64_t total;    /* bytes of the whole ring */
+	uint32_t sum;      /* FNV-1a of the fields above */
+};
+
+/*
+ * A handle's record.  pid: 0 when free, claimed by CAS.  pn/ppos: the
+ * producer intent [ppos, ppos + pn), cn/cpos the consumer's; pn == 0 (cn)
+ * when none.  Only the handle writes them; reclaim reads them.
+ */
+struct ring_rec {
+	int32_t pid;
+	uint32_t pn, cn;
+	uint64_t ppos, cpos;
+} __attribute__((aligned(JUMBO_CACHELINE)));
+
+struct ring_slot {
+	uint64_t iova;
+	uint32_t len;
+	uint32_t seq; /* MPMC only */
+};
+
+/*
+ * The shared memory.  tail and head on lines of their own, apart from the
+ * header that everyone reads, so that a producer and a consumer on two
+ * cores trade only the lines they must.
+ */
+struct ring_shm {
+	struct ring_hdr h __attribute__((aligned(JUMBO_CACHELINE)));
+	uint64_t tail __attribute__((aligned(JUMBO_CACHELINE)));
+	uint64_t head __attribute__((aligned(JUMBO_CACHELINE)));
+	struct ring_rec rec[JUMBO_RING_MAX_HANDLES];
+	struct ring_slot slots[] __attribute__((aligned(JUMBO_CACHELINE)));
+};
+
+/* A process's handle: private memory, never shared. */
+struct jumbo_ring {
+	struct ring_shm *s;
+	struct ring_slot *slots;
+	struct ring_rec *rec;
+	uint32_t size, mask;
+	bool mpmc;
+	uint64_t head_cache; /* SPSC producer: the consumer's head, last seen */
+	uint64_t tail_cache; /* SPSC consumer: the producer's tail */
+	void *map;           /* what the library mapped, or NULL */
+	size_t map_len;
+	int fd;              /* the segment's, or -1 */
+};
+
+static uint32_t hdr_sum(const struct ring_hdr *h)
+{
+	const unsigned char *b = (const unsigned char *)h;
+	uint32_t x = 2166136261u;
+
+	for (size_t i = 0; i < offsetof(struct ring_hdr, sum); i++)
+		x = (x ^ b[i]) * 16777619u;
+	return x;
+}
+
+JUMBO_API size_t jumbo_ring_memsize(unsigned nslots)
+{
+	return sizeof(struct ring_shm) + (size_t)nslots * sizeof(struct ring_slot);
+}
+
+static bool nslots_ok(unsigned n)
+{
+	return n >= 2 && n <= JUMBO_RING_MAX_SLOTS && (n & (n - 1)) == 0;
+}
+
+/* Claim a record and build the handle; NULL with errno. */
+static struct jumbo_ring *ring_attach(struct ring_shm *s)
+{
+	struct jumbo_ring *r = calloc(1, sizeof(*r));
+	int32_t me = (int32_t)getpid();
+
+	if (!r)
+		return NULL;
+	r->s = s;
+	r->slots = s->slots;
+	r->size = s->h.size;
+	r->mask = s->h.size - 1;
+	r->mpmc = s->h.flags & JUMBO_RING_MPMC;
+	r->fd = -1;
+	for (unsigned i = 0; i < JUMBO_RING_MAX_HANDLES; i++) {
+		int32_t free_pid = 0;
+		struct ring_rec *rec = &s->rec[i];
+		/*
+		 * Acquire: the previous holder's (or reclaim's) clearing of
+		 * the intents is seen before we use the record.
+		 */
+		if (__atomic_compare_exchange_n(&rec->pid, &free_pid, me, false,
+						__ATOMIC_ACQUIRE,
+						__ATOMIC_RELAXED)) {
+			r->rec = rec;
+			break;
+		}
+	}
+	if (!r->rec) {
+		free(r);
+		errno = EUSERS;
+		return NULL;
+	}
+	/* Acquire: the slots before the positions we start from. */
+	r->head_cache = __atomic_load_n(&s->head, __ATOMIC_ACQUIRE);
+	r->tail_cache = __atomic_load_n(&s->tail, __ATOMIC_ACQUIRE);
+	return r;
+}
+
+JUMBO_API struct jumbo_ring *jumbo_ring_init(void *mem, size_t len,
+					     unsigned nslots, unsigned flags)
+{
+	struct ring_shm *s = mem;
+
+	if (!mem || ((uintptr_t)mem & (JUMBO_CACHELINE - 1)) ||
+	    !nslots_ok(nslots) || len < jumbo_ring_memsize(nslots) ||
+	    (flags & ~JUMBO_RING_MPMC)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	memset(s, 0, sizeof(*s));
+	for (unsigned i = 0; i < nslots; i++) {
+		s->slots[i].iova = 0;
+		s->slots[i].len = 0;
+		s->slots[i].seq = 2 * i; /* free for position i */
+	}
+	s->h.version = RING_VERSION;
+	s->h.flags = flags;
+	s->h.size = nslots;
+	s->h.nrec = JUMBO_RING_MAX_HANDLES;
+	s->h.total = jumbo_ring_memsize(nslots);
+	s->h.magic = RING_MAGIC;
+	/*
+	 * Release: a thread that sees the checksum (attach_mem's acquire)
+	 * sees the whole formatted ring; it is the header's last word.
+	 */
+	__atomic_store_n(&s->h.sum, hdr_sum(&s->h), __ATOMIC_RELEASE);
+	return ring_attach(s);
+}
+
+/* 0, or -EINVAL (not a ring) or -EPROTO (another version, or damaged). */
+static int hdr_check(const struct ring_hdr *h, size_t len)
+{
+	if (len < sizeof(*h) || h->magic != RING_MAGIC)
+		return -EINVAL;
+	if (h->version != RING_VERSION || h->sum != hdr_sum(h) ||
+	    !nslots_ok(h->size) || h->nrec != JUMBO_RING_MAX_HANDLES ||
+	    (h->flags & ~JUMBO_RING_MPMC) ||
+	    h->total != jumbo_ring_memsize(h->size) || h->total > len)
+		return -EPROTO;
+	return 0;
+}
+
+JUMBO_API struct jumbo_ring *jumbo_ring_attach_mem(void *mem, size_t len)
+{
+	int err;
+
+	if (!mem || ((uintptr_t)mem & (JUMBO_CACHELINE - 1))) {
+		errno = EINVAL;
+		return NULL;
+	}
+	/* Acquire: pairs with init's release of the checksum. */
+	if (len >= sizeof(struct ring_hdr))
+		(void)__atomic_load_n(&((struct ring_hdr *)mem)->sum,
+				      __ATOMIC_ACQUIRE);
+	err = hdr_check(mem, len);
+	if (err) {
+		errno = -err;
+		return NULL;
+	}
+	return ring_attach(mem);
+}
+
+/* Map fd's ring (fd is the handle's from now on); NULL with errno. */
+static struct jumbo_ring *ring_map(int fd)
+{
+	struct ring_hdr h;
+	struct stat sb;
+	struct jumbo_ring *r;
+	void *m;
+	int err;
+
+	/*
+	 * Read the header, never map past the file's end: a truncated file
+	 * would fault on first touch, not fail here.
+	 */
+	if (fstat(fd, &sb) != 0)
+		goto fail;
+	if (!S_ISREG(sb.st_mode)) {
+		errno = EINVAL;
+		goto fail;
+	}
+	if ((size_t)sb.st_size < sizeof(h) ||
+	    pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h)) {
+		errno = EINVAL;
+		goto fail;
+	}
+	err = hdr_check(&h, (size_t)sb.st_size);
+	if (err) {
+		errno = -err;
+		goto fail;
+	}
+	m = mmap(NULL, h.total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		goto fail;
+	/* Once more in the mapping: the file may have changed between. */
+	err = hdr_check(m, h.total);
+	if (err) {
+		munmap(m, h.total);
+		errno = -err;
+		goto fail;
+	}
+	r = ring_attach(m);
+	if (!r) {
+		err = errno;
+		munmap(m, h.total);
+		errno = err;
+		goto fail;
+	}
+	r->map = m;
+	r->map_len = h.total;
+	r->fd = fd;
+	return r;
+fail:
+	err = errno;
+	close(fd);
+	errno = err;
+	return NULL;
+}
+
+JUMBO_API struct jumbo_ring *jumbo_ring_create(const char *name,
+					       unsigned nslots, unsigned flags,
+					       mode_t mode)
+{
+	size_t len = jumbo_ring_memsize(nslots);
+	struct jumbo_ring *r;
+	void *m;
+	int fd, err;
+
+	if (!nslots_ok(nslots) || (flags & ~JUMBO_RING_MPMC)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (name)
+		fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+			      mode & 0666);
+	else
+		fd = memfd_create("jumbo-ring", MFD_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	/* The umask may have narrowed the mode the caller asked for. */
+	if ((name && fchmod(fd, mode & 0666) != 0) ||
+	    ftruncate(fd, (off_t)len) != 0)
+		goto fail;
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		goto fail;
+	r = jumbo_ring_init(m, len, nslots, flags);
+	if (!r) {
+		err = errno;
+		munmap(m, len);
+		errno = err;
+		goto fail;
+	}
+	r->map = m;
+	r->map_len = len;
+	r->fd = fd;
+	return r;
+fail:
+	err = errno;
+	close(fd);
+	if (name)
+		shm_unlink(name);
+	errno = err;
+	return NULL;
+}
+
+JUMBO_API struct jumbo_ring *jumbo_ring_open(const char *name)
+{
+	int fd;
+
+	if (!name) {
+		errno = EINVAL;
+		return NULL;
+	}
+	fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
+	return fd < 0 ? NULL : ring_map(fd);
+}
+
+JUMBO_API struct jumbo_ring *jumbo_ring_open_fd(int fd)
+{
+	int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+
+	return d < 0 ? NULL : ring_map(d);
+}
+
+JUMBO_API int jumbo_ring_unlink(const char *name)
+{
+	if (!name)
+		return -EINVAL;
+	return shm_unlink(name) == 0 ? 0 : -errno;
+}
+
+JUMBO_API int jumbo_ring_fd(const struct jumbo_ring *r)
+{
+	return r->fd;
+}
+
+JUMBO_API void jumbo_ring_close(struct jumbo_ring *r)
+{
+	if (!r)
+		return;
+	/*
+	 * Release: the handle's last slot releases come before its record
+	 * is free for another (whose claim acquires).
+	 */
+	__atomic_store_n(&r->rec->pid, 0, __ATOMIC_RELEASE);
+	if (r->map)
+		munmap(r->map, r->map_len);
+	if (r->fd >= 0)
+		close(r->fd);
+	free(r);
+}
+
+JUMBO_API unsigned jumbo_ring_size(const struct jumbo_ring *r)
+{
+	return r->size;
+}
+
+JUMBO_API unsigned jumbo_ring_count(const struct jumbo_ring *r)
+{
+	/* Relaxed: a snapshot, which may be stale by the time it returns. */
+	uint64_t h = __atomic_load_n(&r->s->head, __ATOMIC_RELAXED);
+	uint64_t t = __atomic_load_n(&r->s->tail, __ATOMIC_RELAXED);
+
+	return t > h ? (unsigned)(t - h < r->size ? t - h : r->size) : 0;
+}
+
+/* SPSC ------------------------------------------------------------------ */
+
+static unsigned spsc_enqueue(struct jumbo_ring *r,
+			     const struct jumbo_ring_ent *e, unsigned n)
+{
+	/* Relaxed: only this handle writes tail. */
+	uint64_t t = __atomic_load_n(&r->s->tail, __ATOMIC_RELAXED);
+	uint64_t room = r->size - (t - r->head_cache);
+
+	if (room < n) {
+		/*
+		 * Acquire: the consumer's reads of the slots it released
+		 * happen before our writes over them.
+		 */
+		r->head_cache = __atomic_load_n(&r->s->head, __ATOMIC_ACQUIRE);
+		room = r->size - (t - r->head_cache);
+		if (n > room)
+			n = (unsigned)room;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct ring_slot *sl = &r->slots[(t + i) & r->mask];
+		sl->iova = e[i].iova;
+		sl->len = e[i].len;
+	}
+	/* Release: the entries are written before the consumer sees them. */
+	__atomic_store_n(&r->s->tail, t + n, __ATOMIC_RELEASE);
+	return n;
+}
+
+static unsigned spsc_dequeue(struct jumbo_ring *r, struct jumbo_ring_ent *e,
+			     unsigned n)
+{
+	/* Relaxed: only this handle writes head. */
+	uint64_t h = __atomic_load_n(&r->s->head, __ATOMIC_RELAXED);
+	uint64_t avail = r->tail_cache - h;
+
+	if (avail < n) {
+		/* Acquire: the producer's entries before our reads of them. */
+		r->tail_cache = __atomic_load_n(&r->s->tail, __ATOMIC_ACQUIRE);
+		avail = r->tail_cache - h;
+		if (n > avail)
+			n = (unsigned)avail;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		const struct ring_slot *sl = &r->slots[(h + i) & r->mask];
+		e[i].iova = sl->iova;
+		e[i].len = sl->len;
+	}
+	/* Release: our reads of the slots before the producer reuses them. */
+	__atomic_store_n(&r->s->head, h + n, __ATOMIC_RELEASE);
+	return n;
+}
+
+/* MPMC ------------------------------------------------------------------ */
+
+/*
+ * How many of the n slots from position p are in state want(p + i)
+ * (seq == 2p for a producer, 2(p+1) for a consumer, skip bit aside);
+ * *stale when the first one is already past it: p is out of date.
+ */
+static unsigned mpmc_scan(const struct jumbo_ring *r, uint64_t p, unsigned n,
+			  uint32_t lag, bool *stale)
+{
+	unsigned k = 0;
+
+	*stale = false;
+	for (; k < n; k++) {
+		const struct ring_slot *sl = &r->slots[(p + k) & r->mask];
+		/*
+		 * Acquire: for a producer, the consumer's reads of the slot
+		 * before our writes; for a consumer, the producer's writes
+		 * before our reads.
+		 */
+		uint32_t seq = __atomic_load_n(&sl->seq, __ATOMIC_ACQUIRE);
+		int32_t d = (int32_t)((seq & ~SEQ_SKIP) - 2 * (uint32_t)(p + k + lag));
+		if (d != 0) {
+			*stale = k == 0 && d > 0;
+			break;
+		}
+	}
+	return k;
+}
+
+static unsigned mpmc_enqueue(struct jumbo_ring *r,
+			     const struct jumbo_ring_ent *e, unsigned n)
+{
+	struct ring_rec *rec = r->rec;
+	uint64_t t = __atomic_load_n(&r->s->tail, __ATOMIC_RELAXED);
+	unsigned k;
+	bool stale;
+
+	for (;;) {
+		k = mpmc_scan(r, t, n, 0, &stale);
+		if (k == 0 && !stale)
+			return 0;
+		if (k != 0) {
+			/* The intent, made visible by the CAS's release. */
+			__atomic_store_n(&rec->ppos, t, __ATOMIC_RELAXED);
+			__atomic_store_n(&rec->pn, k, __ATOMIC_RELAXED);
+			/*
+			 * Release: the intent before the reservation, so a
+			 * reclaim that sees the new tail sees who owns it.
+			 */
+			if (__atomic_compare_exchange_n(&r->s->tail, &t, t + k,
+							false, __ATOMIC_RELEASE,
+							__ATOMIC_RELAXED))
+				break;
+		} else {
+			t = __atomic_load_n(&r->s->tail, __ATOMIC_RELAXED);
+		}
+	}
+	for (unsigned i = 0; i < k; i++) {
+		struct ring_slot *sl = &r->slots[(t + i) & r->mask];
+		sl->iova = e[i].iova;
+		sl->len = e[i].len;
+		/* Release: the entry before the consumer that sees seq. */
+		__atomic_store_n(&sl->seq, 2 * (uint32_t)(t + i + 1),
+				 __ATOMIC_RELEASE);
+	}
+	/* Release: the slots' publication before the intent's end. */
+	__atomic_store_n(&rec->pn, 0, __ATOMIC_RELEASE);
+	return k;
+}
+
+static unsigned mpmc_dequeue(struct jumbo_ring *r, struct jumbo_ring_ent *e,
+			     unsigned n)
+{
+	struct ring_rec *rec = r->rec;
+	uint64_t h;
+	unsigned k, got = 0;
+	bool stale;
+
+again:
+	h = __atomic_load_n(&r->s->head, __ATOMIC_RELAXED);
+	for (;;) {
+		k = mpmc_scan(r, h, n, 1, &stale);
+		if (k == 0 && !stale)
+			return 0;
+		if (k != 0) {
+			__atomic_store_n(&rec->cpos, h, __ATOMIC_RELAXED);
+			__atomic_store_n(&rec->cn, k, __ATOMIC_RELAXED);
+			/* Release: the intent before the reservation. */
+			if (__atomic_compare_exchange_n(&r->s->head, &h, h + k,
+							false, __ATOMIC_RELEASE,
+							__ATOMIC_RELAXED))
+				break;
+		} else {
+			h = __atomic_load_n(&r->s->head, __ATOMIC_RELAXED);
+		}
+	}
+	for (unsigned i = 0; i < k; i++) {
+		struct ring_slot *sl = &r->slots[(h + i) & r->mask];
+		/* Relaxed: ordered by the acquire of the scan. */
+		uint32_t seq = __atomic_load_n(&sl->seq, __ATOMIC_RELAXED);
+		if (!(seq & SEQ_SKIP)) {
+			e[got].iova = sl->iova;
+			e[got].len = sl->len;
+			got++;
+		}
+		/* Release: our read of the entry before its reuse. */
+		__atomic_store_n(&sl->seq, 2 * (uint32_t)(h + i + r->size),
+				 __ATOMIC_RELEASE);
+	}
+	/* Release: the slots' release before the intent's end. */
+	__atomic_store_n(&rec->cn, 0, __ATOMIC_RELEASE);
+	/* Only skipped slots: look again (each pass consumes at least one). */
+	if (got == 0)
+		goto again;
+	return got;
+}
+
+JUMBO_API unsigned jumbo_ring_enqueue(struct jumbo_ring *r,
+				      const struct jumbo_ring_ent *ents,
+				      unsigned n)
+{
+	if (n > JUMBO_RING_MAX_BATCH)
+		n = JUMBO_RING_MAX_BATCH;
+	return r->mpmc ? mpmc_enqueue(r, ents, n) : spsc_enqueue(r, ents, n);
+}
+
+JUMBO_API unsigned jumbo_ring_dequeue(struct jumbo_ring *r,
+				      struct jumbo_ring_ent *ents, unsigned n)
+{
+	if (n > JUMBO_RING_MAX_BATCH)
+		n = JUMBO_RING_MAX_BATCH;
+	return r->mpmc ? mpmc_dequeue(r, ents, n) : spsc_dequeue(r, ents, n);
+}
+
+/* Reclaim --------------------------------------------------------------- */
+
+static bool rec_dead(const struct ring_rec *rec, pid_t who, pid_t pid)
+{
+	if (who <= 0)
+		return false;
+	if (pid > 0)
+		return who == pid;
+	return kill(who, 0) != 0 && errno == ESRCH;
+}
+
+/* Does a live record's intent (producer or consumer side) cover pos? */
+static bool live_covers(const struct ring_shm *s, uint64_t pos, bool prod,
+			pid_t pid)
+{
+	for (unsigned i = 0; i < JUMBO_RING_MAX_HANDLES; i++) {
+		const struct ring_rec *rec = &s->rec[i];
+		pid_t who = __atomic_load_n(&rec->pid, __ATOMIC_RELAXED);
+		/*
+		 * Acquire: a cleared intent comes with the owner's slot
+		 * releases, so the re-read of seq below sees them.
+		 */
+		uint32_t n = __atomic_load_n(prod ? &rec->pn : &rec->cn,
+					     __ATOMIC_ACQUIRE);
+		uint64_t p = __atomic_load_n(prod ? &rec->ppos : &rec->cpos,
+					     __ATOMIC_RELAXED);
+		if (who == 0 || n == 0 || rec_dead(rec, who, pid))
+			continue;
+		if (pos - p < n)
+			return true;
+	}
+	return false;
+}
+
+/* Finish slot pos from old to new if no live handle owns it: 1 if done. */
+static int repair(struct jumbo_ring *r, uint64_t pos, uint32_t old,
+		  uint32_t new, bool prod, pid_t pid)
+{
+	struct ring_slot *sl = &r->slots[pos & r->mask];
+
+	if (live_covers(r->s, pos, prod, pid))
+		return 0;
+	/*
+	 * Acq_rel: the CAS fails if the owner finished the slot meanwhile;
+	 * when it succeeds, the new state is published like an owner's.
+	 */
+	return __atomic_compare_exchange_n(&sl->seq, &old, new, false,
+					   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
+JUMBO_API int jumbo_ring_reclaim(struct jumbo_ring *r, pid_t pid)
+{
+	struct ring_shm *s = r->s;
+	int done = 0;
+
+	if (pid < 0)
+		return -EINVAL;
+	if (r->mpmc) {
+		/*
+		 * Acquire: the positions' CASes, and with them every intent
+		 * written before them.
+		 */
+		uint64_t h = __atomic_load_n(&s->head, __ATOMIC_ACQUIRE);
+		uint64_t t = __atomic_load_n(&s->tail, __ATOMIC_ACQUIRE);
+		uint64_t lo = h > r->size ? h - r->size : 0;
+
+		/* Taken by a consumer, never released: free for the next lap. */
+		for (uint64_t p = lo; p < h; p++) {
+			uint32_t seq = __atomic_load_n(&r->slots[p & r->mask].seq,
+						       __ATOMIC_ACQUIRE);
+			if ((seq & ~SEQ_SKIP) == 2 * (uint32_t)(p + 1))
+				done += repair(r, p, seq,
+					       2 * (uint32_t)(p + r->size),
+					       false, pid);
+		}
+		/* Reserved by a producer, never filled: skipped. */
+		for (uint64_t p = h; p < t; p++) {
+			uint32_t seq = __atomic_load_n(&r->slots[p & r->mask].seq,
+						       __ATOMIC_ACQUIRE);
+			if (seq == 2 * (uint32_t)p)
+				done += repair(r, p, seq,
+					       2 * (uint32_t)(p + 1) | SEQ_SKIP,
+					       true, pid);
+		}
+	}
+	for (unsigned i = 0; i < JUMBO_RING_MAX_HANDLES; i++) {
+		struct ring_rec *rec = &s->rec[i];
+		int32_t who = __atomic_load_n(&rec->pid, __ATOMIC_RELAXED);
+		if (!rec_dead(rec, who, pid))
+			continue;
+		/*
+		 * Its intents go with it: a slot of its that a stale live
+		 * intent kept from repair above is no one's after this, and
+		 * the next call repairs it.
+		 */
+		__atomic_store_n(&rec->pn, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&rec->cn, 0, __ATOMIC_RELAXED);
+		/* Release: the repairs above before the record's reuse. */
+		__atomic_compare_exchange_n(&rec->pid, &who, 0, false,
+					    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+	}
+	return done;
+}
