@@ -20,6 +20,16 @@ export PKG_CONFIG_PATH="$libdir/pkgconfig"
 $CC -std=c11 -Wall -Werror -o "$prefix/ti_rx" "$src/examples/ti_rx.c" \
 	$(pkg-config --cflags --libs jumbo)
 LD_LIBRARY_PATH="$libdir" "$prefix/ti_rx"
+# Outside the linker's search path the program needs a run path: without
+# one it fails to start; with the .pc file's rpath variable it runs.
+if "$prefix/ti_rx" >/dev/null 2>&1; then
+	echo "install: ti_rx ran without LD_LIBRARY_PATH or a run path (is libjumbo installed system-wide?)" >&2
+else
+	# shellcheck disable=SC2046
+	$CC -std=c11 -Wall -Werror -o "$prefix/ti_rx_rpath" "$src/examples/ti_rx.c" \
+		$(pkg-config --cflags --libs jumbo) $(pkg-config --variable=rpath jumbo)
+	"$prefix/ti_rx_rpath" >/dev/null
+fi
 # shellcheck disable=SC2046
 $CC -std=c11 -o "$prefix/ti_rx_static" "$src/examples/ti_rx.c" \
 	$(pkg-config --cflags jumbo) "$libdir/libjumbo.a" \
