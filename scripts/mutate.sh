@@ -131,7 +131,7 @@ cmake -S . -B "$scratch/build" -DJUMBO_LONG_TESTS=OFF ${MUTATE_CMAKE:-} >"$scrat
 exclude=""
 if ! ctest --test-dir "$scratch/build" -j"$jobs" --timeout "$tmo" \
 	-LE 'soak|fuzz-long' >"$scratch/log/suite-0" 2>&1; then
-	bad=$(sed -n 's/^ *[0-9]* - \([^ ]*\) (.*/\1/p' "$scratch/log/suite-0" | paste -sd'|')
+	bad=$(sed -n 's/^[[:space:]]*[0-9]* - \([^ ]*\) (.*/\1/p' "$scratch/log/suite-0" | paste -sd'|')
 	echo "mutate: failing without any fault, left out: ${bad:-?}"
 	[ -n "$bad" ] && exclude="^($bad)\$"
 fi
@@ -154,7 +154,7 @@ for i in "${!F[@]}"; do
 		survivors+=("$n ${file}: ${D[i]}")
 	else
 		res=killed killed=$((killed + 1))
-		by=$(sed -n 's/^ *[0-9]* - \([^ ]*\) (.*/\1/p' "$scratch/log/suite-$n" | head -3 | paste -sd,)
+		by=$(sed -n 's/^[[:space:]]*[0-9]* - \([^ ]*\) (.*/\1/p' "$scratch/log/suite-$n" | head -3 | paste -sd,)
 		res="killed${by:+ ($by)}"
 	fi
 	# A fresh mtime, so the next build recompiles what the fault touched.
