@@ -38,9 +38,10 @@ layer() {
 	local filt=()
 	for f in "$@"; do filt+=(--filter "src/$f"); done
 	gcovr -r . --object-directory "$dir" "${filt[@]}" \
-		--exclude-unreachable-branches >"$dir/coverage/$name-lines.txt"
+		--exclude-unreachable-branches >"$dir/coverage/$name-lines.txt" 2>>"$dir/coverage/gcovr.log"
 	gcovr -r . --object-directory "$dir" "${filt[@]}" \
-		--exclude-unreachable-branches --branches >"$dir/coverage/$name-branches.txt"
+		--exclude-unreachable-branches --branches >"$dir/coverage/$name-branches.txt" \
+		2>>"$dir/coverage/gcovr.log"
 	local l b
 	l=$(awk '/^TOTAL/ {print $4}' "$dir/coverage/$name-lines.txt")
 	b=$(awk '/^TOTAL/ {print $4}' "$dir/coverage/$name-branches.txt")
