@@ -219,8 +219,9 @@ int main(int argc, char **argv)
 			       (unsigned long long)rxs.rss >> 10, rxs.maps, rxs.fds);
 		fflush(stdout);
 		/* Far past a bound already: the verdict is in, stop growing. */
-		if (t > warm && (me.meta - me0.meta > 64 * (uint64_t)MAX_META_GROWTH ||
-				 me.rss - me0.rss > 4 * (uint64_t)MAX_RSS_GROWTH)) {
+		if (t > warm &&
+		    ((int64_t)(me.meta - me0.meta) > 64 * (int64_t)MAX_META_GROWTH ||
+		     (int64_t)(me.rss - me0.rss) > 4 * (int64_t)MAX_RSS_GROWTH)) {
 			printf("soak: stopped at %ld s: far past a bound\n", t);
 			break;
 		}
