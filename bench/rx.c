@@ -22,7 +22,7 @@
  * DIR/rx-udp.png and DIR/rx-tcp.png (frames/s by frame size, one line per
  * receiver), from DIR/rx-udp.dat and DIR/rx-tcp.dat.
  */
-#include "../tools/send.h"
+#include "send.h"
 #include "../tools/tool.h"
 
 #include <arpa/inet.h>

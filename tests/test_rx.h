@@ -7,7 +7,7 @@
 #define JUMBO_TEST_RX_H
 
 #include "check.h"
-#include "../tools/send.h"
+#include "send.h"
 
 #include <jumbo/jumbo.h>
 #include <jumbo/mbuf.h>

@@ -9,7 +9,7 @@
  * them all).
  */
 #include "test_tool.h"
-#include "../tools/frame.h"
+#include "frame.h"
 
 #define NFRAMES 300
 

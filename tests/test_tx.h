@@ -6,7 +6,7 @@
 #define JUMBO_TEST_TX_H
 
 #include "check.h"
-#include "../tools/frame.h"
+#include "frame.h"
 
 #include <arpa/inet.h>
 #include <jumbo/jumbo.h>

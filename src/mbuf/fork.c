@@ -35,8 +35,11 @@
  * may leave a page or a few mbufs in neither its cache nor the depot (the
  * statistics count them in use or cached); nothing is handed out twice.
  */
-#include "jumbo_int.h"
+#include "jumbo_pool_layer.h"
 #include "mbuf_int.h"
+
+#include <pthread.h>
+#include <stdio.h>
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 

@@ -17,7 +17,7 @@
  * then read as zeros, MT_NOTMBUF, so a late double free is still caught;
  * such slabs are carved again before new ones are mapped.
  */
-#include "jumbo_int.h"
+#include "jumbo_pool_layer.h"
 #include "mbuf_int.h"
 
 #include <errno.h>
@@ -490,7 +490,7 @@ static inline __attribute__((always_inline)) struct mbuf *mb_alloc(void)
 	struct mb_cache *c = &mb_tcache;
 	struct mbuf *m = c->free;
 
-	if (mb_unlikely(!m) && !(m = mb_refill(c))) {
+	if (unlikely(!m) && !(m = mb_refill(c))) {
 		__atomic_fetch_add(&depot.alloc_fails, 1, __ATOMIC_RELAXED);
 		errno = ENOMEM;
 		return NULL;
@@ -507,7 +507,7 @@ static void mb_put(struct mbuf *m)
 {
 	struct mb_cache *c = &mb_tcache;
 
-	if (mb_unlikely(!c->registered))
+	if (unlikely(!c->registered))
 		mb_cache_register(c); /* else statistics miss its frees */
 	m->m_next = c->free;
 	c->free = m;
@@ -517,7 +517,7 @@ static void mb_put(struct mbuf *m)
 	 * free on whatever thread made it: in use never reads negative.
 	 */
 	__atomic_store_n(&c->frees, c->frees + 1, __ATOMIC_RELEASE);
-	if (mb_unlikely(++c->n >= 2 * MB_BATCH)) {
+	if (unlikely(++c->n >= 2 * MB_BATCH)) {
 		/* Split off the first MB_BATCH and send them to the depot. */
 		struct mbuf *head = c->free, *t = head;
 		for (unsigned i = 1; i < MB_BATCH; i++)
@@ -729,14 +729,14 @@ static struct mbuf *mb_free(struct mbuf *m, bool run_free, const char *fn)
 	struct mbuf *n;
 
 	/* Before any field is read: a forged block could look live. */
-	if (mb_unlikely(((uintptr_t)m & (MSIZE - 1)) != 0 || !mb_in_slab(m)))
+	if (unlikely(((uintptr_t)m & (MSIZE - 1)) != 0 || !mb_in_slab(m)))
 		_jumbo_mb_panic(fn, m, "not an mbuf:");
 	/*
 	 * The exchange makes two racing frees of one mbuf see each other:
 	 * exactly one gets MT_DATA back.  Acquire pairs with mb_init.
 	 */
 	int t = __atomic_exchange_n(&m->m_type, MT_NOTMBUF, __ATOMIC_ACQUIRE);
-	if (mb_unlikely(t != MT_DATA))
+	if (unlikely(t != MT_DATA))
 		_jumbo_mb_panic(fn, m, t == MT_NOTMBUF ? "double free of"
 						       : "not an mbuf:");
 	n = m->m_next;

@@ -11,18 +11,8 @@
 #include <stdint.h>
 #include <sys/mman.h>
 
-/* For C libraries older than the kernel flags (Linux 5.7 and 4.17). */
-#ifndef MREMAP_DONTUNMAP
-#define MREMAP_DONTUNMAP 4
-#endif
-#ifndef MAP_FIXED_NOREPLACE
-#define MAP_FIXED_NOREPLACE 0x100000
-#endif
-
-#define MB_HIDDEN __attribute__((visibility("hidden")))
-#define mb_unlikely(x) __builtin_expect(!!(x), 0)
-
-#define MB_MIN(a, b) ((a) < (b) ? (a) : (b))
+#include "jumbo_common.h"
+#include "jumbo_pool_layer.h"
 
 /*
  * Which 64 KiB-aligned blocks of the address space are mbuf slabs: a byte
@@ -39,14 +29,14 @@
 #define MB_LEAF_BITS 16
 #define MB_ROOT_SHIFT (MB_SLAB_SHIFT + MB_LEAF_BITS)
 #define MB_ROOT_BITS (47 - MB_ROOT_SHIFT)
-MB_HIDDEN extern unsigned char *_jumbo_mb_root[(size_t)1 << MB_ROOT_BITS];
+JUMBO_HIDDEN extern unsigned char *_jumbo_mb_root[(size_t)1 << MB_ROOT_BITS];
 
 /* Is p in one of the library's mbuf slabs?  Reads nothing at p. */
 static inline bool mb_in_slab(const void *p)
 {
 	uintptr_t r = (uintptr_t)p >> MB_ROOT_SHIFT;
 
-	if (mb_unlikely(r >= ((uintptr_t)1 << MB_ROOT_BITS)))
+	if (unlikely(r >= ((uintptr_t)1 << MB_ROOT_BITS)))
 		return false;
 	/*
 	 * Acquire pairs with the release that published the leaf (its
@@ -72,12 +62,12 @@ static inline bool mb_live(const struct mbuf *m)
  * "fn: freed mbuf 0x..."), with write(2) only, so async-signal-safe.
  * Sets errno to EINVAL; returns -EINVAL.
  */
-MB_HIDDEN int _jumbo_mb_bad(const char *fn, const struct mbuf *m);
+JUMBO_HIDDEN int _jumbo_mb_bad(const char *fn, const struct mbuf *m);
 /*
  * Checks every mbuf of the chain m (not NULL) and sums m_len: 0, or
  * -EINVAL after _jumbo_mb_bad at the first bad one.
  */
-MB_HIDDEN int _jumbo_mb_chain(const char *fn, const struct mbuf *m,
+JUMBO_HIDDEN int _jumbo_mb_chain(const char *fn, const struct mbuf *m,
 			      size_t *len);
 
 /* The mbuf that holds the counter an external storage's mbufs share. */
@@ -98,23 +88,23 @@ static inline bool mb_ext_pool_owned(const struct mbuf *m)
 
 /* mbuf.c */
 /* Prints "fn: what mbuf addr" on stderr and aborts. */
-MB_HIDDEN _Noreturn void _jumbo_mb_panic(const char *fn, const void *addr,
+JUMBO_HIDDEN _Noreturn void _jumbo_mb_panic(const char *fn, const void *addr,
 					 const char *what);
 /*
  * Frees m whose external page has been moved away and stolen from its
  * pool (or whose free routine the caller has already run): drops the
  * reference without calling ext_free.  Returns m_next.
  */
-MB_HIDDEN struct mbuf *_jumbo_mb_free_noext(struct mbuf *m);
+JUMBO_HIDDEN struct mbuf *_jumbo_mb_free_noext(struct mbuf *m);
 /* Shares m's external storage with n (n has none): a new reference. */
-MB_HIDDEN void _jumbo_mb_ext_share(struct mbuf *n, const struct mbuf *m);
+JUMBO_HIDDEN void _jumbo_mb_ext_share(struct mbuf *n, const struct mbuf *m);
 
 /* mbuf.c: the depot lock around fork, and the missing threads' caches. */
-MB_HIDDEN void _jumbo_mb_atfork(int phase);
+JUMBO_HIDDEN void _jumbo_mb_atfork(int phase);
 /* zcopy.c: the child drops the parent's /proc/self/maps fd. */
-MB_HIDDEN void _jumbo_zc_atfork_child(void);
+JUMBO_HIDDEN void _jumbo_zc_atfork_child(void);
 
 /* zcopy_calib.c: the threshold for a run of this page size. */
-MB_HIDDEN size_t _jumbo_zc_threshold(size_t page_size, size_t run_bytes);
+JUMBO_HIDDEN size_t _jumbo_zc_threshold(size_t page_size, size_t run_bytes);
 
 #endif

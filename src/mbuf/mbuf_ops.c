@@ -14,7 +14,7 @@ int _jumbo_mb_chain(const char *fn, const struct mbuf *m, size_t *lenp)
 	size_t len = 0;
 
 	for (; m; m = m->m_next) {
-		if (mb_unlikely(!mb_live(m)))
+		if (unlikely(!mb_live(m)))
 			return _jumbo_mb_bad(fn, m);
 		len += m->m_len;
 	}
@@ -28,7 +28,7 @@ size_t m_length(const struct mbuf *m, struct mbuf **last)
 	const struct mbuf *l = NULL;
 
 	for (; m; m = m->m_next) {
-		if (mb_unlikely(!mb_live(m))) {
+		if (unlikely(!mb_live(m))) {
 			_jumbo_mb_bad("m_length", m);
 			len = 0;
 			l = NULL;
@@ -80,7 +80,7 @@ struct mbuf *m_getjumbo(struct jumbo_pool *pool, size_t len, int *err)
 		goto out;
 	}
 	while (got < n) {
-		unsigned want = (unsigned)MB_MIN(n - got, (size_t)1 << 16);
+		unsigned want = (unsigned)JUMBO_MIN(n - got, (size_t)1 << 16);
 		unsigned r = jumbo_pool_alloc_bulk(pool, pages + got, want);
 		got += r;
 		if (r < want) {
@@ -157,7 +157,7 @@ struct mbuf *m_copym(struct mbuf *m, size_t off, size_t len, int how)
 		/* A zero-length chain still gets one (empty) mbuf. */
 		if (!m)
 			break;
-		n->m_len = MB_MIN(len, m->m_len - off);
+		n->m_len = JUMBO_MIN(len, m->m_len - off);
 		if (m->m_flags & M_EXT) {
 			_jumbo_mb_ext_share(n, m);
 			n->m_flags |= m->m_flags & M_RDONLY;
@@ -190,7 +190,7 @@ int m_copydata(const struct mbuf *m, size_t off, size_t len, void *cp)
 		m = m->m_next;
 	}
 	while (len > 0) {
-		size_t c = MB_MIN(len, m->m_len - off);
+		size_t c = JUMBO_MIN(len, m->m_len - off);
 		memcpy(d, m->m_data + off, c);
 		d += c;
 		len -= c;
@@ -208,15 +208,15 @@ void m_adj(struct mbuf *mp, long req_len)
 	if (!mp || req_len == 0 || _jumbo_mb_chain("m_adj", mp, &total) != 0)
 		return;
 	if (req_len > 0) {
-		len = MB_MIN((size_t)req_len, total);
+		len = JUMBO_MIN((size_t)req_len, total);
 		for (m = mp; m && len > 0; m = m->m_next) {
-			size_t c = MB_MIN(len, m->m_len);
+			size_t c = JUMBO_MIN(len, m->m_len);
 			m->m_len -= c;
 			m->m_data += c;
 			len -= c;
 		}
 		if (mp->m_flags & M_PKTHDR)
-			mp->m_pkthdr.len = total - MB_MIN((size_t)req_len, total);
+			mp->m_pkthdr.len = total - JUMBO_MIN((size_t)req_len, total);
 		return;
 	}
 	/* Trim from the tail: keep the first total - |req_len| bytes. */
@@ -271,7 +271,7 @@ struct mbuf *m_pullup(struct mbuf *m, size_t len)
 		}
 	}
 	while (n->m_len < len) {
-		size_t c = MB_MIN(len - n->m_len, m->m_len);
+		size_t c = JUMBO_MIN(len - n->m_len, m->m_len);
 		memcpy(n->m_data + n->m_len, m->m_data, c);
 		n->m_len += c;
 		m->m_data += c;

@@ -12,11 +12,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define JUMBO_HIDDEN __attribute__((visibility("hidden")))
-#define likely(x) __builtin_expect(!!(x), 1)
-#define unlikely(x) __builtin_expect(!!(x), 0)
-#define JUMBO_NOINLINE __attribute__((noinline))
-#define JUMBO_CACHELINE 64
+#include "jumbo_common.h"
+#include "jumbo_pool_layer.h"
 
 /*
  * Assertions in three levels, as mimalloc has them: JUMBO_DEBUG_LEVEL 1
@@ -514,14 +511,6 @@ JUMBO_HIDDEN _Noreturn void _jumbo_panic(const char *fn, const void *addr,
 					 const char *why);
 JUMBO_HIDDEN const char *_jumbo_strerr(int err);
 
-/* fork.c: the handlers' phases; the hooks below take one. */
-enum { JUMBO_FORK_PREPARE, JUMBO_FORK_PARENT, JUMBO_FORK_CHILD };
-JUMBO_HIDDEN void _jumbo_atfork_init(void);
-/* seed.c: the default pool's creation lock. */
-JUMBO_HIDDEN void _jumbo_seed_atfork(int phase);
-/* cache.c, in the child after _jumbo_pools_atfork_child: the caches of
- * the threads that did not follow, and shared pools detached. */
-JUMBO_HIDDEN void _jumbo_pools_atfork_settle(void);
 /* pool.c: a detached pool refuses fn: -EXDEV, reported once. */
 JUMBO_HIDDEN int _jumbo_detached(struct jumbo_pool *p, const char *fn);
 
@@ -531,10 +520,6 @@ JUMBO_HIDDEN void _jumbo_auto_trim(struct jumbo_pool *p, uint32_t now);
 JUMBO_HIDDEN long _jumbo_trim(struct jumbo_pool *p, unsigned min_age_ms);
 JUMBO_HIDDEN void _jumbo_pool_locks_init(struct jumbo_pool *p);
 
-/* cache.c: fork() hooks for the library's pthread_atfork handlers. */
-JUMBO_HIDDEN void _jumbo_pools_atfork_prepare(void);
-JUMBO_HIDDEN void _jumbo_pools_atfork_parent(void);
-JUMBO_HIDDEN void _jumbo_pools_atfork_child(void);
 
 /* Live statistics (statseg.c): publish a pool, or stop publishing it. */
 JUMBO_HIDDEN void _jumbo_statseg_register(struct jumbo_pool *p);

@@ -12,7 +12,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#define RX_HIDDEN __attribute__((visibility("hidden")))
+#include "jumbo_common.h"
 
 #define RX_MAX_BATCH 1024u
 #define RX_MAX_RING 32768u
@@ -61,7 +61,7 @@ struct jumbo_rx {
 			 __ATOMIC_RELAXED)
 
 /* Records why an open failed, for jumbo_rx_strerror; returns err. */
-RX_HIDDEN int _jumbo_rx_fail(int err, const char *fmt, ...)
+JUMBO_HIDDEN int _jumbo_rx_fail(int err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /*
@@ -69,25 +69,25 @@ RX_HIDDEN int _jumbo_rx_fail(int err, const char *fmt, ...)
  * receive buffer asked for; fills rx->fd, rx->port, rx->family.  0 or
  * -errno (the reason recorded).
  */
-RX_HIDDEN int _jumbo_rx_socket(struct jumbo_rx *rx,
+JUMBO_HIDDEN int _jumbo_rx_socket(struct jumbo_rx *rx,
 			       const struct jumbo_rx_params *p, int type);
 
 /*
  * stats op of the socket backends: sets st->kernel_drops to what the
  * kernel dropped at rx->fd so far (SO_MEMINFO's SK_MEMINFO_DROPS).
  */
-RX_HIDDEN void _jumbo_rx_sock_drops(struct jumbo_rx *rx,
+JUMBO_HIDDEN void _jumbo_rx_sock_drops(struct jumbo_rx *rx,
 				    struct jumbo_rx_stats *st);
 
 /* Waits until fd is readable: 1, 0 on timeout, or -errno (EINTR: 0). */
-RX_HIDDEN int _jumbo_rx_wait(int fd, int timeout_ms);
+JUMBO_HIDDEN int _jumbo_rx_wait(int fd, int timeout_ms);
 
 /*
  * Cuts the chain m (built for the maximum frame) to len bytes: m_len of the
  * mbufs that hold data, the rest freed (their pages back to the pool).
  * len 0 keeps one empty mbuf.  Returns the pages kept.
  */
-RX_HIDDEN unsigned _jumbo_rx_trim(struct mbuf *m, size_t len);
+JUMBO_HIDDEN unsigned _jumbo_rx_trim(struct mbuf *m, size_t len);
 
 /* Now, for rcv_tstmp: ns since the epoch (a vDSO call, once per batch). */
 static inline uint64_t _jumbo_rx_now(void)
@@ -117,7 +117,7 @@ static inline void _jumbo_rx_info(struct mbuf *m, const void *src,
  * 0 (the same on every backend).  NULL when there is no mbuf: counted as a
  * no_buffer drop.
  */
-RX_HIDDEN struct mbuf *_jumbo_rx_empty(struct jumbo_rx *rx);
+JUMBO_HIDDEN struct mbuf *_jumbo_rx_empty(struct jumbo_rx *rx);
 
 /*
  * A backend's batch slots (NULL while empty): moves the chains still in
@@ -125,20 +125,20 @@ RX_HIDDEN struct mbuf *_jumbo_rx_empty(struct jumbo_rx *rx);
  * of size bytes from the pool, fewer when it runs dry.  Returns how many
  * of the first slots to post, at most want.
  */
-RX_HIDDEN unsigned _jumbo_rx_slots(struct jumbo_rx *rx, struct mbuf **slot,
+JUMBO_HIDDEN unsigned _jumbo_rx_slots(struct jumbo_rx *rx, struct mbuf **slot,
 				   unsigned nslots, unsigned want, size_t size);
 
-RX_HIDDEN int _jumbo_rx_udp_open(struct jumbo_rx *rx,
+JUMBO_HIDDEN int _jumbo_rx_udp_open(struct jumbo_rx *rx,
 				 const struct jumbo_rx_params *p);
-RX_HIDDEN int _jumbo_rx_tcp_open(struct jumbo_rx *rx,
+JUMBO_HIDDEN int _jumbo_rx_tcp_open(struct jumbo_rx *rx,
 				 const struct jumbo_rx_params *p);
-RX_HIDDEN int _jumbo_rx_uring_open(struct jumbo_rx *rx,
+JUMBO_HIDDEN int _jumbo_rx_uring_open(struct jumbo_rx *rx,
 				   const struct jumbo_rx_params *p);
-RX_HIDDEN int _jumbo_rx_uring_supported(void);
-RX_HIDDEN int _jumbo_rx_xdp_open(struct jumbo_rx *rx,
+JUMBO_HIDDEN int _jumbo_rx_uring_supported(void);
+JUMBO_HIDDEN int _jumbo_rx_xdp_open(struct jumbo_rx *rx,
 				 const struct jumbo_rx_params *p);
-RX_HIDDEN int _jumbo_rx_xdp_supported(void);
+JUMBO_HIDDEN int _jumbo_rx_xdp_supported(void);
 /* Receive queues of ifname an AF_XDP socket may bind; 0: not known. */
-RX_HIDDEN unsigned _jumbo_rx_xdp_queues(const char *ifname);
+JUMBO_HIDDEN unsigned _jumbo_rx_xdp_queues(const char *ifname);
 
 #endif

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#define TX_HIDDEN __attribute__((visibility("hidden")))
+#include "jumbo_common.h"
 
 struct jumbo_tx;
 
@@ -81,10 +81,9 @@ struct jumbo_tx {
 #define TX_SET(tx, field, v) \
 	__atomic_store_n(&(tx)->st.field, (uint64_t)(v), __ATOMIC_RELAXED)
 
-#define tx_unlikely(x) __builtin_expect(!!(x), 0)
 
 /* Records why an open failed, for jumbo_tx_strerror; returns err. */
-TX_HIDDEN int _jumbo_tx_fail(int err, const char *fmt, ...)
+JUMBO_HIDDEN int _jumbo_tx_fail(int err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /* True if m's storage is a pool page a hold protects: its free goes
@@ -108,29 +107,29 @@ static inline bool tx_room(const struct jumbo_tx *tx, size_t npages)
  * frees its mbufs, or keeps the whole chain when some storage cannot be
  * held.  The page ring must have room for every mbuf of m.
  */
-TX_HIDDEN void _jumbo_tx_rec_open(struct jumbo_tx *tx, uint32_t id, bool zc);
-TX_HIDDEN void _jumbo_tx_rec_add(struct jumbo_tx *tx, struct mbuf *m);
+JUMBO_HIDDEN void _jumbo_tx_rec_open(struct jumbo_tx *tx, uint32_t id, bool zc);
+JUMBO_HIDDEN void _jumbo_tx_rec_add(struct jumbo_tx *tx, struct mbuf *m);
 /* The kernel has done with the sends lo..hi (wrapping): release what the
  * FIFO allows.  Returns the records marked done. */
-TX_HIDDEN unsigned _jumbo_tx_done(struct jumbo_tx *tx, uint32_t lo,
+JUMBO_HIDDEN unsigned _jumbo_tx_done(struct jumbo_tx *tx, uint32_t lo,
 				  uint32_t hi, bool copied);
 /* A chain the kernel may have read, no longer needed: freed after every
  * outstanding send completes (on the newest record), or now. */
-TX_HIDDEN void _jumbo_tx_retire(struct jumbo_tx *tx, struct mbuf *m);
+JUMBO_HIDDEN void _jumbo_tx_retire(struct jumbo_tx *tx, struct mbuf *m);
 /* Pages of the chain that a record would hold (its mbufs with data). */
-TX_HIDDEN size_t _jumbo_tx_pages(const struct mbuf *m);
+JUMBO_HIDDEN size_t _jumbo_tx_pages(const struct mbuf *m);
 /* Milliseconds left to the deadline (-1: none), for poll. */
-TX_HIDDEN int _jumbo_tx_left(uint64_t deadline_ns);
-TX_HIDDEN uint64_t _jumbo_tx_deadline(int ms);
+JUMBO_HIDDEN int _jumbo_tx_left(uint64_t deadline_ns);
+JUMBO_HIDDEN uint64_t _jumbo_tx_deadline(int ms);
 
 /* Makes tx->fd: a nonblocking socket of type connected to the peer, its
  * send buffer and SO_ZEROCOPY set.  0 or -errno (the reason recorded). */
-TX_HIDDEN int _jumbo_tx_socket(struct jumbo_tx *tx,
+JUMBO_HIDDEN int _jumbo_tx_socket(struct jumbo_tx *tx,
 			       const struct jumbo_tx_params *p, int type);
-TX_HIDDEN int _jumbo_tx_sock_open(struct jumbo_tx *tx,
+JUMBO_HIDDEN int _jumbo_tx_sock_open(struct jumbo_tx *tx,
 				  const struct jumbo_tx_params *p);
-TX_HIDDEN int _jumbo_tx_uring_open(struct jumbo_tx *tx,
+JUMBO_HIDDEN int _jumbo_tx_uring_open(struct jumbo_tx *tx,
 				   const struct jumbo_tx_params *p);
-TX_HIDDEN int _jumbo_tx_uring_supported(void);
+JUMBO_HIDDEN int _jumbo_tx_uring_supported(void);
 
 #endif

@@ -1,0 +1,27 @@
+/*
+ * The pool layer's internal interface to the layers above it (mbuf, and the
+ * fork handlers there): the little they may use of the pool beyond
+ * <jumbo/jumbo.h>.  Everything else in src/pool/ stays private to the pool;
+ * the build gives the upper layers this directory, not src/pool/.
+ */
+#ifndef JUMBO_POOL_LAYER_H
+#define JUMBO_POOL_LAYER_H
+
+#include "jumbo_common.h"
+
+/* fork.c: the handlers' phases; the hooks below take one. */
+enum { JUMBO_FORK_PREPARE, JUMBO_FORK_PARENT, JUMBO_FORK_CHILD };
+/* fork.c: registers the handlers once; the pool and mbuf layers call it
+ * before their first lock, so that a static link pulls fork.o in. */
+JUMBO_HIDDEN void _jumbo_atfork_init(void);
+/* seed.c: the default pool's creation lock. */
+JUMBO_HIDDEN void _jumbo_seed_atfork(int phase);
+/* cache.c: fork() hooks for the library's pthread_atfork handlers. */
+JUMBO_HIDDEN void _jumbo_pools_atfork_prepare(void);
+JUMBO_HIDDEN void _jumbo_pools_atfork_parent(void);
+JUMBO_HIDDEN void _jumbo_pools_atfork_child(void);
+/* cache.c, in the child after _jumbo_pools_atfork_child: the caches of
+ * the threads that did not follow, and shared pools detached. */
+JUMBO_HIDDEN void _jumbo_pools_atfork_settle(void);
+
+#endif
