@@ -44,7 +44,7 @@ int opt_loop_addr(const char *opt, const char *arg);
  */
 int opt_bad(int o, char **argv);
 
-/* "jumbo 1.0.0 (libjumbo)" on stdout; 0.  Every command takes --version. */
+/* "jumbo 1.1.0 (libjumbo)" on stdout; 0.  Every command takes --version. */
 int tool_version(void);
 
 /* A pool of pages of page_size for max_frame frames: NULL after a message. */

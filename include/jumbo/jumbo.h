@@ -23,7 +23,7 @@ extern "C" {
 #define JUMBO_API __attribute__((visibility("default")))
 
 #define JUMBO_VERSION_MAJOR 1
-#define JUMBO_VERSION_MINOR 0
+#define JUMBO_VERSION_MINOR 1
 
 /*
  * Kernel types, in user space.  caddr_t is glibc's own type (char *), so the
