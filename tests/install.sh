@@ -68,5 +68,22 @@ nm -D --defined-only "$libdir/libjumbo.so" | awk '{print $3}' |
 	exit 1
 }
 objdump -T "$libdir/libjumbo.so" | grep -q 'JUMBO_1.0.*jumbo_pg_alloc'
+objdump -T "$libdir/libjumbo.so" | grep -q 'JUMBO_1.1.*jumbo_tx_open'
 readelf -d "$libdir/libjumbo.so" | grep -q 'SONAME.*libjumbo.so.1'
+# Every function has a page: "man jumbo_pool_alloc" reaches jumbo_pool(3)
+# through a .so stub; mandoc resolves it if it is installed.
+man3=$(find "$prefix" -type d -path '*/man/man3' | head -1)
+for f in jumbo_pool_alloc:jumbo_pool jumbo_rx_open:jumbo_rx \
+	jumbo_tx_backend_name:jumbo_tx m_freem:jumbo_mbuf \
+	jumbo_stat_read:jumbo_stat jumbo_default_pool:jumbo; do
+	name=${f%%:*} page=${f#*:}
+	grep -qx ".so man3/$page.3" "$man3/$name.3" || {
+		echo "install: no man page link $name.3 -> $page.3" >&2
+		exit 1
+	}
+	if command -v mandoc >/dev/null; then
+		(cd "${man3%/man3}" && mandoc -T ascii "man3/$name.3") |
+			grep -q . || { echo "install: $name.3 renders empty" >&2; exit 1; }
+	fi
+done
 echo "install: ok"
