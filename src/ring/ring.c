@@ -35,7 +35,11 @@
  * slot for the next call: it errs on the side of waiting.
  */
 #include <jumbo/ring.h>
-#include "jumbo_int.h"
+#include "jumbo_common.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 #include <fcntl.h>
 #include <signal.h>
