@@ -302,6 +302,25 @@ enum jumbo_page_state {
 JUMBO_API enum jumbo_page_state jumbo_page_state(vm_page_t pg, unsigned *holds,
 						 int *free_pending);
 
+/*
+ * Where the library's messages go (jumbo(3), LOGGING).  Every line the
+ * library prints on its own goes through the hook: level is one of the
+ * values below (syslog(3)'s LOG_ERR, LOG_WARNING, LOG_INFO), msg one line
+ * without its newline, valid during the call only.  The hook may be called
+ * from any thread, in a fork child, and just before the library aborts on
+ * a corrupting free; it must not call back into the library.
+ *
+ * fn NULL restores the default, a line on stderr; a function that does
+ * nothing silences the library.  0, or -ENOMEM.
+ */
+enum jumbo_log_level {
+	JUMBO_LOG_ERROR = 3,   /* a call failed, or the library aborts next */
+	JUMBO_LOG_WARNING = 4, /* a setting was ignored, a page was dropped */
+	JUMBO_LOG_INFO = 6     /* informational */
+};
+typedef void (*jumbo_log_fn)(int level, const char *msg, void *arg);
+JUMBO_API int jumbo_set_log(jumbo_log_fn fn, void *arg);
+
 #ifdef __cplusplus
 }
 #endif

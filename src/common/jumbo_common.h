@@ -7,6 +7,7 @@
 #ifndef JUMBO_COMMON_H
 #define JUMBO_COMMON_H
 
+#include <stdarg.h>
 #include <sys/mman.h>
 
 /* Cross-file functions are named _jumbo_* and kept out of the library's
@@ -21,12 +22,88 @@
 /* For C libraries older than the kernel flags (Linux 5.7 and 4.17). */
 #ifndef MREMAP_DONTUNMAP
 #define MREMAP_DONTUNMAP 4
+/*
+ * log.c: every message the library prints goes through the hook a program
+ * set with jumbo_set_log (default: a line on stderr); level is one of
+ * JUMBO_LOG_ERROR, _WARNING, _INFO.  No newline at the end of fmt.
+ */
+JUMBO_HIDDEN void _jumbo_log(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+JUMBO_HIDDEN void _jumbo_vlog(int level, const char *fmt, va_list ap);
+/*
+ * The one abort path, for the corruption the library cannot survive:
+ * reports at JUMBO_LOG_ERROR through the hook, then abort().  Callers keep
+ * the documented shape "function: address: why".
+ */
+JUMBO_HIDDEN _Noreturn void _jumbo_abort(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+/* "fn: addr: why", then abort. */
+JUMBO_HIDDEN _Noreturn void _jumbo_panic(const char *fn, const void *addr,
+					 const char *why);
+
 #endif
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
+/*
+ * log.c: every message the library prints goes through the hook a program
+ * set with jumbo_set_log (default: a line on stderr); level is one of
+ * JUMBO_LOG_ERROR, _WARNING, _INFO.  No newline at the end of fmt.
+ */
+JUMBO_HIDDEN void _jumbo_log(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+JUMBO_HIDDEN void _jumbo_vlog(int level, const char *fmt, va_list ap);
+/*
+ * The one abort path, for the corruption the library cannot survive:
+ * reports at JUMBO_LOG_ERROR through the hook, then abort().  Callers keep
+ * the documented shape "function: address: why".
+ */
+JUMBO_HIDDEN _Noreturn void _jumbo_abort(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+/* "fn: addr: why", then abort. */
+JUMBO_HIDDEN _Noreturn void _jumbo_panic(const char *fn, const void *addr,
+					 const char *why);
+
 #endif
 #ifndef MADV_POPULATE_WRITE /* Linux 5.14 */
 #define MADV_POPULATE_WRITE 23
+/*
+ * log.c: every message the library prints goes through the hook a program
+ * set with jumbo_set_log (default: a line on stderr); level is one of
+ * JUMBO_LOG_ERROR, _WARNING, _INFO.  No newline at the end of fmt.
+ */
+JUMBO_HIDDEN void _jumbo_log(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+JUMBO_HIDDEN void _jumbo_vlog(int level, const char *fmt, va_list ap);
+/*
+ * The one abort path, for the corruption the library cannot survive:
+ * reports at JUMBO_LOG_ERROR through the hook, then abort().  Callers keep
+ * the documented shape "function: address: why".
+ */
+JUMBO_HIDDEN _Noreturn void _jumbo_abort(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+/* "fn: addr: why", then abort. */
+JUMBO_HIDDEN _Noreturn void _jumbo_panic(const char *fn, const void *addr,
+					 const char *why);
+
 #endif
+
+/*
+ * log.c: every message the library prints goes through the hook a program
+ * set with jumbo_set_log (default: a line on stderr); level is one of
+ * JUMBO_LOG_ERROR, _WARNING, _INFO.  No newline at the end of fmt.
+ */
+JUMBO_HIDDEN void _jumbo_log(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+JUMBO_HIDDEN void _jumbo_vlog(int level, const char *fmt, va_list ap);
+/*
+ * The one abort path, for the corruption the library cannot survive:
+ * reports at JUMBO_LOG_ERROR through the hook, then abort().  Callers keep
+ * the documented shape "function: address: why".
+ */
+JUMBO_HIDDEN _Noreturn void _jumbo_abort(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+/* "fn: addr: why", then abort. */
+JUMBO_HIDDEN _Noreturn void _jumbo_panic(const char *fn, const void *addr,
+					 const char *why);
 
 #endif

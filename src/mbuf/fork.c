@@ -70,8 +70,9 @@ static void atfork_register(void)
 {
 	/* Without handlers (ENOMEM) a fork beside busy threads may hang. */
 	if (pthread_atfork(prepare, parent, child) != 0)
-		fprintf(stderr, "libjumbo: pthread_atfork failed: a fork while "
-				"other threads use the library may deadlock\n");
+		_jumbo_log(JUMBO_LOG_WARNING, "libjumbo: pthread_atfork failed: "
+			   "a fork while other threads use the library may "
+			   "deadlock");
 }
 
 /*

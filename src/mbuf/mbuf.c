@@ -142,8 +142,7 @@ int _jumbo_mb_bad(const char *fn, const struct mbuf *m)
 
 void _jumbo_mb_panic(const char *fn, const void *addr, const char *what)
 {
-	fprintf(stderr, "%s: %s mbuf %p\n", fn, what, addr);
-	abort();
+	_jumbo_abort("%s: %s mbuf %p", fn, what, addr);
 }
 
 /* Depot lock held: adds the batch list of n mbufs. */
@@ -576,7 +575,7 @@ static int ext_refuse(const char *fn, const struct mbuf *m, int err,
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "%s: mbuf %p: %s\n", fn, (const void *)m, why);
+	_jumbo_log(JUMBO_LOG_ERROR, "%s: mbuf %p: %s", fn, (const void *)m, why);
 	return err;
 }
 
@@ -663,9 +662,8 @@ void jumbo_ext_free(caddr_t page, void *pool)
 
 	if (r != 0) {
 		/* The page was freed behind the mbuf's back: corruption. */
-		fprintf(stderr, "jumbo_ext_free: page %p of pool %p: %s\n",
-			(void *)page, (void *)p, strerror(-r));
-		abort();
+		_jumbo_abort("jumbo_ext_free: page %p of pool %p: %s",
+			     (void *)page, (void *)p, strerror(-r));
 	}
 }
 

@@ -208,8 +208,9 @@ static struct mbuf *zc_moved(struct mbuf *m, unsigned npages, size_t ps)
 				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB |
 					 MAP_FIXED_NOREPLACE,
 				 -1, 0) != e->ext_buf) {
-				fprintf(stderr, "jumbo_deliver: page %p held "
-					"while moved: slot leaked\n",
+				_jumbo_log(JUMBO_LOG_WARNING,
+					   "jumbo_deliver: page %p held "
+					   "while moved: slot leaked",
 					(void *)e->ext_buf);
 				m = _jumbo_mb_free_noext(m);
 				continue;

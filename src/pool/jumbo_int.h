@@ -507,8 +507,6 @@ JUMBO_HIDDEN int _jumbo_page_of(struct jumbo_pool *p, const void *addr,
 JUMBO_HIDDEN int _jumbo_steal(struct jumbo_pool *p, frame_t f,
 			      unsigned flags);
 JUMBO_HIDDEN void _jumbo_poison(struct jumbo_pool *p, frame_t f);
-JUMBO_HIDDEN _Noreturn void _jumbo_panic(const char *fn, const void *addr,
-					 const char *why);
 JUMBO_HIDDEN const char *_jumbo_strerr(int err);
 
 /* pool.c: a detached pool refuses fn: -EXDEV, reported once. */

@@ -23,20 +23,6 @@
 #define TWINS_REPORTED 16
 #define POISON_WORD 0xdbdbdbdbdbdbdbdbull
 
-_Noreturn void _jumbo_panic(const char *fn, const void *addr, const char *why)
-{
-	fprintf(stderr, "%s: %p: %s\n", fn, addr, why);
-	fflush(stderr);
-	abort();
-}
-
-_Noreturn void _jumbo_assert_fail(const char *expr, const char *file, int line)
-{
-	fprintf(stderr, "libjumbo: assertion failed: %s (%s:%d)\n", expr, file,
-		line);
-	abort();
-}
-
 bool _jumbo_reentered(struct jumbo_pool *p, const char *fn)
 {
 	static unsigned said;
@@ -170,7 +156,8 @@ void _jumbo_twin(struct jumbo_pool *p, frame_t f, const char *fn,
 	/* Reported one by one up to a point, then only counted. */
 	uint64_t n = __atomic_add_fetch(&p->ctr.twins, 1, __ATOMIC_RELAXED);
 	if (n <= TWINS_REPORTED)
-		fprintf(stderr, "%s: %p: %s; pool \"%s\": the copy is dropped%s\n",
+		_jumbo_log(JUMBO_LOG_WARNING,
+			   "%s: %p: %s; pool \"%s\": the copy is dropped%s",
 			fn, (void *)fr_addr(p, f), why, p->name,
 			n == TWINS_REPORTED ? " (further ones are only counted, "
 					      "in double_frees)" : "");

@@ -207,8 +207,9 @@ int jumbo_pool_destroy(struct jumbo_pool *p)
 		return -EINVAL;
 	uint64_t in_use = _jumbo_registry_remove(p);
 	if (in_use) {
-		fprintf(stderr, "jumbo_pool_destroy: pool \"%s\": %llu page(s) "
-				"still in use; the pool is left in place\n",
+		_jumbo_log(JUMBO_LOG_ERROR,
+			   "jumbo_pool_destroy: pool \"%s\": %llu page(s) "
+			   "still in use; the pool is left in place",
 			p->name, (unsigned long long)in_use);
 		return -EBUSY;
 	}
@@ -510,9 +511,10 @@ long _jumbo_trim(struct jumbo_pool *p, unsigned min_age_ms)
 int _jumbo_detached(struct jumbo_pool *p, const char *fn)
 {
 	if (!__atomic_exchange_n(&p->detached_said, true, __ATOMIC_RELAXED))
-		fprintf(stderr, "%s: pool \"%s\" is shared and this process "
-				"is a fork of the one that made it: it may use "
-				"the pages it inherited, not allocate (EXDEV)\n",
+		_jumbo_log(JUMBO_LOG_WARNING,
+			   "%s: pool \"%s\" is shared and this process "
+			   "is a fork of the one that made it: it may use "
+			   "the pages it inherited, not allocate (EXDEV)",
 			fn, p->name);
 	ctr_add(&p->ctr.alloc_fails, 1);
 	return -EXDEV;

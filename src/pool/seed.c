@@ -33,8 +33,8 @@ static size_t env_page_size(void)
 		return JUMBO_PAGE_4K;
 	if (!strcasecmp(s, "2m") || !strcasecmp(s, "2mb") || !strcmp(s, "2097152"))
 		return JUMBO_PAGE_2M;
-	fprintf(stderr, "jumbo_vm_init: ignoring JUMBO_PAGE_SIZE=\"%s\": not "
-			"4k or 2m\n", s);
+	_jumbo_log(JUMBO_LOG_WARNING, "jumbo_vm_init: ignoring "
+		   "JUMBO_PAGE_SIZE=\"%s\": not 4k or 2m", s);
 	return JUMBO_PAGE_4K;
 }
 
@@ -49,8 +49,9 @@ static size_t env_max_pages(size_t page_size)
 		if (!errno && !*end && *s >= '0' && *s <= '9' && v > 0 &&
 		    v < UINT32_MAX)
 			return (size_t)v;
-		fprintf(stderr, "jumbo_vm_init: ignoring JUMBO_MAX_PAGES=\"%s\": "
-				"not a number from 1 to %u\n", s, UINT32_MAX - 1);
+		_jumbo_log(JUMBO_LOG_WARNING, "jumbo_vm_init: ignoring "
+			   "JUMBO_MAX_PAGES=\"%s\": not a number from 1 to %u",
+			   s, UINT32_MAX - 1);
 	}
 	uint64_t bytes = (uint64_t)sysconf(_SC_PHYS_PAGES) *
 			 (uint64_t)sysconf(_SC_PAGESIZE) / 4;
@@ -70,7 +71,8 @@ static unsigned env_trim_ms(void)
 		return 30000;
 	unsigned long v = strtoul(s, &end, 0);
 	if (*end || v > UINT32_MAX / 2) {
-		fprintf(stderr, "jumbo_vm_init: ignoring JUMBO_TRIM_MS=\"%s\"\n", s);
+		_jumbo_log(JUMBO_LOG_WARNING,
+			   "jumbo_vm_init: ignoring JUMBO_TRIM_MS=\"%s\"", s);
 		return 30000;
 	}
 	return (unsigned)v;
@@ -133,9 +135,10 @@ int jumbo_vm_init(void)
 			p->seed = true; /* misuse aborts, as the kernel panicked */
 			__atomic_store_n(&default_pool, p, __ATOMIC_RELEASE);
 		} else if (pp.init_pages && errno == ENOMEM) {
-			fprintf(stderr, "jumbo_vm_init: JUMBO_PAGE_SIZE=2m: no 2 "
-					"MiB huge page free; reserve them with "
-					"sysctl vm.nr_hugepages=N\n");
+			_jumbo_log(JUMBO_LOG_ERROR,
+				   "jumbo_vm_init: JUMBO_PAGE_SIZE=2m: no 2 "
+				   "MiB huge page free; reserve them with "
+				   "sysctl vm.nr_hugepages=N");
 			errno = ENOMEM;
 		}
 	}
@@ -150,8 +153,8 @@ static JUMBO_NOINLINE vm_page_t no_pool(void)
 	static int said;
 
 	if (!__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
-		fprintf(stderr, "jumbo_pg_alloc: no default pool: "
-				"jumbo_vm_init() has not succeeded (ENXIO)\n");
+		_jumbo_log(JUMBO_LOG_ERROR, "jumbo_pg_alloc: no default pool: "
+			   "jumbo_vm_init() has not succeeded (ENXIO)");
 	errno = ENXIO;
 	return NULL;
 }
