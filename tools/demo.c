@@ -246,8 +246,27 @@ static int demo_run(struct demo_run *r, const char *name)
 	r->snd.acked = &r->acked;
 	r->snd.stop = &r->stop;
 	r->t0 = jf_now_ns();
-	pthread_create(&tc, NULL, demo_consumer, r);
-	pthread_create(&ts, NULL, demo_sender, &r->snd);
+	/*
+	 * Without a thread the loop below would wait for frames nobody sends
+	 * or checks: say so and stop (a consumer already started is told to
+	 * finish and joined).
+	 */
+	int e = pthread_create(&tc, NULL, demo_consumer, r);
+	if (e != 0) {
+		err = tool_err(EX_FAIL, "cannot start the consumer thread: %s",
+			       strerror(e));
+		close(fd);
+		goto out;
+	}
+	e = pthread_create(&ts, NULL, demo_sender, &r->snd);
+	if (e != 0) {
+		err = tool_err(EX_FAIL, "cannot start the sender thread: %s",
+			       strerror(e));
+		__atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
+		pthread_join(tc, NULL);
+		close(fd);
+		goto out;
+	}
 	next_print = r->t0 + 250000000ull;
 	hard = r->t0 + r->snd.duration_ns + 3000000000ull;
 	/*
