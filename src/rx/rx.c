@@ -211,7 +211,7 @@ JUMBO_API struct jumbo_rx *jumbo_rx_open(const struct jumbo_rx_params *p,
 			goto fail;
 		}
 	}
-	rx->page = rx->pool ? jumbo_pool_page_size(rx->pool) : 0;
+	rx->page_size = rx->pool ? jumbo_pool_page_size(rx->pool) : 0;
 	switch (rx->backend) {
 	case JUMBO_RX_TCP:
 		e = _jumbo_rx_tcp_open(rx, p);

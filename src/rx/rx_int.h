@@ -49,7 +49,7 @@ struct jumbo_rx {
 	unsigned ring_entries;
 	unsigned flags;
 	struct jumbo_pool *pool;
-	size_t page;            /* the pool's page size */
+	size_t page_size;       /* the pool's page size, in bytes */
 	struct jumbo_rx_stats st;
 	void *priv;             /* the backend's state */
 };

@@ -136,7 +136,7 @@ static void tcp_stall(int timeout_ms)
 static int tcp_recv_raw(struct jumbo_rx *rx, struct rx_tcp *t,
 			struct mbuf **pkts, unsigned n, int timeout_ms)
 {
-	size_t chunk = (size_t)t->ppf * rx->page;
+	size_t chunk = (size_t)t->ppf * rx->page_size;
 	unsigned want = n < t->nslots ? n : t->nslots, have, out = 0;
 	int k = 0, eof;
 	ssize_t r;
@@ -202,7 +202,7 @@ static int tcp_post_frame(struct jumbo_rx *rx, struct rx_tcp *t)
 
 	if (!t->cur) {
 		t->iov[k].iov_base = t->sink;
-		t->iov[k++].iov_len = left < rx->page ? left : rx->page;
+		t->iov[k++].iov_len = left < rx->page_size ? left : rx->page_size;
 	} else {
 		for (struct mbuf *m = t->cur; m && left; m = m->m_next) {
 			if (skip >= m->m_len) {
@@ -356,7 +356,7 @@ int _jumbo_rx_tcp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 	rx->priv = t;
 	rx->ops = &tcp_ops;
 	t->conn = -1;
-	t->ppf = (unsigned)((rx->max_frame + rx->page - 1) / rx->page);
+	t->ppf = (unsigned)((rx->max_frame + rx->page_size - 1) / rx->page_size);
 	if (t->ppf > TCP_MAX_IOV - 1)
 		return _jumbo_rx_fail(-EINVAL, "max_frame %zu needs %u pages, "
 				      "more than %u", rx->max_frame, t->ppf,
@@ -366,7 +366,7 @@ int _jumbo_rx_tcp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 		t->nslots = TCP_MAX_IOV / t->ppf;
 	t->slot = calloc(t->nslots, sizeof(*t->slot));
 	t->iov = calloc(TCP_MAX_IOV, sizeof(*t->iov));
-	t->sink = malloc(rx->page);
+	t->sink = malloc(rx->page_size);
 	if (!t->slot || !t->iov || !t->sink)
 		return _jumbo_rx_fail(-ENOMEM, "out of memory");
 	return 0;

@@ -208,7 +208,7 @@ int _jumbo_rx_udp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 	rx->priv = u;
 	rx->ops = &udp_ops;
 	u->nslots = rx->batch;
-	u->ppf = (unsigned)((rx->max_frame + rx->page - 1) / rx->page);
+	u->ppf = (unsigned)((rx->max_frame + rx->page_size - 1) / rx->page_size);
 	if (u->ppf > IOV_MAX)
 		return _jumbo_rx_fail(-EINVAL, "max_frame %zu needs %u pages, "
 				      "more than IOV_MAX", rx->max_frame, u->ppf);

@@ -82,7 +82,7 @@ struct rx_uring {
 	int ret_head;         /* atomic: stack of runs freed by consumers */
 	unsigned live;        /* atomic, see above */
 	struct jumbo_pool *pool;
-	size_t page;
+	size_t page_size;
 	struct uring_run *run;
 	char sink[64];
 };
@@ -174,8 +174,8 @@ static void uring_page_free(caddr_t page, void *args)
  */
 static void uring_add(struct rx_uring *u, int bid, int off)
 {
-	io_uring_buf_ring_add(u->br, u->run[bid].addr + u->page - URING_HDR,
-			      (unsigned)(URING_HDR + (u->k - 1) * u->page),
+	io_uring_buf_ring_add(u->br, u->run[bid].addr + u->page_size - URING_HDR,
+			      (unsigned)(URING_HDR + (u->k - 1) * u->page_size),
 			      (unsigned short)bid,
 			      io_uring_buf_ring_mask(u->entries), off);
 }
@@ -219,7 +219,7 @@ static struct mbuf *uring_chain(struct jumbo_rx *rx, struct rx_uring *u,
 				int bid, size_t len)
 {
 	struct uring_run *r = &u->run[bid];
-	unsigned np = (unsigned)((len + u->page - 1) / u->page), got = 0;
+	unsigned np = (unsigned)((len + u->page_size - 1) / u->page_size), got = 0;
 	struct mbuf *head = NULL, **tail = &head;
 	size_t left = len;
 
@@ -231,12 +231,12 @@ static struct mbuf *uring_chain(struct jumbo_rx *rx, struct rx_uring *u,
 				     : m_gethdr(M_NOWAIT, MT_DATA);
 		if (!m)
 			break;
-		if (m_extadd_jumbo(m, u->pool, r->addr + (got + 1) * u->page,
+		if (m_extadd_jumbo(m, u->pool, r->addr + (got + 1) * u->page_size,
 				   uring_page_free, r)) {
 			m_free(m);
 			break;
 		}
-		m->m_len = left < u->page ? left : u->page;
+		m->m_len = left < u->page_size ? left : u->page_size;
 		left -= m->m_len;
 		*tail = m;
 		tail = &m->m_next;
@@ -265,7 +265,7 @@ static struct mbuf *uring_datagram(struct jumbo_rx *rx, struct rx_uring *u,
 				   int bid, int res, uint64_t *now)
 {
 	struct io_uring_recvmsg_out *o = io_uring_recvmsg_validate(
-		u->run[bid].addr + u->page - URING_HDR, res, &u->mh);
+		u->run[bid].addr + u->page_size - URING_HDR, res, &u->mh);
 	struct mbuf *m = NULL;
 	struct cmsghdr *c;
 	uint64_t ts = 0;
@@ -496,10 +496,10 @@ int _jumbo_rx_uring_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 	u->ret_head = URING_NONE;
 	u->entries = ent;
 	u->pool = rx->pool;
-	u->page = rx->page;
+	u->page_size = rx->page_size;
 	/* A header page, then max_frame on whole pages (MSG_TRUNC says when
 	 * a datagram was longer). */
-	u->k = 1 + (unsigned)((rx->max_frame + rx->page - 1) / rx->page);
+	u->k = 1 + (unsigned)((rx->max_frame + rx->page_size - 1) / rx->page_size);
 	u->mh.msg_namelen = URING_NAME;
 	u->mh.msg_controllen = URING_CTL;
 	rx->priv = u;

@@ -655,7 +655,7 @@ static int xdp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 				      "own: %s", strerror(errno));
 	}
 	rx->pool = x->pool;
-	rx->page = jumbo_pool_page_size(x->pool);
+	rx->page_size = jumbo_pool_page_size(x->pool);
 	x->ifindex = ifindex;
 	x->xdp_flags = xflags;
 	rx->priv = x;
