@@ -196,6 +196,8 @@ struct jumbo_pool {
 	size_t grow_pages;
 	size_t page_size;
 	size_t page_mask;      /* page_size - 1 */
+	bool huge;             /* hugetlb pages (2 MiB): no MREMAP_DONTUNMAP,
+				* no MADV_POPULATE_WRITE, holes re-backed */
 	int fd;                /* memfd of a shared pool, else -1 */
 	bool debug;            /* poison on free, check on alloc */
 	bool nocache;          /* no thread caches (also in debug mode) */

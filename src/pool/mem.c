@@ -50,11 +50,6 @@ void _jumbo_unreserve(void *addr, size_t len)
 	munmap(addr, len);
 }
 
-static bool is_huge(const struct jumbo_pool *p)
-{
-	return p->page_size > 4096;
-}
-
 /* Commit frames [first, first + n): memory behind them, faulted in. */
 int _jumbo_commit(struct jumbo_pool *p, size_t first, size_t n)
 {
@@ -84,7 +79,7 @@ int _jumbo_commit(struct jumbo_pool *p, size_t first, size_t n)
 		}
 		return 0;
 	}
-	if (is_huge(p)) {
+	if (p->huge) {
 		r = mmap(addr, len, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_HUGETLB |
 				 MAP_POPULATE, -1, 0);
@@ -141,7 +136,7 @@ int _jumbo_reback(struct jumbo_pool *p, size_t idx)
 		return 0;
 	if (errno != ENOMEM)
 		return -errno;
-	if (is_huge(p))
+	if (p->huge)
 		flags |= MAP_HUGETLB;
 	void *r = mmap(addr, len, PROT_READ | PROT_WRITE, flags, -1, 0);
 	if (r == MAP_FAILED)

@@ -324,7 +324,7 @@ static int steal(struct jumbo_pool *p, frame_t f, unsigned flags)
 	 * mapped and empty.  The kernel refuses DONTUNMAP on hugetlb memory,
 	 * so a moved 2 MiB page left a hole: always re-back those.
 	 */
-	if (p->page_size > 4096)
+	if (p->huge)
 		flags &= ~JUMBO_STEAL_MOVED;
 	if (!(flags & JUMBO_STEAL_MOVED) && _jumbo_reback(p, f)) {
 		fr_store(p, f, JUMBO_PG_LOST);

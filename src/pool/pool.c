@@ -115,6 +115,7 @@ struct jumbo_pool *jumbo_pool_create(const struct jumbo_pool_params *pp)
 	p->spill = SPILL_END;
 	p->page_size = pp->page_size;
 	p->page_mask = pp->page_size - 1;
+	p->huge = pp->page_size == JUMBO_PAGE_2M;
 	p->head.ph_shift = shift;
 	p->head.ph_npages = pp->max_pages;
 	p->head.ph_flags = pp->flags;
