@@ -47,8 +47,11 @@ layer() {
 	b=$(awk '/^TOTAL/ {print $4}' "$dir/coverage/$name-branches.txt")
 	printf '%-10s lines %6s   branches %6s\n' "$name" "$l" "$b"
 }
-layer pool '(cache|depot|pool|page|mem|seed)\.c' 'jumbo_int\.h'
-layer mbufs '(mbuf|mbuf_ops|zcopy|zcopy_calib)\.c' 'mbuf_int\.h'
-layer rx 'rx[a-z_]*\.c' 'rx_int\.h'
+layer common 'common/'
+layer pool 'pool/'
+layer mbufs 'mbuf/'
+layer rx 'rx/'
+layer tx 'tx/'
+layer ring 'ring/'
 layer all '.*'
 echo "coverage: per-file reports in $dir/coverage/"

@@ -29,15 +29,21 @@ if(fuzz_why)
   return()
 endif()
 
-file(GLOB fuzz_lib CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/*.c)
-file(GLOB fuzz_hdr CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/*.h
+# The library's layers compiled in one command: each layer's directory on
+# the include path (the layering itself is checked by the normal build).
+file(GLOB fuzz_lib CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/*/*.c)
+file(GLOB_RECURSE fuzz_hdr CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/*.h
      ${PROJECT_SOURCE_DIR}/include/jumbo/*.h)
+set(fuzz_inc)
+foreach(d common pool pool/export mbuf rx tx ring)
+  list(APPEND fuzz_inc -I${PROJECT_SOURCE_DIR}/src/${d})
+endforeach()
 set(fuzz_src ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_pool.c)
 add_custom_command(OUTPUT ${fuzz_dir}/fuzz_pool
   COMMAND ${JUMBO_FUZZ_CLANG} -g -O1 -std=gnu11 -D_GNU_SOURCE
           -DJUMBO_DEBUG_LEVEL=2
           -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-          -I${PROJECT_SOURCE_DIR}/include -I${PROJECT_SOURCE_DIR}/src
+          -I${PROJECT_SOURCE_DIR}/include ${fuzz_inc}
           ${fuzz_lib} ${fuzz_src} -o ${fuzz_dir}/fuzz_pool -lpthread
   DEPENDS ${fuzz_lib} ${fuzz_hdr} ${fuzz_src} VERBATIM)
 add_custom_target(fuzz_pool ALL DEPENDS ${fuzz_dir}/fuzz_pool)

@@ -3,7 +3,7 @@
 add_executable(soak ${CMAKE_CURRENT_SOURCE_DIR}/soak/soak.c)
 target_compile_definitions(soak PRIVATE _GNU_SOURCE)
 target_include_directories(soak PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
-target_link_libraries(soak PRIVATE jumbo_static)
+target_link_libraries(soak PRIVATE jumbo_static jumbo_support)
 add_test(NAME soak COMMAND soak)
 set(soak_env "")
 if(TARGET jumbo OR (JUMBO_BUILD_TOOLS AND EXISTS ${PROJECT_SOURCE_DIR}/tools/CMakeLists.txt))
