@@ -64,7 +64,7 @@ static void mag_free(struct jumbo_pool *p, struct jumbo_mag *m)
  * The full magazines are a queue: they join at the tail and leave from the
  * head, so a cache that runs dry gets the pages that have been free the
  * longest, as DPDK's ring does.  Measured with one thread allocating and
- * another freeing (bench/ring.h, same run): 50 M pages/s taking the newest
+ * another freeing (support/ring.h, same run): 50 M pages/s taking the newest
  * magazine, 79 M taking the oldest, since the newest one's page and
  * descriptor lines are still in the other core's cache.  Lock held.
  */
