@@ -323,6 +323,52 @@ static long quiet_stderr(int *saved)
 }
 
 /*
+ * A receiver of the port's frames in a child process, on ifname in the
+ * namespace at netns (NULL: this one), until it is killed or the test
+ * dies.  Returns its pid once it has opened; *opened says whether it
+ * could.
+ */
+static pid_t receiver_child(const char *netns, const char *ifname,
+			    int *opened)
+{
+	int pfd[2];
+	char c = 0;
+
+	REQUIRE(pipe(pfd) == 0);
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		struct jumbo_rx_params p;
+		int nfd = netns ? open(netns, O_RDONLY) : -1;
+
+		close(pfd[0]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (netns && (nfd < 0 || setns(nfd, CLONE_NEWNET) != 0))
+			_exit(1);
+		jumbo_rx_params_init(&p);
+		p.backend = JUMBO_RX_XDP;
+		p.ifname = ifname;
+		p.ring_entries = 64;
+		p.port = PORT;
+		p.max_frame = MAXF + 64;
+		c = jumbo_rx_open(&p, NULL) ? 1 : 2;
+		if (c != 1)
+			fprintf(stderr, "rx_xdp: receiver on %s: %s\n", ifname,
+				jumbo_rx_strerror());
+		if (write(pfd[1], &c, 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(pfd[1]);
+	*opened = read(pfd[0], &c, 1) == 1 && c == 1;
+	close(pfd[0]);
+	return pid;
+}
+
+/*
  * A receiver killed by kill -9 leaves nothing on the interface: while it
  * lives (stopped), another open fails saying in one line who holds the
  * interface; once it is killed, a new receiver opens and receives.  A
@@ -334,29 +380,11 @@ static void test_killed(uint64_t seed)
 {
 	struct mbuf *pkts[64];
 	struct jumbo_rx *rx;
-	int pfd[2], saved = -1, got = 0;
-	char c = 0;
+	int saved = -1, got = 0, opened;
 	long said;
 
-	REQUIRE(pipe(pfd) == 0);
-	fflush(stdout);
-	fflush(stderr);
-	pid_t pid = fork();
-	REQUIRE(pid >= 0);
-	if (pid == 0) {
-		close(pfd[0]);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		rx = open_xdp(NULL, 64, PORT);
-		c = rx ? 1 : 2;
-		if (write(pfd[1], &c, 1) != 1)
-			_exit(1);
-		for (;;)
-			pause();
-	}
-	close(pfd[1]);
-	REQUIRE(read(pfd[0], &c, 1) == 1);
-	close(pfd[0]);
-	CHECK_EQ(c, 1);
+	pid_t pid = receiver_child(NULL, dev, &opened);
+	CHECK(opened);
 	kill(pid, SIGSTOP);
 
 	quiet_stderr(&saved);
@@ -418,7 +446,14 @@ static void test_killed(uint64_t seed)
 	CHECK_EQ(got, 20);
 	CHECK_EQ(jumbo_rx_close(rx), 0);
 
-	/* A stale filter attached by netlink: what older versions left. */
+	/*
+	 * A stale filter attached by netlink: what older versions left.  It
+	 * is replaced while a receiver in the peer's namespace holds its
+	 * filter by a bpf_link on an interface with the same ifindex as
+	 * ours (an ifindex is only unique within its namespace): as another
+	 * test or program beside this one may, that receiver is not the
+	 * holder of ours.
+	 */
 	const char *obj = getenv("JUMBO_XDP_OBJ");
 	if (!obj || sh("ip link set dev %s xdpgeneric obj %s sec xdp.frags "
 		       "2>/dev/null", dev, obj) != 0) {
@@ -428,6 +463,21 @@ static void test_killed(uint64_t seed)
 		return;
 	}
 	CHECK(sh("ip link show dev %s | grep -q prog/xdp", dev) == 0);
+	char twin[IFNAMSIZ];
+	pid_t other = -1;
+	snprintf(twin, sizeof(twin), "jx%uc", (unsigned)getpid() % 100000);
+	unsigned idx = if_nametoindex(dev);
+	/* A veth's peer is made first: it would take idx without its own. */
+	if (sh("%s ip link add %s index %u type veth peer name jx%ud index "
+	       "%u", ns, twin, idx, (unsigned)getpid() % 100000,
+	       idx + 1000) == 0) {
+		CHECK(sh("%s ip link set %s up", ns, twin) == 0);
+		other = receiver_child(nspath, twin, &opened);
+		CHECK(opened);
+	} else {
+		printf("rx_xdp: no interface with our ifindex in the peer's "
+		       "namespace (ip link add ... index): not tried\n");
+	}
 	quiet_stderr(&saved);
 	rx = open_xdp(NULL, 64, PORT);
 	said = quiet_stderr(&saved);
@@ -436,7 +486,14 @@ static void test_killed(uint64_t seed)
 	if (rx)
 		CHECK_EQ(jumbo_rx_close(rx), 0);
 	CHECK(sh("ip link show dev %s | grep -q prog/xdp", dev) != 0);
-	printf("rx_xdp: a stale filter attached by netlink was replaced\n");
+	printf("rx_xdp: a stale filter attached by netlink was replaced%s\n",
+	       other > 0 ? ", beside a receiver on the same ifindex in "
+			   "another namespace" : "");
+	if (other > 0) {
+		kill(other, SIGKILL);
+		CHECK_EQ(wait_child(other), 128 + SIGKILL);
+		sh("%s ip link del %s", ns, twin);
+	}
 }
 
 /*

@@ -112,77 +112,70 @@ struct rx_xdp {
 };
 
 #ifdef JUMBO_HAVE_XDP_FILTER
-/* 1 if a bpf_link (so a live process, or a pin) holds ifindex's XDP. */
-static int xdp_link_held(int ifindex)
-{
-	uint32_t id = 0;
-
-	while (bpf_link_get_next_id(id, &id) == 0) {
-		struct bpf_link_info li;
-		uint32_t len = sizeof(li);
-		int fd = bpf_link_get_fd_by_id(id), ok;
-
-		if (fd < 0)
-			continue;
-		memset(&li, 0, sizeof(li));
-		ok = bpf_obj_get_info_by_fd(fd, &li, &len) == 0 &&
-		     li.type == BPF_LINK_TYPE_XDP &&
-		     (int)li.xdp.ifindex == ifindex;
-		close(fd);
-		if (ok)
-			return 1;
-	}
-	return 0;
-}
-
 /*
- * The interface has an XDP program already.  Ours (by name), attached by
- * netlink rather than held by a link, is a stale one: a receiver of an
- * older libjumbo that died without detaching it.  It is removed, and
- * -EAGAIN says to attach again.  Anything else fails, saying in one line
- * what is attached and how to remove it.
+ * The interface has an XDP program already.  Whether a bpf_link (of a
+ * live process, or a pin) holds it is asked of the kernel, for this
+ * interface in this namespace: a netlink request on a program that a link
+ * holds fails with EBUSY before anything else is looked at
+ * (dev_xdp_attach).  Walking the system's links instead is wrong twice: a
+ * link names its ifindex but not its namespace, so a receiver on the same
+ * ifindex in another namespace looked like the holder; and each link
+ * walked is referenced meanwhile, which keeps the link of a receiver that
+ * just died on its interface for a moment.
+ *
+ * Ours (by name) attached by netlink is a stale one: a receiver of an
+ * older libjumbo that died without detaching it.  The request for it is
+ * its removal (replace-or-fail on its fd), and -EAGAIN says to attach
+ * again.  For another program it is its replacement by itself, which
+ * changes nothing.  -EAGAIN too if the program changed meanwhile (EEXIST).
+ * Otherwise the failure says in one line what is attached and how to
+ * remove it.
  */
 static int xdp_busy(struct rx_xdp *x, const char *ifname)
 {
 	LIBBPF_OPTS(bpf_xdp_query_opts, q);
 	struct bpf_prog_info pi;
-	uint32_t len = sizeof(pi);
+	uint32_t len = sizeof(pi), fl;
 	const char *mode;
-	int fd, held, e;
+	int fd, ours, e;
 
 	if (bpf_xdp_query(x->ifindex, 0, &q) || !q.prog_id)
 		return -EAGAIN; /* gone meanwhile */
-	memset(&pi, 0, sizeof(pi));
-	fd = bpf_prog_get_fd_by_id(q.prog_id);
-	if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &pi, &len) != 0)
-		pi.name[0] = 0;
-	held = xdp_link_held(x->ifindex);
 	mode = q.attach_mode == XDP_ATTACHED_DRV ? "xdpdrv"
 	       : q.attach_mode == XDP_ATTACHED_HW ? "xdpoffload" : "xdpgeneric";
-	if (fd >= 0 && !held && strcmp(pi.name, "jumbo_xdp_port") == 0) {
-		LIBBPF_OPTS(bpf_xdp_attach_opts, o, .old_prog_fd = fd);
-		uint32_t fl = q.attach_mode == XDP_ATTACHED_DRV
-				      ? XDP_FLAGS_DRV_MODE
-				      : XDP_FLAGS_SKB_MODE;
-		e = bpf_xdp_detach(x->ifindex, fl | XDP_FLAGS_REPLACE, &o);
-		close(fd);
-		return e ? _jumbo_rx_fail(e, "xdp backend: %s has a stale "
-					  "libjumbo XDP program (id %u) that "
-					  "could not be removed: %s; remove it "
-					  "with: ip link set dev %s %s off",
-					  ifname, q.prog_id, strerror(-e),
-					  ifname, mode)
-			 : -EAGAIN;
-	}
-	if (fd >= 0)
-		close(fd);
-	if (held)
+	fl = q.attach_mode == XDP_ATTACHED_DRV ? XDP_FLAGS_DRV_MODE
+	     : q.attach_mode == XDP_ATTACHED_HW ? XDP_FLAGS_HW_MODE
+						: XDP_FLAGS_SKB_MODE;
+	memset(&pi, 0, sizeof(pi));
+	fd = bpf_prog_get_fd_by_id(q.prog_id);
+	if (fd < 0 && errno == ENOENT)
+		return -EAGAIN; /* unloaded meanwhile */
+	if (fd < 0)
+		return _jumbo_rx_fail(-EBUSY, "xdp backend: %s has XDP program "
+				      "id %u attached (%s); remove it with: ip "
+				      "link set dev %s %s off", ifname,
+				      q.prog_id, strerror(errno), ifname, mode);
+	if (bpf_obj_get_info_by_fd(fd, &pi, &len) != 0)
+		pi.name[0] = 0;
+	ours = strcmp(pi.name, "jumbo_xdp_port") == 0;
+	LIBBPF_OPTS(bpf_xdp_attach_opts, o, .old_prog_fd = fd);
+	e = bpf_xdp_attach(x->ifindex, ours ? -1 : fd, fl | XDP_FLAGS_REPLACE,
+			   &o);
+	close(fd);
+	if (e == -EEXIST || (ours && e == 0))
+		return -EAGAIN;
+	if (e == -EBUSY)
 		return _jumbo_rx_fail(-EBUSY, "xdp backend: %s has XDP program "
 				      "'%s' (id %u) held by a bpf_link of a "
 				      "running process%s: stop it first",
-				      ifname, pi.name, q.prog_id,
-				      strcmp(pi.name, "jumbo_xdp_port") == 0
+				      ifname, pi.name, q.prog_id, ours
 				      ? " (another libjumbo receiver)" : "");
+	if (ours)
+		return _jumbo_rx_fail(e, "xdp backend: %s has a stale libjumbo "
+				      "XDP program (id %u) that could not be "
+				      "removed: %s; remove it with: ip link set "
+				      "dev %s %s off", ifname, q.prog_id,
+				      strerror(-e), ifname, mode);
 	return _jumbo_rx_fail(-EBUSY, "xdp backend: %s has XDP program '%s' "
 			      "(id %u) attached; remove it with: ip link set "
 			      "dev %s %s off", ifname, pi.name, q.prog_id,
