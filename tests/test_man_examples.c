@@ -16,7 +16,13 @@
 #include "check.h"
 
 #include <dirent.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define RUN_SECONDS 60
 
@@ -71,7 +77,29 @@ static void unescape(const char *in, char *out, size_t size)
 	out[o] = 0;
 }
 
-static int run_cmd(char *const argv[], int seconds)
+/*
+ * Examples bind fixed ports (9000, 9001) as a reader would write them; the
+ * suite runs tests side by side (ctest -j), and other programs may hold
+ * those ports.  As root, each example runs in a network namespace of its
+ * own, with only loopback up, which dies with it.  Without root it runs
+ * in the host's, where a busy port fails it with a clear message.
+ */
+static void isolate_net(void)
+{
+	if (geteuid() != 0 || unshare(CLONE_NEWNET) != 0)
+		return;
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct ifreq ifr = { 0 };
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if (s >= 0 && ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
+		ifr.ifr_flags |= IFF_UP;
+		(void)ioctl(s, SIOCSIFFLAGS, &ifr);
+	}
+	if (s >= 0)
+		close(s);
+}
+
+static int run_cmd(char *const argv[], int seconds, bool own_net)
 {
 	fflush(stdout);
 	fflush(stderr);
@@ -79,6 +107,8 @@ static int run_cmd(char *const argv[], int seconds)
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
+		if (own_net)
+			isolate_net();
 		alarm(seconds); /* survives exec: a hang dies of SIGALRM */
 		execvp(argv[0], argv);
 		_exit(127);
@@ -124,7 +154,7 @@ static void build_and_run(struct prog *p, const char *dir)
 		 cflags ? cflags : "", exe, src, libs ? libs : "");
 	n = split(cmd, argv, 255);
 	argv[n] = NULL;
-	int r = run_cmd(argv, RUN_SECONDS);
+	int r = run_cmd(argv, RUN_SECONDS, false);
 	if (r != 0) {
 		fprintf(stderr, "%s: the example does not compile; its "
 			"program:\n%s\n", p->name, p->src);
@@ -132,7 +162,7 @@ static void build_and_run(struct prog *p, const char *dir)
 		return;
 	}
 	char *run[] = { exe, NULL };
-	r = run_cmd(run, RUN_SECONDS);
+	r = run_cmd(run, RUN_SECONDS, true);
 	if (r == 77) {
 		nskipped++;
 		printf("%s: skipped\n", p->name);
