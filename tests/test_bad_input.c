@@ -103,6 +103,29 @@ int main(void)
 	       "jumbo_pg_steal", "not a jumbo page descriptor");
 	expect("steal of a foreign descriptor", steal_bogus, foreign,
 	       "jumbo_pg_steal", "not a jumbo page descriptor");
+
+	/*
+	 * The first frame past the committed ones (the cap is far off): not
+	 * the pool's yet, so not a page, and its descriptor not a descriptor.
+	 */
+	{
+		struct jumbo_stats ds;
+		char fe[32], de[32];
+		REQUIRE(jumbo_pool_stats(jumbo_default_pool(), &ds) == 0);
+		REQUIRE(ds.committed < ds.reserved);
+		char *past = (char *)jumbo_page_kva(pg) +
+			     (ds.committed - jumbo_page_index(pg)) * jumbo_page_size();
+		vm_page_t pastd = pg + (ds.committed - jumbo_page_index(pg));
+		snprintf(fe, sizeof(fe), "%p: not a page of the pool", (void *)past);
+		snprintf(de, sizeof(de), "%p: not a jumbo", (void *)pastd);
+		expect("free of the frame past the committed ones", free_foreign,
+		       past, "jumbo_pg_free", fe);
+		expect("steal of the descriptor past the committed ones",
+		       steal_bogus, pastd, "jumbo_pg_steal", de);
+		expect("steal of the last committed descriptor (free)",
+		       steal_bogus, pastd - 1, "jumbo_pg_steal",
+		       "steal of a free page");
+	}
 	jumbo_pg_free((vm_offset_t)jumbo_page_kva(pg));
 
 	/* The pool API: codes, and nothing changed. */

@@ -1,9 +1,9 @@
 /*
  * Runs of contiguous pages: jumbo_pool_alloc_contig / jumbo_pool_free_contig.
  * A run is contiguous, aligned and writable; a run freed whole comes back
- * whole; at the cap a run is found among the depot's loose pages, and free
- * runs give their pages to single allocations; trim gives a run's memory
- * back; a held page in a run defers only its own free; bad arguments are
+ * whole; at the cap a run is found among the depot's loose pages (and the
+ * frames never handed out, when it straddles them), and free runs give
+ * their pages to single allocations; trim gives a run's memory back; a held page in a run defers only its own free; bad arguments are
  * errors that change nothing; and two threads allocating runs and freeing
  * them on either thread never get a page twice (an ownership map).
  *
@@ -184,6 +184,57 @@ static void test_cap(void)
 	CHECK_EQ(jumbo_pool_destroy(p), 0);
 }
 
+/*
+ * At the cap, a run that starts among the depot's pages and ends among the
+ * frames never handed out: with every page free, any run fits.  An 8-page
+ * pool growing a page at a time: 5 pages used and back in the depot (no
+ * caches), 3 fresh; runs of 6 to 8 need both.
+ */
+static void test_straddle(void)
+{
+	for (unsigned want = 6; want <= 8; want++) {
+		struct jumbo_pool_params pp;
+		void *v[5];
+
+		jumbo_pool_params_init(&pp);
+		pp.max_pages = 8;
+		pp.grow_pages = 1;
+		pp.flags = JUMBO_POOL_NOCACHE;
+		pp.name = "straddle";
+		struct jumbo_pool *p = jumbo_pool_create(&pp);
+		REQUIRE(p != NULL);
+		for (int i = 0; i < 5; i++)
+			REQUIRE((v[i] = jumbo_pool_alloc(p)) != NULL);
+		for (int i = 0; i < 5; i++)
+			CHECK_EQ(jumbo_pool_free(p, v[i]), 0);
+		errno = 0;
+		char *a = jumbo_pool_alloc_contig(p, want);
+		if (!a)
+			fprintf(stderr, "contig: straddle: alloc_contig(%u) "
+				"in a free pool of 8: errno %d\n", want, errno);
+		CHECK(a != NULL);
+		if (a) {
+			CHECK_EQ(in_use(p), want);
+			fill(a, want, 3);
+			CHECK(filled(a, want, 3));
+			/* The rest, once each, and none of the run's. */
+			unsigned n = 0;
+			char *q;
+			while ((q = jumbo_pool_alloc(p)) != NULL) {
+				CHECK(q < a || q >= a + (size_t)want * PAGE);
+				CHECK(n < 8 - want);
+				v[n++ % 5] = q;
+			}
+			CHECK_EQ(n, 8 - want);
+			for (unsigned i = 0; i < n && i < 5; i++)
+				CHECK_EQ(jumbo_pool_free(p, v[i]), 0);
+			CHECK_EQ(jumbo_pool_free_contig(p, a, want), 0);
+		}
+		CHECK_EQ(in_use(p), 0);
+		CHECK_EQ(jumbo_pool_destroy(p), 0);
+	}
+}
+
 /* Trim gives a free run's memory back; it comes back zeroed. */
 static void test_trim(void)
 {
@@ -333,6 +384,7 @@ int main(int argc, char **argv)
 	seed0 = test_seed(argc, argv, "contig") | 1;
 	test_basic();
 	test_cap();
+	test_straddle();
 	test_trim();
 	test_threads();
 	return check_done("contig");

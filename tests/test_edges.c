@@ -9,7 +9,11 @@
  *   first uncommitted page passed every other test); the same edge for
  *   every entry point that takes an address: those bounded by the
  *   committed pages (hold, unhold, steal, free, free_contig, page state)
- *   and those bounded by the cap (page, iova, iova_to_addr);
+ *   and those bounded by the cap (page, iova, iova_to_addr); the first
+ *   frame past the cap, at its start or inside it, is EFAULT ("not a page
+ *   of the pool" for the jumbo(9) functions) and never EINVAL, and
+ *   jumbo_pg_steal of the descriptor past the last committed one says it
+ *   is not a descriptor;
  *
  *   a shared pool's page that a peer wrote through the memfd while it was
  *   not committed reads as zeros once committed;
@@ -114,6 +118,34 @@ static void pool_edges(void)
 	CHECK_EQ(jumbo_pool_free(p, end), -EFAULT);
 	CHECK_EQ(jumbo_pool_free_contig(p, end - 4096, 2), -EFAULT);
 
+	/*
+	 * The first frame past the cap, at its start and inside it, is
+	 * foreign to every call that takes an address: EFAULT, never
+	 * "not the start of a page" (the frame is not the pool's at all).
+	 */
+	for (size_t off = 0; off < 4096; off += 4095) {
+		char *e = end + off;
+		void *one[1] = { e };
+		CHECK_EQ(jumbo_pool_free(p, e), -EFAULT);
+		CHECK_EQ(jumbo_pool_free_bulk(p, one, 1), -EFAULT);
+		CHECK_EQ(jumbo_pool_free_contig(p, e, 1), -EFAULT);
+		CHECK_EQ(jumbo_pool_hold(p, e), -EFAULT);
+		CHECK_EQ(jumbo_pool_unhold(p, e), -EFAULT);
+		CHECK_EQ(jumbo_pool_steal(p, e, 0), -EFAULT);
+		CHECK(jumbo_pool_page(p, e) == NULL);
+		CHECK(jumbo_pool_iova(p, e) == (vm_paddr_t)-1);
+	}
+	/* The first frame past the committed ones: EFAULT likewise. */
+	{
+		void *one[1] = { beyond };
+		CHECK_EQ(jumbo_pool_free_bulk(p, one, 1), -EFAULT);
+		CHECK_EQ(jumbo_pool_hold(p, beyond + 4095), -EFAULT);
+		CHECK_EQ(jumbo_pool_unhold(p, beyond + 4095), -EFAULT);
+		CHECK_EQ(jumbo_pool_steal(p, beyond + 4095, 0), -EFAULT);
+		REQUIRE(jumbo_pool_stats(p, &st) == 0);
+		CHECK_EQ(st.in_use, 100); /* none of the above changed a thing */
+	}
+
 	CHECK_EQ(jumbo_pool_free_bulk(p, v, 100), 0);
 	CHECK_EQ(jumbo_pool_destroy(p), 0);
 }
@@ -168,6 +200,53 @@ static int free_hugepages(void)
 	return n;
 }
 
+/*
+ * The jumbo(9) functions at the same edges, on the default pool (every
+ * page committed: the cap is also the end of the committed frames).  Each
+ * aborts in a child, naming the function, the address and the reason.
+ */
+static void pg_free_at(void *arg)
+{
+	jumbo_pg_free((vm_offset_t)arg);
+}
+
+static void freem_at(void *arg)
+{
+	jumbo_freem(arg, NULL);
+}
+
+static void pg_steal_at(void *arg)
+{
+	jumbo_pg_steal(arg);
+}
+
+static void default_past_end(void)
+{
+	struct jumbo_pool *p = jumbo_default_pool();
+	struct jumbo_stats st;
+	size_t ps = jumbo_page_size();
+	char a0[32], a1[32], d[32], *dflt_end;
+
+	REQUIRE(jumbo_pool_stats(p, &st) == 0);
+	REQUIRE(st.committed == N && st.reserved == N);
+	dflt_end = (char *)jumbo_pool_iova_to_addr(p, 0) + N * ps;
+	vm_page_t past = jumbo_pool_page(p, dflt_end - ps) + 1;
+	snprintf(a0, sizeof(a0), "%p: ", (void *)dflt_end);
+	snprintf(a1, sizeof(a1), "%p: ", (void *)(dflt_end + 1));
+	snprintf(d, sizeof(d), "%p: ", (void *)past);
+	const char *w_free0[] = { "jumbo_pg_free: ", a0, "not a page of the pool", NULL };
+	const char *w_free1[] = { "jumbo_pg_free: ", a1, "not a page of the pool", NULL };
+	const char *w_freem[] = { "jumbo_freem: ", a1, "not a page of the pool", NULL };
+	const char *w_steal[] = { "jumbo_pg_steal: ", d, "not a jumbo page descriptor", NULL };
+	expect_abort("jumbo_pg_free past the cap", pg_free_at, dflt_end, w_free0);
+	expect_abort("jumbo_pg_free inside the frame past the cap", pg_free_at,
+		     dflt_end + 1, w_free1);
+	expect_abort("jumbo_freem inside the frame past the cap", freem_at,
+		     dflt_end + 1, w_freem);
+	expect_abort("jumbo_pg_steal of the descriptor past the cap",
+		     pg_steal_at, past, w_steal);
+}
+
 int main(void)
 {
 	char num[16];
@@ -186,6 +265,7 @@ int main(void)
 	REQUIRE(jumbo_vm_init() == 1);
 	default_cap();
 	default_edge();
+	default_past_end();
 	pool_edges();
 	shared_zero();
 	return check_done("edges");

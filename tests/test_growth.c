@@ -132,5 +132,36 @@ int main(void)
 		}
 		CHECK_EQ(jumbo_pool_destroy(p), 0);
 	}
+
+	/*
+	 * The reserve's footprint: never more than a quarter of the cap,
+	 * whether asked for by hand or by default (32 MiB, more than this
+	 * whole pool).  One page going round twice the cap's worth of times
+	 * commits the capped reserve and a growth step, not the cap.
+	 */
+	size_t asks[] = { JUMBO_RESERVE_AUTO, 1024, 512 };
+	for (size_t k = 0; k < sizeof(asks) / sizeof(asks[0]); k++) {
+		jumbo_pool_params_init(&pp);
+		pp.max_pages = 1024;
+		pp.grow_pages = 64;
+		pp.flags = JUMBO_POOL_NOCACHE;
+		pp.reserve_pages = asks[k];
+		p = jumbo_pool_create(&pp);
+		REQUIRE(p != NULL);
+		void *a = jumbo_pool_alloc(p);
+		for (int i = 0; i < 2048; i++) {
+			CHECK_EQ(jumbo_pool_free(p, a), 0);
+			a = jumbo_pool_alloc(p);
+		}
+		CHECK_EQ(jumbo_pool_free(p, a), 0);
+		REQUIRE(jumbo_pool_stats(p, &st) == 0);
+		char ask[24] = "auto";
+		if (k)
+			snprintf(ask, sizeof(ask), "%zu", asks[k]);
+		printf("growth: reserve asked %s of a 1024-page cap: %llu "
+		       "pages committed\n", ask, (unsigned long long)st.committed);
+		CHECK(st.committed >= 256 && st.committed <= 256 + 64);
+		CHECK_EQ(jumbo_pool_destroy(p), 0);
+	}
 	return check_done("growth");
 }

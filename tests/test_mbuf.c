@@ -395,6 +395,76 @@ static void test_trim(void)
 		     NULL, w);
 }
 
+/*
+ * Trim beside mbufs in use: a thread takes TRIM_N mbufs, keeps every 97th
+ * of the first half (so most of those slabs are free but not wholly) and
+ * frees the rest, then exits.  Trim gives back the wholly free slabs of
+ * the later half and nothing under a kept mbuf, whose fields and data
+ * read as they were written.
+ */
+#define KEEP_EVERY 97
+static struct mbuf *kept[TRIM_N / KEEP_EVERY + 1];
+static int nkept;
+
+static void kept_fill(struct mbuf *m, int i)
+{
+	m->m_len = MLEN - (size_t)i % 64;
+	m->m_flags |= M_EOR;
+	for (size_t b = 0; b < MLEN; b++)
+		mtod(m, unsigned char *)[b] = (unsigned char)(i * 7 + b);
+}
+
+static int kept_ok(const struct mbuf *m, int i)
+{
+	if (m->m_type != MT_DATA || m->m_data != m->m_dat ||
+	    m->m_len != MLEN - (size_t)i % 64 || !(m->m_flags & M_EOR))
+		return 0;
+	for (size_t b = 0; b < MLEN; b++)
+		if (mtod(m, const unsigned char *)[b] != (unsigned char)(i * 7 + b))
+			return 0;
+	return 1;
+}
+
+static void *keep_thread(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < TRIM_N; i++)
+		REQUIRE((trim_v[i] = m_get(M_NOWAIT, MT_DATA)));
+	for (int i = 0; i < TRIM_N; i++) {
+		if (i < TRIM_N / 2 && i % KEEP_EVERY == 0) {
+			kept_fill(trim_v[i], nkept);
+			kept[nkept++] = trim_v[i];
+		} else {
+			m_free(trim_v[i]);
+		}
+	}
+	return NULL;
+}
+
+static void test_trim_in_use(void)
+{
+	pthread_t t;
+	REQUIRE(pthread_create(&t, NULL, keep_thread, NULL) == 0);
+	pthread_join(t, NULL);
+	long bytes = jumbo_mbuf_trim();
+	int bad = 0, gone = 0;
+	for (int i = 0; i < nkept; i++) {
+		bad += !kept_ok(kept[i], i);
+		gone += !resident(kept[i]);
+	}
+	printf("mbuf: trim beside %d mbufs in use gave back %ld KiB\n", nkept,
+	       bytes / 1024);
+	CHECK_EQ(bad, 0);
+	CHECK_EQ(gone, 0);
+	/* The later half's slabs were wholly free, but for the two at its
+	 * edges: their memory went back. */
+	struct jumbo_mbuf_stats st;
+	REQUIRE(jumbo_mbuf_stats(&st) == 0);
+	CHECK(bytes >= (long)(TRIM_N / 2 * MSIZE) - 2 * (long)st.slab_bytes);
+	for (int i = 0; i < nkept; i++)
+		m_free(kept[i]);
+}
+
 static void double_free(void *arg)
 {
 	struct mbuf *m = m_get(M_NOWAIT, MT_DATA);
@@ -465,6 +535,7 @@ int main(int argc, char **argv)
 	test_callback();
 	test_threads();
 	test_trim();
+	test_trim_in_use();
 	test_misuse();
 	/* The jumbo(9) idiom: a default-pool page with jumbo_freem. */
 	REQUIRE(jumbo_vm_init() == 1);

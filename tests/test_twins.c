@@ -9,7 +9,8 @@
  * the end: every escaped double free is counted exactly once
  * (double_frees), every page of the cap comes out exactly once, and the
  * pool's accounting balances (destroy succeeds).  On the default pool the
- * jumbo(9) functions abort instead, naming the function and the address.
+ * jumbo(9) functions abort instead, naming the function and the address,
+ * and so does a twin that the pool API's frees made there.
  *
  * Allocations never race with each other here (the threads take turns),
  * since two allocations of the two copies in the same nanosecond are the
@@ -57,8 +58,14 @@ static size_t frame_of(void *addr)
 	return (size_t)(jumbo_pool_iova(pool, addr) >> 12);
 }
 
-/* The two ways in: the pool API, or the jumbo(9) functions (seed). */
-static int seed;
+/*
+ * The two ways in: the pool API, or the jumbo(9) functions (seed).  With
+ * seed_race_api the default pool's racing frees go through the pool API,
+ * which refuses a double free it sees instead of aborting, so that the
+ * child lives until a race escapes and its twin shows.
+ */
+static int seed, seed_race_api;
+static _Atomic unsigned api_escapes; /* races both frees passed, there */
 
 static void *take(void)
 {
@@ -108,6 +115,8 @@ static int race_free(void *x, unsigned round, int is_b)
 		;
 	if (seed && is_b && !atomic_load(&warm))
 		return -EALREADY;
+	if (seed_race_api)
+		return jumbo_pool_free(pool, x);
 	return give(x);
 }
 
@@ -128,8 +137,18 @@ static void *thread_a(void *arg)
 		 * that escaped, so that a twin is still in B's cache when B
 		 * exits (see pool_api); a little grace time for one.
 		 */
-		int out = i >= MAX_ATTEMPTS || (!seed && t > MAX_NS);
-		int grace = i < MAX_ATTEMPTS + 20000 && (seed || t < MAX_NS + MAX_NS / 4);
+		/*
+		 * A child racing through the pool API on the default pool
+		 * looks much longer for a race that escapes (a loaded machine
+		 * seldom runs both threads at once), and stops after three
+		 * that it survived: their twins were dropped.
+		 */
+		unsigned max = seed_race_api ? 50 * MAX_ATTEMPTS : MAX_ATTEMPTS;
+		uint64_t max_ns = seed_race_api ? 30 * MAX_NS : MAX_NS;
+		int timed = !seed || seed_race_api;
+		int out = i >= max || (timed && t > max_ns) ||
+			  atomic_load(&api_escapes) >= 3;
+		int grace = i < max + 20000 && (!timed || t < max_ns + MAX_NS / 4);
 		if (out && (atomic_load(&last_escaped) || !grace)) {
 			atomic_store(&stop, 1);
 			atomic_store(&phase, 4 * i + 1);
@@ -201,8 +220,11 @@ static void *thread_b(void *arg)
 		while (atomic_load(&phase) != 4 * i + 3)
 			sched_yield();
 		atomic_store(&last_escaped, r_a == 0 && r_b == 0);
-		if (r_a == 0 && r_b == 0)
+		if (r_a == 0 && r_b == 0) {
 			escaped++;
+			if (seed_race_api)
+				atomic_fetch_add(&api_escapes, 1);
+		}
 		else if ((r_a == 0 && r_b == -EALREADY) ||
 			 (r_b == 0 && r_a == -EALREADY))
 			caught++;
@@ -284,7 +306,7 @@ static void seed_child(void *arg)
 {
 	pthread_t a, b;
 
-	(void)arg;
+	seed_race_api = arg != NULL;
 	setenv("JUMBO_MAX_PAGES", "4096", 1); /* frames fit owned[] */
 	if (jumbo_vm_init() != 1)
 		_exit(3);
@@ -303,6 +325,35 @@ static void seed_child(void *arg)
 	pthread_join(a, NULL);
 	pthread_join(b, NULL);
 	/* Returns: MAX_ATTEMPTS races and no abort, and the test fails. */
+}
+
+/*
+ * The default pool is the jumbo(9) functions' pool, whichever call freed
+ * the page twice: a twin aborts even when both frees were the pool API's
+ * (which then returned 0 both).  A child racing that way lives through
+ * the races caught at the free and dies at the first twin; one that
+ * outlives its attempts must have had none, and never dropped a copy.
+ */
+static void seed_api_run(void)
+{
+	char buf[8192];
+	int st = run_child(seed_child, "api", buf, sizeof(buf));
+
+	if (st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT &&
+	    strstr(buf, "jumbo_pg_alloc: 0x") &&
+	    strstr(buf, "freed twice by two threads at once")) {
+		printf("twins: default pool, pool API frees: aborted at a twin\n");
+		return;
+	}
+	if (st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0 &&
+	    !strstr(buf, "dropped")) {
+		printf("twins: default pool, pool API frees: no race escaped; "
+		       "the abort on a twin was not exercised\n");
+		return;
+	}
+	fprintf(stderr, "twins: the default pool's child (pool API frees) "
+		"did not abort at a twin: status %#x, stderr: %.2000s\n", st, buf);
+	check_failures++;
 }
 
 /* 1: died of an escaped double free, 0: of one caught at the free. */
@@ -328,6 +379,7 @@ static int seed_run(void)
 int main(void)
 {
 	pool_api();
+	seed_api_run();
 
 	/* Each child dies at its first race: at the free, or at the next
 	 * allocation if the race escaped the free's check. */

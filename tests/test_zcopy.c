@@ -3,7 +3,8 @@
  * copy with random offsets and lengths; moved slots come back to the pool
  * empty; held, shared and memfd-pool pages are copied, never moved; a
  * backend's free callback still runs after a move; 2 MiB pages move when
- * the machine has huge pages; misuse fails cleanly and changes nothing.
+ * the machine has huge pages; misuse fails cleanly and changes nothing;
+ * a destination one byte short is refused and never written past.
  * Usage: test_zcopy [seed]
  */
 #include "check.h"
@@ -343,6 +344,103 @@ static void test_misuse(void)
 	m_freem(m);
 }
 
+/*
+ * The bound: dst is exactly the packet's length, or one byte short, and
+ * ends where a PROT_NONE guard page begins, so that a byte written past it
+ * faults.  Shapes: a page and a small mbuf (copied), two whole adjacent
+ * pages (moved when the flags let them); every flag setting.  Exact: 0 and
+ * the data.  One short: -ENOBUFS, nothing written, the chain still ours,
+ * in a child, so that a write into the guard shows as its SIGSEGV.
+ */
+static char *bound_end;   /* the guard page */
+static struct mbuf *bound_m;
+static size_t bound_total;
+static unsigned bound_fl;
+
+static struct mbuf *bound_packet(int shape, uint64_t *seed)
+{
+	struct mbuf *m;
+	if (shape == 0) {
+		m = m_getjumbo(pool, 1000, NULL);
+		struct mbuf *s = m_get(M_NOWAIT, MT_DATA);
+		REQUIRE(m && s);
+		s->m_len = 50;
+		m = cat(m, s);
+	} else {
+		m = m_getjumbo(pool, 2 * ps, NULL);
+		REQUIRE(m);
+	}
+	fill_rnd(m, seed);
+	return m;
+}
+
+static void bound_short(void *arg)
+{
+	char *d = bound_end - (bound_total - 1);
+	(void)arg;
+	memset(d, 0xee, bound_total - 1);
+	int r = jumbo_deliver(bound_m, d, bound_total - 1, bound_fl, NULL);
+	if (r != -ENOBUFS) {
+		fprintf(stderr, "jumbo_deliver one byte short: %d\n", r);
+		_exit(1);
+	}
+	for (size_t i = 0; i < bound_total - 1; i++)
+		if ((unsigned char)d[i] != 0xee) {
+			fprintf(stderr, "jumbo_deliver one byte short wrote "
+				"byte %zu\n", i);
+			_exit(1);
+		}
+	if (m_length(bound_m, NULL) != bound_total) {
+		fprintf(stderr, "jumbo_deliver one byte short: the chain "
+			"changed\n");
+		_exit(1);
+	}
+	m_freem(bound_m);
+}
+
+static void test_bound(uint64_t *seed)
+{
+	static const unsigned fls[] = { 0, JUMBO_DELIVER_COPY,
+					JUMBO_DELIVER_MOVE };
+	size_t len = 4 * ps;
+	char *buf = mmap(NULL, len + ps, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	REQUIRE(buf != MAP_FAILED);
+	REQUIRE(mprotect(buf + len, ps, PROT_NONE) == 0);
+	bound_end = buf + len;
+	char *ref = malloc(len);
+	REQUIRE(ref);
+
+	for (int shape = 0; shape < 2; shape++) {
+		for (size_t k = 0; k < sizeof(fls) / sizeof(fls[0]); k++) {
+			char out[8192];
+			bound_fl = fls[k];
+			bound_m = bound_packet(shape, seed);
+			bound_total = m_length(bound_m, NULL);
+			int st = run_child(bound_short, NULL, out, sizeof(out));
+			if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+				fprintf(stderr, "zcopy: bound: shape %d flags %#x, "
+					"%zu bytes one short: status %#x (signal "
+					"%d) %s\n", shape, bound_fl, bound_total,
+					st, WIFSIGNALED(st) ? WTERMSIG(st) : 0, out);
+				check_failures++;
+			}
+			/* The parent's chain is as it was: deliver it exactly. */
+			struct jumbo_deliver_stats ds;
+			char *d = bound_end - bound_total;
+			REQUIRE(m_copydata(bound_m, 0, bound_total, ref) == 0);
+			CHECK_EQ(jumbo_deliver(bound_m, d, bound_total, bound_fl,
+					       &ds), 0);
+			CHECK(memcmp(d, ref, bound_total) == 0);
+			CHECK_EQ(ds.moved + ds.copied, bound_total);
+			if (shape == 1 && bound_fl == JUMBO_DELIVER_MOVE)
+				CHECK_EQ(ds.moved, 2 * ps);
+		}
+	}
+	free(ref);
+	munmap(buf, len + ps);
+}
+
 /* A second thread that waits until its pipe is closed. */
 static void *wait_pipe(void *arg)
 {
@@ -426,6 +524,7 @@ int main(int argc, char **argv)
 	ps = jumbo_pool_page_size(pool);
 
 	test_misuse();
+	test_bound(&seed);
 	test_tuning();
 	test_integrity(&seed);
 	test_slot_reuse(&seed);

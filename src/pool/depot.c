@@ -453,8 +453,9 @@ void _jumbo_depot_free_all(struct jumbo_pool *p)
  * that jumbo_pool_free_contig kept whole (the newest of that length, its
  * lines most likely still cached); fresh frames, growing the pool, which
  * are contiguous by construction; and last, once the cap is reached, a
- * search of the depot's magazines.  A run's pages are FREE in their words
- * while the run is in the list, and count as depot pages (run_pages).
+ * search of the depot's magazines and the fresh frames left.  A run's
+ * pages are FREE in their words while the run is in the list, and count
+ * as depot pages (run_pages).
  */
 
 /*
@@ -543,22 +544,29 @@ static void runs_dissolve(struct jumbo_pool *p)
  * Lock held: n contiguous free pages out of the magazines (and the free
  * runs, dissolved into them), if they hold them.  The slow way (a sort of
  * every page the depot holds), taken only when the pool cannot grow.
- * Twins (see _jumbo_twin) are left where they are, for their takers to
- * catch.
+ * The fresh frames count too: fewer than n are left (else run_from_fresh
+ * had them), but a run may end in them, its head the magazines' pages
+ * just below carved.  Twins (see _jumbo_twin) are left where they are,
+ * for their takers to catch.
  */
 static bool run_from_mags(struct jumbo_pool *p, unsigned n, frame_t *first)
 {
 	size_t k = 0, start = SIZE_MAX, len = 0;
+	size_t fresh = p->committed - p->carved;
 	frame_t *v;
 	bool *gone;
 
 	runs_dissolve(p);
-	if (p->depot_pages < n || !(v = malloc(p->depot_pages * sizeof(*v))))
+	if (p->depot_pages + fresh < n ||
+	    !(v = malloc((p->depot_pages + fresh) * sizeof(*v))))
 		return false;
 	for (struct jumbo_mag *m = p->full; m; m = m->next)
 		for (unsigned i = 0; i < m->count; i++)
 			v[k++] = m->pages[i];
 	qsort(v, k, sizeof(*v), cmp_frame);
+	/* Above every used frame, so the order holds; their words are FREE. */
+	for (size_t f = p->carved; f < p->committed; f++)
+		v[k++] = (frame_t)f;
 	for (size_t i = 0; i < k && start == SIZE_MAX; i++) {
 		if (!run_word_ok(fr_load(p, v[i])))
 			len = 0;
@@ -575,6 +583,8 @@ static bool run_from_mags(struct jumbo_pool *p, unsigned n, frame_t *first)
 	}
 	*first = v[start];
 	free(v);
+	if (*first + n > p->carved) /* its tail: the lowest fresh frames */
+		p->carved = *first + n;
 	/* Take one copy of each frame of the run out of the magazines. */
 	struct jumbo_mag **link = &p->full, *m, *prev = NULL;
 	while ((m = *link)) {

@@ -270,12 +270,10 @@ static void op_alloc_contig(struct mpool *mp)
 		/*
 		 * Where the pool may look is not modelled.  With nothing out
 		 * and the caches flushed every page is free, so n of them are
-		 * contiguous; but today the pool misses runs that straddle its
-		 * magazines and its fresh frames (docs/TESTING.md): checked
-		 * only with -DJUMBO_FUZZ_STRICT_CONTIG until that is fixed.
+		 * contiguous, wherever they lie: the depot, free runs, fresh
+		 * frames, or a run straddling them.
 		 */
 		EXPECT_EQ(errno, ENOMEM, "alloc_contig errno");
-#ifdef JUMBO_FUZZ_STRICT_CONTIG
 		if (mp->in_use == 0) {
 			jumbo_pool_flush_cache(mp->pool);
 			if (!(a = jumbo_pool_alloc_contig(mp->pool, n)))
@@ -284,7 +282,6 @@ static void op_alloc_contig(struct mpool *mp)
 			for (unsigned j = 0; j < n; j++)
 				got(mp, a + (size_t)j * PAGE, "alloc_contig");
 		}
-#endif
 		return;
 	}
 	for (unsigned j = 0; j < n; j++)
