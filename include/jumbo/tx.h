@@ -10,7 +10,10 @@
  *   udp    sendmmsg(2), one datagram per chain, on a connected socket;
  *   tcp    sendmsg(2) of the whole batch as one stream;
  *   uring  io_uring SENDMSG_ZC (plain SENDMSG where the kernel lacks it),
- *          one datagram per chain; its pages are held until the last CQE.
+ *          one datagram per chain; its pages are held until the last CQE;
+ *   xdp    the TX ring of an AF_XDP socket whose UMEM is the pool: one
+ *          whole Ethernet frame per chain, one descriptor per page, the
+ *          pages held until the completion ring gives them back.
  *
  * With zero copy (MSG_ZEROCOPY, SEND_ZC) the kernel reads the pages after
  * the call returns, so each page stays held (jumbo_pool_hold) until the
@@ -38,7 +41,8 @@ enum jumbo_tx_backend {
 	JUMBO_TX_DEFAULT = 0, /* udp */
 	JUMBO_TX_UDP = 1,
 	JUMBO_TX_TCP = 2,
-	JUMBO_TX_URING = 3    /* UDP through io_uring */
+	JUMBO_TX_URING = 3,   /* UDP through io_uring */
+	JUMBO_TX_XDP = 4      /* Ethernet frames through AF_XDP */
 };
 
 /* jumbo_tx_params.flags */
@@ -75,6 +79,13 @@ struct jumbo_tx_params {
 	int close_wait_ms;      /* close: wait this long for completions;
 				   0: 2000 */
 	unsigned flags;         /* JUMBO_TX_* */
+	/* xdp: the interface and queue to send on (addr and port unused),
+	 * and the pool whose memory becomes the UMEM: the xdp receiver's
+	 * pool (jumbo_rx_pool) to send its frames without a copy; NULL: one
+	 * of the backend's own, frames copied into it. */
+	const char *ifname;
+	unsigned queue;
+	struct jumbo_pool *pool;
 };
 
 /*
@@ -98,6 +109,11 @@ struct jumbo_tx_stats {
 	uint64_t errors;        /* other send errors */
 	uint64_t inflight;      /* now: sends awaiting their completion */
 	uint64_t pages_held;    /* now: pages held for them */
+	uint64_t too_long;      /* xdp: frames refused (and in dropped):
+				   over the MTU, or over one page without
+				   multi-buffer support */
+	uint64_t copied;        /* xdp: frames copied into the UMEM first
+				   (their pages were not in it) */
 };
 
 /* Fills *p with the defaults (udp, 127.0.0.1, no port, batch 32...). */
@@ -153,7 +169,7 @@ JUMBO_API enum jumbo_tx_backend jumbo_tx_backend_of(const struct jumbo_tx *tx);
  */
 JUMBO_API int jumbo_tx_close(struct jumbo_tx *tx, struct jumbo_tx_stats *final);
 
-/* "udp", "tcp", "uring"; and back (-EINVAL for an unknown name). */
+/* "udp", "tcp", "uring", "xdp"; and back (-EINVAL for an unknown name). */
 JUMBO_API const char *jumbo_tx_backend_name(enum jumbo_tx_backend b);
 JUMBO_API int jumbo_tx_backend_parse(const char *name);
 

@@ -50,6 +50,7 @@ static const char *const tx_names[] = {
 	[JUMBO_TX_UDP] = "udp",
 	[JUMBO_TX_TCP] = "tcp",
 	[JUMBO_TX_URING] = "uring",
+	[JUMBO_TX_XDP] = "xdp",
 };
 
 JUMBO_API const char *jumbo_tx_backend_name(enum jumbo_tx_backend b)
@@ -80,6 +81,8 @@ JUMBO_API int jumbo_tx_backend_supported(enum jumbo_tx_backend b)
 		return 1;
 	case JUMBO_TX_URING:
 		return _jumbo_tx_uring_supported();
+	case JUMBO_TX_XDP:
+		return _jumbo_tx_xdp_supported();
 	}
 	_jumbo_tx_fail(-EINVAL, "unknown backend %d", (int)b);
 	return 0;
@@ -101,7 +104,8 @@ JUMBO_API struct jumbo_tx *jumbo_tx_open(const struct jumbo_tx_params *p,
 	int e;
 
 	tx_errbuf[0] = 0;
-	if (!p || (unsigned)p->backend > JUMBO_TX_URING || p->port == 0 ||
+	if (!p || (unsigned)p->backend > JUMBO_TX_XDP ||
+	    (p->port == 0 && p->backend != JUMBO_TX_XDP) ||
 	    p->batch > TX_MAX_BATCH || p->max_inflight > TX_MAX_INFLIGHT ||
 	    p->sndbuf < 0 || p->wait_ms < -1 || p->close_wait_ms < 0) {
 		e = _jumbo_tx_fail(-EINVAL, "bad parameter: backend, port 0, "
@@ -134,8 +138,11 @@ JUMBO_API struct jumbo_tx *jumbo_tx_open(const struct jumbo_tx_params *p,
 		e = _jumbo_tx_fail(-ENOMEM, "out of memory");
 		goto fail;
 	}
-	e = tx->backend == JUMBO_TX_URING ? _jumbo_tx_uring_open(tx, p)
-					  : _jumbo_tx_sock_open(tx, p);
+	switch (tx->backend) {
+	case JUMBO_TX_URING: e = _jumbo_tx_uring_open(tx, p); break;
+	case JUMBO_TX_XDP: e = _jumbo_tx_xdp_open(tx, p); break;
+	default: e = _jumbo_tx_sock_open(tx, p); break;
+	}
 	if (e)
 		goto fail;
 	return tx;

@@ -131,5 +131,8 @@ JUMBO_HIDDEN int _jumbo_tx_sock_open(struct jumbo_tx *tx,
 JUMBO_HIDDEN int _jumbo_tx_uring_open(struct jumbo_tx *tx,
 				   const struct jumbo_tx_params *p);
 JUMBO_HIDDEN int _jumbo_tx_uring_supported(void);
+JUMBO_HIDDEN int _jumbo_tx_xdp_open(struct jumbo_tx *tx,
+				 const struct jumbo_tx_params *p);
+JUMBO_HIDDEN int _jumbo_tx_xdp_supported(void);
 
 #endif
