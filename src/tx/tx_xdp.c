@@ -70,7 +70,7 @@ int _jumbo_tx_xdp_open(struct jumbo_tx *tx, const struct jumbo_tx_params *p)
 #endif
 
 #define XDP_FRAME 4096u  /* a chunk is a 4 KiB page */
-#define XDP_TX_RING 2048u
+#define XT_RING 2048u
 #define XDP_MAX_DESC 17u /* a frame's descriptors: MAX_SKB_FRAGS + 1 */
 #define XDP_ETH_HLEN 14u
 #define XDP_VLAN_HLEN 4u
@@ -187,7 +187,7 @@ static unsigned xt_credit(struct jumbo_tx *tx, struct tx_xdp *x, uint32_t n)
 /* Reaps the completion ring; the frames completed. */
 static unsigned xt_reap(struct jumbo_tx *tx, struct tx_xdp *x)
 {
-	uint32_t idx, n = xsk_ring_cons__peek(&x->cq, XDP_TX_RING, &idx);
+	uint32_t idx, n = xsk_ring_cons__peek(&x->cq, XT_RING, &idx);
 
 	if (!n)
 		return 0;
@@ -423,7 +423,7 @@ static int xt_umem(struct tx_xdp *x)
 {
 	struct jumbo_stats st;
 	struct xsk_umem_config uc = {
-		.fill_size = 64, .comp_size = XDP_TX_RING,
+		.fill_size = 64, .comp_size = XT_RING,
 		.frame_size = XDP_FRAME, .frame_headroom = 0, .flags = 0,
 	};
 	int e;
@@ -450,7 +450,7 @@ static int xt_umem(struct tx_xdp *x)
 static int xt_socket(struct tx_xdp *x, const struct jumbo_tx_params *p)
 {
 	struct xsk_socket_config sc = {
-		.rx_size = 0, .tx_size = XDP_TX_RING,
+		.rx_size = 0, .tx_size = XT_RING,
 		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
 		.xdp_flags = XDP_FLAGS_SKB_MODE,
 		.bind_flags = XDP_USE_SG | XDP_USE_NEED_WAKEUP,
@@ -515,7 +515,7 @@ static int xt_open(struct jumbo_tx *tx, const struct jumbo_tx_params *p)
 	x->pool = p->pool;
 	if (!x->pool) {
 		jumbo_pool_params_init(&pp);
-		pp.max_pages = pp.init_pages = XDP_TX_RING * 2;
+		pp.max_pages = pp.init_pages = XT_RING * 2;
 		pp.name = "xdp-tx";
 		x->pool = jumbo_pool_create(&pp);
 		if (!x->pool)
