@@ -22,12 +22,38 @@ static void fwd_on_signal(int sig)
 	fwd_interrupted = 1;
 }
 
-/* BACKEND:ADDR:PORT, ADDR an IPv4 address or [IPv6]: 0 or a message. */
+/* xdp:DEV[:QUEUE], into be, addr (the device) and port (the queue). */
+static int fwd_xdp_endpoint(const char *opt, const char *arg, char *be,
+			    char *addr, size_t alen, unsigned *queue)
+{
+	const char *dev = arg + 4, *c = strchr(dev, ':');
+	size_t n = c ? (size_t)(c - dev) : strlen(dev);
+	unsigned long v = 0;
+
+	if (n == 0 || n >= alen || n >= 16)
+		return tool_err(EX_USAGE, "%s: '%s' is not xdp:DEV[:QUEUE]",
+				opt, arg);
+	if (c && opt_uint(opt, c + 1, 0, 65535, &v))
+		return EX_USAGE;
+	strcpy(be, "xdp");
+	memcpy(addr, dev, n);
+	addr[n] = 0;
+	*queue = (unsigned)v;
+	return 0;
+}
+
+/*
+ * BACKEND:ADDR:PORT, ADDR an IPv4 address or [IPv6], or xdp:DEV[:QUEUE]:
+ * 0 or a message.
+ */
 static int fwd_endpoint(const char *opt, const char *arg, char *be,
 			size_t belen, char *addr, size_t alen, unsigned *port)
 {
 	const char *c1 = strchr(arg, ':'), *c2 = strrchr(arg, ':');
 	size_t n;
+
+	if (strncmp(arg, "xdp:", 4) == 0)
+		return fwd_xdp_endpoint(opt, arg, be, addr, alen, port);
 
 	if (!c1 || c1 == c2 || (size_t)(c1 - arg) >= belen)
 		return tool_err(EX_USAGE, "%s: '%s' is not BACKEND:ADDR:PORT",
@@ -50,14 +76,19 @@ static int fwd_endpoint(const char *opt, const char *arg, char *be,
 
 static void fwd_usage(FILE *f)
 {
-	fputs("usage: jumbo fwd --from BACKEND:ADDR:PORT --to BACKEND:ADDR:PORT "
+	fputs("usage: jumbo fwd --from BACKEND:ADDR:PORT|xdp:DEV[:QUEUE]\n"
+	      "                 --to BACKEND:ADDR:PORT|xdp:DEV[:QUEUE] "
 	      "[options]\n"
 	      "\n"
 	      "Receives frames into pool pages and sends the same pages on.\n"
 	      "\n"
 	      "  --from B:ADDR:PORT  where to listen: udp, tcp or uring\n"
 	      "                      (port 0: any, printed)\n"
+	      "  --from xdp:DEV[:Q]  every frame of the device's queue Q\n"
+	      "                      (default 0), whole Ethernet frames\n"
 	      "  --to B:ADDR:PORT    where to send: udp, tcp or uring\n"
+	      "  --to xdp:DEV[:Q]    out of the device, as whole Ethernet\n"
+	      "                      frames (an xdp input: a bridge)\n"
 	      "  --copy              never ask the kernel for zero copy\n"
 	      "  --zc-always         keep zero copy even where the kernel copies\n"
 	      "  --drop              drop what the output has no room for\n"
@@ -172,14 +203,17 @@ static int fwd_parse(struct fwd_cfg *c, int argc, char **argv)
 		return tool_err(EX_USAGE, "--from and --to are both needed "
 				"(see --help)");
 	c->rx_be = jumbo_rx_backend_parse(c->from_be);
-	if (c->rx_be < 0 || c->rx_be == JUMBO_RX_XDP)
-		return tool_err(EX_USAGE, "--from: '%s' is not udp, tcp or "
-				"uring", c->from_be);
+	if (c->rx_be < 0)
+		return tool_err(EX_USAGE, "--from: '%s' is not udp, tcp, uring "
+				"or xdp", c->from_be);
 	c->tx_be = jumbo_tx_backend_parse(c->to_be);
 	if (c->tx_be < 0)
-		return tool_err(EX_USAGE, "--to: '%s' is not udp, tcp or uring",
-				c->to_be);
-	if (c->to_port == 0)
+		return tool_err(EX_USAGE, "--to: '%s' is not udp, tcp, uring or "
+				"xdp", c->to_be);
+	if ((c->rx_be == JUMBO_RX_XDP || c->tx_be == JUMBO_TX_XDP) &&
+	    c->page != JUMBO_PAGE_4K)
+		return tool_err(EX_USAGE, "--page: xdp takes 4 KiB pages only");
+	if (c->to_port == 0 && c->tx_be != JUMBO_TX_XDP)
 		return tool_err(EX_USAGE, "--to: the port cannot be 0");
 	if (c->len32 && c->rx_be != JUMBO_RX_TCP)
 		return tool_err(EX_USAGE, "--framing goes with --from tcp:...");
@@ -209,6 +243,8 @@ static void rep_tx_stats(struct report *r, const struct jumbo_tx_stats *st)
 	rep_u64(r, "errors", st->errors);
 	rep_u64(r, "inflight", st->inflight);
 	rep_u64(r, "pages_held", st->pages_held);
+	rep_u64(r, "too_long", st->too_long);
+	rep_u64(r, "copied", st->copied);
 }
 
 int cmd_fwd(int argc, char **argv)
@@ -236,14 +272,34 @@ int cmd_fwd(int argc, char **argv)
 		return tool_err(EX_FAIL, "%s", jumbo_rx_strerror());
 	if (!jumbo_tx_backend_supported(c.tx_be))
 		return tool_err(EX_FAIL, "%s", jumbo_tx_strerror());
-	pool = tool_pool(c.page, c.page == JUMBO_PAGE_4K ? 65536 : 512);
-	if (!pool)
-		return EX_FAIL;
+	if (c.rx_be == JUMBO_RX_XDP || c.tx_be == JUMBO_TX_XDP) {
+		struct jumbo_pool_params pp;
+
+		/* The UMEM: committed whole, as a UMEM is registered once. */
+		jumbo_pool_params_init(&pp);
+		pp.max_pages = pp.init_pages = 8192;
+		pp.name = "fwd";
+		pool = jumbo_pool_create(&pp);
+		if (!pool)
+			return tool_err(EX_FAIL, "no pool: %s", strerror(errno));
+	} else {
+		pool = tool_pool(c.page, c.page == JUMBO_PAGE_4K ? 65536 : 512);
+		if (!pool)
+			return EX_FAIL;
+	}
 	jumbo_rx_params_init(&rp);
 	rp.backend = c.rx_be;
 	rp.addr = c.from_addr;
 	rp.port = (uint16_t)c.from_port;
 	rp.max_frame = c.frame;
+	if (c.rx_be == JUMBO_RX_XDP) {
+		/* The whole queue, each frame with its Ethernet header (and
+		 * a VLAN tag) on top of --frame. */
+		rp.ifname = c.from_addr;
+		rp.queue = c.from_port;
+		rp.port = 0;
+		rp.max_frame = c.frame + 18;
+	}
 	rp.batch = c.batch;
 	rp.pool = pool;
 	/* A relay has no use for the kernel's receive time per frame. */
@@ -253,11 +309,14 @@ int cmd_fwd(int argc, char **argv)
 		e = tool_err(EX_FAIL, "%s", jumbo_rx_strerror());
 		goto out;
 	}
-	c.from_port = jumbo_rx_port(rx);
+	if (c.rx_be != JUMBO_RX_XDP)
+		c.from_port = jumbo_rx_port(rx);
 	/* Listening before connecting on: a test may chain two of us. */
-	fprintf(stderr, "jumbo fwd: listening on %s port %u (%s), sending "
-		"to %s port %u (%s)\n", c.from_addr, c.from_port,
-		jumbo_rx_backend_name(c.rx_be), c.to_addr, c.to_port,
+	fprintf(stderr, "jumbo fwd: listening on %s %s %u (%s), sending "
+		"to %s %s %u (%s)\n", c.from_addr,
+		c.rx_be == JUMBO_RX_XDP ? "queue" : "port", c.from_port,
+		jumbo_rx_backend_name(c.rx_be), c.to_addr,
+		c.tx_be == JUMBO_TX_XDP ? "queue" : "port", c.to_port,
 		jumbo_tx_backend_name(c.tx_be));
 	jumbo_tx_params_init(&tp);
 	tp.backend = c.tx_be;
@@ -266,6 +325,13 @@ int cmd_fwd(int argc, char **argv)
 	tp.batch = c.batch;
 	tp.flags = c.txflags;
 	tp.wait_ms = 200; /* --drop aside, the output paces the relay */
+	if (c.tx_be == JUMBO_TX_XDP) {
+		/* The receiver's pool is the sender's UMEM: an xdp frame
+		 * goes out from the page it came in. */
+		tp.ifname = c.to_addr;
+		tp.queue = c.to_port;
+		tp.pool = pool;
+	}
 	tx = jumbo_tx_open(&tp, &err);
 	if (!tx) {
 		e = tool_err(EX_FAIL, "%s", jumbo_tx_strerror());
