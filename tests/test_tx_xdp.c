@@ -14,6 +14,7 @@
  *              small debug pool (poisoning frees) never hands them out
  *              and their data stays; b0 up again, the frames go out
  *              intact and every page comes back;
+ *   tool:      jumbo fwd --from xdp:a1 --to xdp:b0 (with JUMBO_BIN);
  *   full:      with b0 down the ring fills: the full counter, then
  *              JUMBO_TX_DROP's dropped; a close with frames in flight
  *              reports -EBUSY and the pages held (a close right after
@@ -37,7 +38,9 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
+#include <fcntl.h>
 #include <sys/ioctl.h>
+#include <sys/wait.h>
 
 #define ETYPE 0x88b5 /* IEEE local experimental: nothing else sends it */
 #define UPORT 9998
@@ -418,6 +421,76 @@ static void test_full(void)
 	CHECK_EQ(jumbo_pool_destroy(pool), -EBUSY);
 }
 
+/*
+ * jumbo fwd --from xdp:a1 --to xdp:b0: datagrams sent out of a0 come out
+ * of b1 intact, one at a time (the next sent once the last arrived, so a
+ * slow machine drops nothing); the command exits 0 after --count frames
+ * (its pool has no page left in use).
+ */
+static void test_tool(void)
+{
+	const char *bin = getenv("JUMBO_BIN");
+	struct sockaddr_in to = { .sin_family = AF_INET,
+				  .sin_port = htons(UPORT) };
+	enum { N = 30 };
+	int fd, s, st = 0, t;
+	pid_t pid;
+
+	if (!bin) {
+		printf("tool: skipped (JUMBO_BIN not set)\n");
+		return;
+	}
+	pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 1);
+		execl(bin, bin, "fwd", "--from", "xdp:a1", "--to", "xdp:b0",
+		      "--count", "30", "--duration", "60", "--quiet",
+		      (char *)NULL);
+		_exit(127);
+	}
+	/* Its filter on a1 says it is receiving. */
+	for (t = 0; t < 500 && sh("ip link show dev a1 | grep -q prog/xdp");
+	     t++)
+		usleep(20000);
+	CHECK(t < 500);
+	fd = raw_open(ETH_P_IP);
+	s = socket(AF_INET, SOCK_DGRAM, 0);
+	REQUIRE(s >= 0);
+	inet_pton(AF_INET, "10.79.0.2", &to.sin_addr);
+	for (unsigned k = 0; k < N; k++) {
+		size_t len = flen(k) > 8972 ? 8972 : flen(k);
+		ssize_t r = 0;
+		unsigned got = ~0u;
+
+		for (size_t j = 0; j < len; j++)
+			buf[j] = fbyte(k, j);
+		memcpy(buf, &k, sizeof(k));
+		REQUIRE(sendto(s, buf, len, 0, (struct sockaddr *)&to,
+			       sizeof(to)) == (ssize_t)len);
+		for (int w = 0; w < 5 && got != k; w++) {
+			r = raw_recv(fd, buf, sizeof(buf));
+			if (r >= 46 && buf[23] == IPPROTO_UDP)
+				memcpy(&got, buf + 42, sizeof(got));
+		}
+		int ok = got == k && (size_t)r == len + 42;
+		for (size_t j = sizeof(k); ok && j < len; j++)
+			ok = buf[42 + j] == fbyte(k, j);
+		if (!ok) {
+			fprintf(stderr, "tool: frame %u not forwarded intact "
+				"(%zd bytes)\n", k, r);
+			CHECK(0);
+			kill(pid, SIGTERM);
+			break;
+		}
+	}
+	REQUIRE(waitpid(pid, &st, 0) == pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	close(s);
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	seed = argc > 1 ? strtoull(argv[1], NULL, 0) : (uint64_t)time(NULL);
@@ -426,6 +499,7 @@ int main(int argc, char **argv)
 	test_sent();
 	test_forwarded();
 	test_held();
+	test_tool();
 	test_full();
 	return check_done("tx_xdp");
 }
