@@ -712,10 +712,15 @@ static void test_tool(void)
 	long kdrops = json_num(out, "kernel_drops");
 	CHECK_EQ(bad, 0);
 	CHECK(ok > 0);
-	CHECK_EQ(ok + lost, 300);
-	CHECK_EQ(lost, nobuf + kdrops);
+	/*
+	 * The library's counters account for every frame sent; the tool's
+	 * "lost" (gaps in the sequence) cannot see frames lost at the tail
+	 * of the run, so it is at most what the counters say.
+	 */
+	CHECK_EQ(ok + nobuf + kdrops, 300);
+	CHECK(lost <= nobuf + kdrops);
 	CHECK(rc == 0 || (rc == 256 && lost > 0));
-	if (bad || ok + lost != 300 || lost != nobuf + kdrops)
+	if (bad || ok + nobuf + kdrops != 300 || lost > nobuf + kdrops)
 		sh("cat %s %s >&2", out, err);
 	printf("rx_xdp: jumbo tx -> jumbo rx --backend xdp --verify: %ld of "
 	       "300 frames intact, %ld lost and counted as drops\n", ok,
