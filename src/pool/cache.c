@@ -198,7 +198,9 @@ uint64_t _jumbo_registry_remove(struct jumbo_pool *p)
 
 	pthread_mutex_lock(&reg_lock);
 	sum_locked(p, &a, &f);
-	in_use = pool_in_use(p, a, f);
+	/* A named pool's pages move between processes: each one's counts
+	 * say nothing of the pool's (and leaving is a detach). */
+	in_use = p->shm ? 0 : pool_in_use(p, a, f);
 	if (in_use != 0) {
 		pthread_mutex_unlock(&reg_lock);
 		return in_use;
