@@ -404,7 +404,7 @@ static void child_settle(struct jumbo_pool *p)
 		 * the cache: pages still inside it that read ALLOC are ones a
 		 * gone thread never got to use.  Free again, not twins.
 		 */
-		for (unsigned k = 0; c != own && k < c->len; k++)
+		for (unsigned k = 0; c != own && !p->shm && k < c->len; k++)
 			if (fr_load(p, c->objs[k]) == JUMBO_PG_ALLOC)
 				fr_store(p, c->objs[k], JUMBO_PG_FREE);
 		/*
@@ -415,6 +415,12 @@ static void child_settle(struct jumbo_pool *p)
 		 */
 		if (c != own)
 			c->spare = NULL;
+		/*
+		 * A named pool's depot is the parent's too: the pages cached
+		 * here are the parent's cache, which it keeps using.
+		 */
+		if (p->shm)
+			c->len = 0;
 		cache_retire(p, c);
 		if (c == own) {
 			tls.v[p->id] = NULL;
