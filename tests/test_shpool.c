@@ -341,6 +341,7 @@ static void permission(void)
 
 int main(int argc, char **argv)
 {
+	setvbuf(stdout, NULL, _IOLBF, 0); /* nothing buffered across fork */
 	uint64_t seed = test_seed(argc, argv, "shpool");
 	uint64_t pages = argc > 2 ? strtoull(argv[2], NULL, 0) : 2000000;
 	struct jumbo_pool_params pp;
