@@ -126,8 +126,10 @@ static void exchange(struct jumbo_pool *p, unsigned nproc, uint64_t pages,
 
 	memset(R, 0, sizeof(*R));
 	R->quota = pages / nproc;
+	struct jumbo_ring *mine[MAXP];
 	for (unsigned k = 0; k < nproc; k++)
-		jumbo_ring_init(ring_mem[k], ring_len, RING_SLOTS, JUMBO_RING_MPMC);
+		REQUIRE((mine[k] = jumbo_ring_init(ring_mem[k], ring_len,
+						   RING_SLOTS, JUMBO_RING_MPMC)));
 	for (unsigned k = 0; k < nproc; k++) {
 		pid[k] = fork();
 		REQUIRE(pid[k] >= 0);
@@ -141,6 +143,8 @@ static void exchange(struct jumbo_pool *p, unsigned nproc, uint64_t pages,
 		REQUIRE(waitpid(pid[k], &ws, 0) == pid[k]);
 		CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
 	}
+	for (unsigned k = 0; k < nproc; k++)
+		jumbo_ring_close(mine[k]);
 	CHECK_EQ(R->errors, 0);
 	CHECK_EQ(R->sent, R->quota * nproc);
 	CHECK_EQ(R->received, R->quota * nproc);
