@@ -424,6 +424,12 @@ static void killed(uint64_t seed, unsigned rounds)
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0); /* nothing buffered across fork */
+	/*
+	 * No live-statistics thread (shared pools start one): the children
+	 * forked here attach pools of their own, and ThreadSanitizer does not
+	 * let a child of a threaded process start threads.
+	 */
+	setenv("JUMBO_STAT", "0", 1);
 	uint64_t seed = test_seed(argc, argv, "shpool");
 	uint64_t pages = argc > 2 ? strtoull(argv[2], NULL, 0) : 2000000;
 	struct jumbo_pool_params pp;

@@ -61,6 +61,7 @@ struct demo_worker {
 
 struct demo_shared {
 	uint64_t acked;  /* atomic: frames the workers have finished */
+	int ready;       /* atomic: 1 the pool and rings are made, -1 failed */
 	int done;        /* atomic: no more entries will come */
 	int attach_err;  /* a worker could not attach (errno) */
 	size_t ring_len;
@@ -188,9 +189,17 @@ static int demo_worker_main(struct demo_shared *sh, void *ring_mem,
 	struct jumbo_ring_ent e[64], seg[DEMO_MAX_SEGS];
 	struct timespec nap = { 0, 20000 };
 	unsigned nseg = 0;
-	struct jumbo_pool *pool = jumbo_pool_attach(pool_name, 0);
-	struct jumbo_ring *r = jumbo_ring_attach_mem(ring_mem, sh->ring_len);
+	struct jumbo_pool *pool = NULL;
+	struct jumbo_ring *r = NULL;
+	int ready;
 
+	/* acquire: the pool and the rings were made before ready was set. */
+	while (!(ready = __atomic_load_n(&sh->ready, __ATOMIC_ACQUIRE)))
+		nanosleep(&nap, NULL);
+	if (ready > 0) {
+		pool = jumbo_pool_attach(pool_name, 0);
+		r = jumbo_ring_attach_mem(ring_mem, sh->ring_len);
+	}
 	if (!pool || !r) {
 		__atomic_store_n(&sh->attach_err, errno ? errno : EINVAL,
 				 __ATOMIC_RELAXED);
@@ -550,36 +559,26 @@ static int demo_workers_run(struct demo_run *r)
 	int e = 0;
 
 	snprintf(name, sizeof(name), "jumbo-demo-%d", (int)getpid());
-	jumbo_pool_params_init(&pp);
-	pp.max_pages = 65536;
-	pp.flags = JUMBO_POOL_SHARED | JUMBO_POOL_NAMED;
-	pp.name = name;
-	r->pool = jumbo_pool_create(&pp);
-	if (!r->pool)
-		return tool_err(EX_FAIL, "cannot make the shared pool %s: %s",
-				name, strerror(errno));
 	r->sh = mmap(NULL, sizeof(*r->sh), PROT_READ | PROT_WRITE,
 		     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (r->sh == MAP_FAILED) {
 		r->sh = NULL;
-		e = tool_err(EX_FAIL, "out of memory");
-		goto out;
+		return tool_err(EX_FAIL, "out of memory");
 	}
 	r->sh->ring_len = ring_len;
 	for (k = 0; k < c->workers; k++) {
 		rmem[k] = mmap(NULL, ring_len, PROT_READ | PROT_WRITE,
 			       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-		if (rmem[k] == MAP_FAILED ||
-		    !(r->rings[k] = jumbo_ring_init(rmem[k], ring_len,
-						    DEMO_RING_SLOTS,
-						    JUMBO_RING_SPSC))) {
-			if (rmem[k] == MAP_FAILED)
-				rmem[k] = NULL;
-			e = tool_err(EX_FAIL, "cannot make a ring: %s",
-				     strerror(errno));
+		if (rmem[k] == MAP_FAILED) {
+			rmem[k] = NULL;
+			e = tool_err(EX_FAIL, "out of memory");
 			goto out;
 		}
 	}
+	/*
+	 * The workers first, while this process has one thread (the pool
+	 * starts the live-statistics one): they wait for the pool.
+	 */
 	fflush(NULL); /* nothing buffered is written twice */
 	for (forked = 0; forked < c->workers; forked++) {
 		pid[forked] = fork();
@@ -590,6 +589,21 @@ static int demo_workers_run(struct demo_run *r)
 		if (pid[forked] == 0)
 			_exit(demo_worker_main(r->sh, rmem[forked], name, forked));
 	}
+	jumbo_pool_params_init(&pp);
+	pp.max_pages = 65536;
+	pp.flags = JUMBO_POOL_SHARED | JUMBO_POOL_NAMED;
+	pp.name = name;
+	if (!e && !(r->pool = jumbo_pool_create(&pp)))
+		e = tool_err(EX_FAIL, "cannot make the shared pool %s: %s",
+			     name, strerror(errno));
+	for (k = 0; !e && k < c->workers; k++)
+		if (!(r->rings[k] = jumbo_ring_init(rmem[k], ring_len,
+						    DEMO_RING_SLOTS,
+						    JUMBO_RING_SPSC)))
+			e = tool_err(EX_FAIL, "cannot make a ring: %s",
+				     strerror(errno));
+	/* release: the pool and the rings before the workers look. */
+	__atomic_store_n(&r->sh->ready, e ? -1 : 1, __ATOMIC_RELEASE);
 	if (!e)
 		e = demo_run(r, "workers");
 	/* release: every entry enqueued before the workers may stop. */
