@@ -254,9 +254,11 @@ struct jumbo_mag *_jumbo_depot_take_full(struct jumbo_pool *p,
 		if (!m)
 			return NULL;
 		m->count = _jumbo_shm_get(p, m->pages, p->mag_size, false);
-		if (!m->count && !spare)
+		if (m->count)
+			return m;
+		if (!spare)
 			mag_free(p, m);
-		return m->count ? m : NULL;
+		return NULL;
 	}
 	pthread_mutex_lock(&p->lock);
 	/* Below the reserve: let the caller grow the pool instead. */
