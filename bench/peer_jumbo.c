@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jumbo/jumbo.h>
 
@@ -213,4 +214,43 @@ const struct peer peer_jumbo_pool = {
 	.s3_consume = pool_s3_consume,
 	.s4 = pool_s4,
 	.grow = pool_grow,
+};
+
+/*
+ * The same calls on a named shared pool (jumbo_pool(3), Processes): the
+ * state words and the depot in a /dev/shm object, for S1/S2 against a
+ * private pool's (issue 12: within 1.2x).
+ */
+static int shpool_start(size_t capacity, char *why, size_t whylen)
+{
+	struct jumbo_pool_params p;
+	char name[32];
+
+	snprintf(name, sizeof(name), "bench-%d", (int)getpid());
+	jumbo_pool_params_init(&p);
+	p.name = name;
+	p.max_pages = 2 * capacity;
+	p.flags = JUMBO_POOL_SHARED | JUMBO_POOL_NAMED;
+	jp_main = jp = jumbo_pool_create(&p);
+	if (jp == NULL) {
+		snprintf(why, whylen, "jumbo_pool_create (named): %s",
+			 strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+const struct peer peer_jumbo_shpool = {
+	.name = "jumbo-shpool",
+	.what = "libjumbo jumbo_pool_alloc/jumbo_pool_free on a named shared pool",
+	.start = shpool_start,
+	.stop = pool_stop,
+	.thread_leave = pool_thread_leave,
+	.check = jb_check,
+	.s1 = pool_s1,
+	.s2 = pool_s2,
+	.s2b = pool_s2b,
+	.s3_produce = pool_s3_produce,
+	.s3_consume = pool_s3_consume,
+	.s4 = pool_s4,
 };

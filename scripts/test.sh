@@ -33,4 +33,4 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-allocator_may_return_null=1:detect_leaks=1}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-allocator_may_return_null=1:halt_on_error=1:second_deadlock_stack=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 # The long runs (JUMBO_LONG_TESTS=ON) never run here: see docs/TESTING.md.
-ctest --test-dir "$dir" --output-on-failure -j2 --timeout 300 -LE 'soak|fuzz-long'
+ctest --test-dir "$dir" --output-on-failure -j2 --timeout 300 -LE 'soak|fuzz-long|^long$'

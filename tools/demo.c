@@ -10,10 +10,17 @@
  * The sender keeps at most a window of frames in flight against what the
  * consumer has checked, so that the socket buffer never overflows; what is
  * lost anyway is counted and shown.
+ *
+ * --workers N adds a run across processes: the receiver puts frames into a
+ * named shared pool and passes their pages by I/O address, through one
+ * jumbo_ring per worker, to N worker processes that check each frame in
+ * place and free its pages; nothing is copied in user space.
  */
 #include "send.h"
 #include "spsc.h"
 #include "tool.h"
+
+#include <jumbo/ring.h>
 
 #include <errno.h>
 #include <getopt.h>
@@ -21,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 struct demo_cfg {
@@ -33,6 +41,31 @@ struct demo_cfg {
 	double secs;
 	unsigned deliver; /* JUMBO_DELIVER_* or 0: let it choose */
 	int json, progress, baseline;
+	unsigned workers; /* --workers: processes of the shared-pool run */
+};
+
+/*
+ * The shared-pool run: what the receiver and the worker processes share
+ * (anonymous shared memory, mapped before the fork).  One SPSC ring per
+ * worker carries a frame as one entry per page: the I/O address of its
+ * data and the bytes in that page, DEMO_LAST on the frame's last page.
+ */
+#define DEMO_MAX_WORKERS 16
+#define DEMO_RING_SLOTS 4096
+#define DEMO_LAST 0x80000000u
+#define DEMO_MAX_SEGS 32
+
+struct demo_worker {
+	uint64_t good, bad, out_of_order, bytes, last_seq, first_ns, last_ns;
+} __attribute__((aligned(64)));
+
+struct demo_shared {
+	uint64_t acked;  /* atomic: frames the workers have finished */
+	int ready;       /* atomic: 1 the pool and rings are made, -1 failed */
+	int done;        /* atomic: no more entries will come */
+	int attach_err;  /* a worker could not attach (errno) */
+	size_t ring_len;
+	struct demo_worker w[DEMO_MAX_WORKERS];
 };
 
 /* One receiver's run; the consumer's fields are its own until joined. */
@@ -56,6 +89,11 @@ struct demo_run {
 	struct jumbo_rx_stats st;
 	struct jf_sender snd;
 	double elapsed;
+	/* the shared-pool run */
+	struct demo_shared *sh;
+	struct jumbo_ring *rings[DEMO_MAX_WORKERS];
+	unsigned next_worker;
+	uint64_t ring_waits; /* times a worker's ring was full */
 };
 
 static void *demo_sender(void *arg)
@@ -78,6 +116,164 @@ static void demo_count(struct demo_run *r, const char *p, size_t len)
 		r->next_seq = seq + 1;
 	r->good++;
 	r->bytes += len;
+}
+
+/* ---- the shared-pool run ------------------------------------------------ */
+
+/*
+ * A worker process: checks each frame where the receiver's pages hold it,
+ * with the sum run piece by piece over the pages (only the 32-byte header
+ * is read into a local, to sum it with its checksum field zeroed), then
+ * drops the receiver's holds, which frees the pages from this process.
+ */
+static void demo_check_frame(struct demo_worker *w, struct jumbo_pool *pool,
+			     const struct jumbo_ring_ent *seg, unsigned n)
+{
+	struct jf_hdr h, z;
+	struct jf_acc s = { 0x9e3779b97f4a7c15ull, 0 };
+	size_t total = 0;
+	int ok = n > 0;
+
+	for (unsigned i = 0; ok && i < n; i++) {
+		const unsigned char *p = jumbo_pool_iova_to_addr(pool, seg[i].iova);
+		size_t len = seg[i].len & ~DEMO_LAST;
+
+		if (!p || (i + 1 < n && len % 8)) {
+			ok = 0;
+			break;
+		}
+		if (i == 0) {
+			uint64_t w0;
+			if (len < JF_HDR + 8) {
+				ok = 0;
+				break;
+			}
+			memcpy(&h, p, JF_HDR);
+			memcpy(&w0, p + JF_HDR, 8);
+			z = h;
+			z.csum = 0;
+			ok = h.magic == JF_MAGIC && w0 == jf_word(h.seq, 0);
+			jf_acc_add(&s, &z, JF_HDR);
+			jf_acc_add(&s, p + JF_HDR, len - JF_HDR);
+		} else {
+			jf_acc_add(&s, p, len);
+		}
+		total += len;
+	}
+	if (ok && (ntohl(h.len_be) != total ||
+		   (s.a ^ (s.b << 1 | s.b >> 63)) != h.csum))
+		ok = 0;
+	if (ok) {
+		if (w->good && h.seq < w->last_seq)
+			w->out_of_order++;
+		w->last_seq = h.seq;
+		w->good++;
+		w->bytes += total;
+	} else {
+		w->bad++;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		char *p = jumbo_pool_iova_to_addr(pool, seg[i].iova);
+		if (p)
+			jumbo_pool_unhold(pool, p - ((uintptr_t)p & 4095));
+	}
+	w->last_ns = jf_now_ns();
+	if (!w->first_ns)
+		w->first_ns = w->last_ns;
+}
+
+static int demo_worker_main(struct demo_shared *sh, void *ring_mem,
+			    const char *pool_name, unsigned me)
+{
+	struct demo_worker *w = &sh->w[me];
+	struct jumbo_ring_ent e[64], seg[DEMO_MAX_SEGS];
+	struct timespec nap = { 0, 20000 };
+	unsigned nseg = 0;
+	struct jumbo_pool *pool = NULL;
+	struct jumbo_ring *r = NULL;
+	int ready;
+
+	/*
+	 * The receiver publishes the pool's statistics; a worker starting its
+	 * own statistics thread in a child of a threaded process is what
+	 * ThreadSanitizer refuses, and jumbo stat would show the pool twice.
+	 */
+	setenv("JUMBO_STAT", "0", 1);
+	/* acquire: the pool and the rings were made before ready was set. */
+	while (!(ready = __atomic_load_n(&sh->ready, __ATOMIC_ACQUIRE)))
+		nanosleep(&nap, NULL);
+	if (ready > 0) {
+		pool = jumbo_pool_attach(pool_name, 0);
+		r = jumbo_ring_attach_mem(ring_mem, sh->ring_len);
+	}
+	if (!pool || !r) {
+		__atomic_store_n(&sh->attach_err, errno ? errno : EINVAL,
+				 __ATOMIC_RELAXED);
+		return 1;
+	}
+	for (;;) {
+		unsigned n = jumbo_ring_dequeue(r, e, 64);
+		if (n == 0) {
+			/* acquire: every entry was enqueued before done. */
+			if (__atomic_load_n(&sh->done, __ATOMIC_ACQUIRE) &&
+			    (n = jumbo_ring_dequeue(r, e, 64)) == 0)
+				break;
+			if (n == 0) {
+				nanosleep(&nap, NULL);
+				continue;
+			}
+		}
+		for (unsigned i = 0; i < n; i++) {
+			if (nseg < DEMO_MAX_SEGS)
+				seg[nseg++] = e[i];
+			if (!(e[i].len & DEMO_LAST))
+				continue;
+			demo_check_frame(w, pool, seg, nseg);
+			nseg = 0;
+			/* release: the sender's window reads it. */
+			__atomic_fetch_add(&sh->acked, 1, __ATOMIC_RELEASE);
+		}
+	}
+	jumbo_ring_close(r);
+	return jumbo_pool_destroy(pool) ? 1 : 0;
+}
+
+/*
+ * The receiver's side: each page of the chain is held (the hold is the
+ * worker's to drop), its I/O address and length go on the next worker's
+ * ring, and the chain is freed, which leaves the held pages allocated.
+ */
+static void demo_dispatch(struct demo_run *r, struct mbuf *m)
+{
+	struct jumbo_ring_ent seg[DEMO_MAX_SEGS];
+	struct timespec nap = { 0, 10000 };
+	unsigned n = 0, w = r->next_worker++ % r->cfg->workers;
+
+	for (struct mbuf *x = m; x && n < DEMO_MAX_SEGS; x = x->m_next) {
+		void *page = x->m_ext.ext_buf;
+		if (x->m_len == 0)
+			continue;
+		if (jumbo_pool_hold(r->pool, page) != 0) {
+			r->bad++;
+			n = 0;
+			break;
+		}
+		seg[n].iova = jumbo_pool_iova(r->pool, x->m_data);
+		seg[n].len = (uint32_t)x->m_len;
+		seg[n].tag = 0;
+		n++;
+	}
+	if (n)
+		seg[n - 1].len |= DEMO_LAST;
+	for (unsigned done = 0; done < n;) {
+		unsigned k = jumbo_ring_enqueue(r->rings[w], seg + done, n - done);
+		done += k;
+		if (done < n) {
+			r->ring_waits++;
+			nanosleep(&nap, NULL);
+		}
+	}
+	m_freem(m);
 }
 
 static void *demo_consumer(void *arg)
@@ -111,6 +307,10 @@ static void *demo_consumer(void *arg)
 				nanosleep(&nap, NULL);
 				continue;
 			}
+		}
+		if (r->sh) {
+			demo_dispatch(r, p);
+			continue; /* the workers count and ack */
 		}
 		if (r->use_pool) {
 			struct jumbo_deliver_stats ds;
@@ -243,7 +443,7 @@ static int demo_run(struct demo_run *r, const char *name)
 	r->snd.window = c->stream ? c->window
 				  : demo_window(rx ? jumbo_rx_fd(rx) : pl.fd,
 						c->frame, c->window);
-	r->snd.acked = &r->acked;
+	r->snd.acked = r->sh ? &r->sh->acked : &r->acked;
 	r->snd.stop = &r->stop;
 	r->t0 = jf_now_ns();
 	/*
@@ -348,6 +548,103 @@ out:
 	return err;
 }
 
+/*
+ * The shared-pool run: a named pool, one ring per worker, the workers
+ * forked (this process has no other thread now), then the receiver as in
+ * the other runs; the workers' counts become the run's.
+ */
+static int demo_workers_run(struct demo_run *r)
+{
+	const struct demo_cfg *c = r->cfg;
+	size_t ring_len = jumbo_ring_memsize(DEMO_RING_SLOTS);
+	void *rmem[DEMO_MAX_WORKERS] = { 0 };
+	pid_t pid[DEMO_MAX_WORKERS];
+	struct jumbo_pool_params pp;
+	unsigned k, forked = 0;
+	char name[32];
+	int e = 0;
+
+	snprintf(name, sizeof(name), "jumbo-demo-%d", (int)getpid());
+	r->sh = mmap(NULL, sizeof(*r->sh), PROT_READ | PROT_WRITE,
+		     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (r->sh == MAP_FAILED) {
+		r->sh = NULL;
+		return tool_err(EX_FAIL, "out of memory");
+	}
+	r->sh->ring_len = ring_len;
+	for (k = 0; k < c->workers; k++) {
+		rmem[k] = mmap(NULL, ring_len, PROT_READ | PROT_WRITE,
+			       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (rmem[k] == MAP_FAILED) {
+			rmem[k] = NULL;
+			e = tool_err(EX_FAIL, "out of memory");
+			goto out;
+		}
+	}
+	/* The workers first: they wait for the pool and the rings. */
+	fflush(NULL); /* nothing buffered is written twice */
+	for (forked = 0; forked < c->workers; forked++) {
+		pid[forked] = fork();
+		if (pid[forked] < 0) {
+			e = tool_err(EX_FAIL, "fork: %s", strerror(errno));
+			break;
+		}
+		if (pid[forked] == 0)
+			_exit(demo_worker_main(r->sh, rmem[forked], name, forked));
+	}
+	jumbo_pool_params_init(&pp);
+	pp.max_pages = 65536;
+	pp.flags = JUMBO_POOL_SHARED | JUMBO_POOL_NAMED;
+	pp.name = name;
+	if (!e && !(r->pool = jumbo_pool_create(&pp)))
+		e = tool_err(EX_FAIL, "cannot make the shared pool %s: %s",
+			     name, strerror(errno));
+	for (k = 0; !e && k < c->workers; k++)
+		if (!(r->rings[k] = jumbo_ring_init(rmem[k], ring_len,
+						    DEMO_RING_SLOTS,
+						    JUMBO_RING_SPSC)))
+			e = tool_err(EX_FAIL, "cannot make a ring: %s",
+				     strerror(errno));
+	/* release: the pool and the rings before the workers look. */
+	__atomic_store_n(&r->sh->ready, e ? -1 : 1, __ATOMIC_RELEASE);
+	if (!e)
+		e = demo_run(r, "workers");
+	/* release: every entry enqueued before the workers may stop. */
+	__atomic_store_n(&r->sh->done, 1, __ATOMIC_RELEASE);
+	for (k = 0; k < forked; k++) {
+		int ws;
+		if (waitpid(pid[k], &ws, 0) != pid[k] || !WIFEXITED(ws) ||
+		    WEXITSTATUS(ws) != 0) {
+			int ae = __atomic_load_n(&r->sh->attach_err, __ATOMIC_RELAXED);
+			if (!e)
+				e = tool_err(EX_FAIL, "worker %u failed%s%s", k,
+					     ae ? ": cannot attach: " : "",
+					     ae ? strerror(ae) : "");
+		}
+	}
+	uint64_t first = 0, last = 0;
+	for (k = 0; k < forked; k++) {
+		const struct demo_worker *w = &r->sh->w[k];
+		r->good += w->good;
+		r->bad += w->bad;
+		r->out_of_order += w->out_of_order;
+		r->bytes += w->bytes;
+		if (w->first_ns && (!first || w->first_ns < first))
+			first = w->first_ns;
+		if (w->last_ns > last)
+			last = w->last_ns;
+	}
+	r->elapsed = first ? (double)(last - first) / 1e9 : 0;
+out:
+	for (k = 0; k < DEMO_MAX_WORKERS; k++) {
+		jumbo_ring_close(r->rings[k]);
+		r->rings[k] = NULL;
+		if (rmem[k])
+			munmap(rmem[k], ring_len);
+	}
+	return e;
+}
+
 static void demo_report(struct report *rep, struct demo_run *r)
 {
 	uint64_t lost = r->snd.sent > r->good + r->bad
@@ -385,6 +682,9 @@ static void demo_usage(FILE *f)
 	      "  --window N          frames in flight at most (default 256)\n"
 	      "  --deliver MODE      auto (default), move or copy\n"
 	      "  --no-baseline       skip the malloc + recv run\n"
+	      "  --workers N         add a run across processes: frames go by\n"
+	      "                      I/O address through a shared pool to N\n"
+	      "                      worker processes (1-16; udp only)\n"
 	      "  --json              the summary as one JSON object\n"
 	      "  -h, --help          this text\n"
 	      "  --version           the version\n", f);
@@ -403,14 +703,15 @@ int cmd_demo(int argc, char **argv)
 		{ "window", required_argument, 0, 'w' },
 		{ "deliver", required_argument, 0, 'D' },
 		{ "no-baseline", no_argument, 0, 'n' },
+		{ "workers", required_argument, 0, 'W' },
 		{ "json", no_argument, 0, 'j' },
 		{ "help", no_argument, 0, 'h' },
 		{ "version", no_argument, 0, 'V' },
 		{ 0, 0, 0, 0 }
 	};
 	struct demo_cfg c = { JUMBO_RX_UDP, 0, 9000, JUMBO_PAGE_4K, 32, 256,
-			      3.0, 0, 0, 0, 1 };
-	struct demo_run pr, br;
+			      3.0, 0, 0, 0, 1, 0 };
+	struct demo_run pr, br, wr;
 	struct report rep;
 	unsigned long v;
 	int o, b, e, window_set = 0, batch_set = 0;
@@ -466,6 +767,11 @@ int cmd_demo(int argc, char **argv)
 						"not auto, move or copy", optarg);
 			break;
 		case 'n': c.baseline = -1; break;
+		case 'W':
+			if (opt_uint("--workers", optarg, 1, DEMO_MAX_WORKERS, &v))
+				return EX_USAGE;
+			c.workers = (unsigned)v;
+			break;
 		case 'j': c.json = 1; break;
 		case 'h': demo_usage(stdout); return 0;
 		case 'V': return tool_version();
@@ -476,6 +782,12 @@ int cmd_demo(int argc, char **argv)
 		return tool_err(EX_USAGE, "unexpected argument '%s' (see "
 				"'jumbo demo --help')", argv[optind]);
 	c.stream = c.backend == JUMBO_RX_TCP;
+	/* Chains of whole pages, freed to the pool: what the workers take. */
+	if (c.workers && c.backend != JUMBO_RX_UDP)
+		return tool_err(EX_USAGE, "--workers: the udp backend only");
+	if (c.workers && c.page != JUMBO_PAGE_4K)
+		return tool_err(EX_USAGE, "--workers: 4 KiB pages only (a "
+				"named shared pool)");
 	/*
 	 * With 2 MiB pages every frame takes a whole page: keep the pages
 	 * in flight (window, and the batch the backend keeps posted) to a
@@ -506,6 +818,11 @@ int cmd_demo(int argc, char **argv)
 	br.cfg = &c;
 	if (!e && c.baseline >= 0)
 		e = demo_run(&br, "malloc+recv");
+	memset(&wr, 0, sizeof(wr));
+	wr.cfg = &c;
+	wr.use_pool = 1;
+	if (!e && c.workers)
+		e = demo_workers_run(&wr);
 
 	rep_begin(&rep, stdout, c.json);
 	rep_s(&rep, "backend", jumbo_rx_backend_name(c.backend));
@@ -527,6 +844,18 @@ int cmd_demo(int argc, char **argv)
 		demo_report(&rep, &br);
 		rep_end_section(&rep);
 	}
+	if (c.workers && wr.pool) {
+		rep_section(&rep, "workers_receiver");
+		rep_u64(&rep, "workers", c.workers);
+		demo_report(&rep, &wr);
+		/* The workers read the frames where the kernel wrote them. */
+		rep_u64(&rep, "bytes_copied", 0);
+		rep_u64(&rep, "ring_waits", wr.ring_waits);
+		rep_section(&rep, "pool");
+		rep_pool_stats(&rep, wr.pool);
+		rep_end_section(&rep);
+		rep_end_section(&rep);
+	}
 	rep_end(&rep);
 	if (!c.json && pr.elapsed > 0) {
 		double gp = (double)pr.bytes * 8 / pr.elapsed / 1e9;
@@ -541,13 +870,24 @@ int cmd_demo(int argc, char **argv)
 		       (unsigned long long)(pr.snd.sent - pr.good - pr.bad),
 		       (unsigned long long)(br.snd.sent - br.good - br.bad),
 		       (double)pr.moved / 1e6, (double)pr.copied / 1e6);
+		if (c.workers && wr.pool)
+			printf("         %u worker processes %.2f Gbit/s, %llu "
+			       "frames checked in place, lost %llu; copied in "
+			       "user space 0 bytes (one process: %.1f MB)\n",
+			       c.workers, wr.elapsed > 0 ? (double)wr.bytes * 8 /
+							   wr.elapsed / 1e9 : 0,
+			       (unsigned long long)wr.good,
+			       (unsigned long long)(wr.snd.sent > wr.good + wr.bad
+							    ? wr.snd.sent - wr.good - wr.bad
+							    : 0),
+			       (double)pr.copied / 1e6);
 	}
 	if (pr.deliver_err)
 		e = tool_err(EX_FAIL, "jumbo_deliver failed: %s",
 			     strerror(-pr.deliver_err));
-	if (!e && (pr.bad || br.bad))
+	if (!e && (pr.bad || br.bad || wr.bad))
 		e = tool_err(EX_FAIL, "%llu corrupt frames",
-			     (unsigned long long)(pr.bad + br.bad));
+			     (unsigned long long)(pr.bad + br.bad + wr.bad));
 	if (!e && pr.good == 0 && pr.st.no_buffer)
 		e = tool_err(EX_FAIL, "no frame arrived: the pool had no pages "
 			     "(%llu frames dropped for no buffer)%s",
@@ -560,5 +900,15 @@ int cmd_demo(int argc, char **argv)
 		e = tool_err(EX_FAIL, "no frame arrived");
 	if (jumbo_pool_destroy(pr.pool))
 		e = tool_err(EX_FAIL, "pages still out at the end: a leak");
+	if (wr.pool) {
+		struct jumbo_stats ws;
+		if (!jumbo_pool_stats(wr.pool, &ws) && ws.in_use && !e)
+			e = tool_err(EX_FAIL, "%llu pages of the shared pool "
+				     "still in use at the end: a leak",
+				     (unsigned long long)ws.in_use);
+		jumbo_pool_destroy(wr.pool);
+	}
+	if (wr.sh)
+		munmap(wr.sh, sizeof(*wr.sh));
 	return e;
 }

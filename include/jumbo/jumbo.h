@@ -108,7 +108,15 @@ static inline caddr_t jumbo_page_kva(vm_page_t pg)
 enum {
 	JUMBO_POOL_SHARED = 1u << 0, /* memfd memory other processes can map */
 	JUMBO_POOL_DEBUG = 1u << 1,  /* poison freed pages, check on alloc */
-	JUMBO_POOL_NOCACHE = 1u << 2 /* no per-thread caches: every call locks */
+	JUMBO_POOL_NOCACHE = 1u << 2, /* no per-thread caches: every call locks */
+	/*
+	 * With JUMBO_POOL_SHARED: the pool lives in a POSIX shared memory
+	 * object named after params.name (/dev/shm/jumbo-pool.NAME), which
+	 * other processes attach with jumbo_pool_attach() to allocate and
+	 * free its pages too.  4 KiB pages only.  See jumbo_pool(3).
+	 */
+	JUMBO_POOL_NAMED = 1u << 3,
+	JUMBO_POOL_GROUP = 1u << 4   /* a named pool's mode: 0660, not 0600 */
 };
 
 #define JUMBO_PAGE_4K ((size_t)4096)
@@ -289,6 +297,24 @@ static inline size_t jumbo_pool_page_size(const struct jumbo_pool *pool)
 
 /* The memfd of a JUMBO_POOL_SHARED pool (offset = I/O address), else -1. */
 JUMBO_API int jumbo_pool_fd(const struct jumbo_pool *pool);
+
+/*
+ * Named shared pools (JUMBO_POOL_SHARED | JUMBO_POOL_NAMED): attach maps
+ * the pool another process made, at an address of this process's own; the
+ * I/O addresses are the same in every process.  NULL and errno: EACCES (no
+ * permission), ENOENT (no such pool), EINVAL (not a pool: a file that is not
+ * one, or whose header is gone), EPROTO (a pool header of another version,
+ * or a corrupted one), ENOMEM.  attach_fd takes the object's descriptor
+ * (from jumbo_pool_fd(), passed over a UNIX socket) and dups it; data_fd
+ * must be -1 (reserved for pools whose pages live in a second file).
+ * flags must be 0.  jumbo_pool_destroy() detaches; the creator's destroy
+ * also removes the name.  unlink removes a name (a crashed creator's):
+ * 0 or -errno.
+ */
+JUMBO_API struct jumbo_pool *jumbo_pool_attach(const char *name, unsigned flags);
+JUMBO_API struct jumbo_pool *jumbo_pool_attach_fd(int fd, int data_fd,
+						  unsigned flags);
+JUMBO_API int jumbo_pool_unlink(const char *name);
 
 /* Page states, as jumbo_page_state() reports them. */
 enum jumbo_page_state {

@@ -198,7 +198,9 @@ uint64_t _jumbo_registry_remove(struct jumbo_pool *p)
 
 	pthread_mutex_lock(&reg_lock);
 	sum_locked(p, &a, &f);
-	in_use = pool_in_use(p, a, f);
+	/* A named pool's pages move between processes: each one's counts
+	 * say nothing of the pool's (and leaving is a detach). */
+	in_use = p->shm ? 0 : pool_in_use(p, a, f);
 	if (in_use != 0) {
 		pthread_mutex_unlock(&reg_lock);
 		return in_use;
@@ -402,7 +404,7 @@ static void child_settle(struct jumbo_pool *p)
 		 * the cache: pages still inside it that read ALLOC are ones a
 		 * gone thread never got to use.  Free again, not twins.
 		 */
-		for (unsigned k = 0; c != own && k < c->len; k++)
+		for (unsigned k = 0; c != own && !p->shm && k < c->len; k++)
 			if (fr_load(p, c->objs[k]) == JUMBO_PG_ALLOC)
 				fr_store(p, c->objs[k], JUMBO_PG_FREE);
 		/*
@@ -413,6 +415,12 @@ static void child_settle(struct jumbo_pool *p)
 		 */
 		if (c != own)
 			c->spare = NULL;
+		/*
+		 * A named pool's depot is the parent's too: the pages cached
+		 * here are the parent's cache, which it keeps using.
+		 */
+		if (p->shm)
+			c->len = 0;
 		cache_retire(p, c);
 		if (c == own) {
 			tls.v[p->id] = NULL;

@@ -216,6 +216,8 @@ again:
 
 unsigned _jumbo_depot_get(struct jumbo_pool *p, frame_t *out, unsigned n)
 {
+	if (p->shm)
+		return _jumbo_shm_get(p, out, n, true);
 	pthread_mutex_lock(&p->lock);
 	unsigned got = take(p, out, n);
 	pthread_mutex_unlock(&p->lock);
@@ -247,6 +249,17 @@ static void untrim(struct jumbo_pool *p, struct jumbo_mag *m)
 struct jumbo_mag *_jumbo_depot_take_full(struct jumbo_pool *p,
 					 struct jumbo_mag *spare)
 {
+	if (p->shm) { /* the named pool's depot is shared: copy pages in */
+		struct jumbo_mag *m = spare ? spare : _jumbo_mag_new(p);
+		if (!m)
+			return NULL;
+		m->count = _jumbo_shm_get(p, m->pages, p->mag_size, false);
+		if (m->count)
+			return m;
+		if (!spare)
+			mag_free(p, m);
+		return NULL;
+	}
 	pthread_mutex_lock(&p->lock);
 	/* Below the reserve: let the caller grow the pool instead. */
 	struct jumbo_mag *m = p->full && p->depot_pages + p->trim_pages -
@@ -276,6 +289,11 @@ struct jumbo_mag *_jumbo_depot_take_full(struct jumbo_pool *p,
 struct jumbo_mag *_jumbo_depot_give_full(struct jumbo_pool *p,
 					 struct jumbo_mag *m)
 {
+	if (p->shm) { /* the pages are copied out; m stays the spare */
+		_jumbo_shm_put(p, m->pages, m->count);
+		m->count = 0;
+		return m;
+	}
 	/* A local: once in the depot, m is other threads' to write. */
 	uint32_t now = _jumbo_clock_ms();
 
@@ -300,6 +318,10 @@ struct jumbo_mag *_jumbo_depot_give_full(struct jumbo_pool *p,
  */
 void _jumbo_depot_put(struct jumbo_pool *p, const frame_t *fs, unsigned n)
 {
+	if (p->shm) {
+		_jumbo_shm_put(p, fs, n);
+		return;
+	}
 	uint32_t now = _jumbo_clock_ms();
 
 	pthread_mutex_lock(&p->lock);
@@ -380,6 +402,8 @@ struct jumbo_mag *_jumbo_depot_take_old(struct jumbo_pool *p, uint32_t now,
 {
 	struct jumbo_mag *old = NULL, *keep = NULL, *m;
 
+	if (p->shm) /* not trimmed yet: see jumbo_pool(3) */
+		return NULL;
 	pthread_mutex_lock(&p->lock);
 	while ((m = full_pop(p))) {
 		if ((uint32_t)(now - m->stamp) >= min_age_ms) {
@@ -619,6 +643,10 @@ bool _jumbo_depot_take_run(struct jumbo_pool *p, unsigned n,
 {
 	bool ok;
 
+	if (p->shm) { /* a named pool's runs come from fresh frames */
+		*out = (struct jumbo_run){ 0, n, 0, false };
+		return _jumbo_shm_take_run(p, n, &out->first);
+	}
 	pthread_mutex_lock(&p->lock);
 	while (!(ok = run_from_list(p, n, out)) && p->trim_pages)
 		pthread_cond_wait(&p->trim_cv, &p->lock); /* see take() */
@@ -687,6 +715,13 @@ void _jumbo_depot_put_run(struct jumbo_pool *p, frame_t first, unsigned n)
 {
 	uint32_t now = _jumbo_clock_ms();
 
+	if (p->shm) { /* page by page into the shared depot */
+		for (unsigned i = 0; i < n; i++) {
+			frame_t f = first + i;
+			_jumbo_shm_put(p, &f, 1);
+		}
+		return;
+	}
 	pthread_mutex_lock(&p->lock);
 	if (!runs_room(p)) {
 		pthread_mutex_unlock(&p->lock);
@@ -708,6 +743,8 @@ size_t _jumbo_depot_take_old_runs(struct jumbo_pool *p, uint32_t now,
 	size_t k = 0;
 
 	*out = NULL;
+	if (p->shm)
+		return 0;
 	pthread_mutex_lock(&p->lock);
 	for (size_t i = 0; i < p->nruns; i++)
 		k += !p->runs[i].trimmed &&

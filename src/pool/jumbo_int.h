@@ -209,6 +209,7 @@ struct jumbo_pool {
 	size_t meta_bytes;     /* length of the descriptor reservation */
 	size_t state_bytes;    /* length of the state array's reservation */
 	char name[32];
+	struct jumbo_shm *shm;  /* a named shared pool's segment (shm.c) */
 
 	pthread_mutex_t lock __attribute__((aligned(JUMBO_CACHELINE)));
 	struct jumbo_mag *full;     /* depot: magazines with pages, a queue */
@@ -515,11 +516,30 @@ JUMBO_HIDDEN const char *_jumbo_strerr(int err);
 JUMBO_HIDDEN int _jumbo_detached(struct jumbo_pool *p, const char *fn);
 
 /* pool.c */
+JUMBO_HIDDEN struct jumbo_pool *_jumbo_pool_make(const struct jumbo_pool_params *pp,
+						int at);
 JUMBO_HIDDEN uint32_t _jumbo_clock_ms(void);
 JUMBO_HIDDEN void _jumbo_auto_trim(struct jumbo_pool *p, uint32_t now);
 JUMBO_HIDDEN long _jumbo_trim(struct jumbo_pool *p, unsigned min_age_ms);
 JUMBO_HIDDEN void _jumbo_pool_locks_init(struct jumbo_pool *p);
 
+
+/*
+ * shm.c: named shared pools.  Their state words and depot live in the
+ * segment; the depot entry points in depot.c hand over to these when
+ * p->shm is set.  setup: at create (at == -1) or attach (at: the fd).
+ */
+JUMBO_HIDDEN int _jumbo_shm_setup(struct jumbo_pool *p,
+				  const struct jumbo_pool_params *pp, int at);
+JUMBO_HIDDEN int _jumbo_shm_publish(struct jumbo_pool *p);
+JUMBO_HIDDEN void _jumbo_shm_close(struct jumbo_pool *p);
+JUMBO_HIDDEN unsigned _jumbo_shm_get(struct jumbo_pool *p, frame_t *out,
+				     unsigned n, bool grow);
+JUMBO_HIDDEN void _jumbo_shm_put(struct jumbo_pool *p, const frame_t *fs,
+				 unsigned n);
+JUMBO_HIDDEN bool _jumbo_shm_take_run(struct jumbo_pool *p, unsigned n,
+				      frame_t *first);
+JUMBO_HIDDEN void _jumbo_shm_stats(struct jumbo_pool *p, struct jumbo_stats *st);
 
 /* Live statistics (statseg.c): publish a pool, or stop publishing it. */
 JUMBO_HIDDEN void _jumbo_statseg_register(struct jumbo_pool *p);

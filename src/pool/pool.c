@@ -61,6 +61,8 @@ static unsigned mag_size_for(const struct jumbo_pool_params *pp)
 
 static void pool_unmap(struct jumbo_pool *p)
 {
+	if (p->shm)
+		_jumbo_shm_close(p);
 	if (p->head.ph_base)
 		_jumbo_unreserve(p->head.ph_base, p->reserved_bytes);
 	if (p->head.ph_pages)
@@ -89,6 +91,12 @@ void _jumbo_pool_locks_init(struct jumbo_pool *p)
 
 struct jumbo_pool *jumbo_pool_create(const struct jumbo_pool_params *pp)
 {
+	return _jumbo_pool_make(pp, -1);
+}
+
+/* A pool made (at == -1) or, for a named shared pool, attached (at: its fd). */
+struct jumbo_pool *_jumbo_pool_make(const struct jumbo_pool_params *pp, int at)
+{
 	struct jumbo_pool *p;
 	unsigned shift;
 	int err;
@@ -98,7 +106,16 @@ struct jumbo_pool *jumbo_pool_create(const struct jumbo_pool_params *pp)
 	    pp->max_pages == 0 || pp->init_pages > pp->max_pages ||
 	    pp->max_pages > UINT32_MAX - 1 ||
 	    (pp->flags & ~(unsigned)(JUMBO_POOL_SHARED | JUMBO_POOL_DEBUG |
-				     JUMBO_POOL_NOCACHE | JUMBO_POOL_STAT))) {
+				     JUMBO_POOL_NOCACHE | JUMBO_POOL_STAT |
+				     JUMBO_POOL_NAMED | JUMBO_POOL_GROUP))) {
+		errno = EINVAL;
+		return NULL;
+	}
+	/* Named: shared, 4 KiB pages (2 MiB ones would need a second,
+	 * hugetlbfs file, on which the header could not be written). */
+	if ((pp->flags & (JUMBO_POOL_NAMED | JUMBO_POOL_GROUP)) &&
+	    (!(pp->flags & JUMBO_POOL_SHARED) || !(pp->flags & JUMBO_POOL_NAMED) ||
+	     pp->page_size != JUMBO_PAGE_4K)) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -163,7 +180,11 @@ struct jumbo_pool *jumbo_pool_create(const struct jumbo_pool_params *pp)
 		p->state = NULL;
 		goto fail;
 	}
-	if (pp->flags & JUMBO_POOL_SHARED) {
+	if (pp->flags & JUMBO_POOL_NAMED) {
+		err = -_jumbo_shm_setup(p, pp, at);
+		if (err)
+			goto fail;
+	} else if (pp->flags & JUMBO_POOL_SHARED) {
 		unsigned mf = MFD_CLOEXEC | (shift == 21 ? MFD_HUGETLB : 0);
 		p->fd = memfd_create(p->name, mf);
 		if (p->fd < 0 || ftruncate(p->fd, (off_t)p->reserved_bytes) != 0) {
@@ -177,7 +198,7 @@ struct jumbo_pool *jumbo_pool_create(const struct jumbo_pool_params *pp)
 	}
 	/* Commit the initial pages: all of them, or the pool is not made. */
 	pthread_mutex_lock(&p->lock);
-	while (p->committed < pp->init_pages) {
+	while (at < 0 && p->committed < pp->init_pages) {
 		size_t step = pp->init_pages - p->committed;
 		err = _jumbo_commit(p, p->committed, step);
 		if (err) {
@@ -191,6 +212,10 @@ struct jumbo_pool *jumbo_pool_create(const struct jumbo_pool_params *pp)
 		p->committed += step;
 	}
 	pthread_mutex_unlock(&p->lock);
+	if (p->shm && (err = -_jumbo_shm_publish(p)) != 0) {
+		_jumbo_registry_remove(p);
+		goto fail;
+	}
 	_jumbo_statseg_register(p);
 	return p;
 fail:
@@ -557,6 +582,11 @@ int jumbo_pool_stats(struct jumbo_pool *p, struct jumbo_stats *st)
 	if (!_jumbo_enter(p, "jumbo_pool_stats"))
 		return -EDEADLK;
 	memset(st, 0, sizeof(*st));
+	if (p->shm) {
+		_jumbo_shm_stats(p, st);
+		_jumbo_leave(p);
+		return 0;
+	}
 	/* Frees (and twins, and steals, each counted before its free) are
 	 * read before the events that precede them: see sum_locked(). */
 	st->double_frees = __atomic_load_n(&p->ctr.twins, __ATOMIC_ACQUIRE);
