@@ -96,6 +96,7 @@ static void drain_honour(struct jumbo_pool *p, struct jumbo_cache *c)
 {
 	_jumbo_depot_put(p, c->objs, c->len);
 	c->len = 0;
+	trim_if_idle(p);
 	struct jumbo_pool *want = drain_tagged(p);
 	__atomic_compare_exchange_n(&c->pool, &want, p, false,
 				    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
@@ -185,6 +186,7 @@ static void cache_empty(struct jumbo_pool *p, struct jumbo_cache *c)
 	c->len = 0;
 	_jumbo_depot_keep_empty(p, c->spare);
 	c->spare = NULL;
+	trim_if_idle(p);
 }
 
 /*
@@ -448,6 +450,7 @@ void jumbo_pool_flush_cache(struct jumbo_pool *p)
 	if (c) {
 		_jumbo_depot_put(p, c->objs, c->len);
 		c->len = 0;
+		trim_if_idle(p);
 	}
 	_jumbo_leave(p);
 }
@@ -469,9 +472,10 @@ static bool refill(struct jumbo_pool *p, struct jumbo_cache *c)
 		c->len = m->count;
 		m->count = 0;
 		c->spare = m;
-		return c->len != 0;
+	} else {
+		c->len = _jumbo_depot_get(p, c->objs, p->mag_size);
 	}
-	c->len = _jumbo_depot_get(p, c->objs, p->mag_size);
+	trim_if_idle(p);
 	return c->len != 0;
 }
 
@@ -493,6 +497,7 @@ static void flush(struct jumbo_pool *p, struct jumbo_cache *c)
 	} else {
 		_jumbo_depot_put(p, c->objs, m); /* no memory: the spill list */
 	}
+	trim_if_idle(p);
 	/* The recent, cache-hot half stays. */
 	memmove(c->objs, c->objs + m, (c->len - m) * sizeof(frame_t));
 	c->len -= m;
@@ -533,12 +538,15 @@ static frame_t alloc_slow(struct jumbo_pool *p)
 		return f;
 	}
 	while (!c && _jumbo_depot_get(p, &f, 1) == 1) {
+		trim_if_idle(p);
 		if (!_jumbo_alloc_check(p, f))
 			continue;
 		ctr_add(&p->ctr.allocs, 1);
 		fr_store(p, f, JUMBO_PG_ALLOC);
 		return f;
 	}
+	if (!c)
+		trim_if_idle(p);
 	/* The pool is out of pages but for those other threads cache. */
 	if (!p->nocache)
 		drain_request(p, c);
@@ -641,6 +649,7 @@ void _jumbo_cache_put(struct jumbo_pool *p, frame_t f)
 	if (!c) {
 		_jumbo_depot_put(p, &f, 1);
 		ctr_add(&p->ctr.frees, 1);
+		trim_if_idle(p);
 		return;
 	}
 	if (c->len == c->cap)

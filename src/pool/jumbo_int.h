@@ -500,6 +500,19 @@ static inline void _jumbo_leave(struct jumbo_pool *p)
 	_jumbo_tls.busy = NULL;
 }
 
+/* The error for a page whose word is not ALLOC, or 0 if it is. */
+static inline int not_alloc(uint32_t s)
+{
+	switch (s & PGS_MASK) {
+	case JUMBO_PG_ALLOC:
+		return 0;
+	case JUMBO_PG_UNUSED:
+		return -EFAULT;
+	default:
+		return -EALREADY;
+	}
+}
+
 /* page.c: states, checks, poison, reports. */
 JUMBO_HIDDEN bool _jumbo_alloc_check(struct jumbo_pool *p, frame_t f);
 JUMBO_HIDDEN void _jumbo_twin(struct jumbo_pool *p, frame_t f, const char *fn,
@@ -507,21 +520,36 @@ JUMBO_HIDDEN void _jumbo_twin(struct jumbo_pool *p, frame_t f, const char *fn,
 JUMBO_HIDDEN int _jumbo_free_state(struct jumbo_pool *p, frame_t f);
 JUMBO_HIDDEN int _jumbo_page_of(struct jumbo_pool *p, const void *addr,
 				bool exact, frame_t *fp);
-JUMBO_HIDDEN int _jumbo_steal(struct jumbo_pool *p, frame_t f,
-			      unsigned flags);
 JUMBO_HIDDEN void _jumbo_poison(struct jumbo_pool *p, frame_t f);
 JUMBO_HIDDEN const char *_jumbo_strerr(int err);
 
-/* pool.c: a detached pool refuses fn: -EXDEV, reported once. */
+/* hold.c: a steal by frame (the seed's jumbo_pg_steal). */
+JUMBO_HIDDEN int _jumbo_steal(struct jumbo_pool *p, frame_t f,
+			      unsigned flags);
+
+/* page.c: a detached pool refuses fn: -EXDEV, reported once. */
 JUMBO_HIDDEN int _jumbo_detached(struct jumbo_pool *p, const char *fn);
 
 /* pool.c */
 JUMBO_HIDDEN struct jumbo_pool *_jumbo_pool_make(const struct jumbo_pool_params *pp,
 						int at);
 JUMBO_HIDDEN uint32_t _jumbo_clock_ms(void);
-JUMBO_HIDDEN void _jumbo_auto_trim(struct jumbo_pool *p, uint32_t now);
-JUMBO_HIDDEN long _jumbo_trim(struct jumbo_pool *p, unsigned min_age_ms);
 JUMBO_HIDDEN void _jumbo_pool_locks_init(struct jumbo_pool *p);
+
+/* trim.c */
+JUMBO_HIDDEN void _jumbo_auto_trim(struct jumbo_pool *p);
+JUMBO_HIDDEN long _jumbo_trim(struct jumbo_pool *p, unsigned min_age_ms);
+
+/*
+ * After a visit to the depot (its lock released): the automatic trim's
+ * moment, if the pool has one.  The depot's callers make this call, not
+ * the depot, so that calls in the pool layer go one way (docs/LAYOUT.md).
+ */
+static inline void trim_if_idle(struct jumbo_pool *p)
+{
+	if (unlikely(p->trim_idle_ms))
+		_jumbo_auto_trim(p);
+}
 
 
 /*
