@@ -55,13 +55,6 @@ static int zc_idx(size_t ps)
 	return ps == JUMBO_PAGE_4K ? 0 : ps == JUMBO_PAGE_2M ? 1 : -1;
 }
 
-static uint64_t zc_ns(clockid_t c)
-{
-	struct timespec ts;
-	clock_gettime(c, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Pushes [p, p + n) out of the data caches. */
 static void zc_flush(const char *p, size_t n)
 {
@@ -111,7 +104,7 @@ static int zc_measure(char *src, char *dst, size_t len, size_t ps,
 	for (int i = 0; i < ZC_TRIALS; i++) {
 		memset(src, i + 1, len);
 		zc_flush(src, len);
-		uint64_t t0 = zc_ns(CLOCK_MONOTONIC);
+		uint64_t t0 = _jumbo_clock_ns(false);
 		if (ps == JUMBO_PAGE_4K) {
 			if (mremap(src, len, len, MREMAP_MAYMOVE | MREMAP_FIXED |
 				   MREMAP_DONTUNMAP, dst) == MAP_FAILED)
@@ -130,12 +123,12 @@ static int zc_measure(char *src, char *dst, size_t len, size_t ps,
 				 hflags | MAP_FIXED_NOREPLACE, -1, 0) != src)
 				return -ENOMEM;
 		}
-		mv[i] = zc_ns(CLOCK_MONOTONIC) - t0;
+		mv[i] = _jumbo_clock_ns(false) - t0;
 		memset(src, i + 1, len);
 		zc_flush(src, len);
-		t0 = zc_ns(CLOCK_MONOTONIC);
+		t0 = _jumbo_clock_ns(false);
 		memcpy(dst, src, len);
-		cp[i] = zc_ns(CLOCK_MONOTONIC) - t0;
+		cp[i] = _jumbo_clock_ns(false) - t0;
 	}
 	*move = median(mv, ZC_TRIALS);
 	*copy = median(cp, ZC_TRIALS);
@@ -268,7 +261,7 @@ static unsigned zc_nthreads(void)
 {
 	static uint64_t when;
 	static unsigned n = 1;
-	uint64_t now = zc_ns(CLOCK_MONOTONIC_COARSE);
+	uint64_t now = _jumbo_clock_ns(true);
 	struct stat st;
 
 	/* Relaxed: a stale count only picks the other threshold once. */

@@ -298,6 +298,30 @@ static inline frame_t pg_frame(const struct vm_page *pg)
 }
 
 /* Frame i's descriptor and state, as growth writes them (lock held). */
+/*
+ * The one address-to-frame lookup, for every entry point that takes an
+ * address.  Its bound is the cap (ph_npages, fixed at creation: one
+ * compare, no atomic load; an address below the base wraps above it).  A
+ * frame inside the cap but beyond the committed part passes and is told
+ * apart by its state word, which reads JUMBO_PG_UNUSED until the frame is
+ * committed (the state array is mapped for the whole cap, zero-filled):
+ * each caller's state check turns that into -EFAULT.  exact: addr must be
+ * a page's first byte.  0, -EFAULT (outside the cap) or -EINVAL.
+ */
+static inline int fr_of(const struct jumbo_pool *p, const void *addr,
+			bool exact, frame_t *fp)
+{
+	size_t off = (uintptr_t)addr - (uintptr_t)p->head.ph_base;
+	size_t i = off >> p->head.ph_shift;
+
+	if (unlikely(i >= p->head.ph_npages))
+		return -EFAULT;
+	if (exact && unlikely(off & p->page_mask))
+		return -EINVAL;
+	*fp = (frame_t)i;
+	return 0;
+}
+
 static inline void fr_init(struct jumbo_pool *p, size_t i)
 {
 	struct vm_page *pg = &p->head.ph_pages[i];
@@ -456,15 +480,12 @@ static inline int _jumbo_free(struct jumbo_pool *p, frame_t f)
 /* The free of an address: checked, then the inline free. */
 static inline int _jumbo_free_addr(struct jumbo_pool *p, const void *addr)
 {
-	size_t off = (uintptr_t)addr - (uintptr_t)p->head.ph_base;
-	size_t i = off >> p->head.ph_shift;
+	frame_t f;
+	int err = fr_of(p, addr, true, &f);
 
-	/* Outside the reservation (one compare: below wraps); not a start. */
-	if (unlikely(i >= p->head.ph_npages))
-		return -EFAULT;
-	if (unlikely(off & p->page_mask))
-		return -EINVAL;
-	return _jumbo_free(p, (frame_t)i);
+	if (unlikely(err))
+		return err;
+	return _jumbo_free(p, f);
 }
 
 /*
@@ -533,7 +554,6 @@ JUMBO_HIDDEN int _jumbo_detached(struct jumbo_pool *p, const char *fn);
 /* pool.c */
 JUMBO_HIDDEN struct jumbo_pool *_jumbo_pool_make(const struct jumbo_pool_params *pp,
 						int at);
-JUMBO_HIDDEN uint32_t _jumbo_clock_ms(void);
 JUMBO_HIDDEN void _jumbo_pool_locks_init(struct jumbo_pool *p);
 
 /* trim.c */

@@ -71,23 +71,17 @@ const char *_jumbo_strerr(int err)
 }
 
 /*
- * The page at addr.  exact: addr must be the page's first byte.  0 or
- * -EFAULT (outside the pool or its committed part) or -EINVAL.
+ * The page at addr, by the one lookup (fr_of: bounded by the cap; a frame
+ * not yet committed reads UNUSED, which the callers' state checks refuse
+ * with -EFAULT).  exact: addr must be the page's first byte.  0, -EFAULT
+ * or -EINVAL.
  */
 int _jumbo_page_of(struct jumbo_pool *p, const void *addr, bool exact,
 		   frame_t *fp)
 {
 	if (!p)
 		return -EINVAL;
-	size_t off = (uintptr_t)addr - (uintptr_t)p->head.ph_base;
-	size_t i = off >> p->head.ph_shift;
-
-	if (i >= __atomic_load_n(&p->committed, __ATOMIC_ACQUIRE))
-		return -EFAULT;
-	if (exact && (off & (p->page_size - 1)))
-		return -EINVAL;
-	*fp = (frame_t)i;
-	return 0;
+	return fr_of(p, addr, exact, fp);
 }
 
 void _jumbo_poison(struct jumbo_pool *p, frame_t f)

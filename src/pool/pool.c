@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_MAX_PAGES 65536
@@ -24,13 +23,6 @@
  * 0.97-1.09 with 8192.  Code that reads whole frames evicts them sooner.
  */
 #define DEFAULT_RESERVE_BYTES ((size_t)32 << 20)
-
-uint32_t _jumbo_clock_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint32_t)(ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
 
 void jumbo_pool_params_init(struct jumbo_pool_params *p)
 {
@@ -334,12 +326,12 @@ int jumbo_pool_free_contig(struct jumbo_pool *p, void *addr, unsigned n)
 {
 	if (!p || n == 0)
 		return -EINVAL;
-	size_t off = (uintptr_t)addr - (uintptr_t)p->head.ph_base;
-	size_t x = off >> p->head.ph_shift;
-	if (x >= p->head.ph_npages || n > p->head.ph_npages - x)
+	frame_t x;
+	int bad = fr_of(p, addr, true, &x);
+	if (bad)
+		return bad;
+	if (n > p->head.ph_npages - x)
 		return -EFAULT;
-	if (off & p->page_mask)
-		return -EINVAL;
 	/*
 	 * The usual case, every page plain ALLOC: the run goes back whole.
 	 * Otherwise (a held page, a bad one, a debug pool, which poisons
