@@ -185,7 +185,7 @@ struct jumbo_pool *_jumbo_pool_make(const struct jumbo_pool_params *pp, int at)
 		}
 	}
 	if (_jumbo_registry_add(p) != 0) {
-		err = EMFILE;
+		err = ENOMEM;
 		goto fail;
 	}
 	/* Commit the initial pages: all of them, or the pool is not made. */
