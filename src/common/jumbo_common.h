@@ -61,6 +61,8 @@ static inline uint32_t _jumbo_clock_ms(void)
 JUMBO_HIDDEN void _jumbo_log(int level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 JUMBO_HIDDEN void _jumbo_vlog(int level, const char *fmt, va_list ap);
+/* Whether a program set a hook with jumbo_set_log. */
+JUMBO_HIDDEN bool _jumbo_log_routed(void);
 /*
  * The one abort path, for the corruption the library cannot survive:
  * reports at JUMBO_LOG_ERROR through the hook, then abort().  Callers keep
