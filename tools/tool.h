@@ -79,6 +79,8 @@ void rep_s(struct report *r, const char *key, const char *v);
 void rep_end(struct report *r);
 void rep_rx_stats(struct report *r, const struct jumbo_rx_stats *st);
 void rep_pool_stats(struct report *r, struct jumbo_pool *pool);
+/* The process's mbuf statistics, keys mbuf_*; rep_pool_stats ends with them. */
+void rep_mbuf_stats(struct report *r);
 
 /* ---- plain receivers: what the pool is compared with --------------------- */
 
