@@ -237,6 +237,9 @@ fail:
 			close(rx->fd);
 		free(rx);
 	}
+	/* Every failure has its words, even one a backend did not phrase. */
+	if (!rx_errbuf[0])
+		_jumbo_rx_fail(e, "%s", strerror(-e));
 	if (err)
 		*err = e;
 	errno = -e;
