@@ -398,7 +398,7 @@ int _jumbo_rx_wait(int fd, int timeout_ms)
 	return r;
 }
 
-unsigned _jumbo_rx_trim(struct mbuf *m, size_t len)
+unsigned _jumbo_rx_cut(struct mbuf *m, size_t len)
 {
 	struct mbuf *n = m, *rest;
 	unsigned pages = 0;
