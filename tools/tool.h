@@ -34,6 +34,7 @@ int opt_uint(const char *opt, const char *arg, unsigned long min,
 	     unsigned long max, unsigned long *out);
 int opt_seconds(const char *opt, const char *arg, double *out);
 int opt_page(const char *opt, const char *arg, size_t *out);
+int opt_deliver(const char *opt, const char *arg, unsigned *out);
 int opt_port(const char *opt, const char *arg, unsigned *out);
 int opt_loop_addr(const char *opt, const char *arg);
 
