@@ -71,17 +71,22 @@ const char *_jumbo_strerr(int err)
 }
 
 /*
- * The page at addr, by the one lookup (fr_of: bounded by the cap; a frame
- * not yet committed reads UNUSED, which the callers' state checks refuse
- * with -EFAULT).  exact: addr must be the page's first byte.  0, -EFAULT
- * or -EINVAL.
+ * The page at addr, by the one lookup (fr_of: bounded by the cap).  A
+ * frame not yet committed is foreign whatever the offset: -EFAULT before
+ * any -EINVAL.  exact: addr must be the page's first byte.  0, -EFAULT or
+ * -EINVAL.
  */
 int _jumbo_page_of(struct jumbo_pool *p, const void *addr, bool exact,
 		   frame_t *fp)
 {
 	if (!p)
 		return -EINVAL;
-	return fr_of(p, addr, exact, fp);
+	int err = fr_of(p, addr, false, fp);
+	if (err)
+		return err;
+	if ((fr_load(p, *fp) & PGS_MASK) == JUMBO_PG_UNUSED)
+		return -EFAULT;
+	return exact ? fr_of(p, addr, true, fp) : 0;
 }
 
 void _jumbo_poison(struct jumbo_pool *p, frame_t f)
