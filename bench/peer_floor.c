@@ -119,7 +119,7 @@ static void floor_s3_ring_produce(struct spsc *q, uint64_t n,
 			spsc_pause();
 		}
 	}
-	spsc_flush_head(q);
+	spsc_flush_tail(q);
 }
 
 static void floor_s3_ring_consume(struct spsc *q, uint64_t n,

@@ -22,13 +22,18 @@
  * DIR/rx-udp.png and DIR/rx-tcp.png (frames/s by frame size, one line per
  * receiver), from DIR/rx-udp.dat and DIR/rx-tcp.dat.
  */
+#include "plain.h"
 #include "send.h"
-#include "../tools/tool.h"
+
+#include <jumbo/jumbo.h>
+#include <jumbo/mbuf.h>
+#include <jumbo/rx.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>

@@ -193,7 +193,7 @@ static void WL_FN(s3_produce)(struct spsc *q, uint64_t n, struct wl_result *r)
 			spsc_pause();
 		}
 	}
-	spsc_flush_head(q);
+	spsc_flush_tail(q);
 	bench_check_pages(r, misaligned, 0);
 }
 

@@ -1,8 +1,9 @@
 /*
  * A single-producer single-consumer queue of (pointer, length) items: the
- * receive thread hands chains or buffers to the consumer thread.  Power-of-two size;
- * head and tail on their own cache lines so the two threads do not share
- * one.
+ * receive thread hands chains or buffers to the consumer thread.
+ * Power-of-two size; head and tail on their own cache lines so the two
+ * threads do not share one.  As in support/ring.h, io_uring and AF_XDP,
+ * the producer advances tail and the consumer head.
  */
 #ifndef JUMBO_TOOLS_SPSC_H
 #define JUMBO_TOOLS_SPSC_H

@@ -201,8 +201,14 @@ static void pair(const char *backend, const char *proto)
 	CHECK_EQ(json_num(rx.obuf, NULL, "bad"), 0);
 	CHECK_EQ(json_num(rx.obuf, NULL, "bytes"),
 		 json_num(tx.obuf, NULL, "bytes"));
-	if (pool)
+	if (pool) {
 		CHECK_EQ(json_num(rx.obuf, "pool", "in_use"), 0);
+		/* The mbufs beside the pages (issue 16): all freed. */
+		CHECK_EQ(json_num(rx.obuf, "pool", "mbuf_in_use"), 0);
+		CHECK(json_num(rx.obuf, "pool", "mbuf_allocs") >= 500);
+		CHECK_EQ(json_num(rx.obuf, "pool", "mbuf_allocs"),
+			 json_num(rx.obuf, "pool", "mbuf_frees"));
+	}
 	if (check_failures) {
 		proc_dump(&rx, "jumbo rx");
 		proc_dump(&tx, "jumbo tx");

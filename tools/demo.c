@@ -756,15 +756,8 @@ int cmd_demo(int argc, char **argv)
 			window_set = 1;
 			break;
 		case 'D':
-			if (!strcmp(optarg, "auto"))
-				c.deliver = 0;
-			else if (!strcmp(optarg, "move"))
-				c.deliver = JUMBO_DELIVER_MOVE;
-			else if (!strcmp(optarg, "copy"))
-				c.deliver = JUMBO_DELIVER_COPY;
-			else
-				return tool_err(EX_USAGE, "--deliver: '%s' is "
-						"not auto, move or copy", optarg);
+			if (opt_deliver("--deliver", optarg, &c.deliver))
+				return EX_USAGE;
 			break;
 		case 'n': c.baseline = -1; break;
 		case 'W':

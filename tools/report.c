@@ -120,4 +120,23 @@ void rep_pool_stats(struct report *r, struct jumbo_pool *pool)
 	rep_u64(r, "frees", ps.frees);
 	rep_u64(r, "steals", ps.steals);
 	rep_u64(r, "alloc_fails", ps.alloc_fails);
+	rep_mbuf_stats(r);
+}
+
+/*
+ * The process's mbufs beside its pages (issue 16), so that an mbuf leak
+ * shows where a page leak would: mbuf_in_use stays up after the run.
+ */
+void rep_mbuf_stats(struct report *r)
+{
+	struct jumbo_mbuf_stats ms;
+
+	if (jumbo_mbuf_stats(&ms))
+		return;
+	rep_u64(r, "mbuf_in_use", ms.in_use);
+	rep_u64(r, "mbuf_high_water", ms.high_water);
+	rep_u64(r, "mbuf_allocs", ms.allocs);
+	rep_u64(r, "mbuf_frees", ms.frees);
+	rep_u64(r, "mbuf_alloc_fails", ms.alloc_fails);
+	rep_u64(r, "mbuf_slabs", ms.slabs);
 }

@@ -90,7 +90,7 @@ static void rx_take_chain(const struct rx_cfg *c, struct rx_seen *s,
 	if (c->deliver) {
 		struct jumbo_deliver_stats ds;
 		if (len <= s->dst_len &&
-		    jumbo_deliver(m, s->dst, s->dst_len, c->deliver - 1,
+		    jumbo_deliver(m, s->dst, s->dst_len, c->deliver_mode,
 				  &ds) == 0) {
 			s->moved += ds.moved;
 			s->copied += ds.copied;
@@ -342,15 +342,9 @@ static int rx_parse(struct rx_cfg *c, int argc, char **argv)
 			break;
 		case 'v': c->verify = 1; break;
 		case 'D':
-			if (!strcmp(optarg, "auto"))
-				c->deliver = 1;
-			else if (!strcmp(optarg, "move"))
-				c->deliver = 1 + JUMBO_DELIVER_MOVE;
-			else if (!strcmp(optarg, "copy"))
-				c->deliver = 1 + JUMBO_DELIVER_COPY;
-			else
-				return tool_err(EX_USAGE, "--deliver: '%s' is "
-						"not auto, move or copy", optarg);
+			if (opt_deliver("--deliver", optarg, &c->deliver_mode))
+				return EX_USAGE;
+			c->deliver = 1;
 			break;
 		case 'I': c->dev = optarg; break;
 		case 'Q':

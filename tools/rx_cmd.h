@@ -24,7 +24,8 @@ struct rx_cfg {
 	size_t pages;      /* the pool's cap; 0: the default */
 	int pages_env;     /* pages came from JUMBO_MAX_PAGES */
 	unsigned batch;
-	unsigned deliver;  /* 0 none, else 1 + JUMBO_DELIVER_* flags */
+	int deliver;       /* --deliver given */
+	unsigned deliver_mode; /* its JUMBO_DELIVER_* flags; 0: auto */
 	double secs, idle;
 	uint64_t count;
 	const char *dev;   /* xdp: the interface */

@@ -1,7 +1,7 @@
 /*
  * The jumbo command's pieces: option parsing with errors that say what was
- * wrong, the report (text or JSON), the plain receivers it compares the
- * pool with, and the queue between its receive and consumer threads.
+ * wrong, the report (text or JSON), and the plain receivers it compares
+ * the pool with (support/plain.h, shared with bench/rx.c).
  * The command uses only the public API (the headers in include/jumbo).
  */
 #ifndef JUMBO_TOOLS_TOOL_H
@@ -34,6 +34,7 @@ int opt_uint(const char *opt, const char *arg, unsigned long min,
 	     unsigned long max, unsigned long *out);
 int opt_seconds(const char *opt, const char *arg, double *out);
 int opt_page(const char *opt, const char *arg, size_t *out);
+int opt_deliver(const char *opt, const char *arg, unsigned *out);
 int opt_port(const char *opt, const char *arg, unsigned *out);
 int opt_loop_addr(const char *opt, const char *arg);
 
@@ -79,36 +80,10 @@ void rep_s(struct report *r, const char *key, const char *v);
 void rep_end(struct report *r);
 void rep_rx_stats(struct report *r, const struct jumbo_rx_stats *st);
 void rep_pool_stats(struct report *r, struct jumbo_pool *pool);
+/* The process's mbuf statistics, keys mbuf_*; rep_pool_stats ends with them. */
+void rep_mbuf_stats(struct report *r);
 
-/* ---- plain receivers: what the pool is compared with --------------------- */
-
-/*
- * "malloc": recv into a buffer malloc'd per frame, handed on and freed by
- * the consumer (the usual program).  "reuse": recv into one buffer again
- * and again (the floor: one copy, no allocation).  UDP, or TCP frames with
- * the LEN32 prefix.
- */
-enum plain_kind { PLAIN_MALLOC, PLAIN_REUSE };
-
-struct plain_rx {
-	enum plain_kind kind;
-	int fd;        /* udp socket, or tcp listener */
-	int conn;      /* tcp: the accepted connection */
-	int stream;
-	size_t max_frame;
-	unsigned port;
-	char *reuse;   /* the reused buffer */
-	uint64_t packets, bytes, truncated, syscalls, closes;
-};
-
-int plain_open(struct plain_rx *p, enum plain_kind kind, const char *addr,
-	       unsigned port, int stream, size_t max_frame);
-/*
- * One frame: its buffer (malloc'd: the caller frees it; reuse: valid until
- * the next call) and length; 0 on timeout, 1 with a frame, or -errno.
- */
-int plain_recv(struct plain_rx *p, char **buf, size_t *len, int timeout_ms);
-void plain_close(struct plain_rx *p);
+#include "plain.h"
 
 /* ---- commands ------------------------------------------------------------ */
 

@@ -147,6 +147,23 @@ int opt_seconds(const char *opt, const char *arg, double *out)
 	return 0;
 }
 
+/* --deliver MODE: auto (0: jumbo_deliver chooses), move or copy. */
+int opt_deliver(const char *opt, const char *arg, unsigned *out)
+{
+	if (!strcmp(arg, "auto"))
+		*out = 0;
+	else if (!strcmp(arg, "move"))
+		*out = JUMBO_DELIVER_MOVE;
+	else if (!strcmp(arg, "copy"))
+		*out = JUMBO_DELIVER_COPY;
+	else {
+		tool_err(EX_USAGE, "%s: '%s' is not auto, move or copy", opt,
+			 arg);
+		return -1;
+	}
+	return 0;
+}
+
 int opt_page(const char *opt, const char *arg, size_t *out)
 {
 	size_t v;

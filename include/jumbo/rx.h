@@ -109,11 +109,13 @@ JUMBO_API void jumbo_rx_params_init(struct jumbo_rx_params *p);
 
 /*
  * Opens a receiver: makes and binds the socket (tcp: listens, and accepts
- * one connection at a time inside jumbo_rx_recv).  NULL on failure with
- * *err (if err is not NULL) and errno set: -EINVAL (bad parameter or
- * address), -EOPNOTSUPP (backend not built in, or the kernel lacks what it
- * needs: the message from jumbo_rx_strerror says which), -ENOMEM, or what
- * the kernel said (-EADDRINUSE...).
+ * one connection at a time inside jumbo_rx_recv).  On failure: NULL with
+ * errno set, like any pointer function of the library: EINVAL (bad
+ * parameter or address), EOPNOTSUPP (backend not built in, or the kernel
+ * lacks what it needs), ENOMEM, or what the kernel said (EADDRINUSE...).
+ * jumbo_rx_strerror() then says the same failure in words (which
+ * parameter, which kernel feature).  err may be NULL; if not, *err gets
+ * -errno too (kept for programs written to 1.0).
  */
 JUMBO_API struct jumbo_rx *jumbo_rx_open(const struct jumbo_rx_params *p,
 					 int *err);

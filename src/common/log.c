@@ -76,6 +76,14 @@ void _jumbo_vlog(int level, const char *fmt, va_list ap)
 		fprintf(stderr, "%s\n", msg);
 }
 
+/* Whether a program set a hook (the default is a line on stderr). */
+bool _jumbo_log_routed(void)
+{
+	/* Relaxed: a hint for whether to format at all; _jumbo_vlog loads
+	 * the hook again with acquire before it calls it. */
+	return __atomic_load_n(&hook, __ATOMIC_RELAXED) != NULL;
+}
+
 void _jumbo_log(int level, const char *fmt, ...)
 {
 	va_list ap;

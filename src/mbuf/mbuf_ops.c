@@ -1,7 +1,7 @@
 /*
  * Operations on mbuf chains: building the chain of a jumbo frame, sharing
- * (m_copym), reading (m_copydata, m_length), trimming (m_adj) and making
- * headers contiguous (m_pullup).  FreeBSD's semantics where they exist.
+ * (m_copym), reading (m_copydata, m_length), cutting bytes off (m_adj)
+ * and making headers contiguous (m_pullup).  FreeBSD's semantics where they exist.
  */
 #include "mbuf_int.h"
 
@@ -219,7 +219,7 @@ void m_adj(struct mbuf *mp, long req_len)
 			mp->m_pkthdr.len = total - JUMBO_MIN((size_t)req_len, total);
 		return;
 	}
-	/* Trim from the tail: keep the first total - |req_len| bytes. */
+	/* Cut from the tail: keep the first total - |req_len| bytes. */
 	len = (size_t)-(req_len + 1) + 1;
 	size_t keep = len >= total ? 0 : total - len;
 	if (mp->m_flags & M_PKTHDR)

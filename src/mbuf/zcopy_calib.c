@@ -55,31 +55,50 @@ static int zc_idx(size_t ps)
 	return ps == JUMBO_PAGE_4K ? 0 : ps == JUMBO_PAGE_2M ? 1 : -1;
 }
 
-static uint64_t zc_ns(clockid_t c)
+/*
+ * Cold caches for each measurement.  x86 flushes the lines themselves;
+ * elsewhere the measurement reads a region larger than any last-level
+ * cache, mapped for one calibration and unmapped after it (no buffer
+ * outlives its use).  -DJUMBO_ZC_EVICT_READ builds that path on x86 too.
+ */
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(JUMBO_ZC_EVICT_READ)
+#define ZC_CLFLUSH 1
+#define ZC_EVICT_BYTES ((size_t)0)
+#else
+#define ZC_CLFLUSH 0
+#define ZC_EVICT_BYTES ((size_t)64 << 20)
+#endif
+
+/* The eviction region for one calibration: NULL where none is needed (or
+ * none could be had: the figures are then warmer, not wrong). */
+static char *zc_evict_map(void)
 {
-	struct timespec ts;
-	clock_gettime(c, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	if (!ZC_EVICT_BYTES)
+		return NULL;
+	char *ev = mmap(NULL, ZC_EVICT_BYTES, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	return ev == MAP_FAILED ? NULL : ev;
 }
 
-/* Pushes [p, p + n) out of the data caches. */
-static void zc_flush(const char *p, size_t n)
+static void zc_evict_unmap(char *ev)
 {
-#if defined(__x86_64__) || defined(__i386__)
+	if (ev)
+		munmap(ev, ZC_EVICT_BYTES);
+}
+
+/* Pushes [p, p + n) out of the data caches (ev: see zc_evict_map). */
+static void zc_flush(const char *p, size_t n, const char *ev)
+{
+#if ZC_CLFLUSH
+	(void)ev;
 	for (size_t i = 0; i < n; i += 64)
 		__builtin_ia32_clflush(p + i);
 	__builtin_ia32_mfence();
 #else
-	/* Read more than any last-level cache holds. */
-	static char *big;
-	const size_t bigsz = (size_t)64 << 20;
 	volatile char sink = 0;
-	if (!big)
-		big = mmap(NULL, bigsz, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	if (big != MAP_FAILED && big)
-		for (size_t i = 0; i < bigsz; i += 64)
-			sink += big[i];
+
+	for (size_t i = 0; ev && i < ZC_EVICT_BYTES; i += 64)
+		sink += ev[i];
 	(void)p;
 	(void)n;
 #endif
@@ -103,15 +122,15 @@ static uint64_t median(uint64_t *v, int n)
  * and unmaps a spare region and re-maps src, as zc_remap and the steal do).
  */
 static int zc_measure(char *src, char *dst, size_t len, size_t ps,
-		      uint64_t *move, uint64_t *copy)
+		      const char *ev, uint64_t *move, uint64_t *copy)
 {
 	uint64_t mv[ZC_TRIALS], cp[ZC_TRIALS];
 	const int hflags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB;
 
 	for (int i = 0; i < ZC_TRIALS; i++) {
 		memset(src, i + 1, len);
-		zc_flush(src, len);
-		uint64_t t0 = zc_ns(CLOCK_MONOTONIC);
+		zc_flush(src, len, ev);
+		uint64_t t0 = _jumbo_clock_ns(false);
 		if (ps == JUMBO_PAGE_4K) {
 			if (mremap(src, len, len, MREMAP_MAYMOVE | MREMAP_FIXED |
 				   MREMAP_DONTUNMAP, dst) == MAP_FAILED)
@@ -130,12 +149,12 @@ static int zc_measure(char *src, char *dst, size_t len, size_t ps,
 				 hflags | MAP_FIXED_NOREPLACE, -1, 0) != src)
 				return -ENOMEM;
 		}
-		mv[i] = zc_ns(CLOCK_MONOTONIC) - t0;
+		mv[i] = _jumbo_clock_ns(false) - t0;
 		memset(src, i + 1, len);
-		zc_flush(src, len);
-		t0 = zc_ns(CLOCK_MONOTONIC);
+		zc_flush(src, len, ev);
+		t0 = _jumbo_clock_ns(false);
 		memcpy(dst, src, len);
-		cp[i] = zc_ns(CLOCK_MONOTONIC) - t0;
+		cp[i] = _jumbo_clock_ns(false) - t0;
 	}
 	*move = median(mv, ZC_TRIALS);
 	*copy = median(cp, ZC_TRIALS);
@@ -147,13 +166,13 @@ static int zc_measure(char *src, char *dst, size_t len, size_t ps,
  * by a tenth at least, for every longer run measured; SIZE_MAX if none.
  */
 static int zc_threshold(char *src, char *dst, size_t ps, size_t maxpages,
-			size_t *thresh)
+			const char *ev, size_t *thresh)
 {
 	size_t best = SIZE_MAX;
 
 	for (size_t k = maxpages; k >= 1; k /= 2) {
 		uint64_t mv = 0, cp = 0; /* set on success; quiets -Wmaybe-uninitialized */
-		int r = zc_measure(src, dst, k * ps, ps, &mv, &cp);
+		int r = zc_measure(src, dst, k * ps, ps, ev, &mv, &cp);
 		if (r)
 			return r;
 		if (mv * 11 > cp * 10)
@@ -180,7 +199,7 @@ static int zc_calibrate(size_t ps, size_t *t1, size_t *tm)
 	size_t maxpages = ps == JUMBO_PAGE_4K ? ZC_MAXRUN : 1;
 	size_t len = maxpages * ps;
 	int fl = MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE;
-	char *src, *dst;
+	char *src, *dst, *ev = NULL;
 	char spinbuf[64];
 	pthread_t th;
 	int r;
@@ -193,13 +212,14 @@ static int zc_calibrate(size_t ps, size_t *t1, size_t *tm)
 		r = ps == JUMBO_PAGE_4K ? -ENOMEM : -EOPNOTSUPP;
 		goto out;
 	}
-	if ((r = zc_threshold(src, dst, ps, maxpages, t1)) != 0)
+	ev = zc_evict_map();
+	if ((r = zc_threshold(src, dst, ps, maxpages, ev, t1)) != 0)
 		goto out;
 	*tm = *t1;
 	if (sysconf(_SC_NPROCESSORS_ONLN) > 1 && *t1 != SIZE_MAX) {
 		__atomic_store_n(&zc_stop, 0, __ATOMIC_RELAXED);
 		if (pthread_create(&th, NULL, zc_spin, spinbuf) == 0) {
-			r = zc_threshold(src, dst, ps, maxpages, tm);
+			r = zc_threshold(src, dst, ps, maxpages, ev, tm);
 			/* Relaxed: the join orders everything after it. */
 			__atomic_store_n(&zc_stop, 1, __ATOMIC_RELAXED);
 			pthread_join(th, NULL);
@@ -212,6 +232,7 @@ out:
 		munmap(src, len);
 	if (dst != MAP_FAILED)
 		munmap(dst, len);
+	zc_evict_unmap(ev);
 	return r;
 }
 
@@ -263,21 +284,30 @@ int jumbo_deliver_set_tuning(const struct jumbo_deliver_tuning *t)
 	return 0;
 }
 
-/* Threads in the process, looked up at most every 100 ms. */
+/*
+ * Threads in the process, looked up at most every 100 ms: the count and
+ * when it was taken.  Process state that needs no care at fork: a child's
+ * stale count is replaced within 100 ms and only picks a threshold.
+ */
+static struct {
+	uint64_t when;
+	unsigned n;
+} zc_threads = { 0, 1 };
+
 static unsigned zc_nthreads(void)
 {
-	static uint64_t when;
-	static unsigned n = 1;
-	uint64_t now = zc_ns(CLOCK_MONOTONIC_COARSE);
+	uint64_t *when = &zc_threads.when;
+	unsigned *n = &zc_threads.n;
+	uint64_t now = _jumbo_clock_ns(true);
 	struct stat st;
 
 	/* Relaxed: a stale count only picks the other threshold once. */
-	if (now - __atomic_load_n(&when, __ATOMIC_RELAXED) < 100000000u)
-		return __atomic_load_n(&n, __ATOMIC_RELAXED);
+	if (now - __atomic_load_n(when, __ATOMIC_RELAXED) < 100000000u)
+		return __atomic_load_n(n, __ATOMIC_RELAXED);
 	if (stat("/proc/self/task", &st) == 0 && st.st_nlink > 2)
-		__atomic_store_n(&n, (unsigned)st.st_nlink - 2, __ATOMIC_RELAXED);
-	__atomic_store_n(&when, now, __ATOMIC_RELAXED);
-	return __atomic_load_n(&n, __ATOMIC_RELAXED);
+		__atomic_store_n(n, (unsigned)st.st_nlink - 2, __ATOMIC_RELAXED);
+	__atomic_store_n(when, now, __ATOMIC_RELAXED);
+	return __atomic_load_n(n, __ATOMIC_RELAXED);
 }
 
 size_t _jumbo_zc_threshold(size_t page_size, size_t run_bytes)

@@ -20,13 +20,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define JUMBO_MAX_POOLS 4096
-
 __thread struct jumbo_tls _jumbo_tls __attribute__((tls_model("initial-exec")));
 #define tls _jumbo_tls
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct jumbo_pool *reg_pools[JUMBO_MAX_POOLS];
+/*
+ * The live pools by id, under reg_lock; grown (doubled) when every slot is
+ * taken, never shrunk: ids are reused, so its size is the most pools that
+ * were ever alive at once.  The fork handlers walk it with the lock held.
+ */
+static struct jumbo_pool **reg_pools;
+static unsigned reg_cap;
 static pthread_key_t tls_key;
 static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
 
@@ -96,6 +100,7 @@ static void drain_honour(struct jumbo_pool *p, struct jumbo_cache *c)
 {
 	_jumbo_depot_put(p, c->objs, c->len);
 	c->len = 0;
+	trim_if_idle(p);
 	struct jumbo_pool *want = drain_tagged(p);
 	__atomic_compare_exchange_n(&c->pool, &want, p, false,
 				    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
@@ -123,18 +128,30 @@ static struct jumbo_cache *cache_lookup(struct jumbo_pool *p)
 
 /* ---- registry ----------------------------------------------------------- */
 
+/* A free id for p: 0, or -ENOMEM if the registry cannot grow. */
 int _jumbo_registry_add(struct jumbo_pool *p)
 {
-	int err = -EMFILE;
+	unsigned i;
+	int err = 0;
 
 	pthread_mutex_lock(&reg_lock);
-	for (unsigned i = 0; i < JUMBO_MAX_POOLS; i++) {
-		if (!reg_pools[i]) {
-			reg_pools[i] = p;
-			p->id = i;
-			err = 0;
-			break;
+	for (i = 0; i < reg_cap && reg_pools[i]; i++)
+		;
+	if (i == reg_cap) {
+		unsigned n = reg_cap ? 2 * reg_cap : 16;
+		struct jumbo_pool **v = n > reg_cap ? realloc(reg_pools, n * sizeof(*v))
+						    : NULL;
+		if (v) {
+			memset(v + reg_cap, 0, (n - reg_cap) * sizeof(*v));
+			reg_pools = v;
+			reg_cap = n;
+		} else {
+			err = -ENOMEM;
 		}
+	}
+	if (!err) {
+		reg_pools[i] = p;
+		p->id = i;
 	}
 	pthread_mutex_unlock(&reg_lock);
 	return err;
@@ -185,6 +202,7 @@ static void cache_empty(struct jumbo_pool *p, struct jumbo_cache *c)
 	c->len = 0;
 	_jumbo_depot_keep_empty(p, c->spare);
 	c->spare = NULL;
+	trim_if_idle(p);
 }
 
 /*
@@ -241,7 +259,7 @@ static void cache_retire(struct jumbo_pool *p, struct jumbo_cache *c)
 void _jumbo_pools_atfork_prepare(void)
 {
 	pthread_mutex_lock(&reg_lock);
-	for (unsigned i = 0; i < JUMBO_MAX_POOLS; i++) {
+	for (unsigned i = 0; i < reg_cap; i++) {
 		struct jumbo_pool *p = reg_pools[i];
 		if (!p)
 			continue;
@@ -253,7 +271,7 @@ void _jumbo_pools_atfork_prepare(void)
 
 void _jumbo_pools_atfork_parent(void)
 {
-	for (unsigned i = JUMBO_MAX_POOLS; i-- > 0;)
+	for (unsigned i = reg_cap; i-- > 0;)
 		if (reg_pools[i])
 			pthread_mutex_unlock(&reg_pools[i]->lock);
 	pthread_mutex_unlock(&reg_lock);
@@ -267,7 +285,7 @@ void _jumbo_pools_atfork_child(void)
 	 * them true (made anew, they would still be held in its eyes).
 	 * trim's condition is made anew: its waiters did not follow.
 	 */
-	for (unsigned i = JUMBO_MAX_POOLS; i-- > 0;) {
+	for (unsigned i = reg_cap; i-- > 0;) {
 		struct jumbo_pool *p = reg_pools[i];
 		if (!p)
 			continue;
@@ -434,7 +452,7 @@ static void child_settle(struct jumbo_pool *p)
 void _jumbo_pools_atfork_settle(void)
 {
 	pthread_mutex_lock(&reg_lock);
-	for (unsigned i = 0; i < JUMBO_MAX_POOLS; i++)
+	for (unsigned i = 0; i < reg_cap; i++)
 		if (reg_pools[i])
 			child_settle(reg_pools[i]);
 	pthread_mutex_unlock(&reg_lock);
@@ -448,6 +466,7 @@ void jumbo_pool_flush_cache(struct jumbo_pool *p)
 	if (c) {
 		_jumbo_depot_put(p, c->objs, c->len);
 		c->len = 0;
+		trim_if_idle(p);
 	}
 	_jumbo_leave(p);
 }
@@ -469,9 +488,10 @@ static bool refill(struct jumbo_pool *p, struct jumbo_cache *c)
 		c->len = m->count;
 		m->count = 0;
 		c->spare = m;
-		return c->len != 0;
+	} else {
+		c->len = _jumbo_depot_get(p, c->objs, p->mag_size);
 	}
-	c->len = _jumbo_depot_get(p, c->objs, p->mag_size);
+	trim_if_idle(p);
 	return c->len != 0;
 }
 
@@ -493,6 +513,7 @@ static void flush(struct jumbo_pool *p, struct jumbo_cache *c)
 	} else {
 		_jumbo_depot_put(p, c->objs, m); /* no memory: the spill list */
 	}
+	trim_if_idle(p);
 	/* The recent, cache-hot half stays. */
 	memmove(c->objs, c->objs + m, (c->len - m) * sizeof(frame_t));
 	c->len -= m;
@@ -533,12 +554,15 @@ static frame_t alloc_slow(struct jumbo_pool *p)
 		return f;
 	}
 	while (!c && _jumbo_depot_get(p, &f, 1) == 1) {
+		trim_if_idle(p);
 		if (!_jumbo_alloc_check(p, f))
 			continue;
 		ctr_add(&p->ctr.allocs, 1);
 		fr_store(p, f, JUMBO_PG_ALLOC);
 		return f;
 	}
+	if (!c)
+		trim_if_idle(p);
 	/* The pool is out of pages but for those other threads cache. */
 	if (!p->nocache)
 		drain_request(p, c);
@@ -641,6 +665,7 @@ void _jumbo_cache_put(struct jumbo_pool *p, frame_t f)
 	if (!c) {
 		_jumbo_depot_put(p, &f, 1);
 		ctr_add(&p->ctr.frees, 1);
+		trim_if_idle(p);
 		return;
 	}
 	if (c->len == c->cap)

@@ -221,8 +221,6 @@ unsigned _jumbo_depot_get(struct jumbo_pool *p, frame_t *out, unsigned n)
 	pthread_mutex_lock(&p->lock);
 	unsigned got = take(p, out, n);
 	pthread_mutex_unlock(&p->lock);
-	if (unlikely(p->trim_idle_ms))
-		_jumbo_auto_trim(p, _jumbo_clock_ms());
 	return got;
 }
 
@@ -276,8 +274,6 @@ struct jumbo_mag *_jumbo_depot_take_full(struct jumbo_pool *p,
 			untrim(p, m);
 	}
 	pthread_mutex_unlock(&p->lock);
-	if (m && unlikely(p->trim_idle_ms))
-		_jumbo_auto_trim(p, _jumbo_clock_ms());
 	return m;
 }
 
@@ -306,8 +302,6 @@ struct jumbo_mag *_jumbo_depot_give_full(struct jumbo_pool *p,
 	p->out -= (long)m->count;
 	struct jumbo_mag *e = empty_pop(p);
 	pthread_mutex_unlock(&p->lock);
-	if (unlikely(p->trim_idle_ms))
-		_jumbo_auto_trim(p, now);
 	return e;
 }
 
@@ -351,8 +345,6 @@ void _jumbo_depot_put(struct jumbo_pool *p, const frame_t *fs, unsigned n)
 	}
 	p->out -= (long)n;
 	pthread_mutex_unlock(&p->lock);
-	if (unlikely(p->trim_idle_ms))
-		_jumbo_auto_trim(p, now);
 }
 
 /*
@@ -732,8 +724,6 @@ void _jumbo_depot_put_run(struct jumbo_pool *p, frame_t first, unsigned n)
 	p->run_pages += n;
 	p->out -= (long)n;
 	pthread_mutex_unlock(&p->lock);
-	if (unlikely(p->trim_idle_ms))
-		_jumbo_auto_trim(p, now);
 }
 
 /* Trim's first half for runs: detach the untrimmed ones old enough. */

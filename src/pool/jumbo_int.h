@@ -298,6 +298,30 @@ static inline frame_t pg_frame(const struct vm_page *pg)
 }
 
 /* Frame i's descriptor and state, as growth writes them (lock held). */
+/*
+ * The one address-to-frame lookup, for every entry point that takes an
+ * address.  Its bound is the cap (ph_npages, fixed at creation: one
+ * compare, no atomic load; an address below the base wraps above it).  A
+ * frame inside the cap but beyond the committed part passes and is told
+ * apart by its state word, which reads JUMBO_PG_UNUSED until the frame is
+ * committed (the state array is mapped for the whole cap, zero-filled):
+ * each caller's state check turns that into -EFAULT.  exact: addr must be
+ * a page's first byte.  0, -EFAULT (outside the cap) or -EINVAL.
+ */
+static inline int fr_of(const struct jumbo_pool *p, const void *addr,
+			bool exact, frame_t *fp)
+{
+	size_t off = (uintptr_t)addr - (uintptr_t)p->head.ph_base;
+	size_t i = off >> p->head.ph_shift;
+
+	if (unlikely(i >= p->head.ph_npages))
+		return -EFAULT;
+	if (exact && unlikely(off & p->page_mask))
+		return -EINVAL;
+	*fp = (frame_t)i;
+	return 0;
+}
+
 static inline void fr_init(struct jumbo_pool *p, size_t i)
 {
 	struct vm_page *pg = &p->head.ph_pages[i];
@@ -456,15 +480,12 @@ static inline int _jumbo_free(struct jumbo_pool *p, frame_t f)
 /* The free of an address: checked, then the inline free. */
 static inline int _jumbo_free_addr(struct jumbo_pool *p, const void *addr)
 {
-	size_t off = (uintptr_t)addr - (uintptr_t)p->head.ph_base;
-	size_t i = off >> p->head.ph_shift;
+	frame_t f;
+	int err = fr_of(p, addr, true, &f);
 
-	/* Outside the reservation (one compare: below wraps); not a start. */
-	if (unlikely(i >= p->head.ph_npages))
-		return -EFAULT;
-	if (unlikely(off & p->page_mask))
-		return -EINVAL;
-	return _jumbo_free(p, (frame_t)i);
+	if (unlikely(err))
+		return err;
+	return _jumbo_free(p, f);
 }
 
 /*
@@ -500,6 +521,19 @@ static inline void _jumbo_leave(struct jumbo_pool *p)
 	_jumbo_tls.busy = NULL;
 }
 
+/* The error for a page whose word is not ALLOC, or 0 if it is. */
+static inline int not_alloc(uint32_t s)
+{
+	switch (s & PGS_MASK) {
+	case JUMBO_PG_ALLOC:
+		return 0;
+	case JUMBO_PG_UNUSED:
+		return -EFAULT;
+	default:
+		return -EALREADY;
+	}
+}
+
 /* page.c: states, checks, poison, reports. */
 JUMBO_HIDDEN bool _jumbo_alloc_check(struct jumbo_pool *p, frame_t f);
 JUMBO_HIDDEN void _jumbo_twin(struct jumbo_pool *p, frame_t f, const char *fn,
@@ -507,21 +541,35 @@ JUMBO_HIDDEN void _jumbo_twin(struct jumbo_pool *p, frame_t f, const char *fn,
 JUMBO_HIDDEN int _jumbo_free_state(struct jumbo_pool *p, frame_t f);
 JUMBO_HIDDEN int _jumbo_page_of(struct jumbo_pool *p, const void *addr,
 				bool exact, frame_t *fp);
-JUMBO_HIDDEN int _jumbo_steal(struct jumbo_pool *p, frame_t f,
-			      unsigned flags);
 JUMBO_HIDDEN void _jumbo_poison(struct jumbo_pool *p, frame_t f);
 JUMBO_HIDDEN const char *_jumbo_strerr(int err);
 
-/* pool.c: a detached pool refuses fn: -EXDEV, reported once. */
+/* hold.c: a steal by frame (the seed's jumbo_pg_steal). */
+JUMBO_HIDDEN int _jumbo_steal(struct jumbo_pool *p, frame_t f,
+			      unsigned flags);
+
+/* page.c: a detached pool refuses fn: -EXDEV, reported once. */
 JUMBO_HIDDEN int _jumbo_detached(struct jumbo_pool *p, const char *fn);
 
 /* pool.c */
 JUMBO_HIDDEN struct jumbo_pool *_jumbo_pool_make(const struct jumbo_pool_params *pp,
 						int at);
-JUMBO_HIDDEN uint32_t _jumbo_clock_ms(void);
-JUMBO_HIDDEN void _jumbo_auto_trim(struct jumbo_pool *p, uint32_t now);
-JUMBO_HIDDEN long _jumbo_trim(struct jumbo_pool *p, unsigned min_age_ms);
 JUMBO_HIDDEN void _jumbo_pool_locks_init(struct jumbo_pool *p);
+
+/* trim.c */
+JUMBO_HIDDEN void _jumbo_auto_trim(struct jumbo_pool *p);
+JUMBO_HIDDEN long _jumbo_trim(struct jumbo_pool *p, unsigned min_age_ms);
+
+/*
+ * After a visit to the depot (its lock released): the automatic trim's
+ * moment, if the pool has one.  The depot's callers make this call, not
+ * the depot, so that calls in the pool layer go one way (docs/LAYOUT.md).
+ */
+static inline void trim_if_idle(struct jumbo_pool *p)
+{
+	if (unlikely(p->trim_idle_ms))
+		_jumbo_auto_trim(p);
+}
 
 
 /*

@@ -1,7 +1,9 @@
 /*
- * Page states and their transitions off the fast path: holds and deferred
- * frees, steals, trimmed and poisoned pages, and the checks that keep bad
- * input from corrupting a pool.
+ * Page states and their transitions off the fast path: trimmed and
+ * poisoned pages, twins, and the checks that keep bad input from
+ * corrupting a pool.  The transitions that end in a free (an unhold's
+ * deferred free, a steal) are in hold.c, above the caches they free into;
+ * this file calls nothing else in the layer.
  *
  *   state      alloc      free             hold      unhold         steal
  *   FREE       -> ALLOC   error EALREADY   EALREADY  ENOENT         EALREADY
@@ -69,23 +71,22 @@ const char *_jumbo_strerr(int err)
 }
 
 /*
- * The page at addr.  exact: addr must be the page's first byte.  0 or
- * -EFAULT (outside the pool or its committed part) or -EINVAL.
+ * The page at addr, by the one lookup (fr_of: bounded by the cap).  A
+ * frame not yet committed is foreign whatever the offset: -EFAULT before
+ * any -EINVAL.  exact: addr must be the page's first byte.  0, -EFAULT or
+ * -EINVAL.
  */
 int _jumbo_page_of(struct jumbo_pool *p, const void *addr, bool exact,
 		   frame_t *fp)
 {
 	if (!p)
 		return -EINVAL;
-	size_t off = (uintptr_t)addr - (uintptr_t)p->head.ph_base;
-	size_t i = off >> p->head.ph_shift;
-
-	if (i >= __atomic_load_n(&p->committed, __ATOMIC_ACQUIRE))
+	int err = fr_of(p, addr, false, fp);
+	if (err)
+		return err;
+	if ((fr_load(p, *fp) & PGS_MASK) == JUMBO_PG_UNUSED)
 		return -EFAULT;
-	if (exact && (off & (p->page_size - 1)))
-		return -EINVAL;
-	*fp = (frame_t)i;
-	return 0;
+	return exact ? fr_of(p, addr, true, fp) : 0;
 }
 
 void _jumbo_poison(struct jumbo_pool *p, frame_t f)
@@ -107,19 +108,6 @@ static void check_poison(struct jumbo_pool *p, frame_t f)
 				 "%zu (pool \"%s\")", i * sizeof(*w), p->name);
 			_jumbo_panic("jumbo_pg_alloc", fr_addr(p, f), why);
 		}
-	}
-}
-
-/* The error for a page whose word is not ALLOC, or 0 if it is. */
-static int not_alloc(uint32_t s)
-{
-	switch (s & PGS_MASK) {
-	case JUMBO_PG_ALLOC:
-		return 0;
-	case JUMBO_PG_UNUSED:
-		return -EFAULT;
-	default:
-		return -EALREADY;
 	}
 }
 
@@ -228,124 +216,6 @@ int _jumbo_free_state(struct jumbo_pool *p, frame_t f)
 	}
 }
 
-static int hold(struct jumbo_pool *p, frame_t f);
-static int unhold(struct jumbo_pool *p, frame_t f);
-
-int jumbo_pool_hold(struct jumbo_pool *p, void *addr)
-{
-	frame_t f;
-	int err = _jumbo_page_of(p, addr, false, &f);
-	if (err)
-		return err;
-	if (!_jumbo_enter(p, "jumbo_pool_hold"))
-		return -EDEADLK;
-	err = hold(p, f);
-	_jumbo_leave(p);
-	return err;
-}
-
-static int hold(struct jumbo_pool *p, frame_t f)
-{
-	uint32_t s = fr_load(p, f);
-	do {
-		if ((s & PGS_MASK) == JUMBO_PG_UNUSED)
-			return -EFAULT;
-		if ((s & PGS_MASK) != JUMBO_PG_ALLOC || (s & PGF_DEFER))
-			return -EALREADY;
-		if ((s >> PG_HOLD_SHIFT) == PG_HOLD_MAX)
-			return -EOVERFLOW;
-		/* CAS: an unhold may be running on another thread. */
-	} while (!fr_cas(p, f, &s, s + PG_HOLD_ONE));
-	ctr_add(&p->ctr.holds, 1);
-	return 0;
-}
-
-int jumbo_pool_unhold(struct jumbo_pool *p, void *addr)
-{
-	frame_t f;
-	int err = _jumbo_page_of(p, addr, false, &f);
-	if (err)
-		return err;
-	if (!_jumbo_enter(p, "jumbo_pool_unhold"))
-		return -EDEADLK;
-	err = unhold(p, f);
-	_jumbo_leave(p);
-	return err;
-}
-
-static int unhold(struct jumbo_pool *p, frame_t f)
-{
-	uint32_t s = fr_load(p, f), ns;
-
-	do {
-		if ((s & PGS_MASK) == JUMBO_PG_UNUSED)
-			return -EFAULT;
-		if ((s & PGS_MASK) != JUMBO_PG_ALLOC || !(s >> PG_HOLD_SHIFT))
-			return -ENOENT;
-		ns = s - PG_HOLD_ONE;
-		if (!(ns >> PG_HOLD_SHIFT) && (ns & PGF_DEFER))
-			ns = JUMBO_PG_ALLOC; /* last hold of a freed page */
-		/*
-		 * Acquire-release: the I/O that held the page (its writes
-		 * to the page) happens before whoever frees or reuses it.
-		 */
-	} while (!fr_cas(p, f, &s, ns));
-	if ((s & PGF_DEFER) && !(ns & PGF_DEFER)) {
-		/* We own the page now, as its freer would have: free it. */
-		if (_jumbo_free_state(p, f) > 0)
-			_jumbo_cache_put(p, f);
-	}
-	return 0;
-}
-
-static int steal(struct jumbo_pool *p, frame_t f, unsigned flags);
-
-int _jumbo_steal(struct jumbo_pool *p, frame_t f, unsigned flags)
-{
-	if (!_jumbo_enter(p, p->seed ? "jumbo_pg_steal" : "jumbo_pool_steal"))
-		return -EDEADLK;
-	int err = steal(p, f, flags);
-	_jumbo_leave(p);
-	return err;
-}
-
-static int steal(struct jumbo_pool *p, frame_t f, unsigned flags)
-{
-	uint32_t s = fr_load(p, f);
-
-	if (not_alloc(s))
-		return not_alloc(s);
-	if (s >> PG_HOLD_SHIFT)
-		return (s & PGF_DEFER) ? -EALREADY : -EBUSY;
-	if (p->fd >= 0)
-		return -EOPNOTSUPP;
-	/*
-	 * MOVED skips the system call: after MREMAP_DONTUNMAP the slot is
-	 * mapped and empty.  The kernel refuses DONTUNMAP on hugetlb memory,
-	 * so a moved 2 MiB page left a hole: always re-back those.
-	 */
-	if (p->huge)
-		flags &= ~JUMBO_STEAL_MOVED;
-	if (!(flags & JUMBO_STEAL_MOVED) && _jumbo_reback(p, f)) {
-		fr_store(p, f, JUMBO_PG_LOST);
-		ctr_add(&p->ctr.lost, 1);
-		return -ENOMEM;
-	}
-	ctr_add(&p->ctr.steals, 1);
-	/* Fresh memory is zero, so a debug pool's page carries no poison. */
-	fr_store(p, f, JUMBO_PG_FREE);
-	_jumbo_cache_put(p, f);
-	return 0;
-}
-
-int jumbo_pool_steal(struct jumbo_pool *p, void *addr, unsigned flags)
-{
-	frame_t f;
-	int err = flags & ~JUMBO_STEAL_MOVED ? -EINVAL
-					     : _jumbo_page_of(p, addr, true, &f);
-	return err ? err : _jumbo_steal(p, f, flags);
-}
-
 enum jumbo_page_state jumbo_page_state(vm_page_t pg, unsigned *holds,
 				       int *free_pending)
 {
@@ -362,4 +232,23 @@ enum jumbo_page_state jumbo_page_state(vm_page_t pg, unsigned *holds,
 	if ((s & PGS_MASK) == JUMBO_PG_ALLOC && h)
 		return JUMBO_PG_HELD;
 	return (enum jumbo_page_state)(s & PGS_MASK);
+}
+
+/*
+ * A shared pool in a fork child: the memory is the parent's too, the
+ * pool's state (which pages are free) a private copy of it, so a page
+ * allocated here could be allocated there as well.  Until pools are made
+ * for several processes, the child may read, write and free what it
+ * inherited, and allocates nothing.
+ */
+int _jumbo_detached(struct jumbo_pool *p, const char *fn)
+{
+	if (!__atomic_exchange_n(&p->detached_said, true, __ATOMIC_RELAXED))
+		_jumbo_log(JUMBO_LOG_WARNING,
+			   "%s: pool \"%s\" is shared and this process "
+			   "is a fork of the one that made it: it may use "
+			   "the pages it inherited, not allocate (EXDEV)",
+			fn, p->name);
+	ctr_add(&p->ctr.alloc_fails, 1);
+	return -EXDEV;
 }

@@ -168,20 +168,16 @@ vm_page_t jumbo_pg_alloc(void)
 }
 
 /*
- * A free the pool refused.  An address below the pool's committed size
- * is most likely an I/O address (what VM_PAGE_TO_PHYS gives) passed where
+ * A free the pool refused.  An address that translates as an I/O address
+ * of the pool (below its committed size) is most likely an I/O address (what VM_PAGE_TO_PHYS gives) passed where
  * the virtual address belongs: say so.
  */
 static JUMBO_NOINLINE _Noreturn void seed_free_fail(const char *fn,
 						    void *addr, int err)
 {
-	/* The pool is looked up again: the fast path keeps no register for
-	 * this call. */
-	struct jumbo_pool *p = dflt();
 	uintptr_t a = (uintptr_t)addr;
-	size_t committed = __atomic_load_n(&p->committed, __ATOMIC_ACQUIRE);
 
-	if (err == -EFAULT && a && (a >> p->head.ph_shift) < committed) {
+	if (err == -EFAULT && a && jumbo_phys_to_kva(a)) {
 		char why[160];
 		snprintf(why, sizeof(why), "not a page of the pool: %#lx is an "
 			 "I/O address; free jumbo_phys_to_kva(pa) = %p",
@@ -237,10 +233,12 @@ void jumbo_pg_steal(vm_page_t pg)
 caddr_t jumbo_phys_to_kva(vm_offset_t pa)
 {
 	struct jumbo_pool *p = dflt();
+	frame_t f;
 
-	/* Only committed frames translate: the rest has no memory. */
-	if (!p || (pa >> p->head.ph_shift) >=
-			  __atomic_load_n(&p->committed, __ATOMIC_ACQUIRE))
+	/* Only committed frames translate: the rest has no memory.  The one
+	 * lookup bounds by the cap; the state word says committed. */
+	if (!p || fr_of(p, (void *)((uintptr_t)p->head.ph_base + pa), false, &f) ||
+	    (fr_load(p, f) & PGS_MASK) == JUMBO_PG_UNUSED)
 		return NULL;
 	return p->head.ph_base + pa;
 }

@@ -87,6 +87,7 @@ static struct {
 		struct jumbo_pool *pool;
 		unsigned id;
 	} pools[JUMBO_STAT_MAX_POOLS];
+	struct jumbo_stat_pool snap[JUMBO_STAT_MAX_POOLS]; /* publish's copy */
 	char path[256];
 } W = { .lock = PTHREAD_MUTEX_INITIALIZER, .once = PTHREAD_ONCE_INIT };
 
@@ -142,7 +143,7 @@ static bool stat_wanted(unsigned flags)
 /* Copies the current snapshot into the segment.  Called with W.lock held. */
 static void publish_locked(void)
 {
-	static struct jumbo_stat_pool snap[JUMBO_STAT_MAX_POOLS];
+	struct jumbo_stat_pool *snap = W.snap;
 	struct seg *s = W.seg;
 	struct timespec ts;
 

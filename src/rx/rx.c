@@ -237,6 +237,9 @@ fail:
 			close(rx->fd);
 		free(rx);
 	}
+	/* Every failure has its words, even one a backend did not phrase. */
+	if (!rx_errbuf[0])
+		_jumbo_rx_fail(e, "%s", strerror(-e));
 	if (err)
 		*err = e;
 	errno = -e;
@@ -395,7 +398,7 @@ int _jumbo_rx_wait(int fd, int timeout_ms)
 	return r;
 }
 
-unsigned _jumbo_rx_trim(struct mbuf *m, size_t len)
+unsigned _jumbo_rx_cut(struct mbuf *m, size_t len)
 {
 	struct mbuf *n = m, *rest;
 	unsigned pages = 0;

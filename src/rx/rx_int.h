@@ -87,7 +87,7 @@ JUMBO_HIDDEN int _jumbo_rx_wait(int fd, int timeout_ms);
  * mbufs that hold data, the rest freed (their pages back to the pool).
  * len 0 keeps one empty mbuf.  Returns the pages kept.
  */
-JUMBO_HIDDEN unsigned _jumbo_rx_trim(struct mbuf *m, size_t len);
+JUMBO_HIDDEN unsigned _jumbo_rx_cut(struct mbuf *m, size_t len);
 
 /* Now, for rcv_tstmp: ns since the epoch (a vDSO call, once per batch). */
 static inline uint64_t _jumbo_rx_now(void)

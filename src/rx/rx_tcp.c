@@ -160,7 +160,7 @@ static int tcp_recv_raw(struct jumbo_rx *rx, struct rx_tcp *t,
 	for (unsigned i = 0; i < have && r > 0; i++) {
 		size_t len = (size_t)r < chunk ? (size_t)r : chunk;
 
-		RX_ADD(rx, pages, _jumbo_rx_trim(t->slot[i], len));
+		RX_ADD(rx, pages, _jumbo_rx_cut(t->slot[i], len));
 		RX_ADD(rx, bytes, len);
 		pkts[out++] = t->slot[i];
 		t->slot[i] = NULL;
@@ -259,7 +259,7 @@ static int tcp_recv_len32(struct jumbo_rx *rx, struct rx_tcp *t,
 			if (t->have == t->need) {
 				if (t->cur) {
 					RX_ADD(rx, pages,
-					       _jumbo_rx_trim(t->cur, t->need));
+					       _jumbo_rx_cut(t->cur, t->need));
 					RX_ADD(rx, bytes, t->need);
 					RX_ADD(rx, packets, 1);
 					pkts[out++] = t->cur;
@@ -278,7 +278,7 @@ static int tcp_recv_len32(struct jumbo_rx *rx, struct rx_tcp *t,
 		/* A frame of just a prefix is complete already. */
 		if (t->need == 4) {
 			if (t->cur && out < n) {
-				_jumbo_rx_trim(t->cur, 4);
+				_jumbo_rx_cut(t->cur, 4);
 				RX_ADD(rx, pages, 1);
 				RX_ADD(rx, bytes, 4);
 				RX_ADD(rx, packets, 1);

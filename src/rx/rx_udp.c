@@ -161,7 +161,7 @@ static int udp_recv(struct jumbo_rx *rx, struct mbuf **pkts, unsigned n,
 			continue;
 		}
 		udp_info(u, i, u->slot[i], &now);
-		RX_ADD(rx, pages, _jumbo_rx_trim(u->slot[i], len));
+		RX_ADD(rx, pages, _jumbo_rx_cut(u->slot[i], len));
 		RX_ADD(rx, bytes, len);
 		pkts[out++] = u->slot[i];
 		u->slot[i] = NULL;

@@ -277,26 +277,39 @@ int _jumbo_rx_xdp_supported(void)
  * what they say is in our own message when it matters.  Their printers
  * are process-wide: ours is installed only while the backend calls them
  * (open, close) and the caller's put back after, so a program that set
- * its own keeps it.
+ * its own keeps it.  A program that routes the library's messages
+ * (jumbo_set_log) gets theirs too, at JUMBO_LOG_INFO, prefixed with the
+ * library's name; without a hook they stay quiet, as before.
  */
 struct xdp_quiet {
 	libbpf_print_fn_t bpf;
 	libxdp_print_fn_t xdp;
 };
 
+static void xdp_route(const char *who, const char *f, va_list a)
+{
+	char msg[400];
+
+	if (!_jumbo_log_routed())
+		return;
+	vsnprintf(msg, sizeof(msg), f, a);
+	size_t n = strlen(msg);
+	while (n && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	_jumbo_log(JUMBO_LOG_INFO, "%s: %s", who, msg);
+}
+
 static int xdp_bpf_print(enum libbpf_print_level l, const char *f, va_list a)
 {
-	(void)l;
-	(void)f;
-	(void)a;
+	if (l != LIBBPF_DEBUG)
+		xdp_route("libbpf", f, a);
 	return 0;
 }
 
 static int xdp_xdp_print(enum libxdp_print_level l, const char *f, va_list a)
 {
-	(void)l;
-	(void)f;
-	(void)a;
+	if (l != LIBXDP_DEBUG)
+		xdp_route("libxdp", f, a);
 	return 0;
 }
 

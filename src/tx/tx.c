@@ -244,24 +244,18 @@ JUMBO_API int jumbo_tx_close(struct jumbo_tx *tx, struct jumbo_tx_stats *final)
 
 uint64_t _jumbo_tx_deadline(int ms)
 {
-	struct timespec ts;
-
 	if (ms < 0)
 		return UINT64_MAX;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec +
-	       (uint64_t)ms * 1000000u;
+	return _jumbo_clock_ns(false) + (uint64_t)ms * 1000000u;
 }
 
 int _jumbo_tx_left(uint64_t deadline_ns)
 {
-	struct timespec ts;
 	uint64_t now;
 
 	if (deadline_ns == UINT64_MAX)
 		return -1;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	now = _jumbo_clock_ns(false);
 	if (now >= deadline_ns)
 		return 0;
 	return (int)((deadline_ns - now + 999999) / 1000000);

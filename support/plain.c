@@ -4,8 +4,8 @@
  * again and again (the floor: one copy, nothing allocated).  UDP, or TCP
  * frames cut by their 32-bit length prefix, read with two recv calls.
  */
+#include "plain.h"
 #include "send.h"
-#include "tool.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -1,0 +1,125 @@
+/*
+ * Holds and steals: the page transitions (page.c's table) that can end in
+ * a free, so they sit above the thread caches they free into.
+ */
+#include "jumbo_int.h"
+
+#include <errno.h>
+
+static int hold(struct jumbo_pool *p, frame_t f);
+static int unhold(struct jumbo_pool *p, frame_t f);
+
+int jumbo_pool_hold(struct jumbo_pool *p, void *addr)
+{
+	frame_t f;
+	int err = _jumbo_page_of(p, addr, false, &f);
+	if (err)
+		return err;
+	if (!_jumbo_enter(p, "jumbo_pool_hold"))
+		return -EDEADLK;
+	err = hold(p, f);
+	_jumbo_leave(p);
+	return err;
+}
+
+static int hold(struct jumbo_pool *p, frame_t f)
+{
+	uint32_t s = fr_load(p, f);
+	do {
+		if ((s & PGS_MASK) == JUMBO_PG_UNUSED)
+			return -EFAULT;
+		if ((s & PGS_MASK) != JUMBO_PG_ALLOC || (s & PGF_DEFER))
+			return -EALREADY;
+		if ((s >> PG_HOLD_SHIFT) == PG_HOLD_MAX)
+			return -EOVERFLOW;
+		/* CAS: an unhold may be running on another thread. */
+	} while (!fr_cas(p, f, &s, s + PG_HOLD_ONE));
+	ctr_add(&p->ctr.holds, 1);
+	return 0;
+}
+
+int jumbo_pool_unhold(struct jumbo_pool *p, void *addr)
+{
+	frame_t f;
+	int err = _jumbo_page_of(p, addr, false, &f);
+	if (err)
+		return err;
+	if (!_jumbo_enter(p, "jumbo_pool_unhold"))
+		return -EDEADLK;
+	err = unhold(p, f);
+	_jumbo_leave(p);
+	return err;
+}
+
+static int unhold(struct jumbo_pool *p, frame_t f)
+{
+	uint32_t s = fr_load(p, f), ns;
+
+	do {
+		if ((s & PGS_MASK) == JUMBO_PG_UNUSED)
+			return -EFAULT;
+		if ((s & PGS_MASK) != JUMBO_PG_ALLOC || !(s >> PG_HOLD_SHIFT))
+			return -ENOENT;
+		ns = s - PG_HOLD_ONE;
+		if (!(ns >> PG_HOLD_SHIFT) && (ns & PGF_DEFER))
+			ns = JUMBO_PG_ALLOC; /* last hold of a freed page */
+		/*
+		 * Acquire-release: the I/O that held the page (its writes
+		 * to the page) happens before whoever frees or reuses it.
+		 */
+	} while (!fr_cas(p, f, &s, ns));
+	if ((s & PGF_DEFER) && !(ns & PGF_DEFER)) {
+		/* We own the page now, as its freer would have: free it. */
+		if (_jumbo_free_state(p, f) > 0)
+			_jumbo_cache_put(p, f);
+	}
+	return 0;
+}
+
+static int steal(struct jumbo_pool *p, frame_t f, unsigned flags);
+
+int _jumbo_steal(struct jumbo_pool *p, frame_t f, unsigned flags)
+{
+	if (!_jumbo_enter(p, p->seed ? "jumbo_pg_steal" : "jumbo_pool_steal"))
+		return -EDEADLK;
+	int err = steal(p, f, flags);
+	_jumbo_leave(p);
+	return err;
+}
+
+static int steal(struct jumbo_pool *p, frame_t f, unsigned flags)
+{
+	uint32_t s = fr_load(p, f);
+
+	if (not_alloc(s))
+		return not_alloc(s);
+	if (s >> PG_HOLD_SHIFT)
+		return (s & PGF_DEFER) ? -EALREADY : -EBUSY;
+	if (p->fd >= 0)
+		return -EOPNOTSUPP;
+	/*
+	 * MOVED skips the system call: after MREMAP_DONTUNMAP the slot is
+	 * mapped and empty.  The kernel refuses DONTUNMAP on hugetlb memory,
+	 * so a moved 2 MiB page left a hole: always re-back those.
+	 */
+	if (p->huge)
+		flags &= ~JUMBO_STEAL_MOVED;
+	if (!(flags & JUMBO_STEAL_MOVED) && _jumbo_reback(p, f)) {
+		fr_store(p, f, JUMBO_PG_LOST);
+		ctr_add(&p->ctr.lost, 1);
+		return -ENOMEM;
+	}
+	ctr_add(&p->ctr.steals, 1);
+	/* Fresh memory is zero, so a debug pool's page carries no poison. */
+	fr_store(p, f, JUMBO_PG_FREE);
+	_jumbo_cache_put(p, f);
+	return 0;
+}
+
+int jumbo_pool_steal(struct jumbo_pool *p, void *addr, unsigned flags)
+{
+	frame_t f;
+	int err = flags & ~JUMBO_STEAL_MOVED ? -EINVAL
+					     : _jumbo_page_of(p, addr, true, &f);
+	return err ? err : _jumbo_steal(p, f, flags);
+}
