@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "bench.h"
 #include "dl.h"
@@ -37,16 +38,28 @@ static int user_open(const char *path, struct peer *to, char *why,
 	return from->start(0, why, whylen);
 }
 
+/* The environment may name another build of the object: a "before"
+ * build, run alternately with this one in the same minutes. */
+static const char *user_path(const char *env, const char *built)
+{
+	const char *s = getenv(env);
+
+	return s && *s ? s : built;
+}
+
 static int shared_start(size_t capacity, char *why, size_t whylen)
 {
 	(void)capacity;
-	return user_open(BENCH_USER_SO, &user_shared, why, whylen);
+	return user_open(user_path("JUMBO_BENCH_USER_SO", BENCH_USER_SO),
+			 &user_shared, why, whylen);
 }
 
 static int static_start(size_t capacity, char *why, size_t whylen)
 {
 	(void)capacity;
-	return user_open(BENCH_USER_STATIC_SO, &user_static, why, whylen);
+	return user_open(user_path("JUMBO_BENCH_USER_A_SO",
+				   BENCH_USER_STATIC_SO),
+			 &user_static, why, whylen);
 }
 
 /* Trampolines: the peer tables are const and filled before start(). */
