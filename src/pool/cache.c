@@ -555,30 +555,32 @@ unsigned jumbo_pool_alloc_bulk(struct jumbo_pool *p, void **addrs, unsigned n)
 	while (got < n) {
 		struct jumbo_cache *c = _jumbo_tls_cache(p);
 		if (c && c->len) {
-			/* Locals: nothing is kept in registers across atomics. */
+			/* Locals: nothing is kept in registers across atomics.
+			 * One count, j, walks the cache down from its top and
+			 * the output up. */
 			unsigned len = c->len, k = len < n - got ? len : n - got;
-			unsigned end = len - k, start = got;
-			const frame_t *o = c->objs;
+			const frame_t *top = c->objs + len - 1;
+			void **out = addrs + got;
 			uint32_t *state = p->state;
 			char *base = p->head.ph_base;
 			unsigned shift = p->head.ph_shift;
 			uint64_t allocs = c->allocs;
-			while (len > end) {
-				frame_t f = o[len - 1];
+			unsigned j;
+			for (j = 0; j < k; j++) {
+				frame_t f = *(top - j);
 				if (unlikely(__atomic_load_n(&state[f], __ATOMIC_RELAXED) !=
 					     JUMBO_PG_FREE))
 					break;
-				len--;
 				__atomic_store_n(&state[f], JUMBO_PG_ALLOC,
 						 __ATOMIC_RELAXED);
-				addrs[got++] = base + ((size_t)f << shift);
+				out[j] = base + ((size_t)f << shift);
 			}
-			c->len = len;
-			__atomic_store_n(&c->allocs, allocs + (got - start),
-					 __ATOMIC_RELAXED);
-			if (unlikely(len > end)) { /* stopped at a twin */
-				c->len = len - 1;
-				_jumbo_twin(p, o[len - 1], NULL, false);
+			c->len = len - j;
+			got += j;
+			__atomic_store_n(&c->allocs, allocs + j, __ATOMIC_RELAXED);
+			if (unlikely(j < k)) { /* stopped at a twin */
+				c->len = len - j - 1;
+				_jumbo_twin(p, *(top - j), NULL, false);
 			}
 			continue;
 		}
