@@ -129,7 +129,8 @@ struct peer {
 		     struct wl_result *mem);
 };
 
-extern const struct peer peer_jumbo_seed, peer_jumbo_pool, peer_jumbo_shpool, peer_dpdk,
+extern const struct peer peer_jumbo_seed, peer_jumbo_pool, peer_jumbo_shpool,
+	peer_jumbo_user, peer_jumbo_user_static, peer_dpdk,
 	peer_glibc, peer_jemalloc, peer_mimalloc, peer_tcmalloc, peer_mutex,
 	peer_floor;
 

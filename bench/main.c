@@ -14,7 +14,8 @@
 #include "bench.h"
 
 static const struct peer *const all_peers[] = {
-	&peer_jumbo_pool, &peer_jumbo_shpool, &peer_jumbo_seed, &peer_dpdk, &peer_glibc,
+	&peer_jumbo_pool, &peer_jumbo_shpool, &peer_jumbo_seed, &peer_jumbo_user,
+	&peer_jumbo_user_static, &peer_dpdk, &peer_glibc,
 	&peer_jemalloc, &peer_mimalloc, &peer_tcmalloc, &peer_mutex,
 	&peer_floor,
 };

@@ -23,9 +23,13 @@ sed 's,/\*.*\*/,,' "$map" | awk '
 	/local:|\}/ { glob = 0; next }
 	glob && /;/ { gsub(/[ \t;]/, ""); if ($0 != "") print $0 "@" node }
 ' | sort >"$tmp/map"
-# The functions declared JUMBO_API: the identifier before the first "(".
-grep -hv '^#' "$src"/include/jumbo/*.h | tr '\n' ' ' | grep -o 'JUMBO_API [^;(]*(' |
-	sed 's/($//; s/.*[ *]//' | sort >"$tmp/api"
+# The functions declared JUMBO_API: the identifier before the first "(";
+# and the objects declared JUMBO_API extern: the identifier before ";".
+grep -hv '^#' "$src"/include/jumbo/*.h | tr '\n' ' ' >"$tmp/h"
+{ grep -o 'JUMBO_API [^;(]*(' "$tmp/h" | grep -v 'JUMBO_API extern' |
+	sed 's/($//; s/.*[ *]//'
+  grep -o 'JUMBO_API extern [^;(]*;' "$tmp/h" | sed 's/;$//; s/.*[ *]//'
+} | sort >"$tmp/api"
 
 rc=0
 if ! diff -u "$tmp/map" "$tmp/lib" >"$tmp/d1"; then

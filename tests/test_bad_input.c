@@ -188,6 +188,26 @@ int main(void)
 	CHECK_EQ(jumbo_pool_free_bulk(p, mixed, 6), -EFAULT);
 	REQUIRE(jumbo_pool_stats(p, &st) == 0);
 	CHECK_EQ(st.in_use, 63 - 3 + 1);
+	/*
+	 * One bad entry after a good one, so the batch's fast loop meets
+	 * it with room in the cache: the edges of the reservation and
+	 * addresses inside pages, each refused with the reason, changing
+	 * nothing (the fast loop's one compare covers all of them).
+	 */
+	char *base = JUMBO_HEAD(p)->ph_base, *end = base + 64 * 4096;
+	char *edge[] = { base - 1, base - 4096, end, end + 1, end - 1,
+			 base + 1, base + 2048, base + 4095, (char *)1,
+			 (char *)UINTPTR_MAX };
+	int why[] = { -EFAULT, -EFAULT, -EFAULT, -EFAULT, -EINVAL,
+		      -EINVAL, -EINVAL, -EINVAL, -EFAULT, -EFAULT };
+	for (unsigned k = 0; k < sizeof(edge) / sizeof(edge[0]); k++) {
+		void *pair[2] = { v[3], edge[k] };
+		CHECK_EQ(jumbo_pool_free_bulk(p, pair, 2), why[k]);
+		v[3] = jumbo_pool_alloc(p); /* the good one went back */
+		REQUIRE(v[3] != NULL);
+		REQUIRE(jumbo_pool_stats(p, &st) == 0);
+		CHECK_EQ(st.in_use, 63 - 3 + 1);
+	}
 	CHECK_EQ(jumbo_pool_free_bulk(p, v + 3, n - 3), 0);
 	CHECK_EQ(jumbo_pool_free(p, b), 0);
 	CHECK_EQ(jumbo_pool_destroy(p), 0);

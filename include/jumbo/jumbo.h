@@ -62,6 +62,10 @@ struct jumbo_pool_head {
 	size_t ph_npages;         /* frames in the range: the pool's cap */
 	unsigned ph_shift;        /* log2 of the page size */
 	unsigned ph_flags;        /* JUMBO_POOL_* flags the pool was made with */
+	/* Since 1.1, read through jumbo_default_head only (see below):
+	 * frames [0, ph_committed) have memory.  It only grows; the library
+	 * stores it with release order after the frames' descriptors. */
+	size_t ph_committed;
 };
 
 #define JUMBO_HEAD(pool) ((const struct jumbo_pool_head *)(const void *)(pool))
@@ -102,6 +106,43 @@ static inline caddr_t jumbo_page_kva(vm_page_t pg)
 }
 
 #define VM_PAGE_TO_PHYS(pg) jumbo_page_phys(pg)
+
+/*
+ * The default pool's head, NULL before a successful jumbo_vm_init(); set
+ * once, never changed after.  It exists so that jumbo_phys_to_kva() can be
+ * inlined into a program (no call, no PLT), and it is ABI: a program that
+ * inlines the translation reads ph_base, ph_shift and ph_committed at the
+ * offsets of this header, and binds to this symbol at version JUMBO_1.1,
+ * so it does not load with a library older than the field.  A library
+ * that changes those offsets must export the head under a new name and
+ * keep this one valid.  Programs read it; the library alone writes it.
+ */
+JUMBO_API extern const struct jumbo_pool_head *jumbo_default_head;
+
+#if defined(__GNUC__) && !defined(JUMBO_NO_INLINE)
+/*
+ * The manual page's translation, inline: the virtual address of the I/O
+ * address pa in the default pool, NULL before jumbo_vm_init() or when pa
+ * is past the committed frames (exactly what the library's out-of-line
+ * jumbo_phys_to_kva returns; gnu_inline makes this a definition for
+ * inlining only, so the symbol stays the library's, and a call the
+ * compiler does not inline, or a function pointer, reaches it).
+ */
+extern __inline__ __attribute__((__gnu_inline__, __always_inline__)) caddr_t
+jumbo_phys_to_kva(vm_offset_t pa)
+{
+	/* Acquire: pairs with the release that publishes the pool, so its
+	 * head is read whole; ph_committed pairs with growth's release. */
+	const struct jumbo_pool_head *h =
+		__atomic_load_n(&jumbo_default_head, __ATOMIC_ACQUIRE);
+
+	if (__builtin_expect(h == NULL, 0) ||
+	    (pa >> h->ph_shift) >=
+		    __atomic_load_n(&h->ph_committed, __ATOMIC_ACQUIRE))
+		return NULL;
+	return h->ph_base + pa;
+}
+#endif
 
 /* ---- pools ------------------------------------------------------------- */
 

@@ -17,6 +17,7 @@
 #include "jumbo_int.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -578,30 +579,32 @@ unsigned jumbo_pool_alloc_bulk(struct jumbo_pool *p, void **addrs, unsigned n)
 	while (got < n) {
 		struct jumbo_cache *c = _jumbo_tls_cache(p);
 		if (c && c->len) {
-			/* Locals: nothing is kept in registers across atomics. */
+			/* Locals: nothing is kept in registers across atomics.
+			 * One count, j, walks the cache down from its top and
+			 * the output up. */
 			unsigned len = c->len, k = len < n - got ? len : n - got;
-			unsigned end = len - k, start = got;
-			const frame_t *o = c->objs;
+			const frame_t *top = c->objs + len - 1;
+			void **out = addrs + got;
 			uint32_t *state = p->state;
 			char *base = p->head.ph_base;
 			unsigned shift = p->head.ph_shift;
 			uint64_t allocs = c->allocs;
-			while (len > end) {
-				frame_t f = o[len - 1];
+			unsigned j;
+			for (j = 0; j < k; j++) {
+				frame_t f = *(top - j);
 				if (unlikely(__atomic_load_n(&state[f], __ATOMIC_RELAXED) !=
 					     JUMBO_PG_FREE))
 					break;
-				len--;
 				__atomic_store_n(&state[f], JUMBO_PG_ALLOC,
 						 __ATOMIC_RELAXED);
-				addrs[got++] = base + ((size_t)f << shift);
+				out[j] = base + ((size_t)f << shift);
 			}
-			c->len = len;
-			__atomic_store_n(&c->allocs, allocs + (got - start),
-					 __ATOMIC_RELAXED);
-			if (unlikely(len > end)) { /* stopped at a twin */
-				c->len = len - 1;
-				_jumbo_twin(p, o[len - 1], NULL, false);
+			c->len = len - j;
+			got += j;
+			__atomic_store_n(&c->allocs, allocs + j, __ATOMIC_RELAXED);
+			if (unlikely(j < k)) { /* stopped at a twin */
+				c->len = len - j - 1;
+				_jumbo_twin(p, *(top - j), NULL, false);
 			}
 			continue;
 		}
@@ -629,23 +632,32 @@ int jumbo_pool_free_bulk(struct jumbo_pool *p, void *const *addrs, unsigned n)
 		 * Locals for everything the loop reads: the compiler does not
 		 * keep values in registers across the atomic stores.
 		 */
-		unsigned len = c->len, cap = c->cap, start = len;
-		frame_t *o = c->objs;
+		unsigned start = c->len, room = c->cap - start;
+		unsigned m = n < room ? n : room;
+		frame_t *o = c->objs + start;
 		uintptr_t base = (uintptr_t)p->head.ph_base;
-		size_t npages = p->head.ph_npages, mask = p->page_size - 1;
-		unsigned shift = p->head.ph_shift;
+		size_t npages = p->head.ph_npages;
+		unsigned shift = p->head.ph_shift; /* 12 or 21: never 0 */
 		uint32_t *state = p->state;
-		for (; i < n && len < cap; i++) {
-			size_t off = (uintptr_t)addrs[i] - base, x = off >> shift;
-			if (unlikely(x >= npages || (off & mask) ||
+		for (; i < m; i++) {
+			size_t off = (uintptr_t)addrs[i] - base;
+			/*
+			 * The offset rotated right by the page shift: an
+			 * address inside a page brings its low bits to the
+			 * top, so the one compare with npages rejects it as
+			 * it rejects one outside the pool (below the base
+			 * wraps to a huge offset).
+			 */
+			size_t x = off >> shift | off << (sizeof(size_t) * CHAR_BIT - shift);
+			if (unlikely(x >= npages ||
 				     __atomic_load_n(&state[x], __ATOMIC_RELAXED) !=
 					     JUMBO_PG_ALLOC))
 				break; /* the checked path below says why */
 			__atomic_store_n(&state[x], JUMBO_PG_FREE, __ATOMIC_RELAXED);
-			o[len++] = (frame_t)x;
+			o[i] = (frame_t)x;
 		}
-		c->len = len;
-		__atomic_store_n(&c->frees, c->frees + (len - start), __ATOMIC_RELAXED);
+		c->len = start + i;
+		__atomic_store_n(&c->frees, c->frees + i, __ATOMIC_RELAXED);
 	}
 	for (; i < n; i++) {
 		int err = _jumbo_free_addr(p, addrs[i]);

@@ -120,6 +120,8 @@ static int grow(struct jumbo_pool *p)
 	/* Release: the descriptors above are written before anyone who
 	 * reads committed (jumbo_phys_to_kva, stats) can see the frames. */
 	__atomic_store_n(&p->committed, first + step, __ATOMIC_RELEASE);
+	/* The same for the public head, read by the inline translation. */
+	__atomic_store_n(&p->head.ph_committed, first + step, __ATOMIC_RELEASE);
 	ctr_add(&p->ctr.grows, 1);
 	return 0;
 }

@@ -202,6 +202,7 @@ struct jumbo_pool *_jumbo_pool_make(const struct jumbo_pool_params *pp, int at)
 		for (size_t i = p->committed; i < p->committed + step; i++)
 			fr_init(p, i);
 		p->committed += step;
+		p->head.ph_committed = p->committed; /* not yet published */
 	}
 	pthread_mutex_unlock(&p->lock);
 	if (p->shm && (err = -_jumbo_shm_publish(p)) != 0) {

@@ -13,6 +13,8 @@
  * they report the function and the address on stderr and abort, as the
  * kernel panicked: a free of a foreign or free page must never go on.
  */
+/* The out-of-line jumbo_phys_to_kva is defined here: no inline copy. */
+#define JUMBO_NO_INLINE 1
 #include "jumbo_int.h"
 
 #include <errno.h>
@@ -23,6 +25,8 @@
 #include <unistd.h>
 
 static struct jumbo_pool *default_pool;
+/* Published with default_pool, for the header's inline translation. */
+const struct jumbo_pool_head *jumbo_default_head;
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static size_t env_page_size(void)
@@ -134,6 +138,10 @@ int jumbo_vm_init(void)
 		if (p) {
 			p->seed = true; /* misuse aborts, as the kernel panicked */
 			__atomic_store_n(&default_pool, p, __ATOMIC_RELEASE);
+			/* Release: the head is complete before a program's
+			 * inline jumbo_phys_to_kva can see it. */
+			__atomic_store_n(&jumbo_default_head, &p->head,
+					 __ATOMIC_RELEASE);
 		} else if (pp.init_pages && errno == ENOMEM) {
 			_jumbo_log(JUMBO_LOG_ERROR,
 				   "jumbo_vm_init: JUMBO_PAGE_SIZE=2m: no 2 "
@@ -233,12 +241,15 @@ void jumbo_pg_steal(vm_page_t pg)
 caddr_t jumbo_phys_to_kva(vm_offset_t pa)
 {
 	struct jumbo_pool *p = dflt();
-	frame_t f;
 
-	/* Only committed frames translate: the rest has no memory.  The one
-	 * lookup bounds by the cap; the state word says committed. */
-	if (!p || fr_of(p, (void *)((uintptr_t)p->head.ph_base + pa), false, &f) ||
-	    (fr_load(p, f) & PGS_MASK) == JUMBO_PG_UNUSED)
+	/*
+	 * Only committed frames translate: the rest has no memory.  The
+	 * same bound as the inline copy in <jumbo/jumbo.h>, which binaries
+	 * built against this header use instead.
+	 */
+	if (!p || (pa >> p->head.ph_shift) >=
+			  __atomic_load_n(&p->head.ph_committed,
+					  __ATOMIC_ACQUIRE))
 		return NULL;
 	return p->head.ph_base + pa;
 }
