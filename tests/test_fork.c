@@ -360,6 +360,18 @@ static void test_maps_fd(void)
 
 int main(int argc, char **argv)
 {
+#if defined(__SANITIZE_ADDRESS__)
+	/*
+	 * gcc 12's AddressSanitizer does not make its own allocator safe
+	 * across fork(): a child forked while another thread is inside
+	 * malloc can hang in its first malloc (this test timed out once in
+	 * CI; test_atfork hangs 1 run in 4).  The normal and ThreadSanitizer
+	 * builds run it.
+	 */
+	puts("fork: skipped under AddressSanitizer: its allocator is not "
+	     "fork-safe with threads");
+	return 77;
+#endif
 	uint64_t seed = test_seed(argc, argv, "fork");
 	struct jumbo_pool_params pp;
 
