@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <time.h>
 
 /* Cross-file functions are named _jumbo_* and kept out of the library's
@@ -58,6 +59,11 @@ static inline uint32_t _jumbo_clock_ms(void)
  * set with jumbo_set_log (default: a line on stderr); level is one of
  * JUMBO_LOG_ERROR, _WARNING, _INFO.  No newline at the end of fmt.
  */
+/* An IPv4 or IPv6 literal and a port: 0, or -EINVAL (net.c). */
+struct sockaddr_storage;
+JUMBO_HIDDEN int _jumbo_sockaddr(const char *addr, uint16_t port,
+				 struct sockaddr_storage *ss, socklen_t *len);
+
 JUMBO_HIDDEN void _jumbo_log(int level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 JUMBO_HIDDEN void _jumbo_vlog(int level, const char *fmt, va_list ap);

@@ -306,28 +306,6 @@ JUMBO_API int jumbo_rx_close(struct jumbo_rx *rx)
 
 /* ---- shared by the backends --------------------------------------------- */
 
-static int rx_addr(const char *addr, uint16_t port, struct sockaddr_storage *ss,
-		   socklen_t *len)
-{
-	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(port);
-		*len = sizeof(*s4);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(port);
-		*len = sizeof(*s6);
-		return 0;
-	}
-	return -EINVAL;
-}
-
 int _jumbo_rx_socket(struct jumbo_rx *rx, const struct jumbo_rx_params *p,
 		     int type)
 {
@@ -337,7 +315,7 @@ int _jumbo_rx_socket(struct jumbo_rx *rx, const struct jumbo_rx_params *p,
 
 	const char *addr = p->addr ? p->addr : "127.0.0.1";
 
-	if (rx_addr(addr, p->port, &ss, &len))
+	if (_jumbo_sockaddr(addr, p->port, &ss, &len))
 		return _jumbo_rx_fail(-EINVAL,
 				      "'%s' is not a numeric IPv4 or IPv6 "
 				      "address", addr);

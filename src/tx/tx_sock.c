@@ -486,28 +486,6 @@ static void sock_close(struct jumbo_tx *tx)
 static const struct tx_ops udp_ops = { udp_send, sock_complete, sock_close };
 static const struct tx_ops tcp_ops = { tcp_send, sock_complete, sock_close };
 
-static int sock_addr(const char *addr, uint16_t port,
-		     struct sockaddr_storage *ss, socklen_t *len)
-{
-	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(port);
-		*len = sizeof(*s4);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(port);
-		*len = sizeof(*s6);
-		return 0;
-	}
-	return -EINVAL;
-}
-
 /* Nonblocking connect, waited for: 0 or -errno. */
 static int sock_connect(int fd, const struct sockaddr *sa, socklen_t len,
 			int ms)
@@ -538,7 +516,7 @@ int _jumbo_tx_socket(struct jumbo_tx *tx, const struct jumbo_tx_params *p,
 	struct sockaddr_storage ss;
 	socklen_t len;
 
-	if (sock_addr(addr, p->port, &ss, &len))
+	if (_jumbo_sockaddr(addr, p->port, &ss, &len))
 		return _jumbo_tx_fail(-EINVAL, "'%s' is not a numeric IPv4 or "
 				      "IPv6 address", addr);
 	tx->fd = socket(ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
