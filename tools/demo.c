@@ -40,7 +40,8 @@ struct demo_cfg {
 	unsigned window;
 	double secs;
 	unsigned deliver; /* JUMBO_DELIVER_* or 0: let it choose */
-	int json, progress, baseline;
+	int json, progress;
+	int no_baseline;  /* --no-baseline: no malloc + recv run */
 	unsigned workers; /* --workers: processes of the shared-pool run */
 };
 
@@ -709,8 +710,9 @@ int cmd_demo(int argc, char **argv)
 		{ "version", no_argument, 0, 'V' },
 		{ 0, 0, 0, 0 }
 	};
-	struct demo_cfg c = { JUMBO_RX_UDP, 0, 9000, JUMBO_PAGE_4K, 32, 256,
-			      3.0, 0, 0, 0, 1, 0 };
+	struct demo_cfg c = { .backend = JUMBO_RX_UDP, .frame = 9000,
+			      .page = JUMBO_PAGE_4K, .batch = 32,
+			      .window = 256, .secs = 3.0 };
 	struct demo_run pr, br, wr;
 	struct report rep;
 	unsigned long v;
@@ -759,7 +761,7 @@ int cmd_demo(int argc, char **argv)
 			if (opt_deliver("--deliver", optarg, &c.deliver))
 				return EX_USAGE;
 			break;
-		case 'n': c.baseline = -1; break;
+		case 'n': c.no_baseline = 1; break;
 		case 'W':
 			if (opt_uint("--workers", optarg, 1, DEMO_MAX_WORKERS, &v))
 				return EX_USAGE;
@@ -809,7 +811,7 @@ int cmd_demo(int argc, char **argv)
 	e = demo_run(&pr, "pool");
 	memset(&br, 0, sizeof(br));
 	br.cfg = &c;
-	if (!e && c.baseline >= 0)
+	if (!e && !c.no_baseline)
 		e = demo_run(&br, "malloc+recv");
 	memset(&wr, 0, sizeof(wr));
 	wr.cfg = &c;
@@ -832,7 +834,7 @@ int cmd_demo(int argc, char **argv)
 	rep_pool_stats(&rep, pr.pool);
 	rep_end_section(&rep);
 	rep_end_section(&rep);
-	if (c.baseline >= 0) {
+	if (!c.no_baseline) {
 		rep_section(&rep, "malloc_recv_receiver");
 		demo_report(&rep, &br);
 		rep_end_section(&rep);
@@ -856,7 +858,7 @@ int cmd_demo(int argc, char **argv)
 						     1e9 : 0;
 
 		printf("\nsummary: pool receiver %.2f Gbit/s", gp);
-		if (c.baseline >= 0 && gb > 0)
+		if (!c.no_baseline && gb > 0)
 			printf(", malloc + recv %.2f Gbit/s (pool %.2fx)", gb,
 			       gp / gb);
 		printf("; lost %llu + %llu; moved %.1f MB, copied %.1f MB\n",

@@ -27,6 +27,31 @@ static void rx_on_signal(int sig)
 	rx_interrupted = 1;
 }
 
+/* Whether the receiver is the library's backend b. */
+static int rx_pool_is(const struct rx_cfg *c, enum jumbo_rx_backend b)
+{
+	return c->rcv.kind == RX_POOL && c->rcv.backend == b;
+}
+
+/* --backend NAME: a library backend or a plain receiver; 0 or -1. */
+static int rx_parse_receiver(const char *name, struct rx_receiver *r)
+{
+	int b;
+
+	if (!strcmp(name, "malloc") || !strcmp(name, "reuse")) {
+		r->kind = RX_PLAIN;
+		r->plain = name[0] == 'm' ? PLAIN_MALLOC : PLAIN_REUSE;
+		return 0;
+	}
+	b = jumbo_rx_backend_parse(name);
+	if (b < 0)
+		return -1;
+	r->kind = RX_POOL;
+	r->backend = b == JUMBO_RX_DEFAULT ? JUMBO_RX_UDP
+					   : (enum jumbo_rx_backend)b;
+	return 0;
+}
+
 static void rx_verify(struct rx_seen *s, const char *p, size_t len)
 {
 	uint64_t seq = 0;
@@ -100,7 +125,7 @@ static void rx_take_chain(const struct rx_cfg *c, struct rx_seen *s,
 			return;
 		}
 	}
-	if (c->backend == JUMBO_RX_XDP && c->port && (c->verify || s->wf)) {
+	if (rx_pool_is(c, JUMBO_RX_XDP) && c->port && (c->verify || s->wf)) {
 		/* Whole link-layer frames: check and write the UDP payload
 		 * of those to the port; anything else is not a test frame. */
 		size_t off, plen;
@@ -203,7 +228,7 @@ static int rx_check_limits(const struct rx_cfg *c,
 	if (r)
 		return tool_err(EX_FAIL, "jumbo_rx_limits: %s", strerror(-r));
 	if (p->max_frame > l.max_frame) {
-		if (c->backend == JUMBO_RX_XDP) {
+		if (rx_pool_is(c, JUMBO_RX_XDP)) {
 			max = l.max_frame - XDP_HEADROOM;
 			return tool_err(EX_USAGE, "--frame: %zu is more than "
 					"--backend xdp takes (%zu: a %zu-byte "
@@ -211,7 +236,7 @@ static int rx_check_limits(const struct rx_cfg *c,
 					"headers)", c->frame, max, l.max_frame,
 					XDP_HEADROOM);
 		}
-		if (c->backend == JUMBO_RX_TCP)
+		if (rx_pool_is(c, JUMBO_RX_TCP))
 			return tool_err(EX_USAGE, "--frame: %zu is more than "
 					"--backend tcp takes with %s pages (%zu%s)",
 					c->frame, c->page == JUMBO_PAGE_4K
@@ -225,21 +250,21 @@ static int rx_check_limits(const struct rx_cfg *c,
 	if (c->batch > l.max_batch)
 		return tool_err(EX_USAGE, "--batch: %u is more than the %s "
 				"backend takes (%u)", c->batch,
-				jumbo_rx_backend_name(c->backend), l.max_batch);
+				jumbo_rx_backend_name(c->rcv.backend), l.max_batch);
 	/* The pool must hold one frame at least (uring: a run is a header
 	 * page and the frame's pages). */
-	need = l.frame_pages + (c->backend == JUMBO_RX_URING);
+	need = l.frame_pages + rx_pool_is(c, JUMBO_RX_URING);
 	if (c->pages && c->pages < need)
 		return tool_err(EX_USAGE, "%s: %zu page%s of %zu bytes cannot "
 				"hold a frame of %zu bytes (%zu pages)",
 				c->pages_env ? "JUMBO_MAX_PAGES" : "--pages",
 				c->pages, c->pages == 1 ? "" : "s",
-				c->backend == JUMBO_RX_XDP ? (size_t)4096
+				rx_pool_is(c, JUMBO_RX_XDP) ? (size_t)4096
 							   : c->page,
 				c->frame, need);
-	if (c->backend == JUMBO_RX_XDP && !l.queues)
+	if (rx_pool_is(c, JUMBO_RX_XDP) && !l.queues)
 		l.queues = rx_dev_queues(c->dev);
-	if (c->backend == JUMBO_RX_XDP && l.queues && c->queue >= l.queues)
+	if (rx_pool_is(c, JUMBO_RX_XDP) && l.queues && c->queue >= l.queues)
 		return tool_err(EX_USAGE, "--queue: %s has %u receive queue%s "
 				"(0 to %u), not %u", c->dev, l.queues,
 				l.queues == 1 ? "" : "s", l.queues - 1,
@@ -276,7 +301,7 @@ static int rx_parse(struct rx_cfg *c, int argc, char **argv)
 		{ 0, 0, 0, 0 }
 	};
 	unsigned long v;
-	int o, b;
+	int o;
 
 	optind = 1;
 	while ((o = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
@@ -291,15 +316,10 @@ static int rx_parse(struct rx_cfg *c, int argc, char **argv)
 				return EX_USAGE;
 			break;
 		case 'b':
-			if (!strcmp(optarg, "malloc"))
-				b = RX_MALLOC;
-			else if (!strcmp(optarg, "reuse"))
-				b = RX_REUSE;
-			else if ((b = jumbo_rx_backend_parse(optarg)) < 0)
+			if (rx_parse_receiver(optarg, &c->rcv))
 				return tool_err(EX_USAGE, "--backend: '%s' is "
 						"not udp, tcp, uring, xdp, malloc "
 						"or reuse", optarg);
-			c->backend = b == JUMBO_RX_DEFAULT ? JUMBO_RX_UDP : b;
 			break;
 		case 't': c->tcp = 1; break;
 		case 'F':
@@ -364,43 +384,43 @@ static int rx_parse(struct rx_cfg *c, int argc, char **argv)
 	if (optind < argc)
 		return tool_err(EX_USAGE, "unexpected argument '%s' (see "
 				"'jumbo rx --help')", argv[optind]);
-	if (c->backend != JUMBO_RX_TCP && c->backend >= 0 && c->tcp)
+	if (!rx_pool_is(c, JUMBO_RX_TCP) && c->rcv.kind == RX_POOL && c->tcp)
 		return tool_err(EX_USAGE, "--tcp goes with --backend malloc or "
 				"reuse; use --backend tcp");
-	if (c->framing && c->backend != JUMBO_RX_TCP)
+	if (c->framing && !rx_pool_is(c, JUMBO_RX_TCP))
 		return tool_err(EX_USAGE, "--framing goes with --backend tcp "
 				"(malloc and reuse over --tcp always use len32)");
-	if (c->backend == JUMBO_RX_TCP)
+	if (rx_pool_is(c, JUMBO_RX_TCP))
 		c->tcp = 1;
-	if (c->tcp && c->backend < 0)
+	if (c->tcp && c->rcv.kind == RX_PLAIN)
 		c->len32 = 1;
 	if (c->verify && c->tcp && !c->len32)
 		return tool_err(EX_USAGE, "--verify over TCP needs frames: "
 				"add --framing len32");
-	if (c->deliver && c->backend < 0)
+	if (c->deliver && c->rcv.kind == RX_PLAIN)
 		return tool_err(EX_USAGE, "--deliver needs a pool backend "
 				"(udp, tcp or uring)");
-	if ((c->backend == JUMBO_RX_XDP) != (c->dev != NULL))
+	if (rx_pool_is(c, JUMBO_RX_XDP) != (c->dev != NULL))
 		return tool_err(EX_USAGE, "--dev goes with --backend xdp, and "
 				"--backend xdp needs --dev");
-	if (c->backend == JUMBO_RX_XDP && c->verify && c->port == 0)
+	if (rx_pool_is(c, JUMBO_RX_XDP) && c->verify && c->port == 0)
 		return tool_err(EX_USAGE, "--verify with --backend xdp needs "
 				"--port: with port 0 no frame is checked");
-	if (c->backend == JUMBO_RX_XDP && (c->deliver || c->page != JUMBO_PAGE_4K))
+	if (rx_pool_is(c, JUMBO_RX_XDP) && (c->deliver || c->page != JUMBO_PAGE_4K))
 		return tool_err(EX_USAGE, "--backend xdp delivers whole frames "
 				"in 4 KiB pages: no --deliver, no --page 2m");
 	if (c->write && c->csv && !strcmp(c->write, "-") &&
 	    !strcmp(c->csv, "-"))
 		return tool_err(EX_USAGE, "--write - and --csv - both want "
 				"stdout: give one of them a file");
-	if (!c->pages && c->backend >= 0 && c->backend != JUMBO_RX_XDP) {
+	if (!c->pages && c->rcv.kind == RX_POOL && !rx_pool_is(c, JUMBO_RX_XDP)) {
 		c->pages_env = getenv("JUMBO_MAX_PAGES") != NULL;
 		c->pages = tool_env_pages(c->page == JUMBO_PAGE_4K ? 65536 : 512);
 		if (!c->pages)
 			return EX_USAGE;
 	}
 	/* The pool backends' ranges are checked once the pool is made. */
-	if (c->backend < 0 && !c->tcp && c->frame > 65535)
+	if (c->rcv.kind == RX_PLAIN && !c->tcp && c->frame > 65535)
 		return tool_err(EX_USAGE, "--frame: %zu is more than a UDP "
 				"datagram can hold (65535)", c->frame);
 	return 0;
@@ -454,9 +474,9 @@ static void rx_counters(struct jumbo_rx *rx, const struct plain_rx *pl,
 
 static const char *rx_name(const struct rx_cfg *c)
 {
-	return c->backend == RX_MALLOC ? "malloc"
-	       : c->backend == RX_REUSE ? "reuse"
-					: jumbo_rx_backend_name(c->backend);
+	if (c->rcv.kind == RX_PLAIN)
+		return c->rcv.plain == PLAIN_MALLOC ? "malloc" : "reuse";
+	return jumbo_rx_backend_name(c->rcv.backend);
 }
 
 /* The summary, on stdout unless the frames or the CSV go there. */
@@ -507,7 +527,8 @@ static void rx_summary(const struct rx_cfg *c, const struct rx_seen *s,
 int cmd_rx(int argc, char **argv)
 {
 	struct rx_cfg c = { .addr = "127.0.0.1", .port = 9000,
-			    .backend = JUMBO_RX_UDP, .frame = 9000,
+			    .rcv = { .kind = RX_POOL, .backend = JUMBO_RX_UDP },
+			    .frame = 9000,
 			    .page = JUMBO_PAGE_4K, .batch = 32, .secs = 10.0 };
 	struct jumbo_pool *pool = NULL;
 	struct jumbo_rx *rx = NULL;
@@ -528,34 +549,34 @@ int cmd_rx(int argc, char **argv)
 	r = rx_parse(&c, argc, argv);
 	if (r)
 		return r < 0 ? 0 : r;
-	if (c.backend >= 0 && !jumbo_rx_backend_supported(c.backend))
+	if (c.rcv.kind == RX_POOL && !jumbo_rx_backend_supported(c.rcv.backend))
 		return tool_err(EX_FAIL, "%s", jumbo_rx_strerror());
 	s.buf = malloc(c.frame + XDP_HEADROOM + 1);
 	if (!s.buf)
 		return tool_err(EX_FAIL, "out of memory");
-	if (c.backend >= 0) {
+	if (c.rcv.kind == RX_POOL) {
 		struct jumbo_rx_params p;
 		int err = 0;
 
 		/* xdp makes its pool itself unless told its size: a UMEM is
 		 * committed whole. */
-		if (c.backend != JUMBO_RX_XDP)
+		if (!rx_pool_is(&c, JUMBO_RX_XDP))
 			pool = tool_pool(c.page, c.pages);
 		else if (c.pages)
 			pool = rx_xdp_pool(c.pages);
-		if (!pool && (c.backend != JUMBO_RX_XDP || c.pages)) {
+		if (!pool && (!rx_pool_is(&c, JUMBO_RX_XDP) || c.pages)) {
 			e = EX_FAIL;
 			goto out;
 		}
 		jumbo_rx_params_init(&p);
-		p.backend = c.backend;
+		p.backend = c.rcv.backend;
 		p.addr = c.addr;
 		p.port = (uint16_t)c.port;
 		p.max_frame = c.frame;
 		p.batch = c.batch;
 		p.pool = pool;
 		p.flags = c.len32 ? JUMBO_RX_LEN32 : 0;
-		if (c.backend == JUMBO_RX_XDP) {
+		if (rx_pool_is(&c, JUMBO_RX_XDP)) {
 			p.ifname = c.dev;
 			p.queue = c.queue;
 			p.max_frame = c.frame + XDP_HEADROOM;
@@ -568,7 +589,7 @@ int cmd_rx(int argc, char **argv)
 			e = tool_err(EX_FAIL, "%s", jumbo_rx_strerror());
 			goto out;
 		}
-		if (c.backend != JUMBO_RX_XDP)
+		if (!rx_pool_is(&c, JUMBO_RX_XDP))
 			c.port = jumbo_rx_port(rx);
 		if (c.deliver) {
 			s.dst_len = (c.frame + c.page - 1) & ~(c.page - 1);
@@ -586,9 +607,7 @@ int cmd_rx(int argc, char **argv)
 	} else {
 		if ((e = rx_open_outputs(&c, &s, &tick)) != 0)
 			goto out;
-		r = plain_open(&pl, c.backend == RX_MALLOC ? PLAIN_MALLOC
-							   : PLAIN_REUSE,
-			       c.addr, c.port, c.tcp, c.frame);
+		r = plain_open(&pl, c.rcv.plain, c.addr, c.port, c.tcp, c.frame);
 		if (r) {
 			e = tool_err(EX_FAIL, "cannot listen on %s port %u: %s",
 				     c.addr, c.port, strerror(-r));
@@ -596,7 +615,7 @@ int cmd_rx(int argc, char **argv)
 		}
 		c.port = pl.port;
 	}
-	if (c.backend == JUMBO_RX_XDP)
+	if (rx_pool_is(&c, JUMBO_RX_XDP))
 		fprintf(stderr, "jumbo rx: taking the frames of %s queue %u "
 			"(xdp)\n", c.dev, c.queue);
 	else
@@ -687,7 +706,7 @@ int cmd_rx(int argc, char **argv)
 		e = tool_err(EX_FAIL, "no frame kept: all %llu datagrams were "
 			     "longer than --frame %zu (try --frame %u)",
 			     (unsigned long long)st.truncated, c.frame,
-			     c.backend == JUMBO_RX_XDP ? 65407u : 65535u);
+			     rx_pool_is(&c, JUMBO_RX_XDP) ? 65407u : 65535u);
 	else if (!e && st.truncated)
 		tool_err(0, "%llu datagrams longer than --frame %zu were "
 			 "dropped (truncated)",
@@ -699,7 +718,7 @@ int cmd_rx(int argc, char **argv)
 out:
 	if (rx)
 		jumbo_rx_close(rx);
-	else if (c.backend < 0 && pl.fd >= 0)
+	else if (c.rcv.kind == RX_PLAIN && pl.fd >= 0)
 		plain_close(&pl);
 	if (map)
 		munmap(map, map_len);

@@ -11,14 +11,24 @@
 /* Room for the link, network and transport headers of an xdp frame. */
 #define XDP_HEADROOM 128
 
-/* Backends of the plain receivers, beside enum jumbo_rx_backend. */
-#define RX_MALLOC (-1)
-#define RX_REUSE (-2)
+/*
+ * What receives: one of the library's backends, into pool pages, or one
+ * of the plain receivers of support/plain.h that the pool is compared
+ * with.  Each kind names its own field; no value of one stands for the
+ * other.
+ */
+enum rx_kind { RX_POOL, RX_PLAIN };
+
+struct rx_receiver {
+	enum rx_kind kind;
+	enum jumbo_rx_backend backend; /* RX_POOL: JUMBO_RX_UDP, _TCP, ... */
+	enum plain_kind plain;         /* RX_PLAIN: PLAIN_MALLOC or _REUSE */
+};
 
 struct rx_cfg {
 	const char *addr;
 	unsigned port;
-	int backend;       /* JUMBO_RX_*, RX_MALLOC or RX_REUSE */
+	struct rx_receiver rcv;
 	int tcp, len32, framing, verify, json, quiet;
 	size_t frame, page;
 	size_t pages;      /* the pool's cap; 0: the default */
