@@ -7,6 +7,7 @@
  * payloads (--write), the CSV and the progress line are in rx_out.c.
  */
 #include "frame.h"
+#include "pkt.h"
 #include "rx_cmd.h"
 #include "send.h"
 
@@ -67,44 +68,6 @@ static void rx_verify(struct rx_seen *s, const char *p, size_t len)
 		s->next_seq = seq + 1;
 }
 
-static int rx_udp_payload4(const unsigned char *p, size_t len, unsigned port,
-			   size_t *off, size_t *plen)
-{
-	size_t l4 = 14 + (size_t)(p[14] & 15) * 4;
-
-	if (p[14 + 9] != 17 || l4 + 8 > len ||
-	    ((unsigned)p[l4 + 2] << 8 | p[l4 + 3]) != port)
-		return 0;
-	*off = l4 + 8;
-	*plen = ((size_t)p[l4 + 4] << 8 | p[l4 + 5]) - 8;
-	return *off + *plen <= len;
-}
-
-/*
- * The UDP payload of an Ethernet frame, IPv4 or IPv6 (no extension
- * headers), to port: 1 and where it is, or 0.
- */
-static int rx_udp_payload(const char *f, size_t len, unsigned port,
-			  size_t *off, size_t *plen)
-{
-	const unsigned char *p = (const unsigned char *)f;
-	size_t l3 = 14, l4;
-
-	if (len < l3 + 40 + 8)
-		return len >= l3 + 20 + 8 && p[12] == 0x08 && p[13] == 0x00 &&
-		       rx_udp_payload4(p, len, port, off, plen);
-	if (p[12] == 0x08 && p[13] == 0x00)
-		return rx_udp_payload4(p, len, port, off, plen);
-	if (p[12] != 0x86 || p[13] != 0xdd || p[l3 + 6] != 17)
-		return 0;
-	l4 = l3 + 40;
-	if (((unsigned)p[l4 + 2] << 8 | p[l4 + 3]) != port)
-		return 0;
-	*off = l4 + 8;
-	*plen = ((size_t)p[l4 + 4] << 8 | p[l4 + 5]) - 8;
-	return *off + *plen <= len;
-}
-
 static void rx_take_chain(const struct rx_cfg *c, struct rx_seen *s,
 			  struct mbuf *m)
 {
@@ -129,9 +92,12 @@ static void rx_take_chain(const struct rx_cfg *c, struct rx_seen *s,
 		/* Whole link-layer frames: check and write the UDP payload
 		 * of those to the port; anything else is not a test frame. */
 		size_t off, plen;
+		unsigned port;
+
 		if (len <= c->frame + XDP_HEADROOM) {
 			m_copydata(m, 0, len, s->buf);
-			if (rx_udp_payload(s->buf, len, c->port, &off, &plen)) {
+			if (pkt_udp(s->buf, len, &off, &plen, &port) &&
+			    port == c->port) {
 				if (c->verify)
 					rx_verify(s, s->buf + off, plen);
 				rx_write(s, s->buf + off, plen);
