@@ -13,7 +13,7 @@
  *   frame past the cap, at its start or inside it, is EFAULT ("not a page
  *   of the pool" for the jumbo(9) functions) and never EINVAL, and
  *   jumbo_pg_steal of the descriptor past the last committed one says it
- *   is not a descriptor;
+ *   is not a descriptor, whether past the cap or inside it;
  *
  *   a shared pool's page that a peer wrote through the memfd while it was
  *   not committed reads as zeros once committed;
@@ -220,6 +220,34 @@ static void pg_steal_at(void *arg)
 	jumbo_pg_steal(arg);
 }
 
+/*
+ * In a child, before the parent's default pool exists: a default pool of
+ * a large cap with one page allocated (so most of the cap is not yet
+ * committed), and jumbo_pg_steal of the descriptor of its last frame.
+ */
+static void pg_steal_uncommitted(void *arg)
+{
+	(void)arg;
+	setenv("JUMBO_MAX_PAGES", "100000", 1);
+	setenv("JUMBO_PAGE_SIZE", "4k", 1);
+	if (jumbo_vm_init() != 1 || jumbo_pg_alloc() == NULL)
+		_exit(3);
+	struct jumbo_pool *p = jumbo_default_pool();
+	struct jumbo_stats st;
+	if (jumbo_pool_stats(p, &st) || st.committed >= 100000)
+		_exit(4);
+	char *last = (char *)jumbo_pool_iova_to_addr(p, 0) + 99999 * 4096;
+	jumbo_pg_steal(jumbo_pool_page(p, last));
+}
+
+static void default_uncommitted(void)
+{
+	const char *want[] = { "jumbo_pg_steal: ", "not a jumbo page descriptor",
+			       NULL };
+	expect_abort("jumbo_pg_steal of a descriptor inside the cap, not "
+		     "committed", pg_steal_uncommitted, NULL, want);
+}
+
 static void default_past_end(void)
 {
 	struct jumbo_pool *p = jumbo_default_pool();
@@ -259,6 +287,7 @@ int main(void)
 		printf("edges: huge pages free: the 2 MiB init check is not "
 		       "run\n");
 	}
+	default_uncommitted();
 	snprintf(num, sizeof(num), "%d", N);
 	setenv("JUMBO_MAX_PAGES", num, 1);
 	setenv("JUMBO_PAGE_SIZE", "4k", 1);

@@ -322,6 +322,25 @@ static inline int fr_of(const struct jumbo_pool *p, const void *addr,
 	return 0;
 }
 
+/*
+ * fr_of for a page descriptor (jumbo_pg_steal): the descriptor's page,
+ * found by the one lookup, so the bound and the answer for a frame not
+ * committed are those of every by-address entry point.  The index is
+ * bounded by the cap before it is made an address only because a wild
+ * one would wrap when shifted.  0, -EFAULT (outside the array, or not on
+ * a descriptor's boundary).
+ */
+static inline int fr_of_page(const struct jumbo_pool *p,
+			     const struct vm_page *pg, frame_t *fp)
+{
+	size_t off = (uintptr_t)pg - (uintptr_t)p->head.ph_pages;
+	size_t i = off / sizeof(*pg);
+
+	if (unlikely(off % sizeof(*pg) || i >= p->head.ph_npages))
+		return -EFAULT;
+	return fr_of(p, fr_addr(p, (frame_t)i), true, fp);
+}
+
 static inline void fr_init(struct jumbo_pool *p, size_t i)
 {
 	struct vm_page *pg = &p->head.ph_pages[i];

@@ -222,15 +222,20 @@ void jumbo_freem(caddr_t addr, void *args)
 void jumbo_pg_steal(vm_page_t pg)
 {
 	struct jumbo_pool *p = dflt();
-	size_t off = (uintptr_t)pg - (uintptr_t)(p ? p->head.ph_pages : NULL);
+	frame_t f = 0;
+	/*
+	 * A descriptor of the default pool, by the one lookup (bounded by the
+	 * cap).  One inside the cap whose frame is not committed reads
+	 * JUMBO_PG_UNUSED and the steal says EFAULT: not a descriptor either,
+	 * as a page the pool never handed out cannot be stolen.
+	 */
+	int err = p ? fr_of_page(p, pg, &f) : -EFAULT;
 
-	/* A descriptor of the default pool: inside its array, on a boundary. */
-	if (!p || off % sizeof(*pg) ||
-	    off / sizeof(*pg) >= __atomic_load_n(&p->committed, __ATOMIC_ACQUIRE))
+	if (!err)
+		err = _jumbo_steal(p, f, 0);
+	if (err == -EFAULT)
 		_jumbo_panic("jumbo_pg_steal", pg,
 			     "not a jumbo page descriptor");
-	frame_t f = (frame_t)(off / sizeof(*pg));
-	int err = _jumbo_steal(p, f, 0);
 	if (err)
 		_jumbo_panic("jumbo_pg_steal", fr_addr(p, f),
 			     err == -EALREADY ? "steal of a free page (or of one "
