@@ -70,6 +70,26 @@ JUMBO_HIDDEN void _jumbo_vlog(int level, const char *fmt, va_list ap);
 /* Whether a program set a hook with jumbo_set_log. */
 JUMBO_HIDDEN bool _jumbo_log_routed(void);
 /*
+ * A line from a signal handler, async-signal-safe: the NULL-terminated
+ * parts joined (at most 255 bytes).  No hook set: written to stderr now
+ * with write(2).  A hook: parked, and delivered through it by the next
+ * _jumbo_log_deliver() outside a handler (a re-entered call never
+ * delivers).
+ */
+JUMBO_HIDDEN void _jumbo_log_signal(int level, const char *const *parts);
+JUMBO_HIDDEN void _jumbo_log_flush(void);
+/* Non-zero while parked lines wait (log.c). */
+JUMBO_HIDDEN extern unsigned _jumbo_log_pending;
+
+/* Delivers parked lines, if any: one load when there are none. */
+static inline void _jumbo_log_deliver(void)
+{
+	/* Relaxed: only a hint; the flush's exchange is the acquire. */
+	if (unlikely(__atomic_load_n(&_jumbo_log_pending, __ATOMIC_RELAXED)))
+		_jumbo_log_flush();
+}
+
+/*
  * The one abort path, for the corruption the library cannot survive:
  * reports at JUMBO_LOG_ERROR through the hook, then abort().  Callers keep
  * the documented shape "function: address: why".

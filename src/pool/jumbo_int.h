@@ -513,7 +513,9 @@ static inline int _jumbo_free_addr(struct jumbo_pool *p, const void *addr)
  * lock held by itself.  In debug mode (a JUMBO_POOL_DEBUG pool, or a build
  * with JUMBO_DEBUG_LEVEL) each slow path and locking entry point marks the
  * thread busy; a call that finds the mark is reported (function, pool and
- * the call it interrupted) and refused with EDEADLK, changing nothing.
+ * the call it interrupted: written, or parked for the log hook, by the
+ * async-signal-safe _jumbo_log_signal) and refused with EDEADLK, changing
+ * nothing.
  * Only outermost calls mark: internal calls between them do not.
  */
 JUMBO_HIDDEN JUMBO_NOINLINE bool _jumbo_reentered(struct jumbo_pool *p,
@@ -525,6 +527,9 @@ static inline bool _jumbo_enter(struct jumbo_pool *p, const char *fn)
 		return true;
 	if (unlikely(_jumbo_tls.busy))
 		return !_jumbo_reentered(p, fn);
+	/* Not re-entered: the place to deliver what a re-entered call on
+	 * any thread parked for the hook. */
+	_jumbo_log_deliver();
 	_jumbo_tls.busy = fn;
 	/* A handler on this thread sees the mark before the call's work. */
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);

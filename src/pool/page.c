@@ -28,16 +28,16 @@
 bool _jumbo_reentered(struct jumbo_pool *p, const char *fn)
 {
 	static unsigned said;
-	char buf[256];
 
-	/* write(2), not stdio: this runs in a signal handler, most likely. */
+	/* Most likely in a signal handler: no stdio, no hook call here;
+	 * _jumbo_log_signal writes the line or parks it for the hook. */
 	if (__atomic_fetch_add(&said, 1, __ATOMIC_RELAXED) < 16) {
-		int n = snprintf(buf, sizeof(buf), "%s: pool \"%s\": re-entered "
-				 "on its thread (a signal handler?) while "
-				 "%s was running; refused (EDEADLK)\n", fn,
-				 p->name, _jumbo_tls.busy);
-		if (n > 0 && write(2, buf, (size_t)n) < 0)
-			n = 0;
+		const char *parts[] = {
+			fn, ": pool \"", p->name, "\": re-entered on its thread "
+			"(a signal handler?) while ", _jumbo_tls.busy,
+			" was running; refused (EDEADLK)", NULL
+		};
+		_jumbo_log_signal(JUMBO_LOG_ERROR, parts);
 	}
 	errno = EDEADLK;
 	return true;
