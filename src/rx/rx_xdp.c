@@ -31,19 +31,23 @@
  * default program.)
  */
 #include "rx_int.h"
+#include "jumbo_xdp.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef JUMBO_HAVE_XDP
-
 int _jumbo_rx_xdp_supported(void)
 {
-	_jumbo_rx_fail(-EOPNOTSUPP, "xdp backend: libjumbo was built without "
-		       "libxdp (install libxdp-dev and rebuild)");
-	return 0;
+	char why[JUMBO_XDP_WHY];
+	int e = _jumbo_xdp_probe(why, sizeof(why));
+
+	if (e)
+		_jumbo_rx_fail(e, "%s", why);
+	return !e;
 }
+
+#ifndef JUMBO_HAVE_XDP
 
 unsigned _jumbo_rx_xdp_queues(const char *ifname)
 {
@@ -75,15 +79,7 @@ int _jumbo_rx_xdp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
 
-/* Linux 6.6 uapi, newer than some distributions' headers. */
-#ifndef XDP_USE_SG
-#define XDP_USE_SG (1 << 4)
-#endif
-#ifndef XDP_PKT_CONTD
-#define XDP_PKT_CONTD (1 << 0)
-#endif
-
-#define XDP_FRAME 4096u /* a chunk is a 4 KiB page */
+#define XDP_FRAME JUMBO_XDP_FRAME
 
 /*
  * live is 1 for the receiver plus 1 per page out in chains: whoever drops
@@ -257,73 +253,6 @@ static int xdp_filter_bind(struct rx_xdp *x)
 				  "filter's map: %s", strerror(-e)) : 0;
 }
 #endif
-
-int _jumbo_rx_xdp_supported(void)
-{
-	int fd = socket(AF_XDP, SOCK_RAW, 0);
-
-	if (fd < 0) {
-		_jumbo_rx_fail(-EOPNOTSUPP, "xdp backend: no AF_XDP socket "
-			       "(%s): a kernel without XDP sockets, or no "
-			       "CAP_NET_RAW", strerror(errno));
-		return 0;
-	}
-	close(fd);
-	return 1;
-}
-
-/*
- * libbpf and libxdp print to stderr by default; a library must not, and
- * what they say is in our own message when it matters.  Their printers
- * are process-wide: ours is installed only while the backend calls them
- * (open, close) and the caller's put back after, so a program that set
- * its own keeps it.  A program that routes the library's messages
- * (jumbo_set_log) gets theirs too, at JUMBO_LOG_INFO, prefixed with the
- * library's name; without a hook they stay quiet, as before.
- */
-struct xdp_quiet {
-	libbpf_print_fn_t bpf;
-	libxdp_print_fn_t xdp;
-};
-
-static void xdp_route(const char *who, const char *f, va_list a)
-{
-	char msg[400];
-
-	if (!_jumbo_log_routed())
-		return;
-	vsnprintf(msg, sizeof(msg), f, a);
-	size_t n = strlen(msg);
-	while (n && msg[n - 1] == '\n')
-		msg[--n] = '\0';
-	_jumbo_log(JUMBO_LOG_INFO, "%s: %s", who, msg);
-}
-
-static int xdp_bpf_print(enum libbpf_print_level l, const char *f, va_list a)
-{
-	if (l != LIBBPF_DEBUG)
-		xdp_route("libbpf", f, a);
-	return 0;
-}
-
-static int xdp_xdp_print(enum libxdp_print_level l, const char *f, va_list a)
-{
-	if (l != LIBXDP_DEBUG)
-		xdp_route("libxdp", f, a);
-	return 0;
-}
-
-static void xdp_quiet_begin(struct xdp_quiet *q)
-{
-	q->bpf = libbpf_set_print(xdp_bpf_print);
-	q->xdp = libxdp_set_print(xdp_xdp_print);
-}
-
-static void xdp_quiet_end(struct xdp_quiet *q)
-{
-	libbpf_set_print(q->bpf);
-	libxdp_set_print(q->xdp);
-}
 
 /*
  * Receive queues of ifname (what an AF_XDP socket may bind: the larger of
@@ -605,11 +534,11 @@ static void xdp_close_quiet(struct jumbo_rx *rx)
 
 static void xdp_close(struct jumbo_rx *rx)
 {
-	struct xdp_quiet q;
+	struct jumbo_xdp_quiet q;
 
-	xdp_quiet_begin(&q);
+	_jumbo_xdp_quiet_begin(&q);
 	xdp_close_quiet(rx);
-	xdp_quiet_end(&q);
+	_jumbo_xdp_quiet_end(&q);
 }
 
 static const struct rx_ops xdp_ops = { xdp_recv, xdp_close, xdp_stats };
@@ -627,7 +556,7 @@ static struct jumbo_pool *xdp_pool(unsigned ring)
 
 static int xdp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 {
-	struct jumbo_stats st;
+	char why[JUMBO_XDP_WHY];
 	struct rx_xdp *x;
 	unsigned ring = 1;
 	int e;
@@ -666,31 +595,13 @@ static int xdp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 	x->xdp_flags = xflags;
 	rx->priv = x;
 	rx->ops = &xdp_ops; /* from here on, a failure closes through it */
-	/* Commitment grows from frame 0: the last frame tells. */
-	if (jumbo_pool_stats(x->pool, &st) != 0 || st.page_size != XDP_FRAME ||
-	    jumbo_page_state(jumbo_pool_page(x->pool, jumbo_pool_iova_to_addr(
-			     x->pool, (st.reserved - 1) * XDP_FRAME)), NULL,
-			     NULL) == JUMBO_PG_UNUSED)
-		return _jumbo_rx_fail(-EINVAL, "xdp backend: the pool must "
-				      "have 4 KiB pages and be committed whole "
-				      "(init_pages = max_pages) to be a UMEM");
-	x->base = jumbo_pool_iova_to_addr(x->pool, 0);
-	x->nframes = st.reserved;
+	e = _jumbo_xdp_umem(x->pool, x->ring, 64, &x->umem, &x->fq, &x->cq,
+			    &x->base, &x->nframes, why, sizeof(why));
+	if (e)
+		return _jumbo_rx_fail(e, "%s", why);
 	x->kernel = calloc(x->nframes, 1);
 	if (!x->kernel)
 		return _jumbo_rx_fail(-ENOMEM, "out of memory");
-
-	struct xsk_umem_config uc = {
-		.fill_size = x->ring, .comp_size = 64, .frame_size = XDP_FRAME,
-		.frame_headroom = 0, .flags = 0,
-	};
-	e = xsk_umem__create(&x->umem, x->base, x->nframes * XDP_FRAME,
-			     &x->fq, &x->cq, &uc);
-	if (e) {
-		x->umem = NULL;
-		return _jumbo_rx_fail(e, "xdp backend: registering the pool "
-				      "as a UMEM: %s", strerror(-e));
-	}
 	e = xdp_queue_check(p->ifname, p->queue);
 	if (e)
 		return e;
@@ -758,12 +669,12 @@ static int xdp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 
 int _jumbo_rx_xdp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 {
-	struct xdp_quiet q;
+	struct jumbo_xdp_quiet q;
 	int e;
 
-	xdp_quiet_begin(&q);
+	_jumbo_xdp_quiet_begin(&q);
 	e = xdp_open(rx, p);
-	xdp_quiet_end(&q);
+	_jumbo_xdp_quiet_end(&q);
 	return e;
 }
 

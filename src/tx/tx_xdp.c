@@ -27,19 +27,23 @@
  * data) is copied into pages of the pool first and counted (copied).
  */
 #include "tx_int.h"
+#include "jumbo_xdp.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef JUMBO_HAVE_XDP
-
 int _jumbo_tx_xdp_supported(void)
 {
-	_jumbo_tx_fail(-EOPNOTSUPP, "xdp backend: libjumbo was built without "
-		       "libxdp (install libxdp-dev and rebuild)");
-	return 0;
+	char why[JUMBO_XDP_WHY];
+	int e = _jumbo_xdp_probe(why, sizeof(why));
+
+	if (e)
+		_jumbo_tx_fail(e, "%s", why);
+	return !e;
 }
+
+#ifndef JUMBO_HAVE_XDP
 
 int _jumbo_tx_xdp_open(struct jumbo_tx *tx, const struct jumbo_tx_params *p)
 {
@@ -62,14 +66,7 @@ int _jumbo_tx_xdp_open(struct jumbo_tx *tx, const struct jumbo_tx_params *p)
 #include <xdp/libxdp.h>
 #include <xdp/xsk.h>
 
-#ifndef XDP_USE_SG
-#define XDP_USE_SG (1 << 4)
-#endif
-#ifndef XDP_PKT_CONTD
-#define XDP_PKT_CONTD (1 << 0)
-#endif
-
-#define XDP_FRAME 4096u  /* a chunk is a 4 KiB page */
+#define XDP_FRAME JUMBO_XDP_FRAME
 #define XT_RING 2048u
 #define XDP_MAX_DESC 17u /* a frame's descriptors: MAX_SKB_FRAGS + 1 */
 #define XDP_ETH_HLEN 14u
@@ -97,33 +94,6 @@ struct tx_xdp {
 	uint32_t *ndesc;        /* tx->rec_cap entries, by id */
 	uint64_t invalid;       /* the kernel's tx_invalid_descs, last read */
 };
-
-int _jumbo_tx_xdp_supported(void)
-{
-	int fd = socket(AF_XDP, SOCK_RAW, 0);
-
-	if (fd < 0) {
-		_jumbo_tx_fail(-EOPNOTSUPP, "xdp backend: no AF_XDP socket "
-			       "(%s): a kernel without XDP sockets, or no "
-			       "CAP_NET_RAW", strerror(errno));
-		return 0;
-	}
-	close(fd);
-	return 1;
-}
-
-/* libbpf and libxdp print on stderr; a library must not (rx_xdp.c too). */
-static int xq_bpf(enum libbpf_print_level l, const char *f, va_list a)
-{
-	(void)l, (void)f, (void)a;
-	return 0;
-}
-
-static int xq_xdp(enum libxdp_print_level l, const char *f, va_list a)
-{
-	(void)l, (void)f, (void)a;
-	return 0;
-}
 
 /* True if the chain's data all lies in the UMEM, each mbuf in one page. */
 static bool xt_in_umem(const struct tx_xdp *x, const struct mbuf *m)
@@ -378,19 +348,16 @@ static int xt_send(struct jumbo_tx *tx, struct mbuf **pkts, unsigned n,
 static void xt_close(struct jumbo_tx *tx)
 {
 	struct tx_xdp *x = tx->priv;
-	libbpf_print_fn_t pb;
-	libxdp_print_fn_t px;
+	struct jumbo_xdp_quiet q;
 
 	if (!x)
 		return;
-	pb = libbpf_set_print(xq_bpf);
-	px = libxdp_set_print(xq_xdp);
+	_jumbo_xdp_quiet_begin(&q);
 	if (x->xsk)
 		xsk_socket__delete(x->xsk);
 	if (x->umem)
 		xsk_umem__delete(x->umem);
-	libbpf_set_print(pb);
-	libxdp_set_print(px);
+	_jumbo_xdp_quiet_end(&q);
 	tx->fd = -1; /* the socket's, closed above */
 	/* Frames never completed keep their pages held (tx.c says why),
 	 * and so a pool of our own, which would refuse to go. */
@@ -416,34 +383,6 @@ static unsigned xt_mtu(const char *ifname)
 	r = ioctl(fd, SIOCGIFMTU, &ifr);
 	close(fd);
 	return r ? 0 : (unsigned)ifr.ifr_mtu;
-}
-
-/* Checks the pool and makes the UMEM of it. */
-static int xt_umem(struct tx_xdp *x)
-{
-	struct jumbo_stats st;
-	struct xsk_umem_config uc = {
-		.fill_size = 64, .comp_size = XT_RING,
-		.frame_size = XDP_FRAME, .frame_headroom = 0, .flags = 0,
-	};
-	int e;
-
-	if (jumbo_pool_stats(x->pool, &st) != 0 || st.page_size != XDP_FRAME ||
-	    jumbo_page_state(jumbo_pool_page(x->pool, jumbo_pool_iova_to_addr(
-			     x->pool, (st.reserved - 1) * XDP_FRAME)), NULL,
-			     NULL) == JUMBO_PG_UNUSED)
-		return _jumbo_tx_fail(-EINVAL, "xdp backend: the pool must "
-				      "have 4 KiB pages and be committed whole "
-				      "(init_pages = max_pages) to be a UMEM");
-	x->base = jumbo_pool_iova_to_addr(x->pool, 0);
-	x->size = st.reserved * XDP_FRAME;
-	e = xsk_umem__create(&x->umem, x->base, x->size, &x->fq, &x->cq, &uc);
-	if (e) {
-		x->umem = NULL;
-		return _jumbo_tx_fail(e, "xdp backend: registering the pool as "
-				      "a UMEM: %s", strerror(-e));
-	}
-	return 0;
 }
 
 /* The socket, TX ring only: no XDP program, nothing on the interface. */
@@ -486,6 +425,7 @@ static int xt_socket(struct tx_xdp *x, const struct jumbo_tx_params *p)
 
 static int xt_open(struct jumbo_tx *tx, const struct jumbo_tx_params *p)
 {
+	char why[JUMBO_XDP_WHY];
 	struct jumbo_pool_params pp;
 	struct tx_xdp *x;
 	unsigned mtu;
@@ -523,15 +463,20 @@ static int xt_open(struct jumbo_tx *tx, const struct jumbo_tx_params *p)
 					      "its own: %s", strerror(errno));
 		x->own_pool = 1;
 	}
-	libbpf_print_fn_t pb = libbpf_set_print(xq_bpf);
-	libxdp_print_fn_t px = libxdp_set_print(xq_xdp);
-	e = xt_umem(x);
-	if (!e)
+	struct jumbo_xdp_quiet q;
+	size_t nframes;
+
+	_jumbo_xdp_quiet_begin(&q);
+	e = _jumbo_xdp_umem(x->pool, 64, XT_RING, &x->umem, &x->fq, &x->cq,
+			    &x->base, &nframes, why, sizeof(why));
+	if (e)
+		e = _jumbo_tx_fail(e, "%s", why);
+	else
 		e = xt_socket(x, p);
-	libbpf_set_print(pb);
-	libxdp_set_print(px);
+	_jumbo_xdp_quiet_end(&q);
 	if (e)
 		return e;
+	x->size = nframes * XDP_FRAME;
 	tx->fd = xsk_socket__fd(x->xsk);
 	struct xdp_options xo;
 	socklen_t xol = sizeof(xo);

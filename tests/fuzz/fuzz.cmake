@@ -35,7 +35,7 @@ file(GLOB fuzz_lib CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/*/*.c)
 file(GLOB_RECURSE fuzz_hdr CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/*.h
      ${PROJECT_SOURCE_DIR}/include/jumbo/*.h)
 set(fuzz_inc)
-foreach(d common pool pool/export mbuf rx tx ring)
+foreach(d common pool pool/export mbuf xdp rx tx ring)
   list(APPEND fuzz_inc -I${PROJECT_SOURCE_DIR}/src/${d})
 endforeach()
 set(fuzz_src ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_pool.c)
