@@ -108,11 +108,9 @@ static void fwd_usage(FILE *f)
 struct fwd_cfg {
 	char from_be[16], from_addr[64], to_be[16], to_addr[64];
 	unsigned from_port, to_port;
-	int rx_be, tx_be, len32, json, quiet;
-	unsigned txflags, sendflags, batch;
-	size_t frame, page;
-	double secs, idle;
-	uint64_t count;
+	int rx_be, tx_be, len32;
+	unsigned txflags, sendflags;
+	struct run_opts run;
 };
 
 static int fwd_parse(struct fwd_cfg *c, int argc, char **argv)
@@ -124,22 +122,19 @@ static int fwd_parse(struct fwd_cfg *c, int argc, char **argv)
 		{ "zc-always", no_argument, 0, 'Z' },
 		{ "drop", no_argument, 0, 'X' },
 		{ "framing", required_argument, 0, 'F' },
-		{ "frame", required_argument, 0, 'S' },
-		{ "batch", required_argument, 0, 'B' },
-		{ "page", required_argument, 0, 'P' },
-		{ "duration", required_argument, 0, 'd' },
-		{ "count", required_argument, 0, 'c' },
-		{ "idle", required_argument, 0, 'i' },
-		{ "json", no_argument, 0, 'j' },
-		{ "quiet", no_argument, 0, 'q' },
+		RUN_OPTIONS,
 		{ "help", no_argument, 0, 'h' },
 		{ 0, 0, 0, 0 }
 	};
-	int o, from = 0, to = 0;
-	unsigned long v;
+	int o, r, from = 0, to = 0;
 
 	optind = 1;
 	while ((o = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		if ((r = opt_run(o, optarg, &c->run)) != 0) {
+			if (r < 0)
+				return EX_USAGE;
+			continue;
+		}
 		switch (o) {
 		case 'f':
 			if (fwd_endpoint("--from", optarg, c->from_be,
@@ -164,34 +159,6 @@ static int fwd_parse(struct fwd_cfg *c, int argc, char **argv)
 						"not raw or len32", optarg);
 			c->len32 = !strcmp(optarg, "len32");
 			break;
-		case 'S':
-			if (opt_size("--frame", optarg, 1, 16 << 20, &c->frame))
-				return EX_USAGE;
-			break;
-		case 'B':
-			if (opt_uint("--batch", optarg, 1, 256, &v))
-				return EX_USAGE;
-			c->batch = (unsigned)v;
-			break;
-		case 'P':
-			if (opt_page("--page", optarg, &c->page))
-				return EX_USAGE;
-			break;
-		case 'd':
-			if (opt_seconds("--duration", optarg, &c->secs))
-				return EX_USAGE;
-			break;
-		case 'c':
-			if (opt_uint("--count", optarg, 1, ~0ul, &v))
-				return EX_USAGE;
-			c->count = v;
-			break;
-		case 'i':
-			if (opt_seconds("--idle", optarg, &c->idle))
-				return EX_USAGE;
-			break;
-		case 'j': c->json = 1; break;
-		case 'q': c->quiet = 1; break;
 		case 'h': fwd_usage(stdout); return -1;
 		default: fwd_usage(stderr); return EX_USAGE;
 		}
@@ -211,46 +178,24 @@ static int fwd_parse(struct fwd_cfg *c, int argc, char **argv)
 		return tool_err(EX_USAGE, "--to: '%s' is not udp, tcp, uring or "
 				"xdp", c->to_be);
 	if ((c->rx_be == JUMBO_RX_XDP || c->tx_be == JUMBO_TX_XDP) &&
-	    c->page != JUMBO_PAGE_4K)
+	    c->run.page != JUMBO_PAGE_4K)
 		return tool_err(EX_USAGE, "--page: xdp takes 4 KiB pages only");
 	if (c->to_port == 0 && c->tx_be != JUMBO_TX_XDP)
 		return tool_err(EX_USAGE, "--to: the port cannot be 0");
 	if (c->len32 && c->rx_be != JUMBO_RX_TCP)
 		return tool_err(EX_USAGE, "--framing goes with --from tcp:...");
-	if (c->rx_be != JUMBO_RX_TCP && c->frame > 65535)
+	if (c->rx_be != JUMBO_RX_TCP && c->run.frame > 65535)
 		return tool_err(EX_USAGE, "--frame: %zu is more than a UDP "
-				"datagram can hold (65535)", c->frame);
-	if (c->tx_be != JUMBO_TX_TCP && c->frame > 65507)
+				"datagram can hold (65535)", c->run.frame);
+	if (c->tx_be != JUMBO_TX_TCP && c->run.frame > 65507)
 		return tool_err(EX_USAGE, "--frame: %zu is more than a UDP "
-				"datagram can carry (65507)", c->frame);
+				"datagram can carry (65507)", c->run.frame);
 	return 0;
-}
-
-static void rep_tx_stats(struct report *r, const struct jumbo_tx_stats *st)
-{
-	rep_u64(r, "packets", st->packets);
-	rep_u64(r, "bytes", st->bytes);
-	rep_u64(r, "syscalls", st->syscalls);
-	rep_u64(r, "zc_sends", st->zc_sends);
-	rep_u64(r, "zc_done", st->zc_done);
-	rep_u64(r, "zc_copied", st->zc_copied);
-	rep_u64(r, "zc_off", st->zc_off);
-	rep_u64(r, "full", st->full);
-	rep_u64(r, "dropped", st->dropped);
-	rep_u64(r, "refused", st->refused);
-	rep_u64(r, "unreachable", st->unreachable);
-	rep_u64(r, "resets", st->resets);
-	rep_u64(r, "errors", st->errors);
-	rep_u64(r, "inflight", st->inflight);
-	rep_u64(r, "pages_held", st->pages_held);
-	rep_u64(r, "too_long", st->too_long);
-	rep_u64(r, "copied", st->copied);
 }
 
 int cmd_fwd(int argc, char **argv)
 {
-	struct fwd_cfg c = { .frame = 9000, .page = JUMBO_PAGE_4K,
-			     .batch = 32, .secs = 10.0,
+	struct fwd_cfg c = { .run = RUN_OPTS_DEFAULT,
 			     .sendflags = JUMBO_TX_WAIT };
 	struct jumbo_rx_stats rst = { 0 };
 	struct jumbo_tx_stats tst = { 0 };
@@ -283,7 +228,8 @@ int cmd_fwd(int argc, char **argv)
 		if (!pool)
 			return tool_err(EX_FAIL, "no pool: %s", strerror(errno));
 	} else {
-		pool = tool_pool(c.page, c.page == JUMBO_PAGE_4K ? 65536 : 512);
+		pool = tool_pool(c.run.page,
+				 c.run.page == JUMBO_PAGE_4K ? 65536 : 512);
 		if (!pool)
 			return EX_FAIL;
 	}
@@ -291,16 +237,16 @@ int cmd_fwd(int argc, char **argv)
 	rp.backend = c.rx_be;
 	rp.addr = c.from_addr;
 	rp.port = (uint16_t)c.from_port;
-	rp.max_frame = c.frame;
+	rp.max_frame = c.run.frame;
 	if (c.rx_be == JUMBO_RX_XDP) {
 		/* The whole queue, each frame with its Ethernet header (and
 		 * a VLAN tag) on top of --frame. */
 		rp.ifname = c.from_addr;
 		rp.queue = c.from_port;
 		rp.port = 0;
-		rp.max_frame = c.frame + 18;
+		rp.max_frame = c.run.frame + 18;
 	}
-	rp.batch = c.batch;
+	rp.batch = c.run.batch;
 	rp.pool = pool;
 	/* A relay has no use for the kernel's receive time per frame. */
 	rp.flags = (c.len32 ? JUMBO_RX_LEN32 : 0) | JUMBO_RX_NOTSTAMP;
@@ -322,7 +268,7 @@ int cmd_fwd(int argc, char **argv)
 	tp.backend = c.tx_be;
 	tp.addr = c.to_addr;
 	tp.port = (uint16_t)c.to_port;
-	tp.batch = c.batch;
+	tp.batch = c.run.batch;
 	tp.flags = c.txflags;
 	tp.wait_ms = 200; /* --drop aside, the output paces the relay */
 	if (c.tx_be == JUMBO_TX_XDP) {
@@ -339,17 +285,17 @@ int cmd_fwd(int argc, char **argv)
 	}
 	signal(SIGINT, fwd_on_signal);
 	signal(SIGTERM, fwd_on_signal);
-	progress = !c.json && !c.quiet && isatty(2);
+	progress = !c.run.json && !c.run.quiet && isatty(2);
 	t0 = now = jf_now_ns();
 	next_print = t0 + 500000000ull;
-	limit = c.secs > 0 ? (uint64_t)(c.secs * 1e9) : ~0ull;
+	limit = c.run.secs > 0 ? (uint64_t)(c.run.secs * 1e9) : ~0ull;
 	while (!fwd_interrupted && now - t0 < limit &&
-	       (!c.count || frames < c.count)) {
-		unsigned want = c.batch;
+	       (!c.run.count || frames < c.run.count)) {
+		unsigned want = c.run.batch;
 		int n, s = 0;
 
-		if (c.count && c.count - frames < want)
-			want = (unsigned)(c.count - frames);
+		if (c.run.count && c.run.count - frames < want)
+			want = (unsigned)(c.run.count - frames);
 		n = jumbo_rx_recv(rx, pkts, want, 50);
 		if (n < 0) {
 			e = tool_err(EX_FAIL, "receive failed: %s",
@@ -385,13 +331,12 @@ int cmd_fwd(int argc, char **argv)
 		now = jf_now_ns();
 		if (n > 0)
 			last = now;
-		if (c.idle > 0 && last && now - last > (uint64_t)(c.idle * 1e9))
+		if (c.run.idle > 0 && last &&
+		    now - last > (uint64_t)(c.run.idle * 1e9))
 			break;
 		if (progress && now >= next_print) {
 			double t = (double)(now - t0) / 1e9;
-			fprintf(stderr, "\r%6.1f s %10llu frames %8.3f Gbit/s ",
-				t, (unsigned long long)frames,
-				(double)bytes * 8 / t / 1e9);
+			tool_progress(t, frames, (double)bytes * 8 / t / 1e9);
 			next_print += 500000000ull;
 		}
 	}
@@ -408,7 +353,7 @@ int cmd_fwd(int argc, char **argv)
 	{
 		double secs = (double)((last ? last : now) - t0) / 1e9;
 
-		rep_begin(&rep, stdout, c.json);
+		rep_begin(&rep, stdout, c.run.json);
 		rep_s(&rep, "from", jumbo_rx_backend_name(c.rx_be));
 		rep_s(&rep, "to", jumbo_tx_backend_name(c.tx_be));
 		rep_u64(&rep, "port", c.from_port);

@@ -5,6 +5,8 @@
  */
 #include "tool.h"
 
+#include <jumbo/tx.h>
+
 #include <string.h>
 
 static void rep_key(struct report *r, const char *key)
@@ -103,6 +105,33 @@ void rep_rx_stats(struct report *r, const struct jumbo_rx_stats *st)
 	rep_u64(r, "closes", st->closes);
 	rep_u64(r, "pages", st->pages);
 	rep_u64(r, "ring_rearms", st->ring_rearms);
+}
+
+void rep_tx_stats(struct report *r, const struct jumbo_tx_stats *st)
+{
+	rep_u64(r, "packets", st->packets);
+	rep_u64(r, "bytes", st->bytes);
+	rep_u64(r, "syscalls", st->syscalls);
+	rep_u64(r, "zc_sends", st->zc_sends);
+	rep_u64(r, "zc_done", st->zc_done);
+	rep_u64(r, "zc_copied", st->zc_copied);
+	rep_u64(r, "zc_off", st->zc_off);
+	rep_u64(r, "full", st->full);
+	rep_u64(r, "dropped", st->dropped);
+	rep_u64(r, "refused", st->refused);
+	rep_u64(r, "unreachable", st->unreachable);
+	rep_u64(r, "resets", st->resets);
+	rep_u64(r, "errors", st->errors);
+	rep_u64(r, "inflight", st->inflight);
+	rep_u64(r, "pages_held", st->pages_held);
+	rep_u64(r, "too_long", st->too_long);
+	rep_u64(r, "copied", st->copied);
+}
+
+void tool_progress(double t, uint64_t frames, double gbps)
+{
+	fprintf(stderr, "\r%6.1f s %10llu frames %8.3f Gbit/s ", t,
+		(unsigned long long)frames, gbps);
 }
 
 void rep_pool_stats(struct report *r, struct jumbo_pool *pool)

@@ -94,7 +94,7 @@ static void rx_take_chain(const struct rx_cfg *c, struct rx_seen *s,
 		size_t off, plen;
 		unsigned port;
 
-		if (len <= c->frame + XDP_HEADROOM) {
+		if (len <= c->run.frame + XDP_HEADROOM) {
 			m_copydata(m, 0, len, s->buf);
 			if (pkt_udp(s->buf, len, &off, &plen, &port) &&
 			    port == c->port) {
@@ -104,7 +104,7 @@ static void rx_take_chain(const struct rx_cfg *c, struct rx_seen *s,
 			}
 		}
 	} else {
-		if (c->verify && len <= c->frame) {
+		if (c->verify && len <= c->run.frame) {
 			m_copydata(m, 0, len, s->buf);
 			rx_verify(s, s->buf, len);
 		}
@@ -199,23 +199,23 @@ static int rx_check_limits(const struct rx_cfg *c,
 			return tool_err(EX_USAGE, "--frame: %zu is more than "
 					"--backend xdp takes (%zu: a %zu-byte "
 					"frame less %u bytes of link, IP and UDP "
-					"headers)", c->frame, max, l.max_frame,
+					"headers)", c->run.frame, max, l.max_frame,
 					XDP_HEADROOM);
 		}
 		if (rx_pool_is(c, JUMBO_RX_TCP))
 			return tool_err(EX_USAGE, "--frame: %zu is more than "
 					"--backend tcp takes with %s pages (%zu%s)",
-					c->frame, c->page == JUMBO_PAGE_4K
+					c->run.frame, c->run.page == JUMBO_PAGE_4K
 						? "4 KiB" : "2 MiB", l.max_frame,
-					c->page == JUMBO_PAGE_4K
+					c->run.page == JUMBO_PAGE_4K
 						? "; --page 2m takes 16m" : "");
 		return tool_err(EX_USAGE, "--frame: %zu is more than a UDP "
-				"datagram can hold (%zu)", c->frame,
+				"datagram can hold (%zu)", c->run.frame,
 				l.max_frame);
 	}
-	if (c->batch > l.max_batch)
+	if (c->run.batch > l.max_batch)
 		return tool_err(EX_USAGE, "--batch: %u is more than the %s "
-				"backend takes (%u)", c->batch,
+				"backend takes (%u)", c->run.batch,
 				jumbo_rx_backend_name(c->rcv.backend), l.max_batch);
 	/* The pool must hold one frame at least (uring: a run is a header
 	 * page and the frame's pages). */
@@ -226,8 +226,8 @@ static int rx_check_limits(const struct rx_cfg *c,
 				c->pages_env ? "JUMBO_MAX_PAGES" : "--pages",
 				c->pages, c->pages == 1 ? "" : "s",
 				rx_pool_is(c, JUMBO_RX_XDP) ? (size_t)4096
-							   : c->page,
-				c->frame, need);
+							   : c->run.page,
+				c->run.frame, need);
 	if (rx_pool_is(c, JUMBO_RX_XDP) && !l.queues)
 		l.queues = rx_dev_queues(c->dev);
 	if (rx_pool_is(c, JUMBO_RX_XDP) && l.queues && c->queue >= l.queues)
@@ -246,31 +246,29 @@ static int rx_parse(struct rx_cfg *c, int argc, char **argv)
 		{ "backend", required_argument, 0, 'b' },
 		{ "tcp", no_argument, 0, 't' },
 		{ "framing", required_argument, 0, 'F' },
-		{ "frame", required_argument, 0, 'f' },
-		{ "batch", required_argument, 0, 'B' },
-		{ "page", required_argument, 0, 'P' },
+		RUN_OPTIONS,
 		{ "pages", required_argument, 0, 'N' },
-		{ "duration", required_argument, 0, 'd' },
-		{ "seconds", required_argument, 0, 'd' },
-		{ "count", required_argument, 0, 'c' },
-		{ "idle", required_argument, 0, 'i' },
+		{ "seconds", required_argument, 0, OPT_DURATION },
 		{ "verify", no_argument, 0, 'v' },
 		{ "deliver", required_argument, 0, 'D' },
 		{ "dev", required_argument, 0, 'I' },
 		{ "queue", required_argument, 0, 'Q' },
 		{ "write", required_argument, 0, 'w' },
 		{ "csv", required_argument, 0, 'C' },
-		{ "json", no_argument, 0, 'j' },
-		{ "quiet", no_argument, 0, 'q' },
 		{ "help", no_argument, 0, 'h' },
 		{ "version", no_argument, 0, 'V' },
 		{ 0, 0, 0, 0 }
 	};
 	unsigned long v;
-	int o;
+	int o, r;
 
 	optind = 1;
 	while ((o = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
+		if ((r = opt_run(o, optarg, &c->run)) != 0) {
+			if (r < 0)
+				return EX_USAGE;
+			continue;
+		}
 		switch (o) {
 		case 'a':
 			if (opt_loop_addr("--addr", optarg))
@@ -295,36 +293,10 @@ static int rx_parse(struct rx_cfg *c, int argc, char **argv)
 			c->len32 = !strcmp(optarg, "len32");
 			c->framing = 1;
 			break;
-		case 'f':
-			if (opt_size("--frame", optarg, 1, 16 << 20, &c->frame))
-				return EX_USAGE;
-			break;
-		case 'B':
-			if (opt_uint("--batch", optarg, 1, 256, &v))
-				return EX_USAGE;
-			c->batch = (unsigned)v;
-			break;
-		case 'P':
-			if (opt_page("--page", optarg, &c->page))
-				return EX_USAGE;
-			break;
 		case 'N':
 			if (opt_uint("--pages", optarg, 1, 0xfffffffeul, &v))
 				return EX_USAGE;
 			c->pages = v;
-			break;
-		case 'd':
-			if (opt_seconds("--duration", optarg, &c->secs))
-				return EX_USAGE;
-			break;
-		case 'c':
-			if (opt_uint("--count", optarg, 1, ~0ul, &v))
-				return EX_USAGE;
-			c->count = v;
-			break;
-		case 'i':
-			if (opt_seconds("--idle", optarg, &c->idle))
-				return EX_USAGE;
 			break;
 		case 'v': c->verify = 1; break;
 		case 'D':
@@ -340,8 +312,6 @@ static int rx_parse(struct rx_cfg *c, int argc, char **argv)
 			break;
 		case 'w': c->write = optarg; break;
 		case 'C': c->csv = optarg; break;
-		case 'j': c->json = 1; break;
-		case 'q': c->quiet = 1; break;
 		case 'h': rx_usage(stdout); return -1;
 		case 'V': tool_version(); return -1;
 		default: return opt_bad(o, argv);
@@ -372,7 +342,8 @@ static int rx_parse(struct rx_cfg *c, int argc, char **argv)
 	if (rx_pool_is(c, JUMBO_RX_XDP) && c->verify && c->port == 0)
 		return tool_err(EX_USAGE, "--verify with --backend xdp needs "
 				"--port: with port 0 no frame is checked");
-	if (rx_pool_is(c, JUMBO_RX_XDP) && (c->deliver || c->page != JUMBO_PAGE_4K))
+	if (rx_pool_is(c, JUMBO_RX_XDP) &&
+	    (c->deliver || c->run.page != JUMBO_PAGE_4K))
 		return tool_err(EX_USAGE, "--backend xdp delivers whole frames "
 				"in 4 KiB pages: no --deliver, no --page 2m");
 	if (c->write && c->csv && !strcmp(c->write, "-") &&
@@ -381,14 +352,14 @@ static int rx_parse(struct rx_cfg *c, int argc, char **argv)
 				"stdout: give one of them a file");
 	if (!c->pages && c->rcv.kind == RX_POOL && !rx_pool_is(c, JUMBO_RX_XDP)) {
 		c->pages_env = getenv("JUMBO_MAX_PAGES") != NULL;
-		c->pages = tool_env_pages(c->page == JUMBO_PAGE_4K ? 65536 : 512);
+		c->pages = tool_env_pages(c->run.page == JUMBO_PAGE_4K ? 65536 : 512);
 		if (!c->pages)
 			return EX_USAGE;
 	}
 	/* The pool backends' ranges are checked once the pool is made. */
-	if (c->rcv.kind == RX_PLAIN && !c->tcp && c->frame > 65535)
+	if (c->rcv.kind == RX_PLAIN && !c->tcp && c->run.frame > 65535)
 		return tool_err(EX_USAGE, "--frame: %zu is more than a UDP "
-				"datagram can hold (65535)", c->frame);
+				"datagram can hold (65535)", c->run.frame);
 	return 0;
 }
 
@@ -455,7 +426,7 @@ static void rx_summary(const struct rx_cfg *c, const struct rx_seen *s,
 
 	rep_begin(&rep, (c->write && !strcmp(c->write, "-")) ||
 				(c->csv && !strcmp(c->csv, "-"))
-			? stderr : stdout, c->json);
+			? stderr : stdout, c->run.json);
 	rep_s(&rep, "backend", rx_name(c));
 	rep_u64(&rep, "port", c->port);
 	rep_u64(&rep, "frames", s->frames);
@@ -494,8 +465,7 @@ int cmd_rx(int argc, char **argv)
 {
 	struct rx_cfg c = { .addr = "127.0.0.1", .port = 9000,
 			    .rcv = { .kind = RX_POOL, .backend = JUMBO_RX_UDP },
-			    .frame = 9000,
-			    .page = JUMBO_PAGE_4K, .batch = 32, .secs = 10.0 };
+			    .run = RUN_OPTS_DEFAULT };
 	struct jumbo_pool *pool = NULL;
 	struct jumbo_rx *rx = NULL;
 	struct jumbo_rx_stats st = { 0 };
@@ -517,7 +487,7 @@ int cmd_rx(int argc, char **argv)
 		return r < 0 ? 0 : r;
 	if (c.rcv.kind == RX_POOL && !jumbo_rx_backend_supported(c.rcv.backend))
 		return tool_err(EX_FAIL, "%s", jumbo_rx_strerror());
-	s.buf = malloc(c.frame + XDP_HEADROOM + 1);
+	s.buf = malloc(c.run.frame + XDP_HEADROOM + 1);
 	if (!s.buf)
 		return tool_err(EX_FAIL, "out of memory");
 	if (c.rcv.kind == RX_POOL) {
@@ -527,7 +497,7 @@ int cmd_rx(int argc, char **argv)
 		/* xdp makes its pool itself unless told its size: a UMEM is
 		 * committed whole. */
 		if (!rx_pool_is(&c, JUMBO_RX_XDP))
-			pool = tool_pool(c.page, c.pages);
+			pool = tool_pool(c.run.page, c.pages);
 		else if (c.pages)
 			pool = rx_xdp_pool(c.pages);
 		if (!pool && (!rx_pool_is(&c, JUMBO_RX_XDP) || c.pages)) {
@@ -538,14 +508,14 @@ int cmd_rx(int argc, char **argv)
 		p.backend = c.rcv.backend;
 		p.addr = c.addr;
 		p.port = (uint16_t)c.port;
-		p.max_frame = c.frame;
-		p.batch = c.batch;
+		p.max_frame = c.run.frame;
+		p.batch = c.run.batch;
 		p.pool = pool;
 		p.flags = c.len32 ? JUMBO_RX_LEN32 : 0;
 		if (rx_pool_is(&c, JUMBO_RX_XDP)) {
 			p.ifname = c.dev;
 			p.queue = c.queue;
-			p.max_frame = c.frame + XDP_HEADROOM;
+			p.max_frame = c.run.frame + XDP_HEADROOM;
 		}
 		if ((e = rx_check_limits(&c, &p)) != 0 ||
 		    (e = rx_open_outputs(&c, &s, &tick)) != 0)
@@ -558,8 +528,8 @@ int cmd_rx(int argc, char **argv)
 		if (!rx_pool_is(&c, JUMBO_RX_XDP))
 			c.port = jumbo_rx_port(rx);
 		if (c.deliver) {
-			s.dst_len = (c.frame + c.page - 1) & ~(c.page - 1);
-			map_len = s.dst_len + c.page;
+			s.dst_len = (c.run.frame + c.run.page - 1) & ~(c.run.page - 1);
+			map_len = s.dst_len + c.run.page;
 			map = mmap(NULL, map_len, PROT_READ | PROT_WRITE,
 				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 			if (map == MAP_FAILED) {
@@ -567,13 +537,13 @@ int cmd_rx(int argc, char **argv)
 				e = tool_err(EX_FAIL, "out of memory");
 				goto out;
 			}
-			s.dst = (char *)(((uintptr_t)map + c.page - 1) &
-					 ~(uintptr_t)(c.page - 1));
+			s.dst = (char *)(((uintptr_t)map + c.run.page - 1) &
+					 ~(uintptr_t)(c.run.page - 1));
 		}
 	} else {
 		if ((e = rx_open_outputs(&c, &s, &tick)) != 0)
 			goto out;
-		r = plain_open(&pl, c.rcv.plain, c.addr, c.port, c.tcp, c.frame);
+		r = plain_open(&pl, c.rcv.plain, c.addr, c.port, c.tcp, c.run.frame);
 		if (r) {
 			e = tool_err(EX_FAIL, "cannot listen on %s port %u: %s",
 				     c.addr, c.port, strerror(-r));
@@ -595,19 +565,19 @@ int cmd_rx(int argc, char **argv)
 	signal(SIGTERM, rx_on_signal);
 	/* A reader that goes away (cmp, head) is a write error, not death. */
 	signal(SIGPIPE, SIG_IGN);
-	progress = !c.json && !c.quiet && isatty(2);
+	progress = !c.run.json && !c.run.quiet && isatty(2);
 	rx_csv_begin(&tick);
 	s.t0 = now = jf_now_ns();
 	next_print = s.t0 + 500000000ull;
-	limit = c.secs > 0 ? (uint64_t)(c.secs * 1e9) : ~0ull;
+	limit = c.run.secs > 0 ? (uint64_t)(c.run.secs * 1e9) : ~0ull;
 	while (!rx_interrupted && now - s.t0 < limit && !s.werr &&
-	       (!c.count || s.frames < c.count)) {
+	       (!c.run.count || s.frames < c.run.count)) {
 		int n;
 
 		if (rx) {
-			unsigned want = c.batch;
-			if (c.count && c.count - s.frames < want)
-				want = (unsigned)(c.count - s.frames);
+			unsigned want = c.run.batch;
+			if (c.run.count && c.run.count - s.frames < want)
+				want = (unsigned)(c.run.count - s.frames);
 			n = jumbo_rx_recv(rx, pkts, want, 50);
 			for (int i = 0; i < n; i++)
 				rx_take_chain(&c, &s, pkts[i]);
@@ -637,8 +607,8 @@ int cmd_rx(int argc, char **argv)
 			s.last = now;
 		}
 		/* Idle from the last frame, or from the start if none came. */
-		if (c.idle > 0 &&
-		    now - (s.last ? s.last : s.t0) > (uint64_t)(c.idle * 1e9))
+		if (c.run.idle > 0 &&
+		    now - (s.last ? s.last : s.t0) > (uint64_t)(c.run.idle * 1e9))
 			break;
 		if ((progress || tick.csv) && now >= next_print) {
 			rx_counters(rx, &pl, &st, &ps);
@@ -671,16 +641,16 @@ int cmd_rx(int argc, char **argv)
 	if (!e && st.truncated && !s.frames)
 		e = tool_err(EX_FAIL, "no frame kept: all %llu datagrams were "
 			     "longer than --frame %zu (try --frame %u)",
-			     (unsigned long long)st.truncated, c.frame,
+			     (unsigned long long)st.truncated, c.run.frame,
 			     rx_pool_is(&c, JUMBO_RX_XDP) ? 65407u : 65535u);
 	else if (!e && st.truncated)
 		tool_err(0, "%llu datagrams longer than --frame %zu were "
 			 "dropped (truncated)",
-			 (unsigned long long)st.truncated, c.frame);
-	if (!e && c.count && s.frames < c.count)
+			 (unsigned long long)st.truncated, c.run.frame);
+	if (!e && c.run.count && s.frames < c.run.count)
 		e = tool_err(EX_FAIL, "%llu of %llu frames arrived",
 			     (unsigned long long)s.frames,
-			     (unsigned long long)c.count);
+			     (unsigned long long)c.run.count);
 out:
 	if (rx)
 		jumbo_rx_close(rx);

@@ -29,15 +29,12 @@ struct rx_cfg {
 	const char *addr;
 	unsigned port;
 	struct rx_receiver rcv;
-	int tcp, len32, framing, verify, json, quiet;
-	size_t frame, page;
+	int tcp, len32, framing, verify;
+	struct run_opts run; /* --frame, --page, --batch, --duration... */
 	size_t pages;      /* the pool's cap; 0: the default */
 	int pages_env;     /* pages came from JUMBO_MAX_PAGES */
-	unsigned batch;
 	int deliver;       /* --deliver given */
 	unsigned deliver_mode; /* its JUMBO_DELIVER_* flags; 0: auto */
-	double secs, idle;
-	uint64_t count;
 	const char *dev;   /* xdp: the interface */
 	unsigned queue;    /* xdp: its queue */
 	const char *write; /* --write: a file, or "-" for stdout */

@@ -88,13 +88,14 @@ void rx_tick(struct rx_tick *k, const struct rx_seen *s, uint64_t now,
 	if (!k->t)
 		k->t = s->first;
 	dt = (double)(now - k->t) / 1e9;
-	if (progress)
-		fprintf(stderr, "\r%6.1f s %10llu frames %8.3f Gbit/s %10.0f "
-			"frames/s ", (double)(now - s->first) / 1e9,
-			(unsigned long long)s->frames,
-			dt > 0 ? (double)(s->bytes - k->bytes) * 8 / dt / 1e9
-			       : 0.0,
+	if (progress) {
+		tool_progress((double)(now - s->first) / 1e9, s->frames,
+			      dt > 0 ? (double)(s->bytes - k->bytes) * 8 / dt /
+					       1e9
+				     : 0.0);
+		fprintf(stderr, "%10.0f frames/s ",
 			dt > 0 ? (double)(s->frames - k->frames) / dt : 0.0);
+	}
 	if (k->csv)
 		rx_csv_line(k, s, now, st, ps);
 	rx_tick_mark(k, s, now, st);

@@ -39,6 +39,45 @@ int opt_port(const char *opt, const char *arg, unsigned *out);
 int opt_loop_addr(const char *opt, const char *arg);
 
 /*
+ * The options of the commands that receive in a loop (rx, fwd), with the
+ * same names, ranges and messages in each: RUN_OPTIONS goes into the
+ * command's struct option table (with <getopt.h>), and opt_run() takes
+ * what getopt_long returned for them.
+ */
+enum {
+	OPT_FRAME = 0x100, OPT_BATCH, OPT_PAGE, OPT_DURATION, OPT_COUNT,
+	OPT_IDLE, OPT_JSON, OPT_QUIET
+};
+
+#define RUN_OPTIONS                                                          \
+	{ "frame", required_argument, 0, OPT_FRAME },                        \
+	{ "batch", required_argument, 0, OPT_BATCH },                        \
+	{ "page", required_argument, 0, OPT_PAGE },                          \
+	{ "duration", required_argument, 0, OPT_DURATION },                  \
+	{ "count", required_argument, 0, OPT_COUNT },                        \
+	{ "idle", required_argument, 0, OPT_IDLE },                          \
+	{ "json", no_argument, 0, OPT_JSON },                                \
+	{ "quiet", no_argument, 0, OPT_QUIET }
+
+struct run_opts {
+	size_t frame;   /* --frame: the largest frame */
+	size_t page;    /* --page: the pool's page size */
+	unsigned batch; /* --batch: frames per call */
+	double secs;    /* --duration: 0, no limit */
+	double idle;    /* --idle: 0, none */
+	uint64_t count; /* --count: 0, no limit */
+	int json, quiet;
+};
+
+/* 9000-byte frames, 4 KiB pages, batches of 32, for 10 s. */
+#define RUN_OPTS_DEFAULT                                                     \
+	{ .frame = 9000, .page = JUMBO_PAGE_4K, .batch = 32, .secs = 10.0 }
+
+/* 1: o is one of RUN_OPTIONS, taken into r; 0: it is not; -1 after a
+ * message saying what was wrong with arg. */
+int opt_run(int o, const char *arg, struct run_opts *r);
+
+/*
  * What getopt_long returned instead of an option (the optstring starts
  * with ':'): an unknown option, or one without its value.  Prints one line
  * and where the help is; returns EX_USAGE.
@@ -79,9 +118,18 @@ void rep_f(struct report *r, const char *key, double v, const char *unit);
 void rep_s(struct report *r, const char *key, const char *v);
 void rep_end(struct report *r);
 void rep_rx_stats(struct report *r, const struct jumbo_rx_stats *st);
+struct jumbo_tx_stats;
+void rep_tx_stats(struct report *r, const struct jumbo_tx_stats *st);
 void rep_pool_stats(struct report *r, struct jumbo_pool *pool);
 /* The process's mbuf statistics, keys mbuf_*; rep_pool_stats ends with them. */
 void rep_mbuf_stats(struct report *r);
+
+/*
+ * The progress line on stderr of a command that receives: t seconds in,
+ * frames so far, the rate; "\r" first and a space last, so that the
+ * next one overwrites it (a command may add to it).
+ */
+void tool_progress(double t, uint64_t frames, double gbps);
 
 #include "plain.h"
 

@@ -164,6 +164,39 @@ int opt_deliver(const char *opt, const char *arg, unsigned *out)
 	return 0;
 }
 
+int opt_run(int o, const char *arg, struct run_opts *r)
+{
+	unsigned long v;
+
+	switch (o) {
+	case OPT_FRAME:
+		return opt_size("--frame", arg, 1, 16 << 20, &r->frame) ? -1 : 1;
+	case OPT_BATCH:
+		if (opt_uint("--batch", arg, 1, 256, &v))
+			return -1;
+		r->batch = (unsigned)v;
+		return 1;
+	case OPT_PAGE:
+		return opt_page("--page", arg, &r->page) ? -1 : 1;
+	case OPT_DURATION:
+		return opt_seconds("--duration", arg, &r->secs) ? -1 : 1;
+	case OPT_COUNT:
+		if (opt_uint("--count", arg, 1, ~0ul, &v))
+			return -1;
+		r->count = v;
+		return 1;
+	case OPT_IDLE:
+		return opt_seconds("--idle", arg, &r->idle) ? -1 : 1;
+	case OPT_JSON:
+		r->json = 1;
+		return 1;
+	case OPT_QUIET:
+		r->quiet = 1;
+		return 1;
+	}
+	return 0;
+}
+
 int opt_page(const char *opt, const char *arg, size_t *out)
 {
 	size_t v;
