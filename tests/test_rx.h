@@ -7,6 +7,7 @@
 #define JUMBO_TEST_RX_H
 
 #include "check.h"
+#include "test_net.h"
 #include "send.h"
 
 #include <jumbo/jumbo.h>
@@ -16,16 +17,7 @@
 
 static inline struct jumbo_pool *rxt_pool(size_t max_pages, unsigned flags)
 {
-	struct jumbo_pool_params pp;
-	struct jumbo_pool *pool;
-
-	jumbo_pool_params_init(&pp);
-	pp.max_pages = max_pages;
-	pp.flags = flags;
-	pp.name = "test_rx";
-	pool = jumbo_pool_create(&pp);
-	REQUIRE(pool != NULL);
-	return pool;
+	return tn_pool("test_rx", max_pages, 0, JUMBO_RESERVE_AUTO, flags);
 }
 
 static inline struct jumbo_rx *rxt_open(enum jumbo_rx_backend b,

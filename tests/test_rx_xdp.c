@@ -12,6 +12,7 @@
  *   test_rx_xdp [seed]
  */
 #include "check.h"
+#include "test_net.h"
 
 #include <jumbo/jumbo.h>
 #include <jumbo/mbuf.h>
@@ -40,17 +41,6 @@ static char ns[96], nspath[64], dev[IFNAMSIZ], peer[IFNAMSIZ];
 static char me_ip[32], peer_ip[32], me_mac[32];
 static pid_t helper;
 
-static int sh(const char *fmt, ...)
-{
-	char cmd[768];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
-
 static void teardown(void)
 {
 	if (helper > 0) {
@@ -59,7 +49,7 @@ static void teardown(void)
 		helper = 0;
 	}
 	/* The pair goes with the peer's namespace; this one goes too. */
-	sh("ip link del %s 2>/dev/null", dev);
+	tn_sh("ip link del %s 2>/dev/null", dev);
 }
 
 /*
@@ -77,7 +67,7 @@ static void remove_stale(void)
 	while ((e = readdir(d)) != NULL)
 		if (sscanf(e->d_name, "jxdp%u", &pid) == 1 &&
 		    kill((pid_t)pid, 0) != 0 && errno == ESRCH)
-			sh("ip netns del %s 2>/dev/null", e->d_name);
+			tn_sh("ip netns del %s 2>/dev/null", e->d_name);
 	closedir(d);
 }
 
@@ -111,38 +101,13 @@ static pid_t start_helper(void)
 	return pid;
 }
 
-/* The interface's MAC address as text (sysfs shows the namespace that
- * mounted it, not this one: ask the kernel). */
-static int mac_of(const char *ifname, char *out, size_t size)
-{
-	struct ifreq ifr;
-	int fd = socket(AF_INET, SOCK_DGRAM, 0), r;
-	unsigned char *a = (unsigned char *)ifr.ifr_hwaddr.sa_data;
-
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
-	r = fd >= 0 ? ioctl(fd, SIOCGIFHWADDR, &ifr) : -1;
-	if (fd >= 0)
-		close(fd);
-	if (r)
-		return -1;
-	snprintf(out, size, "%02x:%02x:%02x:%02x:%02x:%02x", a[0], a[1],
-		 a[2], a[3], a[4], a[5]);
-	return 0;
-}
-
 static void setup(void)
 {
 	unsigned id = (unsigned)getpid() % 200 + 20;
+	unsigned char mac[6];
 
-	if (geteuid() != 0)
-		skip("rx_xdp: needs root (a network namespace, a veth pair, an "
-		     "XDP program)");
-	if (sh("command -v ip >/dev/null && command -v nsenter >/dev/null"))
-		skip("rx_xdp: no ip (iproute2) or nsenter (util-linux)");
 	remove_stale();
-	if (unshare(CLONE_NEWNET) != 0)
-		skip("rx_xdp: unshare(CLONE_NEWNET): %s", strerror(errno));
+	tn_netns("rx_xdp", "ip nsenter sysctl");
 	if (!jumbo_rx_backend_supported(JUMBO_RX_XDP))
 		skip("rx_xdp: %s", jumbo_rx_strerror());
 	helper = start_helper();
@@ -155,21 +120,23 @@ static void setup(void)
 	snprintf(peer, sizeof(peer), "jx%ub", (unsigned)getpid() % 100000);
 	snprintf(me_ip, sizeof(me_ip), "10.78.%u.1", id);
 	snprintf(peer_ip, sizeof(peer_ip), "10.78.%u.2", id);
-	if (sh("ip link set lo up") ||
-	    sh("ip link add %s type veth peer name %s", dev, peer) ||
-	    sh("ip link set %s netns %d", peer, (int)helper) ||
-	    sh("ip link set %s mtu 9000 up", dev) ||
+	if (tn_sh("ip link set lo up") ||
+	    tn_sh("ip link add %s type veth peer name %s", dev, peer) ||
+	    tn_sh("ip link set %s netns %d", peer, (int)helper) ||
+	    tn_sh("ip link set %s mtu 9000 up", dev) ||
 	    /* Quiet: no IPv6 neighbour discovery on the pair. */
-	    sh("sysctl -qw net.ipv6.conf.%s.disable_ipv6=1", dev) ||
-	    sh("%s sysctl -qw net.ipv6.conf.%s.disable_ipv6=1", ns, peer) ||
-	    sh("ip addr add %s/24 dev %s", me_ip, dev) ||
-	    sh("%s ip link set %s mtu 9000 up", ns, peer) ||
-	    sh("%s ip link set lo up", ns) ||
-	    sh("%s ip addr add %s/24 dev %s", ns, peer_ip, peer) ||
-	    mac_of(dev, me_mac, sizeof(me_mac)) ||
-	    /* The socket takes every frame, ARP too: a fixed neighbour. */
-	    sh("%s ip neigh add %s lladdr %s dev %s", ns, me_ip, me_mac,
-	       peer))
+	    tn_sh("sysctl -qw net.ipv6.conf.%s.disable_ipv6=1", dev) ||
+	    tn_sh("%s sysctl -qw net.ipv6.conf.%s.disable_ipv6=1", ns, peer) ||
+	    tn_sh("ip addr add %s/24 dev %s", me_ip, dev) ||
+	    tn_sh("%s ip link set %s mtu 9000 up", ns, peer) ||
+	    tn_sh("%s ip link set lo up", ns) ||
+	    tn_sh("%s ip addr add %s/24 dev %s", ns, peer_ip, peer) ||
+	    tn_mac(dev, mac))
+		skip("rx_xdp: could not make the veth pair and namespaces");
+	tn_mac_text(mac, me_mac, sizeof(me_mac));
+	/* The socket takes every frame, ARP too: a fixed neighbour. */
+	if (tn_sh("%s ip neigh add %s lladdr %s dev %s", ns, me_ip, me_mac,
+		  peer))
 		skip("rx_xdp: could not make the veth pair and namespaces");
 }
 
@@ -455,23 +422,23 @@ static void test_killed(uint64_t seed)
 	 * holder of ours.
 	 */
 	const char *obj = getenv("JUMBO_XDP_OBJ");
-	if (!obj || sh("ip link set dev %s xdpgeneric obj %s sec xdp.frags "
-		       "2>/dev/null", dev, obj) != 0) {
+	if (!obj || tn_sh("ip link set dev %s xdpgeneric obj %s sec xdp.frags "
+			  "2>/dev/null", dev, obj) != 0) {
 		printf("rx_xdp: no stale filter could be attached (%s): not "
 		       "tried\n", obj ? "ip link refused it" : "JUMBO_XDP_OBJ "
 		       "not set");
 		return;
 	}
-	CHECK(sh("ip link show dev %s | grep -q prog/xdp", dev) == 0);
+	CHECK(tn_sh("ip link show dev %s | grep -q prog/xdp", dev) == 0);
 	char twin[IFNAMSIZ];
 	pid_t other = -1;
 	snprintf(twin, sizeof(twin), "jx%uc", (unsigned)getpid() % 100000);
 	unsigned idx = if_nametoindex(dev);
 	/* A veth's peer is made first: it would take idx without its own. */
-	if (sh("%s ip link add %s index %u type veth peer name jx%ud index "
-	       "%u", ns, twin, idx, (unsigned)getpid() % 100000,
-	       idx + 1000) == 0) {
-		CHECK(sh("%s ip link set %s up", ns, twin) == 0);
+	if (tn_sh("%s ip link add %s index %u type veth peer name jx%ud index "
+		  "%u", ns, twin, idx, (unsigned)getpid() % 100000,
+		  idx + 1000) == 0) {
+		CHECK(tn_sh("%s ip link set %s up", ns, twin) == 0);
 		other = receiver_child(nspath, twin, &opened);
 		CHECK(opened);
 	} else {
@@ -485,14 +452,14 @@ static void test_killed(uint64_t seed)
 	CHECK(rx != NULL);
 	if (rx)
 		CHECK_EQ(jumbo_rx_close(rx), 0);
-	CHECK(sh("ip link show dev %s | grep -q prog/xdp", dev) != 0);
+	CHECK(tn_sh("ip link show dev %s | grep -q prog/xdp", dev) != 0);
 	printf("rx_xdp: a stale filter attached by netlink was replaced%s\n",
 	       other > 0 ? ", beside a receiver on the same ifindex in "
 			   "another namespace" : "");
 	if (other > 0) {
 		kill(other, SIGKILL);
 		CHECK_EQ(wait_child(other), 128 + SIGKILL);
-		sh("%s ip link del %s", ns, twin);
+		tn_sh("%s ip link del %s", ns, twin);
 	}
 }
 
@@ -540,7 +507,7 @@ static void test_stream(uint64_t seed)
 	struct jumbo_rx *rx = open_xdp(NULL, 1024, PORT);
 	REQUIRE(rx != NULL);
 	CHECK_EQ(jumbo_rx_backend_of(rx), JUMBO_RX_XDP);
-	CHECK(sh("ip link show dev %s | grep -q prog/xdp", dev) == 0);
+	CHECK(tn_sh("ip link show dev %s | grep -q prog/xdp", dev) == 0);
 	pid_t pid = send_from_ns(seed, 0, NSENT, 32, PORT);
 	for (int idle = 0; got < NSENT && idle < 20;) {
 		int n = jumbo_rx_recv(rx, pkts, 64, 100);
@@ -565,7 +532,7 @@ static void test_stream(uint64_t seed)
 	 * fixed neighbour gone the peer must resolve our address by ARP, and
 	 * a socket of the host's own gets UDP to another port.
 	 */
-	CHECK(sh("%s ip neigh del %s dev %s", ns, me_ip, peer) == 0);
+	CHECK(tn_sh("%s ip neigh del %s dev %s", ns, me_ip, peer) == 0);
 	int us = socket(AF_INET, SOCK_DGRAM, 0);
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(PORT + 1) };
 	inet_pton(AF_INET, me_ip, &a.sin_addr);
@@ -578,8 +545,8 @@ static void test_stream(uint64_t seed)
 	CHECK(hl == (ssize_t)dsize(seed, 5000) && hb[sizeof(unsigned)] ==
 						       pat(5000, sizeof(unsigned)));
 	close(us);
-	CHECK(sh("%s ip neigh replace %s lladdr %s dev %s", ns, me_ip,
-		 me_mac, peer) == 0);
+	CHECK(tn_sh("%s ip neigh replace %s lladdr %s dev %s", ns, me_ip,
+		    me_mac, peer) == 0);
 	/* Fragmented datagrams are the kernel's: no half frame arrives. */
 	CHECK_EQ(wait_child(send_from_ns(seed, FRAG_FIRST, 20, 0, PORT)), 0);
 	int nf = jumbo_rx_recv(rx, pkts, 64, 300);
@@ -598,7 +565,7 @@ static void test_stream(uint64_t seed)
 	CHECK(got + st.kernel_drops + st.no_buffer >= NSENT);
 	CHECK(got >= NSENT * 9 / 10);
 	CHECK_EQ(jumbo_rx_close(rx), 0);
-	CHECK(sh("ip link show dev %s | grep -q prog/xdp", dev) != 0);
+	CHECK(tn_sh("ip link show dev %s | grep -q prog/xdp", dev) != 0);
 }
 
 /* A pool of 96 pages: chains kept, it runs dry; freed, it recovers. */
@@ -695,13 +662,13 @@ static void test_tool(void)
 	}
 	snprintf(out, sizeof(out), "/tmp/rx_xdp.%d.json", (int)getpid());
 	snprintf(err, sizeof(err), "/tmp/rx_xdp.%d.err", (int)getpid());
-	int rc = sh("%s rx --backend xdp --dev %s --count 300 --verify --json "
-		    "--duration 30 >%s 2>%s & rx=$!; "
-		    "for i in $(seq 100); do grep -q 'taking the frames' %s && "
-		    "break; sleep 0.1; done; "
-		    "%s %s tx --addr %s --port 9000 --count 300 "
-		    "--min 100 --max 8900 --rate 2000 >/dev/null || exit 9; "
-		    "wait $rx", bin, dev, out, err, err, ns, bin, me_ip);
+	int rc = tn_sh("%s rx --backend xdp --dev %s --count 300 --verify --json "
+		       "--duration 30 >%s 2>%s & rx=$!; "
+		       "for i in $(seq 100); do grep -q 'taking the frames' %s && "
+		       "break; sleep 0.1; done; "
+		       "%s %s tx --addr %s --port 9000 --count 300 "
+		       "--min 100 --max 8900 --rate 2000 >/dev/null || exit 9; "
+		       "wait $rx", bin, dev, out, err, err, ns, bin, me_ip);
 	/*
 	 * Every frame intact; on a machine too busy to keep the fill ring
 	 * stocked some may be lost (jumbo rx then exits 1), but each of
@@ -721,11 +688,11 @@ static void test_tool(void)
 	CHECK(lost <= nobuf + kdrops);
 	CHECK(rc == 0 || (rc == 256 && lost > 0));
 	if (bad || ok + nobuf + kdrops != 300 || lost > nobuf + kdrops)
-		sh("cat %s %s >&2", out, err);
+		tn_sh("cat %s %s >&2", out, err);
 	printf("rx_xdp: jumbo tx -> jumbo rx --backend xdp --verify: %ld of "
 	       "300 frames intact, %ld lost and counted as drops\n", ok,
 	       lost);
-	sh("rm -f %s %s", out, err);
+	tn_sh("rm -f %s %s", out, err);
 }
 
 int main(int argc, char **argv)

@@ -6,6 +6,7 @@
 #define JUMBO_TEST_TX_H
 
 #include "check.h"
+#include "test_net.h"
 #include "frame.h"
 
 #include <arpa/inet.h>
@@ -16,19 +17,10 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+/* No cold reserve: the tests count the pages out. */
 static inline struct jumbo_pool *txt_pool(size_t max_pages, unsigned flags)
 {
-	struct jumbo_pool_params pp;
-	struct jumbo_pool *pool;
-
-	jumbo_pool_params_init(&pp);
-	pp.max_pages = max_pages;
-	pp.reserve_pages = 0;
-	pp.flags = flags;
-	pp.name = "test_tx";
-	pool = jumbo_pool_create(&pp);
-	REQUIRE(pool != NULL);
-	return pool;
+	return tn_pool("test_tx", max_pages, 0, 0, flags);
 }
 
 /* A test frame of len bytes (jumbo tx's format) in a chain of pool pages. */

@@ -25,6 +25,7 @@
  *   test_tx_xdp [seed]
  */
 #include "check.h"
+#include "test_net.h"
 
 #include <jumbo/jumbo.h>
 #include <jumbo/mbuf.h>
@@ -48,61 +49,28 @@
 static unsigned char mac_b0[6], mac_b1[6], mac_a1[6];
 static uint64_t seed;
 
-static int sh(const char *fmt, ...)
-{
-	char cmd[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
-
-static int mac_of(const char *ifname, unsigned char *mac)
-{
-	struct ifreq ifr;
-	int fd = socket(AF_INET, SOCK_DGRAM, 0), r;
-
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
-	r = fd >= 0 ? ioctl(fd, SIOCGIFHWADDR, &ifr) : -1;
-	if (fd >= 0)
-		close(fd);
-	if (!r)
-		memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
-	return r;
-}
-
 static void setup(void)
 {
 	char m[32];
 
-	if (geteuid() != 0)
-		skip("tx_xdp: needs root (a network namespace, veth pairs, "
-		     "AF_XDP)");
-	if (sh("command -v ip >/dev/null"))
-		skip("tx_xdp: no ip (iproute2)");
 	/* Ours alone: it and the pairs in it go with this process. */
-	if (unshare(CLONE_NEWNET) != 0)
-		skip("tx_xdp: unshare(CLONE_NEWNET): %s", strerror(errno));
+	tn_netns("tx_xdp", "ip sysctl");
 	if (!jumbo_tx_backend_supported(JUMBO_TX_XDP))
 		skip("tx_xdp: %s", jumbo_tx_strerror());
 	if (!jumbo_rx_backend_supported(JUMBO_RX_XDP))
 		skip("tx_xdp: %s", jumbo_rx_strerror());
-	if (sh("ip link set lo up") ||
-	    sh("ip link add a0 type veth peer name a1") ||
-	    sh("ip link add b0 type veth peer name b1") ||
-	    sh("for d in a0 a1 b0 b1; do sysctl -qw net.ipv6.conf.$d."
-	       "disable_ipv6=1 && ip link set $d mtu 9000 up || exit 1; done") ||
-	    sh("ip addr add 10.79.0.1/24 dev a0") ||
-	    mac_of("a1", mac_a1) || mac_of("b0", mac_b0) ||
-	    mac_of("b1", mac_b1))
+	if (tn_sh("ip link set lo up") ||
+	    tn_sh("ip link add a0 type veth peer name a1") ||
+	    tn_sh("ip link add b0 type veth peer name b1") ||
+	    tn_sh("for d in a0 a1 b0 b1; do sysctl -qw net.ipv6.conf.$d."
+		  "disable_ipv6=1 && ip link set $d mtu 9000 up || exit 1; done") ||
+	    tn_sh("ip addr add 10.79.0.1/24 dev a0") ||
+	    tn_mac("a1", mac_a1) || tn_mac("b0", mac_b0) ||
+	    tn_mac("b1", mac_b1))
 		skip("tx_xdp: could not make the veth pairs");
-	snprintf(m, sizeof(m), "%02x:%02x:%02x:%02x:%02x:%02x", mac_a1[0],
-		 mac_a1[1], mac_a1[2], mac_a1[3], mac_a1[4], mac_a1[5]);
+	tn_mac_text(mac_a1, m, sizeof(m));
 	/* Datagrams to .2 go out of a0 to a1's address: no ARP. */
-	REQUIRE(sh("ip neigh add 10.79.0.2 lladdr %s dev a0", m) == 0);
+	REQUIRE(tn_sh("ip neigh add 10.79.0.2 lladdr %s dev a0", m) == 0);
 }
 
 /* The raw receiver on b1, for frames of type proto. */
@@ -170,17 +138,10 @@ static int frame_ok(const unsigned char *b, size_t len, unsigned k)
 	return 1;
 }
 
+/* A UMEM: committed whole. */
 static struct jumbo_pool *pool_new(size_t pages, unsigned flags)
 {
-	struct jumbo_pool_params pp;
-	struct jumbo_pool *p;
-
-	jumbo_pool_params_init(&pp);
-	pp.max_pages = pp.init_pages = pages;
-	pp.flags |= flags;
-	p = jumbo_pool_create(&pp);
-	REQUIRE(p);
-	return p;
+	return tn_pool(NULL, pages, pages, JUMBO_RESERVE_AUTO, flags);
 }
 
 static struct jumbo_tx *tx_new(struct jumbo_pool *pool, int close_ms)
@@ -332,7 +293,7 @@ static void test_held(void)
 	unsigned got, k;
 	int fd = raw_open(ETYPE);
 
-	REQUIRE(sh("ip link set b0 down") == 0);
+	REQUIRE(tn_sh("ip link set b0 down") == 0);
 	for (k = 0; k < N; k++) {
 		sent[k] = frame(pool, k);
 		REQUIRE(sent[k]);
@@ -356,7 +317,7 @@ static void test_held(void)
 		CHECK(((unsigned char *)page[k])[20] == fbyte(k, 20));
 	jumbo_pool_free_bulk(pool, v, got);
 	/* b0 up: the next kick sends them, and they complete. */
-	REQUIRE(sh("ip link set b0 up") == 0);
+	REQUIRE(tn_sh("ip link set b0 up") == 0);
 	for (int t = 0; t < 200 && (jumbo_tx_stats(tx, &st), st.inflight);
 	     t++)
 		(void)jumbo_tx_complete(tx, 10);
@@ -400,7 +361,7 @@ static void test_full(void)
 	tp.close_wait_ms = 100;
 	tx = jumbo_tx_open(&tp, NULL);
 	REQUIRE(tx);
-	REQUIRE(sh("ip link set b0 down") == 0);
+	REQUIRE(tn_sh("ip link set b0 down") == 0);
 	for (unsigned k = 0; k < N; k++) {
 		m[k] = m_getjumbo(pool, 60, NULL);
 		REQUIRE(m[k]);
@@ -451,7 +412,7 @@ static void test_tool(void)
 		_exit(127);
 	}
 	/* Its filter on a1 says it is receiving. */
-	for (t = 0; t < 500 && sh("ip link show dev a1 | grep -q prog/xdp");
+	for (t = 0; t < 500 && tn_sh("ip link show dev a1 | grep -q prog/xdp");
 	     t++)
 		usleep(20000);
 	CHECK(t < 500);
