@@ -132,13 +132,16 @@ static void one(const char *proto)
 	if (tcp)
 		CHECK_EQ(txb, 64ll << 20);
 	else {
-		/* iperf says how many it sent; at 300 Mbit/s none is lost
-		 * before fwd (its final datagrams may come more than once). */
+		/* iperf says how many it sent; each one reached fwd or is
+		 * in the kernel's drop count of fwd's socket (a busy machine
+		 * may fill it even at 300 Mbit/s): none is lost uncounted.
+		 * Its final datagrams may come more than once. */
 		const char *s = strstr(src.obuf, "Sent ");
 		long long sent = s ? atoll(s + 5) : -1;
+		long long kdrops = json_num(fwd.obuf, "rx", "kernel_drops");
 		CHECK(sent > 0);
-		CHECK(frames >= sent);
-		CHECK_EQ(json_num(fwd.obuf, "rx", "kernel_drops"), 0);
+		CHECK(kdrops >= 0);
+		CHECK(frames + kdrops >= sent);
 	}
 	unlink(file);
 }
