@@ -23,6 +23,8 @@
 
 __thread struct jumbo_tls _jumbo_tls __attribute__((tls_model("initial-exec")));
 #define tls _jumbo_tls
+/* The inline fast paths' way in (<jumbo/jumbo.h>): see cache_publish. */
+__thread JUMBO_TLS_IE struct jumbo_fast *jumbo_fast_seed;
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 /*
@@ -46,11 +48,38 @@ static inline bool cache_all_committed(const struct jumbo_pool *p,
 {
 	size_t committed = __atomic_load_n(&p->committed, __ATOMIC_ACQUIRE);
 
-	for (unsigned i = 0; i < c->len; i++)
+	for (unsigned i = 0; i < c->f.len; i++)
 		if (c->objs[i] >= committed ||
 		    (fr_load(p, c->objs[i]) & PGS_MASK) == JUMBO_PG_UNUSED)
 			return false;
 	return true;
+}
+
+/*
+ * Publishing the default pool's cache to the inline fast paths of
+ * programs (<jumbo/jumbo.h>), which check nothing of the pool's or the
+ * cache's but what struct jumbo_fast holds: jumbo_fast_seed points at the
+ * cache only while it belongs to a live default pool and no drain request
+ * is pending.  The owner sets it on its slow paths, which every first
+ * call, drain request and refill or flush passes through; it is cleared by
+ * the owner when the cache goes (thread exit, fork), and by another
+ * thread, under the registry lock (which keeps the owner, and so its TLS,
+ * alive), when it tags the cache for a drain or destroy detaches it.
+ * Relaxed: the owner acts on a cleared pointer at its next call, as on the
+ * tag; nothing else is ordered by it.
+ */
+static inline void cache_publish(struct jumbo_pool *p, struct jumbo_cache *c)
+{
+	if (unlikely(p->seed)) {
+		c->publish = &jumbo_fast_seed;
+		__atomic_store_n(&jumbo_fast_seed, &c->f, __ATOMIC_RELAXED);
+	}
+}
+
+static inline void cache_unpublish(struct jumbo_cache *c)
+{
+	if (c->publish)
+		__atomic_store_n(c->publish, NULL, __ATOMIC_RELAXED);
 }
 
 /*
@@ -87,11 +116,12 @@ static void drain_request(struct jumbo_pool *p, struct jumbo_cache *mine)
 		struct jumbo_pool *want = p;
 		/* Relaxed: the owner acts on the tag alone, and takes the
 		 * depot lock to hand the pages over. */
-		if (c != mine)
-			__atomic_compare_exchange_n(&c->pool, &want,
-						    drain_tagged(p), false,
-						    __ATOMIC_RELAXED,
-						    __ATOMIC_RELAXED);
+		if (c != mine &&
+		    __atomic_compare_exchange_n(&c->pool, &want,
+						drain_tagged(p), false,
+						__ATOMIC_RELAXED,
+						__ATOMIC_RELAXED))
+			cache_unpublish(c);
 	}
 	pthread_mutex_unlock(&reg_lock);
 }
@@ -99,8 +129,8 @@ static void drain_request(struct jumbo_pool *p, struct jumbo_cache *mine)
 /* The owner honours a drain request: its pages go, the tag goes. */
 static void drain_honour(struct jumbo_pool *p, struct jumbo_cache *c)
 {
-	_jumbo_depot_put(p, c->objs, c->len);
-	c->len = 0;
+	_jumbo_depot_put(p, c->objs, c->f.len);
+	c->f.len = 0;
 	trim_if_idle(p);
 	struct jumbo_pool *want = drain_tagged(p);
 	__atomic_compare_exchange_n(&c->pool, &want, p, false,
@@ -176,13 +206,13 @@ static void sum_locked(struct jumbo_pool *p, uint64_t *allocs, uint64_t *frees)
 	f += p->retired_frees;
 	pthread_mutex_unlock(&p->lock);
 	for (struct jumbo_cache *c = p->caches; c; c = c->pool_next)
-		f += __atomic_load_n(&c->frees, __ATOMIC_ACQUIRE);
+		f += __atomic_load_n(&c->f.frees, __ATOMIC_ACQUIRE);
 	a = __atomic_load_n(&p->ctr.allocs, __ATOMIC_ACQUIRE);
 	pthread_mutex_lock(&p->lock);
 	a += p->retired_allocs;
 	pthread_mutex_unlock(&p->lock);
 	for (struct jumbo_cache *c = p->caches; c; c = c->pool_next)
-		a += __atomic_load_n(&c->allocs, __ATOMIC_ACQUIRE);
+		a += __atomic_load_n(&c->f.allocs, __ATOMIC_ACQUIRE);
 	*allocs = a;
 	*frees = f;
 }
@@ -197,10 +227,10 @@ void _jumbo_counters_sum(struct jumbo_pool *p, uint64_t *allocs, uint64_t *frees
 /* A cache's pages and its spare magazine go back to the depot. */
 static void cache_empty(struct jumbo_pool *p, struct jumbo_cache *c)
 {
-	jumbo_assert(c->len <= c->cap);
+	jumbo_assert(c->f.len <= c->f.cap);
 	jumbo_assert_expensive(cache_all_committed(p, c));
-	_jumbo_depot_put(p, c->objs, c->len);
-	c->len = 0;
+	_jumbo_depot_put(p, c->objs, c->f.len);
+	c->f.len = 0;
 	_jumbo_depot_keep_empty(p, c->spare);
 	c->spare = NULL;
 	trim_if_idle(p);
@@ -228,6 +258,7 @@ uint64_t _jumbo_registry_remove(struct jumbo_pool *p)
 		cache_empty(p, c);
 		/* The owner sees this on its next look and frees the cache. */
 		__atomic_store_n(&c->pool, NULL, __ATOMIC_RELAXED);
+		cache_unpublish(c);
 	}
 	p->caches = NULL;
 	reg_pools[p->id] = NULL;
@@ -240,8 +271,8 @@ static void cache_retire(struct jumbo_pool *p, struct jumbo_cache *c)
 {
 	cache_empty(p, c);
 	pthread_mutex_lock(&p->lock);
-	p->retired_allocs += c->allocs;
-	p->retired_frees += c->frees;
+	p->retired_allocs += c->f.allocs;
+	p->retired_frees += c->f.frees;
 	pthread_mutex_unlock(&p->lock);
 	*c->pool_pprev = c->pool_next;
 	if (c->pool_next)
@@ -301,6 +332,7 @@ static void tls_destructor(void *arg)
 {
 	(void)arg;
 	pthread_mutex_lock(&reg_lock);
+	__atomic_store_n(&jumbo_fast_seed, NULL, __ATOMIC_RELAXED);
 	for (unsigned i = 0; i < tls.n; i++) {
 		struct jumbo_cache *c = tls.v[i];
 		if (!c)
@@ -329,6 +361,30 @@ static bool key_ok;
 static void make_key(void)
 {
 	key_ok = pthread_key_create(&tls_key, tls_destructor) == 0;
+}
+
+/*
+ * A cache for p, zeroed, at a cache line's start (its public part is one
+ * line), with the pool's constants copied in for the inline fast paths.
+ */
+static struct jumbo_cache *cache_new(struct jumbo_pool *p)
+{
+	size_t len = sizeof(struct jumbo_cache) + p->cache_size * sizeof(frame_t);
+	struct jumbo_cache *c;
+
+	len = (len + JUMBO_CACHELINE - 1) & ~(size_t)(JUMBO_CACHELINE - 1);
+	c = aligned_alloc(JUMBO_CACHELINE, len);
+	if (!c)
+		return NULL;
+	memset(c, 0, len);
+	c->f.cap = p->cache_size;
+	c->f.shift = p->head.ph_shift;
+	c->f.npages = (uint32_t)p->head.ph_npages;
+	c->f.objs = c->objs;
+	c->f.state = p->state;
+	c->f.base = p->head.ph_base;
+	c->f.pages = p->head.ph_pages;
+	return c;
 }
 
 /* This thread's cache of p, made on first use.  NULL if out of memory. */
@@ -360,10 +416,9 @@ struct jumbo_cache *_jumbo_cache_get(struct jumbo_pool *p)
 			return NULL;
 		tls.keyed = true;
 	}
-	c = calloc(1, sizeof(*c) + p->cache_size * sizeof(frame_t));
+	c = cache_new(p);
 	if (!c)
 		return NULL;
-	c->cap = p->cache_size;
 	c->spare = _jumbo_depot_take_empty(p);
 	pthread_mutex_lock(&reg_lock);
 	c->pool_next = p->caches;
@@ -377,6 +432,7 @@ struct jumbo_cache *_jumbo_cache_get(struct jumbo_pool *p)
 found:
 	tls.last = c;
 	tls.last_pool = p;
+	cache_publish(p, c);
 	return c;
 }
 
@@ -423,7 +479,7 @@ static void child_settle(struct jumbo_pool *p)
 		 * the cache: pages still inside it that read ALLOC are ones a
 		 * gone thread never got to use.  Free again, not twins.
 		 */
-		for (unsigned k = 0; c != own && !p->shm && k < c->len; k++)
+		for (unsigned k = 0; c != own && !p->shm && k < c->f.len; k++)
 			if (fr_load(p, c->objs[k]) == JUMBO_PG_ALLOC)
 				fr_store(p, c->objs[k], JUMBO_PG_FREE);
 		/*
@@ -439,9 +495,10 @@ static void child_settle(struct jumbo_pool *p)
 		 * here are the parent's cache, which it keeps using.
 		 */
 		if (p->shm)
-			c->len = 0;
+			c->f.len = 0;
 		cache_retire(p, c);
 		if (c == own) {
+			cache_unpublish(c);
 			tls.v[p->id] = NULL;
 			if (tls.last == c)
 				tls.last = NULL, tls.last_pool = NULL;
@@ -465,8 +522,8 @@ void jumbo_pool_flush_cache(struct jumbo_pool *p)
 		return;
 	struct jumbo_cache *c = cache_lookup(p);
 	if (c) {
-		_jumbo_depot_put(p, c->objs, c->len);
-		c->len = 0;
+		_jumbo_depot_put(p, c->objs, c->f.len);
+		c->f.len = 0;
 		trim_if_idle(p);
 	}
 	_jumbo_leave(p);
@@ -481,19 +538,19 @@ void jumbo_pool_flush_cache(struct jumbo_pool *p)
  */
 static bool refill(struct jumbo_pool *p, struct jumbo_cache *c)
 {
-	jumbo_assert(c->len == 0);
+	jumbo_assert(c->f.len == 0);
 	struct jumbo_mag *m = _jumbo_depot_take_full(p, c->spare);
 
 	if (m) {
 		memcpy(c->objs, m->pages, m->count * sizeof(frame_t));
-		c->len = m->count;
+		c->f.len = m->count;
 		m->count = 0;
 		c->spare = m;
 	} else {
-		c->len = _jumbo_depot_get(p, c->objs, p->mag_size);
+		c->f.len = _jumbo_depot_get(p, c->objs, p->mag_size);
 	}
 	trim_if_idle(p);
-	return c->len != 0;
+	return c->f.len != 0;
 }
 
 /* The cache is full: its older half leaves, in a magazine if one can be had. */
@@ -502,7 +559,7 @@ static void flush(struct jumbo_pool *p, struct jumbo_cache *c)
 	unsigned m = p->mag_size;
 	struct jumbo_mag *e = c->spare;
 
-	jumbo_assert(c->len == c->cap && m <= c->len);
+	jumbo_assert(c->f.len == c->f.cap && m <= c->f.len);
 	jumbo_assert_expensive(cache_all_committed(p, c));
 
 	if (!e)
@@ -516,8 +573,8 @@ static void flush(struct jumbo_pool *p, struct jumbo_cache *c)
 	}
 	trim_if_idle(p);
 	/* The recent, cache-hot half stays. */
-	memmove(c->objs, c->objs + m, (c->len - m) * sizeof(frame_t));
-	c->len -= m;
+	memmove(c->objs, c->objs + m, (c->f.len - m) * sizeof(frame_t));
+	c->f.len -= m;
 }
 
 /*
@@ -544,13 +601,13 @@ static frame_t alloc_slow(struct jumbo_pool *p)
 		errno = -_jumbo_detached(p, "jumbo_pool_alloc");
 		return NO_FRAME;
 	}
-	while (c && (c->len || refill(p, c))) {
-		f = c->objs[--c->len];
+	while (c && (c->f.len || refill(p, c))) {
+		f = c->objs[--c->f.len];
 		if (unlikely(fr_load(p, f) != JUMBO_PG_FREE)) {
 			_jumbo_twin(p, f, NULL, false);
 			continue;
 		}
-		ctr_bump(&c->allocs);
+		ctr_bump(&c->f.allocs);
 		fr_store(p, f, JUMBO_PG_ALLOC);
 		return f;
 	}
@@ -578,17 +635,17 @@ unsigned jumbo_pool_alloc_bulk(struct jumbo_pool *p, void **addrs, unsigned n)
 
 	while (got < n) {
 		struct jumbo_cache *c = _jumbo_tls_cache(p);
-		if (c && c->len) {
+		if (c && c->f.len) {
 			/* Locals: nothing is kept in registers across atomics.
 			 * One count, j, walks the cache down from its top and
 			 * the output up. */
-			unsigned len = c->len, k = len < n - got ? len : n - got;
+			unsigned len = c->f.len, k = len < n - got ? len : n - got;
 			const frame_t *top = c->objs + len - 1;
 			void **out = addrs + got;
 			uint32_t *state = p->state;
 			char *base = p->head.ph_base;
 			unsigned shift = p->head.ph_shift;
-			uint64_t allocs = c->allocs;
+			uint64_t allocs = c->f.allocs;
 			unsigned j;
 			for (j = 0; j < k; j++) {
 				frame_t f = *(top - j);
@@ -599,11 +656,11 @@ unsigned jumbo_pool_alloc_bulk(struct jumbo_pool *p, void **addrs, unsigned n)
 						 __ATOMIC_RELAXED);
 				out[j] = base + ((size_t)f << shift);
 			}
-			c->len = len - j;
+			c->f.len = len - j;
 			got += j;
-			__atomic_store_n(&c->allocs, allocs + j, __ATOMIC_RELAXED);
+			__atomic_store_n(&c->f.allocs, allocs + j, __ATOMIC_RELAXED);
 			if (unlikely(j < k)) { /* stopped at a twin */
-				c->len = len - j - 1;
+				c->f.len = len - j - 1;
 				_jumbo_twin(p, *(top - j), NULL, false);
 			}
 			continue;
@@ -632,7 +689,7 @@ int jumbo_pool_free_bulk(struct jumbo_pool *p, void *const *addrs, unsigned n)
 		 * Locals for everything the loop reads: the compiler does not
 		 * keep values in registers across the atomic stores.
 		 */
-		unsigned start = c->len, room = c->cap - start;
+		unsigned start = c->f.len, room = c->f.cap - start;
 		unsigned m = n < room ? n : room;
 		frame_t *o = c->objs + start;
 		uintptr_t base = (uintptr_t)p->head.ph_base;
@@ -656,8 +713,8 @@ int jumbo_pool_free_bulk(struct jumbo_pool *p, void *const *addrs, unsigned n)
 			__atomic_store_n(&state[x], JUMBO_PG_FREE, __ATOMIC_RELAXED);
 			o[i] = (frame_t)x;
 		}
-		c->len = start + i;
-		__atomic_store_n(&c->frees, c->frees + i, __ATOMIC_RELAXED);
+		c->f.len = start + i;
+		__atomic_store_n(&c->f.frees, c->f.frees + i, __ATOMIC_RELAXED);
 	}
 	for (; i < n; i++) {
 		int err = _jumbo_free_addr(p, addrs[i]);
@@ -680,10 +737,10 @@ void _jumbo_cache_put(struct jumbo_pool *p, frame_t f)
 		trim_if_idle(p);
 		return;
 	}
-	if (c->len == c->cap)
+	if (c->f.len == c->f.cap)
 		flush(p, c);
-	c->objs[c->len++] = f;
-	ctr_bump(&c->frees);
+	c->objs[c->f.len++] = f;
+	ctr_bump(&c->f.frees);
 }
 
 /*
