@@ -629,6 +629,133 @@ static frame_t alloc_slow(struct jumbo_pool *p)
 	return NO_FRAME;
 }
 
+/*
+ * The batch calls.  Every page's state word is checked and changed, one
+ * page after the other as jumbo_pool_alloc/free would (a page twice in one
+ * batch, a twin or a double free, meets the change its first copy made),
+ * but a batch usually holds runs of consecutive frames: pages carved or
+ * freed together come back together.  So the calls go RUN pages at a time
+ * where they can: a block whose frames (or addresses) step by exactly one
+ * page has its state words side by side, checked all at once and only
+ * then changed all at once, with no branch per page; a block that is not
+ * a run, or whose check fails, goes page by page, which says exactly
+ * where it stopped.  Frames inside a run are distinct, and blocks are
+ * checked in order, so nothing the page-by-page order catches is missed.
+ */
+#define RUN 32
+
+/*
+ * A run's state words: 0 if the RUN words from w are all plain s, and
+ * then all set to ns.  They are 16-byte vector loads and stores where no
+ * sanitizer watches: nothing is ordered by these accesses (the per-page
+ * path uses relaxed atomics for the same words), only each word's value
+ * matters, and an aligned 4-byte element of a vector access is read and
+ * written whole (single-copy atomic) on x86-64 and arm64 alike.  The
+ * words belong to pages this thread owns (its cache's, or the caller's to
+ * free), so no other thread writes them, but for statistics readers and
+ * the second copy of a twin, which see the old or the new word, as with
+ * the relaxed stores.  ThreadSanitizer, which cannot see that, gets the
+ * relaxed atomics.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define RUN_WIDE 0
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define RUN_WIDE 0
+#endif
+#endif
+#ifndef RUN_WIDE
+#define RUN_WIDE 1
+#endif
+
+typedef uint32_t vst __attribute__((vector_size(16), aligned(4)));
+
+static inline bool run_swap(uint32_t *w, uint32_t s, uint32_t ns)
+{
+	if (RUN_WIDE) {
+		const vst *v = (const vst *)w;
+		vst d = v[0] ^ s;
+
+		for (unsigned q = 1; q < RUN / 4; q++)
+			d |= v[q] ^ s;
+		if (d[0] | d[1] | d[2] | d[3])
+			return false;
+		for (unsigned q = 0; q < RUN / 4; q++)
+			((vst *)w)[q] = (vst){ ns, ns, ns, ns };
+		return true;
+	}
+	uint32_t d = 0;
+	for (unsigned b = 0; b < RUN; b++)
+		d |= __atomic_load_n(&w[b], __ATOMIC_RELAXED) ^ s;
+	if (d)
+		return false;
+	for (unsigned b = 0; b < RUN; b++)
+		__atomic_store_n(&w[b], ns, __ATOMIC_RELAXED);
+	return true;
+}
+
+/*
+ * The frame of an address, as the inline free finds it: the offset
+ * rotated right by the page shift (12 or 21, never 0), so that an address
+ * inside a page brings its low bits to the top and the one compare with
+ * the cap rejects it as it rejects one outside the pool (one below the
+ * base wraps to a huge offset).
+ */
+static inline size_t rot_frame(uintptr_t a, uintptr_t base, unsigned shift)
+{
+	size_t off = a - base;
+
+	return off >> shift | off << (sizeof(size_t) * CHAR_BIT - shift);
+}
+
+/*
+ * Vectors of frame numbers and of addresses (GCC's generic vectors: SSE2
+ * on any x86-64).  Frame numbers and addresses are the caller's or this
+ * thread's cache's, never shared: plain loads and stores.
+ */
+typedef uint32_t vfr __attribute__((vector_size(16)));
+typedef uintptr_t vad __attribute__((vector_size(16)));
+#define VFR (16 / sizeof(frame_t))
+#define VAD (16 / sizeof(uintptr_t))
+
+/*
+ * The RUN frames at the top of the cache, t[0], t[-1]..., into out[0..),
+ * if they are a run of FREE pages: true, and they are ALLOC.
+ */
+static inline bool take_run(uint32_t *state, const frame_t *t, void **out,
+			    uintptr_t base, unsigned shift)
+{
+	frame_t f0 = t[0], d = t[-1] - f0;
+	const frame_t *lo = t - (RUN - 1); /* lo[q] should be f0 + (RUN-1-q)d */
+	vfr want, diff = { 0 }, x;
+
+	if (d != 1 && d != (frame_t)-1)
+		return false;
+	for (unsigned q = 0; q < VFR; q++)
+		want[q] = f0 + (RUN - 1 - q) * d;
+	for (unsigned q = 0; q < RUN; q += VFR) {
+		memcpy(&x, lo + q, sizeof(x));
+		diff |= x ^ want;
+		want -= (frame_t)VFR * d;
+	}
+	for (unsigned q = 0; q < VFR; q++)
+		if (diff[q])
+			return false;
+	uint32_t *w = state + (d == 1 ? f0 : f0 - (RUN - 1));
+	if (!run_swap(w, JUMBO_PG_FREE, JUMBO_PG_ALLOC))
+		return false;
+	uintptr_t page = (uintptr_t)1 << shift;
+	uintptr_t step = d == 1 ? page : -page;
+	vad a;
+	for (unsigned q = 0; q < VAD; q++)
+		a[q] = base + ((uintptr_t)f0 << shift) + q * step;
+	for (unsigned b = 0; b < RUN; b += VAD) {
+		memcpy(out + b, &a, sizeof(a));
+		a += (uintptr_t)VAD * step;
+	}
+	return true;
+}
+
 unsigned jumbo_pool_alloc_bulk(struct jumbo_pool *p, void **addrs, unsigned n)
 {
 	unsigned got = 0;
@@ -643,23 +770,36 @@ unsigned jumbo_pool_alloc_bulk(struct jumbo_pool *p, void **addrs, unsigned n)
 			const frame_t *top = c->objs + len - 1;
 			void **out = addrs + got;
 			uint32_t *state = p->state;
-			char *base = p->head.ph_base;
+			uintptr_t base = (uintptr_t)p->head.ph_base;
 			unsigned shift = p->head.ph_shift;
 			uint64_t allocs = c->f.allocs;
-			unsigned j;
-			for (j = 0; j < k; j++) {
-				frame_t f = *(top - j);
-				if (unlikely(__atomic_load_n(&state[f], __ATOMIC_RELAXED) !=
-					     JUMBO_PG_FREE))
-					break;
-				__atomic_store_n(&state[f], JUMBO_PG_ALLOC,
-						 __ATOMIC_RELAXED);
-				out[j] = base + ((size_t)f << shift);
+			unsigned j = 0, end;
+			bool twin = false;
+
+			while (j < k && !twin) {
+				if (k - j >= RUN &&
+				    take_run(state, top - j, out + j, base, shift)) {
+					j += RUN;
+					continue;
+				}
+				/* Not a run: the next block page by page. */
+				end = k - j > RUN ? j + RUN : k;
+				for (; j < end; j++) {
+					frame_t f = *(top - j);
+					if (unlikely(__atomic_load_n(&state[f], __ATOMIC_RELAXED) !=
+						     JUMBO_PG_FREE)) {
+						twin = true;
+						break;
+					}
+					__atomic_store_n(&state[f], JUMBO_PG_ALLOC,
+							 __ATOMIC_RELAXED);
+					out[j] = (void *)(base + ((uintptr_t)f << shift));
+				}
 			}
 			c->f.len = len - j;
 			got += j;
 			__atomic_store_n(&c->f.allocs, allocs + j, __ATOMIC_RELAXED);
-			if (unlikely(j < k)) { /* stopped at a twin */
+			if (unlikely(twin)) { /* stopped at a twin */
 				c->f.len = len - j - 1;
 				_jumbo_twin(p, *(top - j), NULL, false);
 			}
@@ -674,9 +814,53 @@ unsigned jumbo_pool_alloc_bulk(struct jumbo_pool *p, void **addrs, unsigned n)
 }
 
 /*
+ * The RUN addresses a[0..) into o[0..), if they are a run of page starts
+ * of the pool, each ALLOC: true, and they are FREE.  The two ends are
+ * checked as single frees are; the addresses between them, one page
+ * apart each, can only be page starts inside the pool too.
+ */
+static inline bool give_run(uint32_t *state, void *const *a, frame_t *o,
+			    uintptr_t base, size_t npages, unsigned shift)
+{
+	uintptr_t a0 = (uintptr_t)a[0], step = (uintptr_t)a[1] - a0;
+	uintptr_t page = (uintptr_t)1 << shift;
+	vad want, diff = { 0 }, x;
+
+	if (step != page && step != -page)
+		return false;
+	for (unsigned q = 0; q < VAD; q++)
+		want[q] = a0 + q * step;
+	for (unsigned b = 0; b < RUN; b += VAD) {
+		memcpy(&x, a + b, sizeof(x));
+		diff |= x ^ want;
+		want += (uintptr_t)VAD * step;
+	}
+	for (unsigned q = 0; q < VAD; q++)
+		if (diff[q])
+			return false;
+	size_t x0 = rot_frame(a0, base, shift);
+	size_t xl = rot_frame(a0 + (RUN - 1) * step, base, shift);
+	if (x0 >= npages || xl >= npages)
+		return false;
+	uint32_t *w = state + (x0 < xl ? x0 : xl);
+	if (!run_swap(w, JUMBO_PG_ALLOC, JUMBO_PG_FREE))
+		return false;
+	frame_t d = step == page ? 1 : (frame_t)-1;
+	vfr f;
+	for (unsigned q = 0; q < VFR; q++)
+		f[q] = (frame_t)x0 + q * d;
+	for (unsigned b = 0; b < RUN; b += VFR) {
+		memcpy(o + b, &f, sizeof(f));
+		f += (frame_t)VFR * d;
+	}
+	return true;
+}
+
+/*
  * Each address is freed as jumbo_pool_free would; the first error is
  * returned, the bad entries left alone.  While the cache has room, the
- * loop is the inline free with the cache looked up once.
+ * loop is the inline free with the cache looked up once, a run at a time
+ * where there are runs.
  */
 int jumbo_pool_free_bulk(struct jumbo_pool *p, void *const *addrs, unsigned n)
 {
@@ -690,28 +874,33 @@ int jumbo_pool_free_bulk(struct jumbo_pool *p, void *const *addrs, unsigned n)
 		 * keep values in registers across the atomic stores.
 		 */
 		unsigned start = c->f.len, room = c->f.cap - start;
-		unsigned m = n < room ? n : room;
+		unsigned m = n < room ? n : room, end;
 		frame_t *o = c->objs + start;
 		uintptr_t base = (uintptr_t)p->head.ph_base;
 		size_t npages = p->head.ph_npages;
-		unsigned shift = p->head.ph_shift; /* 12 or 21: never 0 */
+		unsigned shift = p->head.ph_shift;
 		uint32_t *state = p->state;
-		for (; i < m; i++) {
-			size_t off = (uintptr_t)addrs[i] - base;
-			/*
-			 * The offset rotated right by the page shift: an
-			 * address inside a page brings its low bits to the
-			 * top, so the one compare with npages rejects it as
-			 * it rejects one outside the pool (below the base
-			 * wraps to a huge offset).
-			 */
-			size_t x = off >> shift | off << (sizeof(size_t) * CHAR_BIT - shift);
-			if (unlikely(x >= npages ||
-				     __atomic_load_n(&state[x], __ATOMIC_RELAXED) !=
-					     JUMBO_PG_ALLOC))
-				break; /* the checked path below says why */
-			__atomic_store_n(&state[x], JUMBO_PG_FREE, __ATOMIC_RELAXED);
-			o[i] = (frame_t)x;
+		bool stop = false;
+
+		while (i < m && !stop) {
+			if (m - i >= RUN &&
+			    give_run(state, addrs + i, o + i, base, npages, shift)) {
+				i += RUN;
+				continue;
+			}
+			end = m - i > RUN ? i + RUN : m;
+			for (; i < end; i++) {
+				size_t x = rot_frame((uintptr_t)addrs[i], base, shift);
+				if (unlikely(x >= npages ||
+					     __atomic_load_n(&state[x], __ATOMIC_RELAXED) !=
+						     JUMBO_PG_ALLOC)) {
+					stop = true; /* the checked path says why */
+					break;
+				}
+				__atomic_store_n(&state[x], JUMBO_PG_FREE,
+						 __ATOMIC_RELAXED);
+				o[i] = (frame_t)x;
+			}
 		}
 		c->f.len = start + i;
 		__atomic_store_n(&c->f.frees, c->f.frees + i, __ATOMIC_RELAXED);
