@@ -144,6 +144,153 @@ jumbo_phys_to_kva(vm_offset_t pa)
 }
 #endif
 
+/*
+ * The fast paths of jumbo_pg_alloc() and jumbo_pg_free(), inline.
+ *
+ * ABI (since 1.1, layout 1; frozen).  A program built with this header
+ * without JUMBO_NO_INLINE reads and writes, in its own code, the members of
+ * struct jumbo_fast below at these offsets, the default pool's state words
+ * JUMBO_FAST_FREE and JUMBO_FAST_ALLOC, and the descriptor array at the
+ * stride of struct vm_page; it finds the structure through the
+ * initial-exec thread-local pointer jumbo_fast_seed, which it binds at
+ * version JUMBO_1.1 (so it does not load with an older library).  The
+ * pointer is the thread's cache of the default pool, or NULL whenever the
+ * inline code must not touch it: before the thread's first call, in a
+ * debug pool (JUMBO_DEBUG), while another thread asks this one's cache
+ * back (a drain request), after the thread's cache was released.  Every
+ * case the inline code does not handle (NULL, an empty or full cache, a
+ * page not in the plain state, an address outside the pool or inside a
+ * page) calls the library's out-of-line function of the same name, which
+ * makes every check and reports as it always did.
+ *
+ * A library that changes any of this keeps the symbol jumbo_fast_seed
+ * NULL for ever, so that programs built against this header take the
+ * out-of-line calls (correct, a little slower), and exports its new
+ * layout under another name (jumbo_fast_seed2...) in a new version node,
+ * which a new header uses.  JUMBO_FAST_LAYOUT names the layout a header
+ * uses.  Only the default pool publishes one: other pools, shared pools
+ * among them, are reached through the out-of-line calls.  Build with
+ * -DJUMBO_NO_INLINE to make none of this part of a program.
+ *
+ * Invariants while the pointer is set: objs[0, len) are frames of the
+ * default pool that the thread owns, free (state word JUMBO_FAST_FREE but
+ * for a twin, which the check on allocation catches), len <= cap; base,
+ * shift, npages and pages are the pool head's ph_base, ph_shift,
+ * ph_npages and ph_pages; state[f] is frame f's state word.  Only the
+ * owning thread writes the members; other threads read allocs and frees
+ * (relaxed) for statistics.  64 bytes, one cache line.
+ */
+#define JUMBO_FAST_LAYOUT 1
+#define JUMBO_FAST_FREE 1u  /* JUMBO_PG_FREE, no flag, no hold */
+#define JUMBO_FAST_ALLOC 2u /* JUMBO_PG_ALLOC, no flag, no hold */
+struct jumbo_fast {
+	uint32_t len;          /* free frames in objs */
+	uint32_t cap;          /* room in objs */
+	uint32_t shift;        /* log2 of the page size */
+	uint32_t npages;       /* frames in the range: the cap */
+	uint32_t *objs;        /* frame numbers, a LIFO: objs[len - 1] next */
+	uint32_t *state;       /* the pool's state words, by frame */
+	char *base;            /* frame 0's address */
+	struct vm_page *pages; /* descriptors, by frame */
+	uint64_t allocs;       /* allocations from this cache */
+	uint64_t frees;        /* frees into it */
+};
+
+/* initial-exec: one %fs-relative load, no __tls_get_addr call, in a
+ * program as in a shared object (the library's TLS is static already). */
+#define JUMBO_TLS_IE __attribute__((tls_model("initial-exec")))
+JUMBO_API extern __thread JUMBO_TLS_IE struct jumbo_fast *jumbo_fast_seed;
+
+#if defined(__GNUC__)
+/*
+ * The fast paths themselves, for the inline definitions below and for the
+ * library's own out-of-line functions: true when done, false when the
+ * out-of-line path must run (nothing was changed then).  Inline only, as
+ * the functions that use them (no symbol: they are always inlined).
+ */
+extern __inline__ __attribute__((__gnu_inline__, __always_inline__)) int
+jumbo__pg_alloc_fast(vm_page_t *pgp)
+{
+	/* Relaxed: only a drain request from another thread clears it, and
+	 * its owner acts on it at its next call; nothing else is ordered. */
+	struct jumbo_fast *c = __atomic_load_n(&jumbo_fast_seed, __ATOMIC_RELAXED);
+	uint32_t len, f;
+
+	if (__builtin_expect(c == NULL, 0) || __builtin_expect((len = c->len) == 0, 0))
+		return 0;
+	f = c->objs[len - 1];
+	/* Relaxed, as in the library: the page came to this cache through a
+	 * synchronising hand-off (the depot lock, a ring, a join). */
+	if (__builtin_expect(__atomic_load_n(&c->state[f], __ATOMIC_RELAXED) !=
+			     JUMBO_FAST_FREE, 0))
+		return 0; /* a twin: the library drops it */
+	c->len = len - 1;
+	__atomic_store_n(&c->state[f], JUMBO_FAST_ALLOC, __ATOMIC_RELAXED);
+	__atomic_store_n(&c->allocs, c->allocs + 1, __ATOMIC_RELAXED);
+	*pgp = c->pages + f;
+	return 1;
+}
+
+extern __inline__ __attribute__((__gnu_inline__, __always_inline__)) int
+jumbo__pg_free_fast(vm_offset_t addr)
+{
+	struct jumbo_fast *c = __atomic_load_n(&jumbo_fast_seed, __ATOMIC_RELAXED);
+	uintptr_t off;
+	size_t x;
+	uint32_t len;
+
+	if (__builtin_expect(c == NULL, 0))
+		return 0;
+	/*
+	 * The offset rotated right by the page shift (12 or 21, never 0): an
+	 * address inside a page brings its low bits to the top, so the one
+	 * compare with npages rejects it as it rejects one outside the pool
+	 * (one below the base wraps to a huge offset).
+	 */
+	off = addr - (uintptr_t)c->base;
+	x = off >> c->shift | off << ((sizeof(off) * 8 - c->shift) & (sizeof(off) * 8 - 1));
+	len = c->len;
+	if (__builtin_expect(x >= c->npages, 0) || __builtin_expect(len >= c->cap, 0) ||
+	    __builtin_expect(__atomic_load_n(&c->state[x], __ATOMIC_RELAXED) !=
+			     JUMBO_FAST_ALLOC, 0))
+		return 0; /* foreign, inside a page, a double free, held... */
+	__atomic_store_n(&c->state[x], JUMBO_FAST_FREE, __ATOMIC_RELAXED);
+	c->objs[len] = (uint32_t)x;
+	c->len = len + 1;
+	__atomic_store_n(&c->frees, c->frees + 1, __ATOMIC_RELAXED);
+	return 1;
+}
+#endif
+
+#if defined(__GNUC__) && !defined(JUMBO_NO_INLINE)
+/* The library's functions under other names, for the inline bodies to
+ * call (a call to the function's own name there would recurse). */
+extern vm_page_t jumbo__pg_alloc_call(void) __asm__("jumbo_pg_alloc");
+extern void jumbo__pg_free_call(vm_offset_t) __asm__("jumbo_pg_free");
+
+/*
+ * jumbo_pg_alloc and jumbo_pg_free, inline: the fast path above, else the
+ * library's call.  gnu_inline makes these definitions for inlining only,
+ * as for jumbo_phys_to_kva: the symbols stay the library's.
+ */
+extern __inline__ __attribute__((__gnu_inline__, __always_inline__)) vm_page_t
+jumbo_pg_alloc(void)
+{
+	vm_page_t pg;
+
+	if (__builtin_expect(jumbo__pg_alloc_fast(&pg), 1))
+		return pg;
+	return jumbo__pg_alloc_call();
+}
+
+extern __inline__ __attribute__((__gnu_inline__, __always_inline__)) void
+jumbo_pg_free(vm_offset_t addr)
+{
+	if (__builtin_expect(!jumbo__pg_free_fast(addr), 0))
+		jumbo__pg_free_call(addr);
+}
+#endif
+
 /* ---- pools ------------------------------------------------------------- */
 
 enum {

@@ -23,6 +23,8 @@
 
 __thread struct jumbo_tls _jumbo_tls __attribute__((tls_model("initial-exec")));
 #define tls _jumbo_tls
+/* The inline fast paths' way in (<jumbo/jumbo.h>): see cache_publish. */
+__thread JUMBO_TLS_IE struct jumbo_fast *jumbo_fast_seed;
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 /*
@@ -46,11 +48,38 @@ static inline bool cache_all_committed(const struct jumbo_pool *p,
 {
 	size_t committed = __atomic_load_n(&p->committed, __ATOMIC_ACQUIRE);
 
-	for (unsigned i = 0; i < c->len; i++)
+	for (unsigned i = 0; i < c->f.len; i++)
 		if (c->objs[i] >= committed ||
 		    (fr_load(p, c->objs[i]) & PGS_MASK) == JUMBO_PG_UNUSED)
 			return false;
 	return true;
+}
+
+/*
+ * Publishing the default pool's cache to the inline fast paths of
+ * programs (<jumbo/jumbo.h>), which check nothing of the pool's or the
+ * cache's but what struct jumbo_fast holds: jumbo_fast_seed points at the
+ * cache only while it belongs to a live default pool and no drain request
+ * is pending.  The owner sets it on its slow paths, which every first
+ * call, drain request and refill or flush passes through; it is cleared by
+ * the owner when the cache goes (thread exit, fork), and by another
+ * thread, under the registry lock (which keeps the owner, and so its TLS,
+ * alive), when it tags the cache for a drain or destroy detaches it.
+ * Relaxed: the owner acts on a cleared pointer at its next call, as on the
+ * tag; nothing else is ordered by it.
+ */
+static inline void cache_publish(struct jumbo_pool *p, struct jumbo_cache *c)
+{
+	if (unlikely(p->seed)) {
+		c->publish = &jumbo_fast_seed;
+		__atomic_store_n(&jumbo_fast_seed, &c->f, __ATOMIC_RELAXED);
+	}
+}
+
+static inline void cache_unpublish(struct jumbo_cache *c)
+{
+	if (c->publish)
+		__atomic_store_n(c->publish, NULL, __ATOMIC_RELAXED);
 }
 
 /*
@@ -87,11 +116,12 @@ static void drain_request(struct jumbo_pool *p, struct jumbo_cache *mine)
 		struct jumbo_pool *want = p;
 		/* Relaxed: the owner acts on the tag alone, and takes the
 		 * depot lock to hand the pages over. */
-		if (c != mine)
-			__atomic_compare_exchange_n(&c->pool, &want,
-						    drain_tagged(p), false,
-						    __ATOMIC_RELAXED,
-						    __ATOMIC_RELAXED);
+		if (c != mine &&
+		    __atomic_compare_exchange_n(&c->pool, &want,
+						drain_tagged(p), false,
+						__ATOMIC_RELAXED,
+						__ATOMIC_RELAXED))
+			cache_unpublish(c);
 	}
 	pthread_mutex_unlock(&reg_lock);
 }
@@ -99,8 +129,8 @@ static void drain_request(struct jumbo_pool *p, struct jumbo_cache *mine)
 /* The owner honours a drain request: its pages go, the tag goes. */
 static void drain_honour(struct jumbo_pool *p, struct jumbo_cache *c)
 {
-	_jumbo_depot_put(p, c->objs, c->len);
-	c->len = 0;
+	_jumbo_depot_put(p, c->objs, c->f.len);
+	c->f.len = 0;
 	trim_if_idle(p);
 	struct jumbo_pool *want = drain_tagged(p);
 	__atomic_compare_exchange_n(&c->pool, &want, p, false,
@@ -176,13 +206,13 @@ static void sum_locked(struct jumbo_pool *p, uint64_t *allocs, uint64_t *frees)
 	f += p->retired_frees;
 	pthread_mutex_unlock(&p->lock);
 	for (struct jumbo_cache *c = p->caches; c; c = c->pool_next)
-		f += __atomic_load_n(&c->frees, __ATOMIC_ACQUIRE);
+		f += __atomic_load_n(&c->f.frees, __ATOMIC_ACQUIRE);
 	a = __atomic_load_n(&p->ctr.allocs, __ATOMIC_ACQUIRE);
 	pthread_mutex_lock(&p->lock);
 	a += p->retired_allocs;
 	pthread_mutex_unlock(&p->lock);
 	for (struct jumbo_cache *c = p->caches; c; c = c->pool_next)
-		a += __atomic_load_n(&c->allocs, __ATOMIC_ACQUIRE);
+		a += __atomic_load_n(&c->f.allocs, __ATOMIC_ACQUIRE);
 	*allocs = a;
 	*frees = f;
 }
@@ -197,10 +227,10 @@ void _jumbo_counters_sum(struct jumbo_pool *p, uint64_t *allocs, uint64_t *frees
 /* A cache's pages and its spare magazine go back to the depot. */
 static void cache_empty(struct jumbo_pool *p, struct jumbo_cache *c)
 {
-	jumbo_assert(c->len <= c->cap);
+	jumbo_assert(c->f.len <= c->f.cap);
 	jumbo_assert_expensive(cache_all_committed(p, c));
-	_jumbo_depot_put(p, c->objs, c->len);
-	c->len = 0;
+	_jumbo_depot_put(p, c->objs, c->f.len);
+	c->f.len = 0;
 	_jumbo_depot_keep_empty(p, c->spare);
 	c->spare = NULL;
 	trim_if_idle(p);
@@ -228,6 +258,7 @@ uint64_t _jumbo_registry_remove(struct jumbo_pool *p)
 		cache_empty(p, c);
 		/* The owner sees this on its next look and frees the cache. */
 		__atomic_store_n(&c->pool, NULL, __ATOMIC_RELAXED);
+		cache_unpublish(c);
 	}
 	p->caches = NULL;
 	reg_pools[p->id] = NULL;
@@ -240,8 +271,8 @@ static void cache_retire(struct jumbo_pool *p, struct jumbo_cache *c)
 {
 	cache_empty(p, c);
 	pthread_mutex_lock(&p->lock);
-	p->retired_allocs += c->allocs;
-	p->retired_frees += c->frees;
+	p->retired_allocs += c->f.allocs;
+	p->retired_frees += c->f.frees;
 	pthread_mutex_unlock(&p->lock);
 	*c->pool_pprev = c->pool_next;
 	if (c->pool_next)
@@ -301,6 +332,7 @@ static void tls_destructor(void *arg)
 {
 	(void)arg;
 	pthread_mutex_lock(&reg_lock);
+	__atomic_store_n(&jumbo_fast_seed, NULL, __ATOMIC_RELAXED);
 	for (unsigned i = 0; i < tls.n; i++) {
 		struct jumbo_cache *c = tls.v[i];
 		if (!c)
@@ -329,6 +361,30 @@ static bool key_ok;
 static void make_key(void)
 {
 	key_ok = pthread_key_create(&tls_key, tls_destructor) == 0;
+}
+
+/*
+ * A cache for p, zeroed, at a cache line's start (its public part is one
+ * line), with the pool's constants copied in for the inline fast paths.
+ */
+static struct jumbo_cache *cache_new(struct jumbo_pool *p)
+{
+	size_t len = sizeof(struct jumbo_cache) + p->cache_size * sizeof(frame_t);
+	struct jumbo_cache *c;
+
+	len = (len + JUMBO_CACHELINE - 1) & ~(size_t)(JUMBO_CACHELINE - 1);
+	c = aligned_alloc(JUMBO_CACHELINE, len);
+	if (!c)
+		return NULL;
+	memset(c, 0, len);
+	c->f.cap = p->cache_size;
+	c->f.shift = p->head.ph_shift;
+	c->f.npages = (uint32_t)p->head.ph_npages;
+	c->f.objs = c->objs;
+	c->f.state = p->state;
+	c->f.base = p->head.ph_base;
+	c->f.pages = p->head.ph_pages;
+	return c;
 }
 
 /* This thread's cache of p, made on first use.  NULL if out of memory. */
@@ -360,10 +416,9 @@ struct jumbo_cache *_jumbo_cache_get(struct jumbo_pool *p)
 			return NULL;
 		tls.keyed = true;
 	}
-	c = calloc(1, sizeof(*c) + p->cache_size * sizeof(frame_t));
+	c = cache_new(p);
 	if (!c)
 		return NULL;
-	c->cap = p->cache_size;
 	c->spare = _jumbo_depot_take_empty(p);
 	pthread_mutex_lock(&reg_lock);
 	c->pool_next = p->caches;
@@ -377,6 +432,7 @@ struct jumbo_cache *_jumbo_cache_get(struct jumbo_pool *p)
 found:
 	tls.last = c;
 	tls.last_pool = p;
+	cache_publish(p, c);
 	return c;
 }
 
@@ -423,7 +479,7 @@ static void child_settle(struct jumbo_pool *p)
 		 * the cache: pages still inside it that read ALLOC are ones a
 		 * gone thread never got to use.  Free again, not twins.
 		 */
-		for (unsigned k = 0; c != own && !p->shm && k < c->len; k++)
+		for (unsigned k = 0; c != own && !p->shm && k < c->f.len; k++)
 			if (fr_load(p, c->objs[k]) == JUMBO_PG_ALLOC)
 				fr_store(p, c->objs[k], JUMBO_PG_FREE);
 		/*
@@ -439,9 +495,10 @@ static void child_settle(struct jumbo_pool *p)
 		 * here are the parent's cache, which it keeps using.
 		 */
 		if (p->shm)
-			c->len = 0;
+			c->f.len = 0;
 		cache_retire(p, c);
 		if (c == own) {
+			cache_unpublish(c);
 			tls.v[p->id] = NULL;
 			if (tls.last == c)
 				tls.last = NULL, tls.last_pool = NULL;
@@ -465,8 +522,8 @@ void jumbo_pool_flush_cache(struct jumbo_pool *p)
 		return;
 	struct jumbo_cache *c = cache_lookup(p);
 	if (c) {
-		_jumbo_depot_put(p, c->objs, c->len);
-		c->len = 0;
+		_jumbo_depot_put(p, c->objs, c->f.len);
+		c->f.len = 0;
 		trim_if_idle(p);
 	}
 	_jumbo_leave(p);
@@ -481,19 +538,19 @@ void jumbo_pool_flush_cache(struct jumbo_pool *p)
  */
 static bool refill(struct jumbo_pool *p, struct jumbo_cache *c)
 {
-	jumbo_assert(c->len == 0);
+	jumbo_assert(c->f.len == 0);
 	struct jumbo_mag *m = _jumbo_depot_take_full(p, c->spare);
 
 	if (m) {
 		memcpy(c->objs, m->pages, m->count * sizeof(frame_t));
-		c->len = m->count;
+		c->f.len = m->count;
 		m->count = 0;
 		c->spare = m;
 	} else {
-		c->len = _jumbo_depot_get(p, c->objs, p->mag_size);
+		c->f.len = _jumbo_depot_get(p, c->objs, p->mag_size);
 	}
 	trim_if_idle(p);
-	return c->len != 0;
+	return c->f.len != 0;
 }
 
 /* The cache is full: its older half leaves, in a magazine if one can be had. */
@@ -502,7 +559,7 @@ static void flush(struct jumbo_pool *p, struct jumbo_cache *c)
 	unsigned m = p->mag_size;
 	struct jumbo_mag *e = c->spare;
 
-	jumbo_assert(c->len == c->cap && m <= c->len);
+	jumbo_assert(c->f.len == c->f.cap && m <= c->f.len);
 	jumbo_assert_expensive(cache_all_committed(p, c));
 
 	if (!e)
@@ -516,8 +573,8 @@ static void flush(struct jumbo_pool *p, struct jumbo_cache *c)
 	}
 	trim_if_idle(p);
 	/* The recent, cache-hot half stays. */
-	memmove(c->objs, c->objs + m, (c->len - m) * sizeof(frame_t));
-	c->len -= m;
+	memmove(c->objs, c->objs + m, (c->f.len - m) * sizeof(frame_t));
+	c->f.len -= m;
 }
 
 /*
@@ -544,13 +601,13 @@ static frame_t alloc_slow(struct jumbo_pool *p)
 		errno = -_jumbo_detached(p, "jumbo_pool_alloc");
 		return NO_FRAME;
 	}
-	while (c && (c->len || refill(p, c))) {
-		f = c->objs[--c->len];
+	while (c && (c->f.len || refill(p, c))) {
+		f = c->objs[--c->f.len];
 		if (unlikely(fr_load(p, f) != JUMBO_PG_FREE)) {
 			_jumbo_twin(p, f, NULL, false);
 			continue;
 		}
-		ctr_bump(&c->allocs);
+		ctr_bump(&c->f.allocs);
 		fr_store(p, f, JUMBO_PG_ALLOC);
 		return f;
 	}
@@ -572,38 +629,178 @@ static frame_t alloc_slow(struct jumbo_pool *p)
 	return NO_FRAME;
 }
 
+/*
+ * The batch calls.  Every page's state word is checked and changed, one
+ * page after the other as jumbo_pool_alloc/free would (a page twice in one
+ * batch, a twin or a double free, meets the change its first copy made),
+ * but a batch usually holds runs of consecutive frames: pages carved or
+ * freed together come back together.  So the calls go RUN pages at a time
+ * where they can: a block whose frames (or addresses) step by exactly one
+ * page has its state words side by side, checked all at once and only
+ * then changed all at once, with no branch per page; a block that is not
+ * a run, or whose check fails, goes page by page, which says exactly
+ * where it stopped.  Frames inside a run are distinct, and blocks are
+ * checked in order, so nothing the page-by-page order catches is missed.
+ */
+#define RUN 32
+
+/*
+ * A run's state words: 0 if the RUN words from w are all plain s, and
+ * then all set to ns.  They are 16-byte vector loads and stores where no
+ * sanitizer watches: nothing is ordered by these accesses (the per-page
+ * path uses relaxed atomics for the same words), only each word's value
+ * matters, and an aligned 4-byte element of a vector access is read and
+ * written whole (single-copy atomic) on x86-64 and arm64 alike.  The
+ * words belong to pages this thread owns (its cache's, or the caller's to
+ * free), so no other thread writes them, but for statistics readers and
+ * the second copy of a twin, which see the old or the new word, as with
+ * the relaxed stores.  ThreadSanitizer, which cannot see that, gets the
+ * relaxed atomics.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define RUN_WIDE 0
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define RUN_WIDE 0
+#endif
+#endif
+#ifndef RUN_WIDE
+#define RUN_WIDE 1
+#endif
+
+typedef uint32_t vst __attribute__((vector_size(16), aligned(4)));
+
+static inline bool run_swap(uint32_t *w, uint32_t s, uint32_t ns)
+{
+	if (RUN_WIDE) {
+		const vst *v = (const vst *)w;
+		vst d = v[0] ^ s;
+
+		for (unsigned q = 1; q < RUN / 4; q++)
+			d |= v[q] ^ s;
+		if (d[0] | d[1] | d[2] | d[3])
+			return false;
+		for (unsigned q = 0; q < RUN / 4; q++)
+			((vst *)w)[q] = (vst){ ns, ns, ns, ns };
+		return true;
+	}
+	uint32_t d = 0;
+	for (unsigned b = 0; b < RUN; b++)
+		d |= __atomic_load_n(&w[b], __ATOMIC_RELAXED) ^ s;
+	if (d)
+		return false;
+	for (unsigned b = 0; b < RUN; b++)
+		__atomic_store_n(&w[b], ns, __ATOMIC_RELAXED);
+	return true;
+}
+
+/*
+ * The frame of an address, as the inline free finds it: the offset
+ * rotated right by the page shift (12 or 21, never 0), so that an address
+ * inside a page brings its low bits to the top and the one compare with
+ * the cap rejects it as it rejects one outside the pool (one below the
+ * base wraps to a huge offset).
+ */
+static inline size_t rot_frame(uintptr_t a, uintptr_t base, unsigned shift)
+{
+	size_t off = a - base;
+
+	return off >> shift | off << (sizeof(size_t) * CHAR_BIT - shift);
+}
+
+/*
+ * Vectors of frame numbers and of addresses (GCC's generic vectors: SSE2
+ * on any x86-64).  Frame numbers and addresses are the caller's or this
+ * thread's cache's, never shared: plain loads and stores.
+ */
+typedef uint32_t vfr __attribute__((vector_size(16)));
+typedef uintptr_t vad __attribute__((vector_size(16)));
+#define VFR (16 / sizeof(frame_t))
+#define VAD (16 / sizeof(uintptr_t))
+
+/*
+ * The RUN frames at the top of the cache, t[0], t[-1]..., into out[0..),
+ * if they are a run of FREE pages: true, and they are ALLOC.
+ */
+static inline bool take_run(uint32_t *state, const frame_t *t, void **out,
+			    uintptr_t base, unsigned shift)
+{
+	frame_t f0 = t[0], d = t[-1] - f0;
+	const frame_t *lo = t - (RUN - 1); /* lo[q] should be f0 + (RUN-1-q)d */
+	vfr want, diff = { 0 }, x;
+
+	if (d != 1 && d != (frame_t)-1)
+		return false;
+	for (unsigned q = 0; q < VFR; q++)
+		want[q] = f0 + (RUN - 1 - q) * d;
+	for (unsigned q = 0; q < RUN; q += VFR) {
+		memcpy(&x, lo + q, sizeof(x));
+		diff |= x ^ want;
+		want -= (frame_t)VFR * d;
+	}
+	for (unsigned q = 0; q < VFR; q++)
+		if (diff[q])
+			return false;
+	uint32_t *w = state + (d == 1 ? f0 : f0 - (RUN - 1));
+	if (!run_swap(w, JUMBO_PG_FREE, JUMBO_PG_ALLOC))
+		return false;
+	uintptr_t page = (uintptr_t)1 << shift;
+	uintptr_t step = d == 1 ? page : -page;
+	vad a;
+	for (unsigned q = 0; q < VAD; q++)
+		a[q] = base + ((uintptr_t)f0 << shift) + q * step;
+	for (unsigned b = 0; b < RUN; b += VAD) {
+		memcpy(out + b, &a, sizeof(a));
+		a += (uintptr_t)VAD * step;
+	}
+	return true;
+}
+
 unsigned jumbo_pool_alloc_bulk(struct jumbo_pool *p, void **addrs, unsigned n)
 {
 	unsigned got = 0;
 
 	while (got < n) {
 		struct jumbo_cache *c = _jumbo_tls_cache(p);
-		if (c && c->len) {
+		if (c && c->f.len) {
 			/* Locals: nothing is kept in registers across atomics.
 			 * One count, j, walks the cache down from its top and
 			 * the output up. */
-			unsigned len = c->len, k = len < n - got ? len : n - got;
+			unsigned len = c->f.len, k = len < n - got ? len : n - got;
 			const frame_t *top = c->objs + len - 1;
 			void **out = addrs + got;
 			uint32_t *state = p->state;
-			char *base = p->head.ph_base;
+			uintptr_t base = (uintptr_t)p->head.ph_base;
 			unsigned shift = p->head.ph_shift;
-			uint64_t allocs = c->allocs;
-			unsigned j;
-			for (j = 0; j < k; j++) {
-				frame_t f = *(top - j);
-				if (unlikely(__atomic_load_n(&state[f], __ATOMIC_RELAXED) !=
-					     JUMBO_PG_FREE))
-					break;
-				__atomic_store_n(&state[f], JUMBO_PG_ALLOC,
-						 __ATOMIC_RELAXED);
-				out[j] = base + ((size_t)f << shift);
+			uint64_t allocs = c->f.allocs;
+			unsigned j = 0, end;
+			bool twin = false;
+
+			while (j < k && !twin) {
+				if (k - j >= RUN &&
+				    take_run(state, top - j, out + j, base, shift)) {
+					j += RUN;
+					continue;
+				}
+				/* Not a run: the next block page by page. */
+				end = k - j > RUN ? j + RUN : k;
+				for (; j < end; j++) {
+					frame_t f = *(top - j);
+					if (unlikely(__atomic_load_n(&state[f], __ATOMIC_RELAXED) !=
+						     JUMBO_PG_FREE)) {
+						twin = true;
+						break;
+					}
+					__atomic_store_n(&state[f], JUMBO_PG_ALLOC,
+							 __ATOMIC_RELAXED);
+					out[j] = (void *)(base + ((uintptr_t)f << shift));
+				}
 			}
-			c->len = len - j;
+			c->f.len = len - j;
 			got += j;
-			__atomic_store_n(&c->allocs, allocs + j, __ATOMIC_RELAXED);
-			if (unlikely(j < k)) { /* stopped at a twin */
-				c->len = len - j - 1;
+			__atomic_store_n(&c->f.allocs, allocs + j, __ATOMIC_RELAXED);
+			if (unlikely(twin)) { /* stopped at a twin */
+				c->f.len = len - j - 1;
 				_jumbo_twin(p, *(top - j), NULL, false);
 			}
 			continue;
@@ -617,9 +814,53 @@ unsigned jumbo_pool_alloc_bulk(struct jumbo_pool *p, void **addrs, unsigned n)
 }
 
 /*
+ * The RUN addresses a[0..) into o[0..), if they are a run of page starts
+ * of the pool, each ALLOC: true, and they are FREE.  The two ends are
+ * checked as single frees are; the addresses between them, one page
+ * apart each, can only be page starts inside the pool too.
+ */
+static inline bool give_run(uint32_t *state, void *const *a, frame_t *o,
+			    uintptr_t base, size_t npages, unsigned shift)
+{
+	uintptr_t a0 = (uintptr_t)a[0], step = (uintptr_t)a[1] - a0;
+	uintptr_t page = (uintptr_t)1 << shift;
+	vad want, diff = { 0 }, x;
+
+	if (step != page && step != -page)
+		return false;
+	for (unsigned q = 0; q < VAD; q++)
+		want[q] = a0 + q * step;
+	for (unsigned b = 0; b < RUN; b += VAD) {
+		memcpy(&x, a + b, sizeof(x));
+		diff |= x ^ want;
+		want += (uintptr_t)VAD * step;
+	}
+	for (unsigned q = 0; q < VAD; q++)
+		if (diff[q])
+			return false;
+	size_t x0 = rot_frame(a0, base, shift);
+	size_t xl = rot_frame(a0 + (RUN - 1) * step, base, shift);
+	if (x0 >= npages || xl >= npages)
+		return false;
+	uint32_t *w = state + (x0 < xl ? x0 : xl);
+	if (!run_swap(w, JUMBO_PG_ALLOC, JUMBO_PG_FREE))
+		return false;
+	frame_t d = step == page ? 1 : (frame_t)-1;
+	vfr f;
+	for (unsigned q = 0; q < VFR; q++)
+		f[q] = (frame_t)x0 + q * d;
+	for (unsigned b = 0; b < RUN; b += VFR) {
+		memcpy(o + b, &f, sizeof(f));
+		f += (frame_t)VFR * d;
+	}
+	return true;
+}
+
+/*
  * Each address is freed as jumbo_pool_free would; the first error is
  * returned, the bad entries left alone.  While the cache has room, the
- * loop is the inline free with the cache looked up once.
+ * loop is the inline free with the cache looked up once, a run at a time
+ * where there are runs.
  */
 int jumbo_pool_free_bulk(struct jumbo_pool *p, void *const *addrs, unsigned n)
 {
@@ -632,32 +873,37 @@ int jumbo_pool_free_bulk(struct jumbo_pool *p, void *const *addrs, unsigned n)
 		 * Locals for everything the loop reads: the compiler does not
 		 * keep values in registers across the atomic stores.
 		 */
-		unsigned start = c->len, room = c->cap - start;
-		unsigned m = n < room ? n : room;
+		unsigned start = c->f.len, room = c->f.cap - start;
+		unsigned m = n < room ? n : room, end;
 		frame_t *o = c->objs + start;
 		uintptr_t base = (uintptr_t)p->head.ph_base;
 		size_t npages = p->head.ph_npages;
-		unsigned shift = p->head.ph_shift; /* 12 or 21: never 0 */
+		unsigned shift = p->head.ph_shift;
 		uint32_t *state = p->state;
-		for (; i < m; i++) {
-			size_t off = (uintptr_t)addrs[i] - base;
-			/*
-			 * The offset rotated right by the page shift: an
-			 * address inside a page brings its low bits to the
-			 * top, so the one compare with npages rejects it as
-			 * it rejects one outside the pool (below the base
-			 * wraps to a huge offset).
-			 */
-			size_t x = off >> shift | off << (sizeof(size_t) * CHAR_BIT - shift);
-			if (unlikely(x >= npages ||
-				     __atomic_load_n(&state[x], __ATOMIC_RELAXED) !=
-					     JUMBO_PG_ALLOC))
-				break; /* the checked path below says why */
-			__atomic_store_n(&state[x], JUMBO_PG_FREE, __ATOMIC_RELAXED);
-			o[i] = (frame_t)x;
+		bool stop = false;
+
+		while (i < m && !stop) {
+			if (m - i >= RUN &&
+			    give_run(state, addrs + i, o + i, base, npages, shift)) {
+				i += RUN;
+				continue;
+			}
+			end = m - i > RUN ? i + RUN : m;
+			for (; i < end; i++) {
+				size_t x = rot_frame((uintptr_t)addrs[i], base, shift);
+				if (unlikely(x >= npages ||
+					     __atomic_load_n(&state[x], __ATOMIC_RELAXED) !=
+						     JUMBO_PG_ALLOC)) {
+					stop = true; /* the checked path says why */
+					break;
+				}
+				__atomic_store_n(&state[x], JUMBO_PG_FREE,
+						 __ATOMIC_RELAXED);
+				o[i] = (frame_t)x;
+			}
 		}
-		c->len = start + i;
-		__atomic_store_n(&c->frees, c->frees + i, __ATOMIC_RELAXED);
+		c->f.len = start + i;
+		__atomic_store_n(&c->f.frees, c->f.frees + i, __ATOMIC_RELAXED);
 	}
 	for (; i < n; i++) {
 		int err = _jumbo_free_addr(p, addrs[i]);
@@ -680,10 +926,10 @@ void _jumbo_cache_put(struct jumbo_pool *p, frame_t f)
 		trim_if_idle(p);
 		return;
 	}
-	if (c->len == c->cap)
+	if (c->f.len == c->f.cap)
 		flush(p, c);
-	c->objs[c->len++] = f;
-	ctr_bump(&c->frees);
+	c->objs[c->f.len++] = f;
+	ctr_bump(&c->f.frees);
 }
 
 /*

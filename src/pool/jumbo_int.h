@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -116,28 +117,49 @@ struct jumbo_mag {
 };
 
 /*
- * A thread's cache for one pool: a LIFO array of up to cap free pages,
+ * A thread's cache for one pool: a LIFO array of up to f.cap free pages,
  * traded with the depot half a cache (mag_size pages) at a time, so that a
  * burst of cap allocations, or of cap frees, never reaches the depot.  The
  * trade goes through the spare magazine: filled from the array and swapped
  * for an empty one, or swapped for a full one and emptied into the array.
- * Only its thread touches len and objs; others read the counters
+ * Only its thread touches f.len and objs; others read the counters
  * (relaxed) for statistics.  pool is cleared by jumbo_pool_destroy, after
- * which the owner frees the cache on its next look.  allocs - frees is the
- * thread's net effect on pages in use (negative when it frees pages that
- * others allocated).  Every page in objs is plain FREE, but for twins.
+ * which the owner frees the cache on its next look.  f.allocs - f.frees is
+ * the thread's net effect on pages in use (negative when it frees pages
+ * that others allocated).  Every page in objs is plain FREE, but for twins.
+ *
+ * f is the public view (struct jumbo_fast, <jumbo/jumbo.h>): length,
+ * room, counters and copies of the pool's constants, one cache line.  For
+ * the default pool, publish is the owner's jumbo_fast_seed, which points
+ * at f while the inline fast paths in programs may use it (cache_publish
+ * in cache.c says when); NULL for every other pool.
  */
 struct jumbo_cache {
-	unsigned len;
-	unsigned cap;
+	struct jumbo_fast f;
 	struct jumbo_pool *pool;
 	struct jumbo_mag *spare;       /* an empty magazine, or NULL */
-	uint64_t allocs;
-	uint64_t frees;
 	struct jumbo_cache *pool_next; /* the pool's list of caches */
 	struct jumbo_cache **pool_pprev;
+	struct jumbo_fast **publish;   /* default pool: &jumbo_fast_seed */
 	frame_t objs[];
-};
+} __attribute__((aligned(JUMBO_CACHELINE)));
+
+/* Layout 1 of struct jumbo_fast is ABI: programs inline these offsets. */
+_Static_assert(sizeof(frame_t) == sizeof(uint32_t), "objs holds frame_t");
+_Static_assert(JUMBO_FAST_FREE == JUMBO_PG_FREE &&
+	       JUMBO_FAST_ALLOC == JUMBO_PG_ALLOC, "fast-path state words");
+_Static_assert(JUMBO_FAST_LAYOUT == 1 &&
+	       offsetof(struct jumbo_fast, len) == 0 &&
+	       offsetof(struct jumbo_fast, cap) == 4 &&
+	       offsetof(struct jumbo_fast, shift) == 8 &&
+	       offsetof(struct jumbo_fast, npages) == 12 &&
+	       offsetof(struct jumbo_fast, objs) == 16 &&
+	       offsetof(struct jumbo_fast, state) == 24 &&
+	       offsetof(struct jumbo_fast, base) == 32 &&
+	       offsetof(struct jumbo_fast, pages) == 40 &&
+	       offsetof(struct jumbo_fast, allocs) == 48 &&
+	       offsetof(struct jumbo_fast, frees) == 56 &&
+	       sizeof(struct jumbo_fast) == 64, "struct jumbo_fast, layout 1");
 
 /*
  * Per-thread state.  last/last_pool short-cut the table for the pool the
@@ -447,16 +469,16 @@ static inline bool _jumbo_alloc_fast(struct jumbo_pool *p, frame_t *fp)
 {
 	struct jumbo_cache *c;
 
-	if (likely(_jumbo_tls_hit(p, &c)) && likely(c->len != 0)) {
-		unsigned len = c->len;
+	if (likely(_jumbo_tls_hit(p, &c)) && likely(c->f.len != 0)) {
+		unsigned len = c->f.len;
 		uint32_t *st = p->state;
-		uint64_t n = c->allocs;
+		uint64_t n = c->f.allocs;
 		frame_t f = c->objs[len - 1];
 		if (likely(__atomic_load_n(&st[f], __ATOMIC_RELAXED) ==
 			   JUMBO_PG_FREE)) {
-			c->len = len - 1;
+			c->f.len = len - 1;
 			__atomic_store_n(&st[f], JUMBO_PG_ALLOC, __ATOMIC_RELAXED);
-			__atomic_store_n(&c->allocs, n + 1, __ATOMIC_RELAXED);
+			__atomic_store_n(&c->f.allocs, n + 1, __ATOMIC_RELAXED);
 			*fp = f;
 			return true;
 		}
@@ -481,15 +503,15 @@ static inline int _jumbo_free(struct jumbo_pool *p, frame_t f)
 	struct jumbo_cache *c;
 
 	if (likely(_jumbo_tls_hit(p, &c))) {
-		unsigned len = c->len;
+		unsigned len = c->f.len;
 		uint32_t *st = p->state;
-		uint64_t n = c->frees;
+		uint64_t n = c->f.frees;
 		if (likely(__atomic_load_n(&st[f], __ATOMIC_RELAXED) ==
-			   JUMBO_PG_ALLOC) && likely(len < c->cap)) {
+			   JUMBO_PG_ALLOC) && likely(len < c->f.cap)) {
 			__atomic_store_n(&st[f], JUMBO_PG_FREE, __ATOMIC_RELAXED);
 			c->objs[len] = f;
-			c->len = len + 1;
-			__atomic_store_n(&c->frees, n + 1, __ATOMIC_RELAXED);
+			c->f.len = len + 1;
+			__atomic_store_n(&c->f.frees, n + 1, __ATOMIC_RELAXED);
 			return 0;
 		}
 	}

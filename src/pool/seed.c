@@ -167,8 +167,17 @@ static JUMBO_NOINLINE vm_page_t no_pool(void)
 	return NULL;
 }
 
+/*
+ * The fast path is the header's (what programs inline); everything it
+ * leaves goes through the pool's own paths, which publish this thread's
+ * cache to it again.
+ */
 vm_page_t jumbo_pg_alloc(void)
 {
+	vm_page_t pg;
+
+	if (likely(jumbo__pg_alloc_fast(&pg)))
+		return pg;
 	struct jumbo_pool *p = dflt();
 	if (unlikely(!p))
 		return no_pool();
@@ -210,6 +219,8 @@ static inline void seed_free(const char *fn, void *addr)
 
 void jumbo_pg_free(vm_offset_t addr)
 {
+	if (likely(jumbo__pg_free_fast(addr)))
+		return;
 	seed_free("jumbo_pg_free", (void *)addr);
 }
 

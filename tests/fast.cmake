@@ -1,0 +1,11 @@
+# The same checks through the out-of-line calls, and as a user builds the
+# program (installed header, pkg-config, libjumbo.so; inline and not).
+add_executable(test_fast_noinline ${CMAKE_CURRENT_SOURCE_DIR}/test_fast.c)
+target_compile_definitions(test_fast_noinline PRIVATE _GNU_SOURCE JUMBO_NO_INLINE)
+target_include_directories(test_fast_noinline PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+target_link_libraries(test_fast_noinline PRIVATE jumbo_static jumbo_support)
+add_test(NAME fast_noinline COMMAND test_fast_noinline)
+set_tests_properties(fast_noinline PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77)
+add_test(NAME fast_installed COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/fast_installed.sh
+         ${PROJECT_BINARY_DIR} ${PROJECT_SOURCE_DIR} "${JUMBO_SANITIZE}")
+set_tests_properties(fast_installed PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77)

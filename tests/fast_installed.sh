@@ -1,0 +1,38 @@
+#!/bin/sh
+# test_fast.c as a user builds it: against the INSTALLED <jumbo/jumbo.h>
+# with pkg-config, linked with libjumbo.so, so that the checks run through
+# the fast paths the program inlines; and once with -DJUMBO_NO_INLINE,
+# which must not reference the inline code's symbol at all.
+#   fast_installed.sh BUILD_DIR SOURCE_DIR [SANITIZERS]
+set -eu
+build=$1 src=$2 san=${3:-}
+CC="cc${san:+ -fsanitize=$san}"
+prefix=$(mktemp -d)
+trap 'rm -rf "$prefix"' EXIT
+cmake --install "$build" --prefix "$prefix" >/dev/null
+pc=$(find "$prefix" -path '*/pkgconfig/jumbo.pc' | head -1)
+export PKG_CONFIG_PATH="${pc%/jumbo.pc}"
+for v in inline noinline; do
+	def=
+	[ $v = noinline ] && def=-DJUMBO_NO_INLINE
+	# shellcheck disable=SC2046
+	$CC -std=c11 -D_GNU_SOURCE -O2 -Wall -Werror $def -I"$src/tests" \
+		-o "$prefix/fast_$v" "$src/tests/test_fast.c" -pthread \
+		$(pkg-config --cflags --libs jumbo) $(pkg-config --variable=rpath jumbo)
+	# Inlined, alloc_one and free_one read the thread pointer themselves
+	# (the %fs-relative load of jumbo_fast_seed@JUMBO_1.1); not inlined,
+	# they only call the library.
+	if command -v objdump >/dev/null; then
+		n=$(objdump -d --no-show-raw-insn "$prefix/fast_$v" |
+			awk '/<(alloc_one|free_one)>:/ { f = 1; next } /^$/ { f = 0 }
+			     f && /%fs:/ { n++ } END { print n + 0 }')
+		if [ $v = inline ] && [ "$n" -lt 2 ]; then
+			echo "fast_$v: the fast paths were not inlined"; exit 1
+		fi
+		if [ $v = noinline ] && [ "$n" -ne 0 ]; then
+			echo "fast_$v: JUMBO_NO_INLINE, yet inline code"; exit 1
+		fi
+	fi
+	nm -D "$prefix/fast_$v" | grep -q 'jumbo_fast_seed@JUMBO_1.1'
+	"$prefix/fast_$v"
+done
