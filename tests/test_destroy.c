@@ -3,6 +3,7 @@
  * -EBUSY and leaves the pool (and its memory) in place; once they are back
  * it goes.  Thread caches of live and exited threads are handled, and a
  * pool made afterwards with the same internal slot works in those threads.
+ * The default pool is never destroyed.
  */
 #include "check.h"
 
@@ -60,5 +61,14 @@ int main(void)
 	CHECK_EQ(st.in_use, 0);
 	CHECK_EQ(st.allocs, 1);
 	CHECK_EQ(jumbo_pool_destroy(p), 0);
+
+	/* The default pool is refused and keeps working (the seed's calls
+	 * and the inline fast paths point into it). */
+	REQUIRE(jumbo_vm_init() >= 0);
+	CHECK_EQ(jumbo_pool_destroy(jumbo_default_pool()), -EBUSY);
+	vm_page_t pg = jumbo_pg_alloc();
+	CHECK(pg != NULL);
+	if (pg)
+		jumbo_pg_free((vm_offset_t)jumbo_phys_to_kva(VM_PAGE_TO_PHYS(pg)));
 	return check_done("destroy");
 }

@@ -224,6 +224,14 @@ int jumbo_pool_destroy(struct jumbo_pool *p)
 {
 	if (!p)
 		return -EINVAL;
+	/* The default pool is jumbo_vm_init's: the seed's calls, the inline
+	 * fast paths and jumbo_default_head point into it until exit. */
+	if (p->seed) {
+		_jumbo_log(JUMBO_LOG_ERROR, "jumbo_pool_destroy: pool \"%s\" "
+			   "is the default pool (jumbo_vm_init); it lives "
+			   "until the process exits", p->name);
+		return -EBUSY;
+	}
 	uint64_t in_use = _jumbo_registry_remove(p);
 	if (in_use) {
 		_jumbo_log(JUMBO_LOG_ERROR,
