@@ -1,8 +1,10 @@
 /*
- * Live statistics: a child process with pools publishes them, and
+ * Live statistics: a child process with pools and mbufs publishes them, and
  * "jumbo stat" reads them back: the right pools with the right pages in use
- * (JSON), a bar (text), well-formed Prometheus exposition lines, and the
- * same while the child is stopped.  After
+ * and the mbufs in use (JSON), a bar and the mbufs (text), well-formed
+ * Prometheus exposition lines, and the same while the child is stopped.
+ * Segments of an older and a newer format, and a file that is none, are
+ * refused in one line each.  After
  * kill -9 of the child its stale segment is removed and reported; a normal
  * exit, or destroying the last published pool, leaves no file; another
  * user (uid 65534) gets a one-line permission error.
@@ -10,6 +12,7 @@
 #include "test_tool.h"
 
 #include <jumbo/jumbo.h>
+#include <jumbo/mbuf.h>
 #include <jumbo/stat.h>
 
 #include <ctype.h>
@@ -36,12 +39,17 @@ static struct jumbo_pool *make_pool(const char *name, unsigned flags)
 }
 
 /*
- * The child: alpha (JUMBO_POOL_STAT) with 7 pages out, beta (shared) with
- * 3, gamma (neither, and no JUMBO_STAT) with 5, which must not show.
- * Says "ready" on fd, then waits to be killed.
+ * The child: MBUFS mbufs out, alpha (JUMBO_POOL_STAT) with 7 pages out,
+ * beta (shared) with 3, gamma (neither, and no JUMBO_STAT) with 5, which
+ * must not show.  Says "ready" on fd, then waits to be killed.
  */
+#define MBUFS 5
+
 static void child_pools(int fd)
 {
+	for (int i = 0; i < MBUFS; i++)
+		if (!m_gethdr(M_NOWAIT, MT_DATA))
+			_exit(6);
 	struct jumbo_pool *a = make_pool("alpha", JUMBO_POOL_STAT);
 	struct jumbo_pool *b = make_pool("beta", JUMBO_POOL_SHARED);
 	struct jumbo_pool *g = make_pool("gamma", 0);
@@ -84,8 +92,8 @@ static int run_stat(struct proc *p, const char *bin, pid_t pid, const char *opt)
 
 /*
  * Every line is "# HELP name text", "# TYPE name gauge|counter", or
- * name{pid="N",comm="...",pool="..."} value (age: no pool label), with a
- * TYPE line for name before its first sample.
+ * name{pid="N",comm="...",pool="..."} value (age and mbufs: no pool
+ * label), with a TYPE line for name before its first sample.
  */
 static int prom_ok(const char *text)
 {
@@ -134,6 +142,7 @@ static int prom_ok(const char *text)
 			if (strncmp(b, "{pid=\"", 6) || !strstr(b, ",comm=\""))
 				return fprintf(stderr, "labels: %s\n", line), 0;
 			if (strcmp(name, "jumbo_stat_age_seconds") &&
+			    strncmp(name, "jumbo_mbuf_", 11) &&
 			    !strstr(b, ",pool=\""))
 				return fprintf(stderr, "no pool label: %s\n", line), 0;
 			strtod(c + 2, &end);
@@ -143,6 +152,72 @@ static int prom_ok(const char *text)
 		}
 	}
 	return samples > 0;
+}
+
+/*
+ * A segment for pid as a libjumbo writing format version would make it:
+ * the head every format shares (magic "JSTG", version, size, pid, start
+ * time 0: any process with that pid), then zeroes.
+ */
+static void forge(pid_t pid, uint32_t version, uint32_t magic)
+{
+	char path[128], buf[4096] = { 0 };
+	uint32_t head[4] = { magic, version, sizeof(buf), (uint32_t)pid };
+
+	memcpy(buf, head, sizeof(head));
+	snprintf(path, sizeof(path), "%s/jumbo-stat.%d", dir, (int)pid);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	REQUIRE(fd >= 0);
+	REQUIRE(write(fd, buf, sizeof(buf)) == (ssize_t)sizeof(buf));
+	close(fd);
+}
+
+/*
+ * Another format, either way (an older jumbo stat reads a newer segment,
+ * or the reverse, which is the same check seen from the other side), and
+ * a file that is no segment: jumbo_stat_read says -EPROTO and which
+ * format; jumbo stat says so in one line on stderr, prints no process,
+ * fails when the pid was named and not when listing all.
+ */
+static void other_formats(const char *bin, struct jumbo_stat_proc *sp)
+{
+	static const struct {
+		uint32_t version, magic;
+		const char *says;
+	} c[] = {
+		{ JUMBO_STAT_VERSION - 1, 0x4a535447u, "older" },
+		{ JUMBO_STAT_VERSION + 1, 0x4a535447u, "newer" },
+		{ JUMBO_STAT_VERSION, 0x12345678u, "not a statistics segment" },
+	};
+	pid_t me = getpid();
+	struct proc p;
+
+	for (unsigned i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		forge(me, c[i].version, c[i].magic);
+		CHECK_EQ(jumbo_stat_read(me, sp), -EPROTO);
+		CHECK_EQ(sp->version, c[i].magic == 0x4a535447u ? c[i].version : 0);
+		CHECK_EQ(run_stat(&p, bin, me, "--json"), 1);
+		CHECK(strstr(p.ebuf, c[i].says) != NULL);
+		CHECK(p.elen && strchr(p.ebuf, '\n') == p.ebuf + p.elen - 1);
+		CHECK(strstr(p.obuf, "\"processes\":[]") != NULL);
+		if (check_failures) {
+			proc_dump(&p, "jumbo stat PID of another format");
+			break;
+		}
+		char *all[] = { (char *)bin, "stat", NULL };
+		CHECK_EQ(proc_run(&p, all, 30000), 0);
+		CHECK(strstr(p.ebuf, c[i].says) != NULL);
+		CHECK(p.elen && strchr(p.ebuf, '\n') == p.ebuf + p.elen - 1);
+		if (check_failures) {
+			proc_dump(&p, "jumbo stat of another format");
+			break;
+		}
+		/* A live process's segment of any format is not stale. */
+		CHECK_EQ(jumbo_stat_remove(me), -EBUSY);
+	}
+	char path[128];
+	snprintf(path, sizeof(path), "%s/jumbo-stat.%d", dir, (int)me);
+	REQUIRE(unlink(path) == 0);
 }
 
 int main(void)
@@ -173,21 +248,25 @@ int main(void)
 	CHECK(seg_exists(kid));
 
 	/* The allocations show within a publication period: wait for one. */
-	long long a = -1, b = -1;
+	long long a = -1, b = -1, mb = -1;
 	int rc = -1;
-	for (int i = 0; i < 3000 && (rc || a != 7 || b != 3); i++) {
+	for (int i = 0; i < 3000 && (rc || a != 7 || b != 3 || mb != MBUFS); i++) {
 		rc = run_stat(&p, bin, kid, "--json");
 		a = pool_in_use(p.obuf, "alpha");
 		b = pool_in_use(p.obuf, "beta");
-		if (a != 7 || b != 3)
+		mb = json_num(p.obuf, "mbufs", "in_use");
+		if (a != 7 || b != 3 || mb != MBUFS)
 			usleep(10000);
 	}
 	CHECK_EQ(rc, 0);
 	CHECK_EQ(a, 7);
 	CHECK_EQ(b, 3);
+	CHECK_EQ(mb, MBUFS);
+	CHECK(json_num(p.obuf, "mbufs", "slabs") >= 1);
+	CHECK(json_num(p.obuf, "mbufs", "allocs") == MBUFS);
 	CHECK(pool_in_use(p.obuf, "gamma") == -1);
 	CHECK(strstr(p.obuf, "\"reserved\":256") != NULL);
-	if (rc || a != 7 || b != 3)
+	if (rc || a != 7 || b != 3 || mb != MBUFS)
 		proc_dump(&p, "jumbo stat --json");
 
 	/* The library's own reader agrees. */
@@ -196,6 +275,10 @@ int main(void)
 	CHECK_EQ(jumbo_stat_read(kid, sp), 0);
 	CHECK_EQ(sp->npools, 2);
 	CHECK_EQ(sp->pid, kid);
+	CHECK_EQ(sp->version, JUMBO_STAT_VERSION);
+	CHECK_EQ(sp->has_mbufs, 1);
+	CHECK_EQ(sp->mbufs.in_use, MBUFS);
+	CHECK_EQ(sp->mbufs.slab_bytes, 65536);
 	pid_t pids[8];
 	CHECK_EQ(jumbo_stat_list(pids, 8), 1);
 	CHECK_EQ(pids[0], kid);
@@ -203,6 +286,7 @@ int main(void)
 	/* Text: the bar; all processes: the child is among them. */
 	CHECK_EQ(run_stat(&p, bin, kid, NULL), 0);
 	CHECK(strstr(p.obuf, "[#") != NULL && strstr(p.obuf, "alpha") != NULL);
+	CHECK(strstr(p.obuf, "  mbufs            in use 5  ") != NULL);
 	char *argv_all[] = { (char *)bin, "stat", "--watch", "0.05", "--count",
 			     "2", NULL };
 	CHECK_EQ(proc_run(&p, argv_all, 30000), 0);
@@ -212,6 +296,10 @@ int main(void)
 	CHECK_EQ(run_stat(&p, bin, kid, "--prometheus"), 0);
 	CHECK(prom_ok(p.obuf));
 	CHECK(strstr(p.obuf, "jumbo_pool_in_use_pages{pid=") != NULL);
+	char want[64];
+	snprintf(want, sizeof(want), "jumbo_mbuf_in_use{pid=\"%d\",", (int)kid);
+	const char *ml = strstr(p.obuf, want);
+	CHECK(ml && strstr(ml, "} 5\n") == strchr(ml, '}'));
 	if (check_failures)
 		proc_dump(&p, "jumbo stat --prometheus");
 
@@ -252,6 +340,9 @@ int main(void)
 				proc_dump(&p, "jumbo stat as uid 65534");
 		}
 	}
+
+	/* ---- segments of other formats: one line, no garbage ---- */
+	other_formats(bin, sp);
 
 	/*
 	 * ---- a stopped process is read all the same: no lock, no signal,

@@ -1,8 +1,8 @@
 /*
- * jumbo stat: the pools of running programs, from the statistics segments
- * the library keeps (see jumbo_stat(3)).  Reading takes no lock in the
- * target and sends it nothing; the numbers are as old as the snapshot the
- * target last published, which is printed with them.
+ * jumbo stat: the pools and mbufs of running programs, from the statistics
+ * segments the library keeps (see jumbo_stat(3)).  Reading takes no lock
+ * in the target and sends it nothing; the numbers are as old as the
+ * snapshot the target last published, which is printed with them.
  */
 #include "tool.h"
 
@@ -57,7 +57,8 @@ static void stat_usage(FILE *f)
 	      "\n"
 	      "Programs publish their shared pools, pools made with\n"
 	      "JUMBO_POOL_STAT, and all their pools with JUMBO_STAT=1 in the\n"
-	      "environment; the jumbo command publishes its own.\n", f);
+	      "environment, and with them their mbuf counters; the jumbo\n"
+	      "command publishes its own.\n", f);
 }
 
 static double now_real(void)
@@ -108,8 +109,12 @@ static int take_sample(const struct stat_cfg *c, struct sample *s)
 				bad = 1;
 			continue;
 		}
-		/* Another process's segment is not an error when listing all. */
-		if (!c->pid && c->name && e == -EACCES)
+		/*
+		 * Another user's segment, or one of another libjumbo, is not
+		 * an error when listing all; nor said when choosing by name,
+		 * which such a segment does not tell.
+		 */
+		if (!c->pid && c->name && (e == -EACCES || e == -EPROTO))
 			continue;
 		if (e == -EACCES) {
 			struct stat sb;
@@ -127,6 +132,17 @@ static int take_sample(const struct stat_cfg *c, struct sample *s)
 			else
 				fprintf(stderr, "jumbo stat: pid %d: permission denied "
 					"reading %s\n", (int)pids[i], path);
+		} else if (e == -EPROTO && p->version) {
+			fprintf(stderr, "jumbo stat: pid %d: its statistics "
+				"segment has format %u, this jumbo stat reads "
+				"format %d: use the jumbo command of the %s "
+				"libjumbo that process runs\n", (int)pids[i],
+				p->version, JUMBO_STAT_VERSION,
+				p->version > JUMBO_STAT_VERSION ? "newer" : "older");
+		} else if (e == -EPROTO) {
+			fprintf(stderr, "jumbo stat: pid %d: %s/jumbo-stat.%d is "
+				"not a statistics segment\n", (int)pids[i],
+				jumbo_stat_dir(), (int)pids[i]);
 		} else if (e == -ENOENT) {
 			fprintf(stderr, "jumbo stat: pid %d publishes no pools "
 				"(no %s/jumbo-stat.%d; set JUMBO_STAT=1 in its "
@@ -136,7 +152,7 @@ static int take_sample(const struct stat_cfg *c, struct sample *s)
 			fprintf(stderr, "jumbo stat: pid %d: %s\n", (int)pids[i],
 				strerror(-e));
 		}
-		if (e != -EACCES)
+		if (e != -EACCES && (e != -EPROTO || c->pid))
 			bad = 1;
 	}
 	return bad;
@@ -155,12 +171,49 @@ prev_pool(const struct sample *prev, pid_t pid, unsigned id)
 	return NULL;
 }
 
-static double prev_time(const struct sample *prev, pid_t pid)
+static const struct jumbo_stat_proc *prev_proc(const struct sample *prev,
+					       pid_t pid)
 {
 	for (unsigned i = 0; prev && i < prev->n; i++)
 		if (prev->p[i].pid == pid)
-			return prev->p[i].published_ns / 1e9;
-	return 0;
+			return &prev->p[i];
+	return NULL;
+}
+
+static double prev_time(const struct sample *prev, pid_t pid)
+{
+	const struct jumbo_stat_proc *o = prev_proc(prev, pid);
+	return o ? o->published_ns / 1e9 : 0;
+}
+
+/* The process's mbufs (jumbo_mbuf_stats), after its pools. */
+static void print_text_mbufs(const struct jumbo_stat_proc *p,
+			     const struct jumbo_stat_proc *o)
+{
+	const struct jumbo_mbuf_stats *m = &p->mbufs;
+	double t = p->published_ns / 1e9;
+
+	printf("  %-16s in use %llu  high water %llu  cached free %llu"
+	       "  depot free %llu\n", "mbufs",
+	       (unsigned long long)m->in_use,
+	       (unsigned long long)m->high_water,
+	       (unsigned long long)m->cached_free,
+	       (unsigned long long)m->depot_free);
+	printf("  slabs %llu of %llu KiB (%llu trimmed, %llu KiB held)"
+	       "  allocs %llu  frees %llu  fails %llu\n",
+	       (unsigned long long)m->slabs,
+	       (unsigned long long)m->slab_bytes / 1024,
+	       (unsigned long long)m->trimmed_slabs,
+	       (unsigned long long)m->bytes / 1024,
+	       (unsigned long long)m->allocs, (unsigned long long)m->frees,
+	       (unsigned long long)m->alloc_fails);
+	if (o && o->has_mbufs && t > o->published_ns / 1e9) {
+		double dt = t - o->published_ns / 1e9;
+		printf("  per second: allocs %.0f  frees %.0f  fails %.0f  "
+		       "(over %.3f s)\n", (m->allocs - o->mbufs.allocs) / dt,
+		       (m->frees - o->mbufs.frees) / dt,
+		       (m->alloc_fails - o->mbufs.alloc_fails) / dt, dt);
+	}
 }
 
 /*
@@ -231,6 +284,8 @@ static void print_text(const struct sample *s, const struct sample *prev,
 				       "sample\n");
 			}
 		}
+		if (p->has_mbufs)
+			print_text_mbufs(p, prev_proc(prev, p->pid));
 	}
 	if (!s->n)
 		printf("no process publishes pools in %s\n", jumbo_stat_dir());
@@ -257,6 +312,11 @@ static void json_str(const char *s)
 	X(trims) X(alloc_fails) X(grow_fails) X(lost) X(in_use) X(committed) \
 	X(reserved) X(high_water) X(depot_free) X(cached_free) X(page_size)  \
 	X(meta_bytes) X(double_frees)
+
+#define MBUF_FIELDS(X)                                                       \
+	X(in_use) X(high_water) X(cached_free) X(depot_free) X(allocs)       \
+	X(frees) X(alloc_fails) X(slabs) X(trimmed_slabs) X(slab_bytes)      \
+	X(bytes)
 
 static void print_json(const struct sample *s, const struct sample *prev,
 		       double now)
@@ -288,7 +348,23 @@ static void print_json(const struct sample *s, const struct sample *prev,
 				       (q->st.frees - o->st.frees) / (t - pt));
 			putchar('}');
 		}
-		printf("]}");
+		putchar(']');
+		if (p->has_mbufs) {
+			const struct jumbo_stat_proc *o = prev_proc(prev, p->pid);
+			const char *sep = "";
+			printf(",\"mbufs\":{");
+#define X(f)                                                     \
+	printf("%s\"" #f "\":%llu", sep, (unsigned long long)p->mbufs.f); \
+	sep = ",";
+			MBUF_FIELDS(X)
+#undef X
+			if (o && o->has_mbufs && t > pt)
+				printf(",\"allocs_per_s\":%.1f,\"frees_per_s\":%.1f",
+				       (p->mbufs.allocs - o->mbufs.allocs) / (t - pt),
+				       (p->mbufs.frees - o->mbufs.frees) / (t - pt));
+			putchar('}');
+		}
+		putchar('}');
 	}
 	printf("]}\n");
 	fflush(stdout);
@@ -334,6 +410,26 @@ static const struct {
 #undef M
 };
 
+/* A process's mbufs: labels pid and comm, no pool. */
+static const struct {
+	const char *name, *type, *help;
+	size_t off;
+} prom_mbuf_metrics[] = {
+#define M(n, f, t, h) { n, t, h, offsetof(struct jumbo_mbuf_stats, f) },
+	M("jumbo_mbuf_in_use", in_use, "gauge", "Mbufs allocated and not freed.")
+	M("jumbo_mbuf_high_water", high_water, "gauge", "Most mbufs out of the depot at once (in use or in thread caches).")
+	M("jumbo_mbuf_cached_free", cached_free, "gauge", "Free mbufs in thread caches.")
+	M("jumbo_mbuf_depot_free", depot_free, "gauge", "Free mbufs in the shared depot.")
+	M("jumbo_mbuf_slabs", slabs, "gauge", "Mbuf slabs mapped.")
+	M("jumbo_mbuf_trimmed_slabs", trimmed_slabs, "gauge", "Mapped slabs whose memory was given back.")
+	M("jumbo_mbuf_slab_bytes", slab_bytes, "gauge", "Bytes of one mbuf slab.")
+	M("jumbo_mbuf_held_bytes", bytes, "gauge", "Slab memory held.")
+	M("jumbo_mbuf_allocs_total", allocs, "counter", "Mbufs allocated.")
+	M("jumbo_mbuf_frees_total", frees, "counter", "Mbufs freed.")
+	M("jumbo_mbuf_alloc_fails_total", alloc_fails, "counter", "Mbuf allocations refused.")
+#undef M
+};
+
 static void print_prom(const struct sample *s, double now)
 {
 	printf("# HELP jumbo_stat_age_seconds Age of the process's last published snapshot.\n"
@@ -360,6 +456,24 @@ static void print_prom(const struct sample *s, double now)
 				prom_label(p->pools[j].name);
 				printf("\"} %llu\n", (unsigned long long)v);
 			}
+		}
+	}
+	for (size_t m = 0; m < sizeof(prom_mbuf_metrics) /
+				   sizeof(prom_mbuf_metrics[0]); m++) {
+		printf("# HELP %s %s\n# TYPE %s %s\n", prom_mbuf_metrics[m].name,
+		       prom_mbuf_metrics[m].help, prom_mbuf_metrics[m].name,
+		       prom_mbuf_metrics[m].type);
+		for (unsigned i = 0; i < s->n; i++) {
+			const struct jumbo_stat_proc *p = &s->p[i];
+			uint64_t v;
+			if (!p->has_mbufs)
+				continue;
+			memcpy(&v, (const char *)&p->mbufs + prom_mbuf_metrics[m].off,
+			       sizeof(v));
+			printf("%s{pid=\"%d\",comm=\"", prom_mbuf_metrics[m].name,
+			       (int)p->pid);
+			prom_label(p->comm);
+			printf("\"} %llu\n", (unsigned long long)v);
 		}
 	}
 	fflush(stdout);

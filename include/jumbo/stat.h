@@ -10,13 +10,16 @@
  * readers take no lock in the target, send it no signal, and never make it
  * wait.  Shared pools are published always, other pools when they are made
  * with JUMBO_POOL_STAT or while JUMBO_STAT=1 is in the environment;
- * JUMBO_STAT=0 publishes none.  The segment is removed when the last
- * published pool is destroyed and when the process exits normally.
+ * JUMBO_STAT=0 publishes none.  Beside the pools, the segment carries the
+ * process's mbuf counters (jumbo_mbuf_stats) once it has made mbufs.  The
+ * segment is removed when the last published pool is destroyed and when
+ * the process exits normally.
  */
 #ifndef JUMBO_STAT_H
 #define JUMBO_STAT_H
 
 #include <jumbo/jumbo.h>
+#include <jumbo/mbuf.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -29,6 +32,13 @@ extern "C" {
 #define JUMBO_POOL_STAT (1u << 16)
 
 #define JUMBO_STAT_MAX_POOLS 64 /* pools a process publishes */
+
+/*
+ * The format of the segment this library writes and reads.  A segment of
+ * another format (a program linked with an older or newer libjumbo) is
+ * refused with -EPROTO, its format in jumbo_stat_proc.version.
+ */
+#define JUMBO_STAT_VERSION 2
 
 struct jumbo_stat_pool {
 	char name[32];          /* jumbo_pool_params.name */
@@ -46,14 +56,23 @@ struct jumbo_stat_proc {
 	unsigned uid;           /* owner of the segment */
 	unsigned npools;
 	struct jumbo_stat_pool pools[JUMBO_STAT_MAX_POOLS];
+	/*
+	 * The segment's format: JUMBO_STAT_VERSION after a successful read;
+	 * after -EPROTO the format found (0: not a segment at all), the only
+	 * member then set.
+	 */
+	unsigned version;
+	unsigned has_mbufs;     /* 1: mbufs is set (the process made mbufs) */
+	struct jumbo_mbuf_stats mbufs; /* as jumbo_mbuf_stats() returned it */
 };
 
 /*
  * One consistent snapshot of process pid's pools.  0, or -ENOENT (no
  * segment: the process publishes nothing), -EACCES (no permission to read
  * it), -ESRCH (the process is gone, or its pid was reused: the segment is
- * stale, see jumbo_stat_remove), -EPROTO (not a segment of this version),
- * -EAGAIN (the writer kept changing it), or another -errno.
+ * stale, see jumbo_stat_remove), -EPROTO (not a segment of this format:
+ * out->version says which format it is, 0 if none), -EAGAIN (the writer
+ * kept changing it), or another -errno.
  */
 JUMBO_API int jumbo_stat_read(pid_t pid, struct jumbo_stat_proc *out);
 

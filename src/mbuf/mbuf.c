@@ -410,6 +410,7 @@ static __attribute__((noinline)) void mb_cache_register(struct mb_cache *c)
 static char *slab_new(void)
 {
 	_jumbo_atfork_init(); /* before the first mbuf, the first lock */
+	_jumbo_statseg_mbufs(jumbo_mbuf_stats); /* jumbo stat shows them */
 	char *raw = mmap(NULL, 2 * MB_SLAB, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (raw == MAP_FAILED)

@@ -11,7 +11,10 @@
  * disappears without waiting for the thread.  The numbers a reader sees are
  * therefore at most interval_ms (plus scheduling delay) old, and the
  * segment carries the time of its snapshot so that the reader can say by
- * how much.
+ * how much.  Beside the pools, each publication carries the process's mbuf
+ * counters: the mbuf layer, above this one, registers its snapshot function
+ * with its first slab (_jumbo_statseg_mbufs) and the writer calls it;
+ * nothing here calls up.
  *
  * Reader: jumbo_stat_read() maps the file read-only and copies the copy
  * the sequence count points at, again if the count moved meanwhile; it
@@ -20,6 +23,13 @@
  * a publication leaves one whole copy to read, never a reader that spins.
  * The reader checks first that the process lives (pid and start time, so a
  * reused pid is not mistaken for it).
+ *
+ * Formats: the segment's first bytes (struct seg_head) are the same in
+ * every version, so that a reader tells a segment of another version from
+ * garbage, and a stale one from a live one, whatever the version; the rest
+ * changes with SEG_VERSION (JUMBO_STAT_VERSION), which is raised whenever
+ * anything after the head moves, struct jumbo_stats and struct
+ * jumbo_mbuf_stats included.  Version 1 had no mbuf counters.
  */
 #include "jumbo_int.h"
 
@@ -36,7 +46,7 @@
 #include <unistd.h>
 
 #define SEG_MAGIC 0x4a535447u /* "JSTG" */
-#define SEG_VERSION 1u
+#define SEG_VERSION ((uint32_t)JUMBO_STAT_VERSION)
 #define SEG_PREFIX "jumbo-stat."
 #define DEFAULT_INTERVAL_MS 1000
 #define PUBLISHER_STACK (256u << 10)
@@ -45,8 +55,18 @@
 struct seg_data {
 	uint64_t published_ns;   /* CLOCK_REALTIME of the snapshot */
 	uint64_t generation;     /* publications so far */
-	uint32_t npools, pad;
+	uint32_t npools;
+	uint32_t has_mbufs;      /* 1: mbufs is set */
+	struct jumbo_mbuf_stats mbufs;
 	struct jumbo_stat_pool pools[JUMBO_STAT_MAX_POOLS];
+};
+
+/* The head of a segment: these 24 bytes are the same in every version. */
+struct seg_head {
+	uint32_t magic, version;
+	uint32_t size;           /* sizeof(struct seg) of the writer */
+	int32_t pid;
+	uint64_t start_time;     /* field 22 of /proc/PID/stat: clock ticks */
 };
 
 /*
@@ -56,15 +76,14 @@ struct seg_data {
  * d[1]), even while d[1] is written (readers take d[0]).
  */
 struct seg {
-	uint32_t magic, version;
-	uint32_t size;           /* sizeof(struct seg) of the writer */
-	int32_t pid;
-	uint64_t start_time;     /* field 22 of /proc/PID/stat: clock ticks */
+	struct seg_head h;
 	uint32_t interval_ms, uid;
 	char comm[16];
 	uint64_t seq;
 	struct seg_data d[2];
 };
+_Static_assert(sizeof(struct seg_head) == 24 && offsetof(struct seg, h) == 0,
+	       "the head is the same in every version");
 
 /*
  * The writer's state.  lock guards everything here and serializes the
@@ -72,6 +91,8 @@ struct seg {
  * publisher thread, never on an allocation path.  npools counts the
  * entries of pools[]; running says that a publisher thread exists (it
  * clears it itself, under lock, when it finds nothing left to publish).
+ * mbuf_snap, the mbuf layer's snapshot function, is set once (by any
+ * thread, without the lock) and read by publications.
  */
 static struct {
 	pthread_mutex_t lock;
@@ -88,6 +109,8 @@ static struct {
 		unsigned id;
 	} pools[JUMBO_STAT_MAX_POOLS];
 	struct jumbo_stat_pool snap[JUMBO_STAT_MAX_POOLS]; /* publish's copy */
+	int (*mbuf_snap)(struct jumbo_mbuf_stats *);
+	struct jumbo_mbuf_stats msnap;                     /* publish's copy */
 	char path[256];
 } W = { .lock = PTHREAD_MUTEX_INITIALIZER, .once = PTHREAD_ONCE_INIT };
 
@@ -140,12 +163,26 @@ static bool stat_wanted(unsigned flags)
 	       (e && *e && strcmp(e, "0"));
 }
 
+/*
+ * Called by the mbuf layer with its first slab (and again with later
+ * ones: the same pointer).  Relaxed store and load: the pointer is to
+ * code, and carries no data; the counters it reads are guarded by the
+ * mbuf layer's own lock, taken inside snap, after W.lock.
+ */
+void _jumbo_statseg_mbufs(int (*snap)(struct jumbo_mbuf_stats *st))
+{
+	__atomic_store_n(&W.mbuf_snap, snap, __ATOMIC_RELAXED);
+}
+
 /* Copies the current snapshot into the segment.  Called with W.lock held. */
 static void publish_locked(void)
 {
 	struct jumbo_stat_pool *snap = W.snap;
 	struct seg *s = W.seg;
 	struct timespec ts;
+	int (*msnap)(struct jumbo_mbuf_stats *) =
+		__atomic_load_n(&W.mbuf_snap, __ATOMIC_RELAXED);
+	uint32_t has_mbufs = msnap && msnap(&W.msnap) == 0;
 
 	for (unsigned i = 0; i < W.npools; i++) {
 		struct jumbo_pool *p = W.pools[i].pool;
@@ -176,6 +213,9 @@ static void publish_locked(void)
 				  (uint64_t)ts.tv_nsec;
 		d->generation = gen;
 		d->npools = W.npools;
+		d->has_mbufs = has_mbufs;
+		if (has_mbufs)
+			d->mbufs = W.msnap;
 		memcpy(d->pools, snap, W.npools * sizeof(snap[0]));
 	}
 }
@@ -208,11 +248,11 @@ static int seg_open(void)
 		unlink(tmp);
 		return -ENOMEM;
 	}
-	s->magic = SEG_MAGIC;
-	s->version = SEG_VERSION;
-	s->size = sizeof(*s);
-	s->pid = W.pid;
-	s->start_time = proc_start_time(W.pid);
+	s->h.magic = SEG_MAGIC;
+	s->h.version = SEG_VERSION;
+	s->h.size = sizeof(*s);
+	s->h.pid = W.pid;
+	s->h.start_time = proc_start_time(W.pid);
 	s->interval_ms = W.interval_ms;
 	s->uid = geteuid();
 	prctl(PR_GET_NAME, s->comm);
@@ -374,9 +414,22 @@ static bool proc_alive(pid_t pid, uint64_t start_time)
 	return t && (!start_time || t == start_time);
 }
 
+/*
+ * The head of pid's segment, read from fd: 0, or -EPROTO if the file does
+ * not start with one (too short, another magic, another pid's).
+ */
+static int head_read(int fd, pid_t pid, struct seg_head *h)
+{
+	if (pread(fd, h, sizeof(*h), 0) != (ssize_t)sizeof(*h) ||
+	    h->magic != SEG_MAGIC || h->pid != pid)
+		return -EPROTO;
+	return 0;
+}
+
 int jumbo_stat_read(pid_t pid, struct jumbo_stat_proc *out)
 {
 	char path[256];
+	struct seg_head h;
 	struct stat sb;
 	struct seg *s;
 	int fd, err = -EAGAIN;
@@ -387,26 +440,31 @@ int jumbo_stat_read(pid_t pid, struct jumbo_stat_proc *out)
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return errno == EPERM ? -EACCES : -errno;
+	out->version = 0;
 	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
+	    head_read(fd, pid, &h) != 0) {
+		close(fd);
+		return -EPROTO;
+	}
+	/* Stale first: a dead process's segment goes, whatever its version. */
+	if (!proc_alive(pid, h.start_time)) {
+		close(fd);
+		return -ESRCH;
+	}
+	if (h.version != SEG_VERSION || h.size != sizeof(*s) ||
 	    sb.st_size < (off_t)sizeof(*s)) {
 		close(fd);
+		/* Another format, or this one cut short: nothing else to trust. */
+		out->version = h.version != SEG_VERSION ? h.version : 0;
 		return -EPROTO;
 	}
 	s = mmap(NULL, sizeof(*s), PROT_READ, MAP_SHARED, fd, 0);
 	close(fd);
 	if (s == MAP_FAILED)
 		return -errno;
-	if (s->magic != SEG_MAGIC || s->version != SEG_VERSION ||
-	    s->size != sizeof(*s) || s->pid != pid) {
-		err = -EPROTO;
-		goto out;
-	}
-	if (!proc_alive(pid, s->start_time)) {
-		err = -ESRCH;
-		goto out;
-	}
 	memset(out, 0, sizeof(*out));
 	out->pid = pid;
+	out->version = SEG_VERSION;
 	memcpy(out->comm, s->comm, sizeof(out->comm));
 	out->comm[sizeof(out->comm) - 1] = '\0';
 	out->interval_ms = s->interval_ms;
@@ -426,6 +484,8 @@ int jumbo_stat_read(pid_t pid, struct jumbo_stat_proc *out)
 		if (out->npools > JUMBO_STAT_MAX_POOLS)
 			out->npools = JUMBO_STAT_MAX_POOLS;
 		memcpy(out->pools, d->pools, out->npools * sizeof(d->pools[0]));
+		out->has_mbufs = d->has_mbufs != 0;
+		memcpy(&out->mbufs, &d->mbufs, sizeof(out->mbufs));
 		/* Orders the loads of the copy before the second load of seq. */
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) == q) {
@@ -435,7 +495,6 @@ int jumbo_stat_read(pid_t pid, struct jumbo_stat_proc *out)
 			break;
 		}
 	}
-out:
 	munmap(s, sizeof(*s));
 	return err;
 }
@@ -484,13 +543,14 @@ int jumbo_stat_remove(pid_t pid)
 	if (pid <= 0)
 		return -EINVAL;
 	seg_path(path, sizeof(path), pid, "");
-	/* The start time, if the segment can be read; else the pid alone. */
+	/*
+	 * The start time, if the segment has a head (of any version); else
+	 * the pid alone.
+	 */
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd >= 0) {
-		struct seg h;
-		if (pread(fd, &h, offsetof(struct seg, seq), 0) ==
-			    (ssize_t)offsetof(struct seg, seq) &&
-		    h.magic == SEG_MAGIC)
+		struct seg_head h;
+		if (head_read(fd, pid, &h) == 0)
 			start = h.start_time;
 		close(fd);
 	}

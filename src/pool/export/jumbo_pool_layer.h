@@ -24,4 +24,11 @@ JUMBO_HIDDEN void _jumbo_pools_atfork_child(void);
  * the threads that did not follow, and shared pools detached. */
 JUMBO_HIDDEN void _jumbo_pools_atfork_settle(void);
 
+/* statseg.c: the mbuf counters the statistics segment carries beside the
+ * pools'.  The mbuf layer registers its snapshot function (with its first
+ * slab); the statistics writer calls it under the writer's lock, so that
+ * function takes only locks that nest inside it (the mbuf depot's). */
+struct jumbo_mbuf_stats;
+JUMBO_HIDDEN void _jumbo_statseg_mbufs(int (*snap)(struct jumbo_mbuf_stats *st));
+
 #endif
