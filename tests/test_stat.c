@@ -4,7 +4,9 @@
  * and the mbufs in use (JSON), a bar and the mbufs (text), well-formed
  * Prometheus exposition lines, and the same while the child is stopped.
  * Segments of an older and a newer format, and a file that is none, are
- * refused in one line each.  After
+ * refused in one line each.  A forked child publishes only what it asks
+ * for (JUMBO_POOL_STAT), so that one ending with _exit leaves nothing
+ * unless it asked.  After
  * kill -9 of the child its stale segment is removed and reported; a normal
  * exit, or destroying the last published pool, leaves no file; another
  * user (uid 65534) gets a one-line permission error.
@@ -39,9 +41,10 @@ static struct jumbo_pool *make_pool(const char *name, unsigned flags)
 }
 
 /*
- * The child: MBUFS mbufs out, alpha (JUMBO_POOL_STAT) with 7 pages out,
- * beta (shared) with 3, gamma (neither, and no JUMBO_STAT) with 5, which
- * must not show.  Says "ready" on fd, then waits to be killed.
+ * The child ("test_stat child FD", a program of its own: a fork would
+ * publish only alpha): MBUFS mbufs out, alpha (JUMBO_POOL_STAT) with 7
+ * pages out, beta (shared) with 3, gamma (neither, and no JUMBO_STAT) with
+ * 5, which must not show.  Says "ready" on fd, then waits to be killed.
  */
 #define MBUFS 5
 
@@ -220,13 +223,15 @@ static void other_formats(const char *bin, struct jumbo_stat_proc *sp)
 	REQUIRE(unlink(path) == 0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const char *bin = jumbo_bin();
 	struct proc p;
 	int fds[2];
 	char c;
 
+	if (argc == 3 && !strcmp(argv[1], "child"))
+		child_pools(atoi(argv[2]));
 	REQUIRE(mkdtemp(dir));
 	REQUIRE(chmod(dir, 0755) == 0);
 	setenv("JUMBO_STAT_DIR", dir, 1);
@@ -239,8 +244,11 @@ int main(void)
 	pid_t kid = fork();
 	REQUIRE(kid >= 0);
 	if (kid == 0) {
+		char sfd[16];
 		close(fds[0]);
-		child_pools(fds[1]);
+		snprintf(sfd, sizeof(sfd), "%d", fds[1]);
+		execl("/proc/self/exe", "test_stat", "child", sfd, (char *)NULL);
+		_exit(127);
 	}
 	close(fds[1]);
 	REQUIRE(read(fds[0], &c, 1) == 1);
@@ -309,7 +317,7 @@ int main(void)
 	} else {
 		char spid[16];
 		snprintf(spid, sizeof(spid), "%d", (int)kid);
-		char *argv[] = { (char *)bin, "stat", spid, NULL };
+		char *av[] = { (char *)bin, "stat", spid, NULL };
 		int o[2], e[2];
 		REQUIRE(pipe(o) == 0 && pipe(e) == 0);
 		memset(&p, 0, sizeof(p));
@@ -321,7 +329,7 @@ int main(void)
 			dup2(e[1], 2);
 			if (setgroups(0, NULL) || setgid(65534) || setuid(65534))
 				_exit(126);
-			execv(bin, argv);
+			execv(bin, av);
 			_exit(127);
 		}
 		close(o[1]);
@@ -372,8 +380,7 @@ int main(void)
 	kid = fork();
 	REQUIRE(kid >= 0);
 	if (kid == 0) {
-		setenv("JUMBO_STAT", "1", 1);
-		struct jumbo_pool *q = make_pool("delta", 0);
+		struct jumbo_pool *q = make_pool("delta", JUMBO_POOL_STAT);
 		_exit(!q || !seg_exists(getpid()) ? 3 : 0);
 	}
 	int st;
@@ -387,8 +394,7 @@ int main(void)
 	kid = fork();
 	REQUIRE(kid >= 0);
 	if (kid == 0) {
-		setenv("JUMBO_STAT", "1", 1);
-		if (!make_pool("epsilon", 0) || !seg_exists(getpid()))
+		if (!make_pool("epsilon", JUMBO_POOL_STAT) || !seg_exists(getpid()))
 			exit(3);
 		exit(0); /* the destructor removes the segment */
 	}
@@ -396,8 +402,33 @@ int main(void)
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	CHECK(!seg_exists(kid));
 
+	/*
+	 * A forked child that does not ask (a shared pool, an attached one
+	 * alike, and JUMBO_STAT=1 from its parent) publishes nothing, so its
+	 * _exit leaves nothing; the parent's segment stays its own.
+	 */
+	struct jumbo_pool *z = make_pool("theta", JUMBO_POOL_STAT);
+	REQUIRE(z);
+	setenv("JUMBO_STAT", "1", 1);
+	kid = fork();
+	REQUIRE(kid >= 0);
+	if (kid == 0) {
+		if (!make_pool("iota", JUMBO_POOL_SHARED) || !make_pool("kappa", 0))
+			_exit(3);
+		_exit(seg_exists(getpid()) ? 4 : 0);
+	}
+	REQUIRE(waitpid(kid, &st, 0) == kid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK(!seg_exists(kid));
+	if (seg_exists(kid))
+		jumbo_stat_remove(kid);
+	unsetenv("JUMBO_STAT");
+	CHECK_EQ(jumbo_stat_read(getpid(), sp), 0);
+	CHECK(sp->npools == 1 && !strcmp(sp->pools[0].name, "theta"));
+	CHECK_EQ(jumbo_pool_destroy(z), 0);
+
 	/* Destroying the last published pool removes the segment at once. */
-	struct jumbo_pool *z = make_pool("zeta", JUMBO_POOL_STAT);
+	z = make_pool("zeta", JUMBO_POOL_STAT);
 	REQUIRE(z);
 	CHECK(seg_exists(getpid()));
 	CHECK_EQ(jumbo_pool_destroy(z), 0);

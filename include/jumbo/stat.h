@@ -10,10 +10,12 @@
  * readers take no lock in the target, send it no signal, and never make it
  * wait.  Shared pools are published always, other pools when they are made
  * with JUMBO_POOL_STAT or while JUMBO_STAT=1 is in the environment;
- * JUMBO_STAT=0 publishes none.  Beside the pools, the segment carries the
- * process's mbuf counters (jumbo_mbuf_stats) once it has made mbufs.  The
- * segment is removed when the last published pool is destroyed and when
- * the process exits normally.
+ * JUMBO_STAT=0 publishes none.  A process forked from one that uses the
+ * library (without exec) publishes only the pools it makes with
+ * JUMBO_POOL_STAT.  Beside the pools, the segment carries the process's
+ * mbuf counters (jumbo_mbuf_stats) once it has made mbufs.  The segment is
+ * removed when the last published pool is destroyed and when the process
+ * exits normally.
  */
 #ifndef JUMBO_STAT_H
 #define JUMBO_STAT_H

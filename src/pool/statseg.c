@@ -153,12 +153,29 @@ static uint64_t proc_start_time(pid_t pid)
 
 /* ---- writer ------------------------------------------------------------- */
 
+/* The process the library was loaded in; any other pid is a fork child. */
+static pid_t load_pid;
+
+__attribute__((constructor)) static void statseg_load(void)
+{
+	load_pid = getpid();
+}
+
 static bool stat_wanted(unsigned flags)
 {
 	const char *e = getenv("JUMBO_STAT");
 
 	if (e && !strcmp(e, "0"))
 		return false;
+	/*
+	 * A fork child (no exec) publishes only the pools it asks for by
+	 * flag, not its shared pools nor what an inherited JUMBO_STAT=1
+	 * says: such children mostly end with _exit or a signal, neither of
+	 * which runs the destructor that removes the segment, and a child of
+	 * a threaded process should start no thread it did not ask for.
+	 */
+	if (load_pid && getpid() != load_pid)
+		return flags & JUMBO_POOL_STAT;
 	return (flags & (JUMBO_POOL_SHARED | JUMBO_POOL_STAT)) ||
 	       (e && *e && strcmp(e, "0"));
 }
@@ -309,8 +326,8 @@ static void *publisher(void *arg)
 /*
  * fork(): the child has no publisher thread, and the mapping it inherits
  * is its parent's segment.  It drops both (without removing the parent's
- * file); pools it makes after the fork are published in a segment of its
- * own.
+ * file); pools it makes after the fork with JUMBO_POOL_STAT are published
+ * in a segment of its own (stat_wanted).
  */
 static void atfork_prepare(void)
 {
