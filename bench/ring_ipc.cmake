@@ -2,7 +2,8 @@
 # DPDK's rte_ring in the same run when libdpdk is there (bench/ring_ipc.c).
 # Included by bench/CMakeLists.txt.
 add_executable(jumbo-bench-ring ${CMAKE_CURRENT_LIST_DIR}/ring_ipc.c
-               ${CMAKE_CURRENT_LIST_DIR}/ring_ipc_dpdk.c)
+               ${CMAKE_CURRENT_LIST_DIR}/ring_ipc_dpdk.c
+               ${CMAKE_CURRENT_LIST_DIR}/huge.c)
 target_compile_definitions(jumbo-bench-ring PRIVATE _GNU_SOURCE)
 target_link_libraries(jumbo-bench-ring PRIVATE jumbo_static)
 if(BENCH_DPDK_FOUND)
@@ -12,3 +13,10 @@ if(BENCH_DPDK_FOUND)
     COMPILE_OPTIONS ${BENCH_DPDK_CFLAGS})
   target_link_libraries(jumbo-bench-ring PRIVATE PkgConfig::BENCH_DPDK)
 endif()
+
+# Checks that every case starts and that the sums are right, never the
+# times; DPDK's cross-process S3 runs when root can reserve 2 MiB pages,
+# and says why not otherwise.  It changes nr_hugepages, as test_hugepages.
+add_test(NAME bench_ring_quick COMMAND jumbo-bench-ring -q)
+set_tests_properties(bench_ring_quick PROPERTIES TIMEOUT 120 LABELS bench
+                     RESOURCE_LOCK hugepages)

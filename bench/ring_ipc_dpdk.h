@@ -10,4 +10,19 @@ void *bench_dpdk_ring_init(void *mem, unsigned nslots, int mpmc);
 unsigned bench_dpdk_ring_enq(void *r, const void *ents, unsigned n);
 unsigned bench_dpdk_ring_deq(void *r, void *ents, unsigned n);
 
+/*
+ * Cross-process S3: rte_eal_init as primary (creates the mempool and the
+ * ring) or secondary (looks them up), on lcore `cpu`; 0 or -1 with why.
+ * Once per process, in a child of jumbo-bench-ring's.  The primary must
+ * have returned before a secondary starts.
+ */
+int bench_dpdk_mp_start(int primary, const char *prefix, const char *hugedir,
+			int cpu, unsigned nobj, unsigned slots, char *why,
+			size_t whylen);
+unsigned bench_dpdk_mp_alloc(void **v, unsigned n); /* n or 0 */
+void bench_dpdk_mp_free(void *const *v, unsigned n);
+unsigned bench_dpdk_mp_enq(void *const *v, unsigned n);
+unsigned bench_dpdk_mp_deq(void **v, unsigned n);
+void bench_dpdk_mp_stop(void);
+
 #endif
