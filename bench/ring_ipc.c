@@ -51,6 +51,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define BENCH_TSAN 1
+#endif
+#endif
+#ifdef __SANITIZE_THREAD__
+#define BENCH_TSAN 1
+#endif
+
 #define MAX_SIDES 8
 #define PROBE_TRIPS 2000
 #define DPDK_OBJS 4096u  /* objects in DPDK's mempool (see below) */
@@ -570,6 +579,12 @@ static bool s3_rounds(unsigned rounds, unsigned long n, unsigned batch,
 	unsigned kept = 0;
 
 	snprintf(name, sizeof(name), "bench-ring-%d", (int)getpid());
+#ifdef BENCH_TSAN
+	/* A shared pool publishes its statistics from a thread of the
+	 * creating process (jumbo_stat(3)); ThreadSanitizer refuses forks of
+	 * a process with threads, so the sanitized bench does without. */
+	setenv("JUMBO_STAT", "0", 1);
+#endif
 	jumbo_pool_params_init(&pp);
 	pp.flags = JUMBO_POOL_SHARED | JUMBO_POOL_NAMED;
 	pp.max_pages = 65536;
