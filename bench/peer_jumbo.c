@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -78,12 +79,25 @@ const struct peer peer_jumbo_seed = {
 
 static struct jumbo_pool *jp_main, *jp_grown, *jp;
 
+/*
+ * JUMBO_BENCH_CACHE=N: the pools' per-thread cache (default 512, as
+ * DPDK's), to measure what the magazine size does (bench/README.md, S3 in
+ * the slow placement).
+ */
+static size_t bench_cache_size(void)
+{
+	const char *e = getenv("JUMBO_BENCH_CACHE");
+
+	return e && *e ? (size_t)strtoul(e, NULL, 0) : 0;
+}
+
 static struct jumbo_pool *pool_make(const char *name, size_t init,
 				    size_t max)
 {
 	struct jumbo_pool_params p;
 
 	jumbo_pool_params_init(&p);
+	p.cache_size = bench_cache_size();
 	p.name = name;
 	p.init_pages = init;
 	p.max_pages = max;
@@ -230,6 +244,7 @@ static int shpool_start(size_t capacity, char *why, size_t whylen)
 	jumbo_pool_params_init(&p);
 	p.name = name;
 	p.max_pages = 2 * capacity;
+	p.cache_size = bench_cache_size();
 	p.flags = JUMBO_POOL_SHARED | JUMBO_POOL_NAMED;
 	jp_main = jp = jumbo_pool_create(&p);
 	if (jp == NULL) {

@@ -76,6 +76,7 @@ struct ctl {
 	_Alignas(64) uint64_t warmed;  /* sides done with the warm-up */
 	uint64_t sum[MAX_SIDES];
 	double t0[MAX_SIDES], t1[MAX_SIDES];
+	double waited[MAX_SIDES];      /* ns runnable but not running */
 	double rtt;
 	char why[256];
 };
@@ -105,6 +106,18 @@ static void pause_cpu(void)
 #if defined(__x86_64__) || defined(__i386__)
 	__builtin_ia32_pause();
 #endif
+}
+
+/* This process's time waiting for a CPU so far, ns (schedstat). */
+static double cpu_wait(void)
+{
+	unsigned long long run, wait;
+	FILE *f = fopen("/proc/self/schedstat", "r");
+	int n = f ? fscanf(f, "%llu %llu", &run, &wait) : 0;
+
+	if (f)
+		fclose(f);
+	return n == 2 ? (double)wait : 0;
 }
 
 static void pin(int cpu)
@@ -388,10 +401,12 @@ static void side(struct ctl *ctl, enum kind kind, int fd, void *dring,
 		if (producer)
 			ctl->rtt = rtt;
 	}
+	ctl->waited[id] = cpu_wait();
 	ctl->t0[id] = now();
 	sum = work(ctl, kind, &o, pool, v, b, producer, n, p * (warm + n),
 		   batch);
 	ctl->t1[id] = now();
+	ctl->waited[id] = cpu_wait() - ctl->waited[id];
 	ctl->sum[id] = sum;
 	if (pool) /* detach: this process's cache goes back to the depot */
 		jumbo_pool_destroy(pool);
@@ -436,6 +451,7 @@ static bool wait_ready(struct ctl *ctl, pid_t *pid, unsigned sides)
 struct result {
 	double rate;  /* M entries (pages) per second; 0 if it failed */
 	double rtt;   /* ns; 0 if not probed */
+	double lost;  /* the largest share of the run a side waited for a CPU */
 	bool sum_ok;
 	char why[256];
 };
@@ -519,6 +535,9 @@ static struct result run(enum kind kind, unsigned flags, unsigned p,
 	res.sum_ok = sum == want;
 	res.rate = (double)p * n / (t1 - t0) * 1e3;
 	res.rtt = ctl->rtt;
+	for (unsigned i = 0; i < p + c; i++)
+		if (ctl->waited[i] / (t1 - t0) > res.lost)
+			res.lost = ctl->waited[i] / (t1 - t0);
 out:
 	if (r)
 		jumbo_ring_close(r);
@@ -614,8 +633,11 @@ static bool s3_rounds(unsigned rounds, unsigned long n, unsigned batch,
 		       "2 MiB pages\n", DPDK_OBJS);
 	else
 		printf("  DPDK: skipped: %s\n", why);
-	printf("round  jumbo Mpages/s (rtt ns)   dpdk Mpages/s (rtt ns)   "
-	       "jumbo/dpdk\n");
+	printf("(rtt: a line's round trip between the two sides before the "
+	       "run; lost: the largest share of\n the run a side waited for "
+	       "a CPU that other work had)\n");
+	printf("round  jumbo Mpages/s (rtt ns, lost)   dpdk Mpages/s (rtt ns, "
+	       "lost)   jumbo/dpdk\n");
 	for (unsigned i = 0; i < rounds; i++) {
 		struct result rj = {0}, rd = {0};
 
@@ -648,17 +670,19 @@ static bool s3_rounds(unsigned rounds, unsigned long n, unsigned batch,
 		dr[kept] = rd.rate;
 		if (dpdk) {
 			ratio[kept] = rj.rate / rd.rate;
-			printf("%5u  %14.2f (%6.0f)   %13.2f (%6.0f)   %10.2f\n",
-			       i + 1, rj.rate, rj.rtt, rd.rate, rd.rtt,
+			printf("%5u  %14.2f (%6.0f, %3.0f%%)   %13.2f (%6.0f, "
+			       "%3.0f%%)   %10.2f\n", i + 1, rj.rate, rj.rtt,
+			       rj.lost * 100, rd.rate, rd.rtt, rd.lost * 100,
 			       ratio[kept]);
 		} else {
-			printf("%5u  %14.2f (%6.0f)\n", i + 1, rj.rate, rj.rtt);
+			printf("%5u  %14.2f (%6.0f, %3.0f%%)\n", i + 1, rj.rate,
+			       rj.rtt, rj.lost * 100);
 		}
 		kept++;
 	}
 	if (kept && dpdk)
-		printf("median %14.2f            %13.2f            %10.2f "
-		       "(median of the rounds' ratios)\n",
+		printf("median %14.2f                  %13.2f                  "
+		       "%10.2f (median of the rounds' ratios)\n",
 		       median(jr, kept), median(dr, kept),
 		       median(ratio, kept));
 	if (dpdk)

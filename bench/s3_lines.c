@@ -22,7 +22,7 @@
  * Usage: jumbo-bench-s3lines [pages]
  */
 #include <jumbo/jumbo.h>
-#include "../support/ring.h"
+#include "ring.h"
 
 #include <pthread.h>
 #include <stdint.h>
