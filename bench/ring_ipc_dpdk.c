@@ -1,11 +1,16 @@
 /*
- * DPDK's rte_ring for jumbo-bench-ring, in a file of its own because the
- * DPDK headers force -march and a config header on what includes them.
- * The ring is made with rte_ring_init() in memory the caller maps shared
- * before fork(), with 16-byte elements like jumbo_ring's entries; the
- * enqueue and dequeue are DPDK's inline burst calls, which need no EAL.
- * Forked processes map the memory at the same address, which is what
- * rte_ring (and DPDK's secondaries) require; jumbo_ring does not.
+ * DPDK for jumbo-bench-ring, in a file of its own because the DPDK
+ * headers force -march and a config header on what includes them.
+ *
+ * The ring cases: an rte_ring made with rte_ring_init() in memory the
+ * caller maps shared before fork(), with 16-byte elements like
+ * jumbo_ring's entries; the enqueue and dequeue are DPDK's inline burst
+ * calls, which need no EAL.  Forked processes map the memory at the same
+ * address, which is what rte_ring (and DPDK's secondaries) require;
+ * jumbo_ring does not.
+ *
+ * Cross-process S3 (bench_dpdk_mp_*): the EAL as primary and secondary,
+ * below.
  */
 #include "ring_ipc_dpdk.h"
 
