@@ -62,7 +62,9 @@
 
 #define MAX_SIDES 8
 #define PROBE_TRIPS 2000
-#define DPDK_OBJS 4096u  /* objects in DPDK's mempool (see below) */
+#define DPDK_OBJS 4096u  /* DPDK's mempool: the ring, both caches (768 +
+			  * 544 at most) and the batches in flight are about
+			  * 2400; a DPDK program sizes its pools so */
 #define DPDK_HUGE 24     /* 2 MiB pages for them and the EAL's own */
 #define GO 64
 
@@ -249,6 +251,7 @@ static uint64_t s3_jumbo_consume(struct ctl *ctl, struct jumbo_pool *pool,
 {
 	uint64_t sum = 0;
 
+	/* Relaxed: as in ring_consume(). */
 	while (__atomic_load_n(&ctl->consumed, __ATOMIC_RELAXED) < total) {
 		unsigned k = jumbo_ring_dequeue(r, b, batch);
 
@@ -283,6 +286,7 @@ static uint64_t s3_dpdk_consume(struct ctl *ctl, void **v, uint64_t total,
 {
 	uint64_t sum = 0;
 
+	/* Relaxed: as in ring_consume(). */
 	while (__atomic_load_n(&ctl->consumed, __ATOMIC_RELAXED) < total) {
 		unsigned k = bench_dpdk_mp_deq(v, batch);
 
@@ -380,9 +384,12 @@ static void side(struct ctl *ctl, enum kind kind, int fd, void *dring,
 	if (kind == K_S3_DPDK)
 		dpdk_side_start(ctl, id, slots);
 
+	/* Relaxed: a count the parent polls; what the sides set up is
+	 * their own, and GO's release/acquire below starts them all. */
 	__atomic_fetch_add(&ctl->ready, 1, __ATOMIC_RELAXED);
 	/* Acquire: pairs with the parent's release of GO. */
 	while (__atomic_load_n(&ctl->ready, __ATOMIC_ACQUIRE) < GO) {
+		/* Relaxed: only a flag; why is read after the exits. */
 		if (__atomic_load_n(&ctl->failed, __ATOMIC_RELAXED))
 			_exit(2);
 		pause_cpu();
@@ -392,6 +399,8 @@ static void side(struct ctl *ctl, enum kind kind, int fd, void *dring,
 	 * every process that touches them; DPDK's primary has populated its
 	 * 2 MiB pages before). */
 	sum = work(ctl, kind, &o, pool, v, b, producer, warm, p * warm, batch);
+	/* Relaxed: a barrier of counts only; the pages and the ring
+	 * entries are ordered by the ring. */
 	__atomic_fetch_add(&ctl->warmed, 1, __ATOMIC_RELAXED);
 	while (__atomic_load_n(&ctl->warmed, __ATOMIC_RELAXED) < p + c)
 		pause_cpu();
