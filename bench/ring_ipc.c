@@ -134,6 +134,8 @@ static void pin(int cpu)
 /* A side could not start: say why (the first one wins) and leave. */
 static void side_fail(struct ctl *ctl, const char *what)
 {
+	/* Acq_rel: one side wins the right to write why; the parent reads
+	 * it only after this process has exited. */
 	if (__atomic_exchange_n(&ctl->failed, 1, __ATOMIC_ACQ_REL) == 0)
 		snprintf(ctl->why, sizeof(ctl->why), "%s", what);
 	_exit(2);
@@ -306,6 +308,8 @@ static void dpdk_side_start(struct ctl *ctl, unsigned id, unsigned slots)
 	char why[200];
 	bool primary = id == 0;
 
+	/* Acquire: pairs with the primary's release below (and with a failed
+	 * side's exchange). */
 	if (!primary)
 		while (!__atomic_load_n(&ctl->created, __ATOMIC_ACQUIRE)) {
 			if (__atomic_load_n(&ctl->failed, __ATOMIC_ACQUIRE))
@@ -430,6 +434,8 @@ static void side(struct ctl *ctl, enum kind kind, int fd, void *dring,
  * failed or died first. */
 static bool wait_ready(struct ctl *ctl, pid_t *pid, unsigned sides)
 {
+	/* Relaxed and acquire: counts and flags; why is read after the
+	 * sides are reaped, which orders their writes. */
 	for (;;) {
 		if (__atomic_load_n(&ctl->ready, __ATOMIC_RELAXED) == sides)
 			return true;
