@@ -140,17 +140,18 @@ static void pool_free_failed(int err, unsigned n)
 	atomic_store_explicit(&jb_last_error, err, memory_order_relaxed);
 }
 
-static inline void pool_free(void *p)
+static inline void pool_free(struct jumbo_pool *pool, void *p)
 {
-	int err = jumbo_pool_free(jp, p);
+	int err = jumbo_pool_free(pool, p);
 
 	if (BENCH_UNLIKELY(err != 0))
 		pool_free_failed(err, 1);
 }
 
-static inline int pool_free_bulk(void **v, unsigned n)
+static inline int pool_free_bulk(struct jumbo_pool *pool, void **v,
+				 unsigned n)
 {
-	int err = jumbo_pool_free_bulk(jp, v, n);
+	int err = jumbo_pool_free_bulk(pool, v, n);
 
 	if (BENCH_UNLIKELY(err != 0))
 		pool_free_failed(err, n);
@@ -205,14 +206,23 @@ static void pool_thread_leave(void)
 
 #define WL_FN(x) pool_##x
 #define WL_ALLOC() jumbo_pool_alloc(jp)
-#define WL_FREE(p) pool_free(p)
+#define WL_FREE(p) pool_free(jp, p)
 #define WL_ALLOC_BULK(v, n) jumbo_pool_alloc_bulk(jp, v, n)
-#define WL_FREE_BULK(v, n) pool_free_bulk(v, n)
+#define WL_FREE_BULK(v, n) pool_free_bulk(jp, v, n)
 #define WL_GROW_BEGIN(n) pool_grow_begin(n)
 #define WL_GROW_END() pool_grow_end()
 #define WL_RELEASE() pool_release()
 #define WL_META(n) pool_meta()
 #include "workloads.h"
+#undef WL_FN
+#undef WL_ALLOC
+#undef WL_FREE
+#undef WL_ALLOC_BULK
+#undef WL_FREE_BULK
+#undef WL_GROW_BEGIN
+#undef WL_GROW_END
+#undef WL_RELEASE
+#undef WL_META
 
 const struct peer peer_jumbo_pool = {
 	.name = "jumbo-pool",
@@ -233,8 +243,12 @@ const struct peer peer_jumbo_pool = {
 /*
  * The same calls on a named shared pool (jumbo_pool(3), Processes): the
  * state words and the depot in a /dev/shm object, for S1/S2 against a
- * private pool's (issue 12: within 1.2x).
+ * private pool's (issue 12: within 1.2x).  A pool of its own, jsp: every
+ * peer is started before the first run, so sharing jumbo-pool's jp would
+ * make both peers measure whichever pool started last.
  */
+static struct jumbo_pool *jsp;
+
 static int shpool_start(size_t capacity, char *why, size_t whylen)
 {
 	struct jumbo_pool_params p;
@@ -246,8 +260,8 @@ static int shpool_start(size_t capacity, char *why, size_t whylen)
 	p.max_pages = 2 * capacity;
 	p.cache_size = bench_cache_size();
 	p.flags = JUMBO_POOL_SHARED | JUMBO_POOL_NAMED;
-	jp_main = jp = jumbo_pool_create(&p);
-	if (jp == NULL) {
+	jsp = jumbo_pool_create(&p);
+	if (jsp == NULL) {
 		snprintf(why, whylen, "jumbo_pool_create (named): %s",
 			 strerror(errno));
 		return -1;
@@ -255,17 +269,35 @@ static int shpool_start(size_t capacity, char *why, size_t whylen)
 	return 0;
 }
 
+static void shpool_stop(void)
+{
+	pool_destroy(jsp);
+	jsp = NULL;
+}
+
+static void shpool_thread_leave(void)
+{
+	jumbo_pool_flush_cache(jsp);
+}
+
+#define WL_FN(x) shpool_##x
+#define WL_ALLOC() jumbo_pool_alloc(jsp)
+#define WL_FREE(p) pool_free(jsp, p)
+#define WL_ALLOC_BULK(v, n) jumbo_pool_alloc_bulk(jsp, v, n)
+#define WL_FREE_BULK(v, n) pool_free_bulk(jsp, v, n)
+#include "workloads.h"
+
 const struct peer peer_jumbo_shpool = {
 	.name = "jumbo-shpool",
 	.what = "libjumbo jumbo_pool_alloc/jumbo_pool_free on a named shared pool",
 	.start = shpool_start,
-	.stop = pool_stop,
-	.thread_leave = pool_thread_leave,
+	.stop = shpool_stop,
+	.thread_leave = shpool_thread_leave,
 	.check = jb_check,
-	.s1 = pool_s1,
-	.s2 = pool_s2,
-	.s2b = pool_s2b,
-	.s3_produce = pool_s3_produce,
-	.s3_consume = pool_s3_consume,
-	.s4 = pool_s4,
+	.s1 = shpool_s1,
+	.s2 = shpool_s2,
+	.s2b = shpool_s2b,
+	.s3_produce = shpool_s3_produce,
+	.s3_consume = shpool_s3_consume,
+	.s4 = shpool_s4,
 };
