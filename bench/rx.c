@@ -43,15 +43,21 @@
 
 #define RCVBUF (64 << 20)
 
-enum kind { K_UDP, K_URING, K_TCP, K_MALLOC, K_REUSE, K_MMSG };
+enum kind { K_UDP, K_URING, K_TCP, K_MALLOC, K_REUSE, K_MMSG, K_UDP_NT,
+	    K_URING_NT };
 static const char *const kind_name[] = { "udp", "uring", "tcp", "malloc",
-					 "reuse", "reuse-mm" };
+					 "reuse", "reuse-mm", "udp-nots",
+					 "uring-nots" };
+#define NKINDS 8
+#define NUDP 7 /* columns of the UDP table */
 
 static struct jumbo_pool *pool;
 static int rounds = 7;
 static unsigned batch = 64;
 static size_t only_size;   /* --size: one frame size only */
 static int only_kind = -1; /* --only: one receiver only */
+static int tstamp;         /* --tstamp: udp and uring without timestamps too */
+static unsigned ring_opt;  /* --ring: uring buffers; 0: the frames of a round */
 
 /*
  * reuse-mm: the floor for a batching receiver, recvmmsg into the same
@@ -142,14 +148,17 @@ static int rxb_open(struct rxb *b, enum kind k, int stream, size_t frame,
 	int err = 0;
 
 	jumbo_rx_params_init(&p);
-	p.backend = k == K_UDP ? JUMBO_RX_UDP
-		    : k == K_URING ? JUMBO_RX_URING : JUMBO_RX_TCP;
+	p.backend = k == K_UDP || k == K_UDP_NT	      ? JUMBO_RX_UDP
+		    : k == K_URING || k == K_URING_NT ? JUMBO_RX_URING
+						      : JUMBO_RX_TCP;
 	p.max_frame = frame;
 	p.batch = batch;
-	p.ring_entries = ring;
+	p.ring_entries = ring_opt ? ring_opt : ring;
 	p.rcvbuf = RCVBUF;
 	p.pool = pool;
 	p.flags = stream ? JUMBO_RX_LEN32 : 0;
+	if (k == K_UDP_NT || k == K_URING_NT)
+		p.flags |= JUMBO_RX_NOTSTAMP;
 	b->rx = jumbo_rx_open(&p, &err);
 	if (!b->rx)
 		return err;
@@ -322,7 +331,9 @@ static double bench_tcp(enum kind k, size_t frame)
 
 static int skip_kind(enum kind k, int have_uring)
 {
-	return (k == K_URING && !have_uring) ||
+	return ((k == K_URING || k == K_URING_NT) && !have_uring) ||
+	       ((k == K_UDP_NT || k == K_URING_NT) && !tstamp &&
+		(int)k != only_kind) ||
 	       (only_kind >= 0 && (int)k != only_kind);
 }
 
@@ -332,7 +343,7 @@ static int skip_kind(enum kind k, int have_uring)
  */
 static int plot_rx(const char *dir, const char *what, const char *title,
 		   const size_t *sizes, unsigned nsizes, const enum kind *kinds,
-		   unsigned nkinds, double res[][5])
+		   unsigned nkinds, double res[][NUDP])
 {
 	char dat[512], png[512];
 	FILE *f, *gp;
@@ -394,13 +405,15 @@ static int plot_rx(const char *dir, const char *what, const char *title,
 int main(int argc, char **argv)
 {
 	static const size_t sizes[] = { 1500, 4096, 9000, 65000 };
-	static const enum kind udp_kinds[] = { K_UDP, K_URING, K_MALLOC,
-					       K_REUSE, K_MMSG };
+	static const enum kind udp_kinds[NUDP] = { K_UDP, K_URING, K_MALLOC,
+						   K_REUSE, K_MMSG, K_UDP_NT,
+						   K_URING_NT };
 	static const enum kind tcp_kinds[] = { K_TCP, K_MALLOC, K_REUSE };
 	int quick = 0, have_uring = jumbo_rx_backend_supported(JUMBO_RX_URING);
 	struct jumbo_pool_params pp;
 	const char *plot = NULL;
-	double udp_res[4][5] = { { 0 } }, tcp_res[4][5] = { { 0 } };
+	double udp_res[4][NUDP] = { { 0 } }, tcp_res[4][NUDP] = { { 0 } };
+	size_t reserve = JUMBO_RESERVE_AUTO;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--quick")) {
@@ -411,11 +424,20 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--size") && i + 1 < argc &&
 			   atol(argv[i + 1]) >= 32 && atol(argv[i + 1]) <= 65000) {
 			only_size = (size_t)atol(argv[++i]);
+		} else if (!strcmp(argv[i], "--tstamp")) {
+			tstamp = 1;
+		} else if (!strcmp(argv[i], "--ring") && i + 1 < argc &&
+			   atoi(argv[i + 1]) >= 1) {
+			ring_opt = (unsigned)atoi(argv[++i]);
+		} else if (!strcmp(argv[i], "--reserve") && i + 1 < argc) {
+			i++;
+			if (strcmp(argv[i], "auto"))
+				reserve = (size_t)atol(argv[i]);
 		} else if (!strcmp(argv[i], "--plot") && i + 1 < argc) {
 			plot = argv[++i];
 		} else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
 			i++;
-			for (int k = 0; k <= K_MMSG; k++)
+			for (int k = 0; k < NKINDS; k++)
 				if (!strcmp(argv[i], kind_name[k]))
 					only_kind = k;
 			if (only_kind < 0) {
@@ -427,7 +449,9 @@ int main(int argc, char **argv)
 			fprintf(stderr, "usage: jumbo-bench-rx [--quick] "
 				"[--batch N (1 to 256, default 64)] [--size "
 				"BYTES] [--only udp|uring|tcp|malloc|reuse|"
-				"reuse-mm] [--plot DIR]\n");
+				"reuse-mm|udp-nots|uring-nots] [--tstamp] "
+				"[--ring N] [--reserve PAGES|auto] "
+				"[--plot DIR]\n");
 			return 2;
 		}
 	}
@@ -440,6 +464,7 @@ int main(int argc, char **argv)
 	jumbo_pool_params_init(&pp);
 	pp.max_pages = 1 << 17;
 	pp.name = "bench-rx";
+	pp.reserve_pages = reserve;
 	pool = jumbo_pool_create(&pp);
 	if (!pool) {
 		fprintf(stderr, "jumbo-bench-rx: no pool: %s\n", strerror(errno));
@@ -449,27 +474,28 @@ int main(int argc, char **argv)
 		printf("uring: not measured: %s\n", jumbo_rx_strerror());
 	printf("UDP, drain mode: a full socket emptied by the receiver "
 	       "(median of %d rounds, batch %u)\n", rounds, batch);
-	printf("%7s %-8s %12s %9s %9s %8s\n", "frame", "receiver", "frames/s",
-	       "Gbit/s", "vs reuse", "dropped");
+	printf("%7s %-10s %12s %9s %9s %9s %8s\n", "frame", "receiver",
+	       "frames/s", "Gbit/s", "vs reuse", "vs mm", "dropped");
 	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
-		double res[5] = { 0 };
-		uint64_t drop[5] = { 0 };
+		double res[NUDP] = { 0 };
+		uint64_t drop[NUDP] = { 0 };
 
 		if (only_size && sizes[s] != only_size)
 			continue;
-		for (int i = 0; i < 5; i++) {
+		for (int i = 0; i < NUDP; i++) {
 			if (skip_kind(udp_kinds[i], have_uring))
 				continue;
 			res[i] = bench_udp(udp_kinds[i], sizes[s], &drop[i]);
 			udp_res[s][i] = res[i];
 		}
-		for (int i = 0; i < 5; i++) {
+		for (int i = 0; i < NUDP; i++) {
 			if (skip_kind(udp_kinds[i], have_uring))
 				continue;
-			printf("%7zu %-8s %12.0f %9.2f %8.2fx %8llu\n", sizes[s],
-			       kind_name[udp_kinds[i]], res[i],
+			printf("%7zu %-10s %12.0f %9.2f %8.2fx %8.2fx %8llu\n",
+			       sizes[s], kind_name[udp_kinds[i]], res[i],
 			       res[i] * (double)sizes[s] * 8 / 1e9,
 			       res[3] > 0 ? res[i] / res[3] : 0,
+			       res[4] > 0 ? res[i] / res[4] : 0,
 			       (unsigned long long)drop[i]);
 		}
 	}
@@ -498,7 +524,7 @@ int main(int argc, char **argv)
 	if (plot) {
 		unsigned ns = sizeof(sizes) / sizeof(sizes[0]);
 		if (plot_rx(plot, "udp", "UDP receive, drain mode", sizes, ns,
-			    udp_kinds, 5, udp_res) ||
+			    udp_kinds, tstamp ? NUDP : 5, udp_res) ||
 		    plot_rx(plot, "tcp", "TCP receive, stream mode", sizes, ns,
 			    tcp_kinds, 3, tcp_res))
 			return 1;
