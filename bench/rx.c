@@ -55,7 +55,7 @@ static struct jumbo_pool *pool;
 static int rounds = 7;
 static unsigned batch = 64;
 static size_t only_size;   /* --size: one frame size only */
-static int only_kind = -1; /* --only: one receiver only */
+static unsigned only_mask; /* --only (repeatable): these receivers only */
 static int tstamp;         /* --tstamp: udp and uring without timestamps too */
 static unsigned ring_opt;  /* --ring: uring buffers; 0: the frames of a round */
 
@@ -333,8 +333,8 @@ static int skip_kind(enum kind k, int have_uring)
 {
 	return ((k == K_URING || k == K_URING_NT) && !have_uring) ||
 	       ((k == K_UDP_NT || k == K_URING_NT) && !tstamp &&
-		(int)k != only_kind) ||
-	       (only_kind >= 0 && (int)k != only_kind);
+		!(only_mask & 1u << k)) ||
+	       (only_mask && !(only_mask & 1u << k));
 }
 
 /*
@@ -409,7 +409,7 @@ int main(int argc, char **argv)
 						   K_REUSE, K_MMSG, K_UDP_NT,
 						   K_URING_NT };
 	static const enum kind tcp_kinds[] = { K_TCP, K_MALLOC, K_REUSE };
-	int quick = 0, have_uring = jumbo_rx_backend_supported(JUMBO_RX_URING);
+	int quick = 0, udp_only = 0, have_uring = jumbo_rx_backend_supported(JUMBO_RX_URING);
 	struct jumbo_pool_params pp;
 	const char *plot = NULL;
 	double udp_res[4][NUDP] = { { 0 } }, tcp_res[4][NUDP] = { { 0 } };
@@ -424,6 +424,11 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--size") && i + 1 < argc &&
 			   atol(argv[i + 1]) >= 32 && atol(argv[i + 1]) <= 65000) {
 			only_size = (size_t)atol(argv[++i]);
+		} else if (!strcmp(argv[i], "--udp")) {
+			udp_only = 1;
+		} else if (!strcmp(argv[i], "--rounds") && i + 1 < argc &&
+			   atoi(argv[i + 1]) >= 1 && atoi(argv[i + 1]) <= 64) {
+			rounds = atoi(argv[++i]);
 		} else if (!strcmp(argv[i], "--tstamp")) {
 			tstamp = 1;
 		} else if (!strcmp(argv[i], "--ring") && i + 1 < argc &&
@@ -436,11 +441,13 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--plot") && i + 1 < argc) {
 			plot = argv[++i];
 		} else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
+			unsigned before = only_mask;
+
 			i++;
 			for (int k = 0; k < NKINDS; k++)
 				if (!strcmp(argv[i], kind_name[k]))
-					only_kind = k;
-			if (only_kind < 0) {
+					only_mask |= 1u << k;
+			if (only_mask == before) {
 				fprintf(stderr, "--only: '%s' is not a receiver\n",
 					argv[i]);
 				return 2;
@@ -449,8 +456,9 @@ int main(int argc, char **argv)
 			fprintf(stderr, "usage: jumbo-bench-rx [--quick] "
 				"[--batch N (1 to 256, default 64)] [--size "
 				"BYTES] [--only udp|uring|tcp|malloc|reuse|"
-				"reuse-mm|udp-nots|uring-nots] [--tstamp] "
-				"[--ring N] [--reserve PAGES|auto] "
+				"reuse-mm|udp-nots|uring-nots]... [--udp] "
+				"[--rounds N] [--tstamp] [--ring N] "
+				"[--reserve PAGES|auto] "
 				"[--plot DIR]\n");
 			return 2;
 		}
@@ -499,6 +507,8 @@ int main(int argc, char **argv)
 			       (unsigned long long)drop[i]);
 		}
 	}
+	if (udp_only)
+		goto done;
 	printf("\nTCP, stream mode: a sender thread writing as fast as it can "
 	       "(bounded by the sender too)\n");
 	printf("%7s %-8s %12s %9s %9s\n", "frame", "receiver", "frames/s",
@@ -521,6 +531,7 @@ int main(int argc, char **argv)
 		if (quick)
 			break;
 	}
+done:
 	if (plot) {
 		unsigned ns = sizeof(sizes) / sizeof(sizes[0]);
 		if (plot_rx(plot, "udp", "UDP receive, drain mode", sizes, ns,
