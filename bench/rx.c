@@ -221,62 +221,94 @@ static unsigned fill_count(size_t frame)
 	return (unsigned)(n > 4000 ? 4000 : n);
 }
 
-/* One UDP cell: median frames per second over the rounds, and drops. */
-static double bench_udp(enum kind k, size_t frame, uint64_t *dropped)
+static int skip_kind(enum kind k, int have_uring)
 {
-	double fps[64];
+	return ((k == K_URING || k == K_URING_NT) && !have_uring) ||
+	       ((k == K_UDP_NT || k == K_URING_NT) && !tstamp &&
+		!(only_mask & 1u << k)) ||
+	       (only_mask && !(only_mask & 1u << k));
+}
+
+/*
+ * One round of one UDP cell: frames per second (0 if the receiver could not
+ * be opened), and the datagrams that did not arrive added to *dropped.
+ */
+static double udp_round(enum kind k, size_t frame, char *buf,
+			uint64_t *dropped)
+{
 	unsigned n = fill_count(frame);
-	char *buf = malloc(frame);
-	int got_rounds = 0;
+	struct rxb b;
+	uint64_t bytes = 0, t0, t1, got = 0;
+	int fd;
 
-	*dropped = 0;
-	for (int r = 0; r < rounds && buf; r++) {
-		struct rxb b;
-		uint64_t bytes = 0, t0, t1, got = 0;
-		int fd;
-
-		if (rxb_open(&b, k, 0, frame, n))
+	if (rxb_open(&b, k, 0, frame, n))
+		return 0;
+	fd = jf_connect("127.0.0.1", b.port, SOCK_DGRAM);
+	if (fd < 0) {
+		rxb_close(&b);
+		return 0;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		jf_fill(buf, frame, i, 0);
+		if (send(fd, buf, frame, 0) < 0)
 			break;
-		fd = jf_connect("127.0.0.1", b.port, SOCK_DGRAM);
-		if (fd < 0) {
-			rxb_close(&b);
-			break;
-		}
-		for (unsigned i = 0; i < n; i++) {
-			jf_fill(buf, frame, i, 0);
-			if (send(fd, buf, frame, 0) < 0)
-				break;
-		}
-		t0 = jf_now_ns();
-		for (int idle = 0; got < n && idle < 20;) {
-			int m = rxb_take(&b, &bytes, 0);
+	}
+	t0 = jf_now_ns();
+	for (int idle = 0; got < n && idle < 20;) {
+		int m = rxb_take(&b, &bytes, 0);
+		if (m > 0) {
+			got += (uint64_t)m;
+			idle = 0;
+		} else if (m == 0) {
+			/* Only the tail may not be there yet. */
+			idle++;
+			m = rxb_take(&b, &bytes, 5);
 			if (m > 0) {
 				got += (uint64_t)m;
 				idle = 0;
-			} else if (m == 0) {
-				/* Only the tail may not be there yet. */
-				idle++;
-				m = rxb_take(&b, &bytes, 5);
-				if (m > 0) {
-					got += (uint64_t)m;
-					idle = 0;
-				}
-			} else {
-				break;
 			}
+		} else {
+			break;
 		}
-		t1 = jf_now_ns();
-		*dropped += n - got;
-		if (got)
-			fps[got_rounds++] = (double)got / ((double)(t1 - t0) / 1e9);
-		close(fd);
-		rxb_close(&b);
 	}
+	t1 = jf_now_ns();
+	*dropped += n - got;
+	close(fd);
+	rxb_close(&b);
+	return got ? (double)got / ((double)(t1 - t0) / 1e9) : 0;
+}
+
+/*
+ * The UDP cells of one frame size: the rounds interleaved (a round of each
+ * receiver, then the next round), so that a change in the machine's load
+ * falls on every receiver alike and the ratios stay meaningful; median
+ * frames per second of each receiver into res[], drops into drop[].
+ */
+static void bench_udp(const enum kind *kinds, unsigned nk, int have_uring,
+		      size_t frame, double *res, uint64_t *drop)
+{
+	double fps[NUDP][64];
+	int got[NUDP] = { 0 };
+	char *buf = malloc(frame);
+
+	for (int r = 0; r < rounds && buf; r++)
+		for (unsigned i = 0; i < nk; i++) {
+			double v;
+
+			if (skip_kind(kinds[i], have_uring))
+				continue;
+			v = udp_round(kinds[i], frame, buf, &drop[i]);
+			if (v > 0)
+				fps[i][got[i]++] = v;
+		}
 	free(buf);
-	if (!got_rounds)
-		return 0;
-	qsort(fps, (size_t)got_rounds, sizeof(double), cmp_d);
-	return fps[got_rounds / 2];
+	for (unsigned i = 0; i < nk; i++) {
+		res[i] = 0;
+		if (!got[i])
+			continue;
+		qsort(fps[i], (size_t)got[i], sizeof(double), cmp_d);
+		res[i] = fps[i][got[i] / 2];
+	}
 }
 
 static void *tcp_sender(void *arg)
@@ -329,13 +361,6 @@ static double bench_tcp(enum kind k, size_t frame)
 	return (double)got / ((double)(t1 - t0) / 1e9);
 }
 
-static int skip_kind(enum kind k, int have_uring)
-{
-	return ((k == K_URING || k == K_URING_NT) && !have_uring) ||
-	       ((k == K_UDP_NT || k == K_URING_NT) && !tstamp &&
-		!(only_mask & 1u << k)) ||
-	       (only_mask && !(only_mask & 1u << k));
-}
 
 /*
  * One chart: frames/s (log) against frame size (log), a line per receiver
@@ -490,12 +515,8 @@ int main(int argc, char **argv)
 
 		if (only_size && sizes[s] != only_size)
 			continue;
-		for (int i = 0; i < NUDP; i++) {
-			if (skip_kind(udp_kinds[i], have_uring))
-				continue;
-			res[i] = bench_udp(udp_kinds[i], sizes[s], &drop[i]);
-			udp_res[s][i] = res[i];
-		}
+		bench_udp(udp_kinds, NUDP, have_uring, sizes[s], res, drop);
+		memcpy(udp_res[s], res, sizeof(res));
 		for (int i = 0; i < NUDP; i++) {
 			if (skip_kind(udp_kinds[i], have_uring))
 				continue;
