@@ -230,15 +230,29 @@ static int skip_kind(enum kind k, int have_uring)
 }
 
 /*
+ * The receiving thread's CPU time, user and system: what the receiver
+ * itself spent, without the time other processes had the CPU (a shared
+ * machine's load), and with the kernel's copy, which recvmmsg and
+ * io_uring_enter do on this thread.
+ */
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
  * One round of one UDP cell: frames per second (0 if the receiver could not
  * be opened), and the datagrams that did not arrive added to *dropped.
  */
 static double udp_round(enum kind k, size_t frame, char *buf,
-			uint64_t *dropped)
+			uint64_t *dropped, double *cpu_fps)
 {
 	unsigned n = fill_count(frame);
 	struct rxb b;
-	uint64_t bytes = 0, t0, t1, got = 0;
+	uint64_t bytes = 0, t0, t1, c0, c1, got = 0;
 	int fd;
 
 	if (rxb_open(&b, k, 0, frame, n))
@@ -253,6 +267,7 @@ static double udp_round(enum kind k, size_t frame, char *buf,
 		if (send(fd, buf, frame, 0) < 0)
 			break;
 	}
+	c0 = thread_cpu_ns();
 	t0 = jf_now_ns();
 	for (int idle = 0; got < n && idle < 20;) {
 		int m = rxb_take(&b, &bytes, 0);
@@ -272,9 +287,11 @@ static double udp_round(enum kind k, size_t frame, char *buf,
 		}
 	}
 	t1 = jf_now_ns();
+	c1 = thread_cpu_ns();
 	*dropped += n - got;
 	close(fd);
 	rxb_close(&b);
+	*cpu_fps = got && c1 > c0 ? (double)got / ((double)(c1 - c0) / 1e9) : 0;
 	return got ? (double)got / ((double)(t1 - t0) / 1e9) : 0;
 }
 
@@ -282,12 +299,13 @@ static double udp_round(enum kind k, size_t frame, char *buf,
  * The UDP cells of one frame size: the rounds interleaved (a round of each
  * receiver, then the next round), so that a change in the machine's load
  * falls on every receiver alike and the ratios stay meaningful; median
- * frames per second of each receiver into res[], drops into drop[].
+ * frames per second of each receiver into res[] (and per second of its
+ * thread's CPU time into cpu[]), drops into drop[].
  */
 static void bench_udp(const enum kind *kinds, unsigned nk, int have_uring,
-		      size_t frame, double *res, uint64_t *drop)
+		      size_t frame, double *res, double *cpu, uint64_t *drop)
 {
-	double fps[NUDP][64];
+	double fps[NUDP][64], cfps[NUDP][64];
 	int got[NUDP] = { 0 };
 	char *buf = malloc(frame);
 
@@ -297,17 +315,20 @@ static void bench_udp(const enum kind *kinds, unsigned nk, int have_uring,
 
 			if (skip_kind(kinds[i], have_uring))
 				continue;
-			v = udp_round(kinds[i], frame, buf, &drop[i]);
+			v = udp_round(kinds[i], frame, buf, &drop[i],
+				      &cfps[i][got[i]]);
 			if (v > 0)
 				fps[i][got[i]++] = v;
 		}
 	free(buf);
 	for (unsigned i = 0; i < nk; i++) {
-		res[i] = 0;
+		res[i] = cpu[i] = 0;
 		if (!got[i])
 			continue;
 		qsort(fps[i], (size_t)got[i], sizeof(double), cmp_d);
+		qsort(cfps[i], (size_t)got[i], sizeof(double), cmp_d);
 		res[i] = fps[i][got[i] / 2];
+		cpu[i] = cfps[i][got[i] / 2];
 	}
 }
 
@@ -507,25 +528,29 @@ int main(int argc, char **argv)
 		printf("uring: not measured: %s\n", jumbo_rx_strerror());
 	printf("UDP, drain mode: a full socket emptied by the receiver "
 	       "(median of %d rounds, batch %u)\n", rounds, batch);
-	printf("%7s %-10s %12s %9s %9s %9s %8s\n", "frame", "receiver",
-	       "frames/s", "Gbit/s", "vs reuse", "vs mm", "dropped");
+	printf("%7s %-10s %12s %9s %9s %9s %8s %12s %9s %9s\n", "frame",
+	       "receiver", "frames/s", "Gbit/s", "vs reuse", "vs mm",
+	       "dropped", "per cpu s", "vs reuse", "vs mm");
 	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
-		double res[NUDP] = { 0 };
+		double res[NUDP] = { 0 }, cpu[NUDP] = { 0 };
 		uint64_t drop[NUDP] = { 0 };
 
 		if (only_size && sizes[s] != only_size)
 			continue;
-		bench_udp(udp_kinds, NUDP, have_uring, sizes[s], res, drop);
+		bench_udp(udp_kinds, NUDP, have_uring, sizes[s], res, cpu, drop);
 		memcpy(udp_res[s], res, sizeof(res));
 		for (int i = 0; i < NUDP; i++) {
 			if (skip_kind(udp_kinds[i], have_uring))
 				continue;
-			printf("%7zu %-10s %12.0f %9.2f %8.2fx %8.2fx %8llu\n",
+			printf("%7zu %-10s %12.0f %9.2f %8.2fx %8.2fx %8llu "
+			       "%12.0f %8.2fx %8.2fx\n",
 			       sizes[s], kind_name[udp_kinds[i]], res[i],
 			       res[i] * (double)sizes[s] * 8 / 1e9,
 			       res[3] > 0 ? res[i] / res[3] : 0,
 			       res[4] > 0 ? res[i] / res[4] : 0,
-			       (unsigned long long)drop[i]);
+			       (unsigned long long)drop[i], cpu[i],
+			       cpu[3] > 0 ? cpu[i] / cpu[3] : 0,
+			       cpu[4] > 0 ? cpu[i] / cpu[4] : 0);
 		}
 	}
 	if (udp_only)
