@@ -128,6 +128,60 @@ JUMBO_HIDDEN struct mbuf *_jumbo_rx_empty(struct jumbo_rx *rx);
 JUMBO_HIDDEN unsigned _jumbo_rx_slots(struct jumbo_rx *rx, struct mbuf **slot,
 				   unsigned nslots, unsigned want, size_t size);
 
+/*
+ * Runs (rx_run.c): buffers of k contiguous pool pages, one per frame,
+ * posted whole and handed out as one mbuf per page; a run comes back to
+ * its receiver, not to the pool, when the last of its pages is freed
+ * (on any thread), and is reused newest first.
+ */
+struct rx_runs;
+
+struct rx_run {
+	char *addr;           /* k contiguous pages of the pool */
+	unsigned refs;        /* atomic: its pages in mbufs, while out */
+	struct rx_run *next;  /* on the idle list or the return stack */
+	struct rx_runs *rs;
+	vm_page_t pg[];       /* k: the pages' descriptors */
+};
+
+/*
+ * idle and nidle are the receive thread's; ret is pushed by whichever
+ * thread frees a run's last page.  live is 1 for the receiver plus 1 per
+ * run out in a chain: whoever drops it to 0 (the receiver's close, or the
+ * free of the last page out) gives every run back to the pool and frees
+ * this, so that chains outlive their receiver.
+ */
+struct rx_runs {
+	struct jumbo_pool *pool;
+	size_t page_size;
+	unsigned k;           /* pages per run */
+	unsigned keep;        /* idle runs kept; older ones go to the pool */
+	struct rx_run *idle;  /* newest first */
+	unsigned nidle;
+	struct rx_run *ret;   /* atomic: runs given back, newest on top */
+	unsigned live;        /* atomic, see above */
+};
+
+/* NULL (no memory) or a receiver's runs of k pages each; none made yet. */
+JUMBO_HIDDEN struct rx_runs *_jumbo_rx_runs_new(struct jumbo_pool *pool,
+						size_t page_size, unsigned k,
+						unsigned keep);
+/* Receive thread: takes back the runs given back since the last call. */
+JUMBO_HIDDEN void _jumbo_rx_runs_reclaim(struct rx_runs *rs);
+/* Receive thread: the newest idle run, else a new one; NULL if none. */
+JUMBO_HIDDEN struct rx_run *_jumbo_rx_run_get(struct rx_runs *rs);
+/* Receive thread: an unused run back on the idle list. */
+JUMBO_HIDDEN void _jumbo_rx_run_keep(struct rx_runs *rs, struct rx_run *r);
+/*
+ * Receive thread: the frame of len bytes (> 0) at the start of run r as a
+ * packet-header chain of one mbuf per page; the run is out until every
+ * page is freed.  NULL when there are no mbufs: r is still the caller's.
+ */
+JUMBO_HIDDEN struct mbuf *_jumbo_rx_run_chain(struct rx_runs *rs,
+					      struct rx_run *r, size_t len);
+/* The receiver closes: idle runs go back now, runs out when freed. */
+JUMBO_HIDDEN void _jumbo_rx_runs_close(struct rx_runs *rs);
+
 JUMBO_HIDDEN int _jumbo_rx_udp_open(struct jumbo_rx *rx,
 				 const struct jumbo_rx_params *p);
 JUMBO_HIDDEN int _jumbo_rx_tcp_open(struct jumbo_rx *rx,

@@ -1,16 +1,22 @@
 /*
- * The udp backend: recvmmsg(2) into chains of pool pages.
+ * The udp backend: recvmmsg(2) into runs of pool pages.
  *
- * Like a NIC's receive ring, the backend keeps one chain per batch slot,
- * built for the largest frame (m_getjumbo(max_frame): two whole 4 KiB pages
- * and one of 808 bytes for 9000), and posts their pages as the iovecs of
- * one recvmmsg.  A datagram is scattered over its chain by the kernel: no
- * copy in user space.  The chain is then cut to the datagram's length (the
- * pages it did not need go back to the pool) and handed out; its slot is
- * refilled on the next call.
+ * Like a NIC's receive ring, the backend keeps one buffer per batch slot,
+ * built for the largest frame, and posts them all in one recvmmsg.  A
+ * slot's buffer is a run (rx_run.c): ceil(max_frame / page) contiguous
+ * pages (three for 9000 bytes), posted as ONE iovec, so the kernel copies
+ * each datagram in one piece; the datagram is then handed out as a chain
+ * of one mbuf per page it fills, page-aligned as before (jumbo_deliver
+ * can move whole pages), and the slot is refilled on the next call.  The
+ * run comes back to this receiver when the chain's last page is freed,
+ * and the newest runs back are posted first: the kernel copies into lines
+ * the consumer has just had in its cache, where pages cycled through the
+ * pool land anywhere in it.  Only when the pool has no run of that many
+ * contiguous pages is a slot a chain of loose pages (m_getjumbo: an
+ * iovec per page, cut to the datagram), as every slot was before.
  *
  * The iovecs add up to exactly max_frame, so a longer datagram comes back
- * with MSG_TRUNC: it is counted and dropped, and its chain stays for the
+ * with MSG_TRUNC: it is counted and dropped, and its buffer stays for the
  * next one.  What the socket itself dropped (a full receive buffer) is
  * read from the socket when the counters are taken (SO_MEMINFO).  Each
  * packet header carries its sender (msg_name) and the kernel's receive
@@ -25,10 +31,18 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+/* A batch slot: a run, or a chain of loose pages, or (empty) neither. */
+struct udp_slot {
+	struct rx_run *run;
+	struct mbuf *chain;
+};
+
 struct rx_udp {
 	unsigned nslots;
-	unsigned ppf;            /* pages per frame: iovecs per slot */
-	struct mbuf **slot;      /* nslots chains, NULL while empty */
+	unsigned ppf;            /* pages per frame: iovecs of a chain slot */
+	struct rx_runs *runs;
+	int short_of_runs;       /* the last fill found no run for a slot */
+	struct udp_slot *slot;   /* nslots */
 	struct mmsghdr *msg;     /* nslots */
 	struct iovec *iov;       /* nslots * ppf */
 	char (*ctl)[CMSG_SPACE(sizeof(struct timespec))];
@@ -64,13 +78,47 @@ static int udp_drop(struct jumbo_rx *rx, struct rx_udp *u, int timeout_ms)
 	return 0;
 }
 
-static void udp_post(struct rx_udp *u, unsigned i)
+/*
+ * Moves the slots that still hold a buffer to the front and fills the
+ * empty ones up to want: a run (the newest idle one, else a new one),
+ * else a chain of loose pages, else none (the pool is dry).  Returns how
+ * many of the first slots to post, at most want.
+ */
+static unsigned udp_fill(struct jumbo_rx *rx, struct rx_udp *u, unsigned want)
+{
+	unsigned have = 0;
+
+	for (unsigned i = 0; i < u->nslots; i++)
+		if (u->slot[i].run || u->slot[i].chain) {
+			struct udp_slot sl = u->slot[i];
+			u->slot[i] = (struct udp_slot){ NULL, NULL };
+			u->slot[have++] = sl;
+		}
+	u->short_of_runs = 0;
+	for (; have < want; have++) {
+		struct udp_slot *sl = &u->slot[have];
+
+		if ((sl->run = _jumbo_rx_run_get(u->runs)))
+			continue;
+		u->short_of_runs = 1;
+		if (!(sl->chain = m_getjumbo(rx->pool, rx->max_frame, NULL)))
+			break; /* pool exhausted: receive into what there is */
+	}
+	return have < want ? have : want;
+}
+
+static void udp_post(struct jumbo_rx *rx, struct rx_udp *u, unsigned i)
 {
 	struct msghdr *mh = &u->msg[i].msg_hdr;
 	struct iovec *iov = &u->iov[(size_t)i * u->ppf];
 	unsigned k = 0;
 
-	for (struct mbuf *m = u->slot[i]; m && k < u->ppf; m = m->m_next) {
+	if (u->slot[i].run) {
+		iov[0].iov_base = u->slot[i].run->addr;
+		iov[0].iov_len = rx->max_frame;
+		k = 1;
+	}
+	for (struct mbuf *m = u->slot[i].chain; m && k < u->ppf; m = m->m_next) {
 		iov[k].iov_base = m->m_data;
 		iov[k].iov_len = m->m_len;
 		k++;
@@ -82,6 +130,50 @@ static void udp_post(struct rx_udp *u, unsigned i)
 	mh->msg_namelen = sizeof(u->name[i]);
 	mh->msg_control = u->ctl[i];
 	mh->msg_controllen = sizeof(u->ctl[i]);
+}
+
+/*
+ * Datagram i of len (> 0) bytes as a chain, the slot emptied; NULL if
+ * there was no mbuf for it (counted), the slot's buffer kept.
+ */
+static struct mbuf *udp_take(struct jumbo_rx *rx, struct rx_udp *u,
+			     unsigned i, size_t len)
+{
+	struct udp_slot *sl = &u->slot[i];
+	unsigned np = (unsigned)((len + rx->page_size - 1) / rx->page_size);
+	struct mbuf *m;
+
+	if (sl->run && u->short_of_runs && np < u->ppf &&
+	    (m = m_getjumbo(rx->pool, len, NULL))) {
+		/*
+		 * The pool is short and the frame fills fewer pages than its
+		 * run: copied into pages of its own, so that a held frame
+		 * holds what it needs (as the cut chains of loose pages do)
+		 * and the run stays posted.
+		 */
+		size_t off = 0;
+
+		for (struct mbuf *x = m; x; x = x->m_next) {
+			memcpy(x->m_data, sl->run->addr + off, x->m_len);
+			off += x->m_len;
+		}
+		RX_ADD(rx, pages, np);
+		return m;
+	}
+	if (sl->run) {
+		m = _jumbo_rx_run_chain(u->runs, sl->run, len);
+		if (!m) {
+			RX_ADD(rx, no_buffer, 1);
+			return NULL;
+		}
+		sl->run = NULL;
+		RX_ADD(rx, pages, np);
+		return m;
+	}
+	m = sl->chain;
+	sl->chain = NULL;
+	RX_ADD(rx, pages, _jumbo_rx_cut(m, len));
+	return m;
 }
 
 /* Sender and time of datagram i onto its packet header m. */
@@ -118,11 +210,12 @@ static int udp_recv(struct jumbo_rx *rx, struct mbuf **pkts, unsigned n,
 	uint64_t now = 0;
 	int r;
 
-	have = _jumbo_rx_slots(rx, u->slot, u->nslots, want, rx->max_frame);
+	_jumbo_rx_runs_reclaim(u->runs);
+	have = udp_fill(rx, u, want);
 	if (have == 0)
 		return udp_drop(rx, u, timeout_ms);
 	for (unsigned i = 0; i < have; i++)
-		udp_post(u, i);
+		udp_post(rx, u, i);
 	/* At most two tries: now, and once more after waiting. */
 	for (int tries = 0; tries < 2; tries++) {
 		r = recvmmsg(rx->fd, u->msg, have, MSG_DONTWAIT, NULL);
@@ -160,11 +253,10 @@ static int udp_recv(struct jumbo_rx *rx, struct mbuf **pkts, unsigned n,
 				udp_info(u, i, pkts[out++], &now);
 			continue;
 		}
-		udp_info(u, i, u->slot[i], &now);
-		RX_ADD(rx, pages, _jumbo_rx_cut(u->slot[i], len));
+		if (!(pkts[out] = udp_take(rx, u, i, len)))
+			continue;
+		udp_info(u, i, pkts[out++], &now);
 		RX_ADD(rx, bytes, len);
-		pkts[out++] = u->slot[i];
-		u->slot[i] = NULL;
 	}
 	RX_ADD(rx, packets, out);
 	return (int)out;
@@ -176,8 +268,12 @@ static void udp_close(struct jumbo_rx *rx)
 
 	if (!u)
 		return;
-	for (unsigned i = 0; u->slot && i < u->nslots; i++)
-		m_freem(u->slot[i]);
+	for (unsigned i = 0; u->slot && i < u->nslots; i++) {
+		if (u->slot[i].run)
+			_jumbo_rx_run_keep(u->runs, u->slot[i].run);
+		m_freem(u->slot[i].chain);
+	}
+	_jumbo_rx_runs_close(u->runs);
 	free(u->slot);
 	free(u->msg);
 	free(u->iov);
@@ -212,12 +308,14 @@ int _jumbo_rx_udp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 	if (u->ppf > IOV_MAX)
 		return _jumbo_rx_fail(-EINVAL, "max_frame %zu needs %u pages, "
 				      "more than IOV_MAX", rx->max_frame, u->ppf);
+	/* A run for each slot stays idle between calls; more go back. */
+	u->runs = _jumbo_rx_runs_new(rx->pool, rx->page_size, u->ppf, u->nslots);
 	u->slot = calloc(u->nslots, sizeof(*u->slot));
 	u->msg = calloc(u->nslots, sizeof(*u->msg));
 	u->iov = calloc((size_t)u->nslots * u->ppf, sizeof(*u->iov));
 	u->ctl = calloc(u->nslots, sizeof(*u->ctl));
 	u->name = calloc(u->nslots, sizeof(*u->name));
-	if (!u->slot || !u->msg || !u->iov || !u->ctl || !u->name)
+	if (!u->runs || !u->slot || !u->msg || !u->iov || !u->ctl || !u->name)
 		return _jumbo_rx_fail(-ENOMEM, "out of memory");
 	return 0;
 }

@@ -1,0 +1,235 @@
+/*
+ * A receiver's runs: buffers of k contiguous pool pages, each big enough
+ * for one frame of max_frame, which a backend posts to the kernel whole
+ * (one iovec, one copy call) and hands out as a chain of one mbuf per page
+ * of the frame, as FreeBSD's 9k and 16k jumbo cluster zones did for the
+ * drivers that replaced jumbo(9).
+ *
+ * A run does not go back to the pool when its frame is freed: the free of
+ * its last page pushes it on the receiver's return stack (any thread), and
+ * the receiver takes the runs back at its next call, newest first, so that
+ * the next frames land in memory the consumer has just touched rather than
+ * in lines that left the cache long ago.  Runs beyond `keep` that sit idle
+ * go back to the pool, oldest first, so that a burst held by consumers
+ * does not stay with the receiver for good.
+ */
+#include "rx_int.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+struct rx_runs *_jumbo_rx_runs_new(struct jumbo_pool *pool, size_t page_size,
+				   unsigned k, unsigned keep)
+{
+	struct rx_runs *rs = calloc(1, sizeof(*rs));
+
+	if (!rs)
+		return NULL;
+	rs->pool = pool;
+	rs->page_size = page_size;
+	rs->k = k;
+	rs->keep = keep;
+	rs->live = 1;
+	return rs;
+}
+
+/* Gives a run's pages back to the pool and forgets it. */
+static void run_release(struct rx_runs *rs, struct rx_run *r)
+{
+	jumbo_pool_free_contig(rs->pool, r->addr, rs->k);
+	free(r);
+}
+
+static void runs_free_list(struct rx_runs *rs, struct rx_run *r)
+{
+	while (r) {
+		struct rx_run *next = r->next;
+		run_release(rs, r);
+		r = next;
+	}
+}
+
+static void runs_unref(struct rx_runs *rs)
+{
+	/*
+	 * acq_rel: the last one sees every other party's pushes on ret (each
+	 * push comes before its party's drop) and their writes to the runs.
+	 */
+	if (__atomic_sub_fetch(&rs->live, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	runs_free_list(rs, __atomic_load_n(&rs->ret, __ATOMIC_RELAXED));
+	runs_free_list(rs, rs->idle);
+	free(rs);
+}
+
+/*
+ * Whether a run whose mbufs are all freed may be posted again: every page
+ * plain allocated.  A page held by its last user (jumbo_pool_hold before
+ * the free, as a program that hands pages to other processes does) is
+ * still in use; the pool defers its free to the last unhold, and so must
+ * the receiver.
+ */
+static bool run_idle(const struct rx_runs *rs, const struct rx_run *r)
+{
+	for (unsigned i = 0; i < rs->k; i++)
+		if (jumbo_page_state(r->pg[i], NULL, NULL) != JUMBO_PG_ALLOC)
+			return false;
+	return true;
+}
+
+/* Drops cnt pages of run r; the free of its last page sends it back. */
+static void run_put(struct rx_run *r, unsigned cnt)
+{
+	struct rx_runs *rs = r->rs;
+	struct rx_run *old;
+
+	/* acq_rel: the last dropper sees the other pages' users are done. */
+	if (__atomic_sub_fetch(&r->refs, cnt, __ATOMIC_ACQ_REL) != 0)
+		return;
+	if (unlikely(!run_idle(rs, r))) {
+		/* Held pages go back to the pool at their last unhold. */
+		run_release(rs, r);
+		runs_unref(rs);
+		return;
+	}
+	old = __atomic_load_n(&rs->ret, __ATOMIC_RELAXED);
+	do {
+		r->next = old;
+		/* release: the receiver that takes the stack sees next. */
+	} while (!__atomic_compare_exchange_n(&rs->ret, &old, r, 1,
+					      __ATOMIC_RELEASE,
+					      __ATOMIC_RELAXED));
+	runs_unref(rs);
+}
+
+/* The free routine of every page of a run in an mbuf. */
+static void run_page_free(caddr_t page, void *args)
+{
+	(void)page;
+	run_put(args, 1);
+}
+
+void _jumbo_rx_runs_reclaim(struct rx_runs *rs)
+{
+	/*
+	 * acquire: pairs with the release of the pushes (their next links
+	 * and everything the freeing threads did with the pages).  Taking
+	 * the whole stack at once leaves no ABA to fear.
+	 */
+	struct rx_run *top = __atomic_exchange_n(&rs->ret, NULL,
+						 __ATOMIC_ACQUIRE);
+	struct rx_run *last = top, **link;
+	unsigned n;
+
+	if (top) {
+		/* Newest first, on top of the older idle runs. */
+		n = 1;
+		while (last->next) {
+			last = last->next;
+			n++;
+		}
+		last->next = rs->idle;
+		rs->idle = top;
+		rs->nidle += n;
+	}
+	if (rs->nidle <= rs->keep)
+		return;
+	/* The oldest idle runs past keep go back to the pool. */
+	link = &rs->idle;
+	for (n = 0; n < rs->keep; n++)
+		link = &(*link)->next;
+	runs_free_list(rs, *link);
+	*link = NULL;
+	rs->nidle = rs->keep;
+}
+
+struct rx_run *_jumbo_rx_run_get(struct rx_runs *rs)
+{
+	struct rx_run *r = rs->idle;
+
+	if (r) {
+		rs->idle = r->next;
+		rs->nidle--;
+		return r;
+	}
+	r = malloc(sizeof(*r) + rs->k * sizeof(r->pg[0]));
+	if (!r)
+		return NULL;
+	r->addr = jumbo_pool_alloc_contig(rs->pool, rs->k);
+	if (!r->addr) {
+		free(r);
+		return NULL;
+	}
+	for (unsigned i = 0; i < rs->k; i++)
+		r->pg[i] = jumbo_pool_page(rs->pool, r->addr + i * rs->page_size);
+	r->rs = rs;
+	r->refs = 0;
+	r->next = NULL;
+	return r;
+}
+
+void _jumbo_rx_run_keep(struct rx_runs *rs, struct rx_run *r)
+{
+	r->next = rs->idle;
+	rs->idle = r;
+	rs->nidle++;
+}
+
+struct mbuf *_jumbo_rx_run_chain(struct rx_runs *rs, struct rx_run *r,
+				 size_t len)
+{
+	unsigned np = (unsigned)((len + rs->page_size - 1) / rs->page_size);
+	unsigned got = 0;
+	struct mbuf *head = NULL, **tail = &head;
+	size_t left = len;
+
+	/*
+	 * A guard reference, so that a failure half-way (its mbufs freed,
+	 * each dropping a page) cannot send the run back; and the run, out
+	 * in a chain now, keeps the receiver's state alive.
+	 */
+	__atomic_store_n(&r->refs, np + 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&rs->live, 1, __ATOMIC_RELAXED);
+	for (; got < np; got++) {
+		struct mbuf *m = got ? m_get(M_NOWAIT, MT_DATA)
+				     : m_gethdr(M_NOWAIT, MT_DATA);
+		if (!m)
+			break;
+		if (m_extadd_jumbo(m, rs->pool, r->addr + got * rs->page_size,
+				   run_page_free, r)) {
+			m_free(m);
+			break;
+		}
+		m->m_len = left < rs->page_size ? left : rs->page_size;
+		left -= m->m_len;
+		*tail = m;
+		tail = &m->m_next;
+	}
+	if (got < np) {
+		/*
+		 * No mbuf: the partial chain is this thread's alone; freeing
+		 * it drops its pages, which with the rest and the guard
+		 * still counted cannot reach 0, so the run is not pushed
+		 * back and stays the caller's.
+		 */
+		m_freem(head);
+		__atomic_store_n(&r->refs, 0, __ATOMIC_RELAXED);
+		__atomic_sub_fetch(&rs->live, 1, __ATOMIC_RELAXED);
+		return NULL;
+	}
+	head->m_pkthdr.len = len;
+	run_put(r, 1); /* the guard: the chain holds the run now */
+	return head;
+}
+
+void _jumbo_rx_runs_close(struct rx_runs *rs)
+{
+	if (!rs)
+		return;
+	_jumbo_rx_runs_reclaim(rs);
+	runs_free_list(rs, rs->idle);
+	rs->idle = NULL;
+	rs->nidle = 0;
+	runs_unref(rs);
+}
