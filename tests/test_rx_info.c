@@ -1,10 +1,12 @@
 /*
  * Who sent a packet and when: udp and uring carry each datagram's sender
- * (IPv4 and IPv6, the empty datagram too) and the kernel's receive time;
- * tcp the connection's peer and the library's time.  The sender is checked against the sending socket's own
- * address; a time must lie between just before the send and just after
- * the receive (CLOCK_REALTIME, like the kernel's).  uring is skipped
- * (only) where io_uring is missing.
+ * (IPv4 and IPv6, the empty datagram too) and, with JUMBO_RX_TSTAMP, the
+ * kernel's receive time; by default (and with JUMBO_RX_NOTSTAMP, which
+ * wins over JUMBO_RX_TSTAMP) the library's time, as on tcp, which carries
+ * the connection's peer.  The sender is checked against the sending
+ * socket's own address; a time must lie between just before the send and
+ * just after the receive (CLOCK_REALTIME, like the kernel's).  uring is
+ * skipped (only) where io_uring is missing.
  */
 #include "test_rx.h"
 
@@ -68,6 +70,7 @@ static void test_dgram(enum jumbo_rx_backend b, const char *addr)
 	p.backend = b;
 	p.pool = pool;
 	p.addr = addr;
+	p.flags = JUMBO_RX_TSTAMP;
 	rx = jumbo_rx_open(&p, &err);
 	if (!rx && strchr(addr, ':')) {
 		printf("%s %s: skipped: %s\n", jumbo_rx_backend_name(b), addr,
@@ -100,11 +103,11 @@ static void test_dgram(enum jumbo_rx_backend b, const char *addr)
 	CHECK_EQ(jumbo_pool_destroy(pool), 0);
 }
 
-/* JUMBO_RX_NOTSTAMP: the sender still, the library's time. */
-static void test_notstamp(enum jumbo_rx_backend b)
+/* Without JUMBO_RX_TSTAMP: the sender still, the library's time. */
+static void test_user_time(enum jumbo_rx_backend b, unsigned flags)
 {
 	struct jumbo_pool *pool = rxt_pool(1024, 0);
-	struct jumbo_rx *rx = rxt_open(b, pool, 9000, JUMBO_RX_NOTSTAMP);
+	struct jumbo_rx *rx = rxt_open(b, pool, 9000, flags);
 	struct sockaddr_storage me;
 	struct mbuf *pkts[1];
 	uint64_t t0, t1;
@@ -163,11 +166,16 @@ int main(void)
 	test_dgram(JUMBO_RX_UDP, "127.0.0.1");
 	test_dgram(JUMBO_RX_UDP, "::1");
 	test_tcp();
-	test_notstamp(JUMBO_RX_UDP);
+	test_user_time(JUMBO_RX_UDP, 0);
+	test_user_time(JUMBO_RX_UDP, JUMBO_RX_NOTSTAMP);
+	test_user_time(JUMBO_RX_UDP, JUMBO_RX_NOTSTAMP | JUMBO_RX_TSTAMP);
 	if (jumbo_rx_backend_supported(JUMBO_RX_URING)) {
 		test_dgram(JUMBO_RX_URING, "127.0.0.1");
 		test_dgram(JUMBO_RX_URING, "::1");
-		test_notstamp(JUMBO_RX_URING);
+		test_user_time(JUMBO_RX_URING, 0);
+		test_user_time(JUMBO_RX_URING, JUMBO_RX_NOTSTAMP);
+		test_user_time(JUMBO_RX_URING,
+			       JUMBO_RX_NOTSTAMP | JUMBO_RX_TSTAMP);
 	} else
 		printf("uring skipped: %s\n", jumbo_rx_strerror());
 	return check_done("rx_info");

@@ -55,10 +55,15 @@ enum {
 	/* xdp: the driver's native XDP (zero-copy where it has it) instead
 	 * of generic XDP, which works on every interface and any MTU. */
 	JUMBO_RX_XDP_NATIVE = 1u << 2,
-	/* udp, uring: no kernel receive time (SO_TIMESTAMPNS), which costs
-	 * the kernel a clock read and a control message per datagram;
-	 * rcv_tstmp is then the library's (JUMBO_RCV_TS_USER). */
-	JUMBO_RX_NOTSTAMP = 1u << 3
+	/* udp, uring: no kernel receive time.  The default since 1.1; kept
+	 * for programs written to 1.0, and it wins over JUMBO_RX_TSTAMP. */
+	JUMBO_RX_NOTSTAMP = 1u << 3,
+	/* udp, uring: the kernel's receive time of each datagram
+	 * (SO_TIMESTAMPNS, JUMBO_RCV_TS_KERNEL), which costs a clock read
+	 * per packet and a control message per datagram; without it
+	 * rcv_tstmp is the library's time of the receive call
+	 * (JUMBO_RCV_TS_USER).  Opt-in since 1.1 (1.0 always asked). */
+	JUMBO_RX_TSTAMP = 1u << 4
 };
 
 struct jumbo_rx_params {

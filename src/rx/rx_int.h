@@ -89,6 +89,13 @@ JUMBO_HIDDEN int _jumbo_rx_wait(int fd, int timeout_ms);
  */
 JUMBO_HIDDEN unsigned _jumbo_rx_cut(struct mbuf *m, size_t len);
 
+/* Whether the receiver asks the kernel for each datagram's time. */
+static inline int _jumbo_rx_kernel_tstamp(const struct jumbo_rx *rx)
+{
+	return (rx->flags & (JUMBO_RX_TSTAMP | JUMBO_RX_NOTSTAMP)) ==
+	       JUMBO_RX_TSTAMP;
+}
+
 /* Now, for rcv_tstmp: ns since the epoch (a vDSO call, once per batch). */
 static inline uint64_t _jumbo_rx_now(void)
 {

@@ -20,7 +20,8 @@
  * next one.  What the socket itself dropped (a full receive buffer) is
  * read from the socket when the counters are taken (SO_MEMINFO).  Each
  * packet header carries its sender (msg_name) and the kernel's receive
- * time (SO_TIMESTAMPNS).
+ * time (SO_TIMESTAMPNS) when JUMBO_RX_TSTAMP asks for it, else the time of
+ * the receive call.
  */
 #include "rx_int.h"
 
@@ -128,8 +129,10 @@ static void udp_post(struct jumbo_rx *rx, struct rx_udp *u, unsigned i)
 	mh->msg_iovlen = k;
 	mh->msg_name = &u->name[i];
 	mh->msg_namelen = sizeof(u->name[i]);
-	mh->msg_control = u->ctl[i];
-	mh->msg_controllen = sizeof(u->ctl[i]);
+	if (_jumbo_rx_kernel_tstamp(rx)) {
+		mh->msg_control = u->ctl[i];
+		mh->msg_controllen = sizeof(u->ctl[i]);
+	}
 }
 
 /*
@@ -294,8 +297,8 @@ int _jumbo_rx_udp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 	e = _jumbo_rx_socket(rx, p, SOCK_DGRAM);
 	if (e)
 		return e;
-	/* The kernel's receive time on every datagram (else ours). */
-	if (!(rx->flags & JUMBO_RX_NOTSTAMP))
+	/* The kernel's receive time on every datagram if asked (else ours). */
+	if (_jumbo_rx_kernel_tstamp(rx))
 		(void)setsockopt(rx->fd, SOL_SOCKET, SO_TIMESTAMPNS,
 				 &(int){ 1 }, sizeof(int));
 	u = calloc(1, sizeof(*u));

@@ -8,9 +8,10 @@
  * (the buffer id in the completion), and a buffer comes back to the ring
  * when the program is done with it.  A buffer is a run of k pages: the
  * end of the first holds what recvmsg writes before the payload (the
- * sender's address and the kernel's receive time), the payload lies on
- * the k - 1 = ceil(max_frame / page) pages after it, from their start; a
- * datagram longer than max_frame is counted (truncated) and dropped.
+ * sender's address and, if asked, the kernel's receive time), the
+ * payload lies on the k - 1 = ceil(max_frame / page) pages after it, from
+ * their start; a datagram longer than max_frame is counted (truncated)
+ * and dropped.
  *
  * Each page of a datagram's run goes on its own mbuf with a free routine
  * (m_extadd_jumbo) that counts the run's pages back; the last one pushes
@@ -482,8 +483,8 @@ int _jumbo_rx_uring_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 	e = _jumbo_rx_socket(rx, p, SOCK_DGRAM);
 	if (e)
 		return e;
-	/* The kernel's receive time with every datagram (else ours). */
-	if (!(rx->flags & JUMBO_RX_NOTSTAMP))
+	/* The kernel's receive time with every datagram if asked (else ours). */
+	if (_jumbo_rx_kernel_tstamp(rx))
 		(void)setsockopt(rx->fd, SOL_SOCKET, SO_TIMESTAMPNS,
 				 &(int){ 1 }, sizeof(int));
 	while (ent < rx->ring_entries)
