@@ -43,11 +43,11 @@
 
 #define RCVBUF (64 << 20)
 
-enum kind { K_UDP, K_URING, K_TCP, K_MALLOC, K_REUSE, K_MMSG, K_UDP_NT,
-	    K_URING_NT };
+enum kind { K_UDP, K_URING, K_TCP, K_MALLOC, K_REUSE, K_MMSG, K_UDP_TS,
+	    K_URING_TS };
 static const char *const kind_name[] = { "udp", "uring", "tcp", "malloc",
-					 "reuse", "reuse-mm", "udp-nots",
-					 "uring-nots" };
+					 "reuse", "reuse-mm", "udp-ts",
+					 "uring-ts" };
 #define NKINDS 8
 #define NUDP 7 /* columns of the UDP table */
 
@@ -56,7 +56,7 @@ static int rounds = 7;
 static unsigned batch = 64;
 static size_t only_size;   /* --size: one frame size only */
 static unsigned only_mask; /* --only (repeatable): these receivers only */
-static int tstamp;         /* --tstamp: udp and uring without timestamps too */
+static int tstamp;         /* --tstamp: udp and uring with kernel times too */
 static unsigned ring_opt;  /* --ring: uring buffers; 0: the frames of a round */
 
 /*
@@ -148,8 +148,8 @@ static int rxb_open(struct rxb *b, enum kind k, int stream, size_t frame,
 	int err = 0;
 
 	jumbo_rx_params_init(&p);
-	p.backend = k == K_UDP || k == K_UDP_NT	      ? JUMBO_RX_UDP
-		    : k == K_URING || k == K_URING_NT ? JUMBO_RX_URING
+	p.backend = k == K_UDP || k == K_UDP_TS	      ? JUMBO_RX_UDP
+		    : k == K_URING || k == K_URING_TS ? JUMBO_RX_URING
 						      : JUMBO_RX_TCP;
 	p.max_frame = frame;
 	p.batch = batch;
@@ -157,8 +157,8 @@ static int rxb_open(struct rxb *b, enum kind k, int stream, size_t frame,
 	p.rcvbuf = RCVBUF;
 	p.pool = pool;
 	p.flags = stream ? JUMBO_RX_LEN32 : 0;
-	if (k == K_UDP_NT || k == K_URING_NT)
-		p.flags |= JUMBO_RX_NOTSTAMP;
+	if (k == K_UDP_TS || k == K_URING_TS)
+		p.flags |= JUMBO_RX_TSTAMP;
 	b->rx = jumbo_rx_open(&p, &err);
 	if (!b->rx)
 		return err;
@@ -223,8 +223,8 @@ static unsigned fill_count(size_t frame)
 
 static int skip_kind(enum kind k, int have_uring)
 {
-	return ((k == K_URING || k == K_URING_NT) && !have_uring) ||
-	       ((k == K_UDP_NT || k == K_URING_NT) && !tstamp &&
+	return ((k == K_URING || k == K_URING_TS) && !have_uring) ||
+	       ((k == K_UDP_TS || k == K_URING_TS) && !tstamp &&
 		!(only_mask & 1u << k)) ||
 	       (only_mask && !(only_mask & 1u << k));
 }
@@ -452,8 +452,8 @@ int main(int argc, char **argv)
 {
 	static const size_t sizes[] = { 1500, 4096, 9000, 65000 };
 	static const enum kind udp_kinds[NUDP] = { K_UDP, K_URING, K_MALLOC,
-						   K_REUSE, K_MMSG, K_UDP_NT,
-						   K_URING_NT };
+						   K_REUSE, K_MMSG, K_UDP_TS,
+						   K_URING_TS };
 	static const enum kind tcp_kinds[] = { K_TCP, K_MALLOC, K_REUSE };
 	int quick = 0, udp_only = 0, have_uring = jumbo_rx_backend_supported(JUMBO_RX_URING);
 	struct jumbo_pool_params pp;
@@ -502,7 +502,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "usage: jumbo-bench-rx [--quick] "
 				"[--batch N (1 to 256, default 64)] [--size "
 				"BYTES] [--only udp|uring|tcp|malloc|reuse|"
-				"reuse-mm|udp-nots|uring-nots]... [--udp] "
+				"reuse-mm|udp-ts|uring-ts]... [--udp] "
 				"[--rounds N] [--tstamp] [--ring N] "
 				"[--reserve PAGES|auto] "
 				"[--plot DIR]\n");
