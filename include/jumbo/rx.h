@@ -72,7 +72,8 @@ struct jumbo_rx_params {
 	uint16_t port;         /* 0: any free port (see jumbo_rx_port) */
 	size_t max_frame;      /* largest frame kept; 0: 9000 */
 	unsigned batch;        /* packets per system call; 0: 32 */
-	unsigned ring_entries; /* uring: buffers in the ring; 0: 256 */
+	unsigned ring_entries; /* uring: runs it makes, at most 2 x batch in
+				  the ring at once; 0: 256 */
 	int rcvbuf;            /* SO_RCVBUF in bytes; 0: 16 MiB */
 	unsigned flags;        /* JUMBO_RX_* */
 	struct jumbo_pool *pool; /* NULL: the default pool (jumbo_vm_init);

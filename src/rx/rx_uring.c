@@ -61,7 +61,7 @@ struct rx_uring;
 struct uring_run {
 	char *addr;
 	unsigned refs;        /* atomic */
-	int next;             /* link on the return stack */
+	int next;             /* link on the return stack or the idle one */
 	struct rx_uring *u;
 };
 
@@ -79,6 +79,8 @@ struct rx_uring {
 	unsigned k;           /* pages per run: a header page, then payload */
 	struct msghdr mh;     /* the recvmsg template: name and control sizes */
 	unsigned in_ring;     /* runs the kernel holds now */
+	unsigned target;      /* runs to keep in the ring, at most nruns */
+	int idle_head;        /* runs back, not in the ring: newest on top */
 	int armed;            /* a multishot receive is in flight */
 	int ret_head;         /* atomic: stack of runs freed by consumers */
 	unsigned live;        /* atomic, see above */
@@ -181,16 +183,39 @@ static void uring_add(struct rx_uring *u, int bid, int off)
 			      io_uring_buf_ring_mask(u->entries), off);
 }
 
-/* Puts the runs consumers gave back into the ring. */
+/*
+ * Takes back the runs consumers gave back, newest on top of the idle
+ * ones, and tops the ring up to its target from the top.  The kernel
+ * takes buffers in ring order, so a ring holding every run would cycle
+ * through all of them, each cold by the time it came round again (at
+ * 9000 bytes 256 runs are 4 MiB); a ring kept at a couple of batches,
+ * refilled with the runs just freed, writes into memory still in the
+ * cache.  The socket's buffer, not the ring, absorbs a burst: a ring
+ * that runs dry only ends the multishot receive (ENOBUFS), which the
+ * next call arms again.
+ */
 static void uring_reclaim(struct rx_uring *u)
 {
 	/* acquire: pairs with the release of the pushes. */
-	int bid = __atomic_exchange_n(&u->ret_head, URING_NONE,
+	int top = __atomic_exchange_n(&u->ret_head, URING_NONE,
 				      __ATOMIC_ACQUIRE);
 	int n = 0;
 
-	for (; bid != URING_NONE; bid = u->run[bid].next)
+	if (top != URING_NONE) {
+		int last = top;
+
+		while (u->run[last].next != URING_NONE)
+			last = u->run[last].next;
+		u->run[last].next = u->idle_head;
+		u->idle_head = top;
+	}
+	while (u->in_ring + (unsigned)n < u->target &&
+	       u->idle_head != URING_NONE) {
+		int bid = u->idle_head;
+
+		u->idle_head = u->run[bid].next;
 		uring_add(u, bid, n++);
+	}
 	if (n) {
 		io_uring_buf_ring_advance(u->br, n);
 		u->in_ring += (unsigned)n;
@@ -495,6 +520,7 @@ int _jumbo_rx_uring_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 	u->ring.ring_fd = -1;
 	u->live = 1;
 	u->ret_head = URING_NONE;
+	u->idle_head = URING_NONE;
 	u->entries = ent;
 	u->pool = rx->pool;
 	u->page_size = rx->page_size;
@@ -545,10 +571,13 @@ int _jumbo_rx_uring_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 				      "uring backend: registering the buffer "
 				      "ring failed: %s (provided-buffer rings "
 				      "need Linux 5.19)", strerror(-e));
-	for (unsigned i = 0; i < u->nruns; i++)
-		uring_add(u, (int)i, (int)i);
-	io_uring_buf_ring_advance(u->br, (int)u->nruns);
-	u->in_ring = u->nruns;
+	/* Every run idle, then as many in the ring as its target. */
+	for (unsigned i = u->nruns; i-- > 0;) {
+		u->run[i].next = u->idle_head;
+		u->idle_head = (int)i;
+	}
+	u->target = 2 * rx->batch < u->nruns ? 2 * rx->batch : u->nruns;
+	uring_reclaim(u);
 	return 0;
 }
 
