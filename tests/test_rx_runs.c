@@ -1,0 +1,308 @@
+/*
+ * Frames in runs of pages, and runs reused while hot:
+ *
+ *  - udp: in a pool whose loose pages are scattered, a datagram lands in
+ *    one run of contiguous pages, still one full page-aligned mbuf per
+ *    page (9000 bytes: 4096, 4096, 808), intact;
+ *  - udp: a page held (jumbo_pool_hold) when its chain is freed is not
+ *    written again until its last unhold (the hold defers the free, as in
+ *    the pool), and every page comes back after it;
+ *  - udp: chains outlive their receiver; freed after jumbo_rx_close, their
+ *    runs go back to the pool;
+ *  - udp: chains freed by another thread than the receiver's (the runs'
+ *    return stack), every frame intact, no page lost;
+ *  - uring: one frame at a time, received and freed, cycles through a
+ *    couple of batches of runs, not through every run of the ring.
+ *
+ * Takes a seed (printed) for the scattering and the stream's sizes.
+ */
+#include "test_rx.h"
+
+#include <stdlib.h>
+
+/* Allocates and frees pages in a shuffled order: loose pages scattered. */
+static void scatter(struct jumbo_pool *pool, uint64_t seed)
+{
+	void *pg[256];
+	unsigned n = jumbo_pool_alloc_bulk(pool, pg, 256);
+
+	REQUIRE(n == 256);
+	for (unsigned i = n - 1; i > 0; i--) {
+		unsigned j;
+		void *t;
+
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		j = (unsigned)((seed >> 33) % (i + 1));
+		t = pg[i];
+		pg[i] = pg[j];
+		pg[j] = t;
+	}
+	CHECK_EQ(jumbo_pool_free_bulk(pool, pg, n), 0);
+}
+
+/* The chain's pages follow each other; its shape is one mbuf per page. */
+static void check_run(const struct mbuf *m, size_t len, size_t ps)
+{
+	size_t left = len;
+	const char *first = m->m_data;
+	unsigned i = 0;
+
+	for (const struct mbuf *n = m; n; n = n->m_next, i++) {
+		CHECK(n->m_flags & M_EXT);
+		CHECK(n->m_data == first + (size_t)i * ps);
+		CHECK(n->m_data == n->m_ext.ext_buf);
+		CHECK_EQ(n->m_len, left < ps ? left : ps);
+		left -= n->m_len;
+	}
+	CHECK_EQ(left, 0);
+	CHECK_EQ(i, (len + ps - 1) / ps);
+}
+
+static void udp_one_run(uint64_t seed)
+{
+	static const size_t lens[] = { 9000, 5000, 100, 8192 };
+	struct jumbo_pool *pool = rxt_pool(4096, 0);
+	struct jumbo_rx *rx;
+	struct mbuf *pkts[4];
+	size_t ps = jumbo_pool_page_size(pool);
+	int fd, n;
+
+	scatter(pool, seed);
+	rx = rxt_open(JUMBO_RX_UDP, pool, 9000, 0);
+	fd = jf_connect("127.0.0.1", jumbo_rx_port(rx), SOCK_DGRAM);
+	REQUIRE(fd >= 0);
+	for (unsigned i = 0; i < 4; i++)
+		rxt_send_frame(fd, lens[i], i);
+	n = rxt_recv_some(rx, pkts, 4);
+	CHECK_EQ(n, 4);
+	for (int i = 0; i < n; i++) {
+		check_run(pkts[i], lens[i], ps);
+		rxt_check_frame(pkts[i], lens[i], (uint64_t)i);
+	}
+	printf("udp: %d frames, each in one run of pages\n", n);
+	close(fd);
+	CHECK_EQ(jumbo_rx_close(rx), 0);
+	CHECK_EQ(rxt_in_use(pool), 0);
+	CHECK_EQ(jumbo_pool_destroy(pool), 0);
+}
+
+static void udp_hold(void)
+{
+	struct jumbo_pool *pool = rxt_pool(4096, 0);
+	struct jumbo_rx_params p;
+	struct jumbo_rx *rx;
+	struct mbuf *pkts[1];
+	static char before[4096];
+	char *page;
+	int fd, err;
+
+	jumbo_rx_params_init(&p);
+	p.pool = pool;
+	p.batch = 1; /* one slot: the run freed last is posted next */
+	rx = jumbo_rx_open(&p, &err);
+	REQUIRE(rx != NULL);
+	fd = jf_connect("127.0.0.1", jumbo_rx_port(rx), SOCK_DGRAM);
+	REQUIRE(fd >= 0);
+	rxt_send_frame(fd, 9000, 1);
+	REQUIRE(rxt_recv_some(rx, pkts, 1) == 1);
+	page = pkts[0]->m_data;
+	memcpy(before, page, sizeof(before));
+	CHECK_EQ(jumbo_pool_hold(pool, page), 0);
+	m_freem(pkts[0]);
+	for (uint64_t i = 2; i < 50; i++) {
+		rxt_send_frame(fd, 9000, i);
+		REQUIRE(rxt_recv_some(rx, pkts, 1) == 1);
+		CHECK(pkts[0]->m_data != page);
+		rxt_check_frame(pkts[0], 9000, i);
+	}
+	CHECK(memcmp(before, page, sizeof(before)) == 0);
+	CHECK_EQ(jumbo_pool_unhold(pool, page), 0);
+	CHECK_EQ(jumbo_page_state(jumbo_pool_page(pool, page), NULL, NULL),
+		 JUMBO_PG_FREE);
+	printf("udp: a held page is left alone until its unhold\n");
+	close(fd);
+	CHECK_EQ(jumbo_rx_close(rx), 0);
+	CHECK_EQ(rxt_in_use(pool), 0);
+	CHECK_EQ(jumbo_pool_destroy(pool), 0);
+}
+
+static void udp_outlive(void)
+{
+	struct jumbo_pool *pool = rxt_pool(4096, 0);
+	struct jumbo_rx *rx = rxt_open(JUMBO_RX_UDP, pool, 9000, 0);
+	struct mbuf *pkts[3];
+	int fd = jf_connect("127.0.0.1", jumbo_rx_port(rx), SOCK_DGRAM), n;
+
+	REQUIRE(fd >= 0);
+	for (unsigned i = 0; i < 3; i++)
+		rxt_send_frame(fd, 9000 - i * 4000, i);
+	n = rxt_recv_some(rx, pkts, 3);
+	CHECK_EQ(n, 3);
+	close(fd);
+	CHECK_EQ(jumbo_rx_close(rx), 0);
+	CHECK(rxt_in_use(pool) > 0);
+	for (int i = 0; i < n; i++)
+		rxt_check_frame(pkts[i], 9000 - (size_t)i * 4000, (uint64_t)i);
+	CHECK_EQ(rxt_in_use(pool), 0);
+	CHECK_EQ(jumbo_pool_destroy(pool), 0);
+}
+
+/* A queue of chains from the receive thread to a consumer thread. */
+struct q {
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	struct mbuf *ent[256];
+	unsigned head, tail;
+	int done;
+	struct rxt_seen v;
+};
+
+static void *consumer(void *arg)
+{
+	struct q *q = arg;
+
+	pthread_mutex_lock(&q->lock);
+	for (;;) {
+		while (q->head == q->tail && !q->done)
+			pthread_cond_wait(&q->cv, &q->lock);
+		if (q->head == q->tail)
+			break;
+		struct mbuf *m = q->ent[q->head++ % 256];
+		pthread_cond_broadcast(&q->cv);
+		pthread_mutex_unlock(&q->lock);
+		rxt_check(&q->v, m); /* frees it: the run goes back from here */
+		/* release: the sender's window reads it. */
+		__atomic_store_n(&q->v.acked, q->v.frames, __ATOMIC_RELEASE);
+		pthread_mutex_lock(&q->lock);
+	}
+	pthread_mutex_unlock(&q->lock);
+	return NULL;
+}
+
+static void udp_threads(uint64_t seed)
+{
+	enum { N = 3000 };
+	struct jumbo_pool *pool = rxt_pool(4096, 0);
+	struct jumbo_rx *rx = rxt_open(JUMBO_RX_UDP, pool, 9000, 0);
+	struct rxt_send t;
+	struct jumbo_rx_stats st;
+	struct mbuf *pkts[32];
+	pthread_t th;
+	uint64_t deadline = jf_now_ns() + 30000000000ull, got = 0;
+	static struct q q;
+
+	memset(&q, 0, sizeof(q));
+	pthread_mutex_init(&q.lock, NULL);
+	pthread_cond_init(&q.cv, NULL);
+	q.v.pool = pool;
+	q.v.buf = malloc(65536);
+	REQUIRE(q.v.buf != NULL);
+	memset(&t, 0, sizeof(t));
+	t.port = jumbo_rx_port(rx);
+	t.type = SOCK_DGRAM;
+	t.s.min_len = JF_HDR;
+	t.s.max_len = 9000;
+	t.s.count = N;
+	t.s.duration_ns = 20000000000ull;
+	t.s.window = 64;
+	t.s.acked = &q.v.acked;
+	t.s.seed = seed | 1;
+	REQUIRE(pthread_create(&th, NULL, consumer, &q) == 0);
+	REQUIRE(pthread_create(&t.th, NULL, rxt_send_main, &t) == 0);
+	while (got < N && jf_now_ns() < deadline) {
+		int r = jumbo_rx_recv(rx, pkts, 32, 100);
+		REQUIRE(r >= 0);
+		pthread_mutex_lock(&q.lock);
+		for (int i = 0; i < r; i++) {
+			while (q.tail - q.head == 256)
+				pthread_cond_wait(&q.cv, &q.lock);
+			q.ent[q.tail++ % 256] = pkts[i];
+		}
+		pthread_cond_broadcast(&q.cv);
+		pthread_mutex_unlock(&q.lock);
+		got += (uint64_t)r;
+	}
+	pthread_mutex_lock(&q.lock);
+	q.done = 1;
+	pthread_cond_broadcast(&q.cv);
+	pthread_mutex_unlock(&q.lock);
+	pthread_join(th, NULL);
+	pthread_join(t.th, NULL);
+	CHECK_EQ(jumbo_rx_stats(rx, &st), 0);
+	printf("udp, freed by another thread: %llu frames, bad %llu, out of "
+	       "order %llu\n", (unsigned long long)q.v.frames,
+	       (unsigned long long)q.v.bad,
+	       (unsigned long long)q.v.out_of_order);
+	CHECK_EQ(t.s.sent, N);
+	CHECK_EQ(q.v.frames, N);
+	CHECK_EQ(q.v.bad, 0);
+	CHECK_EQ(q.v.foreign_pages, 0);
+	CHECK_EQ(q.v.out_of_order, 0);
+	CHECK_EQ(st.no_buffer, 0);
+	CHECK_EQ(jumbo_rx_close(rx), 0);
+	CHECK_EQ(rxt_in_use(pool), 0);
+	CHECK_EQ(jumbo_pool_destroy(pool), 0);
+	free(q.v.buf);
+	pthread_mutex_destroy(&q.lock);
+	pthread_cond_destroy(&q.cv);
+}
+
+static int cmp_ptr(const void *a, const void *b)
+{
+	uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+	return (x > y) - (x < y);
+}
+
+static void uring_hot(void)
+{
+	enum { FRAMES = 200, BATCH = 4 };
+	struct jumbo_pool *pool = rxt_pool(4096, 0);
+	struct jumbo_rx_params p;
+	struct jumbo_rx *rx;
+	struct mbuf *pkts[1];
+	uintptr_t first[FRAMES];
+	unsigned distinct = 0;
+	int fd, err;
+
+	jumbo_rx_params_init(&p);
+	p.backend = JUMBO_RX_URING;
+	p.pool = pool;
+	p.batch = BATCH;
+	p.ring_entries = 64;
+	rx = jumbo_rx_open(&p, &err);
+	REQUIRE(rx != NULL);
+	fd = jf_connect("127.0.0.1", jumbo_rx_port(rx), SOCK_DGRAM);
+	REQUIRE(fd >= 0);
+	for (uint64_t i = 0; i < FRAMES; i++) {
+		rxt_send_frame(fd, 9000, i);
+		REQUIRE(rxt_recv_some(rx, pkts, 1) == 1);
+		first[i] = (uintptr_t)pkts[0]->m_data;
+		rxt_check_frame(pkts[0], 9000, i);
+	}
+	qsort(first, FRAMES, sizeof(first[0]), cmp_ptr);
+	for (unsigned i = 0; i < FRAMES; i++)
+		distinct += i == 0 || first[i] != first[i - 1];
+	printf("uring: %u frames one at a time used %u of 64 runs\n", FRAMES,
+	       distinct);
+	/* The ring holds two batches; the run just freed joins it next. */
+	CHECK(distinct <= 2 * BATCH + 1);
+	close(fd);
+	CHECK_EQ(jumbo_rx_close(rx), 0);
+	CHECK_EQ(rxt_in_use(pool), 0);
+	CHECK_EQ(jumbo_pool_destroy(pool), 0);
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t seed = test_seed(argc, argv, "test_rx_runs");
+
+	udp_one_run(seed);
+	udp_hold();
+	udp_outlive();
+	udp_threads(seed);
+	if (jumbo_rx_backend_supported(JUMBO_RX_URING))
+		uring_hot();
+	else
+		printf("uring skipped: %s\n", jumbo_rx_strerror());
+	return check_done("rx_runs");
+}
