@@ -183,9 +183,13 @@ JUMBO_HIDDEN void _jumbo_rx_run_keep(struct rx_runs *rs, struct rx_run *r);
  * Receive thread: the frame of len bytes (> 0) at the start of run r as a
  * packet-header chain of one mbuf per page; the run is out until every
  * page is freed.  NULL when there are no mbufs: r is still the caller's.
+ * The caller counts the runs it made chains of with _jumbo_rx_runs_out
+ * before the chains leave the receive call.
  */
 JUMBO_HIDDEN struct mbuf *_jumbo_rx_run_chain(struct rx_runs *rs,
 					      struct rx_run *r, size_t len);
+/* Receive thread: n runs went out in chains (one update per call). */
+JUMBO_HIDDEN void _jumbo_rx_runs_out(struct rx_runs *rs, unsigned n);
 /* The receiver closes: idle runs go back now, runs out when freed. */
 JUMBO_HIDDEN void _jumbo_rx_runs_close(struct rx_runs *rs);
 

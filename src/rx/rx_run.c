@@ -84,8 +84,15 @@ static void run_put(struct rx_run *r, unsigned cnt)
 	struct rx_runs *rs = r->rs;
 	struct rx_run *old;
 
-	/* acq_rel: the last dropper sees the other pages' users are done. */
-	if (__atomic_sub_fetch(&r->refs, cnt, __ATOMIC_ACQ_REL) != 0)
+	/*
+	 * Whoever holds the last cnt pages is alone with the run: no one
+	 * else can drop a reference, so a load says it without a locked
+	 * operation (the usual case: one thread frees the whole chain).
+	 * acquire / acq_rel: the last dropper sees the other pages' users
+	 * done with them.
+	 */
+	if (__atomic_load_n(&r->refs, __ATOMIC_ACQUIRE) != cnt &&
+	    __atomic_sub_fetch(&r->refs, cnt, __ATOMIC_ACQ_REL) != 0)
 		return;
 	if (unlikely(!run_idle(rs, r))) {
 		/* Held pages go back to the pool at their last unhold. */
@@ -186,11 +193,10 @@ struct mbuf *_jumbo_rx_run_chain(struct rx_runs *rs, struct rx_run *r,
 
 	/*
 	 * A guard reference, so that a failure half-way (its mbufs freed,
-	 * each dropping a page) cannot send the run back; and the run, out
-	 * in a chain now, keeps the receiver's state alive.
+	 * each dropping a page) cannot send the run back.  The chain is
+	 * this thread's until the receive call returns, so plain stores.
 	 */
 	__atomic_store_n(&r->refs, np + 1, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&rs->live, 1, __ATOMIC_RELAXED);
 	for (; got < np; got++) {
 		struct mbuf *m = got ? m_get(M_NOWAIT, MT_DATA)
 				     : m_gethdr(M_NOWAIT, MT_DATA);
@@ -215,12 +221,22 @@ struct mbuf *_jumbo_rx_run_chain(struct rx_runs *rs, struct rx_run *r,
 		 */
 		m_freem(head);
 		__atomic_store_n(&r->refs, 0, __ATOMIC_RELAXED);
-		__atomic_sub_fetch(&rs->live, 1, __ATOMIC_RELAXED);
 		return NULL;
 	}
 	head->m_pkthdr.len = len;
-	run_put(r, 1); /* the guard: the chain holds the run now */
+	__atomic_store_n(&r->refs, np, __ATOMIC_RELAXED); /* guard off */
 	return head;
+}
+
+void _jumbo_rx_runs_out(struct rx_runs *rs, unsigned n)
+{
+	/*
+	 * Relaxed: the chains reach other threads only after the receive
+	 * call returns, through whatever hand-off the program uses, which
+	 * orders this before their frees' drops.
+	 */
+	if (n)
+		__atomic_add_fetch(&rs->live, n, __ATOMIC_RELAXED);
 }
 
 void _jumbo_rx_runs_close(struct rx_runs *rs)

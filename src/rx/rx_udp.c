@@ -43,6 +43,7 @@ struct rx_udp {
 	unsigned ppf;            /* pages per frame: iovecs of a chain slot */
 	struct rx_runs *runs;
 	int short_of_runs;       /* the last fill found no run for a slot */
+	unsigned runs_out;       /* runs made chains of in this call */
 	struct udp_slot *slot;   /* nslots */
 	struct mmsghdr *msg;     /* nslots */
 	struct iovec *iov;       /* nslots * ppf */
@@ -170,6 +171,7 @@ static struct mbuf *udp_take(struct jumbo_rx *rx, struct rx_udp *u,
 			return NULL;
 		}
 		sl->run = NULL;
+		u->runs_out++;
 		RX_ADD(rx, pages, np);
 		return m;
 	}
@@ -261,6 +263,8 @@ static int udp_recv(struct jumbo_rx *rx, struct mbuf **pkts, unsigned n,
 		udp_info(u, i, pkts[out++], &now);
 		RX_ADD(rx, bytes, len);
 	}
+	_jumbo_rx_runs_out(u->runs, u->runs_out);
+	u->runs_out = 0;
 	RX_ADD(rx, packets, out);
 	return (int)out;
 }
