@@ -162,7 +162,6 @@ struct rx_runs {
 	struct jumbo_pool *pool;
 	size_t page_size;
 	unsigned k;           /* pages per run */
-	unsigned keep;        /* idle runs kept; older ones go to the pool */
 	struct rx_run *idle;  /* newest first */
 	unsigned nidle;
 	struct rx_run *ret;   /* atomic: runs given back, newest on top */
@@ -171,10 +170,13 @@ struct rx_runs {
 
 /* NULL (no memory) or a receiver's runs of k pages each; none made yet. */
 JUMBO_HIDDEN struct rx_runs *_jumbo_rx_runs_new(struct jumbo_pool *pool,
-						size_t page_size, unsigned k,
-						unsigned keep);
-/* Receive thread: takes back the runs given back since the last call. */
-JUMBO_HIDDEN void _jumbo_rx_runs_reclaim(struct rx_runs *rs);
+						size_t page_size, unsigned k);
+/*
+ * Receive thread: takes back the runs given back since the last call,
+ * newest first, and keeps at most keep idle (the oldest of the rest go
+ * back to the pool).
+ */
+JUMBO_HIDDEN void _jumbo_rx_runs_reclaim(struct rx_runs *rs, unsigned keep);
 /* Receive thread: the newest idle run, else a new one; NULL if none. */
 JUMBO_HIDDEN struct rx_run *_jumbo_rx_run_get(struct rx_runs *rs);
 /* Receive thread: an unused run back on the idle list. */

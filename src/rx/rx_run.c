@@ -9,9 +9,10 @@
  * its last page pushes it on the receiver's return stack (any thread), and
  * the receiver takes the runs back at its next call, newest first, so that
  * the next frames land in memory the consumer has just touched rather than
- * in lines that left the cache long ago.  Runs beyond `keep` that sit idle
- * go back to the pool, oldest first, so that a burst held by consumers
- * does not stay with the receiver for good.
+ * in lines that left the cache long ago.  Idle runs beyond what the
+ * receiver's empty slots can take go back to the pool, oldest first, so
+ * that a burst held by consumers does not stay with the receiver for
+ * good, and the receiver keeps no more than a run per slot.
  */
 #include "rx_int.h"
 
@@ -20,7 +21,7 @@
 #include <stdlib.h>
 
 struct rx_runs *_jumbo_rx_runs_new(struct jumbo_pool *pool, size_t page_size,
-				   unsigned k, unsigned keep)
+				   unsigned k)
 {
 	struct rx_runs *rs = calloc(1, sizeof(*rs));
 
@@ -29,7 +30,6 @@ struct rx_runs *_jumbo_rx_runs_new(struct jumbo_pool *pool, size_t page_size,
 	rs->pool = pool;
 	rs->page_size = page_size;
 	rs->k = k;
-	rs->keep = keep;
 	rs->live = 1;
 	return rs;
 }
@@ -117,7 +117,7 @@ static void run_page_free(caddr_t page, void *args)
 	run_put(args, 1);
 }
 
-void _jumbo_rx_runs_reclaim(struct rx_runs *rs)
+void _jumbo_rx_runs_reclaim(struct rx_runs *rs, unsigned keep)
 {
 	/*
 	 * acquire: pairs with the release of the pushes (their next links
@@ -140,15 +140,15 @@ void _jumbo_rx_runs_reclaim(struct rx_runs *rs)
 		rs->idle = top;
 		rs->nidle += n;
 	}
-	if (rs->nidle <= rs->keep)
+	if (rs->nidle <= keep)
 		return;
 	/* The oldest idle runs past keep go back to the pool. */
 	link = &rs->idle;
-	for (n = 0; n < rs->keep; n++)
+	for (n = 0; n < keep; n++)
 		link = &(*link)->next;
 	runs_free_list(rs, *link);
 	*link = NULL;
-	rs->nidle = rs->keep;
+	rs->nidle = keep;
 }
 
 struct rx_run *_jumbo_rx_run_get(struct rx_runs *rs)
@@ -243,8 +243,7 @@ void _jumbo_rx_runs_close(struct rx_runs *rs)
 {
 	if (!rs)
 		return;
-	_jumbo_rx_runs_reclaim(rs);
-	runs_free_list(rs, rs->idle);
+	_jumbo_rx_runs_reclaim(rs, 0);
 	rs->idle = NULL;
 	rs->nidle = 0;
 	runs_unref(rs);

@@ -211,11 +211,14 @@ static int udp_recv(struct jumbo_rx *rx, struct mbuf **pkts, unsigned n,
 		    int timeout_ms)
 {
 	struct rx_udp *u = rx->priv;
-	unsigned want = n < u->nslots ? n : u->nslots, have, out = 0;
+	unsigned want = n < u->nslots ? n : u->nslots, have, out = 0, busy = 0;
 	uint64_t now = 0;
 	int r;
 
-	_jumbo_rx_runs_reclaim(u->runs);
+	/* Idle runs only for the empty slots: a run per slot at most. */
+	for (unsigned i = 0; i < u->nslots; i++)
+		busy += u->slot[i].run || u->slot[i].chain;
+	_jumbo_rx_runs_reclaim(u->runs, u->nslots - busy);
 	have = udp_fill(rx, u, want);
 	if (have == 0)
 		return udp_drop(rx, u, timeout_ms);
@@ -315,8 +318,7 @@ int _jumbo_rx_udp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 	if (u->ppf > IOV_MAX)
 		return _jumbo_rx_fail(-EINVAL, "max_frame %zu needs %u pages, "
 				      "more than IOV_MAX", rx->max_frame, u->ppf);
-	/* A run for each slot stays idle between calls; more go back. */
-	u->runs = _jumbo_rx_runs_new(rx->pool, rx->page_size, u->ppf, u->nslots);
+	u->runs = _jumbo_rx_runs_new(rx->pool, rx->page_size, u->ppf);
 	u->slot = calloc(u->nslots, sizeof(*u->slot));
 	u->msg = calloc(u->nslots, sizeof(*u->msg));
 	u->iov = calloc((size_t)u->nslots * u->ppf, sizeof(*u->iov));
