@@ -738,6 +738,17 @@ static bool mb_ext_drop(struct mbuf *m, bool run_free)
 	return false;
 }
 
+/*
+ * The rest of a free with external storage, out of line: it calls the
+ * free routine anyway, and kept inline its registers would be saved and
+ * restored on every free, with storage or without.
+ */
+static __attribute__((noinline)) void mb_free_ext(struct mbuf *m, bool run_free)
+{
+	if (!mb_ext_drop(m, run_free))
+		mb_put(m);
+}
+
 static struct mbuf *mb_free(struct mbuf *m, bool run_free, const char *fn)
 {
 	struct mbuf *n;
@@ -754,9 +765,10 @@ static struct mbuf *mb_free(struct mbuf *m, bool run_free, const char *fn)
 		_jumbo_mb_panic(fn, m, t == MT_NOTMBUF ? "double free of"
 						       : "not an mbuf:");
 	n = m->m_next;
-	if ((m->m_flags & M_EXT) && mb_ext_drop(m, run_free))
-		return n;
-	mb_put(m);
+	if (m->m_flags & M_EXT)
+		mb_free_ext(m, run_free);
+	else
+		mb_put(m);
 	return n;
 }
 
