@@ -75,7 +75,13 @@ static struct {
 	uint64_t alloc_fails; /* atomic */
 } depot = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-static __thread struct mb_cache mb_tcache;
+/*
+ * initial-exec, as the pool's _jumbo_tls: a plain %fs-relative access even
+ * in libjumbo.so, where the default (general-dynamic) model calls
+ * __tls_get_addr through the PLT at every use, twice in m_get.  glibc
+ * keeps static TLS room for such libraries, dlopen'ed ones included.
+ */
+static __thread struct mb_cache mb_tcache __attribute__((tls_model("initial-exec")));
 static pthread_key_t mb_key;
 static pthread_once_t mb_key_once = PTHREAD_ONCE_INIT;
 
@@ -502,8 +508,25 @@ static inline __attribute__((always_inline)) struct mbuf *mb_alloc(void)
 	return m;
 }
 
-/* Gives a dead mbuf (m_type already MT_NOTMBUF) back to this thread. */
-static void mb_put(struct mbuf *m)
+/* Slow path of mb_put: the cache holds 2 * MB_BATCH; the first MB_BATCH
+ * of its list (the most recently freed) go to the depot as one batch. */
+static __attribute__((noinline)) void mb_flush(struct mb_cache *c)
+{
+	struct mbuf *head = c->free, *t = head;
+
+	for (unsigned i = 1; i < MB_BATCH; i++)
+		t = t->m_next;
+	c->free = t->m_next;
+	t->m_next = NULL;
+	c->n -= MB_BATCH;
+	depot_push(head, MB_BATCH);
+}
+
+/*
+ * Gives a dead mbuf (m_type already MT_NOTMBUF) back to this thread.
+ * Inlined into mb_free: a call would cost as much as the push.
+ */
+static inline __attribute__((always_inline)) void mb_put(struct mbuf *m)
 {
 	struct mb_cache *c = &mb_tcache;
 
@@ -517,16 +540,8 @@ static void mb_put(struct mbuf *m)
 	 * free on whatever thread made it: in use never reads negative.
 	 */
 	__atomic_store_n(&c->frees, c->frees + 1, __ATOMIC_RELEASE);
-	if (unlikely(++c->n >= 2 * MB_BATCH)) {
-		/* Split off the first MB_BATCH and send them to the depot. */
-		struct mbuf *head = c->free, *t = head;
-		for (unsigned i = 1; i < MB_BATCH; i++)
-			t = t->m_next;
-		c->free = t->m_next;
-		t->m_next = NULL;
-		c->n -= MB_BATCH;
-		depot_push(head, MB_BATCH);
-	}
+	if (unlikely(++c->n >= 2 * MB_BATCH))
+		mb_flush(c);
 }
 
 static struct mbuf *mb_init(struct mbuf *m, int flags)
@@ -723,6 +738,17 @@ static bool mb_ext_drop(struct mbuf *m, bool run_free)
 	return false;
 }
 
+/*
+ * The rest of a free with external storage, out of line: it calls the
+ * free routine anyway, and kept inline its registers would be saved and
+ * restored on every free, with storage or without.
+ */
+static __attribute__((noinline)) void mb_free_ext(struct mbuf *m, bool run_free)
+{
+	if (!mb_ext_drop(m, run_free))
+		mb_put(m);
+}
+
 static struct mbuf *mb_free(struct mbuf *m, bool run_free, const char *fn)
 {
 	struct mbuf *n;
@@ -739,9 +765,10 @@ static struct mbuf *mb_free(struct mbuf *m, bool run_free, const char *fn)
 		_jumbo_mb_panic(fn, m, t == MT_NOTMBUF ? "double free of"
 						       : "not an mbuf:");
 	n = m->m_next;
-	if ((m->m_flags & M_EXT) && mb_ext_drop(m, run_free))
-		return n;
-	mb_put(m);
+	if (m->m_flags & M_EXT)
+		mb_free_ext(m, run_free);
+	else
+		mb_put(m);
 	return n;
 }
 
