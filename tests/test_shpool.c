@@ -282,7 +282,7 @@ static void bad_files(void)
 	 * a checksum that matches a header whose facts do not hold is
 	 * not tested here: forging it needs the layout's FNV-1a. */
 	copy_to(file);
-	poke(file, 8, 2); /* abi */
+	poke(file, 8, 99); /* abi */
 	CHECK_EQ(attach_err(nm), EPROTO);
 	copy_to(file);
 	poke(file, 16, 0x1234); /* page_shift, under the checksum */
