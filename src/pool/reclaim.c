@@ -37,9 +37,22 @@
 #include <string.h>
 #include <unistd.h>
 
-#define PEER_CHECK_MS 100 /* a depot visit looks at the peers this often */
 
 /* ---- processes ------------------------------------------------------------ */
+
+/*
+ * A record's fields change under the lock; peers' looks read them without
+ * it, as hints checked again under it.  Relaxed atomics on both sides.
+ */
+static void set_state(struct jumbo_shm_proc *pr, uint32_t st)
+{
+	__atomic_store_n(&pr->state, st, __ATOMIC_RELAXED);
+}
+
+static uint32_t get_state(const struct jumbo_shm_proc *pr)
+{
+	return __atomic_load_n(&pr->state, __ATOMIC_RELAXED);
+}
 
 /*
  * The state letter and start time of pid, from /proc/PID/stat: 0, -ENOENT
@@ -110,13 +123,13 @@ static int take_slot(struct jumbo_pool *p)
 		start = 0; /* no /proc: kill() tells the living */
 	for (unsigned i = 1; i < SHM_SLOTS; i++) {
 		struct jumbo_shm_proc *pr = &s->procs[i];
-		if (pr->state != PROC_FREE)
+		if (get_state(pr) != PROC_FREE)
 			continue;
-		pr->pid = (int32_t)getpid();
-		pr->start = start;
+		__atomic_store_n(&pr->pid, (int32_t)getpid(), __ATOMIC_RELAXED);
+		__atomic_store_n(&pr->start, start, __ATOMIC_RELAXED);
 		pr->reclaimer = 0;
-		pr->gen++;
-		pr->state = PROC_LIVE;
+		__atomic_store_n(&pr->gen, pr->gen + 1, __ATOMIC_RELAXED);
+		set_state(pr, PROC_LIVE);
 		s->me = i;
 		s->pid = getpid();
 		s->w_free = shm_word(JUMBO_PG_FREE, i);
@@ -166,7 +179,7 @@ static void rebuild(struct jumbo_pool *p)
 		unsigned o = fr_owner_of(w);
 		if ((w & PGS_MASK) != JUMBO_PG_FREE)
 			continue;
-		if (slot_ok(o) && s->procs[o].state == PROC_LIVE)
+		if (slot_ok(o) && get_state(&s->procs[o]) == PROC_LIVE)
 			continue; /* in a live process's cache */
 		fr_store(p, f, JUMBO_PG_FREE);
 		_jumbo_shm_enqueue(s, f);
@@ -234,34 +247,33 @@ void _jumbo_shm_owner_died(struct jumbo_pool *p)
 	unsigned d = c->lock_slot;
 	struct jumbo_shm_proc *pr = slot_ok(d) && d != s->me ? &s->procs[d] : NULL;
 
-	if (pr && pr->state == PROC_LIVE && proc_gone(pr->pid, pr->start))
-		pr->state = PROC_DEAD;
+	if (pr && get_state(pr) == PROC_LIVE && proc_gone(pr->pid, pr->start))
+		set_state(pr, PROC_DEAD);
 	if (c->dirty)
 		rebuild(p);
-	if (pr && pr->state != PROC_LIVE && pr->state != PROC_FREE)
-		c->reclaimed += sweep(p, d, false, NULL);
+	if (pr && get_state(pr) != PROC_LIVE && get_state(pr) != PROC_FREE)
+		__atomic_fetch_add(&c->reclaimed, sweep(p, d, false, NULL),
+				   __ATOMIC_RELAXED);
 }
 
 /*
- * A look at the peers: at most every PEER_CHECK_MS unless now.  A live
+ * A look at the peers, if the last was min_ms ago or more.  A live
  * slot whose process is gone becomes DEAD and its cached pages return;
  * its allocated ones wait for jumbo_pool_reclaim().
  */
-void _jumbo_shm_check_peers(struct jumbo_pool *p, bool now)
+void _jumbo_shm_check_peers(struct jumbo_pool *p, unsigned min_ms)
 {
 	struct jumbo_shm *s = p->shm;
 	uint32_t t = _jumbo_clock_ms();
 
-	if (!now && (uint32_t)(t - __atomic_load_n(&s->last_check,
-						    __ATOMIC_RELAXED)) <
-			    PEER_CHECK_MS)
+	if (min_ms && (uint32_t)(t - __atomic_load_n(&s->last_check,
+						     __ATOMIC_RELAXED)) < min_ms)
 		return;
 	__atomic_store_n(&s->last_check, t, __ATOMIC_RELAXED);
 	for (unsigned d = 1; d < SHM_SLOTS; d++) {
 		struct jumbo_shm_proc *pr = &s->procs[d];
 		/* Relaxed: a hint, checked again under the lock. */
-		if (d == s->me ||
-		    __atomic_load_n(&pr->state, __ATOMIC_RELAXED) != PROC_LIVE)
+		if (d == s->me || get_state(pr) != PROC_LIVE)
 			continue;
 		pid_t pid = __atomic_load_n(&pr->pid, __ATOMIC_RELAXED);
 		uint32_t gen = __atomic_load_n(&pr->gen, __ATOMIC_RELAXED);
@@ -269,9 +281,11 @@ void _jumbo_shm_check_peers(struct jumbo_pool *p, bool now)
 		if (!proc_gone(pid, start))
 			continue;
 		_jumbo_shm_lock(p);
-		if (pr->state == PROC_LIVE && pr->pid == pid && pr->gen == gen) {
-			pr->state = PROC_DEAD;
-			s->ctl->reclaimed += sweep(p, d, false, NULL);
+		if (get_state(pr) == PROC_LIVE && pr->pid == pid && pr->gen == gen) {
+			set_state(pr, PROC_DEAD);
+			__atomic_fetch_add(&s->ctl->reclaimed,
+					   sweep(p, d, false, NULL),
+					   __ATOMIC_RELAXED);
 		}
 		_jumbo_shm_unlock(p);
 	}
@@ -383,7 +397,7 @@ void _jumbo_pool_ring_freed(void *pool, const struct jumbo_ring_ent *e)
 		if (fr_cas(p, f, &w, JUMBO_PG_FREE)) {
 			_jumbo_shm_enqueue(s, f);
 			s->ctl->out--;
-			s->ctl->reclaimed++;
+			__atomic_fetch_add(&s->ctl->reclaimed, 1, __ATOMIC_RELAXED);
 			break;
 		}
 	s->ctl->dirty = 0;
@@ -436,15 +450,16 @@ static long reclaim_slot(struct jumbo_pool *p, unsigned d, pid_t pid)
 	if (err)
 		return err;
 	_jumbo_shm_lock(p);
-	if (pr->state == PROC_DEAD || pr->state == PROC_RECLAIMING ||
-	    (d == s->me && pr->state == PROC_LIVE)) {
+	uint32_t st = get_state(pr);
+	if (st == PROC_DEAD || st == PROC_RECLAIMING ||
+	    (d == s->me && st == PROC_LIVE)) {
 		pr->reclaimer = s->me;
-		pr->state = PROC_RECLAIMING;
+		set_state(pr, PROC_RECLAIMING);
 		n = (long)sweep(p, d, true, k);
-		c->reclaimed += (uint64_t)n;
+		__atomic_fetch_add(&c->reclaimed, (uint64_t)n, __ATOMIC_RELAXED);
 		c->reclaims++;
-		pr->pid = 0;
-		pr->state = PROC_FREE;
+		__atomic_store_n(&pr->pid, 0, __ATOMIC_RELAXED);
+		set_state(pr, PROC_FREE);
 	}
 	_jumbo_shm_unlock(p);
 	free(k);
@@ -463,10 +478,10 @@ long jumbo_pool_reclaim(struct jumbo_pool *p)
 	if (unlikely(p->detached))
 		return _jumbo_detached(p, "jumbo_pool_reclaim");
 	uint64_t before = __atomic_load_n(&s->ctl->reclaimed, __ATOMIC_RELAXED);
-	_jumbo_shm_check_peers(p, true);
+	_jumbo_shm_check_peers(p, 0);
 	for (unsigned d = 1; d < SHM_SLOTS; d++) {
 		struct jumbo_shm_proc *pr = &s->procs[d];
-		uint32_t st = __atomic_load_n(&pr->state, __ATOMIC_RELAXED);
+		uint32_t st = get_state(pr);
 		/*
 		 * RECLAIMING: another reclaim's, under way or killed; doing
 		 * its work again is harmless (every step is idempotent).

@@ -431,7 +431,7 @@ static unsigned shm_get(struct jumbo_pool *p, frame_t *out, unsigned n,
 	struct jumbo_shm_ctl *c = s->ctl;
 	unsigned got = 0;
 
-	_jumbo_shm_check_peers(p, false);
+	_jumbo_shm_check_peers(p, PEER_CHECK_MS);
 	_jumbo_shm_lock(p);
 	uint64_t avail = c->tail - c->head;
 	if (avail > s->cap) /* corrupted: take nothing from it */
@@ -469,7 +469,7 @@ unsigned _jumbo_shm_get(struct jumbo_pool *p, frame_t *out, unsigned n,
 
 	/* Short: a dead peer's cached pages may be all that is left. */
 	if (got < n && grow_ok) {
-		_jumbo_shm_check_peers(p, true);
+		_jumbo_shm_check_peers(p, PEER_SHORT_MS);
 		got += shm_get(p, out + got, n - got, grow_ok, p->shm->w_free);
 	}
 	return got;

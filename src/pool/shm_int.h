@@ -117,7 +117,9 @@ JUMBO_HIDDEN void _jumbo_shm_enqueue(struct jumbo_shm *s, frame_t f);
 
 /* reclaim.c */
 JUMBO_HIDDEN void _jumbo_shm_owner_died(struct jumbo_pool *p);
-JUMBO_HIDDEN void _jumbo_shm_check_peers(struct jumbo_pool *p, bool now);
+#define PEER_CHECK_MS 100 /* a depot visit looks at the peers this often */
+#define PEER_SHORT_MS 10  /* and a refill that came up short, this often */
+JUMBO_HIDDEN void _jumbo_shm_check_peers(struct jumbo_pool *p, unsigned min_ms);
 JUMBO_HIDDEN int _jumbo_shm_join(struct jumbo_pool *p);
 JUMBO_HIDDEN void _jumbo_shm_leave(struct jumbo_pool *p);
 
