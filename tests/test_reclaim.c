@@ -269,6 +269,53 @@ static void death_in_lock(struct jumbo_pool *p)
 	       "back\n", got);
 }
 
+/*
+ * The rule for pages passed by another channel than a bound ring (here a
+ * pipe): they stay the sender's until adopted.  A page adopted before the
+ * sender dies survives its reclaim; one not adopted is reclaimed, and its
+ * adopt then fails with EOWNERDEAD, its free with EALREADY.
+ */
+static void adopt_rule(struct jumbo_pool *p)
+{
+	uint64_t io[2];
+	int fds[2];
+
+	REQUIRE(pipe(fds) == 0);
+	pid_t c = fork();
+	REQUIRE(c >= 0);
+	if (c == 0) {
+		struct jumbo_pool *q = jumbo_pool_attach(name, 0);
+		void *a = q ? jumbo_pool_alloc(q) : NULL, *b = q ? jumbo_pool_alloc(q) : NULL;
+		if (!a || !b)
+			_exit(2);
+		io[0] = jumbo_pool_iova(q, a);
+		io[1] = jumbo_pool_iova(q, b);
+		if (write(fds[1], io, sizeof(io)) != sizeof(io))
+			_exit(3);
+		pause();
+		_exit(4);
+	}
+	close(fds[1]);
+	REQUIRE(read(fds[0], io, sizeof(io)) == sizeof(io));
+	close(fds[0]);
+	void *a = jumbo_pool_iova_to_addr(p, io[0]);
+	void *b = jumbo_pool_iova_to_addr(p, io[1]);
+	REQUIRE(a && b);
+	CHECK_EQ(jumbo_pool_adopt(p, a), 0);
+	kill(c, SIGKILL);
+	int ws;
+	REQUIRE(waitpid(c, &ws, 0) == c);
+	CHECK(jumbo_pool_reclaim(p) >= 1);
+	CHECK_EQ(jumbo_pool_adopt(p, b), -EOWNERDEAD);
+	CHECK_EQ(jumbo_page_state(jumbo_pool_page(p, a), NULL, NULL),
+		 JUMBO_PG_ALLOC);
+	CHECK_EQ(jumbo_pool_free(p, a), 0);
+	CHECK_EQ(jumbo_pool_free(p, b), -EALREADY);
+	CHECK_EQ(jumbo_pool_adopt(p, (char *)a + (PAGES << 12)), -EFAULT);
+	printf("adopt: an adopted page survives its sender, one not adopted "
+	       "is reclaimed (EOWNERDEAD)\n");
+}
+
 static void cleanup(void)
 {
 	jumbo_pool_unlink(name); /* the creator's destroy did, unless it failed */
@@ -314,6 +361,7 @@ int main(int argc, char **argv)
 	REQUIRE(jumbo_pool_free_bulk(p, carve, PAGES) == 0);
 	jumbo_pool_flush_cache(p);
 	death_in_lock(p);
+	adopt_rule(p);
 
 	unsigned done = 0;
 	for (unsigned round = 0; round < rounds && !check_failures;
