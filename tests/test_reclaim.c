@@ -435,10 +435,26 @@ int main(int argc, char **argv)
 			bool in_use = st == JUMBO_PG_ALLOC || st == JUMBO_PG_HELD;
 			bool owned = __atomic_load_n(&S->map[f], __ATOMIC_RELAXED) != 0;
 			held += owned;
-			if (in_use != owned && wrong++ < 4)
-				fprintf(stderr, "round %u: frame %u is %s, held by "
-					"%u\n", round, f, in_use ? "in use" : "free",
-					S->map[f]);
+			if (in_use != owned && wrong++ < 4) {
+				/* The raw word, for its owner's slot (layout of
+				 * src/pool/shm_int.h: ctl, procs, state). */
+				uint32_t w = 0;
+				off_t at = ((off_t)PAGES << 12) + 4096 + 16384 + 4 * f;
+				if (pread(jumbo_pool_fd(p), &w, 4, at) != 4)
+					w = 0;
+				fprintf(stderr, "round %u: frame %u is %s (word %#x), "
+					"held by %u; workers %d %d %d, dead %u\n",
+					round, f, in_use ? "in use" : "free", w,
+					S->map[f], (int)pid[0], (int)pid[1],
+					(int)pid[2], d);
+				for (unsigned k = 1; k < 8; k++) {
+					int32_t rec[4];
+					pread(jumbo_pool_fd(p), rec, 16,
+					      ((off_t)PAGES << 12) + 4096 + 64 * k);
+					fprintf(stderr, "  slot %u: pid %d state %d\n",
+						k, rec[0], rec[1]);
+				}
+			}
 		}
 		CHECK_EQ(wrong, 0);
 		struct jumbo_stats st;
