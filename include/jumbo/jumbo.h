@@ -504,6 +504,20 @@ JUMBO_API struct jumbo_pool *jumbo_pool_attach_fd(int fd, int data_fd,
 						  unsigned flags);
 JUMBO_API int jumbo_pool_unlink(const char *name);
 
+/*
+ * A named pool's processes (jumbo_pool(3), PROCESSES).  reclaim: find the
+ * attached processes that died and give back to the pool every page they
+ * held but those in flight in a ring bound to the pool (jumbo_ring_bind),
+ * which their dequeuer gets; call it from a process that has bound every
+ * ring carrying the pool's pages.  Pages recovered, or -errno; 0 for a
+ * private pool.  adopt: a page received by another way than a bound ring
+ * becomes this process's, so that its sender's death no longer takes it:
+ * 0, -EOWNERDEAD (the page is free again: its sender died first and it was
+ * reclaimed), -EFAULT, -EINVAL.
+ */
+JUMBO_API long jumbo_pool_reclaim(struct jumbo_pool *pool);
+JUMBO_API int jumbo_pool_adopt(struct jumbo_pool *pool, void *addr);
+
 /* Page states, as jumbo_page_state() reports them. */
 enum jumbo_page_state {
 	JUMBO_PG_UNUSED = 0, /* beyond the committed part of the pool */

@@ -99,6 +99,18 @@ JUMBO_API unsigned jumbo_ring_size(const struct jumbo_ring *r);
  */
 JUMBO_API int jumbo_ring_reclaim(struct jumbo_ring *r, pid_t pid);
 
+/*
+ * Bind this handle to a named shared pool whose pages the ring carries
+ * (NULL unbinds): a dequeue through it makes each page the calling
+ * process's before it releases the slot (an entry whose page is no
+ * longer allocated is dropped), jumbo_ring_reclaim returns the pages of
+ * entries it frees to the pool, and the pool's jumbo_pool_reclaim knows
+ * the pages in flight in it.  Every process that uses the ring binds its
+ * own handle; close the ring, or unbind it, before destroying the pool.
+ * 0 or -errno.
+ */
+JUMBO_API int jumbo_ring_bind(struct jumbo_ring *r, struct jumbo_pool *pool);
+
 #ifdef __cplusplus
 }
 #endif

@@ -430,8 +430,12 @@ struct jumbo_cache *_jumbo_cache_get(struct jumbo_pool *p)
 	pthread_mutex_unlock(&reg_lock);
 	tls.v[p->id] = c;
 found:
-	tls.last = c;
-	tls.last_pool = p;
+	/* A named pool's words carry owners, which the inline paths do not
+	 * know: its caches stay off their short cut (shm.c has its own). */
+	if (!p->shm) {
+		tls.last = c;
+		tls.last_pool = p;
+	}
 	cache_publish(p, c);
 	return c;
 }
@@ -587,7 +591,7 @@ frame_t _jumbo_alloc_slow(struct jumbo_pool *p)
 {
 	if (!_jumbo_enter(p, p->seed ? "jumbo_pg_alloc" : "jumbo_pool_alloc"))
 		return NO_FRAME;
-	frame_t f = alloc_slow(p);
+	frame_t f = p->shm ? _jumbo_shm_alloc(p) : alloc_slow(p);
 	_jumbo_leave(p);
 	return f;
 }
@@ -918,6 +922,10 @@ int jumbo_pool_free_bulk(struct jumbo_pool *p, void *const *addrs, unsigned n)
 /* A free page goes into this thread's cache, or to the depot. */
 void _jumbo_cache_put(struct jumbo_pool *p, frame_t f)
 {
+	if (p->shm) {
+		_jumbo_shm_cache_put(p, f);
+		return;
+	}
 	struct jumbo_cache *c = p->nocache ? NULL : _jumbo_cache_get(p);
 
 	if (!c) {
@@ -940,7 +948,7 @@ int _jumbo_free_slow(struct jumbo_pool *p, frame_t f)
 {
 	if (!_jumbo_enter(p, p->seed ? "jumbo_pg_free" : "jumbo_pool_free"))
 		return -EDEADLK;
-	int r = _jumbo_free_state(p, f);
+	int r = p->shm ? _jumbo_shm_free(p, f) : _jumbo_free_state(p, f);
 	if (r > 0)
 		_jumbo_cache_put(p, f);
 	_jumbo_leave(p);

@@ -58,6 +58,10 @@ typedef uint32_t frame_t;
  *   bit  5     PGF_POISON: free, and filled with the poison pattern
  *   bit  6     PGF_DEFER: allocated and held, and freed: the last unhold
  *              completes the free
+ *   bits 8-15  owner, in a named shared pool only (shm.c): 0 the depot (or
+ *              fresh, or nobody's), 1..254 the process slot that holds the
+ *              page (cached FREE, or ALLOC), PG_OWNER_RING a page left in
+ *              a ring by a process that died; always 0 in a private pool
  *   bits 16-31 hold count
  *
  * A FREE or ALLOC page with no flag and no hold is the only state the fast
@@ -73,6 +77,14 @@ typedef uint32_t frame_t;
 #define PG_HOLD_SHIFT 16
 #define PG_HOLD_ONE (1u << PG_HOLD_SHIFT)
 #define PG_HOLD_MAX 0xffffu
+#define PG_OWNER_SHIFT 8
+#define PG_OWNER_MASK 0xff00u
+#define PG_OWNER_RING 255u
+
+static inline unsigned fr_owner_of(uint32_t s)
+{
+	return (s & PG_OWNER_MASK) >> PG_OWNER_SHIFT;
+}
 
 struct jumbo_pool;
 static inline uint32_t *fr_word(const struct jumbo_pool *p, frame_t f);
@@ -634,6 +646,14 @@ JUMBO_HIDDEN void _jumbo_shm_put(struct jumbo_pool *p, const frame_t *fs,
 JUMBO_HIDDEN bool _jumbo_shm_take_run(struct jumbo_pool *p, unsigned n,
 				      frame_t *first);
 JUMBO_HIDDEN void _jumbo_shm_stats(struct jumbo_pool *p, struct jumbo_stats *st);
+/*
+ * A named pool's own allocation and free paths (shm.c), out of line: its
+ * words carry the owner, so the private pool's inline paths never match
+ * them and its caches are never the thread's "last" (cache.c).
+ */
+JUMBO_HIDDEN frame_t _jumbo_shm_alloc(struct jumbo_pool *p);
+JUMBO_HIDDEN int _jumbo_shm_free(struct jumbo_pool *p, frame_t f);
+JUMBO_HIDDEN void _jumbo_shm_cache_put(struct jumbo_pool *p, frame_t f);
 
 /* Live statistics (statseg.c): publish a pool, or stop publishing it. */
 JUMBO_HIDDEN void _jumbo_statseg_register(struct jumbo_pool *p);

@@ -10,7 +10,9 @@
  *                    every shared pool, so mem.c commits and trims here
  *                    unchanged
  *   ctl              the depot's robust process-shared mutex, its counters
- *   state            the page state words (jumbo_int.h), max_pages x 4 B
+ *   procs            one record per attached process (shm_int.h)
+ *   state            the page state words (jumbo_int.h), max_pages x 4 B,
+ *                    each with its owner's slot
  *   fifo             the depot: a queue of free frame numbers, max_pages x 4 B
  *   hdr              the immutable header, the object's last 4 KiB
  *
@@ -21,16 +23,20 @@
  *
  * Each process keeps its own handle (struct jumbo_pool), descriptors
  * (filled for the whole cap at attach, since any peer may grow the pool)
- * and per-thread caches; the caches' fast paths read and write the shared
- * state words exactly as in a private pool, so a page allocated in one
- * process is freed in another by the same two instructions.  The depot's
- * whole-magazine exchanges copy a magazine's frame numbers in or out of
- * the queue under the mutex.
+ * and per-thread caches.  Every page's word names its owner (jumbo_int.h):
+ * FREE|0 in the depot, FREE|me in my caches, ALLOC|me mine.  The paths
+ * below stamp it: a cache's refill takes pages FREE|me under the lock, an
+ * allocation makes them ALLOC|me, a free (of anyone's page) FREE|me by
+ * compare-and-swap, a flush FREE|0 under the lock.  So when a process
+ * dies, its pages are the words that name it (reclaim.c), whatever it was
+ * doing.  The private pool's inline paths never match such a word, and
+ * this pool's caches are never their short cut: these paths are out of
+ * line, and a private pool's are untouched.
  *
  * The creator writes the object under a temporary name and links it under
  * its name only when complete, so no process attaches a half-written one.
  */
-#include "jumbo_int.h"
+#include "shm_int.h"
 
 #include <jumbo/stat.h>
 
@@ -44,61 +50,9 @@
 #include <unistd.h>
 
 #define SHM_MAGIC 0x314c504f424d554aull /* "JUMBOPL1" */
-#define SHM_ABI 1u                      /* bump on any layout change */
+#define SHM_ABI 2u                      /* bump on any layout change */
 #define SHM_DIR "/dev/shm/"
 #define SHM_PREFIX "jumbo-pool."
-#define SHM_PAGE 4096u
-
-/* Written once by the creator, before the name exists; then read-only. */
-struct jumbo_shm_hdr {
-	uint64_t magic;
-	uint32_t abi;
-	uint32_t hdr_bytes; /* sizeof(struct jumbo_shm_hdr) */
-	uint32_t page_shift;
-	uint32_t flags;     /* JUMBO_POOL_* of the creator */
-	uint64_t max_pages, grow_pages, reserve;
-	uint32_t cache_size, trim_idle_ms;
-	uint64_t off_ctl, off_state, off_fifo, off_hdr, total_bytes;
-	char name[32];
-	uint32_t creator_uid;
-	uint32_t sum;       /* FNV-1a of the bytes above */
-};
-
-/*
- * Mutable, shared.  Everything but the counters changes under lock.  The
- * queue holds the frames [head, tail) at fifo[i % max_pages]; each frame is
- * at most once in it (a twin aside: see _jumbo_twin), so it never holds
- * more than max_pages.  Every operation on it writes the entries first and
- * moves head or tail last, with one store: a process killed inside the
- * lock leaves the queue whole (EOWNERDEAD is then only noted).
- */
-struct jumbo_shm_ctl {
-	pthread_mutex_t lock;
-	uint64_t head, tail;
-	uint64_t carved;    /* frames [0, carved) have left the fresh range */
-	uint64_t committed; /* frames [0, committed) have memory */
-	uint64_t reserve;   /* see take() in depot.c; 0 once growth failed */
-	int64_t out;        /* pages out of the depot: in use or cached */
-	uint64_t high_water;
-	uint64_t owner_deaths; /* times a lock holder died in the lock */
-	uint64_t grows, grow_fails;
-};
-
-/* A process's view of the object. */
-struct jumbo_shm {
-	char *map;          /* [off_ctl, total_bytes) of the object */
-	size_t map_len;
-	const struct jumbo_shm_hdr *hdr;
-	struct jumbo_shm_ctl *ctl;
-	frame_t *fifo;
-	size_t cap;         /* max_pages */
-	bool creator;       /* unlinks the name at destroy */
-	char path[sizeof(SHM_DIR SHM_PREFIX) + 32];
-	char tmp[sizeof(SHM_DIR SHM_PREFIX) + 64];
-};
-
-_Static_assert(sizeof(struct jumbo_shm_hdr) <= SHM_PAGE, "header page");
-_Static_assert(sizeof(struct jumbo_shm_ctl) <= SHM_PAGE, "ctl page");
 
 static uint64_t page_round(uint64_t x)
 {
@@ -126,7 +80,9 @@ static bool layout(uint64_t max_pages, struct jumbo_shm_hdr *h)
 		return false;
 	uint64_t words = page_round(max_pages * sizeof(uint32_t));
 	h->off_ctl = max_pages << 12;
-	h->off_state = h->off_ctl + SHM_PAGE;
+	h->off_procs = h->off_ctl + SHM_PAGE;
+	h->off_state = h->off_procs +
+		       page_round(SHM_SLOTS * sizeof(struct jumbo_shm_proc));
 	h->off_fifo = h->off_state + words;
 	h->off_hdr = h->off_fifo + words;
 	h->total_bytes = h->off_hdr + SHM_PAGE;
@@ -175,7 +131,8 @@ static int hdr_read(int fd, struct jumbo_shm_hdr *h)
 		return -EPROTO;
 	memset(&want, 0, sizeof(want));
 	if (h->page_shift != 12 || !layout(h->max_pages, &want) ||
-	    h->off_ctl != want.off_ctl || h->off_state != want.off_state ||
+	    h->off_ctl != want.off_ctl || h->off_procs != want.off_procs ||
+	    h->off_state != want.off_state ||
 	    h->off_fifo != want.off_fifo || h->off_hdr != want.off_hdr ||
 	    h->total_bytes != want.total_bytes ||
 	    h->total_bytes != (uint64_t)sb.st_size ||
@@ -191,21 +148,29 @@ static int hdr_read(int fd, struct jumbo_shm_hdr *h)
 }
 
 /*
- * The depot's lock.  A holder that died inside left the queue whole (see
- * struct jumbo_shm_ctl): the next one marks the mutex consistent and goes
- * on.  What the dead process held stays out (issue 12: reclaim).
+ * The depot's lock.  A holder that died inside leaves the mutex to the
+ * next one with EOWNERDEAD: that one learns who died (lock_slot), repairs
+ * the queue if the dead holder was changing it (dirty), and takes back the
+ * dead process's free pages before it goes on (reclaim.c).
  */
-static void shm_lock(struct jumbo_shm *s)
+void _jumbo_shm_lock(struct jumbo_pool *p)
 {
+	struct jumbo_shm *s = p->shm;
 	int r = pthread_mutex_lock(&s->ctl->lock);
+
 	if (unlikely(r == EOWNERDEAD)) {
 		s->ctl->owner_deaths++;
+		_jumbo_shm_owner_died(p);
 		pthread_mutex_consistent(&s->ctl->lock);
 	}
+	s->ctl->lock_slot = s->me;
 }
 
-static void shm_unlock(struct jumbo_shm *s)
+void _jumbo_shm_unlock(struct jumbo_pool *p)
 {
+	struct jumbo_shm *s = p->shm;
+
+	s->ctl->lock_slot = 0;
 	pthread_mutex_unlock(&s->ctl->lock);
 }
 
@@ -242,6 +207,8 @@ static int map_object(struct jumbo_pool *p, struct jumbo_shm *s,
 		return -errno;
 	}
 	s->ctl = (struct jumbo_shm_ctl *)(void *)s->map;
+	s->procs = (struct jumbo_shm_proc *)(void *)(s->map +
+						     (h->off_procs - h->off_ctl));
 	s->fifo = (frame_t *)(void *)(s->map + (h->off_fifo - h->off_ctl));
 	s->hdr = (const struct jumbo_shm_hdr *)(void *)(s->map +
 							(h->off_hdr - h->off_ctl));
@@ -306,7 +273,9 @@ static int create_object(struct jumbo_pool *p, struct jumbo_shm *s,
 	if ((err = map_object(p, s, &h)) != 0)
 		return err;
 	s->ctl->reserve = h.reserve;
-	return mutex_init(&s->ctl->lock);
+	if ((err = mutex_init(&s->ctl->lock)) != 0)
+		return err;
+	return _jumbo_shm_join(p);
 }
 
 static int attach_object(struct jumbo_pool *p, struct jumbo_shm *s, int at)
@@ -326,7 +295,7 @@ static int attach_object(struct jumbo_pool *p, struct jumbo_shm *s, int at)
 	if (memcmp(s->hdr, &h, sizeof(h)) != 0)
 		return -EPROTO;
 	p->committed = p->head.ph_npages;
-	return 0;
+	return _jumbo_shm_join(p);
 }
 
 int _jumbo_shm_setup(struct jumbo_pool *p, const struct jumbo_pool_params *pp,
@@ -337,6 +306,7 @@ int _jumbo_shm_setup(struct jumbo_pool *p, const struct jumbo_pool_params *pp,
 		return -ENOMEM;
 	p->shm = s;
 	s->creator = at < 0;
+	pthread_mutex_init(&s->rings_lock, NULL);
 	return at < 0 ? create_object(p, s, pp) : attach_object(p, s, at);
 }
 
@@ -363,6 +333,8 @@ void _jumbo_shm_close(struct jumbo_pool *p)
 {
 	struct jumbo_shm *s = p->shm;
 
+	if (s->me)
+		_jumbo_shm_leave(p);
 	if (s->tmp[0] && s->creator)
 		unlink(s->tmp);
 	else if (s->creator)
@@ -371,6 +343,8 @@ void _jumbo_shm_close(struct jumbo_pool *p)
 		munmap(s->map, s->map_len);
 	if (p->state_bytes == 0)
 		p->state = NULL; /* it was in the mapping */
+	pthread_mutex_destroy(&s->rings_lock);
+	free(s->rings);
 	free(s);
 	p->shm = NULL;
 }
@@ -413,74 +387,120 @@ static int grow(struct jumbo_pool *p, struct jumbo_shm *s)
 	return 0;
 }
 
-/* Lock held: fresh frames into out[*got..n), growing if none are left. */
+/*
+ * Lock held, dirty set: fresh frames into out[*got..n), growing if none
+ * are left.  A frame counts as carved before its word names us: killed in
+ * between, it is FREE|0 below carved, which the rebuild puts in the queue.
+ */
 static bool carve(struct jumbo_pool *p, struct jumbo_shm *s, frame_t *out,
-		  unsigned *got, unsigned n)
+		  unsigned *got, unsigned n, uint32_t w)
 {
 	struct jumbo_shm_ctl *c = s->ctl;
 
 	if (c->carved >= c->committed && grow(p, s) != 0)
 		return false;
-	while (*got < n && c->carved < c->committed)
-		out[(*got)++] = (frame_t)c->carved++;
+	while (*got < n && c->carved < c->committed) {
+		frame_t f = (frame_t)c->carved++;
+		fr_store(p, f, w);
+		out[(*got)++] = f;
+	}
 	return true;
 }
 
+void _jumbo_shm_enqueue(struct jumbo_shm *s, frame_t f)
+{
+	struct jumbo_shm_ctl *c = s->ctl;
+
+	if (likely(c->tail - c->head < s->cap))
+		s->fifo[c->tail++ % s->cap] = f;
+}
+
 /*
- * Up to n free pages.  grow: as depot.c's take() (fresh frames first while
- * the queue holds no more than the reserve, then the queue, then growth);
- * else (a whole magazine for a cache) n pages from the queue or none, and
- * only if the reserve stays.  A frame read from the queue that is not a
- * committed frame is dropped, not handed out: the segment is shared with
- * other processes and its contents are checked before use.
+ * Up to n free pages, now FREE|me (or w: ALLOC|me for a cacheless
+ * allocation).  grow: as depot.c's take() (fresh frames first while the
+ * queue holds no more than the reserve, then the queue, then growth);
+ * else n pages from the queue or none, and only if the reserve stays.  A
+ * frame read from the queue that is not a committed FREE|0 frame is
+ * dropped, not handed out: the segment is shared with other processes and
+ * its contents are checked before use.
  */
-unsigned _jumbo_shm_get(struct jumbo_pool *p, frame_t *out, unsigned n,
-			bool grow_ok)
+static unsigned shm_get(struct jumbo_pool *p, frame_t *out, unsigned n,
+			bool grow_ok, uint32_t w)
 {
 	struct jumbo_shm *s = p->shm;
 	struct jumbo_shm_ctl *c = s->ctl;
 	unsigned got = 0;
 
-	shm_lock(s);
+	_jumbo_shm_check_peers(p, PEER_CHECK_MS);
+	_jumbo_shm_lock(p);
 	uint64_t avail = c->tail - c->head;
 	if (avail > s->cap) /* corrupted: take nothing from it */
 		avail = 0, c->head = c->tail;
 	if (!grow_ok && (avail < n || avail - n < c->reserve)) {
-		shm_unlock(s);
+		_jumbo_shm_unlock(p);
 		return 0;
 	}
+	c->dirty = 1;
 	while (grow_ok && got < n && c->tail - c->head <= c->reserve)
-		if (!carve(p, s, out, &got, n)) {
+		if (!carve(p, s, out, &got, n, w)) {
 			c->reserve = 0;
 			break;
 		}
-	uint64_t head = c->head, committed = c->committed;
-	while (got < n && head != c->tail) {
-		frame_t f = s->fifo[head++ % s->cap];
-		if (likely(f < committed))
+	uint64_t committed = c->committed;
+	while (got < n && c->head != c->tail) {
+		frame_t f = s->fifo[c->head++ % s->cap];
+		uint32_t free0 = JUMBO_PG_FREE;
+		/* CAS: a word that is not FREE|0 is not the depot's. */
+		if (likely(f < committed) && fr_cas(p, f, &free0, w))
 			out[got++] = f;
 	}
-	c->head = head; /* one store: the entries above are now ours */
-	while (grow_ok && got < n && carve(p, s, out, &got, n))
+	while (grow_ok && got < n && carve(p, s, out, &got, n, w))
 		;
 	note_out(c, got);
-	shm_unlock(s);
+	c->dirty = 0;
+	_jumbo_shm_unlock(p);
 	return got;
 }
 
+unsigned _jumbo_shm_get(struct jumbo_pool *p, frame_t *out, unsigned n,
+			bool grow_ok)
+{
+	unsigned got = shm_get(p, out, n, grow_ok, p->shm->w_free);
+
+	/* Short: a dead peer's cached pages may be all that is left. */
+	if (got < n && grow_ok) {
+		_jumbo_shm_check_peers(p, PEER_SHORT_MS);
+		got += shm_get(p, out + got, n - got, grow_ok, p->shm->w_free);
+	}
+	return got;
+}
+
+/* n pages this process holds go back to the queue, FREE|0. */
 void _jumbo_shm_put(struct jumbo_pool *p, const frame_t *fs, unsigned n)
 {
 	struct jumbo_shm *s = p->shm;
 	struct jumbo_shm_ctl *c = s->ctl;
 
-	shm_lock(s);
-	uint64_t tail = c->tail;
-	for (unsigned i = 0; i < n; i++)
-		if (likely(tail - c->head < s->cap))
-			s->fifo[tail++ % s->cap] = fs[i];
-	c->tail = tail; /* one store: the entries above are now the depot's */
+	if (!n)
+		return;
+	_jumbo_shm_lock(p);
+	c->dirty = 1;
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t w = fs[i] < c->carved ? fr_load(p, fs[i]) : 0;
+		/*
+		 * Ours (FREE|me) or nobody's yet (FREE|0: a run, or an
+		 * unhold's deferred free); anything else is already back,
+		 * taken by a reclaimer, and must not be queued twice.
+		 */
+		if (unlikely((w & PGS_MASK) != JUMBO_PG_FREE ||
+			     (fr_owner_of(w) != 0 && w != s->w_free)))
+			continue;
+		fr_store(p, fs[i], JUMBO_PG_FREE);
+		_jumbo_shm_enqueue(s, fs[i]);
+	}
 	c->out -= (int64_t)n;
-	shm_unlock(s);
+	c->dirty = 0;
+	_jumbo_shm_unlock(p);
 }
 
 /* n contiguous fresh frames, growing as needed; false at the cap. */
@@ -490,7 +510,7 @@ bool _jumbo_shm_take_run(struct jumbo_pool *p, unsigned n, frame_t *first)
 	struct jumbo_shm_ctl *c = s->ctl;
 	bool ok = true;
 
-	shm_lock(s);
+	_jumbo_shm_lock(p);
 	while (ok && c->committed - c->carved < n)
 		ok = grow(p, s) == 0;
 	if (ok) {
@@ -498,8 +518,98 @@ bool _jumbo_shm_take_run(struct jumbo_pool *p, unsigned n, frame_t *first)
 		c->carved += n;
 		note_out(c, n);
 	}
-	shm_unlock(s);
+	_jumbo_shm_unlock(p);
 	return ok;
+}
+
+/* ---- allocation and free -------------------------------------------------- */
+
+/*
+ * An allocation that the inline path did not make (it never does, for
+ * this pool): from this thread's cache, refilled from the queue as
+ * FREE|me; a page found in it that no longer reads FREE|me was taken back
+ * by a reclaimer that thought us dead, and is not ours to hand out.
+ */
+frame_t _jumbo_shm_alloc(struct jumbo_pool *p)
+{
+	struct jumbo_shm *s = p->shm;
+	struct jumbo_cache *c;
+	frame_t f;
+
+	if (unlikely(p->detached)) {
+		errno = -_jumbo_detached(p, "jumbo_pool_alloc");
+		return NO_FRAME;
+	}
+	c = p->nocache ? NULL : _jumbo_cache_get(p);
+	while (c && (c->f.len || (c->f.len = _jumbo_shm_get(p, c->objs,
+							p->mag_size, true)))) {
+		f = c->objs[--c->f.len];
+		uint32_t w = s->w_free;
+		if (likely(fr_cas(p, f, &w, s->w_alloc))) {
+			ctr_bump(&c->f.allocs);
+			return f;
+		}
+	}
+	if (!c && shm_get(p, &f, 1, true, s->w_alloc) == 1) {
+		ctr_add(&p->ctr.allocs, 1);
+		return f;
+	}
+	ctr_add(&p->ctr.alloc_fails, 1);
+	errno = ENOMEM;
+	return NO_FRAME;
+}
+
+/*
+ * The state change of a free: any process may free any allocated page,
+ * which becomes FREE|me by compare-and-swap (two processes freeing it at
+ * once: one wins, the other gets EALREADY, so no page is ever in two
+ * caches).  As _jumbo_free_state: -errno, 0 deferred, 1 now free.
+ */
+int _jumbo_shm_free(struct jumbo_pool *p, frame_t f)
+{
+	struct jumbo_shm *s = p->shm;
+	uint32_t w = fr_load(p, f);
+
+	for (;;) {
+		if (not_alloc(w))
+			return not_alloc(w);
+		if (w & PGF_DEFER)
+			return -EALREADY;
+		if (w >> PG_HOLD_SHIFT) {
+			/* Held: mark the free; an unhold may race, hence CAS. */
+			if (fr_cas(p, f, &w, w | PGF_DEFER)) {
+				ctr_add(&p->ctr.deferred_frees, 1);
+				return 0;
+			}
+			continue;
+		}
+		if (fr_cas(p, f, &w, s->w_free))
+			return 1;
+	}
+}
+
+/* A page this process just freed (its word FREE, from any owner) is cached. */
+void _jumbo_shm_cache_put(struct jumbo_pool *p, frame_t f)
+{
+	struct jumbo_shm *s = p->shm;
+	struct jumbo_cache *c = p->nocache || p->detached ? NULL
+							  : _jumbo_cache_get(p);
+
+	if (!c) {
+		_jumbo_shm_put(p, &f, 1);
+		ctr_add(&p->ctr.frees, 1);
+		return;
+	}
+	fr_store(p, f, s->w_free); /* an unhold's deferred free made it FREE|0 */
+	if (c->f.len == c->f.cap) {
+		/* The older half goes back; the recent, cache-hot one stays. */
+		unsigned m = p->mag_size ? p->mag_size : c->f.len;
+		_jumbo_shm_put(p, c->objs, m);
+		memmove(c->objs, c->objs + m, (c->f.len - m) * sizeof(frame_t));
+		c->f.len -= m;
+	}
+	c->objs[c->f.len++] = f;
+	ctr_bump(&c->f.frees);
 }
 
 /*
@@ -522,13 +632,13 @@ void _jumbo_shm_stats(struct jumbo_pool *p, struct jumbo_stats *st)
 	st->alloc_fails = __atomic_load_n(&p->ctr.alloc_fails, __ATOMIC_RELAXED);
 	st->double_frees = __atomic_load_n(&p->ctr.twins, __ATOMIC_RELAXED);
 
-	shm_lock(s);
+	_jumbo_shm_lock(p);
 	uint64_t committed = c->committed, carved = c->carved;
 	uint64_t queued = c->tail - c->head;
 	st->high_water = c->high_water;
 	st->grows = c->grows;
 	st->grow_fails = c->grow_fails;
-	shm_unlock(s);
+	_jumbo_shm_unlock(p);
 	for (uint64_t i = 0; i < committed; i++)
 		in_use += (fr_load(p, (frame_t)i) & PGS_MASK) == JUMBO_PG_ALLOC;
 	st->in_use = in_use;

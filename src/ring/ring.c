@@ -36,6 +36,7 @@
  */
 #include <jumbo/ring.h>
 #include "jumbo_common.h"
+#include "jumbo_ring_pool.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -106,6 +107,7 @@ struct jumbo_ring {
 	void *map;           /* what the library mapped, or NULL */
 	size_t map_len;
 	int fd;              /* the segment's, or -1 */
+	struct jumbo_pool *pool; /* bound (jumbo_ring_bind): dequeue adopts */
 };
 
 static uint32_t hdr_sum(const struct ring_hdr *h)
@@ -370,6 +372,8 @@ JUMBO_API void jumbo_ring_close(struct jumbo_ring *r)
 {
 	if (!r)
 		return;
+	if (r->pool)
+		_jumbo_pool_ring_bind(r->pool, r, false);
 	/*
 	 * Release: the handle's last slot releases come before its record
 	 * is free for another (whose claim acquires).
@@ -439,14 +443,17 @@ static unsigned spsc_dequeue(struct jumbo_ring *r, struct jumbo_ring_ent *e,
 		if (n > avail)
 			n = (unsigned)avail;
 	}
+	unsigned got = 0;
 	for (unsigned i = 0; i < n; i++) {
 		const struct ring_slot *sl = &r->slots[(h + i) & r->mask];
-		e[i].iova = sl->iova;
-		e[i].len = sl->len;
+		e[got].iova = sl->iova;
+		e[got].len = sl->len;
+		/* Bound: the page is ours before the slot is released. */
+		got += !r->pool || _jumbo_pool_adopt_iova(r->pool, e[got].iova) == 0;
 	}
 	/* Release: our reads of the slots before the producer reuses them. */
 	__atomic_store_n(&r->s->head, h + n, __ATOMIC_RELEASE);
-	return n;
+	return got;
 }
 
 /* MPMC ------------------------------------------------------------------ */
@@ -553,7 +560,13 @@ again:
 		if (!(seq & SEQ_SKIP)) {
 			e[got].iova = sl->iova;
 			e[got].len = sl->len;
-			got++;
+			/*
+			 * Bound: the page is ours before the slot is
+			 * released; one that is no longer allocated (its
+			 * sender died and it was reclaimed) is dropped.
+			 */
+			got += !r->pool ||
+			       _jumbo_pool_adopt_iova(r->pool, e[got].iova) == 0;
 		}
 		/* Release: our read of the entry before its reuse. */
 		__atomic_store_n(&sl->seq, 2 * (uint32_t)(h + i + r->size),
@@ -618,11 +631,17 @@ static bool live_covers(const struct ring_shm *s, uint64_t pos, bool prod,
 	return false;
 }
 
-/* Finish slot pos from old to new if no live handle owns it: 1 if done. */
+/*
+ * Finish slot pos from old to new if no live handle owns it: 1 if done.
+ * freed: told the entry of a taken slot that this frees (read before the
+ * CAS: the slot is intact until it succeeds, reported only if it does).
+ */
 static int repair(struct jumbo_ring *r, uint64_t pos, uint32_t old,
-		  uint32_t new, bool prod, pid_t pid)
+		  uint32_t new, bool prod, pid_t pid, jumbo_ring_visit_fn freed,
+		  void *arg)
 {
 	struct ring_slot *sl = &r->slots[pos & r->mask];
+	struct jumbo_ring_ent e = { sl->iova, sl->len, 0 };
 
 	if (live_covers(r->s, pos, prod, pid))
 		return 0;
@@ -630,11 +649,23 @@ static int repair(struct jumbo_ring *r, uint64_t pos, uint32_t old,
 	 * Acq_rel: the CAS fails if the owner finished the slot meanwhile;
 	 * when it succeeds, the new state is published like an owner's.
 	 */
-	return __atomic_compare_exchange_n(&sl->seq, &old, new, false,
-					   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+	if (!__atomic_compare_exchange_n(&sl->seq, &old, new, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return 0;
+	if (freed && !(old & SEQ_SKIP))
+		freed(arg, &e);
+	return 1;
 }
 
 JUMBO_API int jumbo_ring_reclaim(struct jumbo_ring *r, pid_t pid)
+{
+	/* Bound: what the repair frees goes back to the pool. */
+	return _jumbo_ring_repair(r, pid, r->pool ? _jumbo_pool_ring_freed : NULL,
+				  r->pool);
+}
+
+int _jumbo_ring_repair(struct jumbo_ring *r, pid_t pid,
+		       jumbo_ring_visit_fn freed, void *arg)
 {
 	struct ring_shm *s = r->s;
 	int done = 0;
@@ -657,7 +688,7 @@ JUMBO_API int jumbo_ring_reclaim(struct jumbo_ring *r, pid_t pid)
 			if ((seq & ~SEQ_SKIP) == 2 * (uint32_t)(p + 1))
 				done += repair(r, p, seq,
 					       2 * (uint32_t)(p + r->size),
-					       false, pid);
+					       false, pid, freed, arg);
 		}
 		/* Reserved by a producer, never filled: skipped. */
 		for (uint64_t p = h; p < t; p++) {
@@ -666,7 +697,7 @@ JUMBO_API int jumbo_ring_reclaim(struct jumbo_ring *r, pid_t pid)
 			if (seq == 2 * (uint32_t)p)
 				done += repair(r, p, seq,
 					       2 * (uint32_t)(p + 1) | SEQ_SKIP,
-					       true, pid);
+					       true, pid, NULL, NULL);
 		}
 	}
 	for (unsigned i = 0; i < JUMBO_RING_MAX_HANDLES; i++) {
@@ -686,4 +717,68 @@ JUMBO_API int jumbo_ring_reclaim(struct jumbo_ring *r, pid_t pid)
 					    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
 	}
 	return done;
+}
+
+/*
+ * Every entry in the ring now, for a pool's reclaim: those published and
+ * not yet taken, and (MPMC) those a dequeuer has taken and not released.
+ * An entry is reported only if its slot did not move while it was read
+ * (the slot's next owner may be overwriting it: then it left the ring
+ * meanwhile, to a live dequeuer).
+ */
+void _jumbo_ring_scan(struct jumbo_ring *r, jumbo_ring_visit_fn live, void *arg)
+{
+	struct ring_shm *s = r->s;
+	/* Acquire: the entries written before the positions moved. */
+	uint64_t h = __atomic_load_n(&s->head, __ATOMIC_ACQUIRE);
+	uint64_t t = __atomic_load_n(&s->tail, __ATOMIC_ACQUIRE);
+
+	if (!r->mpmc) {
+		for (uint64_t p = h; p < t && p - h < r->size; p++) {
+			const struct ring_slot *sl = &r->slots[p & r->mask];
+			struct jumbo_ring_ent e = { sl->iova, sl->len, 0 };
+			/* Acquire fence: the read above before the look at
+			 * head; past p, the consumer has it (and adopted it). */
+			__atomic_thread_fence(__ATOMIC_ACQUIRE);
+			if (__atomic_load_n(&s->head, __ATOMIC_RELAXED) > p)
+				continue;
+			live(arg, &e);
+		}
+		return;
+	}
+	uint64_t lo = h > r->size ? h - r->size : 0;
+	for (uint64_t p = lo; p < t; p++) {
+		const struct ring_slot *sl = &r->slots[p & r->mask];
+		/* Acquire: the producer's entry before our read of it. */
+		uint32_t seq = __atomic_load_n(&sl->seq, __ATOMIC_ACQUIRE);
+		if (seq != 2 * (uint32_t)(p + 1))
+			continue; /* free, skipped, or not yet published */
+		struct jumbo_ring_ent e = { sl->iova, sl->len, 0 };
+		/* Acquire fence: the read above before the check that the
+		 * slot held still while it was made. */
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&sl->seq, __ATOMIC_RELAXED) == seq)
+			live(arg, &e);
+	}
+}
+
+void _jumbo_ring_unbind(struct jumbo_ring *r)
+{
+	r->pool = NULL;
+}
+
+JUMBO_API int jumbo_ring_bind(struct jumbo_ring *r, struct jumbo_pool *pool)
+{
+	int err;
+
+	if (!r)
+		return -EINVAL;
+	if (r->pool == pool)
+		return 0;
+	if (pool && (err = _jumbo_pool_ring_bind(pool, r, true)) != 0)
+		return err;
+	if (r->pool)
+		_jumbo_pool_ring_bind(r->pool, r, false);
+	r->pool = pool;
+	return 0;
 }

@@ -1,0 +1,45 @@
+/*
+ * The little the ring layer and the pool layer know of each other, for a
+ * ring bound to a pool (jumbo_ring_bind): the ring's dequeue hands each
+ * page to the dequeuing process, and the pool's reclaim repairs and reads
+ * the rings bound to it.  Neither layer sees the other's internals.
+ */
+#ifndef JUMBO_RING_POOL_H
+#define JUMBO_RING_POOL_H
+
+#include "jumbo_common.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct jumbo_pool;
+struct jumbo_ring;
+struct jumbo_ring_ent;
+
+typedef void (*jumbo_ring_visit_fn)(void *arg, const struct jumbo_ring_ent *e);
+
+/* pool layer (reclaim.c) */
+/* The page at iova becomes the calling process's: 0 or -errno. */
+JUMBO_HIDDEN int _jumbo_pool_adopt_iova(struct jumbo_pool *p, uint64_t iova);
+/* r is bound to p (on) or no longer (off): 0 or -errno. */
+JUMBO_HIDDEN int _jumbo_pool_ring_bind(struct jumbo_pool *p,
+				       struct jumbo_ring *r, bool on);
+/* An entry a dead dequeuer took and never delivered: its page goes back. */
+JUMBO_HIDDEN void _jumbo_pool_ring_freed(void *pool,
+					 const struct jumbo_ring_ent *e);
+
+/* ring layer (ring.c) */
+/*
+ * jumbo_ring_reclaim(r, pid), calling freed for the entry of each slot a
+ * dead dequeuer took and that the repair frees: -errno or slots repaired.
+ */
+JUMBO_HIDDEN int _jumbo_ring_repair(struct jumbo_ring *r, pid_t pid,
+				    jumbo_ring_visit_fn freed, void *arg);
+/* live for each entry in the ring now (published, or being dequeued). */
+JUMBO_HIDDEN void _jumbo_ring_scan(struct jumbo_ring *r,
+				   jumbo_ring_visit_fn live, void *arg);
+/* The pool is going: the ring forgets it. */
+JUMBO_HIDDEN void _jumbo_ring_unbind(struct jumbo_ring *r);
+
+#endif

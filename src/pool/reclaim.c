@@ -1,0 +1,526 @@
+/*
+ * Named shared pools: the processes attached to one, their deaths, and
+ * the return of a dead process's pages (docs/SHARED-POOLS-DESIGN.md,
+ * section 7; jumbo_pool(3), PROCESSES).
+ *
+ * Every page's word names its owner (jumbo_int.h), so a dead process's
+ * pages are the words that name its slot, found by a sweep that trusts
+ * nothing the process was writing when it died:
+ *
+ *   FREE|d    in d's caches: back to the depot as soon as d is known dead
+ *             (on EOWNERDEAD, on a depot visit's look at the peers)
+ *   ALLOC|d   allocated by d, or freed to it and not yet re-cached: back
+ *             to the depot by jumbo_pool_reclaim(), unless the page is in
+ *             a ring bound to the pool, where it stays (ALLOC|RING) for
+ *             the dequeuer, who adopts it
+ *
+ * Allocated pages wait for the explicit call because only the caller
+ * knows the rings: a process that reclaims binds every ring that carries
+ * the pool's pages (jumbo_ring_bind), else pages in flight would return
+ * to the depot under their receiver.  Cached pages are never in a ring.
+ *
+ * Each step is idempotent: a sweep changes words by compare-and-swap from
+ * a value that names d, under the depot lock and with its dirty bit set
+ * (so a reclaimer killed inside leaves the queue to be rebuilt from the
+ * words), and d's slot is freed only after its sweep.  A reclaimer that
+ * dies is itself dead: the next reclaim does its work and then its own.
+ */
+#include "shm_int.h"
+#include "jumbo_ring_pool.h"
+
+#include <jumbo/ring.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+
+/* ---- processes ------------------------------------------------------------ */
+
+/*
+ * A record's fields change under the lock; peers' looks read them without
+ * it, as hints checked again under it.  Relaxed atomics on both sides.
+ */
+static void set_state(struct jumbo_shm_proc *pr, uint32_t st)
+{
+	__atomic_store_n(&pr->state, st, __ATOMIC_RELAXED);
+}
+
+static uint32_t get_state(const struct jumbo_shm_proc *pr)
+{
+	return __atomic_load_n(&pr->state, __ATOMIC_RELAXED);
+}
+
+/*
+ * The state letter and start time of pid, from /proc/PID/stat: 0, -ENOENT
+ * (no such process), or another -errno (no /proc: the caller falls back).
+ */
+static int proc_stat(pid_t pid, char *state, uint64_t *start)
+{
+	char path[48], buf[1024];
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	buf[n] = 0;
+	/* The command may hold anything, ')' too: fields follow the last. */
+	char *q = strrchr(buf, ')');
+	if (!q || q[1] != ' ' || !q[2])
+		return -EIO;
+	*state = q[2];
+	q += 3;
+	/* Fields 4..21, then 22: the start time, in clock ticks after boot. */
+	for (int i = 4; i < 22; i++) {
+		q = strchr(q + 1, ' ');
+		if (!q)
+			return -EIO;
+	}
+	*start = strtoull(q + 1, NULL, 10);
+	return 0;
+}
+
+/*
+ * Is the process of this record gone?  Exited (a zombie counts: it will
+ * never touch the pool again), or its pid now names another process.
+ * Without /proc, kill(pid, 0) (which takes a zombie for alive).
+ */
+static bool proc_gone(pid_t pid, uint64_t start)
+{
+	char state;
+	uint64_t now;
+	int err = proc_stat(pid, &state, &now);
+
+	if (err == -ENOENT)
+		return true;
+	if (err || start == 0)
+		return kill(pid, 0) != 0 && errno == ESRCH;
+	return state == 'Z' || state == 'X' || now != start;
+}
+
+static bool slot_ok(unsigned d)
+{
+	return d >= 1 && d < SHM_SLOTS;
+}
+
+/* Lock held: this process takes a free slot; 0 or -EUSERS. */
+static int take_slot(struct jumbo_pool *p)
+{
+	struct jumbo_shm *s = p->shm;
+	char state;
+	uint64_t start = 0;
+
+	if (proc_stat(getpid(), &state, &start) != 0)
+		start = 0; /* no /proc: kill() tells the living */
+	for (unsigned i = 1; i < SHM_SLOTS; i++) {
+		struct jumbo_shm_proc *pr = &s->procs[i];
+		if (get_state(pr) != PROC_FREE)
+			continue;
+		__atomic_store_n(&pr->pid, (int32_t)getpid(), __ATOMIC_RELAXED);
+		__atomic_store_n(&pr->start, start, __ATOMIC_RELAXED);
+		pr->reclaimer = 0;
+		__atomic_store_n(&pr->gen, pr->gen + 1, __ATOMIC_RELAXED);
+		set_state(pr, PROC_LIVE);
+		s->me = i;
+		s->pid = getpid();
+		s->w_free = shm_word(JUMBO_PG_FREE, i);
+		s->w_alloc = shm_word(JUMBO_PG_ALLOC, i);
+		return 0;
+	}
+	return -EUSERS;
+}
+
+int _jumbo_shm_join(struct jumbo_pool *p)
+{
+	int err;
+
+	for (int pass = 0; pass < 2; pass++) {
+		_jumbo_shm_lock(p);
+		err = take_slot(p);
+		_jumbo_shm_unlock(p);
+		if (err != -EUSERS)
+			break;
+		/* Every slot taken: dead peers may hold some. */
+		jumbo_pool_reclaim(p);
+	}
+	return err;
+}
+
+/* ---- the sweep ------------------------------------------------------------ */
+
+static bool bit_test(const uint64_t *k, frame_t f)
+{
+	return k && (k[f / 64] >> (f % 64) & 1);
+}
+
+/*
+ * Lock held: the queue anew from the words, after a holder died in the
+ * middle of changing it.  Every free page no live process names is the
+ * depot's; the order of the old queue is lost, nothing else.
+ */
+static void rebuild(struct jumbo_pool *p)
+{
+	struct jumbo_shm *s = p->shm;
+	struct jumbo_shm_ctl *c = s->ctl;
+	uint64_t carved = c->carved < s->cap ? c->carved : s->cap;
+
+	c->head = c->tail = 0;
+	for (frame_t f = 0; f < carved; f++) {
+		uint32_t w = fr_load(p, f);
+		unsigned o = fr_owner_of(w);
+		if ((w & PGS_MASK) != JUMBO_PG_FREE)
+			continue;
+		if (slot_ok(o) && get_state(&s->procs[o]) == PROC_LIVE)
+			continue; /* in a live process's cache */
+		fr_store(p, f, JUMBO_PG_FREE);
+		_jumbo_shm_enqueue(s, f);
+	}
+	c->out = (int64_t)(carved - (c->tail - c->head));
+	c->rebuilds++;
+	c->dirty = 0;
+}
+
+/*
+ * Lock held: d's pages go back.  Its free ones (its caches) always; its
+ * allocated ones if all, except those in flight in a ring (the bitmap
+ * k), which become the ring's: ALLOC|RING, adopted by their dequeuer.
+ * The sender's holds die with it.  Returns the pages given back.
+ */
+static uint64_t sweep(struct jumbo_pool *p, unsigned d, bool all,
+		      const uint64_t *k)
+{
+	struct jumbo_shm *s = p->shm;
+	struct jumbo_shm_ctl *c = s->ctl;
+	uint64_t carved = c->carved < s->cap ? c->carved : s->cap, n = 0;
+
+	c->dirty = 1;
+	for (frame_t f = 0; f < carved; f++) {
+		uint32_t w = fr_load(p, f), to;
+		do {
+			if (fr_owner_of(w) != d)
+				break;
+			if ((w & PGS_MASK) == JUMBO_PG_FREE)
+				to = JUMBO_PG_FREE;
+			else if ((w & PGS_MASK) != JUMBO_PG_ALLOC || !all)
+				break;
+			else if (bit_test(k, f))
+				to = shm_word(JUMBO_PG_ALLOC, PG_OWNER_RING);
+			else
+				to = JUMBO_PG_FREE;
+			/*
+			 * CAS: a live process may adopt (ALLOC|d -> ALLOC|me)
+			 * or free (-> FREE|me) the page at this moment; the
+			 * one that wins has it.
+			 */
+			if (fr_cas(p, f, &w, to)) {
+				if (to == JUMBO_PG_FREE) {
+					_jumbo_shm_enqueue(s, f);
+					n++;
+				}
+				break;
+			}
+		} while (1);
+	}
+	c->out -= (int64_t)n;
+	c->dirty = 0;
+	return n;
+}
+
+/*
+ * Lock held, EOWNERDEAD: the holder died inside.  If the process is gone
+ * (rather than one of its threads), its slot is dead; a queue it was
+ * changing is rebuilt; its cached pages come back now.
+ */
+void _jumbo_shm_owner_died(struct jumbo_pool *p)
+{
+	struct jumbo_shm *s = p->shm;
+	struct jumbo_shm_ctl *c = s->ctl;
+	unsigned d = c->lock_slot;
+	struct jumbo_shm_proc *pr = slot_ok(d) && d != s->me ? &s->procs[d] : NULL;
+
+	if (pr && get_state(pr) == PROC_LIVE && proc_gone(pr->pid, pr->start))
+		set_state(pr, PROC_DEAD);
+	if (c->dirty)
+		rebuild(p);
+	if (pr && get_state(pr) != PROC_LIVE && get_state(pr) != PROC_FREE)
+		__atomic_fetch_add(&c->reclaimed, sweep(p, d, false, NULL),
+				   __ATOMIC_RELAXED);
+}
+
+/*
+ * A look at the peers, if the last was min_ms ago or more.  A live
+ * slot whose process is gone becomes DEAD and its cached pages return;
+ * its allocated ones wait for jumbo_pool_reclaim().
+ */
+void _jumbo_shm_check_peers(struct jumbo_pool *p, unsigned min_ms)
+{
+	struct jumbo_shm *s = p->shm;
+	uint32_t t = _jumbo_clock_ms();
+
+	if (min_ms && (uint32_t)(t - __atomic_load_n(&s->last_check,
+						     __ATOMIC_RELAXED)) < min_ms)
+		return;
+	__atomic_store_n(&s->last_check, t, __ATOMIC_RELAXED);
+	for (unsigned d = 1; d < SHM_SLOTS; d++) {
+		struct jumbo_shm_proc *pr = &s->procs[d];
+		/* Relaxed: a hint, checked again under the lock. */
+		if (d == s->me || get_state(pr) != PROC_LIVE)
+			continue;
+		pid_t pid = __atomic_load_n(&pr->pid, __ATOMIC_RELAXED);
+		uint32_t gen = __atomic_load_n(&pr->gen, __ATOMIC_RELAXED);
+		uint64_t start = __atomic_load_n(&pr->start, __ATOMIC_RELAXED);
+		if (!proc_gone(pid, start))
+			continue;
+		_jumbo_shm_lock(p);
+		if (get_state(pr) == PROC_LIVE && pr->pid == pid && pr->gen == gen) {
+			set_state(pr, PROC_DEAD);
+			__atomic_fetch_add(&s->ctl->reclaimed,
+					   sweep(p, d, false, NULL),
+					   __ATOMIC_RELAXED);
+		}
+		_jumbo_shm_unlock(p);
+	}
+}
+
+/* ---- rings ---------------------------------------------------------------- */
+
+int _jumbo_pool_ring_bind(struct jumbo_pool *p, struct jumbo_ring *r, bool on)
+{
+	struct jumbo_shm *s = p->shm;
+	int err = 0;
+
+	if (!s)
+		return 0; /* a private pool: adoption checks, nothing to find */
+	pthread_mutex_lock(&s->rings_lock);
+	if (on) {
+		if (s->nrings == s->rings_cap) {
+			unsigned n = s->rings_cap ? 2 * s->rings_cap : 8;
+			struct jumbo_ring **v = realloc(s->rings, n * sizeof(*v));
+			if (v) {
+				s->rings = v;
+				s->rings_cap = n;
+			} else {
+				err = -ENOMEM;
+			}
+		}
+		if (!err)
+			s->rings[s->nrings++] = r;
+	} else {
+		for (unsigned i = 0; i < s->nrings; i++)
+			if (s->rings[i] == r) {
+				s->rings[i] = s->rings[--s->nrings];
+				break;
+			}
+	}
+	pthread_mutex_unlock(&s->rings_lock);
+	return err;
+}
+
+/* The frame an entry names, or NO_FRAME for a foreign I/O address. */
+static frame_t ent_frame(const struct jumbo_pool *p, uint64_t iova)
+{
+	uint64_t f = iova >> p->head.ph_shift;
+
+	return f < p->head.ph_npages ? (frame_t)f : NO_FRAME;
+}
+
+static int adopt(struct jumbo_pool *p, frame_t f)
+{
+	struct jumbo_shm *s = p->shm;
+	uint32_t w = fr_load(p, f);
+
+	do {
+		switch (w & PGS_MASK) {
+		case JUMBO_PG_ALLOC:
+			break;
+		case JUMBO_PG_UNUSED:
+			return -EFAULT;
+		default: /* free: its sender died and it was reclaimed */
+			return -EOWNERDEAD;
+		}
+		if (!s || fr_owner_of(w) == s->me)
+			return 0;
+		/* CAS: a reclaim may take the page back at this moment. */
+	} while (!fr_cas(p, f, &w, (w & ~PG_OWNER_MASK) | s->me << PG_OWNER_SHIFT));
+	return 0;
+}
+
+int _jumbo_pool_adopt_iova(struct jumbo_pool *p, uint64_t iova)
+{
+	frame_t f = ent_frame(p, iova);
+
+	if (f == NO_FRAME)
+		return -EFAULT;
+	if (p->shm && unlikely(p->detached))
+		return -EXDEV;
+	return adopt(p, f);
+}
+
+int jumbo_pool_adopt(struct jumbo_pool *p, void *addr)
+{
+	frame_t f;
+	int err = _jumbo_page_of(p, addr, false, &f);
+
+	if (err)
+		return err;
+	if (p->shm && unlikely(p->detached))
+		return _jumbo_detached(p, "jumbo_pool_adopt");
+	return adopt(p, f);
+}
+
+/*
+ * A ring's repair freed a slot that a dead dequeuer took and never
+ * released: the page was on its way to it, adopted or not.  No one else
+ * can reach it now: back to the depot, under the lock with the queue.
+ */
+void _jumbo_pool_ring_freed(void *pool, const struct jumbo_ring_ent *e)
+{
+	struct jumbo_pool *p = pool;
+	struct jumbo_shm *s = p->shm;
+	frame_t f = ent_frame(p, e->iova);
+
+	if (!s || f == NO_FRAME)
+		return;
+	_jumbo_shm_lock(p);
+	s->ctl->dirty = 1;
+	uint32_t w = fr_load(p, f);
+	while ((w & PGS_MASK) == JUMBO_PG_ALLOC && f < s->ctl->carved)
+		if (fr_cas(p, f, &w, JUMBO_PG_FREE)) {
+			_jumbo_shm_enqueue(s, f);
+			s->ctl->out--;
+			__atomic_fetch_add(&s->ctl->reclaimed, 1, __ATOMIC_RELAXED);
+			break;
+		}
+	s->ctl->dirty = 0;
+	_jumbo_shm_unlock(p);
+}
+
+static void mark_live(void *arg, const struct jumbo_ring_ent *e)
+{
+	struct jumbo_pool *p = ((void **)arg)[0];
+	uint64_t *k = ((void **)arg)[1];
+	frame_t f = ent_frame(p, e->iova);
+
+	if (f != NO_FRAME)
+		k[f / 64] |= 1ull << (f % 64);
+}
+
+/*
+ * The rings bound here: repaired for pid (0: every dead handle), then
+ * read for the pages in flight, into a bitmap (malloc'd; NULL if there is
+ * no memory, and then -ENOMEM: without it no allocated page may go).
+ */
+static int in_flight(struct jumbo_pool *p, pid_t pid, uint64_t **kp)
+{
+	struct jumbo_shm *s = p->shm;
+	uint64_t *k = calloc((p->head.ph_npages + 63) / 64, sizeof(*k));
+	void *arg[2] = { p, k };
+
+	*kp = k;
+	if (!k)
+		return -ENOMEM;
+	pthread_mutex_lock(&s->rings_lock);
+	for (unsigned i = 0; i < s->nrings; i++)
+		_jumbo_ring_repair(s->rings[i], pid, _jumbo_pool_ring_freed, p);
+	for (unsigned i = 0; i < s->nrings; i++)
+		_jumbo_ring_scan(s->rings[i], mark_live, arg);
+	pthread_mutex_unlock(&s->rings_lock);
+	return 0;
+}
+
+/* Lock not held: slot d, dead, gives back all it had; pages back. */
+static long reclaim_slot(struct jumbo_pool *p, unsigned d, pid_t pid)
+{
+	struct jumbo_shm *s = p->shm;
+	struct jumbo_shm_ctl *c = s->ctl;
+	struct jumbo_shm_proc *pr = &s->procs[d];
+	uint64_t *k;
+	long n = 0;
+	int err = in_flight(p, pid, &k);
+
+	if (err)
+		return err;
+	_jumbo_shm_lock(p);
+	uint32_t st = get_state(pr);
+	if (st == PROC_DEAD || st == PROC_RECLAIMING ||
+	    (d == s->me && st == PROC_LIVE)) {
+		pr->reclaimer = s->me;
+		set_state(pr, PROC_RECLAIMING);
+		n = (long)sweep(p, d, true, k);
+		__atomic_fetch_add(&c->reclaimed, (uint64_t)n, __ATOMIC_RELAXED);
+		c->reclaims++;
+		__atomic_store_n(&pr->pid, 0, __ATOMIC_RELAXED);
+		set_state(pr, PROC_FREE);
+	}
+	_jumbo_shm_unlock(p);
+	free(k);
+	return n;
+}
+
+long jumbo_pool_reclaim(struct jumbo_pool *p)
+{
+	struct jumbo_shm *s;
+	long total = 0;
+
+	if (!p)
+		return -EINVAL;
+	if (!(s = p->shm))
+		return 0; /* one process: nothing to reclaim */
+	if (unlikely(p->detached))
+		return _jumbo_detached(p, "jumbo_pool_reclaim");
+	uint64_t before = __atomic_load_n(&s->ctl->reclaimed, __ATOMIC_RELAXED);
+	_jumbo_shm_check_peers(p, 0);
+	for (unsigned d = 1; d < SHM_SLOTS; d++) {
+		struct jumbo_shm_proc *pr = &s->procs[d];
+		uint32_t st = get_state(pr);
+		/*
+		 * RECLAIMING: another reclaim's, under way or killed; doing
+		 * its work again is harmless (every step is idempotent).
+		 */
+		if (d == s->me || (st != PROC_DEAD && st != PROC_RECLAIMING))
+			continue;
+		long n = reclaim_slot(p, d, __atomic_load_n(&pr->pid,
+							     __ATOMIC_RELAXED));
+		if (n < 0)
+			return n;
+	}
+	/* Relaxed: our own sweeps' sums, and any a peer made meanwhile. */
+	total = (long)(__atomic_load_n(&s->ctl->reclaimed, __ATOMIC_RELAXED) -
+		       before);
+	return total;
+}
+
+/*
+ * The process leaves the pool (destroy): a death announced.  Its caches
+ * are back already; what it still owns goes back too, but for pages in
+ * flight in rings bound here, which become the rings'.  A fork child's
+ * handle leaves nothing: the slot is its parent's.
+ */
+void _jumbo_shm_leave(struct jumbo_pool *p)
+{
+	struct jumbo_shm *s = p->shm;
+
+	if (!p->detached && s->pid == getpid()) {
+		long n = reclaim_slot(p, s->me, 0);
+		if (n > 0)
+			_jumbo_log(JUMBO_LOG_WARNING,
+				   "jumbo_pool_destroy: pool \"%s\": %ld pages "
+				   "this process still owned go back to the pool",
+				   p->name, n);
+	}
+	pthread_mutex_lock(&s->rings_lock);
+	for (unsigned i = 0; i < s->nrings; i++)
+		_jumbo_ring_unbind(s->rings[i]);
+	s->nrings = 0;
+	pthread_mutex_unlock(&s->rings_lock);
+	s->me = 0;
+}
