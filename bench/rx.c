@@ -53,7 +53,9 @@ static const char *const kind_name[] = { "udp", "uring", "tcp", "malloc",
 
 static struct jumbo_pool *pool;
 static int rounds = 7;
-static unsigned batch = 64;
+static unsigned batch = 64;  /* reuse-mm's; the library's with --batch */
+static int batch_set;       /* --batch: the library receivers use it too,
+			     * else their own default (by frame size) */
 static size_t only_size;   /* --size: one frame size only */
 static unsigned only_mask; /* --only (repeatable): these receivers only */
 static int tstamp;         /* --tstamp: udp and uring with kernel times too */
@@ -152,7 +154,7 @@ static int rxb_open(struct rxb *b, enum kind k, int stream, size_t frame,
 		    : k == K_URING || k == K_URING_TS ? JUMBO_RX_URING
 						      : JUMBO_RX_TCP;
 	p.max_frame = frame;
-	p.batch = batch;
+	p.batch = batch_set ? batch : 0;
 	p.ring_entries = ring_opt ? ring_opt : ring;
 	p.rcvbuf = RCVBUF;
 	p.pool = pool;
@@ -188,7 +190,7 @@ static int rxb_take(struct rxb *b, uint64_t *bytes, int timeout_ms)
 	if (b->k == K_MMSG)
 		return mmsg_take(&b->mm, bytes);
 	if (b->rx) {
-		n = jumbo_rx_recv(b->rx, pkts, batch, timeout_ms);
+		n = jumbo_rx_recv(b->rx, pkts, 256, timeout_ms);
 		for (int i = 0; i < n; i++) {
 			*bytes += pkts[i]->m_pkthdr.len;
 			m_freem(pkts[i]);
@@ -467,6 +469,7 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--batch") && i + 1 < argc &&
 			   atoi(argv[i + 1]) >= 1 && atoi(argv[i + 1]) <= 256) {
 			batch = (unsigned)atoi(argv[++i]);
+			batch_set = 1;
 		} else if (!strcmp(argv[i], "--size") && i + 1 < argc &&
 			   atol(argv[i + 1]) >= 32 && atol(argv[i + 1]) <= 65000) {
 			only_size = (size_t)atol(argv[++i]);
@@ -500,7 +503,8 @@ int main(int argc, char **argv)
 			}
 		} else {
 			fprintf(stderr, "usage: jumbo-bench-rx [--quick] "
-				"[--batch N (1 to 256, default 64)] [--size "
+				"[--batch N (1 to 256; default: reuse-mm 64, the "
+				"library's own)] [--size "
 				"BYTES] [--only udp|uring|tcp|malloc|reuse|"
 				"reuse-mm|udp-ts|uring-ts]... [--udp] "
 				"[--rounds N] [--tstamp] [--ring N] "
@@ -526,8 +530,13 @@ int main(int argc, char **argv)
 	}
 	if (!have_uring)
 		printf("uring: not measured: %s\n", jumbo_rx_strerror());
-	printf("UDP, drain mode: a full socket emptied by the receiver "
-	       "(median of %d rounds, batch %u)\n", rounds, batch);
+	if (batch_set)
+		printf("UDP, drain mode: a full socket emptied by the receiver "
+		       "(median of %d rounds, batch %u)\n", rounds, batch);
+	else
+		printf("UDP, drain mode: a full socket emptied by the receiver "
+		       "(median of %d rounds; batch: reuse-mm %u, udp and "
+		       "uring their default by frame size)\n", rounds, batch);
 	printf("%7s %-10s %12s %9s %9s %9s %8s %12s %9s %9s\n", "frame",
 	       "receiver", "frames/s", "Gbit/s", "vs reuse", "vs mm",
 	       "dropped", "per cpu s", "vs reuse", "vs mm");

@@ -2,8 +2,10 @@
  * jumbo_rx_limits tells the truth before a receiver is opened: a
  * max_frame at the limit opens and one byte more is refused (-EINVAL), on
  * every backend with a socket; the pages a receiver keeps posted while
- * open are what the pool shows in use once it has armed its buffers (96
- * for udp's defaults after a receive of a whole batch, 1024 for uring's).  uring is skipped (only) where
+ * open are what the pool shows in use once it has armed its buffers (30
+ * for udp's defaults after a receive of a whole batch, 1024 for uring's).
+ * The batch left 0 is chosen by frame size (128 KiB of 4 KiB-rounded
+ * frames, 2 to 32; tcp 32), and a batch given is kept.  uring is skipped (only) where
  * io_uring is missing; xdp's queue count is checked by test_rx_xdp.
  */
 #include "test_rx.h"
@@ -67,7 +69,27 @@ int main(void)
 
 	CHECK_EQ(jumbo_rx_limits(NULL, NULL), -EINVAL);
 	CHECK_EQ(jumbo_rx_limits(NULL, &l), 0);
-	CHECK_EQ(l.pages_kept, 96); /* udp, 32 slots of 9000 bytes */
+	CHECK_EQ(l.batch, 10);      /* 128 KiB / 12 KiB */
+	CHECK_EQ(l.pages_kept, 30); /* udp, 10 slots of 9000 bytes */
+	jumbo_rx_params_init(&p);
+	static const struct { size_t frame; unsigned batch; } by_size[] = {
+		{1, 32}, {1500, 32}, {4096, 32}, {4097, 16}, {9000, 10},
+		{16384, 8}, {65000, 2}, {65535, 2},
+	};
+	for (unsigned i = 0; i < sizeof(by_size) / sizeof(by_size[0]); i++) {
+		p.max_frame = by_size[i].frame;
+		CHECK_EQ(jumbo_rx_limits(&p, &l), 0);
+		CHECK_EQ(l.batch, by_size[i].batch);
+	}
+	p.max_frame = 65000;
+	p.backend = JUMBO_RX_TCP;
+	CHECK_EQ(jumbo_rx_limits(&p, &l), 0);
+	CHECK_EQ(l.batch, 32);
+	p.backend = JUMBO_RX_UDP;
+	p.batch = 7;
+	CHECK_EQ(jumbo_rx_limits(&p, &l), 0);
+	CHECK_EQ(l.batch, 7);
+	CHECK_EQ(l.pages_kept, 7 * 16);
 	jumbo_rx_params_init(&p);
 	p.backend = JUMBO_RX_XDP;
 	p.ifname = "no-such-if0";

@@ -71,7 +71,8 @@ struct jumbo_rx_params {
 	const char *addr;      /* numeric address to bind; NULL: 127.0.0.1 */
 	uint16_t port;         /* 0: any free port (see jumbo_rx_port) */
 	size_t max_frame;      /* largest frame kept; 0: 9000 */
-	unsigned batch;        /* packets per system call; 0: 32 */
+	unsigned batch;        /* packets per system call; 0: by frame
+				  size, 2 to 32 (jumbo_rx_limits says) */
 	unsigned ring_entries; /* uring: runs it makes, at most 2 x batch in
 				  the ring at once; 0: 256 */
 	int rcvbuf;            /* SO_RCVBUF in bytes; 0: 16 MiB */
@@ -168,6 +169,8 @@ struct jumbo_rx_limits {
 	size_t frame_pages;        /* pool pages one frame of max_frame takes */
 	size_t pages_kept;         /* pool pages the receiver keeps posted
 				      while open (in use, though idle) */
+	unsigned batch;            /* the batch it will use (batch 0: by
+				      frame size) */
 };
 
 /*
