@@ -479,7 +479,8 @@ static int demo_run(struct demo_run *r, const char *name)
 		int n = 0;
 
 		if (rx) {
-			n = jumbo_rx_recv(rx, pkts, c->batch, 5);
+			n = jumbo_rx_recv(rx, pkts, c->batch ? c->batch : 32,
+					  5);
 			for (int i = 0; i < n; i++)
 				if (!spsc_push(r->q, pkts[i],
 					       pkts[i]->m_pkthdr.len)) {
@@ -679,7 +680,8 @@ static void demo_usage(FILE *f)
 	      "  --backend NAME      udp (default), tcp or uring\n"
 	      "  --frame BYTES       frame size (default 9000; 32 to 65000)\n"
 	      "  --page SIZE         pool page size: 4k (default) or 2m\n"
-	      "  --batch N           packets per receive call (default 32)\n"
+	      "  --batch N           packets per receive call (default: by frame\n"
+	      "                      size, 2 to 32, as jumbo_rx(3) says)\n"
 	      "  --window N          frames in flight at most (default 256)\n"
 	      "  --deliver MODE      auto (default), move or copy\n"
 	      "  --no-baseline       skip the malloc + recv run\n"
@@ -711,7 +713,7 @@ int cmd_demo(int argc, char **argv)
 		{ 0, 0, 0, 0 }
 	};
 	struct demo_cfg c = { .backend = JUMBO_RX_UDP, .frame = 9000,
-			      .page = JUMBO_PAGE_4K, .batch = 32,
+			      .page = JUMBO_PAGE_4K, .batch = 0,
 			      .window = 256, .secs = 3.0 };
 	struct demo_run pr, br, wr;
 	struct report rep;

@@ -95,7 +95,8 @@ static void fwd_usage(FILE *f)
 	      "                      (default: wait for room)\n"
 	      "  --framing MODE      tcp input: raw (default) or len32\n"
 	      "  --frame BYTES       largest frame (default 9000)\n"
-	      "  --batch N           frames per call (default 32)\n"
+	      "  --batch N           frames per call (default: by frame size,\n"
+	      "                      2 to 32, as jumbo_rx(3) says)\n"
 	      "  --page SIZE         pool page size: 4k (default) or 2m\n"
 	      "  --duration SECS     stop after SECS (default 10; 0: no limit)\n"
 	      "  --count N           stop after N frames\n"
@@ -254,6 +255,11 @@ int cmd_fwd(int argc, char **argv)
 	if (!rx) {
 		e = tool_err(EX_FAIL, "%s", jumbo_rx_strerror());
 		goto out;
+	}
+	if (!c.run.batch) { /* the receiver's, chosen by frame size */
+		struct jumbo_rx_limits l;
+		c.run.batch = jumbo_rx_limits(&rp, &l) == 0 && l.batch
+				      ? l.batch : 32;
 	}
 	if (c.rx_be != JUMBO_RX_XDP)
 		c.from_port = jumbo_rx_port(rx);

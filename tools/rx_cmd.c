@@ -132,7 +132,8 @@ static void rx_usage(FILE *f)
 	      "  --frame BYTES     largest frame (default 9000; the most each\n"
 	      "                    backend takes: udp, uring 65535, xdp 65407,\n"
 	      "                    tcp 1023 pages)\n"
-	      "  --batch N         packets per receive call (default 32)\n"
+	      "  --batch N         packets per receive call (default: by frame\n"
+	      "                    size, 2 to 32, as jumbo_rx(3) says)\n"
 	      "  --page SIZE       pool page size: 4k (default) or 2m\n"
 	      "  --pages N         the pool's cap in pages (default\n"
 	      "                    $JUMBO_MAX_PAGES, else 65536 or 512 of 2m)\n"
@@ -527,6 +528,11 @@ int cmd_rx(int argc, char **argv)
 		}
 		if (!rx_pool_is(&c, JUMBO_RX_XDP))
 			c.port = jumbo_rx_port(rx);
+		if (!c.run.batch) { /* the library's, chosen by frame size */
+			struct jumbo_rx_limits l;
+			c.run.batch = jumbo_rx_limits(&p, &l) == 0 && l.batch
+					      ? l.batch : 32;
+		}
 		if (c.deliver) {
 			s.dst_len = (c.run.frame + c.run.page - 1) & ~(c.run.page - 1);
 			map_len = s.dst_len + c.run.page;
