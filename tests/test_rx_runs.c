@@ -12,7 +12,12 @@
  *  - udp: chains freed by another thread than the receiver's (the runs'
  *    return stack), every frame intact, no page lost;
  *  - uring: one frame at a time, received and freed, cycles through a
- *    couple of batches of runs, not through every run of the ring.
+ *    couple of batches of runs, not through every run of the ring;
+ *  - uring: a page held when its chain is freed is not written again while
+ *    the ring cycles many times; the held page is freed by its unhold, and
+ *    no page is lost.  With every run in the ring (batch 2 of 4 entries)
+ *    the run's buffer id gets a fresh run at once; with batch 1 the ring
+ *    needs no more and the id stays without one.
  *
  * Takes a seed (printed) for the scattering and the stream's sizes.
  */
@@ -292,6 +297,56 @@ static void uring_hot(void)
 	CHECK_EQ(jumbo_pool_destroy(pool), 0);
 }
 
+static void uring_hold(unsigned batch)
+{
+	enum { ENTRIES = 4 };
+	struct jumbo_pool *pool = rxt_pool(4096, 0);
+	struct jumbo_rx_params p;
+	struct jumbo_rx *rx;
+	struct mbuf *pkts[1];
+	static char before[4096];
+	uint64_t kept;
+	char *page;
+	int fd, err;
+
+	jumbo_rx_params_init(&p);
+	p.backend = JUMBO_RX_URING;
+	p.pool = pool;
+	p.batch = batch; /* the ring holds 2 * batch runs */
+	p.ring_entries = ENTRIES;
+	rx = jumbo_rx_open(&p, &err);
+	REQUIRE(rx != NULL);
+	kept = rxt_in_use(pool); /* the receiver's runs */
+	fd = jf_connect("127.0.0.1", jumbo_rx_port(rx), SOCK_DGRAM);
+	REQUIRE(fd >= 0);
+	rxt_send_frame(fd, 9000, 1);
+	REQUIRE(rxt_recv_some(rx, pkts, 1) == 1);
+	page = pkts[0]->m_data;
+	memcpy(before, page, sizeof(before));
+	CHECK_EQ(jumbo_pool_hold(pool, page), 0);
+	m_freem(pkts[0]);
+	/* Many times round a ring of ENTRIES runs. */
+	for (uint64_t i = 2; i < 20 * ENTRIES; i++) {
+		rxt_send_frame(fd, 9000, i);
+		REQUIRE(rxt_recv_some(rx, pkts, 1) == 1);
+		CHECK(pkts[0]->m_data != page);
+		rxt_check_frame(pkts[0], 9000, i);
+	}
+	CHECK(memcmp(before, page, sizeof(before)) == 0);
+	CHECK_EQ(jumbo_pool_unhold(pool, page), 0);
+	CHECK_EQ(jumbo_page_state(jumbo_pool_page(pool, page), NULL, NULL),
+		 JUMBO_PG_FREE);
+	/* A fresh run for the id only when the ring needed every run. */
+	CHECK_EQ(rxt_in_use(pool),
+		 2 * batch >= ENTRIES ? kept : kept - kept / ENTRIES);
+	printf("uring, batch %u: a held page is left alone until its unhold\n",
+	       batch);
+	close(fd);
+	CHECK_EQ(jumbo_rx_close(rx), 0);
+	CHECK_EQ(rxt_in_use(pool), 0);
+	CHECK_EQ(jumbo_pool_destroy(pool), 0);
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t seed = test_seed(argc, argv, "test_rx_runs");
@@ -300,9 +355,12 @@ int main(int argc, char **argv)
 	udp_hold();
 	udp_outlive();
 	udp_threads(seed);
-	if (jumbo_rx_backend_supported(JUMBO_RX_URING))
+	if (jumbo_rx_backend_supported(JUMBO_RX_URING)) {
 		uring_hot();
-	else
+		uring_hold(1);
+		uring_hold(2);
+	} else {
 		printf("uring skipped: %s\n", jumbo_rx_strerror());
+	}
 	return check_done("rx_runs");
 }

@@ -143,6 +143,22 @@ JUMBO_HIDDEN unsigned _jumbo_rx_slots(struct jumbo_rx *rx, struct mbuf **slot,
  */
 struct rx_runs;
 
+/*
+ * Whether the n pages of a run whose mbufs are all freed may be posted
+ * again: each plain allocated.  A page held by its last user
+ * (jumbo_pool_hold before the free: a zero-copy send still reading it, or
+ * a program that hands pages to other processes) is still in use; the
+ * pool defers its free to the last unhold, and so must the receiver: the
+ * run goes back to the pool instead.  udp's and uring's runs both ask.
+ */
+static inline int _jumbo_rx_pages_idle(const vm_page_t *pg, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (jumbo_page_state(pg[i], NULL, NULL) != JUMBO_PG_ALLOC)
+			return 0;
+	return 1;
+}
+
 struct rx_run {
 	char *addr;           /* k contiguous pages of the pool */
 	unsigned refs;        /* atomic: its pages in mbufs, while out */

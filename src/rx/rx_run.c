@@ -17,7 +17,6 @@
 #include "rx_int.h"
 
 #include <errno.h>
-#include <stdbool.h>
 #include <stdlib.h>
 
 struct rx_runs *_jumbo_rx_runs_new(struct jumbo_pool *pool, size_t page_size,
@@ -63,21 +62,6 @@ static void runs_unref(struct rx_runs *rs)
 	free(rs);
 }
 
-/*
- * Whether a run whose mbufs are all freed may be posted again: every page
- * plain allocated.  A page held by its last user (jumbo_pool_hold before
- * the free, as a program that hands pages to other processes does) is
- * still in use; the pool defers its free to the last unhold, and so must
- * the receiver.
- */
-static bool run_idle(const struct rx_runs *rs, const struct rx_run *r)
-{
-	for (unsigned i = 0; i < rs->k; i++)
-		if (jumbo_page_state(r->pg[i], NULL, NULL) != JUMBO_PG_ALLOC)
-			return false;
-	return true;
-}
-
 /* Drops cnt pages of run r; the free of its last page sends it back. */
 static void run_put(struct rx_run *r, unsigned cnt)
 {
@@ -94,7 +78,7 @@ static void run_put(struct rx_run *r, unsigned cnt)
 	if (__atomic_load_n(&r->refs, __ATOMIC_ACQUIRE) != cnt &&
 	    __atomic_sub_fetch(&r->refs, cnt, __ATOMIC_ACQ_REL) != 0)
 		return;
-	if (unlikely(!run_idle(rs, r))) {
+	if (unlikely(!_jumbo_rx_pages_idle(r->pg, rs->k))) {
 		/* Held pages go back to the pool at their last unhold. */
 		run_release(rs, r);
 		runs_unref(rs);

@@ -17,8 +17,13 @@
  * (m_extadd_jumbo) that counts the run's pages back; the last one pushes
  * the run on a lock-free stack, since it may run on any thread, and the
  * receive thread puts the runs on the stack back into the ring at its next
- * call.  When the ring is empty the kernel ends the multishot receive with
- * ENOBUFS: counted as no_buffer, and armed again when runs come back.
+ * call.  A run with a page still held (a zero-copy send reading it) must
+ * not be written again: its pages go back to the pool, which frees the
+ * held ones at their last unhold, and its buffer id gets a fresh run (a
+ * ring entry carries its own address) when the ring needs it, or stays
+ * out of the ring until the pool has one.  When the ring is empty the
+ * kernel ends the multishot receive with ENOBUFS: counted as no_buffer,
+ * and armed again when runs come back.
  *
  * Needs liburing (build) and provided-buffer rings and multishot receive
  * (Linux 6.0, run time); liburing 2.3 has no io_uring_setup_buf_ring, so
@@ -57,9 +62,14 @@ int _jumbo_rx_uring_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 
 struct rx_uring;
 
-/* One ring buffer: k contiguous pages; refs counts its pages in mbufs. */
+/*
+ * One ring buffer: k contiguous pages; refs counts its pages in mbufs.
+ * addr is NULL while the buffer id has no run (its last one went back to
+ * the pool with a page held); the receive thread gives it a new one.
+ */
 struct uring_run {
 	char *addr;
+	vm_page_t *pg;        /* k: the pages' descriptors */
 	unsigned refs;        /* atomic */
 	int next;             /* link on the return stack or the idle one */
 	struct rx_uring *u;
@@ -81,12 +91,14 @@ struct rx_uring {
 	unsigned in_ring;     /* runs the kernel holds now */
 	unsigned target;      /* runs to keep in the ring, at most nruns */
 	int idle_head;        /* runs back, not in the ring: newest on top */
+	int bare_head;        /* buffer ids without a run (addr NULL) */
 	int armed;            /* a multishot receive is in flight */
 	int ret_head;         /* atomic: stack of runs freed by consumers */
 	unsigned live;        /* atomic, see above */
 	struct jumbo_pool *pool;
 	size_t page_size;
 	struct uring_run *run;
+	vm_page_t *pgs;       /* entries * k descriptors, run[i].pg */
 	char sink[64];
 };
 
@@ -133,8 +145,10 @@ int _jumbo_rx_uring_supported(void)
 static void uring_destroy(struct rx_uring *u)
 {
 	for (unsigned i = 0; i < u->nruns; i++)
-		jumbo_pool_free_contig(u->pool, u->run[i].addr, u->k);
+		if (u->run[i].addr)
+			jumbo_pool_free_contig(u->pool, u->run[i].addr, u->k);
 	free(u->run);
+	free(u->pgs);
 	free(u);
 }
 
@@ -153,6 +167,15 @@ static void uring_run_put(struct uring_run *r, unsigned cnt)
 
 	if (__atomic_sub_fetch(&r->refs, cnt, __ATOMIC_ACQ_REL) != 0)
 		return;
+	/*
+	 * The header page never goes out in an mbuf, so only the payload
+	 * pages can be held.  A held one goes back to the pool with the run
+	 * (freed at its last unhold); the buffer id comes back bare.
+	 */
+	if (unlikely(!_jumbo_rx_pages_idle(r->pg + 1, u->k - 1))) {
+		jumbo_pool_free_contig(u->pool, r->addr, u->k);
+		r->addr = NULL;
+	}
 	old = __atomic_load_n(&u->ret_head, __ATOMIC_RELAXED);
 	do {
 		r->next = old;
@@ -167,6 +190,14 @@ static void uring_run_put(struct uring_run *r, unsigned cnt)
 static void uring_page_free(caddr_t page, void *args)
 {
 	uring_run_put(args, 1);
+}
+
+/* Buffer id r gets the run of k pages at addr. */
+static void uring_run_set(struct rx_uring *u, struct uring_run *r, char *addr)
+{
+	r->addr = addr;
+	for (unsigned i = 0; i < u->k; i++)
+		r->pg[i] = jumbo_pool_page(u->pool, addr + i * u->page_size);
 }
 
 /*
@@ -199,21 +230,45 @@ static void uring_reclaim(struct rx_uring *u)
 	/* acquire: pairs with the release of the pushes. */
 	int top = __atomic_exchange_n(&u->ret_head, URING_NONE,
 				      __ATOMIC_ACQUIRE);
-	int n = 0;
+	int n = 0, *tail = &top;
 
-	if (top != URING_NONE) {
-		int last = top;
+	/* Bare ids (rare) aside; the runs, in order, on top of the idle. */
+	while (*tail != URING_NONE) {
+		int bid = *tail;
+		struct uring_run *r = &u->run[bid];
 
-		while (u->run[last].next != URING_NONE)
-			last = u->run[last].next;
-		u->run[last].next = u->idle_head;
-		u->idle_head = top;
+		if (likely(r->addr)) {
+			tail = &r->next;
+			continue;
+		}
+		*tail = r->next;
+		r->next = u->bare_head;
+		u->bare_head = bid;
 	}
+	*tail = u->idle_head;
+	u->idle_head = top;
 	while (u->in_ring + (unsigned)n < u->target &&
 	       u->idle_head != URING_NONE) {
 		int bid = u->idle_head;
 
 		u->idle_head = u->run[bid].next;
+		uring_add(u, bid, n++);
+	}
+	/*
+	 * Still short: bare ids get fresh runs from the pool.  One it cannot
+	 * give stays bare until a later call; meanwhile the ring holds fewer
+	 * runs, and once empty ends the receive (ENOBUFS, no_buffer), armed
+	 * again when a run is back.
+	 */
+	while (u->in_ring + (unsigned)n < u->target &&
+	       u->bare_head != URING_NONE) {
+		int bid = u->bare_head;
+		char *a = jumbo_pool_alloc_contig(u->pool, u->k);
+
+		if (!a)
+			break;
+		u->bare_head = u->run[bid].next;
+		uring_run_set(u, &u->run[bid], a);
 		uring_add(u, bid, n++);
 	}
 	if (n) {
@@ -486,8 +541,9 @@ static int uring_runs(struct rx_uring *u)
 		char *a = jumbo_pool_alloc_contig(u->pool, u->k);
 		if (!a)
 			break;
-		u->run[u->nruns].addr = a;
+		u->run[u->nruns].pg = u->pgs + (size_t)u->nruns * u->k;
 		u->run[u->nruns].u = u;
+		uring_run_set(u, &u->run[u->nruns], a);
 		u->nruns++;
 	}
 	return u->nruns ? 0 : -ENOMEM;
@@ -521,6 +577,7 @@ int _jumbo_rx_uring_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 	u->live = 1;
 	u->ret_head = URING_NONE;
 	u->idle_head = URING_NONE;
+	u->bare_head = URING_NONE;
 	u->entries = ent;
 	u->pool = rx->pool;
 	u->page_size = rx->page_size;
@@ -532,7 +589,8 @@ int _jumbo_rx_uring_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 	rx->priv = u;
 	rx->ops = &uring_ops;
 	u->run = calloc(ent, sizeof(*u->run));
-	if (!u->run)
+	u->pgs = calloc((size_t)ent * u->k, sizeof(*u->pgs));
+	if (!u->run || !u->pgs)
 		return _jumbo_rx_fail(-ENOMEM, "out of memory");
 	/*
 	 * The completion queue holds a completion per datagram: as many as
