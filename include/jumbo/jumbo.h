@@ -228,6 +228,16 @@ jumbo__pg_alloc_fast(vm_page_t *pgp)
 	__atomic_store_n(&c->state[f], JUMBO_FAST_ALLOC, __ATOMIC_RELAXED);
 	__atomic_store_n(&c->allocs, c->allocs + 1, __ATOMIC_RELAXED);
 	*pgp = c->pages + f;
+	/*
+	 * What the invariants above make true, said to the compiler: the
+	 * page's pool has the cache's shift.  A program's VM_PAGE_TO_PHYS()
+	 * then shifts by c->shift, loaded with c, instead of loading the
+	 * descriptor's pool and then the pool's shift, two dependent loads
+	 * on the path from the frame number to the page's address that S1
+	 * (alloc, touch, free) waits on every time.  Costs no instruction.
+	 */
+	if (JUMBO_HEAD((*pgp)->pg_pool)->ph_shift != c->shift)
+		__builtin_unreachable();
 	return 1;
 }
 
