@@ -230,13 +230,19 @@ jumbo__pg_alloc_fast(vm_page_t *pgp)
 	*pgp = c->pages + f;
 	/*
 	 * What the invariants above make true, said to the compiler: the
-	 * page's pool has the cache's shift.  A program's VM_PAGE_TO_PHYS()
-	 * then shifts by c->shift, loaded with c, instead of loading the
-	 * descriptor's pool and then the pool's shift, two dependent loads
-	 * on the path from the frame number to the page's address that S1
-	 * (alloc, touch, free) waits on every time.  Costs no instruction.
+	 * page's I/O address, as VM_PAGE_TO_PHYS() computes it from the
+	 * descriptor (its frame number, its pool's shift), is f << c->shift.
+	 * A program's translation then uses the values in registers instead
+	 * of loading the descriptor and then its pool: two dependent loads
+	 * on the path from the frame number to the page's address, which
+	 * S1 (alloc, touch, free) waits on every time.  The expression is
+	 * jumbo_page_phys()'s (static, so not callable here) to the letter,
+	 * so that the compiler sees the same value; it costs no instruction,
+	 * and a compiler that does not use it loads as before.
 	 */
-	if (JUMBO_HEAD((*pgp)->pg_pool)->ph_shift != c->shift)
+	if ((vm_paddr_t)(size_t)(*pgp)->pg_index
+		    << JUMBO_HEAD((*pgp)->pg_pool)->ph_shift !=
+	    (vm_paddr_t)f << c->shift)
 		__builtin_unreachable();
 	return 1;
 }
