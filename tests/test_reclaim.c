@@ -316,6 +316,183 @@ static void adopt_rule(struct jumbo_pool *p)
 	       "is reclaimed (EOWNERDEAD)\n");
 }
 
+/* Is pid asleep in the kernel on a futex (a lock)?  From /proc. */
+static bool on_futex(pid_t pid)
+{
+	char path[64], buf[256] = "";
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/wchan", (int)pid);
+	if ((fd = open(path, O_RDONLY)) >= 0) {
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		buf[n > 0 ? n : 0] = 0;
+		if (strstr(buf, "futex"))
+			return true;
+		if (n > 1 || buf[0] != '0')
+			return false; /* asleep elsewhere, or running */
+	}
+	/* No wchan (kernel config): asleep at all will do. */
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY)) < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	char *q = strrchr(buf, ')');
+	return q && q[1] == ' ' && q[2] == 'S';
+}
+
+/*
+ * Two reclaims of one dead process at once, one of them paused right
+ * after its repair of a ring gave back a slot the dead one had taken
+ * (the slot's page no longer in any ring, not yet freed).  The other
+ * reclaim's sweep must not hand that page out while the first still
+ * means to free it: the first would then free a page a live process
+ * holds (found by the kill campaign, under ThreadSanitizer's timing).
+ *
+ * D sends X on ring R and dies; a consumer that never released the slot
+ * is made white-box (head moved past it, the slot left "published": the
+ * layout of src/ring/ring.c, checked).  H holds the depot's lock (as in
+ * death_in_lock), so that P's reclaim stops at its first wait for it;
+ * there P is frozen (SIGSTOP), H lets go, and we reclaim and allocate
+ * every page, X too.  Then P goes on: X must still be ours.
+ */
+static void repair_vs_sweep(struct jumbo_pool *p)
+{
+	struct jumbo_ring *r = jumbo_ring_init(ring_mem[0], ring_len, SLOTS,
+					       JUMBO_RING_MPMC);
+	char *rm = ring_mem[0];
+	uint64_t *tail = (uint64_t *)(rm + 64), *head = (uint64_t *)(rm + 128);
+	uint32_t *seq0 = (uint32_t *)(rm + jumbo_ring_memsize(SLOTS) -
+				      SLOTS * 16 + 12);
+	int to_d[2], from_d[2], to_h[2], from_h[2], to_p[2], from_p[2];
+	uint64_t iova;
+	char c = 0;
+	int ws;
+
+	REQUIRE(r && jumbo_ring_bind(r, p) == 0);
+	REQUIRE(pipe(to_d) == 0 && pipe(from_d) == 0 && pipe(to_h) == 0 &&
+		pipe(from_h) == 0 && pipe(to_p) == 0 && pipe(from_p) == 0);
+	pid_t d = fork();
+	REQUIRE(d >= 0);
+	if (d == 0) {
+		struct jumbo_pool *q = jumbo_pool_attach(name, 0);
+		struct jumbo_ring *rd = jumbo_ring_attach_mem(rm, ring_len);
+		void *x = q ? jumbo_pool_alloc(q) : NULL;
+		if (!x || !rd || jumbo_ring_bind(rd, q) != 0)
+			_exit(2);
+		struct jumbo_ring_ent e = { jumbo_pool_iova(q, x), 4096, 0 };
+		if (jumbo_ring_enqueue(rd, &e, 1) != 1 ||
+		    write(from_d[1], &e.iova, sizeof(e.iova)) != sizeof(e.iova))
+			_exit(3);
+		pause();
+		_exit(4);
+	}
+	REQUIRE(read(from_d[0], &iova, sizeof(iova)) == sizeof(iova));
+	REQUIRE(*tail == 1 && *head == 0 && *seq0 == 2); /* the layout */
+	__atomic_store_n(head, 1, __ATOMIC_RELEASE); /* taken, never released */
+	kill(d, SIGKILL);
+	REQUIRE(waitpid(d, &ws, 0) == d);
+
+	/* D is DEAD, as a look at the peers would make it (white-box: the
+	 * process records after the control page, state the second word). */
+	off_t procs = ((off_t)PAGES << 12) + 4096;
+	for (unsigned k = 1; k < 255; k++) {
+		int32_t rec[2];
+		REQUIRE(pread(jumbo_pool_fd(p), rec, 8, procs + 64 * k) == 8);
+		if (rec[0] == (int32_t)d) {
+			int32_t dead = 2; /* PROC_DEAD */
+			REQUIRE(pwrite(jumbo_pool_fd(p), &dead, 4,
+				       procs + 64 * k + 4) == 4);
+			break;
+		}
+	}
+
+	pid_t pp = fork();
+	REQUIRE(pp >= 0);
+	if (pp == 0) {
+		struct jumbo_pool *q = jumbo_pool_attach(name, 0);
+		struct jumbo_ring *rp = jumbo_ring_attach_mem(rm, ring_len);
+		if (!q || !rp || jumbo_ring_bind(rp, q) != 0)
+			_exit(2);
+		if (write(from_p[1], &c, 1) != 1 || read(to_p[0], &c, 1) != 1)
+			_exit(3);
+		if (jumbo_pool_reclaim(q) < 0)
+			_exit(4);
+		jumbo_ring_close(rp);
+		jumbo_pool_destroy(q);
+		_exit(0);
+	}
+	REQUIRE(read(from_p[0], &c, 1) == 1);
+
+	pid_t h = fork();
+	REQUIRE(h >= 0);
+	if (h == 0) {
+		struct ctl_head *ch = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+					   MAP_SHARED, jumbo_pool_fd(p),
+					   (off_t)PAGES << 12);
+		if (ch == MAP_FAILED || pthread_mutex_lock(&ch->lock) != 0 ||
+		    write(from_h[1], &c, 1) != 1 || read(to_h[0], &c, 1) != 1 ||
+		    pthread_mutex_unlock(&ch->lock) != 0)
+			_exit(2);
+		_exit(0);
+	}
+	REQUIRE(read(from_h[0], &c, 1) == 1);
+
+	/* P reclaims until it waits for the lock; there it is frozen. */
+	REQUIRE(write(to_p[1], &c, 1) == 1);
+	while (!on_futex(pp))
+		sched_yield();
+	bool repaired = __atomic_load_n(seq0, __ATOMIC_ACQUIRE) != 2;
+	kill(pp, SIGSTOP);
+	REQUIRE(waitpid(pp, &ws, WUNTRACED) == pp);
+	REQUIRE(write(to_h[1], &c, 1) == 1);
+	REQUIRE(waitpid(h, &ws, 0) == h);
+	CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+
+	/* We reclaim D and take every page: X is ours. */
+	CHECK(jumbo_pool_reclaim(p) >= 1);
+	static void *all[PAGES + 1];
+	unsigned got = jumbo_pool_alloc_bulk(p, all, PAGES + 1);
+	CHECK_EQ(got, PAGES);
+	void *x = jumbo_pool_iova_to_addr(p, iova);
+	REQUIRE(x);
+	CHECK_EQ(jumbo_page_state(jumbo_pool_page(p, x), NULL, NULL),
+		 JUMBO_PG_ALLOC);
+
+	/* P goes on: its reclaim must leave our pages alone. */
+	kill(pp, SIGCONT);
+	REQUIRE(waitpid(pp, &ws, 0) == pp);
+	CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	enum jumbo_page_state st = jumbo_page_state(jumbo_pool_page(p, x),
+						     NULL, NULL);
+	CHECK_EQ(st, JUMBO_PG_ALLOC);
+	if (st != JUMBO_PG_ALLOC)
+		fprintf(stderr, "repair_vs_sweep: page %#llx freed under its "
+			"holder (the ring's slot was %s before the lock)\n",
+			(unsigned long long)iova,
+			repaired ? "given back" : "still taken");
+	struct jumbo_stats ps;
+	CHECK_EQ(jumbo_pool_stats(p, &ps), 0);
+	CHECK_EQ(ps.in_use, got);
+	if (st == JUMBO_PG_ALLOC)
+		CHECK_EQ(jumbo_pool_free_bulk(p, all, got), 0);
+	else
+		for (unsigned i = 0; i < got; i++)
+			if (all[i] != x)
+				jumbo_pool_free(p, all[i]);
+	jumbo_ring_close(r);
+	int *fds[] = { to_d, from_d, to_h, from_h, to_p, from_p };
+	for (unsigned i = 0; i < 6; i++)
+		close(fds[i][0]), close(fds[i][1]);
+	if (st == JUMBO_PG_ALLOC)
+		printf("two reclaims at once, one paused at the depot's lock "
+		       "in a ring's repair: the dead one's page went out "
+		       "once\n");
+}
+
 static void cleanup(void)
 {
 	jumbo_pool_unlink(name); /* the creator's destroy did, unless it failed */
@@ -361,6 +538,7 @@ int main(int argc, char **argv)
 	REQUIRE(jumbo_pool_free_bulk(p, carve, PAGES) == 0);
 	jumbo_pool_flush_cache(p);
 	death_in_lock(p);
+	repair_vs_sweep(p);
 	adopt_rule(p);
 
 	unsigned done = 0;

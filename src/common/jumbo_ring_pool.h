@@ -25,9 +25,13 @@ JUMBO_HIDDEN int _jumbo_pool_adopt_iova(struct jumbo_pool *p, uint64_t iova);
 /* r is bound to p (on) or no longer (off): 0 or -errno. */
 JUMBO_HIDDEN int _jumbo_pool_ring_bind(struct jumbo_pool *p,
 				       struct jumbo_ring *r, bool on);
-/* An entry a dead dequeuer took and never delivered: its page goes back. */
-JUMBO_HIDDEN void _jumbo_pool_ring_freed(void *pool,
-					 const struct jumbo_ring_ent *e);
+/*
+ * jumbo_ring_reclaim(r, pid) of a ring bound to p: the repair, and the
+ * return to p of the page of each slot a dead dequeuer took and never
+ * released, under p's lock (reclaim.c says why).  As _jumbo_ring_repair.
+ */
+JUMBO_HIDDEN int _jumbo_pool_ring_repair(struct jumbo_pool *p,
+					 struct jumbo_ring *r, pid_t pid);
 
 /* ring layer (ring.c) */
 /*

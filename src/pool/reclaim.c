@@ -378,19 +378,18 @@ int jumbo_pool_adopt(struct jumbo_pool *p, void *addr)
 }
 
 /*
- * A ring's repair freed a slot that a dead dequeuer took and never
- * released: the page was on its way to it, adopted or not.  No one else
- * can reach it now: back to the depot, under the lock with the queue.
+ * Lock held: a ring's repair freed a slot that a dead dequeuer took and
+ * never released: the page was on its way to it, adopted or not.  No one
+ * else can reach it now: back to the depot.
  */
-void _jumbo_pool_ring_freed(void *pool, const struct jumbo_ring_ent *e)
+static void ring_freed(void *pool, const struct jumbo_ring_ent *e)
 {
 	struct jumbo_pool *p = pool;
 	struct jumbo_shm *s = p->shm;
 	frame_t f = ent_frame(p, e->iova);
 
-	if (!s || f == NO_FRAME)
+	if (f == NO_FRAME)
 		return;
-	_jumbo_shm_lock(p);
 	s->ctl->dirty = 1;
 	uint32_t w = fr_load(p, f);
 	while ((w & PGS_MASK) == JUMBO_PG_ALLOC && f < s->ctl->carved)
@@ -401,7 +400,30 @@ void _jumbo_pool_ring_freed(void *pool, const struct jumbo_ring_ent *e)
 			break;
 		}
 	s->ctl->dirty = 0;
+}
+
+/*
+ * The repair of a ring bound to p, and the return of the pages it frees,
+ * in one hold of the depot's lock.  Once the repair gives a slot back,
+ * its page is in no ring; a reclaim of the dead process running at the
+ * same time (a peer's, or this process's other thread) finds it in none
+ * and its sweep returns it, where it may be allocated at once.  Freed
+ * after that by frame, it would be freed under its new holder.  Under
+ * the lock, a sweep comes wholly before the repair (the page was in the
+ * ring for its scan: it became the ring's, and is freed here) or wholly
+ * after (the page is back already: nothing of the dead one's to sweep).
+ */
+int _jumbo_pool_ring_repair(struct jumbo_pool *p, struct jumbo_ring *r,
+			    pid_t pid)
+{
+	int n;
+
+	if (!p->shm)
+		return _jumbo_ring_repair(r, pid, NULL, NULL);
+	_jumbo_shm_lock(p);
+	n = _jumbo_ring_repair(r, pid, ring_freed, p);
 	_jumbo_shm_unlock(p);
+	return n;
 }
 
 static void mark_live(void *arg, const struct jumbo_ring_ent *e)
@@ -430,7 +452,7 @@ static int in_flight(struct jumbo_pool *p, pid_t pid, uint64_t **kp)
 		return -ENOMEM;
 	pthread_mutex_lock(&s->rings_lock);
 	for (unsigned i = 0; i < s->nrings; i++)
-		_jumbo_ring_repair(s->rings[i], pid, _jumbo_pool_ring_freed, p);
+		_jumbo_pool_ring_repair(p, s->rings[i], pid);
 	for (unsigned i = 0; i < s->nrings; i++)
 		_jumbo_ring_scan(s->rings[i], mark_live, arg);
 	pthread_mutex_unlock(&s->rings_lock);

@@ -660,8 +660,9 @@ static int repair(struct jumbo_ring *r, uint64_t pos, uint32_t old,
 JUMBO_API int jumbo_ring_reclaim(struct jumbo_ring *r, pid_t pid)
 {
 	/* Bound: what the repair frees goes back to the pool. */
-	return _jumbo_ring_repair(r, pid, r->pool ? _jumbo_pool_ring_freed : NULL,
-				  r->pool);
+	if (r->pool)
+		return _jumbo_pool_ring_repair(r->pool, r, pid);
+	return _jumbo_ring_repair(r, pid, NULL, NULL);
 }
 
 int _jumbo_ring_repair(struct jumbo_ring *r, pid_t pid,
