@@ -27,11 +27,14 @@
  * between them, which says where the host placed the two vCPUs
  * (bench/README.md, S3).
  *
- * Usage: jumbo-bench-ring [-q] [-n entries] [-b batch] [-s slots]
+ * Usage: jumbo-bench-ring [-q] [-H] [-n entries] [-b batch] [-s slots]
  *                         [-r rounds] [-w ring|s3] [-o jumbo|dpdk]
  *
  * -w runs the ring cases or S3 only; -o runs S3's rounds of one peer only
- * (to profile it; no ratio then).
+ * (to profile it; no ratio then).  -H puts S3's named pool on 2 MiB pages
+ * as a deployment would (jumbo_pool(3), Processes): a tmpfs mounted with
+ * huge=within_size on /dev/shm, in a mount namespace of the bench's own
+ * that goes with its last process (root only).
  */
 #include <jumbo/ring.h>
 #include "huge.h"
@@ -46,6 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -92,6 +96,7 @@ enum kind {
 
 static const char *pool_name;   /* K_S3_JUMBO */
 static bool only_jumbo, only_dpdk; /* -o: S3 rounds of one peer */
+static bool huge_shm;               /* -H: the named pool on 2 MiB pages */
 static struct bench_huge huge;  /* K_S3_DPDK */
 static char dpdk_prefix[32];
 
@@ -633,6 +638,21 @@ static bool s3_rounds(unsigned rounds, unsigned long n, unsigned batch,
 	unsigned kept = 0;
 
 	snprintf(name, sizeof(name), "bench-ring-%d", (int)getpid());
+	/*
+	 * -H: a /dev/shm of our own whose files get 2 MiB pages where they
+	 * fit in the file (the pool's fallocate then takes huge pages, and
+	 * its mappings map them whole).  Before the pool exists: unshare
+	 * refuses a process with threads, and a named pool may start one.
+	 */
+	if (huge_shm &&
+	    (unshare(CLONE_NEWNS) != 0 ||
+	     mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+	     mount("jumbo-bench", "/dev/shm", "tmpfs", 0,
+		   "huge=within_size,mode=1777") != 0)) {
+		fprintf(stderr, "jumbo-bench-ring: -H: a tmpfs with "
+			"huge=within_size on /dev/shm: %s\n", strerror(errno));
+		return false;
+	}
 #ifdef BENCH_TSAN
 	/* A shared pool publishes its statistics from a thread of the
 	 * creating process (jumbo_stat(3)); ThreadSanitizer refuses forks of
@@ -660,8 +680,10 @@ static bool s3_rounds(unsigned rounds, unsigned long n, unsigned batch,
 		snprintf(why, sizeof(why), "not built with libdpdk");
 	printf("\nS3 across processes: %lu pages a run, batch %u, %u slots, "
 	       "producer on CPU 0, consumer on CPU 1\n", n, batch, slots);
-	printf("  libjumbo: named shared pool (cache 512) + jumbo_ring SPSC "
-	       "of {iova, len}\n");
+	printf("  libjumbo: named shared pool (cache 512, %s) + jumbo_ring "
+	       "SPSC of {iova, len}\n",
+	       huge_shm ? "/dev/shm huge=within_size: 2 MiB pages"
+			: "/dev/shm as mounted");
 	if (dpdk)
 		printf("  DPDK: primary + secondary, rte_mempool ring_mp_mc "
 		       "cache 512 (%u objects) + rte_ring SPSC of pointers, "
@@ -734,9 +756,11 @@ int main(int argc, char **argv)
 	bool quick = false, do_ring = true, do_s3 = true, ok = true;
 	int o;
 
-	while ((o = getopt(argc, argv, "qn:b:s:r:w:o:")) != -1) {
+	while ((o = getopt(argc, argv, "qHn:b:s:r:w:o:")) != -1) {
 		if (o == 'q')
 			quick = true;
+		else if (o == 'H')
+			huge_shm = true;
 		else if (o == 'n')
 			n = strtoul(optarg, NULL, 0);
 		else if (o == 'b')
@@ -754,7 +778,7 @@ int main(int argc, char **argv)
 		else if (o == 'o' && strcmp(optarg, "dpdk") == 0)
 			only_dpdk = true;
 		else {
-			fprintf(stderr, "usage: jumbo-bench-ring [-q] [-n entries] "
+			fprintf(stderr, "usage: jumbo-bench-ring [-q] [-H] [-n entries] "
 				"[-b batch] [-s slots] [-r rounds] [-w ring|s3] "
 				"[-o jumbo|dpdk]\n");
 			return 2;

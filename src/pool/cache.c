@@ -15,6 +15,7 @@
  * exit and pool destruction against each other.
  */
 #include "jumbo_int.h"
+#include "shm_int.h" /* a named pool's inline paths */
 
 #include <errno.h>
 #include <limits.h>
@@ -349,6 +350,8 @@ static void tls_destructor(void *arg)
 	tls.keyed = false;
 	tls.last = NULL;
 	tls.last_pool = NULL;
+	tls.shm_last = NULL;
+	tls.shm_pool = NULL;
 }
 
 static bool key_ok;
@@ -405,6 +408,8 @@ struct jumbo_cache *_jumbo_cache_get(struct jumbo_pool *p)
 	if (tls.v[p->id]) { /* left behind by a destroyed pool */
 		if (tls.last == tls.v[p->id])
 			tls.last = NULL, tls.last_pool = NULL;
+		if (tls.shm_last == tls.v[p->id])
+			tls.shm_last = NULL, tls.shm_pool = NULL;
 		free(tls.v[p->id]);
 		tls.v[p->id] = NULL;
 	}
@@ -431,10 +436,13 @@ struct jumbo_cache *_jumbo_cache_get(struct jumbo_pool *p)
 	tls.v[p->id] = c;
 found:
 	/* A named pool's words carry owners, which the inline paths do not
-	 * know: its caches stay off their short cut (shm.c has its own). */
+	 * know: its caches stay off their short cut and take shm.c's. */
 	if (!p->shm) {
 		tls.last = c;
 		tls.last_pool = p;
+	} else {
+		tls.shm_last = c;
+		tls.shm_pool = p;
 	}
 	cache_publish(p, c);
 	return c;
@@ -506,6 +514,8 @@ static void child_settle(struct jumbo_pool *p)
 			tls.v[p->id] = NULL;
 			if (tls.last == c)
 				tls.last = NULL, tls.last_pool = NULL;
+			if (tls.shm_last == c)
+				tls.shm_last = NULL, tls.shm_pool = NULL;
 		}
 		free(c);
 	}
@@ -948,7 +958,12 @@ int _jumbo_free_slow(struct jumbo_pool *p, frame_t f)
 {
 	if (!_jumbo_enter(p, p->seed ? "jumbo_pg_free" : "jumbo_pool_free"))
 		return -EDEADLK;
-	int r = p->shm ? _jumbo_shm_free(p, f) : _jumbo_free_state(p, f);
+	if (p->shm) {
+		int r = _jumbo_shm_free(p, f);
+		_jumbo_leave(p);
+		return r;
+	}
+	int r = _jumbo_free_state(p, f);
 	if (r > 0)
 		_jumbo_cache_put(p, f);
 	_jumbo_leave(p);

@@ -176,6 +176,10 @@ _Static_assert(JUMBO_FAST_LAYOUT == 1 &&
 /*
  * Per-thread state.  last/last_pool short-cut the table for the pool the
  * thread used last, which is the only one most threads ever use.
+ * shm_last/shm_pool do the same for the named pool it used last, for
+ * shm.c's own paths (the inline ones never look at them); each pair is
+ * set together by _jumbo_cache_get and cleared together wherever the
+ * cache goes.
  */
 struct jumbo_tls {
 	struct jumbo_pool *last_pool;
@@ -184,6 +188,8 @@ struct jumbo_tls {
 	unsigned n;
 	bool keyed;             /* thread-exit destructor armed */
 	const char *busy;       /* debug: the pool call this thread is in */
+	struct jumbo_pool *shm_pool;
+	struct jumbo_cache *shm_last;
 };
 
 /*
@@ -462,6 +468,22 @@ static inline bool _jumbo_tls_hit(const struct jumbo_pool *p,
 	       likely(__atomic_load_n(&c->pool, __ATOMIC_RELAXED) == p);
 }
 
+/*
+ * The thread's cache of named pool p, if p is the named pool it used
+ * last and the cache is still p's (not destroyed, no drain request).
+ */
+static inline struct jumbo_cache *_jumbo_tls_shm(const struct jumbo_pool *p)
+{
+	struct jumbo_tls *t = &_jumbo_tls;
+	struct jumbo_cache *c = t->shm_last;
+
+	/* shm_last is never NULL while shm_pool is set. */
+	return likely(t->shm_pool == p) &&
+			       likely(__atomic_load_n(&c->pool, __ATOMIC_RELAXED) == p)
+		       ? c
+		       : NULL;
+}
+
 /* The same as a pointer, or NULL (the fast paths branch on the above:
  * a pointer would cost them a NULL test they never need). */
 static inline struct jumbo_cache *_jumbo_tls_cache(const struct jumbo_pool *p)
@@ -647,12 +669,11 @@ JUMBO_HIDDEN bool _jumbo_shm_take_run(struct jumbo_pool *p, unsigned n,
 				      frame_t *first);
 JUMBO_HIDDEN void _jumbo_shm_stats(struct jumbo_pool *p, struct jumbo_stats *st);
 /*
- * A named pool's own allocation and free paths (shm.c), out of line: its
- * words carry the owner, so the private pool's inline paths never match
- * them and its caches are never the thread's "last" (cache.c).
+ * A named pool's own allocation and free paths (shm.c, and shm_int.h's
+ * short cuts): its words carry the owner, so the private pool's inline
+ * paths never match them and its caches are never the thread's "last"
+ * (cache.c) but its shm_last.
  */
-JUMBO_HIDDEN frame_t _jumbo_shm_alloc(struct jumbo_pool *p);
-JUMBO_HIDDEN int _jumbo_shm_free(struct jumbo_pool *p, frame_t f);
 JUMBO_HIDDEN void _jumbo_shm_cache_put(struct jumbo_pool *p, frame_t f);
 
 /* Live statistics (statseg.c): publish a pool, or stop publishing it. */

@@ -525,12 +525,35 @@ bool _jumbo_shm_take_run(struct jumbo_pool *p, unsigned n, frame_t *first)
 /* ---- allocation and free -------------------------------------------------- */
 
 /*
- * An allocation that the inline path did not make (it never does, for
- * this pool): from this thread's cache, refilled from the queue as
- * FREE|me; a page found in it that no longer reads FREE|me was taken back
- * by a reclaimer that thought us dead, and is not ours to hand out.
+ * Who writes a page's word, and so which change needs compare-and-swap:
+ *
+ *   FREE|me   a page in one of this process's caches.  Only its thread
+ *             takes it (allocation), and a reclaimer only ever sweeps the
+ *             slot of a process it has proven dead (reclaim.c: a pid gone
+ *             or reused), which a process making this call is not; a hold,
+ *             an adopt or a free of it is refused without a write.  One
+ *             writer: the allocation loads, compares and stores, as the
+ *             private pool's inline path does.
+ *   ALLOC|x   anyone's allocated page, which any process may free, hold or
+ *             adopt, and a reclaim of a dead x may take back: the free
+ *             changes it by compare-and-swap, so that of two frees at once
+ *             (two processes, or two threads) one gets EALREADY and a free
+ *             racing a hold loses neither.
+ *
+ * The same-process paths (shm_int.h, inlined into cache.c's entries) take
+ * the thread's cache from its short cut and a page from its top; the
+ * general paths below do everything else.
  */
-frame_t _jumbo_shm_alloc(struct jumbo_pool *p)
+
+/*
+ * The general allocation: the cache made or looked up, refilled from the
+ * queue as FREE|me; or, with no cache, one page from the queue as
+ * ALLOC|me.  A page found in the cache that no longer reads FREE|me was
+ * taken back by a reclaimer that thought us dead (a slot mistaken for
+ * dead, only when the segment was tampered with), and is not ours to hand
+ * out: it is dropped.
+ */
+frame_t _jumbo_shm_alloc_slow(struct jumbo_pool *p)
 {
 	struct jumbo_shm *s = p->shm;
 	struct jumbo_cache *c;
@@ -542,14 +565,9 @@ frame_t _jumbo_shm_alloc(struct jumbo_pool *p)
 	}
 	c = p->nocache ? NULL : _jumbo_cache_get(p);
 	while (c && (c->f.len || (c->f.len = _jumbo_shm_get(p, c->objs,
-							p->mag_size, true)))) {
-		f = c->objs[--c->f.len];
-		uint32_t w = s->w_free;
-		if (likely(fr_cas(p, f, &w, s->w_alloc))) {
-			ctr_bump(&c->f.allocs);
+							p->mag_size, true))))
+		if (_jumbo_shm_pop(s, p, c, &f))
 			return f;
-		}
-	}
 	if (!c && shm_get(p, &f, 1, true, s->w_alloc) == 1) {
 		ctr_add(&p->ctr.allocs, 1);
 		return f;
@@ -565,7 +583,7 @@ frame_t _jumbo_shm_alloc(struct jumbo_pool *p)
  * once: one wins, the other gets EALREADY, so no page is ever in two
  * caches).  As _jumbo_free_state: -errno, 0 deferred, 1 now free.
  */
-int _jumbo_shm_free(struct jumbo_pool *p, frame_t f)
+static int shm_free(struct jumbo_pool *p, frame_t f)
 {
 	struct jumbo_shm *s = p->shm;
 	uint32_t w = fr_load(p, f);
@@ -586,6 +604,16 @@ int _jumbo_shm_free(struct jumbo_pool *p, frame_t f)
 		if (fr_cas(p, f, &w, s->w_free))
 			return 1;
 	}
+}
+
+/* The general free (the short cut missed): as _jumbo_free_slow. */
+int _jumbo_shm_free_slow(struct jumbo_pool *p, frame_t f)
+{
+	int r = shm_free(p, f);
+
+	if (r > 0)
+		_jumbo_shm_cache_put(p, f);
+	return r > 0 ? 0 : r;
 }
 
 /* A page this process just freed (its word FREE, from any owner) is cached. */

@@ -123,4 +123,69 @@ JUMBO_HIDDEN void _jumbo_shm_check_peers(struct jumbo_pool *p, unsigned min_ms);
 JUMBO_HIDDEN int _jumbo_shm_join(struct jumbo_pool *p);
 JUMBO_HIDDEN void _jumbo_shm_leave(struct jumbo_pool *p);
 
+/*
+ * The same-process paths of a named pool, inlined into cache.c's entries
+ * behind the private pool's inline paths (which never match its words).
+ * Which word changes need compare-and-swap, and why: shm.c, "allocation
+ * and free".  The general paths behind them, out of line in shm.c:
+ * alloc_slow as _jumbo_alloc_slow, free_slow as _jumbo_free_slow.
+ */
+JUMBO_HIDDEN frame_t _jumbo_shm_alloc_slow(struct jumbo_pool *p);
+JUMBO_HIDDEN int _jumbo_shm_free_slow(struct jumbo_pool *p, frame_t f);
+
+/*
+ * A page from cache c, now ALLOC|me, or false when c is empty.  FREE|me
+ * has one writer, this thread (shm.c): a load, a compare and a store.  A
+ * page that reads otherwise is not ours to hand out and is dropped.
+ */
+static inline bool _jumbo_shm_pop(const struct jumbo_shm *s,
+				  struct jumbo_pool *p, struct jumbo_cache *c,
+				  frame_t *fp)
+{
+	while (c->f.len) {
+		frame_t f = c->objs[--c->f.len];
+		if (likely(fr_load(p, f) == s->w_free)) {
+			fr_store(p, f, s->w_alloc);
+			ctr_bump(&c->f.allocs);
+			*fp = f;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* An allocation: the short cut's cache, else the general path. */
+static inline frame_t _jumbo_shm_alloc(struct jumbo_pool *p)
+{
+	struct jumbo_cache *c = _jumbo_tls_shm(p);
+	frame_t f;
+
+	if (likely(c) && likely(_jumbo_shm_pop(p->shm, p, c, &f)))
+		return f;
+	return _jumbo_shm_alloc_slow(p);
+}
+
+/*
+ * A free: a plain allocated page (any owner, no hold, no flag) goes
+ * straight into the short cut's cache if it has room; else the general
+ * path.  The word changes by compare-and-swap, against a concurrent free,
+ * hold or reclaim; one that fails goes the general way with the word it
+ * saw.  0 or -errno.
+ */
+static inline int _jumbo_shm_free(struct jumbo_pool *p, frame_t f)
+{
+	struct jumbo_cache *c = _jumbo_tls_shm(p);
+
+	if (likely(c) && likely(c->f.len < c->f.cap)) {
+		uint32_t w = fr_load(p, f);
+		if (likely((w & ~PG_OWNER_MASK) == JUMBO_PG_ALLOC) &&
+		    likely(fr_cas(p, f, &w, p->shm->w_free))) {
+			c->objs[c->f.len++] = f;
+			ctr_bump(&c->f.frees);
+			return 0;
+		}
+	}
+	return _jumbo_shm_free_slow(p, f);
+}
+
 #endif
