@@ -278,7 +278,7 @@ jumbo__pg_free_fast(vm_offset_t addr)
 }
 #endif
 
-#if defined(__GNUC__) && !defined(JUMBO_NO_INLINE)
+#if defined(__GNUC__) && !defined(__clang__) && !defined(JUMBO_NO_INLINE)
 /* The library's functions under other names, for the inline bodies to
  * call (a call to the function's own name there would recurse). */
 extern vm_page_t jumbo__pg_alloc_call(void) __asm__("jumbo_pg_alloc");
@@ -305,6 +305,39 @@ jumbo_pg_free(vm_offset_t addr)
 	if (__builtin_expect(!jumbo__pg_free_fast(addr), 0))
 		jumbo__pg_free_call(addr);
 }
+#elif defined(__clang__) && !defined(JUMBO_NO_INLINE)
+/*
+ * Clang: the same bodies under other names, which the public names map
+ * to as function-like macros.  The definitions above are not inlined by
+ * Clang: to LLVM the assembler name is the function, so an inline
+ * definition of jumbo_pg_alloc whose slow path calls the symbol
+ * jumbo_pg_alloc calls itself, and a recursive function is never inlined.
+ * A call jumbo_pg_alloc() expands to jumbo__pg_alloc_inline(); the name
+ * without a call after it (its address, a redeclaration's name in
+ * parentheses) and (jumbo_pg_alloc)() are the library's function, as
+ * before.  The macros take any arguments (...) so that a redeclaration
+ * such as "vm_page_t jumbo_pg_alloc(void);" stays valid (it redeclares
+ * the static inline function).
+ */
+static __inline__ __attribute__((__always_inline__)) vm_page_t
+jumbo__pg_alloc_inline(void)
+{
+	vm_page_t pg;
+
+	if (__builtin_expect(jumbo__pg_alloc_fast(&pg), 1))
+		return pg;
+	return (jumbo_pg_alloc)();
+}
+
+static __inline__ __attribute__((__always_inline__)) void
+jumbo__pg_free_inline(vm_offset_t addr)
+{
+	if (__builtin_expect(!jumbo__pg_free_fast(addr), 0))
+		(jumbo_pg_free)(addr);
+}
+
+#define jumbo_pg_alloc(...) jumbo__pg_alloc_inline(__VA_ARGS__)
+#define jumbo_pg_free(...) jumbo__pg_free_inline(__VA_ARGS__)
 #endif
 
 /* ---- pools ------------------------------------------------------------- */
