@@ -19,11 +19,18 @@
  *   - built optimised with GCC, the inline allocation and the manual
  *     page's translation read no descriptor (the header tells the
  *     compiler the page's I/O address), checked with the descriptors
- *     unreadable.
+ *     unreadable;
+ *   - linked with libjumbo.so (fast_installed.sh, with GCC and with
+ *     Clang), the inline paths run no code of the library's
+ *     jumbo_pg_alloc and jumbo_pg_free (checked with that code
+ *     unreadable), and the names still designate the library's
+ *     functions (a call through their address).
  */
 #include "check.h"
 
+#include <dlfcn.h>
 #include <jumbo/jumbo.h>
+#include <link.h>
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -116,6 +123,96 @@ static void translation_reads_no_descriptor(void)
 				"(signal %d)\n", WTERMSIG(st));
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 #endif
+}
+
+/*
+ * Makes the code of the library's function fn unreadable (PROT_NONE, its
+ * whole pages): 1, or 0 with the reason printed when fn is not in a
+ * shared library here (linked statically: its pages may hold this
+ * program's own code).  In a child only.
+ */
+static int hide_code(void *fn, const char *name)
+{
+	Dl_info di;
+	const ElfW(Sym) *sym = NULL;
+	long psz = sysconf(_SC_PAGESIZE);
+
+	if (!dladdr1(fn, &di, (void **)&sym, RTLD_DL_SYMENT) || !sym ||
+	    !di.dli_fname || !strstr(di.dli_fname, "libjumbo.so")) {
+		fprintf(stderr, "fast: %s is not libjumbo.so's here (%s)\n",
+			name, di.dli_fname ? di.dli_fname : "?");
+		return 0;
+	}
+	uintptr_t lo = (uintptr_t)di.dli_saddr & ~(uintptr_t)(psz - 1);
+	uintptr_t hi = (uintptr_t)di.dli_saddr + sym->st_size;
+	if (mprotect((void *)lo, hi - lo, PROT_NONE) != 0) {
+		fprintf(stderr, "fast: mprotect: %s\n", strerror(errno));
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * The inline paths make no call: with the library's jumbo_pg_alloc and
+ * jumbo_pg_free unreadable, pairs of allocation and free on a warm cache
+ * must not fault (a call through the PLT would, lazily bound or not).
+ * Only with libjumbo.so: the line printed tells fast_installed.sh that
+ * the check ran.
+ */
+static void inline_calls_no_library(void)
+{
+	if (!inlined())
+		return;
+	vm_page_t pg = alloc_one();
+	REQUIRE(pg != NULL);
+	free_one(kva_of(pg)); /* on top of the cache, which is published */
+	REQUIRE(jumbo_fast_seed != NULL && jumbo_fast_seed->len > 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		if (!hide_code((void *)jumbo_pg_alloc, "jumbo_pg_alloc") ||
+		    !hide_code((void *)jumbo_pg_free, "jumbo_pg_free"))
+			_exit(77);
+		for (int i = 0; i < 1000; i++) {
+			caddr_t kva = kva_of(alloc_one());
+			if (!kva)
+				_exit(2);
+			free_one(kva);
+		}
+		_exit(0);
+	}
+	int st;
+	REQUIRE(waitpid(pid, &st, 0) == pid);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 77)
+		return; /* the reason was printed */
+	if (WIFSIGNALED(st))
+		fprintf(stderr, "fast: the inline paths called the library "
+				"(signal %d)\n", WTERMSIG(st));
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		printf("fast: the inline paths call no library code\n");
+}
+
+/* The names designate the library's functions: a call through their
+ * address takes the same page and gives it back. */
+static void through_address(void)
+{
+	vm_page_t (*volatile pa)(void) = jumbo_pg_alloc;
+	void (*volatile pf)(vm_offset_t) = &jumbo_pg_free;
+	uint64_t n = jumbo_fast_seed ? jumbo_fast_seed->allocs : 0;
+	vm_page_t pg = pa();
+
+	REQUIRE(pg != NULL);
+	CHECK_EQ(jumbo_page_state(pg, NULL, NULL), JUMBO_PG_ALLOC);
+	/* The library's function runs the same fast path on the same cache. */
+	CHECK(jumbo_fast_seed && jumbo_fast_seed->allocs == n + 1);
+	pf((vm_offset_t)kva_of(pg));
+	CHECK_EQ(jumbo_page_state(pg, NULL, NULL), JUMBO_PG_FREE);
+	pg = (jumbo_pg_alloc)();
+	REQUIRE(pg != NULL);
+	(jumbo_pg_free)((vm_offset_t)kva_of(pg));
+	CHECK_EQ(jumbo_page_state(pg, NULL, NULL), JUMBO_PG_FREE);
 }
 
 static uint64_t in_use(void)
@@ -309,6 +406,9 @@ int main(void)
 	CHECK_EQ(jumbo_page_state(pg, NULL, NULL), JUMBO_PG_ALLOC);
 	CHECK_EQ(in_use(), 1);
 	translation_reads_no_descriptor();
+	CHECK_EQ(in_use(), 1);
+	inline_calls_no_library();
+	through_address();
 	CHECK_EQ(in_use(), 1);
 
 	/* Refused, with the function and the address, before any change. */
