@@ -36,6 +36,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* The manual page's prototypes, as a program may repeat them: they must
+ * still compile where the header makes the names macros (Clang). */
+vm_page_t jumbo_pg_alloc(void);
+void jumbo_pg_free(vm_offset_t addr);
+
 enum { CAP = 256 }; /* the default pool's cap here: a cache holds 64 */
 
 static int inlined(void)
