@@ -285,9 +285,10 @@ extern vm_page_t jumbo__pg_alloc_call(void) __asm__("jumbo_pg_alloc");
 extern void jumbo__pg_free_call(vm_offset_t) __asm__("jumbo_pg_free");
 
 /*
- * jumbo_pg_alloc and jumbo_pg_free, inline: the fast path above, else the
- * library's call.  gnu_inline makes these definitions for inlining only,
- * as for jumbo_phys_to_kva: the symbols stay the library's.
+ * jumbo_pg_alloc and jumbo_pg_free, inline (GCC; Clang's are below): the
+ * fast path above, else the library's call.  gnu_inline makes these
+ * definitions for inlining only, as for jumbo_phys_to_kva: the symbols
+ * stay the library's.
  */
 extern __inline__ __attribute__((__gnu_inline__, __always_inline__)) vm_page_t
 jumbo_pg_alloc(void)
