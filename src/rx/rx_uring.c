@@ -88,6 +88,7 @@ struct rx_uring {
 	unsigned nruns;       /* runs built, at most entries */
 	unsigned k;           /* pages per run: a header page, then payload */
 	struct msghdr mh;     /* the recvmsg template: name and control sizes */
+	unsigned hdr;         /* bytes before the payload: out, name, control */
 	unsigned in_ring;     /* runs the kernel holds now */
 	unsigned target;      /* runs to keep in the ring, at most nruns */
 	int idle_head;        /* runs back, not in the ring: newest on top */
@@ -136,11 +137,11 @@ int _jumbo_rx_uring_supported(void)
 
 /*
  * What the kernel writes before the payload in each buffer: struct
- * io_uring_recvmsg_out, the sender's address and the control messages.
+ * io_uring_recvmsg_out, the sender's address (none with JUMBO_RX_NOSRC)
+ * and the control messages; u->hdr bytes in all.
  */
 #define URING_NAME sizeof(struct sockaddr_in6)
 #define URING_CTL CMSG_SPACE(sizeof(struct timespec))
-#define URING_HDR (sizeof(struct io_uring_recvmsg_out) + URING_NAME + URING_CTL)
 
 static void uring_destroy(struct rx_uring *u)
 {
@@ -201,15 +202,15 @@ static void uring_run_set(struct rx_uring *u, struct uring_run *r, char *addr)
 }
 
 /*
- * A run's buffer starts URING_HDR bytes before the end of its first page,
+ * A run's buffer starts u->hdr bytes before the end of its first page,
  * so that the header ends where the second page begins and the payload
  * lies on whole pages from their start, as on the other backends (and
  * jumbo_deliver can move them).
  */
 static void uring_add(struct rx_uring *u, int bid, int off)
 {
-	io_uring_buf_ring_add(u->br, u->run[bid].addr + u->page_size - URING_HDR,
-			      (unsigned)(URING_HDR + (u->k - 1) * u->page_size),
+	io_uring_buf_ring_add(u->br, u->run[bid].addr + u->page_size - u->hdr,
+			      (unsigned)(u->hdr + (u->k - 1) * u->page_size),
 			      (unsigned short)bid,
 			      io_uring_buf_ring_mask(u->entries), off);
 }
@@ -346,21 +347,21 @@ static struct mbuf *uring_datagram(struct jumbo_rx *rx, struct rx_uring *u,
 				   int bid, int res, uint64_t *now)
 {
 	struct io_uring_recvmsg_out *o = io_uring_recvmsg_validate(
-		u->run[bid].addr + u->page_size - URING_HDR, res, &u->mh);
+		u->run[bid].addr + u->page_size - u->hdr, res, &u->mh);
 	struct mbuf *m = NULL;
 	struct cmsghdr *c;
 	uint64_t ts = 0;
 	size_t len;
 
 	if (!o || (o->flags & MSG_TRUNC) ||
-	    (size_t)res - URING_HDR > rx->max_frame) {
+	    (size_t)res - u->hdr > rx->max_frame) {
 		if (o)
 			RX_ADD(rx, truncated, 1);
 		else
 			RX_ADD(rx, errors, 1);
 		goto back;
 	}
-	len = (size_t)res - URING_HDR;
+	len = (size_t)res - u->hdr;
 	for (c = io_uring_recvmsg_cmsg_firsthdr(o, &u->mh); c;
 	     c = io_uring_recvmsg_cmsg_nexthdr(o, &u->mh, c))
 		if (c->cmsg_level == SOL_SOCKET &&
@@ -382,8 +383,10 @@ static struct mbuf *uring_datagram(struct jumbo_rx *rx, struct rx_uring *u,
 	if (m) {
 		if (!ts && *now == 0)
 			*now = _jumbo_rx_now();
-		_jumbo_rx_info(m, io_uring_recvmsg_name(o),
-			       o->namelen < URING_NAME ? o->namelen : URING_NAME,
+		_jumbo_rx_info(m, u->mh.msg_namelen ? io_uring_recvmsg_name(o)
+						     : NULL,
+			       o->namelen < u->mh.msg_namelen ? o->namelen
+							      : u->mh.msg_namelen,
 			       ts ? ts : *now,
 			       ts ? JUMBO_RCV_TS_KERNEL : JUMBO_RCV_TS_USER);
 	}
@@ -584,8 +587,11 @@ int _jumbo_rx_uring_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 	/* A header page, then max_frame on whole pages (MSG_TRUNC says when
 	 * a datagram was longer). */
 	u->k = 1 + (unsigned)((rx->max_frame + rx->page_size - 1) / rx->page_size);
-	u->mh.msg_namelen = URING_NAME;
+	/* The sender's room only if asked: the kernel copies what fits. */
+	u->mh.msg_namelen = rx->flags & JUMBO_RX_NOSRC ? 0 : URING_NAME;
 	u->mh.msg_controllen = URING_CTL;
+	u->hdr = (unsigned)(sizeof(struct io_uring_recvmsg_out) +
+			    u->mh.msg_namelen + u->mh.msg_controllen);
 	rx->priv = u;
 	rx->ops = &uring_ops;
 	u->run = calloc(ent, sizeof(*u->run));
