@@ -17,6 +17,7 @@
  * then read as zeros, MT_NOTMBUF, so a late double free is still caught;
  * such slabs are carved again before new ones are mapped.
  */
+#include "jumbo_mbuf_rx.h"
 #include "jumbo_pool_layer.h"
 #include "mbuf_int.h"
 
@@ -571,6 +572,83 @@ struct mbuf *m_gethdr(int how, short type)
 {
 	struct mbuf *m = mb_alloc();
 	return m ? mb_init(m, M_PKTHDR) : NULL;
+}
+
+/*
+ * Slow path of _jumbo_mb_page_chain: the cache holds fewer than n mbufs.
+ * Takes them one by one (refilling), linked through m_next; all or none.
+ */
+static __attribute__((noinline)) struct mbuf *mb_alloc_list(unsigned n)
+{
+	struct mbuf *head = NULL, *m;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (!(m = mb_alloc())) {
+			while (head) {
+				m = head->m_next;
+				mb_put(head); /* never live: MT_NOTMBUF still */
+				head = m;
+			}
+			return NULL;
+		}
+		m->m_next = head;
+		head = m;
+	}
+	return head;
+}
+
+struct mbuf *_jumbo_mb_page_chain(struct jumbo_pool *pool, char *addr,
+				  size_t page_size, size_t len,
+				  m_ext_free_t freef, void *args)
+{
+	unsigned n = (unsigned)((len + page_size - 1) / page_size);
+	struct mb_cache *c = &mb_tcache;
+	struct mbuf *head = c->free, *m;
+	size_t left = len;
+
+	/*
+	 * The cache's list is linked through m_next already: its first n
+	 * mbufs are the chain, cut off in one go and counted once.
+	 */
+	if (likely(c->n >= n)) {
+		m = head;
+		for (unsigned i = 1; i < n; i++)
+			m = m->m_next;
+		c->free = m->m_next;
+		c->n -= n;
+		__atomic_store_n(&c->allocs, c->allocs + n, __ATOMIC_RELAXED);
+	} else if (!(head = mb_alloc_list(n))) {
+		return NULL;
+	}
+	memset(&head->m_pkthdr, 0, sizeof(head->m_pkthdr));
+	head->m_pkthdr.len = len;
+	m = head;
+	for (unsigned i = 0; i < n; i++) {
+		struct mbuf *next = i + 1 < n ? m->m_next : NULL;
+
+		m->m_next = next;
+		m->m_nextpkt = NULL;
+		m->m_data = addr;
+		m->m_len = left < page_size ? left : page_size;
+		m->m_flags = i ? M_EXT : M_EXT | M_PKTHDR;
+		m->m_ext.ext_buf = addr;
+		m->m_ext.ext_size = page_size;
+		m->m_ext.ext_free = freef;
+		m->m_ext.ext_args = args;
+		m->m_ext.ext_pool = pool;
+		m->m_ext.ext_cnt = &m->m_ext.ext_count;
+		m->m_ext.ext_count = 1;
+		m->m_ext.ext_type = EXT_JUMBO;
+		/*
+		 * Release, as in mb_init: the fields above before the mbuf
+		 * can be seen live (m_free's acquire exchange).
+		 */
+		__atomic_store_n(&m->m_type, MT_DATA, __ATOMIC_RELEASE);
+		addr += page_size;
+		left -= m->m_len;
+		m = next;
+	}
+	return head;
 }
 
 /*

@@ -14,6 +14,7 @@
  * that a burst held by consumers does not stay with the receiver for
  * good, and the receiver keeps no more than a run per slot.
  */
+#include "jumbo_mbuf_rx.h"
 #include "rx_int.h"
 
 #include <errno.h>
@@ -171,45 +172,19 @@ struct mbuf *_jumbo_rx_run_chain(struct rx_runs *rs, struct rx_run *r,
 				 size_t len)
 {
 	unsigned np = (unsigned)((len + rs->page_size - 1) / rs->page_size);
-	unsigned got = 0;
-	struct mbuf *head = NULL, **tail = &head;
-	size_t left = len;
+	struct mbuf *m;
 
 	/*
-	 * A guard reference, so that a failure half-way (its mbufs freed,
-	 * each dropping a page) cannot send the run back.  The chain is
-	 * this thread's until the receive call returns, so plain stores.
+	 * The chain is this thread's until the receive call returns, so a
+	 * plain store; the chain is made whole or not at all, so no page
+	 * can be dropped before it is.
 	 */
-	__atomic_store_n(&r->refs, np + 1, __ATOMIC_RELAXED);
-	for (; got < np; got++) {
-		struct mbuf *m = got ? m_get(M_NOWAIT, MT_DATA)
-				     : m_gethdr(M_NOWAIT, MT_DATA);
-		if (!m)
-			break;
-		if (m_extadd_jumbo(m, rs->pool, r->addr + got * rs->page_size,
-				   run_page_free, r)) {
-			m_free(m);
-			break;
-		}
-		m->m_len = left < rs->page_size ? left : rs->page_size;
-		left -= m->m_len;
-		*tail = m;
-		tail = &m->m_next;
-	}
-	if (got < np) {
-		/*
-		 * No mbuf: the partial chain is this thread's alone; freeing
-		 * it drops its pages, which with the rest and the guard
-		 * still counted cannot reach 0, so the run is not pushed
-		 * back and stays the caller's.
-		 */
-		m_freem(head);
+	__atomic_store_n(&r->refs, np, __ATOMIC_RELAXED);
+	m = _jumbo_mb_page_chain(rs->pool, r->addr, rs->page_size, len,
+				 run_page_free, r);
+	if (!m)
 		__atomic_store_n(&r->refs, 0, __ATOMIC_RELAXED);
-		return NULL;
-	}
-	head->m_pkthdr.len = len;
-	__atomic_store_n(&r->refs, np, __ATOMIC_RELAXED); /* guard off */
-	return head;
+	return m;
 }
 
 void _jumbo_rx_runs_out(struct rx_runs *rs, unsigned n)

@@ -29,6 +29,7 @@
  * (Linux 6.0, run time); liburing 2.3 has no io_uring_setup_buf_ring, so
  * the ring is mapped and registered here.
  */
+#include "jumbo_mbuf_rx.h"
 #include "rx_int.h"
 
 #include <errno.h>
@@ -301,40 +302,26 @@ static struct mbuf *uring_chain(struct jumbo_rx *rx, struct rx_uring *u,
 				int bid, size_t len)
 {
 	struct uring_run *r = &u->run[bid];
-	unsigned np = (unsigned)((len + u->page_size - 1) / u->page_size), got = 0;
-	struct mbuf *head = NULL, **tail = &head;
-	size_t left = len;
+	unsigned np = (unsigned)((len + u->page_size - 1) / u->page_size);
+	struct mbuf *m;
 
-	/* One guard reference so that a failure half-way cannot recycle. */
-	__atomic_store_n(&r->refs, np + 1, __ATOMIC_RELAXED);
+	/*
+	 * The run is this thread's until the chain leaves the receive call:
+	 * a plain store of its count.  The chain is made whole or not at
+	 * all, so no page can be dropped before it is.
+	 */
+	__atomic_store_n(&r->refs, np, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&u->live, 1, __ATOMIC_RELAXED);
-	for (; got < np; got++) {
-		struct mbuf *m = got ? m_get(M_NOWAIT, MT_DATA)
-				     : m_gethdr(M_NOWAIT, MT_DATA);
-		if (!m)
-			break;
-		if (m_extadd_jumbo(m, u->pool, r->addr + (got + 1) * u->page_size,
-				   uring_page_free, r)) {
-			m_free(m);
-			break;
-		}
-		m->m_len = left < u->page_size ? left : u->page_size;
-		left -= m->m_len;
-		*tail = m;
-		tail = &m->m_next;
-	}
-	if (got < np) {
-		/* No mbufs: give the pages back, drop the datagram. */
-		uring_run_put(r, np - got);
-		m_freem(head);
-		uring_run_put(r, 1);
+	m = _jumbo_mb_page_chain(u->pool, r->addr + u->page_size, u->page_size,
+				 len, uring_page_free, r);
+	if (!m) {
+		/* No mbufs: the run goes back, the datagram is dropped. */
+		uring_run_put(r, np);
 		RX_ADD(rx, no_buffer, 1);
 		return NULL;
 	}
-	head->m_pkthdr.len = len;
 	RX_ADD(rx, pages, np);
-	uring_run_put(r, 1);
-	return head;
+	return m;
 }
 
 /*
