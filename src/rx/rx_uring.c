@@ -58,6 +58,7 @@ int _jumbo_rx_uring_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 
 #define URING_BGID 7
 #define URING_NONE (-1)
+#define URING_CLOSED (-2) /* ret_head once the receiver has closed */
 #define URING_RECV 1   /* user_data of the multishot receive */
 #define URING_CANCEL 2 /* and of its cancel, at close */
 
@@ -77,9 +78,13 @@ struct uring_run {
 };
 
 /*
- * live is 1 for the receiver plus 1 per run out in chains: whoever drops
- * it to 0 (jumbo_rx_close, or the free of the last page out) frees the
- * runs' pages and this struct, so that chains outlive their receiver.
+ * out counts the runs in chains that have not come back through
+ * ret_head (the receive thread's, plain): in use a run freed costs its
+ * freer one push and nothing else.  The close marks ret_head URING_CLOSED
+ * and sets live to the runs still out: from then on a run freed counts
+ * live down instead, and whoever brings it to 0 (the close itself if
+ * nothing is out) frees the runs' pages and this struct, so that chains
+ * outlive their receiver.
  */
 struct rx_uring {
 	struct io_uring ring;
@@ -96,7 +101,8 @@ struct rx_uring {
 	int bare_head;        /* buffer ids without a run (addr NULL) */
 	int armed;            /* a multishot receive is in flight */
 	int ret_head;         /* atomic: stack of runs freed by consumers */
-	unsigned live;        /* atomic, see above */
+	unsigned out;         /* runs in chains, not yet back (see above) */
+	unsigned live;        /* atomic: runs out after the close */
 	struct jumbo_pool *pool;
 	size_t page_size;
 	struct uring_run *run;
@@ -154,10 +160,11 @@ static void uring_destroy(struct rx_uring *u)
 	free(u);
 }
 
-static void uring_unref(struct rx_uring *u)
+/* After the close: n runs out fewer; the last one frees everything. */
+static void uring_unref(struct rx_uring *u, unsigned n)
 {
 	/* acq_rel: the last one sees every other party's writes to runs. */
-	if (__atomic_sub_fetch(&u->live, 1, __ATOMIC_ACQ_REL) == 0)
+	if (__atomic_sub_fetch(&u->live, n, __ATOMIC_ACQ_REL) == 0)
 		uring_destroy(u);
 }
 
@@ -167,7 +174,14 @@ static void uring_run_put(struct uring_run *r, unsigned cnt)
 	struct rx_uring *u = r->u;
 	int bid = (int)(r - u->run), old;
 
-	if (__atomic_sub_fetch(&r->refs, cnt, __ATOMIC_ACQ_REL) != 0)
+	/*
+	 * Whoever holds the last cnt pages is alone with the run: a load
+	 * says it without a locked operation (one thread frees the whole
+	 * chain).  acquire / acq_rel: the last dropper sees the other
+	 * pages' users done with them.
+	 */
+	if (__atomic_load_n(&r->refs, __ATOMIC_ACQUIRE) != cnt &&
+	    __atomic_sub_fetch(&r->refs, cnt, __ATOMIC_ACQ_REL) != 0)
 		return;
 	/*
 	 * The header page never goes out in an mbuf, so only the payload
@@ -178,14 +192,21 @@ static void uring_run_put(struct uring_run *r, unsigned cnt)
 		jumbo_pool_free_contig(u->pool, r->addr, u->k);
 		r->addr = NULL;
 	}
-	old = __atomic_load_n(&u->ret_head, __ATOMIC_RELAXED);
+	/* acquire: a closed receiver stored live before its mark. */
+	old = __atomic_load_n(&u->ret_head, __ATOMIC_ACQUIRE);
 	do {
+		if (unlikely(old == URING_CLOSED)) {
+			uring_unref(u, 1);
+			return;
+		}
 		r->next = old;
-		/* release: the receiver that pops it sees next. */
+		/*
+		 * release: the receiver that pops it sees next; acquire on
+		 * failure, as the load above.
+		 */
 	} while (!__atomic_compare_exchange_n(&u->ret_head, &old, bid, 1,
 					      __ATOMIC_RELEASE,
-					      __ATOMIC_RELAXED));
-	uring_unref(u);
+					      __ATOMIC_ACQUIRE));
 }
 
 /* The free routine of every page the backend hands out. */
@@ -239,6 +260,7 @@ static void uring_reclaim(struct rx_uring *u)
 		int bid = *tail;
 		struct uring_run *r = &u->run[bid];
 
+		u->out--;
 		if (likely(r->addr)) {
 			tail = &r->next;
 			continue;
@@ -311,7 +333,7 @@ static struct mbuf *uring_chain(struct jumbo_rx *rx, struct rx_uring *u,
 	 * all, so no page can be dropped before it is.
 	 */
 	__atomic_store_n(&r->refs, np, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&u->live, 1, __ATOMIC_RELAXED);
+	u->out++;
 	m = _jumbo_mb_page_chain(u->pool, r->addr + u->page_size, u->page_size,
 				 len, uring_page_free, r);
 	if (!m) {
@@ -521,7 +543,21 @@ static void uring_close(struct jumbo_rx *rx)
 	if (u->br)
 		munmap(u->br, u->br_bytes);
 	rx->priv = NULL;
-	uring_unref(u);
+	/*
+	 * From here the runs still out count live down, the last one
+	 * freeing everything.  live is set first to every run out, those
+	 * already back on the stack included; release on the exchange: a
+	 * freer that finds the mark sees live.  acquire: the runs pushed
+	 * until now, which are back.
+	 */
+	__atomic_store_n(&u->live, u->out, __ATOMIC_RELAXED);
+	int top = __atomic_exchange_n(&u->ret_head, URING_CLOSED,
+				      __ATOMIC_ACQ_REL);
+	unsigned back = 0;
+
+	for (; top != URING_NONE; top = u->run[top].next)
+		back++;
+	uring_unref(u, back);
 }
 
 /* Builds up to u->entries runs of k contiguous pages from the pool. */
@@ -564,7 +600,6 @@ int _jumbo_rx_uring_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 	if (!u)
 		return _jumbo_rx_fail(-ENOMEM, "out of memory");
 	u->ring.ring_fd = -1;
-	u->live = 1;
 	u->ret_head = URING_NONE;
 	u->idle_head = URING_NONE;
 	u->bare_head = URING_NONE;
