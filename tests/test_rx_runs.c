@@ -14,8 +14,10 @@
  *  - udp, uring: the receiver closes while another thread frees its
  *    chains (some before, some racing the close, some after; one with a
  *    page held over the close): every run goes back to the pool exactly
- *    once, and the receiver's state is freed by the last party (ASan and
- *    TSan runs check that no one touches it after);
+ *    once, the receiver's state is freed by the last party (ASan and
+ *    TSan runs check that no one touches it after), and the mbuf
+ *    allocator's counts balance (chains made in one cache operation,
+ *    freed in one);
  *  - uring: one frame at a time, received and freed, cycles through a
  *    couple of batches of runs, not through every run of the ring;
  *  - uring: a page held when its chain is freed is not written again while
@@ -287,8 +289,10 @@ static void close_race(enum jumbo_rx_backend b, uint64_t seed)
 {
 	enum { M = 48, ROUNDS = 40 };
 	struct jumbo_pool *pool = rxt_pool(4096, 0);
-	uint64_t x = seed | 1;
+	struct jumbo_mbuf_stats ms0, ms1;
+	uint64_t x = seed | 1, pages = 0;
 
+	REQUIRE(jumbo_mbuf_stats(&ms0) == 0);
 	for (int round = 0; round < ROUNDS; round++) {
 		struct jumbo_rx *rx = rxt_open(b, pool, 9000, JUMBO_RX_NOSRC);
 		struct mbuf *pkts[M];
@@ -309,6 +313,9 @@ static void close_race(enum jumbo_rx_backend b, uint64_t seed)
 		close(fd);
 		if (n != M)
 			break;
+		for (unsigned i = 0; i < M; i++)
+			for (struct mbuf *m = pkts[i]; m; m = m->m_next)
+				pages++;
 		for (unsigned i = M - 1; i > 0; i--) {
 			unsigned j;
 			struct mbuf *t;
@@ -337,8 +344,14 @@ static void close_race(enum jumbo_rx_backend b, uint64_t seed)
 		CHECK_EQ(jumbo_pool_unhold(pool, held), 0);
 		CHECK_EQ(rxt_in_use(pool), 0);
 	}
+	/* Every mbuf of every chain counted once made, once freed. */
+	REQUIRE(jumbo_mbuf_stats(&ms1) == 0);
+	CHECK_EQ(ms1.in_use, ms0.in_use);
+	CHECK(ms1.allocs - ms0.allocs >= pages);
+	CHECK_EQ(ms1.allocs - ms0.allocs, ms1.frees - ms0.frees);
 	printf("%s: closed %d times while another thread freed its chains: "
-	       "every page back\n", jumbo_rx_backend_name(b), ROUNDS);
+	       "every page back, %llu mbufs made and freed\n",
+	       jumbo_rx_backend_name(b), ROUNDS, (unsigned long long)pages);
 	CHECK_EQ(jumbo_pool_destroy(pool), 0);
 }
 

@@ -545,6 +545,26 @@ static inline __attribute__((always_inline)) void mb_put(struct mbuf *m)
 		mb_flush(c);
 }
 
+/*
+ * mb_put for the n dead mbufs of the list head..tail (linked through
+ * m_next): one update of the cache for all of them.
+ */
+static inline void mb_put_list(struct mbuf *head, struct mbuf *tail,
+			       unsigned n)
+{
+	struct mb_cache *c = &mb_tcache;
+
+	if (unlikely(!c->registered))
+		mb_cache_register(c);
+	tail->m_next = c->free;
+	c->free = head;
+	/* Release, as in mb_put: the allocations before the frees. */
+	__atomic_store_n(&c->frees, c->frees + n, __ATOMIC_RELEASE);
+	c->n += n;
+	while (unlikely(c->n >= 2 * MB_BATCH))
+		mb_flush(c);
+}
+
 static struct mbuf *mb_init(struct mbuf *m, int flags)
 {
 	m->m_next = NULL;
@@ -827,10 +847,19 @@ static __attribute__((noinline)) void mb_free_ext(struct mbuf *m, bool run_free)
 		mb_put(m);
 }
 
-static struct mbuf *mb_free(struct mbuf *m, bool run_free, const char *fn)
+/* mb_ext_drop(m, true) out of line, for m_freem: true if m stays. */
+static __attribute__((noinline)) bool mb_ext_drop_out(struct mbuf *m)
 {
-	struct mbuf *n;
+	return mb_ext_drop(m, true);
+}
 
+/*
+ * m_free's checks: m must be an mbuf of the library and live.  Marks it
+ * dead and returns its m_next; aborts (with fn and the address) if not.
+ */
+static inline __attribute__((always_inline)) struct mbuf *
+mb_kill(struct mbuf *m, const char *fn)
+{
 	/* Before any field is read: a forged block could look live. */
 	if (unlikely(((uintptr_t)m & (MSIZE - 1)) != 0 || !mb_in_slab(m)))
 		_jumbo_mb_panic(fn, m, "not an mbuf:");
@@ -842,7 +871,13 @@ static struct mbuf *mb_free(struct mbuf *m, bool run_free, const char *fn)
 	if (unlikely(t != MT_DATA))
 		_jumbo_mb_panic(fn, m, t == MT_NOTMBUF ? "double free of"
 						       : "not an mbuf:");
-	n = m->m_next;
+	return m->m_next;
+}
+
+static struct mbuf *mb_free(struct mbuf *m, bool run_free, const char *fn)
+{
+	struct mbuf *n = mb_kill(m, fn);
+
 	if (m->m_flags & M_EXT)
 		mb_free_ext(m, run_free);
 	else
@@ -860,8 +895,30 @@ struct mbuf *_jumbo_mb_free_noext(struct mbuf *m)
 	return mb_free(m, false, "jumbo_deliver");
 }
 
+/*
+ * One pass over the chain: each mbuf checked and killed as m_free does
+ * (the exchange on m_type stays per mbuf: two threads freeing one chain
+ * still abort), its storage dropped, and the dead mbufs handed to the
+ * thread's cache at the end in one update, not one each.
+ */
 void m_freem(struct mbuf *m)
 {
-	while (m)
-		m = mb_free(m, true, "m_freem");
+	struct mbuf *head = NULL, *tail = NULL;
+	unsigned n = 0;
+
+	while (m) {
+		struct mbuf *next = mb_kill(m, "m_freem");
+
+		/* An mbuf that holds others' storage count stays allocated. */
+		if (!(m->m_flags & M_EXT) || !mb_ext_drop_out(m)) {
+			m->m_next = head;
+			head = m;
+			if (!tail)
+				tail = m;
+			n++;
+		}
+		m = next;
+	}
+	if (n)
+		mb_put_list(head, tail, n);
 }
