@@ -158,7 +158,8 @@ static int rxb_open(struct rxb *b, enum kind k, int stream, size_t frame,
 	p.ring_entries = ring_opt ? ring_opt : ring;
 	p.rcvbuf = RCVBUF;
 	p.pool = pool;
-	p.flags = stream ? JUMBO_RX_LEN32 : 0;
+	/* Datagrams without their sender, as reuse-mm and reuse take them. */
+	p.flags = stream ? JUMBO_RX_LEN32 : JUMBO_RX_NOSRC;
 	if (k == K_UDP_TS || k == K_URING_TS)
 		p.flags |= JUMBO_RX_TSTAMP;
 	b->rx = jumbo_rx_open(&p, &err);

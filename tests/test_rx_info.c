@@ -3,8 +3,11 @@
  * (IPv4 and IPv6, the empty datagram too) and, with JUMBO_RX_TSTAMP, the
  * kernel's receive time; by default (and with JUMBO_RX_NOTSTAMP, which
  * wins over JUMBO_RX_TSTAMP) the library's time, as on tcp, which carries
- * the connection's peer.  The sender is checked against the sending
- * socket's own address; a time must lie between just before the send and
+ * the connection's peer.  With JUMBO_RX_NOSRC the sender is not asked
+ * for: rcv_src reads unknown (sa_family 0) even in mbufs that carried an
+ * address before, and the payload still lands whole (uring: its header
+ * then has no room for a name).  The sender is checked against the
+ * sending socket's own address; a time must lie between just before the send and
  * just after the receive (CLOCK_REALTIME, like the kernel's).  uring is
  * skipped (only) where io_uring is missing.
  */
@@ -131,6 +134,73 @@ static void test_user_time(enum jumbo_rx_backend b, unsigned flags)
 	CHECK_EQ(jumbo_pool_destroy(pool), 0);
 }
 
+/*
+ * JUMBO_RX_NOSRC: no sender, the rest as usual.  A first receiver with the
+ * sender fills the thread's mbufs with addresses, so that the second's
+ * headers would show a stale one if it did not clear it.
+ */
+static void test_nosrc(enum jumbo_rx_backend b, const char *addr)
+{
+	static const size_t lens[] = { 100, 0, 9000, 4096 };
+	struct jumbo_pool *pool = rxt_pool(1024, 0);
+	struct mbuf *pkts[4];
+	struct jumbo_rx_params p;
+	struct jumbo_rx *rx;
+	int fd, n, err;
+
+	for (int pass = 0; pass < 2; pass++) {
+		jumbo_rx_params_init(&p);
+		p.backend = b;
+		p.pool = pool;
+		p.addr = addr;
+		p.flags = pass ? JUMBO_RX_NOSRC : 0;
+		rx = jumbo_rx_open(&p, &err);
+		if (!rx && strchr(addr, ':')) {
+			printf("%s %s nosrc: skipped: %s\n",
+			       jumbo_rx_backend_name(b), addr,
+			       jumbo_rx_strerror());
+			jumbo_pool_destroy(pool);
+			return;
+		}
+		REQUIRE(rx != NULL);
+		fd = jf_connect(addr, jumbo_rx_port(rx), SOCK_DGRAM);
+		REQUIRE(fd >= 0);
+		for (unsigned i = 0; i < 4; i++) {
+			static char buf[9000];
+			for (size_t j = 0; j < lens[i]; j++)
+				buf[j] = (char)(j * 7 + i);
+			REQUIRE(send(fd, buf, lens[i], 0) ==
+				(ssize_t)lens[i]);
+		}
+		n = rxt_recv_some(rx, pkts, 4);
+		CHECK_EQ(n, 4);
+		for (int i = 0; i < n; i++) {
+			static char got[9000];
+			int same = 1;
+
+			CHECK_EQ(pkts[i]->m_pkthdr.len, lens[i]);
+			CHECK_EQ(m_copydata(pkts[i], 0, lens[i], got), 0);
+			for (size_t j = 0; j < lens[i]; j++)
+				same &= got[j] == (char)(j * 7 + (unsigned)i);
+			CHECK(same);
+			CHECK_EQ(pkts[i]->m_pkthdr.rcv_flags,
+				 JUMBO_RCV_TS_USER);
+			if (pass)
+				CHECK_EQ(pkts[i]->m_pkthdr.rcv_src.sa.sa_family,
+					 0);
+			else
+				CHECK(pkts[i]->m_pkthdr.rcv_src.sa.sa_family !=
+				      0);
+			m_freem(pkts[i]);
+		}
+		close(fd);
+		CHECK_EQ(jumbo_rx_close(rx), 0);
+	}
+	printf("%s %s: without the sender: unknown, payload whole\n",
+	       jumbo_rx_backend_name(b), addr);
+	CHECK_EQ(jumbo_pool_destroy(pool), 0);
+}
+
 static void test_tcp(void)
 {
 	struct jumbo_pool *pool = rxt_pool(1024, 0);
@@ -169,6 +239,8 @@ int main(void)
 	test_user_time(JUMBO_RX_UDP, 0);
 	test_user_time(JUMBO_RX_UDP, JUMBO_RX_NOTSTAMP);
 	test_user_time(JUMBO_RX_UDP, JUMBO_RX_NOTSTAMP | JUMBO_RX_TSTAMP);
+	test_nosrc(JUMBO_RX_UDP, "127.0.0.1");
+	test_nosrc(JUMBO_RX_UDP, "::1");
 	if (jumbo_rx_backend_supported(JUMBO_RX_URING)) {
 		test_dgram(JUMBO_RX_URING, "127.0.0.1");
 		test_dgram(JUMBO_RX_URING, "::1");
@@ -176,6 +248,8 @@ int main(void)
 		test_user_time(JUMBO_RX_URING, JUMBO_RX_NOTSTAMP);
 		test_user_time(JUMBO_RX_URING,
 			       JUMBO_RX_NOTSTAMP | JUMBO_RX_TSTAMP);
+		test_nosrc(JUMBO_RX_URING, "127.0.0.1");
+		test_nosrc(JUMBO_RX_URING, "::1");
 	} else
 		printf("uring skipped: %s\n", jumbo_rx_strerror());
 	return check_done("rx_info");

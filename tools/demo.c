@@ -414,7 +414,8 @@ static int demo_run(struct demo_run *r, const char *name)
 		/* More ring buffers than frames in flight: none runs dry. */
 		p.ring_entries = 2 * c->window;
 		p.pool = r->pool;
-		p.flags = c->stream ? JUMBO_RX_LEN32 : 0;
+		/* The consumer checks payloads, never the sender. */
+		p.flags = (c->stream ? JUMBO_RX_LEN32 : 0) | JUMBO_RX_NOSRC;
 		rx = jumbo_rx_open(&p, &err);
 		if (!rx)
 			return tool_err(EX_FAIL, "cannot open the %s receiver: %s",

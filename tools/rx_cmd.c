@@ -512,7 +512,8 @@ int cmd_rx(int argc, char **argv)
 		p.max_frame = c.run.frame;
 		p.batch = c.run.batch;
 		p.pool = pool;
-		p.flags = c.len32 ? JUMBO_RX_LEN32 : 0;
+		/* It never replies nor prints a sender: not asked for. */
+		p.flags = (c.len32 ? JUMBO_RX_LEN32 : 0) | JUMBO_RX_NOSRC;
 		if (rx_pool_is(&c, JUMBO_RX_XDP)) {
 			p.ifname = c.dev;
 			p.queue = c.queue;

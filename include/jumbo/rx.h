@@ -63,7 +63,12 @@ enum {
 	 * per packet and a control message per datagram; without it
 	 * rcv_tstmp is the library's time of the receive call
 	 * (JUMBO_RCV_TS_USER).  Opt-in since 1.1 (1.0 always asked). */
-	JUMBO_RX_TSTAMP = 1u << 4
+	JUMBO_RX_TSTAMP = 1u << 4,
+	/* udp, uring: do not ask the kernel for each datagram's sender:
+	 * rcv_src is left unknown (sa_family 0), and the kernel does not
+	 * copy an address per datagram.  Since 1.1; without it the sender
+	 * is there, as in 1.0. */
+	JUMBO_RX_NOSRC = 1u << 5
 };
 
 struct jumbo_rx_params {

@@ -17,6 +17,7 @@
  * then read as zeros, MT_NOTMBUF, so a late double free is still caught;
  * such slabs are carved again before new ones are mapped.
  */
+#include "jumbo_mbuf_rx.h"
 #include "jumbo_pool_layer.h"
 #include "mbuf_int.h"
 
@@ -544,6 +545,26 @@ static inline __attribute__((always_inline)) void mb_put(struct mbuf *m)
 		mb_flush(c);
 }
 
+/*
+ * mb_put for the n dead mbufs of the list head..tail (linked through
+ * m_next): one update of the cache for all of them.
+ */
+static inline void mb_put_list(struct mbuf *head, struct mbuf *tail,
+			       unsigned n)
+{
+	struct mb_cache *c = &mb_tcache;
+
+	if (unlikely(!c->registered))
+		mb_cache_register(c);
+	tail->m_next = c->free;
+	c->free = head;
+	/* Release, as in mb_put: the allocations before the frees. */
+	__atomic_store_n(&c->frees, c->frees + n, __ATOMIC_RELEASE);
+	c->n += n;
+	while (unlikely(c->n >= 2 * MB_BATCH))
+		mb_flush(c);
+}
+
 static struct mbuf *mb_init(struct mbuf *m, int flags)
 {
 	m->m_next = NULL;
@@ -571,6 +592,83 @@ struct mbuf *m_gethdr(int how, short type)
 {
 	struct mbuf *m = mb_alloc();
 	return m ? mb_init(m, M_PKTHDR) : NULL;
+}
+
+/*
+ * Slow path of _jumbo_mb_page_chain: the cache holds fewer than n mbufs.
+ * Takes them one by one (refilling), linked through m_next; all or none.
+ */
+static __attribute__((noinline)) struct mbuf *mb_alloc_list(unsigned n)
+{
+	struct mbuf *head = NULL, *m;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (!(m = mb_alloc())) {
+			while (head) {
+				m = head->m_next;
+				mb_put(head); /* never live: MT_NOTMBUF still */
+				head = m;
+			}
+			return NULL;
+		}
+		m->m_next = head;
+		head = m;
+	}
+	return head;
+}
+
+struct mbuf *_jumbo_mb_page_chain(struct jumbo_pool *pool, char *addr,
+				  size_t page_size, size_t len,
+				  m_ext_free_t freef, void *args)
+{
+	unsigned n = (unsigned)((len + page_size - 1) / page_size);
+	struct mb_cache *c = &mb_tcache;
+	struct mbuf *head = c->free, *m;
+	size_t left = len;
+
+	/*
+	 * The cache's list is linked through m_next already: its first n
+	 * mbufs are the chain, cut off in one go and counted once.
+	 */
+	if (likely(c->n >= n)) {
+		m = head;
+		for (unsigned i = 1; i < n; i++)
+			m = m->m_next;
+		c->free = m->m_next;
+		c->n -= n;
+		__atomic_store_n(&c->allocs, c->allocs + n, __ATOMIC_RELAXED);
+	} else if (!(head = mb_alloc_list(n))) {
+		return NULL;
+	}
+	memset(&head->m_pkthdr, 0, sizeof(head->m_pkthdr));
+	head->m_pkthdr.len = len;
+	m = head;
+	for (unsigned i = 0; i < n; i++) {
+		struct mbuf *next = i + 1 < n ? m->m_next : NULL;
+
+		m->m_next = next;
+		m->m_nextpkt = NULL;
+		m->m_data = addr;
+		m->m_len = left < page_size ? left : page_size;
+		m->m_flags = i ? M_EXT : M_EXT | M_PKTHDR;
+		m->m_ext.ext_buf = addr;
+		m->m_ext.ext_size = page_size;
+		m->m_ext.ext_free = freef;
+		m->m_ext.ext_args = args;
+		m->m_ext.ext_pool = pool;
+		m->m_ext.ext_cnt = &m->m_ext.ext_count;
+		m->m_ext.ext_count = 1;
+		m->m_ext.ext_type = EXT_JUMBO;
+		/*
+		 * Release, as in mb_init: the fields above before the mbuf
+		 * can be seen live (m_free's acquire exchange).
+		 */
+		__atomic_store_n(&m->m_type, MT_DATA, __ATOMIC_RELEASE);
+		addr += page_size;
+		left -= m->m_len;
+		m = next;
+	}
+	return head;
 }
 
 /*
@@ -749,10 +847,19 @@ static __attribute__((noinline)) void mb_free_ext(struct mbuf *m, bool run_free)
 		mb_put(m);
 }
 
-static struct mbuf *mb_free(struct mbuf *m, bool run_free, const char *fn)
+/* mb_ext_drop(m, true) out of line, for m_freem: true if m stays. */
+static __attribute__((noinline)) bool mb_ext_drop_out(struct mbuf *m)
 {
-	struct mbuf *n;
+	return mb_ext_drop(m, true);
+}
 
+/*
+ * m_free's checks: m must be an mbuf of the library and live.  Marks it
+ * dead and returns its m_next; aborts (with fn and the address) if not.
+ */
+static inline __attribute__((always_inline)) struct mbuf *
+mb_kill(struct mbuf *m, const char *fn)
+{
 	/* Before any field is read: a forged block could look live. */
 	if (unlikely(((uintptr_t)m & (MSIZE - 1)) != 0 || !mb_in_slab(m)))
 		_jumbo_mb_panic(fn, m, "not an mbuf:");
@@ -764,7 +871,13 @@ static struct mbuf *mb_free(struct mbuf *m, bool run_free, const char *fn)
 	if (unlikely(t != MT_DATA))
 		_jumbo_mb_panic(fn, m, t == MT_NOTMBUF ? "double free of"
 						       : "not an mbuf:");
-	n = m->m_next;
+	return m->m_next;
+}
+
+static struct mbuf *mb_free(struct mbuf *m, bool run_free, const char *fn)
+{
+	struct mbuf *n = mb_kill(m, fn);
+
 	if (m->m_flags & M_EXT)
 		mb_free_ext(m, run_free);
 	else
@@ -782,8 +895,30 @@ struct mbuf *_jumbo_mb_free_noext(struct mbuf *m)
 	return mb_free(m, false, "jumbo_deliver");
 }
 
+/*
+ * One pass over the chain: each mbuf checked and killed as m_free does
+ * (the exchange on m_type stays per mbuf: two threads freeing one chain
+ * still abort), its storage dropped, and the dead mbufs handed to the
+ * thread's cache at the end in one update, not one each.
+ */
 void m_freem(struct mbuf *m)
 {
-	while (m)
-		m = mb_free(m, true, "m_freem");
+	struct mbuf *head = NULL, *tail = NULL;
+	unsigned n = 0;
+
+	while (m) {
+		struct mbuf *next = mb_kill(m, "m_freem");
+
+		/* An mbuf that holds others' storage count stays allocated. */
+		if (!(m->m_flags & M_EXT) || !mb_ext_drop_out(m)) {
+			m->m_next = head;
+			head = m;
+			if (!tail)
+				tail = m;
+			n++;
+		}
+		m = next;
+	}
+	if (n)
+		mb_put_list(head, tail, n);
 }

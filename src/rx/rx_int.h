@@ -160,7 +160,8 @@ static inline int _jumbo_rx_pages_idle(const vm_page_t *pg, unsigned n)
 }
 
 struct rx_run {
-	char *addr;           /* k contiguous pages of the pool */
+	char *addr;           /* k contiguous pages of the pool; NULL once
+				 freed with a page held (gone to the pool) */
 	unsigned refs;        /* atomic: its pages in mbufs, while out */
 	struct rx_run *next;  /* on the idle list or the return stack */
 	struct rx_runs *rs;
@@ -168,11 +169,15 @@ struct rx_run {
 };
 
 /*
- * idle and nidle are the receive thread's; ret is pushed by whichever
- * thread frees a run's last page.  live is 1 for the receiver plus 1 per
- * run out in a chain: whoever drops it to 0 (the receiver's close, or the
- * free of the last page out) gives every run back to the pool and frees
- * this, so that chains outlive their receiver.
+ * idle, nidle and out are the receive thread's; ret is pushed by whichever
+ * thread frees a run's last page.  out counts the runs in chains that
+ * have not come back through ret: a run is out from _jumbo_rx_runs_out
+ * until reclaim takes it off ret, so in use a freed run costs its freer
+ * one push and nothing else.  The close marks ret RUNS_CLOSED and sets
+ * live to the runs still out: from then on a run freed releases itself
+ * to the pool and counts live down, and whoever brings it to 0 (the
+ * close itself if nothing is out) frees this, so that chains outlive
+ * their receiver.
  */
 struct rx_runs {
 	struct jumbo_pool *pool;
@@ -180,9 +185,13 @@ struct rx_runs {
 	unsigned k;           /* pages per run */
 	struct rx_run *idle;  /* newest first */
 	unsigned nidle;
-	struct rx_run *ret;   /* atomic: runs given back, newest on top */
-	unsigned live;        /* atomic, see above */
+	unsigned out;         /* runs in chains, not yet back (see above) */
+	struct rx_run *ret;   /* atomic: runs given back, newest on top;
+				 RUNS_CLOSED once the receiver closed */
+	unsigned live;        /* atomic: runs out after the close */
 };
+
+#define RUNS_CLOSED ((struct rx_run *)(uintptr_t)1)
 
 /* NULL (no memory) or a receiver's runs of k pages each; none made yet. */
 JUMBO_HIDDEN struct rx_runs *_jumbo_rx_runs_new(struct jumbo_pool *pool,
@@ -206,7 +215,7 @@ JUMBO_HIDDEN void _jumbo_rx_run_keep(struct rx_runs *rs, struct rx_run *r);
  */
 JUMBO_HIDDEN struct mbuf *_jumbo_rx_run_chain(struct rx_runs *rs,
 					      struct rx_run *r, size_t len);
-/* Receive thread: n runs went out in chains (one update per call). */
+/* Receive thread: n runs went out in chains (a plain count). */
 JUMBO_HIDDEN void _jumbo_rx_runs_out(struct rx_runs *rs, unsigned n);
 /* The receiver closes: idle runs go back now, runs out when freed. */
 JUMBO_HIDDEN void _jumbo_rx_runs_close(struct rx_runs *rs);

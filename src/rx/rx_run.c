@@ -14,6 +14,7 @@
  * that a burst held by consumers does not stay with the receiver for
  * good, and the receiver keeps no more than a run per slot.
  */
+#include "jumbo_mbuf_rx.h"
 #include "rx_int.h"
 
 #include <errno.h>
@@ -29,37 +30,40 @@ struct rx_runs *_jumbo_rx_runs_new(struct jumbo_pool *pool, size_t page_size,
 	rs->pool = pool;
 	rs->page_size = page_size;
 	rs->k = k;
-	rs->live = 1;
 	return rs;
 }
 
 /* Gives a run's pages back to the pool and forgets it. */
 static void run_release(struct rx_runs *rs, struct rx_run *r)
 {
-	jumbo_pool_free_contig(rs->pool, r->addr, rs->k);
+	if (r->addr)
+		jumbo_pool_free_contig(rs->pool, r->addr, rs->k);
 	free(r);
 }
 
-static void runs_free_list(struct rx_runs *rs, struct rx_run *r)
+/* Releases the runs of list r; returns how many there were. */
+static unsigned runs_free_list(struct rx_runs *rs, struct rx_run *r)
 {
+	unsigned n = 0;
+
 	while (r) {
 		struct rx_run *next = r->next;
 		run_release(rs, r);
 		r = next;
+		n++;
 	}
+	return n;
 }
 
-static void runs_unref(struct rx_runs *rs)
+/* After the close: n runs out fewer; the last one frees rs. */
+static void runs_unref(struct rx_runs *rs, unsigned n)
 {
 	/*
-	 * acq_rel: the last one sees every other party's pushes on ret (each
-	 * push comes before its party's drop) and their writes to the runs.
+	 * acq_rel: whoever reaches 0 sees every other party's writes to
+	 * the runs and to rs before it frees them.
 	 */
-	if (__atomic_sub_fetch(&rs->live, 1, __ATOMIC_ACQ_REL) != 0)
-		return;
-	runs_free_list(rs, __atomic_load_n(&rs->ret, __ATOMIC_RELAXED));
-	runs_free_list(rs, rs->idle);
-	free(rs);
+	if (__atomic_sub_fetch(&rs->live, n, __ATOMIC_ACQ_REL) == 0)
+		free(rs);
 }
 
 /* Drops cnt pages of run r; the free of its last page sends it back. */
@@ -79,19 +83,35 @@ static void run_put(struct rx_run *r, unsigned cnt)
 	    __atomic_sub_fetch(&r->refs, cnt, __ATOMIC_ACQ_REL) != 0)
 		return;
 	if (unlikely(!_jumbo_rx_pages_idle(r->pg, rs->k))) {
-		/* Held pages go back to the pool at their last unhold. */
-		run_release(rs, r);
-		runs_unref(rs);
-		return;
+		/*
+		 * Held pages go back to the pool now (it frees them at their
+		 * last unhold); the run comes back without them, so that the
+		 * receiver still counts it back.
+		 */
+		jumbo_pool_free_contig(rs->pool, r->addr, rs->k);
+		r->addr = NULL;
 	}
-	old = __atomic_load_n(&rs->ret, __ATOMIC_RELAXED);
+	/*
+	 * acquire: a receiver that closed (RUNS_CLOSED) stored live before
+	 * its marker; this thread's decrement must see that store.
+	 */
+	old = __atomic_load_n(&rs->ret, __ATOMIC_ACQUIRE);
 	do {
+		if (unlikely(old == RUNS_CLOSED)) {
+			run_release(rs, r);
+			runs_unref(rs, 1);
+			return;
+		}
 		r->next = old;
-		/* release: the receiver that takes the stack sees next. */
+		/*
+		 * release: the receiver that takes the stack sees next and
+		 * this thread's use of the pages; acquire on failure, as
+		 * the load above.
+		 */
 	} while (!__atomic_compare_exchange_n(&rs->ret, &old, r, 1,
 					      __ATOMIC_RELEASE,
-					      __ATOMIC_RELAXED));
-	runs_unref(rs);
+					      __ATOMIC_ACQUIRE));
+	/* Pushed: the run is the receiver's again; rs is not touched. */
 }
 
 /* The free routine of every page of a run in an mbuf. */
@@ -110,20 +130,22 @@ void _jumbo_rx_runs_reclaim(struct rx_runs *rs, unsigned keep)
 	 */
 	struct rx_run *top = __atomic_exchange_n(&rs->ret, NULL,
 						 __ATOMIC_ACQUIRE);
-	struct rx_run *last = top, **link;
+	struct rx_run **link = &top, *r;
 	unsigned n;
 
-	if (top) {
-		/* Newest first, on top of the older idle runs. */
-		n = 1;
-		while (last->next) {
-			last = last->next;
-			n++;
+	/* Newest first, on top of the older idle runs; bare ones freed. */
+	while ((r = *link)) {
+		rs->out--;
+		if (likely(r->addr)) {
+			rs->nidle++;
+			link = &r->next;
+			continue;
 		}
-		last->next = rs->idle;
-		rs->idle = top;
-		rs->nidle += n;
+		*link = r->next;
+		free(r);
 	}
+	*link = rs->idle;
+	rs->idle = top;
 	if (rs->nidle <= keep)
 		return;
 	/* The oldest idle runs past keep go back to the pool. */
@@ -171,64 +193,43 @@ struct mbuf *_jumbo_rx_run_chain(struct rx_runs *rs, struct rx_run *r,
 				 size_t len)
 {
 	unsigned np = (unsigned)((len + rs->page_size - 1) / rs->page_size);
-	unsigned got = 0;
-	struct mbuf *head = NULL, **tail = &head;
-	size_t left = len;
+	struct mbuf *m;
 
 	/*
-	 * A guard reference, so that a failure half-way (its mbufs freed,
-	 * each dropping a page) cannot send the run back.  The chain is
-	 * this thread's until the receive call returns, so plain stores.
+	 * The chain is this thread's until the receive call returns, so a
+	 * plain store; the chain is made whole or not at all, so no page
+	 * can be dropped before it is.
 	 */
-	__atomic_store_n(&r->refs, np + 1, __ATOMIC_RELAXED);
-	for (; got < np; got++) {
-		struct mbuf *m = got ? m_get(M_NOWAIT, MT_DATA)
-				     : m_gethdr(M_NOWAIT, MT_DATA);
-		if (!m)
-			break;
-		if (m_extadd_jumbo(m, rs->pool, r->addr + got * rs->page_size,
-				   run_page_free, r)) {
-			m_free(m);
-			break;
-		}
-		m->m_len = left < rs->page_size ? left : rs->page_size;
-		left -= m->m_len;
-		*tail = m;
-		tail = &m->m_next;
-	}
-	if (got < np) {
-		/*
-		 * No mbuf: the partial chain is this thread's alone; freeing
-		 * it drops its pages, which with the rest and the guard
-		 * still counted cannot reach 0, so the run is not pushed
-		 * back and stays the caller's.
-		 */
-		m_freem(head);
+	__atomic_store_n(&r->refs, np, __ATOMIC_RELAXED);
+	m = _jumbo_mb_page_chain(rs->pool, r->addr, rs->page_size, len,
+				 run_page_free, r);
+	if (!m)
 		__atomic_store_n(&r->refs, 0, __ATOMIC_RELAXED);
-		return NULL;
-	}
-	head->m_pkthdr.len = len;
-	__atomic_store_n(&r->refs, np, __ATOMIC_RELAXED); /* guard off */
-	return head;
+	return m;
 }
 
 void _jumbo_rx_runs_out(struct rx_runs *rs, unsigned n)
 {
-	/*
-	 * Relaxed: the chains reach other threads only after the receive
-	 * call returns, through whatever hand-off the program uses, which
-	 * orders this before their frees' drops.
-	 */
-	if (n)
-		__atomic_add_fetch(&rs->live, n, __ATOMIC_RELAXED);
+	rs->out += n;
 }
 
 void _jumbo_rx_runs_close(struct rx_runs *rs)
 {
+	struct rx_run *top;
+
 	if (!rs)
 		return;
-	_jumbo_rx_runs_reclaim(rs, 0);
+	runs_free_list(rs, rs->idle);
 	rs->idle = NULL;
 	rs->nidle = 0;
-	runs_unref(rs);
+	/*
+	 * From here the runs still out release themselves and count down
+	 * live, the last one freeing rs.  live is set first to every run
+	 * out, those already back on the stack included; release on the
+	 * exchange: a freer that finds the marker sees live.  acquire: the
+	 * runs pushed until now, as in reclaim.
+	 */
+	__atomic_store_n(&rs->live, rs->out, __ATOMIC_RELAXED);
+	top = __atomic_exchange_n(&rs->ret, RUNS_CLOSED, __ATOMIC_ACQ_REL);
+	runs_unref(rs, runs_free_list(rs, top));
 }

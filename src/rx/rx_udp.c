@@ -19,9 +19,10 @@
  * with MSG_TRUNC: it is counted and dropped, and its buffer stays for the
  * next one.  What the socket itself dropped (a full receive buffer) is
  * read from the socket when the counters are taken (SO_MEMINFO).  Each
- * packet header carries its sender (msg_name) and the kernel's receive
- * time (SO_TIMESTAMPNS) when JUMBO_RX_TSTAMP asks for it, else the time of
- * the receive call.
+ * packet header carries its sender (msg_name, unless JUMBO_RX_NOSRC: the
+ * kernel's copy of it is a few percent of a small datagram's receive)
+ * and the kernel's receive time (SO_TIMESTAMPNS) when JUMBO_RX_TSTAMP
+ * asks for it, else the time of the receive call.
  */
 #include "rx_int.h"
 
@@ -128,8 +129,10 @@ static void udp_post(struct jumbo_rx *rx, struct rx_udp *u, unsigned i)
 	memset(mh, 0, sizeof(*mh));
 	mh->msg_iov = iov;
 	mh->msg_iovlen = k;
-	mh->msg_name = &u->name[i];
-	mh->msg_namelen = sizeof(u->name[i]);
+	if (!(rx->flags & JUMBO_RX_NOSRC)) {
+		mh->msg_name = &u->name[i];
+		mh->msg_namelen = sizeof(u->name[i]);
+	}
 	if (_jumbo_rx_kernel_tstamp(rx)) {
 		mh->msg_control = u->ctl[i];
 		mh->msg_controllen = sizeof(u->ctl[i]);

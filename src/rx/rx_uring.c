@@ -29,6 +29,7 @@
  * (Linux 6.0, run time); liburing 2.3 has no io_uring_setup_buf_ring, so
  * the ring is mapped and registered here.
  */
+#include "jumbo_mbuf_rx.h"
 #include "rx_int.h"
 
 #include <errno.h>
@@ -57,6 +58,7 @@ int _jumbo_rx_uring_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 
 #define URING_BGID 7
 #define URING_NONE (-1)
+#define URING_CLOSED (-2) /* ret_head once the receiver has closed */
 #define URING_RECV 1   /* user_data of the multishot receive */
 #define URING_CANCEL 2 /* and of its cancel, at close */
 
@@ -76,9 +78,13 @@ struct uring_run {
 };
 
 /*
- * live is 1 for the receiver plus 1 per run out in chains: whoever drops
- * it to 0 (jumbo_rx_close, or the free of the last page out) frees the
- * runs' pages and this struct, so that chains outlive their receiver.
+ * out counts the runs in chains that have not come back through
+ * ret_head (the receive thread's, plain): in use a run freed costs its
+ * freer one push and nothing else.  The close marks ret_head URING_CLOSED
+ * and sets live to the runs still out: from then on a run freed counts
+ * live down instead, and whoever brings it to 0 (the close itself if
+ * nothing is out) frees the runs' pages and this struct, so that chains
+ * outlive their receiver.
  */
 struct rx_uring {
 	struct io_uring ring;
@@ -88,13 +94,15 @@ struct rx_uring {
 	unsigned nruns;       /* runs built, at most entries */
 	unsigned k;           /* pages per run: a header page, then payload */
 	struct msghdr mh;     /* the recvmsg template: name and control sizes */
+	unsigned hdr;         /* bytes before the payload: out, name, control */
 	unsigned in_ring;     /* runs the kernel holds now */
 	unsigned target;      /* runs to keep in the ring, at most nruns */
 	int idle_head;        /* runs back, not in the ring: newest on top */
 	int bare_head;        /* buffer ids without a run (addr NULL) */
 	int armed;            /* a multishot receive is in flight */
 	int ret_head;         /* atomic: stack of runs freed by consumers */
-	unsigned live;        /* atomic, see above */
+	unsigned out;         /* runs in chains, not yet back (see above) */
+	unsigned live;        /* atomic: runs out after the close */
 	struct jumbo_pool *pool;
 	size_t page_size;
 	struct uring_run *run;
@@ -136,11 +144,11 @@ int _jumbo_rx_uring_supported(void)
 
 /*
  * What the kernel writes before the payload in each buffer: struct
- * io_uring_recvmsg_out, the sender's address and the control messages.
+ * io_uring_recvmsg_out, the sender's address (none with JUMBO_RX_NOSRC)
+ * and the control messages; u->hdr bytes in all.
  */
 #define URING_NAME sizeof(struct sockaddr_in6)
 #define URING_CTL CMSG_SPACE(sizeof(struct timespec))
-#define URING_HDR (sizeof(struct io_uring_recvmsg_out) + URING_NAME + URING_CTL)
 
 static void uring_destroy(struct rx_uring *u)
 {
@@ -152,10 +160,11 @@ static void uring_destroy(struct rx_uring *u)
 	free(u);
 }
 
-static void uring_unref(struct rx_uring *u)
+/* After the close: n runs out fewer; the last one frees everything. */
+static void uring_unref(struct rx_uring *u, unsigned n)
 {
 	/* acq_rel: the last one sees every other party's writes to runs. */
-	if (__atomic_sub_fetch(&u->live, 1, __ATOMIC_ACQ_REL) == 0)
+	if (__atomic_sub_fetch(&u->live, n, __ATOMIC_ACQ_REL) == 0)
 		uring_destroy(u);
 }
 
@@ -165,7 +174,14 @@ static void uring_run_put(struct uring_run *r, unsigned cnt)
 	struct rx_uring *u = r->u;
 	int bid = (int)(r - u->run), old;
 
-	if (__atomic_sub_fetch(&r->refs, cnt, __ATOMIC_ACQ_REL) != 0)
+	/*
+	 * Whoever holds the last cnt pages is alone with the run: a load
+	 * says it without a locked operation (one thread frees the whole
+	 * chain).  acquire / acq_rel: the last dropper sees the other
+	 * pages' users done with them.
+	 */
+	if (__atomic_load_n(&r->refs, __ATOMIC_ACQUIRE) != cnt &&
+	    __atomic_sub_fetch(&r->refs, cnt, __ATOMIC_ACQ_REL) != 0)
 		return;
 	/*
 	 * The header page never goes out in an mbuf, so only the payload
@@ -176,14 +192,21 @@ static void uring_run_put(struct uring_run *r, unsigned cnt)
 		jumbo_pool_free_contig(u->pool, r->addr, u->k);
 		r->addr = NULL;
 	}
-	old = __atomic_load_n(&u->ret_head, __ATOMIC_RELAXED);
+	/* acquire: a closed receiver stored live before its mark. */
+	old = __atomic_load_n(&u->ret_head, __ATOMIC_ACQUIRE);
 	do {
+		if (unlikely(old == URING_CLOSED)) {
+			uring_unref(u, 1);
+			return;
+		}
 		r->next = old;
-		/* release: the receiver that pops it sees next. */
+		/*
+		 * release: the receiver that pops it sees next; acquire on
+		 * failure, as the load above.
+		 */
 	} while (!__atomic_compare_exchange_n(&u->ret_head, &old, bid, 1,
 					      __ATOMIC_RELEASE,
-					      __ATOMIC_RELAXED));
-	uring_unref(u);
+					      __ATOMIC_ACQUIRE));
 }
 
 /* The free routine of every page the backend hands out. */
@@ -201,15 +224,15 @@ static void uring_run_set(struct rx_uring *u, struct uring_run *r, char *addr)
 }
 
 /*
- * A run's buffer starts URING_HDR bytes before the end of its first page,
+ * A run's buffer starts u->hdr bytes before the end of its first page,
  * so that the header ends where the second page begins and the payload
  * lies on whole pages from their start, as on the other backends (and
  * jumbo_deliver can move them).
  */
 static void uring_add(struct rx_uring *u, int bid, int off)
 {
-	io_uring_buf_ring_add(u->br, u->run[bid].addr + u->page_size - URING_HDR,
-			      (unsigned)(URING_HDR + (u->k - 1) * u->page_size),
+	io_uring_buf_ring_add(u->br, u->run[bid].addr + u->page_size - u->hdr,
+			      (unsigned)(u->hdr + (u->k - 1) * u->page_size),
 			      (unsigned short)bid,
 			      io_uring_buf_ring_mask(u->entries), off);
 }
@@ -237,6 +260,7 @@ static void uring_reclaim(struct rx_uring *u)
 		int bid = *tail;
 		struct uring_run *r = &u->run[bid];
 
+		u->out--;
 		if (likely(r->addr)) {
 			tail = &r->next;
 			continue;
@@ -300,40 +324,26 @@ static struct mbuf *uring_chain(struct jumbo_rx *rx, struct rx_uring *u,
 				int bid, size_t len)
 {
 	struct uring_run *r = &u->run[bid];
-	unsigned np = (unsigned)((len + u->page_size - 1) / u->page_size), got = 0;
-	struct mbuf *head = NULL, **tail = &head;
-	size_t left = len;
+	unsigned np = (unsigned)((len + u->page_size - 1) / u->page_size);
+	struct mbuf *m;
 
-	/* One guard reference so that a failure half-way cannot recycle. */
-	__atomic_store_n(&r->refs, np + 1, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&u->live, 1, __ATOMIC_RELAXED);
-	for (; got < np; got++) {
-		struct mbuf *m = got ? m_get(M_NOWAIT, MT_DATA)
-				     : m_gethdr(M_NOWAIT, MT_DATA);
-		if (!m)
-			break;
-		if (m_extadd_jumbo(m, u->pool, r->addr + (got + 1) * u->page_size,
-				   uring_page_free, r)) {
-			m_free(m);
-			break;
-		}
-		m->m_len = left < u->page_size ? left : u->page_size;
-		left -= m->m_len;
-		*tail = m;
-		tail = &m->m_next;
-	}
-	if (got < np) {
-		/* No mbufs: give the pages back, drop the datagram. */
-		uring_run_put(r, np - got);
-		m_freem(head);
-		uring_run_put(r, 1);
+	/*
+	 * The run is this thread's until the chain leaves the receive call:
+	 * a plain store of its count.  The chain is made whole or not at
+	 * all, so no page can be dropped before it is.
+	 */
+	__atomic_store_n(&r->refs, np, __ATOMIC_RELAXED);
+	u->out++;
+	m = _jumbo_mb_page_chain(u->pool, r->addr + u->page_size, u->page_size,
+				 len, uring_page_free, r);
+	if (!m) {
+		/* No mbufs: the run goes back, the datagram is dropped. */
+		uring_run_put(r, np);
 		RX_ADD(rx, no_buffer, 1);
 		return NULL;
 	}
-	head->m_pkthdr.len = len;
 	RX_ADD(rx, pages, np);
-	uring_run_put(r, 1);
-	return head;
+	return m;
 }
 
 /*
@@ -346,21 +356,21 @@ static struct mbuf *uring_datagram(struct jumbo_rx *rx, struct rx_uring *u,
 				   int bid, int res, uint64_t *now)
 {
 	struct io_uring_recvmsg_out *o = io_uring_recvmsg_validate(
-		u->run[bid].addr + u->page_size - URING_HDR, res, &u->mh);
+		u->run[bid].addr + u->page_size - u->hdr, res, &u->mh);
 	struct mbuf *m = NULL;
 	struct cmsghdr *c;
 	uint64_t ts = 0;
 	size_t len;
 
 	if (!o || (o->flags & MSG_TRUNC) ||
-	    (size_t)res - URING_HDR > rx->max_frame) {
+	    (size_t)res - u->hdr > rx->max_frame) {
 		if (o)
 			RX_ADD(rx, truncated, 1);
 		else
 			RX_ADD(rx, errors, 1);
 		goto back;
 	}
-	len = (size_t)res - URING_HDR;
+	len = (size_t)res - u->hdr;
 	for (c = io_uring_recvmsg_cmsg_firsthdr(o, &u->mh); c;
 	     c = io_uring_recvmsg_cmsg_nexthdr(o, &u->mh, c))
 		if (c->cmsg_level == SOL_SOCKET &&
@@ -382,8 +392,10 @@ static struct mbuf *uring_datagram(struct jumbo_rx *rx, struct rx_uring *u,
 	if (m) {
 		if (!ts && *now == 0)
 			*now = _jumbo_rx_now();
-		_jumbo_rx_info(m, io_uring_recvmsg_name(o),
-			       o->namelen < URING_NAME ? o->namelen : URING_NAME,
+		_jumbo_rx_info(m, u->mh.msg_namelen ? io_uring_recvmsg_name(o)
+						     : NULL,
+			       o->namelen < u->mh.msg_namelen ? o->namelen
+							      : u->mh.msg_namelen,
 			       ts ? ts : *now,
 			       ts ? JUMBO_RCV_TS_KERNEL : JUMBO_RCV_TS_USER);
 	}
@@ -531,7 +543,21 @@ static void uring_close(struct jumbo_rx *rx)
 	if (u->br)
 		munmap(u->br, u->br_bytes);
 	rx->priv = NULL;
-	uring_unref(u);
+	/*
+	 * From here the runs still out count live down, the last one
+	 * freeing everything.  live is set first to every run out, those
+	 * already back on the stack included; release on the exchange: a
+	 * freer that finds the mark sees live.  acquire: the runs pushed
+	 * until now, which are back.
+	 */
+	__atomic_store_n(&u->live, u->out, __ATOMIC_RELAXED);
+	int top = __atomic_exchange_n(&u->ret_head, URING_CLOSED,
+				      __ATOMIC_ACQ_REL);
+	unsigned back = 0;
+
+	for (; top != URING_NONE; top = u->run[top].next)
+		back++;
+	uring_unref(u, back);
 }
 
 /* Builds up to u->entries runs of k contiguous pages from the pool. */
@@ -574,7 +600,6 @@ int _jumbo_rx_uring_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 	if (!u)
 		return _jumbo_rx_fail(-ENOMEM, "out of memory");
 	u->ring.ring_fd = -1;
-	u->live = 1;
 	u->ret_head = URING_NONE;
 	u->idle_head = URING_NONE;
 	u->bare_head = URING_NONE;
@@ -584,8 +609,11 @@ int _jumbo_rx_uring_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 	/* A header page, then max_frame on whole pages (MSG_TRUNC says when
 	 * a datagram was longer). */
 	u->k = 1 + (unsigned)((rx->max_frame + rx->page_size - 1) / rx->page_size);
-	u->mh.msg_namelen = URING_NAME;
+	/* The sender's room only if asked: the kernel copies what fits. */
+	u->mh.msg_namelen = rx->flags & JUMBO_RX_NOSRC ? 0 : URING_NAME;
 	u->mh.msg_controllen = URING_CTL;
+	u->hdr = (unsigned)(sizeof(struct io_uring_recvmsg_out) +
+			    u->mh.msg_namelen + u->mh.msg_controllen);
 	rx->priv = u;
 	rx->ops = &uring_ops;
 	u->run = calloc(ent, sizeof(*u->run));
