@@ -4,6 +4,11 @@
  * rx's summary must account for every datagram the sender sent: frames +
  * kernel_drops + no_buffer + truncated == sent.  UDP and uring, the
  * backends whose kernel drops are counted (jumbo_rx(3)).
+ *
+ * The receiver stays stopped longer than its --idle: it comes back past
+ * its deadline to a full socket, and must take those frames rather than
+ * end on the first wait (an io_uring wait returns EINTR after SIGCONT,
+ * empty-handed).
  */
 #include "test_tool.h"
 
@@ -15,9 +20,9 @@ static void stopped(const char *bin, const char *backend)
 {
 	char *argv[] = { (char *)bin, "rx", "--port", "0", "--json",
 			 "--backend", (char *)backend, "--duration", "60",
-			 "--idle", "2", NULL };
+			 "--idle", "1", NULL };
 	struct proc rx, tx;
-	struct timespec settle = { 0, 200000000 };
+	struct timespec settle = { 1, 500000000 }; /* > --idle */
 	long long sent, frames, drops, nobuf, trunc;
 	char port[16];
 	unsigned p;
