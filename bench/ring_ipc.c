@@ -434,17 +434,10 @@ static void side(struct ctl *ctl, enum kind kind, int fd, void *dring,
 	ctl->sum[id] = sum;
 	if (pool) { /* detach: this process's cache goes back to the depot */
 		/*
-		 * A producer leaves only once everything it sent was taken:
-		 * a leaving process's sweep of the pages it still owns races
-		 * with a live consumer's adopt-on-dequeue (a known bug of the
-		 * reclaim, in the session note of issue 12), and a page swept
-		 * there fails the consumer's free.  Relaxed: a count only.
+		 * A producer leaves as soon as it has sent all, with pages
+		 * still in the ring: they stay allocated for the consumer
+		 * (jumbo_pool(3), Processes).
 		 */
-		while (producer &&
-		       __atomic_load_n(&ctl->consumed, __ATOMIC_RELAXED) <
-			       p * (warm + n) &&
-		       !__atomic_load_n(&ctl->failed, __ATOMIC_RELAXED))
-			pause_cpu();
 		jumbo_ring_bind(o.j, NULL);
 		jumbo_pool_destroy(pool);
 	}

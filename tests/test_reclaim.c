@@ -493,6 +493,150 @@ static void repair_vs_sweep(struct jumbo_pool *p)
 		       "once\n");
 }
 
+/*
+ * A producer that leaves the pool (destroy, alive) while pages it sent
+ * are still in a bound SPSC ring, and its consumer in another process is
+ * frozen between two dequeues.  The producer unbinds its ring first, as
+ * jumbo_ring(3) says to (keep: it leaves it bound, which destroy then
+ * unbinds).  The pages in flight stay the producer's until dequeued: we
+ * then allocate every page we can, and none of those may be one still in
+ * the ring; the consumer, let go, must receive every page that was sent
+ * and free each once, and so must we ours.  A leave that sweeps what it
+ * owns back to the depot hands the pages in flight out again (to us),
+ * and the consumer's dequeue adopts them from under us (issue 12: the
+ * bench's "jumbo_pool_free_bulk failed").
+ */
+#define LEAVE_SENT 8
+#define LEAVE_TAKEN 3
+
+static void leave_in_flight(struct jumbo_pool *p, bool keep)
+{
+	struct jumbo_ring *r = jumbo_ring_init(ring_mem[0], ring_len, SLOTS,
+					       JUMBO_RING_SPSC);
+	char *rm = ring_mem[0];
+	int from_p[2], to_p[2], from_c[2];
+	uint64_t sent[LEAVE_SENT], got_c[LEAVE_SENT];
+	char c = 0;
+	int ws;
+
+	REQUIRE(r);
+	REQUIRE(pipe(from_p) == 0 && pipe(to_p) == 0 && pipe(from_c) == 0);
+
+	/* The producer: sends, says what, and leaves when told. */
+	pid_t pr = fork();
+	REQUIRE(pr >= 0);
+	if (pr == 0) {
+		struct jumbo_pool *q = jumbo_pool_attach(name, 0);
+		struct jumbo_ring *rq = jumbo_ring_attach_mem(rm, ring_len);
+		struct jumbo_ring_ent e[LEAVE_SENT];
+		if (!q || !rq || jumbo_ring_bind(rq, q) != 0)
+			_exit(2);
+		for (unsigned i = 0; i < LEAVE_SENT; i++) {
+			void *pg = jumbo_pool_alloc(q);
+			if (!pg)
+				_exit(3);
+			e[i] = (struct jumbo_ring_ent){ jumbo_pool_iova(q, pg),
+							4096, 0 };
+			sent[i] = e[i].iova;
+		}
+		if (jumbo_ring_enqueue(rq, e, LEAVE_SENT) != LEAVE_SENT ||
+		    write(from_p[1], sent, sizeof(sent)) != sizeof(sent) ||
+		    read(to_p[0], &c, 1) != 1)
+			_exit(4);
+		if (!keep && jumbo_ring_bind(rq, NULL) != 0)
+			_exit(5);
+		if (jumbo_pool_destroy(q) != 0)
+			_exit(6);
+		_exit(0);
+	}
+	REQUIRE(read(from_p[0], sent, sizeof(sent)) == sizeof(sent));
+
+	/*
+	 * The consumer: takes a few, freezes itself with the rest in the
+	 * ring, then takes the rest and frees all it got.  It writes what
+	 * it got, and whether its frees went well.
+	 */
+	pid_t cr = fork();
+	REQUIRE(cr >= 0);
+	if (cr == 0) {
+		struct jumbo_pool *q = jumbo_pool_attach(name, 0);
+		struct jumbo_ring *rq = jumbo_ring_attach_mem(rm, ring_len);
+		struct jumbo_ring_ent e[LEAVE_SENT];
+		unsigned n = 0, k;
+		if (!q || !rq || jumbo_ring_bind(rq, q) != 0)
+			_exit(2);
+		while (n < LEAVE_TAKEN)
+			n += jumbo_ring_dequeue(rq, e + n, LEAVE_TAKEN - n);
+		raise(SIGSTOP);
+		/* The rest: all there is (the producer sent all before). */
+		while ((k = jumbo_ring_dequeue(rq, e + n, LEAVE_SENT - n)) != 0)
+			n += k;
+		for (unsigned i = 0; i < n; i++)
+			got_c[i] = e[i].iova;
+		uint64_t bad_frees = 0;
+		for (unsigned i = 0; i < n; i++)
+			bad_frees += jumbo_pool_free(q, jumbo_pool_iova_to_addr(
+							q, e[i].iova)) != 0;
+		if (write(from_c[1], &n, sizeof(n)) != sizeof(n) ||
+		    write(from_c[1], got_c, n * sizeof(got_c[0])) !=
+			    (ssize_t)(n * sizeof(got_c[0])) ||
+		    write(from_c[1], &bad_frees, sizeof(bad_frees)) !=
+			    sizeof(bad_frees))
+			_exit(3);
+		jumbo_ring_close(rq);
+		jumbo_pool_destroy(q);
+		_exit(0);
+	}
+	REQUIRE(waitpid(cr, &ws, WUNTRACED) == cr && WIFSTOPPED(ws));
+	CHECK_EQ(jumbo_ring_count(r), LEAVE_SENT - LEAVE_TAKEN);
+
+	/* The producer leaves, alive, with pages in flight. */
+	REQUIRE(write(to_p[1], &c, 1) == 1);
+	REQUIRE(waitpid(pr, &ws, 0) == pr);
+	CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+
+	/* We take every page we can: none may be in the ring. */
+	static void *all[PAGES + 1];
+	unsigned got = jumbo_pool_alloc_bulk(p, all, PAGES + 1), twice = 0;
+	for (unsigned i = 0; i < got; i++)
+		for (unsigned j = LEAVE_TAKEN; j < LEAVE_SENT; j++)
+			twice += jumbo_pool_iova(p, all[i]) == sent[j];
+	CHECK_EQ(twice, 0);
+	CHECK_EQ(got, PAGES - LEAVE_SENT);
+
+	/* The consumer goes on: it gets every page sent, and frees them. */
+	kill(cr, SIGCONT);
+	unsigned n = 0;
+	uint64_t bad_frees = ~0ull;
+	REQUIRE(read(from_c[0], &n, sizeof(n)) == sizeof(n) && n <= LEAVE_SENT);
+	REQUIRE(read(from_c[0], got_c, n * sizeof(got_c[0])) ==
+		(ssize_t)(n * sizeof(got_c[0])));
+	REQUIRE(read(from_c[0], &bad_frees, sizeof(bad_frees)) ==
+		sizeof(bad_frees));
+	REQUIRE(waitpid(cr, &ws, 0) == cr);
+	CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	CHECK_EQ(n, LEAVE_SENT);
+	CHECK_EQ(bad_frees, 0);
+	for (unsigned i = 0; i < n && i < LEAVE_SENT; i++)
+		CHECK_EQ(got_c[i], sent[i]);
+	CHECK_EQ(jumbo_pool_free_bulk(p, all, got), 0);
+
+	/* The producer's slot goes, with nothing of its left; every page
+	 * can be had again. */
+	CHECK(jumbo_pool_reclaim(p) >= 0);
+	got = jumbo_pool_alloc_bulk(p, all, PAGES + 1);
+	CHECK_EQ(got, PAGES);
+	CHECK_EQ(jumbo_pool_free_bulk(p, all, got), 0);
+	jumbo_ring_close(r);
+	int *fds[] = { from_p, to_p, from_c };
+	for (unsigned i = 0; i < 3; i++)
+		close(fds[i][0]), close(fds[i][1]);
+	if (twice == 0 && n == LEAVE_SENT && bad_frees == 0)
+		printf("a producer left with pages in a ring it had %s, its "
+		       "consumer frozen: every page went to the consumer, "
+		       "none out twice\n", keep ? "kept bound" : "unbound");
+}
+
 static void cleanup(void)
 {
 	jumbo_pool_unlink(name); /* the creator's destroy did, unless it failed */
@@ -540,6 +684,8 @@ int main(int argc, char **argv)
 	death_in_lock(p);
 	repair_vs_sweep(p);
 	adopt_rule(p);
+	leave_in_flight(p, false);
+	leave_in_flight(p, true);
 
 	unsigned done = 0;
 	for (unsigned round = 0; round < rounds && !check_failures;

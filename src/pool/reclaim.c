@@ -459,7 +459,10 @@ static int in_flight(struct jumbo_pool *p, pid_t pid, uint64_t **kp)
 	return 0;
 }
 
-/* Lock not held: slot d, dead, gives back all it had; pages back. */
+/*
+ * Lock not held: slot d, dead (or left: see _jumbo_shm_leave), gives back
+ * all it had; pages back.
+ */
 static long reclaim_slot(struct jumbo_pool *p, unsigned d, pid_t pid)
 {
 	struct jumbo_shm *s = p->shm;
@@ -473,8 +476,7 @@ static long reclaim_slot(struct jumbo_pool *p, unsigned d, pid_t pid)
 		return err;
 	_jumbo_shm_lock(p);
 	uint32_t st = get_state(pr);
-	if (st == PROC_DEAD || st == PROC_RECLAIMING ||
-	    (d == s->me && st == PROC_LIVE)) {
+	if (st == PROC_DEAD || st == PROC_RECLAIMING) {
 		pr->reclaimer = s->me;
 		set_state(pr, PROC_RECLAIMING);
 		n = (long)sweep(p, d, true, k);
@@ -521,24 +523,55 @@ long jumbo_pool_reclaim(struct jumbo_pool *p)
 	return total;
 }
 
+/* Lock held: the pages slot d owns, allocated (held or not). */
+static uint64_t owned(struct jumbo_pool *p, unsigned d)
+{
+	struct jumbo_shm *s = p->shm;
+	uint64_t carved = s->ctl->carved < s->cap ? s->ctl->carved : s->cap, n = 0;
+
+	for (frame_t f = 0; f < carved; f++) {
+		uint32_t w = fr_load(p, f);
+		n += fr_owner_of(w) == d && (w & PGS_MASK) == JUMBO_PG_ALLOC;
+	}
+	return n;
+}
+
 /*
- * The process leaves the pool (destroy): a death announced.  Its caches
- * are back already; what it still owns goes back too, but for pages in
- * flight in rings bound here, which become the rings'.  A fork child's
- * handle leaves nothing: the slot is its parent's.
+ * The process leaves the pool (destroy).  Its caches are back already
+ * (any page still cached goes back now); the pages it still owns are not
+ * taken back here.  Some may be in flight to a live process, in a ring
+ * this process has unbound or closed first (as jumbo_ring(3) has it), or
+ * passed by a socket and not yet adopted: swept now, they would go to the
+ * depot, be allocated again and be adopted by their receiver as well,
+ * one page with two holders.  So a process that owns none frees its slot
+ * at once, and one that still owns some leaves it DEAD, as a death would:
+ * their receivers adopt them meanwhile, and the next jumbo_pool_reclaim()
+ * (anyone's: the reclaimer's bound rings decide what is in flight) gives
+ * back the rest.  pid 0 there: this process may live on, and its ring
+ * handles with it, so its records are not a dead one's (only those of
+ * processes that are gone are: _jumbo_ring_repair's "pid 0").  A fork
+ * child's handle leaves nothing: the slot is its parent's.
  */
 void _jumbo_shm_leave(struct jumbo_pool *p)
 {
 	struct jumbo_shm *s = p->shm;
+	uint64_t n = 0;
 
 	if (!p->detached && s->pid == getpid()) {
-		long n = reclaim_slot(p, s->me, 0);
-		if (n > 0)
-			_jumbo_log(JUMBO_LOG_WARNING,
-				   "jumbo_pool_destroy: pool \"%s\": %ld pages "
-				   "this process still owned go back to the pool",
-				   p->name, n);
+		struct jumbo_shm_proc *pr = &s->procs[s->me];
+		_jumbo_shm_lock(p);
+		sweep(p, s->me, false, NULL);
+		n = owned(p, s->me);
+		__atomic_store_n(&pr->pid, 0, __ATOMIC_RELAXED);
+		set_state(pr, n ? PROC_DEAD : PROC_FREE);
+		_jumbo_shm_unlock(p);
 	}
+	if (n)
+		_jumbo_log(JUMBO_LOG_INFO,
+			   "jumbo_pool_destroy: pool \"%s\": %llu pages this "
+			   "process still owns stay allocated, for their "
+			   "receivers to adopt or jumbo_pool_reclaim() to "
+			   "give back", p->name, (unsigned long long)n);
 	pthread_mutex_lock(&s->rings_lock);
 	for (unsigned i = 0; i < s->nrings; i++)
 		_jumbo_ring_unbind(s->rings[i]);

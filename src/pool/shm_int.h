@@ -65,7 +65,9 @@ struct jumbo_shm_ctl {
  * back already; its allocated ones wait for jumbo_pool_reclaim(), which
  * marks it RECLAIMING (reclaimer: the slot doing it) while it works, and
  * FREE when done.  A reclaimer that dies leaves RECLAIMING behind, and
- * the next reclaim does the work again: every step is idempotent.
+ * the next reclaim does the work again: every step is idempotent.  A
+ * process that leaves (destroy) still owning pages is DEAD too, with pid
+ * 0, since it may live on (reclaim.c, _jumbo_shm_leave).
  */
 enum { PROC_FREE, PROC_LIVE, PROC_DEAD, PROC_RECLAIMING };
 
