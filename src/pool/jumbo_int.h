@@ -177,9 +177,9 @@ _Static_assert(JUMBO_FAST_LAYOUT == 1 &&
  * Per-thread state.  last/last_pool short-cut the table for the pool the
  * thread used last, which is the only one most threads ever use.
  * shm_last/shm_pool do the same for the named pool it used last, for
- * shm.c's own paths (the inline ones never look at them); each pair is
- * set together by _jumbo_cache_get and cleared together wherever the
- * cache goes.
+ * its short cuts (shm_int.h; the inline paths never look at them); each
+ * pair is set together by _jumbo_cache_get and cleared together wherever
+ * the cache goes.
  */
 struct jumbo_tls {
 	struct jumbo_pool *last_pool;

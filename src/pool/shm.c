@@ -26,12 +26,14 @@
  * and per-thread caches.  Every page's word names its owner (jumbo_int.h):
  * FREE|0 in the depot, FREE|me in my caches, ALLOC|me mine.  The paths
  * below stamp it: a cache's refill takes pages FREE|me under the lock, an
- * allocation makes them ALLOC|me, a free (of anyone's page) FREE|me by
- * compare-and-swap, a flush FREE|0 under the lock.  So when a process
- * dies, its pages are the words that name it (reclaim.c), whatever it was
- * doing.  The private pool's inline paths never match such a word, and
- * this pool's caches are never their short cut: these paths are out of
- * line, and a private pool's are untouched.
+ * allocation makes them ALLOC|me, a free FREE|me (of my own page with a
+ * plain store, of another's by compare-and-swap: "allocation and free"
+ * below), a flush FREE|0 under the lock.  So when a process dies, its
+ * pages are the words that name it (reclaim.c), whatever it was doing.
+ * The private pool's inline paths never match such a word, and this
+ * pool's caches are never their short cut: a named pool's calls reach
+ * their own short cuts (shm_int.h) at the top of the out-of-line entries,
+ * and a private pool's paths are untouched.
  *
  * The creator writes the object under a temporary name and links it under
  * its name only when complete, so no process attaches a half-written one.
