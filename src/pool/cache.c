@@ -613,10 +613,9 @@ static JUMBO_NOINLINE frame_t alloc_entered(struct jumbo_pool *p)
  */
 frame_t _jumbo_alloc_slow(struct jumbo_pool *p)
 {
-	uint32_t mine = p->shm_mine;
 	frame_t f;
 
-	if (mine && likely(_jumbo_shm_alloc_fast(p, mine, &f)))
+	if (likely(_jumbo_shm_alloc_fast(p, &f)))
 		return f;
 	return alloc_entered(p);
 }
@@ -988,9 +987,7 @@ static JUMBO_NOINLINE int free_entered(struct jumbo_pool *p, frame_t f)
 /* A named pool's short cut first, as in _jumbo_alloc_slow. */
 int _jumbo_free_slow(struct jumbo_pool *p, frame_t f)
 {
-	uint32_t mine = p->shm_mine;
-
-	if (mine && likely(_jumbo_shm_free_fast(p, mine, f)))
+	if (likely(_jumbo_shm_free_fast(p, f)))
 		return 0;
 	return free_entered(p, f);
 }

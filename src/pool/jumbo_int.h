@@ -236,9 +236,9 @@ struct jumbo_pool {
 	/*
 	 * A named pool's ALLOC|me (shm.c), the word of a page this process
 	 * owns, for the short cuts in shm_int.h (FREE|me is one less); 0
-	 * for every other pool and before a named one is joined, which
-	 * turns them off.  In what was padding: no field the private
-	 * pool's inline paths use moves.
+	 * for every other pool and outside a named one's join and close.
+	 * In what was padding: no field the private pool's inline paths
+	 * use moves.
 	 */
 	uint32_t shm_mine;
 	size_t grow_pages;

@@ -145,18 +145,20 @@ _Static_assert(JUMBO_PG_ALLOC - 1 == JUMBO_PG_FREE,
 	       "FREE|me is ALLOC|me less one");
 
 /*
- * mine: p->shm_mine, not 0.  True and *fp = a frame, now ALLOC|me; false
- * when the general path must run (nothing was changed then).  As
- * _jumbo_alloc_fast, everything is read before anything is written.
+ * True and *fp = a frame, now ALLOC|me; false when the general path must
+ * run (nothing was changed then).  As _jumbo_alloc_fast, everything is
+ * read before anything is written.  p may be any pool: only a named one
+ * can be the thread's shm_pool, and while its cache is still p's,
+ * p->shm_mine is set (at the join, before any cache; cleared at the
+ * close, after destroy took every cache off the pool).
  */
-static inline bool _jumbo_shm_alloc_fast(struct jumbo_pool *p, uint32_t mine,
-					 frame_t *fp)
+static inline bool _jumbo_shm_alloc_fast(struct jumbo_pool *p, frame_t *fp)
 {
 	struct jumbo_cache *c;
 
 	if (likely(_jumbo_tls_shm(p, &c)) && likely(c->f.len != 0)) {
 		unsigned len = c->f.len;
-		uint32_t *st = p->state;
+		uint32_t *st = p->state, mine = p->shm_mine;
 		uint64_t n = c->f.allocs;
 		frame_t f = c->objs[len - 1];
 		if (likely(__atomic_load_n(&st[f], __ATOMIC_RELAXED) ==
@@ -171,18 +173,15 @@ static inline bool _jumbo_shm_alloc_fast(struct jumbo_pool *p, uint32_t mine,
 	return false;
 }
 
-/*
- * mine: p->shm_mine, not 0.  Frame f (below the cap), ALLOC|me, is now
- * FREE|me and cached: true; false as above.
- */
-static inline bool _jumbo_shm_free_fast(struct jumbo_pool *p, uint32_t mine,
-					frame_t f)
+/* Frame f (below the cap), ALLOC|me, is now FREE|me and cached: true;
+ * false as above. */
+static inline bool _jumbo_shm_free_fast(struct jumbo_pool *p, frame_t f)
 {
 	struct jumbo_cache *c;
 
 	if (likely(_jumbo_tls_shm(p, &c))) {
 		unsigned len = c->f.len;
-		uint32_t *st = p->state;
+		uint32_t *st = p->state, mine = p->shm_mine;
 		uint64_t n = c->f.frees;
 		if (likely(__atomic_load_n(&st[f], __ATOMIC_RELAXED) == mine) &&
 		    likely(len < c->f.cap)) {
