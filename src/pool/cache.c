@@ -597,13 +597,27 @@ static void flush(struct jumbo_pool *p, struct jumbo_cache *c)
  */
 static frame_t alloc_slow(struct jumbo_pool *p);
 
-frame_t _jumbo_alloc_slow(struct jumbo_pool *p)
+static JUMBO_NOINLINE frame_t alloc_entered(struct jumbo_pool *p)
 {
 	if (!_jumbo_enter(p, p->seed ? "jumbo_pg_alloc" : "jumbo_pool_alloc"))
 		return NO_FRAME;
-	frame_t f = p->shm ? _jumbo_shm_alloc(p) : alloc_slow(p);
+	frame_t f = p->shm ? _jumbo_shm_alloc_slow(p) : alloc_slow(p);
 	_jumbo_leave(p);
 	return f;
+}
+
+/*
+ * A named pool's short cut first (shm_int.h): the inline paths of the
+ * private pool land here for every one of its calls.  It marks nothing,
+ * as they do not: it takes no lock and changes only the thread's cache.
+ */
+frame_t _jumbo_alloc_slow(struct jumbo_pool *p)
+{
+	frame_t f;
+
+	if (likely(_jumbo_shm_alloc_fast(p, &f)))
+		return f;
+	return alloc_entered(p);
 }
 
 static frame_t alloc_slow(struct jumbo_pool *p)
@@ -954,12 +968,12 @@ void _jumbo_cache_put(struct jumbo_pool *p, frame_t f)
  * Everything the inline free does not handle: no cache yet or a full one,
  * a held page, a bad state, a debug pool.
  */
-int _jumbo_free_slow(struct jumbo_pool *p, frame_t f)
+static JUMBO_NOINLINE int free_entered(struct jumbo_pool *p, frame_t f)
 {
 	if (!_jumbo_enter(p, p->seed ? "jumbo_pg_free" : "jumbo_pool_free"))
 		return -EDEADLK;
 	if (p->shm) {
-		int r = _jumbo_shm_free(p, f);
+		int r = _jumbo_shm_free_slow(p, f);
 		_jumbo_leave(p);
 		return r;
 	}
@@ -968,4 +982,12 @@ int _jumbo_free_slow(struct jumbo_pool *p, frame_t f)
 		_jumbo_cache_put(p, f);
 	_jumbo_leave(p);
 	return r > 0 ? 0 : r;
+}
+
+/* A named pool's short cut first, as in _jumbo_alloc_slow. */
+int _jumbo_free_slow(struct jumbo_pool *p, frame_t f)
+{
+	if (likely(_jumbo_shm_free_fast(p, f)))
+		return 0;
+	return free_entered(p, f);
 }

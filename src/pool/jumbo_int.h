@@ -177,9 +177,9 @@ _Static_assert(JUMBO_FAST_LAYOUT == 1 &&
  * Per-thread state.  last/last_pool short-cut the table for the pool the
  * thread used last, which is the only one most threads ever use.
  * shm_last/shm_pool do the same for the named pool it used last, for
- * shm.c's own paths (the inline ones never look at them); each pair is
- * set together by _jumbo_cache_get and cleared together wherever the
- * cache goes.
+ * its short cuts (shm_int.h; the inline paths never look at them); each
+ * pair is set together by _jumbo_cache_get and cleared together wherever
+ * the cache goes.
  */
 struct jumbo_tls {
 	struct jumbo_pool *last_pool;
@@ -233,6 +233,14 @@ struct jumbo_pool {
 	unsigned id;           /* index in the threads' cache tables */
 	unsigned mag_size;     /* pages per magazine: cache_size / 2 */
 	unsigned cache_size;   /* pages per thread cache */
+	/*
+	 * A named pool's ALLOC|me (shm.c), the word of a page this process
+	 * owns, for the short cuts in shm_int.h (FREE|me is one less); 0
+	 * for every other pool and outside a named one's join and close.
+	 * In what was padding: no field the private pool's inline paths
+	 * use moves.
+	 */
+	uint32_t shm_mine;
 	size_t grow_pages;
 	size_t page_size;
 	size_t page_mask;      /* page_size - 1 */
@@ -469,19 +477,19 @@ static inline bool _jumbo_tls_hit(const struct jumbo_pool *p,
 }
 
 /*
- * The thread's cache of named pool p, if p is the named pool it used
- * last and the cache is still p's (not destroyed, no drain request).
+ * The same for named pool p (the thread's shm_last): true if p is the
+ * named pool it used last and the cache is still p's (not destroyed, no
+ * drain request).
  */
-static inline struct jumbo_cache *_jumbo_tls_shm(const struct jumbo_pool *p)
+static inline bool _jumbo_tls_shm(const struct jumbo_pool *p,
+				  struct jumbo_cache **cp)
 {
 	struct jumbo_tls *t = &_jumbo_tls;
-	struct jumbo_cache *c = t->shm_last;
+	struct jumbo_cache *c = *cp = t->shm_last;
 
 	/* shm_last is never NULL while shm_pool is set. */
 	return likely(t->shm_pool == p) &&
-			       likely(__atomic_load_n(&c->pool, __ATOMIC_RELAXED) == p)
-		       ? c
-		       : NULL;
+	       likely(__atomic_load_n(&c->pool, __ATOMIC_RELAXED) == p);
 }
 
 /* The same as a pointer, or NULL (the fast paths branch on the above:

@@ -26,12 +26,14 @@
  * and per-thread caches.  Every page's word names its owner (jumbo_int.h):
  * FREE|0 in the depot, FREE|me in my caches, ALLOC|me mine.  The paths
  * below stamp it: a cache's refill takes pages FREE|me under the lock, an
- * allocation makes them ALLOC|me, a free (of anyone's page) FREE|me by
- * compare-and-swap, a flush FREE|0 under the lock.  So when a process
- * dies, its pages are the words that name it (reclaim.c), whatever it was
- * doing.  The private pool's inline paths never match such a word, and
- * this pool's caches are never their short cut: these paths are out of
- * line, and a private pool's are untouched.
+ * allocation makes them ALLOC|me, a free FREE|me (of my own page with a
+ * plain store, of another's by compare-and-swap: "allocation and free"
+ * below), a flush FREE|0 under the lock.  So when a process dies, its
+ * pages are the words that name it (reclaim.c), whatever it was doing.
+ * The private pool's inline paths never match such a word, and this
+ * pool's caches are never their short cut: a named pool's calls reach
+ * their own short cuts (shm_int.h) at the top of the out-of-line entries,
+ * and a private pool's paths are untouched.
  *
  * The creator writes the object under a temporary name and links it under
  * its name only when complete, so no process attaches a half-written one.
@@ -307,7 +309,10 @@ int _jumbo_shm_setup(struct jumbo_pool *p, const struct jumbo_pool_params *pp,
 	p->shm = s;
 	s->creator = at < 0;
 	pthread_mutex_init(&s->rings_lock, NULL);
-	return at < 0 ? create_object(p, s, pp) : attach_object(p, s, at);
+	int err = at < 0 ? create_object(p, s, pp) : attach_object(p, s, at);
+	if (!err)
+		p->shm_mine = s->w_alloc; /* joined: the short cuts are on */
+	return err;
 }
 
 /* The creator's initial pages are committed: the name appears. */
@@ -333,6 +338,7 @@ void _jumbo_shm_close(struct jumbo_pool *p)
 {
 	struct jumbo_shm *s = p->shm;
 
+	p->shm_mine = 0;
 	if (s->me)
 		_jumbo_shm_leave(p);
 	if (s->tmp[0] && s->creator)
@@ -534,24 +540,61 @@ bool _jumbo_shm_take_run(struct jumbo_pool *p, unsigned n, frame_t *first)
  *             an adopt or a free of it is refused without a write.  One
  *             writer: the allocation loads, compares and stores, as the
  *             private pool's inline path does.
- *   ALLOC|x   anyone's allocated page, which any process may free, hold or
- *             adopt, and a reclaim of a dead x may take back: the free
- *             changes it by compare-and-swap, so that of two frees at once
- *             (two processes, or two threads) one gets EALREADY and a free
- *             racing a hold loses neither.
+ *   ALLOC|me  a page this process allocated or adopted.  Its free by this
+ *             process loads, compares and stores too, as the private
+ *             pool's does between threads: the others that may write the
+ *             word at the same instant only do so after a fault of the
+ *             program's, the same ones the private pool does not catch
+ *             between threads.  Another process, or thread, freeing it
+ *             too (a double free); a first hold of it racing the free (a
+ *             hold must come before the owner's free, jumbo_pool(3)); an
+ *             adopt or a bound ring's dequeue of it (the page was handed
+ *             over, then freed by its sender).  Such a race can leave the
+ *             page in two caches, a twin: the copy that then reads other
+ *             than FREE|me when its cache hands it out is dropped and
+ *             reported (pop(), as _jumbo_twin in a private pool); the
+ *             depot's queue drops one that reads other than FREE|0 when it
+ *             is taken.  A reclaimer never races it: it sweeps dead slots,
+ *             and this process's own only at its leave, which no other
+ *             call on the pool may overlap.
+ *   ALLOC|x   another process's page (x != me, or a ring's), which any
+ *             process may free, hold or adopt, and a reclaim of a dead x
+ *             may take back at any moment: the free changes it by
+ *             compare-and-swap, so that a free racing the reclaim, a hold
+ *             or another free loses neither (of two frees, one gets
+ *             EALREADY).
  *
- * The same-process paths (shm_int.h, inlined into cache.c's entries) take
- * the thread's cache from its short cut and a page from its top; the
- * general paths below do everything else.
+ * The short cuts (shm_int.h, inlined into cache.c's entries) take the
+ * thread's cache from its own pointer and make the first two changes;
+ * the general paths below do everything else.
  */
+
+/*
+ * A page from cache c, now ALLOC|me, or false when c is empty.  A page
+ * that no longer reads FREE|me is a twin (above), or was taken back by a
+ * reclaimer that thought us dead (a slot mistaken for dead: see the BUGS
+ * of jumbo_pool(3)): it is not ours to hand out, and is dropped.
+ */
+static bool pop(struct jumbo_shm *s, struct jumbo_pool *p,
+		struct jumbo_cache *c, frame_t *fp)
+{
+	while (c->f.len) {
+		frame_t f = c->objs[--c->f.len];
+		if (likely(fr_load(p, f) == s->w_free)) {
+			fr_store(p, f, s->w_alloc);
+			ctr_bump(&c->f.allocs);
+			*fp = f;
+			return true;
+		}
+		_jumbo_twin(p, f, NULL, false);
+	}
+	return false;
+}
 
 /*
  * The general allocation: the cache made or looked up, refilled from the
  * queue as FREE|me; or, with no cache, one page from the queue as
- * ALLOC|me.  A page found in the cache that no longer reads FREE|me was
- * taken back by a reclaimer that thought us dead (a slot mistaken for
- * dead, only when the segment was tampered with), and is not ours to hand
- * out: it is dropped.
+ * ALLOC|me.
  */
 frame_t _jumbo_shm_alloc_slow(struct jumbo_pool *p)
 {
@@ -566,7 +609,7 @@ frame_t _jumbo_shm_alloc_slow(struct jumbo_pool *p)
 	c = p->nocache ? NULL : _jumbo_cache_get(p);
 	while (c && (c->f.len || (c->f.len = _jumbo_shm_get(p, c->objs,
 							p->mag_size, true))))
-		if (_jumbo_shm_pop(s, p, c, &f))
+		if (pop(s, p, c, &f))
 			return f;
 	if (!c && shm_get(p, &f, 1, true, s->w_alloc) == 1) {
 		ctr_add(&p->ctr.allocs, 1);
@@ -578,10 +621,10 @@ frame_t _jumbo_shm_alloc_slow(struct jumbo_pool *p)
 }
 
 /*
- * The state change of a free: any process may free any allocated page,
- * which becomes FREE|me by compare-and-swap (two processes freeing it at
- * once: one wins, the other gets EALREADY, so no page is ever in two
- * caches).  As _jumbo_free_state: -errno, 0 deferred, 1 now free.
+ * The state change of a free the short cut did not make: any process may
+ * free any allocated page, which becomes FREE|me by compare-and-swap (two
+ * processes freeing another's page at once: one wins, the other gets
+ * EALREADY).  As _jumbo_free_state: -errno, 0 deferred, 1 now free.
  */
 static int shm_free(struct jumbo_pool *p, frame_t f)
 {
@@ -620,9 +663,10 @@ int _jumbo_shm_free_slow(struct jumbo_pool *p, frame_t f)
 void _jumbo_shm_cache_put(struct jumbo_pool *p, frame_t f)
 {
 	struct jumbo_shm *s = p->shm;
-	struct jumbo_cache *c = p->nocache || p->detached ? NULL
-							  : _jumbo_cache_get(p);
+	struct jumbo_cache *c;
 
+	if (!_jumbo_tls_shm(p, &c))
+		c = p->nocache || p->detached ? NULL : _jumbo_cache_get(p);
 	if (!c) {
 		_jumbo_shm_put(p, &f, 1);
 		ctr_add(&p->ctr.frees, 1);

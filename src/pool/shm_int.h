@@ -126,29 +126,48 @@ JUMBO_HIDDEN int _jumbo_shm_join(struct jumbo_pool *p);
 JUMBO_HIDDEN void _jumbo_shm_leave(struct jumbo_pool *p);
 
 /*
- * The same-process paths of a named pool, inlined into cache.c's entries
- * behind the private pool's inline paths (which never match its words).
- * Which word changes need compare-and-swap, and why: shm.c, "allocation
- * and free".  The general paths behind them, out of line in shm.c:
- * alloc_slow as _jumbo_alloc_slow, free_slow as _jumbo_free_slow.
+ * The short cuts of a named pool, inlined at the top of cache.c's
+ * _jumbo_alloc_slow and _jumbo_free_slow, which the private pool's inline
+ * paths call whenever their own test fails (it always does on a named
+ * pool's words, which carry an owner).  They are the private pool's
+ * paths with this process's words for constants: the thread's cache of
+ * the named pool it used last (tls.shm_last); an allocation takes the
+ * page on top if it reads FREE|me and makes it ALLOC|me, a free takes a
+ * page that reads ALLOC|me, makes it FREE|me and pushes it; a load and a
+ * plain store each, no read-modify-write.  Why one writer may be assumed
+ * for these two words, and which races that leaves uncaught: shm.c,
+ * "allocation and free".  Everything else (no short cut, an empty or
+ * full cache, another process's page, a held or flagged one, a twin)
+ * takes the general paths, out of line in shm.c.
  */
 JUMBO_HIDDEN frame_t _jumbo_shm_alloc_slow(struct jumbo_pool *p);
 JUMBO_HIDDEN int _jumbo_shm_free_slow(struct jumbo_pool *p, frame_t f);
 
+_Static_assert(JUMBO_PG_ALLOC - 1 == JUMBO_PG_FREE,
+	       "FREE|me is ALLOC|me less one");
+
 /*
- * A page from cache c, now ALLOC|me, or false when c is empty.  FREE|me
- * has one writer, this thread (shm.c): a load, a compare and a store.  A
- * page that reads otherwise is not ours to hand out and is dropped.
+ * True and *fp = a frame, now ALLOC|me; false when the general path must
+ * run (nothing was changed then).  As _jumbo_alloc_fast, everything is
+ * read before anything is written.  p may be any pool: only a named one
+ * can be the thread's shm_pool, and while its cache is still p's,
+ * p->shm_mine is set (at the join, before any cache; cleared at the
+ * close, after destroy took every cache off the pool).
  */
-static inline bool _jumbo_shm_pop(const struct jumbo_shm *s,
-				  struct jumbo_pool *p, struct jumbo_cache *c,
-				  frame_t *fp)
+static inline bool _jumbo_shm_alloc_fast(struct jumbo_pool *p, frame_t *fp)
 {
-	while (c->f.len) {
-		frame_t f = c->objs[--c->f.len];
-		if (likely(fr_load(p, f) == s->w_free)) {
-			fr_store(p, f, s->w_alloc);
-			ctr_bump(&c->f.allocs);
+	struct jumbo_cache *c;
+
+	if (likely(_jumbo_tls_shm(p, &c)) && likely(c->f.len != 0)) {
+		unsigned len = c->f.len;
+		uint32_t *st = p->state, mine = p->shm_mine;
+		uint64_t n = c->f.allocs;
+		frame_t f = c->objs[len - 1];
+		if (likely(__atomic_load_n(&st[f], __ATOMIC_RELAXED) ==
+			   mine - 1)) {
+			c->f.len = len - 1;
+			__atomic_store_n(&st[f], mine, __ATOMIC_RELAXED);
+			__atomic_store_n(&c->f.allocs, n + 1, __ATOMIC_RELAXED);
 			*fp = f;
 			return true;
 		}
@@ -156,38 +175,26 @@ static inline bool _jumbo_shm_pop(const struct jumbo_shm *s,
 	return false;
 }
 
-/* An allocation: the short cut's cache, else the general path. */
-static inline frame_t _jumbo_shm_alloc(struct jumbo_pool *p)
+/* Frame f (below the cap), ALLOC|me, is now FREE|me and cached: true;
+ * false as above. */
+static inline bool _jumbo_shm_free_fast(struct jumbo_pool *p, frame_t f)
 {
-	struct jumbo_cache *c = _jumbo_tls_shm(p);
-	frame_t f;
+	struct jumbo_cache *c;
 
-	if (likely(c) && likely(_jumbo_shm_pop(p->shm, p, c, &f)))
-		return f;
-	return _jumbo_shm_alloc_slow(p);
-}
-
-/*
- * A free: a plain allocated page (any owner, no hold, no flag) goes
- * straight into the short cut's cache if it has room; else the general
- * path.  The word changes by compare-and-swap, against a concurrent free,
- * hold or reclaim; one that fails goes the general way with the word it
- * saw.  0 or -errno.
- */
-static inline int _jumbo_shm_free(struct jumbo_pool *p, frame_t f)
-{
-	struct jumbo_cache *c = _jumbo_tls_shm(p);
-
-	if (likely(c) && likely(c->f.len < c->f.cap)) {
-		uint32_t w = fr_load(p, f);
-		if (likely((w & ~PG_OWNER_MASK) == JUMBO_PG_ALLOC) &&
-		    likely(fr_cas(p, f, &w, p->shm->w_free))) {
-			c->objs[c->f.len++] = f;
-			ctr_bump(&c->f.frees);
-			return 0;
+	if (likely(_jumbo_tls_shm(p, &c))) {
+		unsigned len = c->f.len;
+		uint32_t *st = p->state, mine = p->shm_mine;
+		uint64_t n = c->f.frees;
+		if (likely(__atomic_load_n(&st[f], __ATOMIC_RELAXED) == mine) &&
+		    likely(len < c->f.cap)) {
+			__atomic_store_n(&st[f], mine - 1, __ATOMIC_RELAXED);
+			c->objs[len] = f;
+			c->f.len = len + 1;
+			__atomic_store_n(&c->f.frees, n + 1, __ATOMIC_RELAXED);
+			return true;
 		}
 	}
-	return _jumbo_shm_free_slow(p, f);
+	return false;
 }
 
 #endif
