@@ -153,24 +153,73 @@ static int hdr_read(int fd, struct jumbo_shm_hdr *h)
  * the queue if the dead holder was changing it (dirty), and takes back the
  * dead process's free pages before it goes on (reclaim.c).
  */
+static inline void spin_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/*
+ * How long a taker waits for a held lock before it sleeps in the kernel.
+ * A hold is one exchange with the queue, a few microseconds; a sleep costs
+ * the sleeper a wake-up and the holder a futex system call in its unlock,
+ * tens of microseconds on a virtual machine, during which the peer on the
+ * other side of a ring stalls too.  So a taker spins for about as long as
+ * a few holds, then sleeps: a holder that was preempted or died (robust:
+ * the lock call then says EOWNERDEAD) costs the spin once.
+ */
+#define LOCK_SPIN_NS 50000u
+
+/*
+ * The lock, taken by trylock while lock_slot says it looks free, until
+ * LOCK_SPIN_NS have passed; then by a blocking lock.  lock_slot is only a
+ * hint here (set after the lock is taken, cleared before it is let go):
+ * the mutex decides.
+ */
+static int lock_spin(struct jumbo_shm_ctl *c)
+{
+	uint64_t until = 0;
+
+	for (unsigned i = 0;; i++) {
+		/* Relaxed: a hint; the trylock's acquire orders the hold. */
+		if (!__atomic_load_n(&c->lock_slot, __ATOMIC_RELAXED)) {
+			int r = pthread_mutex_trylock(&c->lock);
+			if (r != EBUSY)
+				return r;
+		}
+		spin_pause();
+		if (i % 64 == 63) {
+			uint64_t now = _jumbo_clock_ns(false);
+			if (!until)
+				until = now + LOCK_SPIN_NS;
+			else if (now > until)
+				return pthread_mutex_lock(&c->lock);
+		}
+	}
+}
+
 void _jumbo_shm_lock(struct jumbo_pool *p)
 {
 	struct jumbo_shm *s = p->shm;
-	int r = pthread_mutex_lock(&s->ctl->lock);
+	int r = lock_spin(s->ctl);
 
 	if (unlikely(r == EOWNERDEAD)) {
 		s->ctl->owner_deaths++;
 		_jumbo_shm_owner_died(p);
 		pthread_mutex_consistent(&s->ctl->lock);
 	}
-	s->ctl->lock_slot = s->me;
+	/* Relaxed: the spinners' hint (lock_spin); the mutex orders. */
+	__atomic_store_n(&s->ctl->lock_slot, s->me, __ATOMIC_RELAXED);
 }
 
 void _jumbo_shm_unlock(struct jumbo_pool *p)
 {
 	struct jumbo_shm *s = p->shm;
 
-	s->ctl->lock_slot = 0;
+	__atomic_store_n(&s->ctl->lock_slot, 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&s->ctl->lock);
 }
 
