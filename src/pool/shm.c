@@ -464,6 +464,9 @@ void _jumbo_shm_enqueue(struct jumbo_shm *s, frame_t f)
 		s->fifo[c->tail++ % s->cap] = f;
 }
 
+/* Frames the depot's loops read ahead of the one they stamp. */
+#define LOOK_AHEAD 16u
+
 /*
  * Up to n free pages, now FREE|me (or w: ALLOC|me for a cacheless
  * allocation).  grow: as depot.c's take() (fresh frames first while the
@@ -495,14 +498,35 @@ static unsigned shm_get(struct jumbo_pool *p, frame_t *out, unsigned n,
 			c->reserve = 0;
 			break;
 		}
-	uint64_t committed = c->committed;
-	while (got < n && c->head != c->tail) {
-		frame_t f = s->fifo[c->head++ % s->cap];
-		uint32_t free0 = JUMBO_PG_FREE;
-		/* CAS: a word that is not FREE|0 is not the depot's. */
-		if (likely(f < committed) && fr_cas(p, f, &free0, w))
+	uint64_t committed = c->committed, h = c->head;
+	size_t i = (size_t)(h % s->cap);
+	/*
+	 * A load, a compare and a store per page, not a compare-and-swap: a
+	 * FREE|0 word changes only under this lock (the frees, holds and
+	 * adopts of other processes act on ALLOC words only), so nothing
+	 * races the store.  A word that is not FREE|0 is not the depot's
+	 * and its frame is dropped; a frame queued twice meets the FREE|me
+	 * its first copy left.  Plain accesses let the misses on the lines
+	 * the freeing process wrote last overlap, where each locked
+	 * instruction waited for its own; the look-ahead asks for the next
+	 * lines of words while these are stamped.
+	 */
+	while (got < n && h != c->tail) {
+		frame_t f = s->fifo[i];
+		if (likely(h + LOOK_AHEAD < c->tail)) {
+			frame_t a = s->fifo[(i + LOOK_AHEAD) % s->cap];
+			if (likely(a < committed))
+				__builtin_prefetch(fr_word(p, a), 1);
+		}
+		h++;
+		if (unlikely(++i == s->cap))
+			i = 0;
+		if (likely(f < committed) && fr_load(p, f) == JUMBO_PG_FREE) {
+			fr_store(p, f, w);
 			out[got++] = f;
+		}
 	}
+	c->head = h;
 	while (grow_ok && got < n && carve(p, s, out, &got, n, w))
 		;
 	note_out(c, got);
