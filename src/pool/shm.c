@@ -558,8 +558,13 @@ void _jumbo_shm_put(struct jumbo_pool *p, const frame_t *fs, unsigned n)
 		return;
 	_jumbo_shm_lock(p);
 	c->dirty = 1;
+	uint64_t carved = c->carved, t = c->tail;
+	uint64_t room = c->tail - c->head < s->cap ? s->cap - (c->tail - c->head)
+						   : 0;
+	size_t at = (size_t)(t % s->cap);
 	for (unsigned i = 0; i < n; i++) {
-		uint32_t w = fs[i] < c->carved ? fr_load(p, fs[i]) : 0;
+		frame_t f = fs[i];
+		uint32_t w = f < carved ? fr_load(p, f) : 0;
 		/*
 		 * Ours (FREE|me) or nobody's yet (FREE|0: a run, or an
 		 * unhold's deferred free); anything else is already back,
@@ -568,9 +573,17 @@ void _jumbo_shm_put(struct jumbo_pool *p, const frame_t *fs, unsigned n)
 		if (unlikely((w & PGS_MASK) != JUMBO_PG_FREE ||
 			     (fr_owner_of(w) != 0 && w != s->w_free)))
 			continue;
-		fr_store(p, fs[i], JUMBO_PG_FREE);
-		_jumbo_shm_enqueue(s, fs[i]);
+		fr_store(p, f, JUMBO_PG_FREE);
+		/* As _jumbo_shm_enqueue, the index kept rather than divided. */
+		if (unlikely(!room))
+			continue;
+		s->fifo[at] = f;
+		if (unlikely(++at == s->cap))
+			at = 0;
+		t++;
+		room--;
 	}
+	c->tail = t;
 	c->out -= (int64_t)n;
 	c->dirty = 0;
 	_jumbo_shm_unlock(p);
