@@ -498,8 +498,10 @@ static unsigned shm_get(struct jumbo_pool *p, frame_t *out, unsigned n,
 			c->reserve = 0;
 			break;
 		}
-	uint64_t committed = c->committed, h = c->head;
+	uint64_t committed = c->committed, h = c->head, t = c->tail;
 	size_t i = (size_t)(h % s->cap);
+	if (t - h > s->cap) /* corrupted meanwhile: take nothing from it */
+		t = h;
 	/*
 	 * A load, a compare and a store per page, not a compare-and-swap: a
 	 * FREE|0 word changes only under this lock (the frees, holds and
@@ -511,10 +513,13 @@ static unsigned shm_get(struct jumbo_pool *p, frame_t *out, unsigned n,
 	 * instruction waited for its own; the look-ahead asks for the next
 	 * lines of words while these are stamped.
 	 */
-	while (got < n && h != c->tail) {
+	while (got < n && h != t) {
 		frame_t f = s->fifo[i];
-		if (likely(h + LOOK_AHEAD < c->tail)) {
-			frame_t a = s->fifo[(i + LOOK_AHEAD) % s->cap];
+		if (likely(h + LOOK_AHEAD < t)) {
+			/* Then cap > LOOK_AHEAD (t - h <= cap): one wrap at
+			 * most. */
+			size_t j = i + LOOK_AHEAD;
+			frame_t a = s->fifo[j < s->cap ? j : j - s->cap];
 			if (likely(a < committed))
 				__builtin_prefetch(fr_word(p, a), 1);
 		}
