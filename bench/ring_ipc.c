@@ -33,8 +33,9 @@
  * -w runs the ring cases or S3 only; -o runs S3's rounds of one peer only
  * (to profile it; no ratio then).  -H puts S3's named pool on 2 MiB pages
  * as a deployment would (jumbo_pool(3), Processes): a tmpfs mounted with
- * huge=within_size on /dev/shm, in a mount namespace of the bench's own
- * that goes with its last process (root only).
+ * huge=advise on /dev/shm (the pool asks for huge pages, other files get
+ * none), in a mount namespace of the bench's own that goes with its last
+ * process (root only).
  */
 #include <jumbo/ring.h>
 #include "huge.h"
@@ -632,18 +633,18 @@ static bool s3_rounds(unsigned rounds, unsigned long n, unsigned batch,
 
 	snprintf(name, sizeof(name), "bench-ring-%d", (int)getpid());
 	/*
-	 * -H: a /dev/shm of our own whose files get 2 MiB pages where they
-	 * fit in the file (the pool's fallocate then takes huge pages, and
-	 * its mappings map them whole).  Before the pool exists: unshare
+	 * -H: a /dev/shm of our own whose files get 2 MiB pages where a
+	 * mapping asks for them (the pool's commit does, and every process's
+	 * mapping then maps them whole).  Before the pool exists: unshare
 	 * refuses a process with threads, and a named pool may start one.
 	 */
 	if (huge_shm &&
 	    (unshare(CLONE_NEWNS) != 0 ||
 	     mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
 	     mount("jumbo-bench", "/dev/shm", "tmpfs", 0,
-		   "huge=within_size,mode=1777") != 0)) {
+		   "huge=advise,mode=1777") != 0)) {
 		fprintf(stderr, "jumbo-bench-ring: -H: a tmpfs with "
-			"huge=within_size on /dev/shm: %s\n", strerror(errno));
+			"huge=advise on /dev/shm: %s\n", strerror(errno));
 		return false;
 	}
 #ifdef BENCH_TSAN
@@ -675,7 +676,7 @@ static bool s3_rounds(unsigned rounds, unsigned long n, unsigned batch,
 	       "producer on CPU 0, consumer on CPU 1\n", n, batch, slots);
 	printf("  libjumbo: named shared pool (cache 512, %s) + jumbo_ring "
 	       "SPSC of {iova, len}\n",
-	       huge_shm ? "/dev/shm huge=within_size: 2 MiB pages"
+	       huge_shm ? "/dev/shm huge=advise: 2 MiB pages"
 			: "/dev/shm as mounted");
 	if (dpdk)
 		printf("  DPDK: primary + secondary, rte_mempool ring_mp_mc "

@@ -22,6 +22,11 @@ typedef void (*jumbo_ring_visit_fn)(void *arg, const struct jumbo_ring_ent *e);
 /* pool layer (reclaim.c) */
 /* The page at iova becomes the calling process's: 0 or -errno. */
 JUMBO_HIDDEN int _jumbo_pool_adopt_iova(struct jumbo_pool *p, uint64_t iova);
+/* The pages of e[0..n) become the caller's; those that cannot are dropped
+ * from e, the rest kept in order: how many are kept. */
+JUMBO_HIDDEN unsigned _jumbo_pool_adopt_ents(struct jumbo_pool *p,
+					     struct jumbo_ring_ent *e,
+					     unsigned n);
 /* r is bound to p (on) or no longer (off): 0 or -errno. */
 JUMBO_HIDDEN int _jumbo_pool_ring_bind(struct jumbo_pool *p,
 				       struct jumbo_ring *r, bool on);

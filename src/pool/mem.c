@@ -11,9 +11,11 @@
  *   anonymous 2 MiB: commit maps MAP_HUGETLB memory over the reservation;
  *     the kernel reserves the huge pages at mmap, so a shortage is ENOMEM
  *     at once, not SIGBUS at first touch.
- *   shared (memfd, 4 KiB or hugetlb 2 MiB): fallocate gives the file its
- *     pages (a refusal is an error), then the range is mapped MAP_SHARED
- *     over the reservation; the I/O address is the offset in the file.
+ *   shared (memfd or a named pool's object, 4 KiB; hugetlb 2 MiB): the
+ *     range is mapped MAP_SHARED over the reservation and faulted in (4
+ *     KiB: through the mapping, which asks for huge pages; hugetlb:
+ *     fallocate gives the file its pages first); a refusal is an error.
+ *     The I/O address is the offset in the file.
  */
 #include "jumbo_int.h"
 
@@ -50,6 +52,50 @@ void _jumbo_unreserve(void *addr, size_t len)
 	munmap(addr, len);
 }
 
+/* The file's memory for [off, off + len), then mapped, faulted in. */
+static int commit_file(struct jumbo_pool *p, char *addr, size_t len, off_t off)
+{
+	if (fallocate(p->fd, 0, off, (off_t)len) != 0)
+		return errno == ENOSPC ? -ENOMEM : -errno;
+	if (mmap(addr, len, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_FIXED | MAP_POPULATE, p->fd, off) == MAP_FAILED)
+		return -errno;
+	return 0;
+}
+
+/*
+ * A 4 KiB pool's shared memory (a named pool's object in /dev/shm, a
+ * memfd): mapped first and faulted in through the mapping, which asks for
+ * huge pages (MADV_HUGEPAGE) before the first fault.  The file system
+ * then decides: 2 MiB pages where it gives them on request (a tmpfs
+ * mounted huge=advise, memfds under shmem_enabled=advise) or to every
+ * file (huge=within_size, always), else 4 KiB ones.  A file that is
+ * allocated first (fallocate) gets its pages without the mapping's
+ * request, so only the second kind could give them.  A refusal is still
+ * an error here, not a SIGBUS later: a page the file system cannot give
+ * fails the populate with EFAULT.  Kernels before 5.14 (no
+ * MADV_POPULATE_WRITE) take the file's pages first, as before.
+ */
+static int commit_shmem(struct jumbo_pool *p, char *addr, size_t len,
+			off_t off)
+{
+	if (mmap(addr, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+		 p->fd, off) == MAP_FAILED)
+		return -errno;
+	/* Refused where the kernel has no transparent huge pages: 4 KiB. */
+	(void)madvise(addr, len, MADV_HUGEPAGE);
+	if (madvise(addr, len, MADV_POPULATE_WRITE) == 0)
+		return 0;
+	int err = errno == EINVAL ? commit_file(p, addr, len, off)
+				  : errno == EFAULT ? -ENOMEM : -errno;
+	/* A memfd pool's range goes back to the reservation it was (a named
+	 * pool's whole object stays mapped, as every attach maps it). */
+	if (err && !p->shm)
+		mmap(addr, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+		     -1, 0);
+	return err;
+}
+
 /* Commit frames [first, first + n): memory behind them, faulted in. */
 int _jumbo_commit(struct jumbo_pool *p, size_t first, size_t n)
 {
@@ -66,18 +112,14 @@ int _jumbo_commit(struct jumbo_pool *p, size_t first, size_t n)
 		 * does in every other kind of pool.
 		 */
 		if (fallocate(p->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			      off, (off_t)len) != 0 ||
-		    fallocate(p->fd, 0, off, (off_t)len) != 0)
-			return errno == ENOSPC ? -ENOMEM : -errno;
-		r = mmap(addr, len, PROT_READ | PROT_WRITE,
-			 MAP_SHARED | MAP_FIXED | MAP_POPULATE, p->fd, off);
-		if (r == MAP_FAILED) {
-			int err = -errno;
+			      off, (off_t)len) != 0)
+			return -errno;
+		int err = p->huge ? commit_file(p, addr, len, off)
+				  : commit_shmem(p, addr, len, off);
+		if (err)
 			fallocate(p->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 				  off, (off_t)len);
-			return err;
-		}
-		return 0;
+		return err;
 	}
 	if (p->huge) {
 		r = mmap(addr, len, PROT_READ | PROT_WRITE,

@@ -365,6 +365,76 @@ int _jumbo_pool_adopt_iova(struct jumbo_pool *p, uint64_t iova)
 	return adopt(p, f);
 }
 
+/*
+ * Two pages in one compare-and-swap: the words of frames f and f ^ 1 (f
+ * even first: an aligned 8-byte pair) both plain allocated, no hold and
+ * no flag, become ALLOC|me together; true if done.  A word with a hold or
+ * a flag, or one that changes meanwhile, leaves the pair to adopt() one
+ * page at a time.  Not where ThreadSanitizer watches, which takes the
+ * 8-byte access for a race with the 4-byte ones on the same words (x86-64
+ * and arm64 keep an aligned 8-byte compare-and-swap coherent with them).
+ */
+#if defined(__SANITIZE_THREAD__)
+#define PAIR_CAS 0
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define PAIR_CAS 0
+#endif
+#endif
+#ifndef PAIR_CAS
+#define PAIR_CAS 1
+#endif
+
+typedef uint64_t __attribute__((may_alias, aligned(8))) pair_t;
+
+static bool adopt_pair(struct jumbo_pool *p, frame_t f)
+{
+	pair_t *w = (pair_t *)(void *)fr_word(p, f & ~(frame_t)1);
+	uint64_t mine = shm_word(JUMBO_PG_ALLOC, p->shm->me);
+	uint64_t old = __atomic_load_n(w, __ATOMIC_RELAXED);
+
+	if (((uint32_t)old & ~PG_OWNER_MASK) != JUMBO_PG_ALLOC ||
+	    ((uint32_t)(old >> 32) & ~PG_OWNER_MASK) != JUMBO_PG_ALLOC)
+		return false;
+	/* Acq_rel, as fr_cas: a reclaim or a hold may race on either word. */
+	return __atomic_compare_exchange_n(w, &old, mine | mine << 32, false,
+					   __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+}
+
+/*
+ * A batch: every word is asked for first (the sender wrote them last, so
+ * each is a miss, and the adopt's compare-and-swap would wait for each in
+ * turn), then the pages adopted as above, two in one compare-and-swap
+ * where neighbouring entries are the two frames of an aligned pair (pages
+ * usually travel in runs).  The entries of pages that cannot be adopted
+ * are dropped, the rest kept in order: how many.
+ */
+unsigned _jumbo_pool_adopt_ents(struct jumbo_pool *p, struct jumbo_ring_ent *e,
+				unsigned n)
+{
+	unsigned got = 0;
+
+	if (p->shm && unlikely(p->detached))
+		return 0;
+	for (unsigned i = 0; i < n; i++) {
+		frame_t f = ent_frame(p, e[i].iova);
+		if (f != NO_FRAME)
+			__builtin_prefetch(fr_word(p, f), 1);
+	}
+	for (unsigned i = 0; i < n; i++) {
+		frame_t f = ent_frame(p, e[i].iova);
+		if (PAIR_CAS && p->shm && i + 1 < n && f != NO_FRAME &&
+		    ent_frame(p, e[i + 1].iova) == (f ^ 1) && adopt_pair(p, f)) {
+			e[got++] = e[i];
+			e[got++] = e[++i];
+			continue;
+		}
+		if (f != NO_FRAME && adopt(p, f) == 0)
+			e[got++] = e[i];
+	}
+	return got;
+}
+
 int jumbo_pool_adopt(struct jumbo_pool *p, void *addr)
 {
 	frame_t f;

@@ -155,24 +155,73 @@ static int hdr_read(int fd, struct jumbo_shm_hdr *h)
  * the queue if the dead holder was changing it (dirty), and takes back the
  * dead process's free pages before it goes on (reclaim.c).
  */
+static inline void spin_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/*
+ * How long a taker waits for a held lock before it sleeps in the kernel.
+ * A hold is one exchange with the queue, a few microseconds; a sleep costs
+ * the sleeper a wake-up and the holder a futex system call in its unlock,
+ * tens of microseconds on a virtual machine, during which the peer on the
+ * other side of a ring stalls too.  So a taker spins for about as long as
+ * a few holds, then sleeps: a holder that was preempted or died (robust:
+ * the lock call then says EOWNERDEAD) costs the spin once.
+ */
+#define LOCK_SPIN_NS 50000u
+
+/*
+ * The lock, taken by trylock while lock_slot says it looks free, until
+ * LOCK_SPIN_NS have passed; then by a blocking lock.  lock_slot is only a
+ * hint here (set after the lock is taken, cleared before it is let go):
+ * the mutex decides.
+ */
+static int lock_spin(struct jumbo_shm_ctl *c)
+{
+	uint64_t until = 0;
+
+	for (unsigned i = 0;; i++) {
+		/* Relaxed: a hint; the trylock's acquire orders the hold. */
+		if (!__atomic_load_n(&c->lock_slot, __ATOMIC_RELAXED)) {
+			int r = pthread_mutex_trylock(&c->lock);
+			if (r != EBUSY)
+				return r;
+		}
+		spin_pause();
+		if (i % 64 == 63) {
+			uint64_t now = _jumbo_clock_ns(false);
+			if (!until)
+				until = now + LOCK_SPIN_NS;
+			else if (now > until)
+				return pthread_mutex_lock(&c->lock);
+		}
+	}
+}
+
 void _jumbo_shm_lock(struct jumbo_pool *p)
 {
 	struct jumbo_shm *s = p->shm;
-	int r = pthread_mutex_lock(&s->ctl->lock);
+	int r = lock_spin(s->ctl);
 
 	if (unlikely(r == EOWNERDEAD)) {
 		s->ctl->owner_deaths++;
 		_jumbo_shm_owner_died(p);
 		pthread_mutex_consistent(&s->ctl->lock);
 	}
-	s->ctl->lock_slot = s->me;
+	/* Relaxed: the spinners' hint (lock_spin); the mutex orders. */
+	__atomic_store_n(&s->ctl->lock_slot, s->me, __ATOMIC_RELAXED);
 }
 
 void _jumbo_shm_unlock(struct jumbo_pool *p)
 {
 	struct jumbo_shm *s = p->shm;
 
-	s->ctl->lock_slot = 0;
+	__atomic_store_n(&s->ctl->lock_slot, 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&s->ctl->lock);
 }
 
@@ -421,6 +470,9 @@ void _jumbo_shm_enqueue(struct jumbo_shm *s, frame_t f)
 		s->fifo[c->tail++ % s->cap] = f;
 }
 
+/* Frames the depot's loops read ahead of the one they stamp. */
+#define LOOK_AHEAD 16u
+
 /*
  * Up to n free pages, now FREE|me (or w: ALLOC|me for a cacheless
  * allocation).  grow: as depot.c's take() (fresh frames first while the
@@ -452,14 +504,40 @@ static unsigned shm_get(struct jumbo_pool *p, frame_t *out, unsigned n,
 			c->reserve = 0;
 			break;
 		}
-	uint64_t committed = c->committed;
-	while (got < n && c->head != c->tail) {
-		frame_t f = s->fifo[c->head++ % s->cap];
-		uint32_t free0 = JUMBO_PG_FREE;
-		/* CAS: a word that is not FREE|0 is not the depot's. */
-		if (likely(f < committed) && fr_cas(p, f, &free0, w))
+	uint64_t committed = c->committed, h = c->head, t = c->tail;
+	size_t i = (size_t)(h % s->cap);
+	if (t - h > s->cap) /* corrupted meanwhile: take nothing from it */
+		t = h;
+	/*
+	 * A load, a compare and a store per page, not a compare-and-swap: a
+	 * FREE|0 word changes only under this lock (the frees, holds and
+	 * adopts of other processes act on ALLOC words only), so nothing
+	 * races the store.  A word that is not FREE|0 is not the depot's
+	 * and its frame is dropped; a frame queued twice meets the FREE|me
+	 * its first copy left.  Plain accesses let the misses on the lines
+	 * the freeing process wrote last overlap, where each locked
+	 * instruction waited for its own; the look-ahead asks for the next
+	 * lines of words while these are stamped.
+	 */
+	while (got < n && h != t) {
+		frame_t f = s->fifo[i];
+		if (likely(h + LOOK_AHEAD < t)) {
+			/* Then cap > LOOK_AHEAD (t - h <= cap): one wrap at
+			 * most. */
+			size_t j = i + LOOK_AHEAD;
+			frame_t a = s->fifo[j < s->cap ? j : j - s->cap];
+			if (likely(a < committed))
+				__builtin_prefetch(fr_word(p, a), 1);
+		}
+		h++;
+		if (unlikely(++i == s->cap))
+			i = 0;
+		if (likely(f < committed) && fr_load(p, f) == JUMBO_PG_FREE) {
+			fr_store(p, f, w);
 			out[got++] = f;
+		}
 	}
+	c->head = h;
 	while (grow_ok && got < n && carve(p, s, out, &got, n, w))
 		;
 	note_out(c, got);
@@ -491,8 +569,13 @@ void _jumbo_shm_put(struct jumbo_pool *p, const frame_t *fs, unsigned n)
 		return;
 	_jumbo_shm_lock(p);
 	c->dirty = 1;
+	uint64_t carved = c->carved, t = c->tail;
+	uint64_t room = c->tail - c->head < s->cap ? s->cap - (c->tail - c->head)
+						   : 0;
+	size_t at = (size_t)(t % s->cap);
 	for (unsigned i = 0; i < n; i++) {
-		uint32_t w = fs[i] < c->carved ? fr_load(p, fs[i]) : 0;
+		frame_t f = fs[i];
+		uint32_t w = f < carved ? fr_load(p, f) : 0;
 		/*
 		 * Ours (FREE|me) or nobody's yet (FREE|0: a run, or an
 		 * unhold's deferred free); anything else is already back,
@@ -501,9 +584,17 @@ void _jumbo_shm_put(struct jumbo_pool *p, const frame_t *fs, unsigned n)
 		if (unlikely((w & PGS_MASK) != JUMBO_PG_FREE ||
 			     (fr_owner_of(w) != 0 && w != s->w_free)))
 			continue;
-		fr_store(p, fs[i], JUMBO_PG_FREE);
-		_jumbo_shm_enqueue(s, fs[i]);
+		fr_store(p, f, JUMBO_PG_FREE);
+		/* As _jumbo_shm_enqueue, the index kept rather than divided. */
+		if (unlikely(!room))
+			continue;
+		s->fifo[at] = f;
+		if (unlikely(++at == s->cap))
+			at = 0;
+		t++;
+		room--;
 	}
+	c->tail = t;
 	c->out -= (int64_t)n;
 	c->dirty = 0;
 	_jumbo_shm_unlock(p);

@@ -443,14 +443,14 @@ static unsigned spsc_dequeue(struct jumbo_ring *r, struct jumbo_ring_ent *e,
 		if (n > avail)
 			n = (unsigned)avail;
 	}
-	unsigned got = 0;
 	for (unsigned i = 0; i < n; i++) {
 		const struct ring_slot *sl = &r->slots[(h + i) & r->mask];
-		e[got].iova = sl->iova;
-		e[got].len = sl->len;
-		/* Bound: the page is ours before the slot is released. */
-		got += !r->pool || _jumbo_pool_adopt_iova(r->pool, e[got].iova) == 0;
+		e[i].iova = sl->iova;
+		e[i].len = sl->len;
 	}
+	/* Bound: the pages are ours before the slots are released; in one
+	 * call, which asks for all their words before it changes any. */
+	unsigned got = r->pool ? _jumbo_pool_adopt_ents(r->pool, e, n) : n;
 	/* Release: our reads of the slots before the producer reuses them. */
 	__atomic_store_n(&r->s->head, h + n, __ATOMIC_RELEASE);
 	return got;
