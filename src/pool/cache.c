@@ -724,11 +724,34 @@ KERNEL_INLINE void st_fill(uint32_t *w, uint32_t v)
 		__atomic_store_n(&w[q], v, __ATOMIC_RELAXED);
 }
 
-/* Any bit set in *x (vectors go by address: no vector crosses a call). */
-KERNEL_INLINE bool v_any(const v64 *x)
+#if RUN_WIDE && defined(__x86_64__) && !defined(__AVX2__)
+#define RUN_AVX2 1 /* the kernels are built twice: see run_probe */
+#include <immintrin.h>
+
+/* v_any in one instruction, for the AVX2 build (inlined there only). */
+__attribute__((target("avx2"))) static inline bool v_any_avx2(const v64 *x)
+{
+	__m256i m;
+
+	memcpy(&m, x, sizeof(m));
+	return !_mm256_testz_si256(m, m);
+}
+#else
+#define RUN_AVX2 0
+#endif
+
+/*
+ * Any bit set in *x (vectors go by address: no vector crosses a call).
+ * avx2: a constant, true only in the AVX2 build of a kernel.
+ */
+KERNEL_INLINE bool v_any(const v64 *x, bool avx2)
 {
 	uint64_t r = 0;
 
+#if RUN_AVX2
+	if (avx2)
+		return v_any_avx2(x);
+#endif
 	for (unsigned q = 0; q < L64; q++)
 		r |= (*x)[q];
 	return r != 0;
@@ -756,7 +779,7 @@ static inline size_t rot_frame(uintptr_t a, uintptr_t base, unsigned shift)
  */
 KERNEL_INLINE unsigned take_run_body(uint32_t *state, const frame_t *t,
 				     void **out, unsigned k, uintptr_t base,
-				     size_t npages, unsigned shift)
+				     size_t npages, unsigned shift, bool avx2)
 {
 	frame_t f0 = t[0], d = t[-1] - f0;
 	uintptr_t step = (uintptr_t)1 << shift;
@@ -790,7 +813,7 @@ KERNEL_INLINE unsigned take_run_body(uint32_t *state, const frame_t *t,
 			bad |= (x ^ want[b]) | (s ^ JUMBO_PG_FREE);
 		}
 		memcpy(&any, &bad, sizeof(any));
-		if (v_any(&any))
+		if (v_any(&any, avx2))
 			break;
 		for (unsigned b = 0; b < CHUNK / L32; b++)
 			st_fill(w + b * L32, JUMBO_PG_ALLOC);
@@ -814,7 +837,7 @@ KERNEL_INLINE unsigned take_run_body(uint32_t *state, const frame_t *t,
  */
 KERNEL_INLINE unsigned give_run_body(uint32_t *state, void *const *a,
 				     frame_t *o, unsigned k, uintptr_t base,
-				     size_t npages, unsigned shift)
+				     size_t npages, unsigned shift, bool avx2)
 {
 	uintptr_t a0 = (uintptr_t)a[0], step = (uintptr_t)a[1] - a0;
 	uintptr_t page = (uintptr_t)1 << shift;
@@ -851,7 +874,7 @@ KERNEL_INLINE unsigned give_run_body(uint32_t *state, void *const *a,
 		}
 		memcpy(&y, &sb, sizeof(y));
 		bad |= y;
-		if (v_any(&bad))
+		if (v_any(&bad, avx2))
 			break;
 		for (unsigned b = 0; b < CHUNK / L32; b++) {
 			st_fill(w + b * L32, JUMBO_PG_FREE);
@@ -873,15 +896,15 @@ KERNEL_INLINE unsigned give_run_body(uint32_t *state, void *const *a,
 
 static inline unsigned take_run_base(RUN_ARGS_TAKE)
 {
-	return take_run_body(state, t, out, k, base, npages, shift);
+	return take_run_body(state, t, out, k, base, npages, shift, false);
 }
 
 static inline unsigned give_run_base(RUN_ARGS_GIVE)
 {
-	return give_run_body(state, a, o, k, base, npages, shift);
+	return give_run_body(state, a, o, k, base, npages, shift, false);
 }
 
-#if RUN_WIDE && defined(__x86_64__) && !defined(__AVX2__)
+#if RUN_AVX2
 /*
  * The AVX2 build of the kernels, for the processors that have it (chosen
  * once, before main: a plain flag that is only ever read after).
@@ -897,13 +920,13 @@ __attribute__((constructor)) static void run_probe(void)
 __attribute__((target("avx2"), noinline)) static unsigned
 take_run_avx2(RUN_ARGS_TAKE)
 {
-	return take_run_body(state, t, out, k, base, npages, shift);
+	return take_run_body(state, t, out, k, base, npages, shift, true);
 }
 
 __attribute__((target("avx2"), noinline)) static unsigned
 give_run_avx2(RUN_ARGS_GIVE)
 {
-	return give_run_body(state, a, o, k, base, npages, shift);
+	return give_run_body(state, a, o, k, base, npages, shift, true);
 }
 
 #define take_run(...) \
