@@ -774,12 +774,15 @@ static inline size_t rot_frame(uintptr_t a, uintptr_t base, unsigned shift)
 /*
  * Allocation: the pages of the run at the top of the cache (t[0], t[-1],
  * ... one frame apart, the same way), at most k of them (k >= CHUNK),
- * into out[0..): how many, a multiple of CHUNK, each now ALLOC.  0 if the
- * top is not on a run or its first chunk fails.
+ * into out[0..), while their words read from: how many, a multiple of
+ * CHUNK, each now to.  0 if the top is not on a run or its first chunk
+ * fails.  from and to are FREE and ALLOC, with the owner in a named pool
+ * (one writer, this thread, as in a private pool: shm.c).
  */
 KERNEL_INLINE unsigned take_run_body(uint32_t *state, const frame_t *t,
 				     void **out, unsigned k, uintptr_t base,
-				     size_t npages, unsigned shift, bool avx2)
+				     size_t npages, unsigned shift,
+				     uint32_t from, uint32_t to, bool avx2)
 {
 	frame_t f0 = t[0], d = t[-1] - f0;
 	uintptr_t step = (uintptr_t)1 << shift;
@@ -810,13 +813,13 @@ KERNEL_INLINE unsigned take_run_body(uint32_t *state, const frame_t *t,
 		for (unsigned b = 0; b < CHUNK / L32; b++) {
 			memcpy(&x, lo + b * L32, sizeof(x));
 			st_load(&s, w + b * L32);
-			bad |= (x ^ want[b]) | (s ^ JUMBO_PG_FREE);
+			bad |= (x ^ want[b]) | (s ^ from);
 		}
 		memcpy(&any, &bad, sizeof(any));
 		if (v_any(&any, avx2))
 			break;
 		for (unsigned b = 0; b < CHUNK / L32; b++)
-			st_fill(w + b * L32, JUMBO_PG_ALLOC);
+			st_fill(w + b * L32, to);
 		for (unsigned b = 0; b < CHUNK; b += L64) {
 			memcpy(out + j + b, &a, sizeof(a));
 			a += L64 * step;
@@ -889,14 +892,16 @@ KERNEL_INLINE unsigned give_run_body(uint32_t *state, void *const *a,
 
 #define RUN_ARGS_TAKE                                                        \
 	uint32_t *state, const frame_t *t, void **out, unsigned k,           \
-		uintptr_t base, size_t npages, unsigned shift
+		uintptr_t base, size_t npages, unsigned shift, uint32_t from, \
+		uint32_t to
 #define RUN_ARGS_GIVE                                                        \
 	uint32_t *state, void *const *a, frame_t *o, unsigned k,             \
 		uintptr_t base, size_t npages, unsigned shift
 
 static inline unsigned take_run_base(RUN_ARGS_TAKE)
 {
-	return take_run_body(state, t, out, k, base, npages, shift, false);
+	return take_run_body(state, t, out, k, base, npages, shift, from, to,
+			     false);
 }
 
 static inline unsigned give_run_base(RUN_ARGS_GIVE)
@@ -920,7 +925,8 @@ __attribute__((constructor)) static void run_probe(void)
 __attribute__((target("avx2"), noinline)) static unsigned
 take_run_avx2(RUN_ARGS_TAKE)
 {
-	return take_run_body(state, t, out, k, base, npages, shift, true);
+	return take_run_body(state, t, out, k, base, npages, shift, from, to,
+			     true);
 }
 
 __attribute__((target("avx2"), noinline)) static unsigned
@@ -938,6 +944,60 @@ give_run_avx2(RUN_ARGS_GIVE)
 #define give_run give_run_base
 #endif
 
+/*
+ * Pages from the top of this thread's cache c into out[0..k) (k at most
+ * its length) while their words read from, each changed to to, a run's
+ * chunk at a time where it can: how many.  Fewer than k: the cache's top
+ * page, now c->objs[c->f.len - 1], read otherwise, and the caller decides
+ * what it is (a twin; in a named pool, a page no longer ours).
+ */
+static inline unsigned cache_take(struct jumbo_pool *p, struct jumbo_cache *c,
+				  void **out, unsigned k, uint32_t from,
+				  uint32_t to)
+{
+	/* Locals: nothing is kept in registers across atomics.  One count,
+	 * j, walks the cache down from its top and the output up. */
+	unsigned len = c->f.len;
+	const frame_t *top = c->objs + len - 1;
+	uint32_t *state = p->state;
+	uintptr_t base = (uintptr_t)p->head.ph_base;
+	size_t npages = p->head.ph_npages;
+	unsigned shift = p->head.ph_shift;
+	uint64_t allocs = c->f.allocs;
+	unsigned j = 0, end, m;
+	bool stop = false;
+
+	while (j < k && !stop) {
+		if (k - j >= CHUNK &&
+		    (m = take_run(state, top - j, out + j, k - j, base, npages,
+				  shift, from, to)) != 0) {
+			j += m;
+			continue;
+		}
+		/* Not on a run: a chunk page by page. */
+		end = k - j > CHUNK ? j + CHUNK : k;
+		for (; j < end; j++) {
+			frame_t f = *(top - j);
+			if (unlikely(__atomic_load_n(&state[f], __ATOMIC_RELAXED) !=
+				     from)) {
+				stop = true;
+				break;
+			}
+			__atomic_store_n(&state[f], to, __ATOMIC_RELAXED);
+			out[j] = (void *)(base + ((uintptr_t)f << shift));
+		}
+	}
+	c->f.len = len - j;
+	__atomic_store_n(&c->f.allocs, allocs + j, __ATOMIC_RELAXED);
+	return j;
+}
+
+unsigned _jumbo_cache_take(struct jumbo_pool *p, struct jumbo_cache *c,
+			   void **out, unsigned k, uint32_t from, uint32_t to)
+{
+	return cache_take(p, c, out, k, from, to);
+}
+
 unsigned jumbo_pool_alloc_bulk(struct jumbo_pool *p, void **addrs, unsigned n)
 {
 	unsigned got = 0;
@@ -945,50 +1005,19 @@ unsigned jumbo_pool_alloc_bulk(struct jumbo_pool *p, void **addrs, unsigned n)
 	while (got < n) {
 		struct jumbo_cache *c = _jumbo_tls_cache(p);
 		if (c && c->f.len) {
-			/* Locals: nothing is kept in registers across atomics.
-			 * One count, j, walks the cache down from its top and
-			 * the output up. */
-			unsigned len = c->f.len, k = len < n - got ? len : n - got;
-			const frame_t *top = c->objs + len - 1;
-			void **out = addrs + got;
-			uint32_t *state = p->state;
-			uintptr_t base = (uintptr_t)p->head.ph_base;
-			size_t npages = p->head.ph_npages;
-			unsigned shift = p->head.ph_shift;
-			uint64_t allocs = c->f.allocs;
-			unsigned j = 0, end, m;
-			bool twin = false;
-
-			while (j < k && !twin) {
-				if (k - j >= CHUNK &&
-				    (m = take_run(state, top - j, out + j, k - j,
-						  base, npages, shift)) != 0) {
-					j += m;
-					continue;
-				}
-				/* Not on a run: a chunk page by page. */
-				end = k - j > CHUNK ? j + CHUNK : k;
-				for (; j < end; j++) {
-					frame_t f = *(top - j);
-					if (unlikely(__atomic_load_n(&state[f], __ATOMIC_RELAXED) !=
-						     JUMBO_PG_FREE)) {
-						twin = true;
-						break;
-					}
-					__atomic_store_n(&state[f], JUMBO_PG_ALLOC,
-							 __ATOMIC_RELAXED);
-					out[j] = (void *)(base + ((uintptr_t)f << shift));
-				}
-			}
-			c->f.len = len - j;
+			unsigned k = c->f.len < n - got ? c->f.len : n - got;
+			unsigned j = cache_take(p, c, addrs + got, k,
+						JUMBO_PG_FREE, JUMBO_PG_ALLOC);
 			got += j;
-			__atomic_store_n(&c->f.allocs, allocs + j, __ATOMIC_RELAXED);
-			if (unlikely(twin)) { /* stopped at a twin */
-				c->f.len = len - j - 1;
-				_jumbo_twin(p, *(top - j), NULL, false);
+			if (unlikely(j < k)) { /* stopped at a twin */
+				frame_t f = c->objs[--c->f.len];
+				_jumbo_twin(p, f, NULL, false);
 			}
 			continue;
 		}
+		/* A named pool's caches are never the short cut above. */
+		if (p->shm)
+			return got + _jumbo_shm_alloc_bulk(p, addrs + got, n - got);
 		frame_t f = _jumbo_alloc_slow(p);
 		if (f == NO_FRAME)
 			break;
@@ -1046,6 +1075,8 @@ int jumbo_pool_free_bulk(struct jumbo_pool *p, void *const *addrs, unsigned n)
 		}
 		c->f.len = start + i;
 		__atomic_store_n(&c->f.frees, c->f.frees + i, __ATOMIC_RELAXED);
+	} else if (p->shm) {
+		return _jumbo_shm_free_bulk(p, addrs, n);
 	}
 	for (; i < n; i++) {
 		int err = _jumbo_free_addr(p, addrs[i]);

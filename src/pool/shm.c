@@ -640,6 +640,93 @@ void _jumbo_shm_cache_put(struct jumbo_pool *p, frame_t f)
 	ctr_bump(&c->f.frees);
 }
 
+/* ---- the batch calls ------------------------------------------------------ */
+
+/*
+ * jumbo_pool_alloc_bulk on a named pool, from the thread's cache of it
+ * (the short cut, tls.shm_last): its pages come off a run at a time, as
+ * in a private pool, FREE|me becoming ALLOC|me (one writer, this thread:
+ * see above).  A page that reads otherwise is not ours to hand out and is
+ * dropped, as _jumbo_shm_pop drops it.  No cache yet, or an empty one:
+ * the general path for one page, which makes or refills it.
+ */
+unsigned _jumbo_shm_alloc_bulk(struct jumbo_pool *p, void **addrs, unsigned n)
+{
+	struct jumbo_shm *s = p->shm;
+	unsigned got = 0;
+
+	while (got < n) {
+		struct jumbo_cache *c = _jumbo_tls_shm(p);
+		if (likely(c) && likely(c->f.len)) {
+			unsigned k = c->f.len < n - got ? c->f.len : n - got;
+			unsigned j = _jumbo_cache_take(p, c, addrs + got, k,
+						       s->w_free, s->w_alloc);
+			got += j;
+			if (unlikely(j < k))
+				c->f.len--; /* not ours: dropped */
+			continue;
+		}
+		frame_t f = _jumbo_alloc_slow(p);
+		if (f == NO_FRAME)
+			break;
+		addrs[got++] = fr_addr(p, f);
+	}
+	return got;
+}
+
+/*
+ * jumbo_pool_free_bulk on a named pool: each address is checked and
+ * freed as jumbo_pool_free would, into the thread's cache of the pool
+ * with the cache looked up once.  A plain allocated page (any owner, no
+ * hold, no flag) becomes FREE|me by compare-and-swap, page by page, since
+ * another process may free, hold or reclaim it at the same moment (of two
+ * frees of one page, one gets EALREADY).  A full cache gives its older
+ * half to the depot, as _jumbo_shm_cache_put does.  The first entry that
+ * is anything else, and the entries after it, take the general path,
+ * which says why: the first error is returned, the bad entries left
+ * alone.
+ */
+int _jumbo_shm_free_bulk(struct jumbo_pool *p, void *const *addrs, unsigned n)
+{
+	struct jumbo_cache *c = _jumbo_tls_shm(p);
+	unsigned i = 0;
+	int first = 0;
+
+	if (likely(c)) {
+		uint32_t w_free = p->shm->w_free;
+		unsigned len = c->f.len, half = p->mag_size;
+		uint64_t frees = c->f.frees;
+
+		for (; i < n; i++) {
+			frame_t f;
+			uint32_t w;
+
+			if (unlikely(fr_of(p, addrs[i], true, &f) != 0))
+				break;
+			w = fr_load(p, f);
+			if (unlikely((w & ~PG_OWNER_MASK) != JUMBO_PG_ALLOC) ||
+			    unlikely(!fr_cas(p, f, &w, w_free)))
+				break;
+			if (unlikely(len == c->f.cap)) {
+				/* The older half goes; the recent one stays. */
+				_jumbo_shm_put(p, c->objs, half);
+				memmove(c->objs, c->objs + half,
+					(len - half) * sizeof(frame_t));
+				len -= half;
+			}
+			c->objs[len++] = f;
+		}
+		c->f.len = len;
+		__atomic_store_n(&c->f.frees, frees + i, __ATOMIC_RELAXED);
+	}
+	for (; i < n; i++) {
+		int err = _jumbo_free_addr(p, addrs[i]);
+		if (err && !first)
+			first = err;
+	}
+	return first;
+}
+
 /*
  * Statistics of the whole pool, every process together: pages in use are
  * counted in the state words (a sweep: the per-process counts of

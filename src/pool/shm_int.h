@@ -134,6 +134,21 @@ JUMBO_HIDDEN frame_t _jumbo_shm_alloc_slow(struct jumbo_pool *p);
 JUMBO_HIDDEN int _jumbo_shm_free_slow(struct jumbo_pool *p, frame_t f);
 
 /*
+ * The batch calls on a named pool (shm.c), which cache.c's
+ * jumbo_pool_alloc_bulk and jumbo_pool_free_bulk hand over to; and
+ * cache.c's loop that takes pages off a cache a run at a time, whose
+ * words read from, making them to (it returns how many; fewer than k:
+ * the cache's top page read otherwise and is still in it).
+ */
+JUMBO_HIDDEN unsigned _jumbo_shm_alloc_bulk(struct jumbo_pool *p, void **addrs,
+					    unsigned n);
+JUMBO_HIDDEN int _jumbo_shm_free_bulk(struct jumbo_pool *p, void *const *addrs,
+				      unsigned n);
+JUMBO_HIDDEN unsigned _jumbo_cache_take(struct jumbo_pool *p,
+					struct jumbo_cache *c, void **out,
+					unsigned k, uint32_t from, uint32_t to);
+
+/*
  * A page from cache c, now ALLOC|me, or false when c is empty.  FREE|me
  * has one writer, this thread (shm.c): a load, a compare and a store.  A
  * page that reads otherwise is not ours to hand out and is dropped.
