@@ -678,7 +678,10 @@ static frame_t alloc_slow(struct jumbo_pool *p)
  * to pages this thread owns (its cache's, or the caller's to free), so no
  * other thread writes them, but for statistics readers and the second
  * copy of a twin, which see the old or the new word, as with the relaxed
- * stores.  ThreadSanitizer, which cannot see that, gets relaxed atomics.
+ * stores.  (A named pool uses only the allocation's kernel, on FREE|me
+ * words, which have this thread as their one writer too: shm.c; its free
+ * changes words others may change at once, by compare-and-swap.)
+ * ThreadSanitizer, which cannot see that, gets relaxed atomics.
  */
 #if defined(__SANITIZE_THREAD__)
 #define RUN_WIDE 0
