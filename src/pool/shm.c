@@ -824,8 +824,12 @@ int _jumbo_shm_free_bulk(struct jumbo_pool *p, void *const *addrs, unsigned n)
 		c->f.len = len;
 		__atomic_store_n(&c->f.frees, frees + i, __ATOMIC_RELAXED);
 	}
+	/* The general way (a named pool's never the private short cut). */
 	for (; i < n; i++) {
-		int err = _jumbo_free_addr(p, addrs[i]);
+		frame_t f;
+		int err = fr_of(p, addrs[i], true, &f);
+		if (!err)
+			err = _jumbo_free_slow(p, f);
 		if (err && !first)
 			first = err;
 	}
