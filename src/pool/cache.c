@@ -662,28 +662,40 @@ static frame_t alloc_slow(struct jumbo_pool *p)
  * page after the other as jumbo_pool_alloc/free would (a page twice in one
  * batch, a twin or a double free, meets the change its first copy made),
  * but a batch usually holds runs of consecutive frames: pages carved or
- * freed together come back together.  So the calls go RUN pages at a time
- * where they can: a block whose frames (or addresses) step by exactly one
- * page has its state words side by side, checked all at once and only
- * then changed all at once, with no branch per page; a block that is not
- * a run, or whose check fails, goes page by page, which says exactly
- * where it stopped.  Frames inside a run are distinct, and blocks are
- * checked in order, so nothing the page-by-page order catches is missed.
+ * freed together come back together.  So the calls follow runs CHUNK
+ * pages at a time: a chunk whose frames (or addresses) continue the run
+ * one page apart has its state words side by side, checked all at once
+ * and only then changed all at once, with no branch per page.  The run
+ * ends at the first chunk that leaves it or fails its check; from there a
+ * chunk goes page by page, which says exactly where a bad entry is, and a
+ * run is looked for again after it.  Chunks are checked and changed in
+ * order and the frames of one chunk are distinct, so nothing the
+ * page-by-page order catches is missed.
  */
-#define RUN 32
+#define CHUNK 32
 
 /*
- * A run's state words: 0 if the RUN words from w are all plain s, and
- * then all set to ns.  They are 16-byte vector loads and stores where no
- * sanitizer watches: nothing is ordered by these accesses (the per-page
- * path uses relaxed atomics for the same words), only each word's value
- * matters, and an aligned 4-byte element of a vector access is read and
- * written whole (single-copy atomic) on x86-64 and arm64 alike.  The
- * words belong to pages this thread owns (its cache's, or the caller's to
- * free), so no other thread writes them, but for statistics readers and
- * the second copy of a twin, which see the old or the new word, as with
- * the relaxed stores.  ThreadSanitizer, which cannot see that, gets the
- * relaxed atomics.
+ * The runs' vectors: GCC's generic vectors of VB bytes, frame numbers and
+ * state words 8 to a vector, addresses 4.  The kernels below are compiled
+ * for the baseline (where a vector is two SSE2 or NEON registers) and, on
+ * x86-64, again for AVX2, chosen once at load (run_probe): the per-page
+ * work is a few vector operations, so the vector width is most of the
+ * calls' time.  Frame numbers and addresses are the caller's or this
+ * thread's cache's, never shared: plain loads and stores (memcpy, since
+ * they are read as vectors of another type).
+ *
+ * State words are loaded and stored as vectors where no sanitizer
+ * watches: nothing is ordered by these accesses (the per-page path uses
+ * relaxed atomics for the same words), only each word's value matters,
+ * and an aligned 4-byte element of a vector access is read and written
+ * whole (single-copy atomic) on x86-64 and arm64 alike.  The words belong
+ * to pages this thread owns (its cache's, or the caller's to free), so no
+ * other thread writes them, but for statistics readers and the second
+ * copy of a twin, which see the old or the new word, as with the relaxed
+ * stores.  (A named pool uses only the allocation's kernel, on FREE|me
+ * words, which have this thread as their one writer too: shm.c; its free
+ * changes words others may change at once, by compare-and-swap.)
+ * ThreadSanitizer, which cannot see that, gets relaxed atomics.
  */
 #if defined(__SANITIZE_THREAD__)
 #define RUN_WIDE 0
@@ -696,30 +708,70 @@ static frame_t alloc_slow(struct jumbo_pool *p)
 #define RUN_WIDE 1
 #endif
 
-typedef uint32_t vst __attribute__((vector_size(16), aligned(4)));
+#define VB 32
+typedef uint32_t v32 __attribute__((vector_size(VB)));
+typedef uint64_t v64 __attribute__((vector_size(VB)));
+#define L32 ((unsigned)(VB / sizeof(uint32_t)))
+#define L64 ((unsigned)(VB / sizeof(uint64_t)))
+_Static_assert(CHUNK % L32 == 0 && CHUNK % L64 == 0, "a chunk's vectors");
 
-static inline bool run_swap(uint32_t *w, uint32_t s, uint32_t ns)
+/* Everything the kernels use is inlined into each of their builds. */
+#define KERNEL_INLINE static inline __attribute__((always_inline))
+
+/* The L32 state words from w, into *s. */
+KERNEL_INLINE void st_load(v32 *s, const uint32_t *w)
 {
 	if (RUN_WIDE) {
-		const vst *v = (const vst *)w;
-		vst d = v[0] ^ s;
-
-		for (unsigned q = 1; q < RUN / 4; q++)
-			d |= v[q] ^ s;
-		if (d[0] | d[1] | d[2] | d[3])
-			return false;
-		for (unsigned q = 0; q < RUN / 4; q++)
-			((vst *)w)[q] = (vst){ ns, ns, ns, ns };
-		return true;
+		memcpy(s, w, sizeof(*s));
+		return;
 	}
-	uint32_t d = 0;
-	for (unsigned b = 0; b < RUN; b++)
-		d |= __atomic_load_n(&w[b], __ATOMIC_RELAXED) ^ s;
-	if (d)
-		return false;
-	for (unsigned b = 0; b < RUN; b++)
-		__atomic_store_n(&w[b], ns, __ATOMIC_RELAXED);
-	return true;
+	for (unsigned q = 0; q < L32; q++)
+		(*s)[q] = __atomic_load_n(&w[q], __ATOMIC_RELAXED);
+}
+
+/* The L32 state words from w become v. */
+KERNEL_INLINE void st_fill(uint32_t *w, uint32_t v)
+{
+	if (RUN_WIDE) {
+		v32 x = (v32){ 0 } + v;
+		memcpy(w, &x, sizeof(x));
+		return;
+	}
+	for (unsigned q = 0; q < L32; q++)
+		__atomic_store_n(&w[q], v, __ATOMIC_RELAXED);
+}
+
+#if RUN_WIDE && defined(__x86_64__) && !defined(__AVX2__)
+#define RUN_AVX2 1 /* the kernels are built twice: see run_probe */
+#include <immintrin.h>
+
+/* v_any in one instruction, for the AVX2 build (inlined there only). */
+__attribute__((target("avx2"))) static inline bool v_any_avx2(const v64 *x)
+{
+	__m256i m;
+
+	memcpy(&m, x, sizeof(m));
+	return !_mm256_testz_si256(m, m);
+}
+#else
+#define RUN_AVX2 0
+#endif
+
+/*
+ * Any bit set in *x (vectors go by address: no vector crosses a call).
+ * avx2: a constant, true only in the AVX2 build of a kernel.
+ */
+KERNEL_INLINE bool v_any(const v64 *x, bool avx2)
+{
+	uint64_t r = 0;
+
+#if RUN_AVX2
+	if (avx2)
+		return v_any_avx2(x);
+#endif
+	for (unsigned q = 0; q < L64; q++)
+		r |= (*x)[q];
+	return r != 0;
 }
 
 /*
@@ -737,51 +789,230 @@ static inline size_t rot_frame(uintptr_t a, uintptr_t base, unsigned shift)
 }
 
 /*
- * Vectors of frame numbers and of addresses (GCC's generic vectors: SSE2
- * on any x86-64).  Frame numbers and addresses are the caller's or this
- * thread's cache's, never shared: plain loads and stores.
+ * Allocation: the pages of the run at the top of the cache (t[0], t[-1],
+ * ... one frame apart, the same way), at most k of them (k >= CHUNK),
+ * into out[0..), while their words read from: how many, a multiple of
+ * CHUNK, each now to.  0 if the top is not on a run or its first chunk
+ * fails.  from and to are FREE and ALLOC, with the owner in a named pool
+ * (one writer, this thread, as in a private pool: shm.c).
  */
-typedef uint32_t vfr __attribute__((vector_size(16)));
-typedef uintptr_t vad __attribute__((vector_size(16)));
-#define VFR (16 / sizeof(frame_t))
-#define VAD (16 / sizeof(uintptr_t))
-
-/*
- * The RUN frames at the top of the cache, t[0], t[-1]..., into out[0..),
- * if they are a run of FREE pages: true, and they are ALLOC.
- */
-static inline bool take_run(uint32_t *state, const frame_t *t, void **out,
-			    uintptr_t base, unsigned shift)
+KERNEL_INLINE unsigned take_run_body(uint32_t *state, const frame_t *t,
+				     void **out, unsigned k, uintptr_t base,
+				     size_t npages, unsigned shift,
+				     uint32_t from, uint32_t to, bool avx2)
 {
 	frame_t f0 = t[0], d = t[-1] - f0;
-	const frame_t *lo = t - (RUN - 1); /* lo[q] should be f0 + (RUN-1-q)d */
-	vfr want, diff = { 0 }, x;
+	uintptr_t step = (uintptr_t)1 << shift;
+	v32 want[CHUNK / L32], x, s, bad;
+	v64 a, any;
+	unsigned j;
 
 	if (d != 1 && d != (frame_t)-1)
-		return false;
-	for (unsigned q = 0; q < VFR; q++)
-		want[q] = f0 + (RUN - 1 - q) * d;
-	for (unsigned q = 0; q < RUN; q += VFR) {
-		memcpy(&x, lo + q, sizeof(x));
-		diff |= x ^ want;
-		want -= (frame_t)VFR * d;
-	}
-	for (unsigned q = 0; q < VFR; q++)
-		if (diff[q])
-			return false;
-	uint32_t *w = state + (d == 1 ? f0 : f0 - (RUN - 1));
-	if (!run_swap(w, JUMBO_PG_FREE, JUMBO_PG_ALLOC))
-		return false;
-	uintptr_t page = (uintptr_t)1 << shift;
-	uintptr_t step = d == 1 ? page : -page;
-	vad a;
-	for (unsigned q = 0; q < VAD; q++)
+		return 0;
+	/* The run stops at either end of the pool: its state words do. */
+	size_t room = d == 1 ? npages - f0 : (size_t)f0 + 1;
+	if (k > room)
+		k = (unsigned)room;
+	if (d != 1)
+		step = -step;
+	/* A chunk is t[-j - CHUNK + 1 .. -j], lowest first: lane q of its
+	 * vector b holds frame f0 + (j + CHUNK - 1 - b L32 - q) d. */
+	for (unsigned b = 0; b < CHUNK / L32; b++)
+		for (unsigned q = 0; q < L32; q++)
+			want[b][q] = f0 + (frame_t)(CHUNK - 1 - b * L32 - q) * d;
+	for (unsigned q = 0; q < L64; q++)
 		a[q] = base + ((uintptr_t)f0 << shift) + q * step;
-	for (unsigned b = 0; b < RUN; b += VAD) {
-		memcpy(out + b, &a, sizeof(a));
-		a += (uintptr_t)VAD * step;
+	for (j = 0; j + CHUNK <= k; j += CHUNK) {
+		const frame_t *lo = t - j - (CHUNK - 1);
+		uint32_t *w = state + (d == 1 ? f0 + j : f0 - j - (CHUNK - 1));
+
+		bad = (v32){ 0 };
+		for (unsigned b = 0; b < CHUNK / L32; b++) {
+			memcpy(&x, lo + b * L32, sizeof(x));
+			st_load(&s, w + b * L32);
+			bad |= (x ^ want[b]) | (s ^ from);
+		}
+		memcpy(&any, &bad, sizeof(any));
+		if (v_any(&any, avx2))
+			break;
+		for (unsigned b = 0; b < CHUNK / L32; b++)
+			st_fill(w + b * L32, to);
+		for (unsigned b = 0; b < CHUNK; b += L64) {
+			memcpy(out + j + b, &a, sizeof(a));
+			a += L64 * step;
+		}
+		for (unsigned b = 0; b < CHUNK / L32; b++)
+			want[b] += CHUNK * d;
 	}
-	return true;
+	return j;
+}
+
+/*
+ * Free: the addresses a[0..), at most k of them (k >= CHUNK), while they
+ * are a run of page starts of the pool, one page apart, each ALLOC: how
+ * many, a multiple of CHUNK, each now FREE with its frame in o[0..).  The
+ * first address is checked as a single free's is; the others, one page
+ * apart each and bounded by the pool's ends, can only be page starts
+ * inside the pool too.
+ */
+KERNEL_INLINE unsigned give_run_body(uint32_t *state, void *const *a,
+				     frame_t *o, unsigned k, uintptr_t base,
+				     size_t npages, unsigned shift, bool avx2)
+{
+	uintptr_t a0 = (uintptr_t)a[0], step = (uintptr_t)a[1] - a0;
+	uintptr_t page = (uintptr_t)1 << shift;
+	v64 want[CHUNK / L64], y, bad;
+	v32 f, s, sb;
+	unsigned i;
+
+	if (step != page && step != -page)
+		return 0;
+	size_t x = rot_frame(a0, base, shift);
+	if (x >= npages)
+		return 0;
+	frame_t d = step == page ? 1 : (frame_t)-1;
+	size_t room = d == 1 ? npages - x : x + 1;
+	if (k > room)
+		k = (unsigned)room;
+	for (unsigned b = 0; b < CHUNK / L64; b++)
+		for (unsigned q = 0; q < L64; q++)
+			want[b][q] = a0 + (b * L64 + q) * step;
+	for (unsigned q = 0; q < L32; q++)
+		f[q] = (frame_t)x + (frame_t)q * d;
+	for (i = 0; i + CHUNK <= k; i += CHUNK) {
+		uint32_t *w = state + (d == 1 ? x + i : x - i - (CHUNK - 1));
+
+		bad = (v64){ 0 };
+		for (unsigned b = 0; b < CHUNK / L64; b++) {
+			memcpy(&y, a + i + b * L64, sizeof(y));
+			bad |= y ^ want[b];
+		}
+		sb = (v32){ 0 };
+		for (unsigned b = 0; b < CHUNK / L32; b++) {
+			st_load(&s, w + b * L32);
+			sb |= s ^ JUMBO_PG_ALLOC;
+		}
+		memcpy(&y, &sb, sizeof(y));
+		bad |= y;
+		if (v_any(&bad, avx2))
+			break;
+		for (unsigned b = 0; b < CHUNK / L32; b++) {
+			st_fill(w + b * L32, JUMBO_PG_FREE);
+			memcpy(o + i + b * L32, &f, sizeof(f));
+			f += L32 * d;
+		}
+		for (unsigned b = 0; b < CHUNK / L64; b++)
+			want[b] += CHUNK * step;
+	}
+	return i;
+}
+
+#define RUN_ARGS_TAKE                                                        \
+	uint32_t *state, const frame_t *t, void **out, unsigned k,           \
+		uintptr_t base, size_t npages, unsigned shift, uint32_t from, \
+		uint32_t to
+#define RUN_ARGS_GIVE                                                        \
+	uint32_t *state, void *const *a, frame_t *o, unsigned k,             \
+		uintptr_t base, size_t npages, unsigned shift
+
+static inline unsigned take_run_base(RUN_ARGS_TAKE)
+{
+	return take_run_body(state, t, out, k, base, npages, shift, from, to,
+			     false);
+}
+
+static inline unsigned give_run_base(RUN_ARGS_GIVE)
+{
+	return give_run_body(state, a, o, k, base, npages, shift, false);
+}
+
+#if RUN_AVX2
+/*
+ * The AVX2 build of the kernels, for the processors that have it (chosen
+ * once, before main: a plain flag that is only ever read after).
+ */
+static bool run_avx2;
+
+__attribute__((constructor)) static void run_probe(void)
+{
+	__builtin_cpu_init();
+	run_avx2 = __builtin_cpu_supports("avx2");
+}
+
+__attribute__((target("avx2"), noinline)) static unsigned
+take_run_avx2(RUN_ARGS_TAKE)
+{
+	return take_run_body(state, t, out, k, base, npages, shift, from, to,
+			     true);
+}
+
+__attribute__((target("avx2"), noinline)) static unsigned
+give_run_avx2(RUN_ARGS_GIVE)
+{
+	return give_run_body(state, a, o, k, base, npages, shift, true);
+}
+
+#define take_run(...) \
+	(run_avx2 ? take_run_avx2(__VA_ARGS__) : take_run_base(__VA_ARGS__))
+#define give_run(...) \
+	(run_avx2 ? give_run_avx2(__VA_ARGS__) : give_run_base(__VA_ARGS__))
+#else
+#define take_run take_run_base
+#define give_run give_run_base
+#endif
+
+/*
+ * Pages from the top of this thread's cache c into out[0..k) (k at most
+ * its length) while their words read from, each changed to to, a run's
+ * chunk at a time where it can: how many.  Fewer than k: the cache's top
+ * page, now c->objs[c->f.len - 1], read otherwise, and the caller decides
+ * what it is (a twin; in a named pool, a page no longer ours).
+ */
+static inline unsigned cache_take(struct jumbo_pool *p, struct jumbo_cache *c,
+				  void **out, unsigned k, uint32_t from,
+				  uint32_t to)
+{
+	/* Locals: nothing is kept in registers across atomics.  One count,
+	 * j, walks the cache down from its top and the output up. */
+	unsigned len = c->f.len;
+	const frame_t *top = c->objs + len - 1;
+	uint32_t *state = p->state;
+	uintptr_t base = (uintptr_t)p->head.ph_base;
+	size_t npages = p->head.ph_npages;
+	unsigned shift = p->head.ph_shift;
+	uint64_t allocs = c->f.allocs;
+	unsigned j = 0, end, m;
+	bool stop = false;
+
+	while (j < k && !stop) {
+		if (k - j >= CHUNK &&
+		    (m = take_run(state, top - j, out + j, k - j, base, npages,
+				  shift, from, to)) != 0) {
+			j += m;
+			continue;
+		}
+		/* Not on a run: a chunk page by page. */
+		end = k - j > CHUNK ? j + CHUNK : k;
+		for (; j < end; j++) {
+			frame_t f = *(top - j);
+			if (unlikely(__atomic_load_n(&state[f], __ATOMIC_RELAXED) !=
+				     from)) {
+				stop = true;
+				break;
+			}
+			__atomic_store_n(&state[f], to, __ATOMIC_RELAXED);
+			out[j] = (void *)(base + ((uintptr_t)f << shift));
+		}
+	}
+	c->f.len = len - j;
+	__atomic_store_n(&c->f.allocs, allocs + j, __ATOMIC_RELAXED);
+	return j;
+}
+
+unsigned _jumbo_cache_take(struct jumbo_pool *p, struct jumbo_cache *c,
+			   void **out, unsigned k, uint32_t from, uint32_t to)
+{
+	return cache_take(p, c, out, k, from, to);
 }
 
 unsigned jumbo_pool_alloc_bulk(struct jumbo_pool *p, void **addrs, unsigned n)
@@ -791,97 +1022,25 @@ unsigned jumbo_pool_alloc_bulk(struct jumbo_pool *p, void **addrs, unsigned n)
 	while (got < n) {
 		struct jumbo_cache *c = _jumbo_tls_cache(p);
 		if (c && c->f.len) {
-			/* Locals: nothing is kept in registers across atomics.
-			 * One count, j, walks the cache down from its top and
-			 * the output up. */
-			unsigned len = c->f.len, k = len < n - got ? len : n - got;
-			const frame_t *top = c->objs + len - 1;
-			void **out = addrs + got;
-			uint32_t *state = p->state;
-			uintptr_t base = (uintptr_t)p->head.ph_base;
-			unsigned shift = p->head.ph_shift;
-			uint64_t allocs = c->f.allocs;
-			unsigned j = 0, end;
-			bool twin = false;
-
-			while (j < k && !twin) {
-				if (k - j >= RUN &&
-				    take_run(state, top - j, out + j, base, shift)) {
-					j += RUN;
-					continue;
-				}
-				/* Not a run: the next block page by page. */
-				end = k - j > RUN ? j + RUN : k;
-				for (; j < end; j++) {
-					frame_t f = *(top - j);
-					if (unlikely(__atomic_load_n(&state[f], __ATOMIC_RELAXED) !=
-						     JUMBO_PG_FREE)) {
-						twin = true;
-						break;
-					}
-					__atomic_store_n(&state[f], JUMBO_PG_ALLOC,
-							 __ATOMIC_RELAXED);
-					out[j] = (void *)(base + ((uintptr_t)f << shift));
-				}
-			}
-			c->f.len = len - j;
+			unsigned k = c->f.len < n - got ? c->f.len : n - got;
+			unsigned j = cache_take(p, c, addrs + got, k,
+						JUMBO_PG_FREE, JUMBO_PG_ALLOC);
 			got += j;
-			__atomic_store_n(&c->f.allocs, allocs + j, __ATOMIC_RELAXED);
-			if (unlikely(twin)) { /* stopped at a twin */
-				c->f.len = len - j - 1;
-				_jumbo_twin(p, *(top - j), NULL, false);
+			if (unlikely(j < k)) { /* stopped at a twin */
+				frame_t f = c->objs[--c->f.len];
+				_jumbo_twin(p, f, NULL, false);
 			}
 			continue;
 		}
+		/* A named pool's caches are never the short cut above. */
+		if (p->shm)
+			return got + _jumbo_shm_alloc_bulk(p, addrs + got, n - got);
 		frame_t f = _jumbo_alloc_slow(p);
 		if (f == NO_FRAME)
 			break;
 		addrs[got++] = fr_addr(p, f);
 	}
 	return got;
-}
-
-/*
- * The RUN addresses a[0..) into o[0..), if they are a run of page starts
- * of the pool, each ALLOC: true, and they are FREE.  The two ends are
- * checked as single frees are; the addresses between them, one page
- * apart each, can only be page starts inside the pool too.
- */
-static inline bool give_run(uint32_t *state, void *const *a, frame_t *o,
-			    uintptr_t base, size_t npages, unsigned shift)
-{
-	uintptr_t a0 = (uintptr_t)a[0], step = (uintptr_t)a[1] - a0;
-	uintptr_t page = (uintptr_t)1 << shift;
-	vad want, diff = { 0 }, x;
-
-	if (step != page && step != -page)
-		return false;
-	for (unsigned q = 0; q < VAD; q++)
-		want[q] = a0 + q * step;
-	for (unsigned b = 0; b < RUN; b += VAD) {
-		memcpy(&x, a + b, sizeof(x));
-		diff |= x ^ want;
-		want += (uintptr_t)VAD * step;
-	}
-	for (unsigned q = 0; q < VAD; q++)
-		if (diff[q])
-			return false;
-	size_t x0 = rot_frame(a0, base, shift);
-	size_t xl = rot_frame(a0 + (RUN - 1) * step, base, shift);
-	if (x0 >= npages || xl >= npages)
-		return false;
-	uint32_t *w = state + (x0 < xl ? x0 : xl);
-	if (!run_swap(w, JUMBO_PG_ALLOC, JUMBO_PG_FREE))
-		return false;
-	frame_t d = step == page ? 1 : (frame_t)-1;
-	vfr f;
-	for (unsigned q = 0; q < VFR; q++)
-		f[q] = (frame_t)x0 + q * d;
-	for (unsigned b = 0; b < RUN; b += VFR) {
-		memcpy(o + b, &f, sizeof(f));
-		f += (frame_t)VFR * d;
-	}
-	return true;
 }
 
 /*
@@ -902,7 +1061,7 @@ int jumbo_pool_free_bulk(struct jumbo_pool *p, void *const *addrs, unsigned n)
 		 * keep values in registers across the atomic stores.
 		 */
 		unsigned start = c->f.len, room = c->f.cap - start;
-		unsigned m = n < room ? n : room, end;
+		unsigned m = n < room ? n : room, end, r;
 		frame_t *o = c->objs + start;
 		uintptr_t base = (uintptr_t)p->head.ph_base;
 		size_t npages = p->head.ph_npages;
@@ -911,12 +1070,13 @@ int jumbo_pool_free_bulk(struct jumbo_pool *p, void *const *addrs, unsigned n)
 		bool stop = false;
 
 		while (i < m && !stop) {
-			if (m - i >= RUN &&
-			    give_run(state, addrs + i, o + i, base, npages, shift)) {
-				i += RUN;
+			if (m - i >= CHUNK &&
+			    (r = give_run(state, addrs + i, o + i, m - i, base,
+					  npages, shift)) != 0) {
+				i += r;
 				continue;
 			}
-			end = m - i > RUN ? i + RUN : m;
+			end = m - i > CHUNK ? i + CHUNK : m;
 			for (; i < end; i++) {
 				size_t x = rot_frame((uintptr_t)addrs[i], base, shift);
 				if (unlikely(x >= npages ||
@@ -932,6 +1092,8 @@ int jumbo_pool_free_bulk(struct jumbo_pool *p, void *const *addrs, unsigned n)
 		}
 		c->f.len = start + i;
 		__atomic_store_n(&c->f.frees, c->f.frees + i, __ATOMIC_RELAXED);
+	} else if (p->shm) {
+		return _jumbo_shm_free_bulk(p, addrs, n);
 	}
 	for (; i < n; i++) {
 		int err = _jumbo_free_addr(p, addrs[i]);

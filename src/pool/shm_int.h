@@ -147,6 +147,21 @@ _Static_assert(JUMBO_PG_ALLOC - 1 == JUMBO_PG_FREE,
 	       "FREE|me is ALLOC|me less one");
 
 /*
+ * The batch calls on a named pool (shm.c), which cache.c's
+ * jumbo_pool_alloc_bulk and jumbo_pool_free_bulk hand over to; and
+ * cache.c's loop that takes pages off a cache a run at a time, whose
+ * words read from, making them to (it returns how many; fewer than k:
+ * the cache's top page read otherwise and is still in it).
+ */
+JUMBO_HIDDEN unsigned _jumbo_shm_alloc_bulk(struct jumbo_pool *p, void **addrs,
+					    unsigned n);
+JUMBO_HIDDEN int _jumbo_shm_free_bulk(struct jumbo_pool *p, void *const *addrs,
+				      unsigned n);
+JUMBO_HIDDEN unsigned _jumbo_cache_take(struct jumbo_pool *p,
+					struct jumbo_cache *c, void **out,
+					unsigned k, uint32_t from, uint32_t to);
+
+/*
  * True and *fp = a frame, now ALLOC|me; false when the general path must
  * run (nothing was changed then).  As _jumbo_alloc_fast, everything is
  * read before anything is written.  p may be any pool: only a named one
