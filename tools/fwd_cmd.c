@@ -208,6 +208,7 @@ int cmd_fwd(int argc, char **argv)
 	struct mbuf *pkts[256];
 	struct report rep;
 	uint64_t t0, now, last = 0, next_print, limit, frames = 0, bytes = 0;
+	unsigned late = 0; /* empty receives past --idle */
 	int e = 0, progress, r, err = 0;
 
 	tool_cmd = "jumbo fwd";
@@ -337,8 +338,7 @@ int cmd_fwd(int argc, char **argv)
 		now = jf_now_ns();
 		if (n > 0)
 			last = now;
-		if (c.run.idle > 0 && last &&
-		    now - last > (uint64_t)(c.run.idle * 1e9))
+		if (last && run_idle_over(&c.run, n, last, now, &late))
 			break;
 		if (progress && now >= next_print) {
 			double t = (double)(now - t0) / 1e9;

@@ -476,6 +476,7 @@ int cmd_rx(int argc, char **argv)
 	struct rx_tick tick = { 0 };
 	struct mbuf *pkts[256];
 	uint64_t now, next_print, limit;
+	unsigned late = 0; /* empty receives past --idle */
 	char *map = NULL;
 	size_t map_len = 0;
 	int e = 0, progress, r;
@@ -614,8 +615,7 @@ int cmd_rx(int argc, char **argv)
 			s.last = now;
 		}
 		/* Idle from the last frame, or from the start if none came. */
-		if (c.run.idle > 0 &&
-		    now - (s.last ? s.last : s.t0) > (uint64_t)(c.run.idle * 1e9))
+		if (run_idle_over(&c.run, n, s.last ? s.last : s.t0, now, &late))
 			break;
 		if ((progress || tick.csv) && now >= next_print) {
 			rx_counters(rx, &pl, &st, &ps);

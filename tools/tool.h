@@ -74,6 +74,19 @@ struct run_opts {
 #define RUN_OPTS_DEFAULT                                                     \
 	{ .frame = 9000, .page = JUMBO_PAGE_4K, .batch = 0, .secs = 10.0 }
 
+/*
+ * --idle: 1 when the run should end: the receive that just returned n
+ * frames at now found nothing, `since` (the last frame, or the start)
+ * lies more than r->idle seconds back, and the receive before it found
+ * nothing past the deadline either (*late counts them).  One empty
+ * receive is not enough: a receiver that was stopped (SIGSTOP) or not
+ * scheduled for longer than that comes back to a full socket, and its
+ * first wait may return empty-handed (the uring backend's does:
+ * test_tool_stopped).
+ */
+int run_idle_over(const struct run_opts *r, int n, uint64_t since,
+		  uint64_t now, unsigned *late);
+
 /* 1: o is one of RUN_OPTIONS, taken into r; 0: it is not; -1 after a
  * message saying what was wrong with arg. */
 int opt_run(int o, const char *arg, struct run_opts *r);

@@ -164,6 +164,16 @@ int opt_deliver(const char *opt, const char *arg, unsigned *out)
 	return 0;
 }
 
+int run_idle_over(const struct run_opts *r, int n, uint64_t since,
+		  uint64_t now, unsigned *late)
+{
+	if (r->idle <= 0 || n != 0 || now - since <= (uint64_t)(r->idle * 1e9)) {
+		*late = 0;
+		return 0;
+	}
+	return ++*late > 1;
+}
+
 int opt_run(int o, const char *arg, struct run_opts *r)
 {
 	unsigned long v;
