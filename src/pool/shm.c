@@ -906,11 +906,12 @@ static void shm_cache_halve(struct jumbo_pool *p, struct jumbo_cache *c)
 /*
  * jumbo_pool_free_bulk on a named pool: each address is checked and
  * freed as jumbo_pool_free would, into the thread's cache of the pool
- * with the cache looked up once.  A plain allocated page (any owner, no
- * hold, no flag) becomes FREE|me by compare-and-swap, page by page, since
- * another process may free, hold or reclaim it at the same moment (of two
- * frees of one page, one gets EALREADY), four at a time where four
- * are a run (free4).  A full cache gives its older half to the depot, as
+ * with the cache looked up once.  The process's own page (ALLOC|me)
+ * becomes FREE|me with a plain store, as in the single free; another
+ * plain allocated page (another owner, no hold, no flag) by
+ * compare-and-swap, since another process may free, hold or reclaim it at
+ * the same moment (of two frees of one page, one gets EALREADY), four at
+ * a time where four are a run (free4).  A full cache gives its older half to the depot, as
  * _jumbo_shm_cache_put does.  The first entry that
  * is anything else, and the entries after it, take the general path,
  * which says why: the first error is returned, the bad entries left
@@ -923,7 +924,7 @@ int _jumbo_shm_free_bulk(struct jumbo_pool *p, void *const *addrs, unsigned n)
 	int first = 0;
 
 	if (likely(_jumbo_tls_shm(p, &c))) {
-		uint32_t w_free = p->shm->w_free;
+		uint32_t w_free = p->shm->w_free, w_alloc = p->shm->w_alloc;
 		unsigned len = c->f.len;
 		uint64_t frees = c->f.frees;
 
@@ -933,6 +934,23 @@ int _jumbo_shm_free_bulk(struct jumbo_pool *p, void *const *addrs, unsigned n)
 
 			if (unlikely(fr_of(p, addrs[i], true, &f) != 0))
 				break;
+			/*
+			 * Our own page (ALLOC|me): a load and a plain store,
+			 * as the single free's short cut does (one writer:
+			 * this process; jumbo_pool(3) BUGS says what a race
+			 * with another freer of it then misses).
+			 */
+			w = fr_load(p, f);
+			if (likely(w == w_alloc)) {
+				if (unlikely(len == c->f.cap)) {
+					c->f.len = len;
+					shm_cache_halve(p, c);
+					len = c->f.len;
+				}
+				fr_store(p, f, w_free);
+				c->objs[len++] = f;
+				continue;
+			}
 #if SHM_CAS4
 			if (likely(cas4_ok) && n - i >= 4) {
 				if (unlikely(c->f.cap - len < 4)) {
@@ -947,7 +965,6 @@ int _jumbo_shm_free_bulk(struct jumbo_pool *p, void *const *addrs, unsigned n)
 				}
 			}
 #endif
-			w = fr_load(p, f);
 			if (unlikely((w & ~PG_OWNER_MASK) != JUMBO_PG_ALLOC) ||
 			    unlikely(!fr_cas(p, f, &w, w_free)))
 				break;
