@@ -6,7 +6,10 @@
  * hand-off) and a page it frees after sending (not adoptable: dropped, the
  * other entries kept in order); then it leaves the pool, which takes back
  * every page still its own.  The consumer's pages must all be the
- * consumer's: each frees once, with no EALREADY.
+ * consumer's: each frees once, with no EALREADY.  Last, entries whose I/O
+ * address is no page of the pool (past the cap, never handed out) are
+ * dropped by a bound dequeue, SPSC and MPMC, each reported with its
+ * address; a good entry beside them comes through.
  *
  *   test_ring_bind [seed]
  */
@@ -16,6 +19,7 @@
 #include <jumbo/ring.h>
 
 #include <stdbool.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #define PAGES 4096
@@ -68,6 +72,52 @@ static int produce(int rfd, int out, uint64_t seed)
 	jumbo_ring_bind(r, NULL);
 	jumbo_ring_close(r);
 	return jumbo_pool_destroy(q) == 0 ? 0 : 8;
+}
+
+static unsigned bad_said;
+static char bad_msg[256];
+
+static void log_hook(int level, const char *msg, void *arg)
+{
+	(void)arg;
+	if (level == JUMBO_LOG_ERROR && strstr(msg, "jumbo_ring_dequeue")) {
+		bad_said++;
+		snprintf(bad_msg, sizeof(bad_msg), "%s", msg);
+	}
+}
+
+/* Bad entries beside a good one, through a bound ring of kind. */
+static void bad_entries(struct jumbo_pool *p, unsigned kind)
+{
+	struct jumbo_ring *r = jumbo_ring_create(NULL, SLOTS, kind, 0);
+	void *pg = jumbo_pool_alloc(p);
+	uint64_t past = (uint64_t)PAGES * 4096 + 8192;
+	uint64_t never = (uint64_t)(PAGES - 1) * 4096; /* the cap's last */
+	struct jumbo_ring_ent in[3] = {
+		{ .iova = past, .len = 1 },
+		{ .iova = jumbo_pool_iova(p, pg), .len = 2 },
+		{ .iova = never, .len = 3 },
+	}, out[3];
+	char want[64];
+
+	REQUIRE(r && pg && jumbo_ring_bind(r, p) == 0);
+	bad_said = 0;
+	REQUIRE(jumbo_set_log(log_hook, NULL) == 0);
+	CHECK_EQ(jumbo_ring_enqueue(r, in, 3), 3);
+	unsigned n = 0;
+	for (unsigned tries = 0; tries < 3 && n == 0; tries++)
+		n = jumbo_ring_dequeue(r, out, 3);
+	jumbo_set_log(NULL, NULL);
+	CHECK_EQ(n, 1);
+	CHECK_EQ(out[0].iova, in[1].iova);
+	CHECK_EQ(out[0].len, 2);
+	CHECK_EQ(bad_said, 2);
+	snprintf(want, sizeof(want), "%#llx", (unsigned long long)never);
+	CHECK(strstr(bad_msg, want) != NULL);
+	printf("ring_bind: %s ring, bad entries: %s\n",
+	       kind == JUMBO_RING_MPMC ? "MPMC" : "SPSC", bad_msg);
+	CHECK_EQ(jumbo_pool_free(p, pg), 0);
+	jumbo_ring_close(r);
 }
 
 int main(int argc, char **argv)
@@ -150,6 +200,8 @@ int main(int argc, char **argv)
 	}
 	jumbo_ring_bind(r, NULL);
 	jumbo_ring_close(r);
+	bad_entries(p, JUMBO_RING_SPSC);
+	bad_entries(p, JUMBO_RING_MPMC);
 	CHECK_EQ(jumbo_pool_destroy(p), 0);
 	if (check_failures)
 		printf("ring_bind: %d check(s) FAILED\n", check_failures);

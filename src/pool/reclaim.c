@@ -354,15 +354,35 @@ static int adopt(struct jumbo_pool *p, frame_t f)
 	return 0;
 }
 
+/*
+ * A dequeued entry whose I/O address is no page of the pool (past the
+ * cap, or a frame never handed out): the sender's bug, or a ring shared
+ * with another pool.  Said, with the address, and dropped; an entry whose
+ * page was reclaimed (EOWNERDEAD) is dropped without a word, as
+ * jumbo_ring(3) says.
+ */
+static JUMBO_NOINLINE void bad_ent(const struct jumbo_pool *p, uint64_t iova)
+{
+	_jumbo_log(JUMBO_LOG_ERROR, "jumbo_ring_dequeue: I/O address %#llx is "
+		   "not a page of pool \"%s\": entry dropped",
+		   (unsigned long long)iova, p->name);
+}
+
+/* The page of iova adopted: 0, or why not (a bad address said). */
+static int adopt_ent(struct jumbo_pool *p, uint64_t iova, frame_t f)
+{
+	int err = f == NO_FRAME ? -EFAULT : adopt(p, f);
+
+	if (unlikely(err == -EFAULT))
+		bad_ent(p, iova);
+	return err;
+}
+
 int _jumbo_pool_adopt_iova(struct jumbo_pool *p, uint64_t iova)
 {
-	frame_t f = ent_frame(p, iova);
-
-	if (f == NO_FRAME)
-		return -EFAULT;
 	if (p->shm && unlikely(p->detached))
 		return -EXDEV;
-	return adopt(p, f);
+	return adopt_ent(p, iova, ent_frame(p, iova));
 }
 
 /*
@@ -407,7 +427,8 @@ static bool adopt_pair(struct jumbo_pool *p, frame_t f)
  * turn), then the pages adopted as above, two in one compare-and-swap
  * where neighbouring entries are the two frames of an aligned pair (pages
  * usually travel in runs).  The entries of pages that cannot be adopted
- * are dropped, the rest kept in order: how many.
+ * are dropped (a bad address said: adopt_ent), the rest kept in order:
+ * how many.
  */
 unsigned _jumbo_pool_adopt_ents(struct jumbo_pool *p, struct jumbo_ring_ent *e,
 				unsigned n)
@@ -429,7 +450,7 @@ unsigned _jumbo_pool_adopt_ents(struct jumbo_pool *p, struct jumbo_ring_ent *e,
 			e[got++] = e[++i];
 			continue;
 		}
-		if (f != NO_FRAME && adopt(p, f) == 0)
+		if (adopt_ent(p, e[i].iova, f) == 0)
 			e[got++] = e[i];
 	}
 	return got;
