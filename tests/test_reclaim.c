@@ -16,6 +16,7 @@
  *                                    on demand (ctest -L long)
  */
 #include "check.h"
+#include "test_named.h"
 
 #include <jumbo/jumbo.h>
 #include <jumbo/ring.h>
@@ -651,20 +652,9 @@ int main(int argc, char **argv)
 	uint64_t s = seed;
 	unsigned in_lock = 0, in_flight = 0;
 	long reclaimed = 0;
-	struct jumbo_pool_params pp;
 
 	snprintf(name, sizeof(name), "reclaim-test-%d", (int)getpid());
-	jumbo_pool_params_init(&pp);
-	pp.flags = JUMBO_POOL_SHARED | JUMBO_POOL_NAMED;
-	pp.max_pages = PAGES;
-	pp.grow_pages = 64;
-	pp.cache_size = CACHE;
-	pp.reserve_pages = 0;
-	pp.name = name;
-	struct jumbo_pool *p = jumbo_pool_create(&pp);
-	if (!p && (errno == ENOENT || errno == EACCES))
-		skip("no /dev/shm to make a named pool in (%s)", strerror(errno));
-	REQUIRE(p);
+	struct jumbo_pool *p = test_named_pool(name, PAGES, 64, CACHE, false);
 	atexit(cleanup);
 	S = mmap(NULL, sizeof(*S), PROT_READ | PROT_WRITE,
 		 MAP_SHARED | MAP_ANONYMOUS, -1, 0);

@@ -16,6 +16,7 @@
  *   test_shfast [seed]
  */
 #include "check.h"
+#include "test_named.h"
 
 #include <jumbo/jumbo.h>
 
@@ -32,20 +33,8 @@ static char nm[32]; /* the name of the pool made last */
 
 static struct jumbo_pool *named(void)
 {
-	struct jumbo_pool_params pp;
-
 	snprintf(nm, sizeof(nm), "shfast-%d-%u", (int)getpid(), serial++);
-	jumbo_pool_params_init(&pp);
-	pp.flags = JUMBO_POOL_SHARED | JUMBO_POOL_NAMED;
-	pp.max_pages = MAX_PAGES;
-	pp.grow_pages = 64;
-	pp.cache_size = 64;
-	pp.name = nm;
-	struct jumbo_pool *p = jumbo_pool_create(&pp);
-	if (!p && (errno == ENOENT || errno == EACCES))
-		skip("no /dev/shm to make a named pool in (%s)", strerror(errno));
-	REQUIRE(p);
-	return p;
+	return test_named_pool(nm, MAX_PAGES, 64, 64, true);
 }
 
 static bool in_pool(struct jumbo_pool *p, void *a)

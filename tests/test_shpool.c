@@ -11,6 +11,7 @@
  *       (default 1000)
  */
 #include "check.h"
+#include "test_named.h"
 
 #include <jumbo/jumbo.h>
 #include <jumbo/ring.h>
@@ -432,20 +433,10 @@ int main(int argc, char **argv)
 	setenv("JUMBO_STAT", "0", 1);
 	uint64_t seed = test_seed(argc, argv, "shpool");
 	uint64_t pages = argc > 2 ? strtoull(argv[2], NULL, 0) : 2000000;
-	struct jumbo_pool_params pp;
-
 	snprintf(name, sizeof(name), "shpool-test-%d", (int)getpid());
 	snprintf(path, sizeof(path), "/dev/shm/jumbo-pool.%s", name);
-	jumbo_pool_params_init(&pp);
-	pp.flags = JUMBO_POOL_SHARED | JUMBO_POOL_NAMED;
-	pp.max_pages = MAX_PAGES;
-	pp.grow_pages = 256;
-	pp.cache_size = 64; /* exchanges with the depot every 32 pages */
-	pp.name = name;
-	struct jumbo_pool *p = jumbo_pool_create(&pp);
-	if (!p && (errno == ENOENT || errno == EACCES))
-		skip("no /dev/shm to make a named pool in (%s)", strerror(errno));
-	REQUIRE(p);
+	/* A cache of 64: exchanges with the depot every 32 pages. */
+	struct jumbo_pool *p = test_named_pool(name, MAX_PAGES, 256, 64, true);
 
 	R = mmap(NULL, sizeof(*R), PROT_READ | PROT_WRITE,
 		 MAP_SHARED | MAP_ANONYMOUS, -1, 0);

@@ -28,6 +28,7 @@
  *   test_shsame [seed]
  */
 #include "check.h"
+#include "test_named.h"
 
 #include <jumbo/jumbo.h>
 
@@ -46,21 +47,9 @@ static char nm[32];
 static struct jumbo_pool *named(void)
 {
 	static unsigned serial;
-	struct jumbo_pool_params pp;
 
 	snprintf(nm, sizeof(nm), "shsame-%d-%u", (int)getpid(), serial++);
-	jumbo_pool_params_init(&pp);
-	pp.flags = JUMBO_POOL_SHARED | JUMBO_POOL_NAMED;
-	pp.max_pages = PAGES;
-	pp.grow_pages = 64;
-	pp.cache_size = CACHE;
-	pp.reserve_pages = 0;
-	pp.name = nm;
-	struct jumbo_pool *p = jumbo_pool_create(&pp);
-	if (!p && (errno == ENOENT || errno == EACCES))
-		skip("no /dev/shm to make a named pool in (%s)", strerror(errno));
-	REQUIRE(p);
-	return p;
+	return test_named_pool(nm, PAGES, 64, CACHE, false);
 }
 
 static uint64_t stat_of(struct jumbo_pool *p, bool double_frees)
