@@ -418,6 +418,9 @@ static unsigned spsc_enqueue(struct jumbo_ring *r,
 		room = r->size - (t - r->head_cache);
 		if (n > room)
 			n = (unsigned)room;
+		/* Full: a producer polls here, so write nothing. */
+		if (n == 0)
+			return 0;
 	}
 	for (unsigned i = 0; i < n; i++) {
 		struct ring_slot *sl = &r->slots[(t + i) & r->mask];
@@ -442,6 +445,9 @@ static unsigned spsc_dequeue(struct jumbo_ring *r, struct jumbo_ring_ent *e,
 		avail = r->tail_cache - h;
 		if (n > avail)
 			n = (unsigned)avail;
+		/* Empty: a consumer polls here, so touch nothing more. */
+		if (n == 0)
+			return 0;
 	}
 	for (unsigned i = 0; i < n; i++) {
 		const struct ring_slot *sl = &r->slots[(h + i) & r->mask];
