@@ -182,6 +182,7 @@ struct rx_run {
 struct rx_runs {
 	struct jumbo_pool *pool;
 	size_t page_size;
+	unsigned page_shift;  /* log2(page_size) */
 	unsigned k;           /* pages per run */
 	struct rx_run *idle;  /* newest first */
 	unsigned nidle;

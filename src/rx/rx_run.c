@@ -29,6 +29,8 @@ struct rx_runs *_jumbo_rx_runs_new(struct jumbo_pool *pool, size_t page_size,
 		return NULL;
 	rs->pool = pool;
 	rs->page_size = page_size;
+	/* A power of two, as every pool page size: no division per frame. */
+	rs->page_shift = (unsigned)__builtin_ctzl(page_size);
 	rs->k = k;
 	return rs;
 }
@@ -192,7 +194,7 @@ void _jumbo_rx_run_keep(struct rx_runs *rs, struct rx_run *r)
 struct mbuf *_jumbo_rx_run_chain(struct rx_runs *rs, struct rx_run *r,
 				 size_t len)
 {
-	unsigned np = (unsigned)((len + rs->page_size - 1) / rs->page_size);
+	unsigned np = (unsigned)((len + rs->page_size - 1) >> rs->page_shift);
 	struct mbuf *m;
 
 	/*

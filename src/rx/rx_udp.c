@@ -39,9 +39,20 @@ struct udp_slot {
 	struct mbuf *chain;
 };
 
+/*
+ * The slots that hold a buffer are always slot[0..held): a call posts the
+ * first of them, refilled up to what it wants, and moves what the kernel
+ * left unused (and the rare buffer kept for a dropped datagram) to the
+ * front again, so that neither end walks the empty slots.  Each msghdr's
+ * iov, name and control pointers are its slot index's for good, set at
+ * open; a call writes only what changes (the iovecs, and the lengths the
+ * kernel overwrote).
+ */
 struct rx_udp {
 	unsigned nslots;
+	unsigned held;           /* slot[0..held) hold a buffer, the rest not */
 	unsigned ppf;            /* pages per frame: iovecs of a chain slot */
+	unsigned page_shift;     /* log2 of the pool's page size */
 	struct rx_runs *runs;
 	int short_of_runs;       /* the last fill found no run for a slot */
 	unsigned runs_out;       /* runs made chains of in this call */
@@ -82,38 +93,34 @@ static int udp_drop(struct jumbo_rx *rx, struct rx_udp *u, int timeout_ms)
 }
 
 /*
- * Moves the slots that still hold a buffer to the front and fills the
- * empty ones up to want: a run (the newest idle one, else a new one),
- * else a chain of loose pages, else none (the pool is dry).  Returns how
- * many of the first slots to post, at most want.
+ * Fills the empty slots from held up to want: a run (the newest idle
+ * one, else a new one), else a chain of loose pages, else none (the pool
+ * is dry).  Returns how many of the first slots to post, at most want.
  */
 static unsigned udp_fill(struct jumbo_rx *rx, struct rx_udp *u, unsigned want)
 {
-	unsigned have = 0;
+	unsigned have = u->held;
 
-	for (unsigned i = 0; i < u->nslots; i++)
-		if (u->slot[i].run || u->slot[i].chain) {
-			struct udp_slot sl = u->slot[i];
-			u->slot[i] = (struct udp_slot){ NULL, NULL };
-			u->slot[have++] = sl;
-		}
 	u->short_of_runs = 0;
 	for (; have < want; have++) {
 		struct udp_slot *sl = &u->slot[have];
 
+		sl->chain = NULL;
 		if ((sl->run = _jumbo_rx_run_get(u->runs)))
 			continue;
 		u->short_of_runs = 1;
 		if (!(sl->chain = m_getjumbo(rx->pool, rx->max_frame, NULL)))
 			break; /* pool exhausted: receive into what there is */
 	}
+	u->held = have;
 	return have < want ? have : want;
 }
 
+/* Slot i's buffer into its msghdr (whose pointers open has set). */
 static void udp_post(struct jumbo_rx *rx, struct rx_udp *u, unsigned i)
 {
 	struct msghdr *mh = &u->msg[i].msg_hdr;
-	struct iovec *iov = &u->iov[(size_t)i * u->ppf];
+	struct iovec *iov = mh->msg_iov;
 	unsigned k = 0;
 
 	if (u->slot[i].run) {
@@ -126,17 +133,37 @@ static void udp_post(struct jumbo_rx *rx, struct rx_udp *u, unsigned i)
 		iov[k].iov_len = m->m_len;
 		k++;
 	}
-	memset(mh, 0, sizeof(*mh));
-	mh->msg_iov = iov;
 	mh->msg_iovlen = k;
-	if (!(rx->flags & JUMBO_RX_NOSRC)) {
-		mh->msg_name = &u->name[i];
+	/* In and out: the kernel wrote what it used in the last call. */
+	if (mh->msg_name)
 		mh->msg_namelen = sizeof(u->name[i]);
-	}
-	if (_jumbo_rx_kernel_tstamp(rx)) {
-		mh->msg_control = u->ctl[i];
+	if (mh->msg_control)
 		mh->msg_controllen = sizeof(u->ctl[i]);
+}
+
+/*
+ * After a call that took r datagrams into slot[0..r), of which kept left
+ * their buffer in the slot (a datagram dropped, or copied out of a run
+ * while the pool is short): what still holds a buffer moves to
+ * the front, in order, so that slot[0..held) hold one again.  What lies
+ * past the new held is stale, never read: udp_fill writes both fields.
+ */
+static void udp_compact(struct rx_udp *u, unsigned r, unsigned kept)
+{
+	unsigned to = 0;
+
+	if (kept == 0) {
+		/* The usual case: every datagram taken, the rest slides down. */
+		to = u->held - r;
+		if (r && to)
+			memmove(u->slot, u->slot + r, to * sizeof(*u->slot));
+		u->held = to;
+		return;
 	}
+	for (unsigned i = 0; i < u->held; i++)
+		if (u->slot[i].run || u->slot[i].chain)
+			u->slot[to++] = u->slot[i];
+	u->held = to;
 }
 
 /*
@@ -147,7 +174,7 @@ static struct mbuf *udp_take(struct jumbo_rx *rx, struct rx_udp *u,
 			     unsigned i, size_t len)
 {
 	struct udp_slot *sl = &u->slot[i];
-	unsigned np = (unsigned)((len + rx->page_size - 1) / rx->page_size);
+	unsigned np = (unsigned)((len + rx->page_size - 1) >> u->page_shift);
 	struct mbuf *m;
 
 	if (sl->run && u->short_of_runs && np < u->ppf &&
@@ -214,14 +241,15 @@ static int udp_recv(struct jumbo_rx *rx, struct mbuf **pkts, unsigned n,
 		    int timeout_ms)
 {
 	struct rx_udp *u = rx->priv;
-	unsigned want = n < u->nslots ? n : u->nslots, have, out = 0, busy = 0;
-	uint64_t now = 0;
+	unsigned want = n < u->nslots ? n : u->nslots, have, out = 0, kept = 0;
+	/* Only the sender or the kernel's time need the per-datagram look. */
+	int plain = !u->msg[0].msg_hdr.msg_name &&
+		    !u->msg[0].msg_hdr.msg_control;
+	uint64_t now = 0, bytes = 0;
 	int r;
 
 	/* Idle runs only for the empty slots: a run per slot at most. */
-	for (unsigned i = 0; i < u->nslots; i++)
-		busy += u->slot[i].run || u->slot[i].chain;
-	_jumbo_rx_runs_reclaim(u->runs, u->nslots - busy);
+	_jumbo_rx_runs_reclaim(u->runs, u->nslots - u->held);
 	have = udp_fill(rx, u, want);
 	if (have == 0)
 		return udp_drop(rx, u, timeout_ms);
@@ -249,28 +277,39 @@ static int udp_recv(struct jumbo_rx *rx, struct mbuf **pkts, unsigned n,
 		}
 		return -errno;
 	}
+	if (plain && r > 0)
+		now = _jumbo_rx_now();
 	for (unsigned i = 0; i < (unsigned)r; i++) {
 		struct msghdr *mh = &u->msg[i].msg_hdr;
 		size_t len = u->msg[i].msg_len;
+		struct mbuf *m = NULL;
 
-		if (mh->msg_flags & MSG_TRUNC) {
+		if (mh->msg_flags & MSG_TRUNC)
 			/* Longer than max_frame: never delivered as whole. */
 			RX_ADD(rx, truncated, 1);
-			continue;
-		}
-		if (len == 0) {
+		else if (len == 0)
 			/* Empty: the slot's pages stay for the next one. */
-			if ((pkts[out] = _jumbo_rx_empty(rx)))
-				udp_info(u, i, pkts[out++], &now);
+			m = _jumbo_rx_empty(rx);
+		else
+			m = udp_take(rx, u, i, len);
+		/* A slot still holding its buffer: a drop, or a copied frame. */
+		kept += u->slot[i].run || u->slot[i].chain;
+		if (!m)
 			continue;
+		if (plain) {
+			/* What _jumbo_rx_info would write: no sender, our time. */
+			m->m_pkthdr.rcv_tstmp = now;
+			m->m_pkthdr.rcv_flags = JUMBO_RCV_TS_USER;
+		} else {
+			udp_info(u, i, m, &now);
 		}
-		if (!(pkts[out] = udp_take(rx, u, i, len)))
-			continue;
-		udp_info(u, i, pkts[out++], &now);
-		RX_ADD(rx, bytes, len);
+		pkts[out++] = m;
+		bytes += len;
 	}
+	udp_compact(u, (unsigned)r, kept);
 	_jumbo_rx_runs_out(u->runs, u->runs_out);
 	u->runs_out = 0;
+	RX_ADD(rx, bytes, bytes);
 	RX_ADD(rx, packets, out);
 	return (int)out;
 }
@@ -281,7 +320,7 @@ static void udp_close(struct jumbo_rx *rx)
 
 	if (!u)
 		return;
-	for (unsigned i = 0; u->slot && i < u->nslots; i++) {
+	for (unsigned i = 0; u->slot && i < u->held; i++) {
 		if (u->slot[i].run)
 			_jumbo_rx_run_keep(u->runs, u->slot[i].run);
 		m_freem(u->slot[i].chain);
@@ -329,5 +368,17 @@ int _jumbo_rx_udp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 	u->name = calloc(u->nslots, sizeof(*u->name));
 	if (!u->runs || !u->slot || !u->msg || !u->iov || !u->ctl || !u->name)
 		return _jumbo_rx_fail(-ENOMEM, "out of memory");
+	/* A power of two, as every pool page size. */
+	u->page_shift = (unsigned)__builtin_ctzl(rx->page_size);
+	/* Each msghdr's pointers are its slot's for good (see rx_udp). */
+	for (unsigned i = 0; i < u->nslots; i++) {
+		struct msghdr *mh = &u->msg[i].msg_hdr;
+
+		mh->msg_iov = &u->iov[(size_t)i * u->ppf];
+		if (!(rx->flags & JUMBO_RX_NOSRC))
+			mh->msg_name = &u->name[i];
+		if (_jumbo_rx_kernel_tstamp(rx))
+			mh->msg_control = u->ctl[i];
+	}
 	return 0;
 }
