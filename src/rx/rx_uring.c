@@ -105,6 +105,7 @@ struct rx_uring {
 	unsigned live;        /* atomic: runs out after the close */
 	struct jumbo_pool *pool;
 	size_t page_size;
+	unsigned page_shift;  /* log2(page_size): no division per frame */
 	struct uring_run *run;
 	vm_page_t *pgs;       /* entries * k descriptors, run[i].pg */
 	char sink[64];
@@ -324,7 +325,7 @@ static struct mbuf *uring_chain(struct jumbo_rx *rx, struct rx_uring *u,
 				int bid, size_t len)
 {
 	struct uring_run *r = &u->run[bid];
-	unsigned np = (unsigned)((len + u->page_size - 1) / u->page_size);
+	unsigned np = (unsigned)((len + u->page_size - 1) >> u->page_shift);
 	struct mbuf *m;
 
 	/*
@@ -606,6 +607,8 @@ int _jumbo_rx_uring_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 	u->entries = ent;
 	u->pool = rx->pool;
 	u->page_size = rx->page_size;
+	/* A power of two, as every pool page size. */
+	u->page_shift = (unsigned)__builtin_ctzl(rx->page_size);
 	/* A header page, then max_frame on whole pages (MSG_TRUNC says when
 	 * a datagram was longer). */
 	u->k = 1 + (unsigned)((rx->max_frame + rx->page_size - 1) / rx->page_size);
