@@ -160,6 +160,16 @@ JUMBO_HIDDEN int _jumbo_shm_free_bulk(struct jumbo_pool *p, void *const *addrs,
 JUMBO_HIDDEN unsigned _jumbo_cache_take(struct jumbo_pool *p,
 					struct jumbo_cache *c, void **out,
 					unsigned k, uint32_t from, uint32_t to);
+/*
+ * And cache.c's free kernel: the addresses a[0..k) while they are a run of
+ * page starts one page apart whose words read from, a chunk of SHM_RUN at
+ * a time, each checked before any is changed: how many (a multiple of
+ * SHM_RUN, 0 when k < SHM_RUN), each now to, its frame in o[0..).
+ */
+#define SHM_RUN 32u /* cache.c's CHUNK */
+JUMBO_HIDDEN unsigned _jumbo_give_run(struct jumbo_pool *p, void *const *a,
+				      frame_t *o, unsigned k, uint32_t from,
+				      uint32_t to);
 
 /*
  * True and *fp = a frame, now ALLOC|me; false when the general path must
