@@ -731,16 +731,30 @@ KERNEL_INLINE void st_load(v32 *s, const uint32_t *w)
 		(*s)[q] = __atomic_load_n(&w[q], __ATOMIC_RELAXED);
 }
 
-/* The L32 state words from w become v. */
-KERNEL_INLINE void st_fill(uint32_t *w, uint32_t v)
+/*
+ * The L32 state words from w become v; *x is v in every lane.  Stored
+ * through a vector type of the words' alignment, not memcpy: with v a
+ * variable, GCC 12 made memcpy's store 32 byte stores (the bytes of v,
+ * merged as a memset would be), four times a named pool's batch free.
+ */
+typedef uint32_t v32_store
+	__attribute__((vector_size(VB), aligned(4), may_alias));
+
+KERNEL_INLINE void st_fill_v(uint32_t *w, const v32 *x, uint32_t v)
 {
 	if (RUN_WIDE) {
-		v32 x = (v32){ 0 } + v;
-		memcpy(w, &x, sizeof(x));
+		*(v32_store *)(void *)w = *x;
 		return;
 	}
 	for (unsigned q = 0; q < L32; q++)
 		__atomic_store_n(&w[q], v, __ATOMIC_RELAXED);
+}
+
+KERNEL_INLINE void st_fill(uint32_t *w, uint32_t v)
+{
+	v32 x = (v32){ 0 } + v;
+
+	st_fill_v(w, &x, v);
 }
 
 #if RUN_WIDE && defined(__x86_64__) && !defined(__AVX2__)
@@ -866,7 +880,7 @@ KERNEL_INLINE unsigned give_run_body(uint32_t *state, void *const *a,
 	uintptr_t a0 = (uintptr_t)a[0], step = (uintptr_t)a[1] - a0;
 	uintptr_t page = (uintptr_t)1 << shift;
 	v64 want[CHUNK / L64], y, bad;
-	v32 f, s, sb;
+	v32 f, s, sb, tov = (v32){ 0 } + to;
 	unsigned i;
 
 	if (step != page && step != -page)
@@ -901,7 +915,7 @@ KERNEL_INLINE unsigned give_run_body(uint32_t *state, void *const *a,
 		if (v_any(&bad, avx2))
 			break;
 		for (unsigned b = 0; b < CHUNK / L32; b++) {
-			st_fill(w + b * L32, to);
+			st_fill_v(w + b * L32, &tov, to);
 			memcpy(o + i + b * L32, &f, sizeof(f));
 			f += L32 * d;
 		}
