@@ -655,9 +655,9 @@ bool _jumbo_shm_take_run(struct jumbo_pool *p, unsigned n, frame_t *first)
  *             or another free loses neither (of two frees, one gets
  *             EALREADY).
  *
- * The short cuts (shm_int.h, inlined into cache.c's entries) take the
- * thread's cache from its own pointer and make the first two changes;
- * the general paths below do everything else.
+ * The short cuts (shm_int.h, inlined into cache.c's and pool.c's
+ * entries) take the thread's cache from its own pointer and make the
+ * first two changes; the general paths below do everything else.
  */
 
 /*

@@ -129,7 +129,8 @@ JUMBO_HIDDEN void _jumbo_shm_leave(struct jumbo_pool *p);
  * The short cuts of a named pool, inlined at the top of cache.c's
  * _jumbo_alloc_slow and _jumbo_free_slow, which the private pool's inline
  * paths call whenever their own test fails (it always does on a named
- * pool's words, which carry an owner).  They are the private pool's
+ * pool's words, which carry an owner), and the allocation's also on that
+ * failing side in jumbo_pool_alloc (pool.c), which saves it the call.  They are the private pool's
  * paths with this process's words for constants: the thread's cache of
  * the named pool it used last (tls.shm_last); an allocation takes the
  * page on top if it reads FREE|me and makes it ALLOC|me, a free takes a
