@@ -31,6 +31,6 @@ common="-O2 -g -fPIC -shared -fvisibility=hidden -I$src -I$support $cflags"
 	$(pkg-config --static --libs-only-other --libs-only-l jumbo | sed 's/-ljumbo//')
 # A named pool against a private one, as a program links the shared
 # library: only the installed header, no harness.
-# shellcheck disable=SC2086
+# shellcheck disable=SC2086,SC2046 # word splitting of the flags is intended
 "$cc" "$@" -O2 -g $cflags -o "$out/named_pair" "$src/user/named_pair.c" \
 	$(pkg-config --libs jumbo) $(pkg-config --variable=rpath jumbo)
