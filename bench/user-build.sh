@@ -7,7 +7,9 @@
 #
 # OUT_DIR gets libjb_user.so (linked with -ljumbo: the shared library)
 # and libjb_user_static.so (libjumbo.a linked in, its symbols kept
-# private).  CFLAGS are the build's extra flags (sanitizers), nothing else.
+# private), and named_pair (user/named_pair.c, a program of its own
+# linked with -ljumbo).  CFLAGS are the build's extra flags (sanitizers),
+# nothing else.
 set -eu
 build=$1 prefix=$2 src=$3 support=$4 out=$5 cc=$6
 shift 6
@@ -27,3 +29,8 @@ common="-O2 -g -fPIC -shared -fvisibility=hidden -I$src -I$support $cflags"
 "$cc" "$@" $common -o "$out/libjb_user_static.so" "$src/user/seed_user.c" \
 	"$src/sys.c" -Wl,--exclude-libs,ALL "$libdir/libjumbo.a" \
 	$(pkg-config --static --libs-only-other --libs-only-l jumbo | sed 's/-ljumbo//')
+# A named pool against a private one, as a program links the shared
+# library: only the installed header, no harness.
+# shellcheck disable=SC2086,SC2046 # word splitting of the flags is intended
+"$cc" "$@" -O2 -g $cflags -o "$out/named_pair" "$src/user/named_pair.c" \
+	$(pkg-config --libs jumbo) $(pkg-config --variable=rpath jumbo)

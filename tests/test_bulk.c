@@ -8,7 +8,9 @@
  * The same on a named pool, whose batch path is its own (shm.c), and
  * there also two processes freeing the same batch of a third process's
  * pages at once: each page is freed by one of them, the other told
- * EALREADY, and none is handed out twice after.  Randomized where the bad entry sits: the seed is printed
+ * EALREADY, and none is handed out twice after; and a burst of this
+ * process's runs with another process's pages among them, freed whole.
+ * Randomized where the bad entry sits: the seed is printed
  * and taken as the first argument.
  */
 #include "check.h"
@@ -376,6 +378,84 @@ static void cross_process_double_free(const char *name, uint64_t *seed)
 	munmap(r, sizeof(*r));
 }
 
+/*
+ * A named pool's batch free takes its own pages a run at a time with plain
+ * stores, and another process's by compare-and-swap: a burst of runs of
+ * this process's pages with some of them another process's (adopted by a
+ * child, which then waits) must still be freed whole, each page once,
+ * and a double free among them refused as before.  Random pages and
+ * counts each round.
+ */
+struct mixed {
+	vm_paddr_t iova[8]; /* each process maps the pool where it likes */
+	unsigned n;      /* pages the child is to adopt */
+	unsigned round;  /* the round whose pages it adopts */
+	unsigned done;   /* the round it has adopted */
+};
+
+static void mixed_child(struct mixed *m, const char *name)
+{
+	struct jumbo_pool *hp;
+
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() == 1 ||
+	    !(hp = jumbo_pool_attach(name, 0)))
+		_exit(2);
+	for (unsigned round = 1; round <= 20; round++) {
+		spin_until(&m->round, round, 0);
+		for (unsigned i = 0; i < m->n; i++)
+			if (jumbo_pool_adopt(hp, jumbo_pool_iova_to_addr(
+						     hp, m->iova[i])) != 0)
+				_exit(4);
+		/* Release: the pages are the child's before the free. */
+		__atomic_store_n(&m->done, round, __ATOMIC_RELEASE);
+	}
+	/* Round 21: every page is back; leave owning none. */
+	spin_until(&m->round, 21, 0);
+	_exit(jumbo_pool_destroy(hp) == 0 ? 0 : 3);
+}
+
+static void mixed_owners(const char *name, uint64_t *seed)
+{
+	struct mixed *m = mmap(NULL, sizeof(*m), PROT_READ | PROT_WRITE,
+			       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	int status;
+	pid_t pid;
+
+	REQUIRE(m != MAP_FAILED);
+	memset(m, 0, sizeof(*m));
+	fflush(NULL);
+	REQUIRE((pid = fork()) >= 0);
+	if (pid == 0)
+		mixed_child(m, name);
+	for (unsigned round = 1; round <= 20; round++) {
+		unsigned r = (unsigned)(rnd(seed) % BURST);
+
+		take();
+		unsigned at = (unsigned)(rnd(seed) % BURST);
+		m->n = 1 + (unsigned)(rnd(seed) % 8);
+		/* Distinct pages (61 is prime to BURST): in runs and across. */
+		for (unsigned i = 0; i < m->n; i++)
+			m->iova[i] = jumbo_pool_iova(pool, v[(at + i * 61) % BURST]);
+		/* Release: the addresses before the child takes them. */
+		__atomic_store_n(&m->round, round, __ATOMIC_RELEASE);
+		spin_until(&m->done, round, pid);
+		if (round % 2) {
+			CHECK_EQ(jumbo_pool_free_bulk(pool, v, BURST), 0);
+		} else {
+			/* and a double free among them: still caught */
+			CHECK_EQ(jumbo_pool_free(pool, v[r]), 0);
+			CHECK_EQ(jumbo_pool_free_bulk(pool, v, BURST), -EALREADY);
+		}
+		CHECK_EQ(in_use(), 0);
+		check_whole("a burst with another process's pages");
+	}
+	/* Release: the child may leave. */
+	__atomic_store_n(&m->round, 21, __ATOMIC_RELEASE);
+	REQUIRE(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	munmap(m, sizeof(*m));
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t seed = test_seed(argc, argv, "bulk");
@@ -402,6 +482,7 @@ int main(int argc, char **argv)
 	}
 	REQUIRE(pool != NULL);
 	bad_entries(&seed);
+	mixed_owners(name, &seed);
 	cross_process_double_free(name, &seed);
 	CHECK_EQ(jumbo_pool_destroy(pool), 0);
 	return check_done("bulk");

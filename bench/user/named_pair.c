@@ -3,7 +3,9 @@
  * them: against the installed headers and libjumbo.so through pkg-config.
  * Not one of jumbo-bench's peers (its jumbo-pool and jumbo-shpool peers
  * link libjumbo.a); the ratio named/private of the two, alternated in one
- * run, is what a program linking the shared library gets.
+ * run, is what a program linking the shared library gets.  The build
+ * makes it with the jumbo-user peers (user-build.sh), as
+ * BUILD/bench/named_pair; by hand:
  *
  *   cmake --install build-bench --prefix /tmp/inst
  *   export PKG_CONFIG_PATH=/tmp/inst/lib/pkgconfig

@@ -673,6 +673,7 @@ static frame_t alloc_slow(struct jumbo_pool *p)
  * page-by-page order catches is missed.
  */
 #define CHUNK 32
+_Static_assert(CHUNK == SHM_RUN, "shm.c's batch free goes a chunk at a time");
 
 /*
  * The runs' vectors: GCC's generic vectors of VB bytes, frame numbers and
@@ -692,9 +693,10 @@ static frame_t alloc_slow(struct jumbo_pool *p)
  * to pages this thread owns (its cache's, or the caller's to free), so no
  * other thread writes them, but for statistics readers and the second
  * copy of a twin, which see the old or the new word, as with the relaxed
- * stores.  (A named pool uses only the allocation's kernel, on FREE|me
- * words, which have this thread as their one writer too: shm.c; its free
- * changes words others may change at once, by compare-and-swap.)
+ * stores.  (A named pool uses them on the words of this process's own
+ * pages, FREE|me to ALLOC|me and back, which have the one writer the
+ * single calls' plain stores assume too: shm.c; another process's pages
+ * are freed by compare-and-swap, never here.)
  * ThreadSanitizer, which cannot see that, gets relaxed atomics.
  */
 #if defined(__SANITIZE_THREAD__)
@@ -729,16 +731,30 @@ KERNEL_INLINE void st_load(v32 *s, const uint32_t *w)
 		(*s)[q] = __atomic_load_n(&w[q], __ATOMIC_RELAXED);
 }
 
-/* The L32 state words from w become v. */
-KERNEL_INLINE void st_fill(uint32_t *w, uint32_t v)
+/*
+ * The L32 state words from w become v; *x is v in every lane.  Stored
+ * through a vector type of the words' alignment, not memcpy: with v a
+ * variable, GCC 12 made memcpy's store 32 byte stores (the bytes of v,
+ * merged as a memset would be), four times a named pool's batch free.
+ */
+typedef uint32_t v32_store
+	__attribute__((vector_size(VB), aligned(4), may_alias));
+
+KERNEL_INLINE void st_fill_v(uint32_t *w, const v32 *x, uint32_t v)
 {
 	if (RUN_WIDE) {
-		v32 x = (v32){ 0 } + v;
-		memcpy(w, &x, sizeof(x));
+		*(v32_store *)(void *)w = *x;
 		return;
 	}
 	for (unsigned q = 0; q < L32; q++)
 		__atomic_store_n(&w[q], v, __ATOMIC_RELAXED);
+}
+
+KERNEL_INLINE void st_fill(uint32_t *w, uint32_t v)
+{
+	v32 x = (v32){ 0 } + v;
+
+	st_fill_v(w, &x, v);
 }
 
 #if RUN_WIDE && defined(__x86_64__) && !defined(__AVX2__)
@@ -849,20 +865,22 @@ KERNEL_INLINE unsigned take_run_body(uint32_t *state, const frame_t *t,
 
 /*
  * Free: the addresses a[0..), at most k of them (k >= CHUNK), while they
- * are a run of page starts of the pool, one page apart, each ALLOC: how
- * many, a multiple of CHUNK, each now FREE with its frame in o[0..).  The
- * first address is checked as a single free's is; the others, one page
- * apart each and bounded by the pool's ends, can only be page starts
- * inside the pool too.
+ * are a run of page starts of the pool, one page apart, each reading
+ * from: how many, a multiple of CHUNK, each now to with its frame in
+ * o[0..).  The first address is checked as a single free's is; the
+ * others, one page apart each and bounded by the pool's ends, can only be
+ * page starts inside the pool too.  from and to are ALLOC and FREE, with
+ * the owner in a named pool (its own pages: one writer, shm.c).
  */
 KERNEL_INLINE unsigned give_run_body(uint32_t *state, void *const *a,
 				     frame_t *o, unsigned k, uintptr_t base,
-				     size_t npages, unsigned shift, bool avx2)
+				     size_t npages, unsigned shift,
+				     uint32_t from, uint32_t to, bool avx2)
 {
 	uintptr_t a0 = (uintptr_t)a[0], step = (uintptr_t)a[1] - a0;
 	uintptr_t page = (uintptr_t)1 << shift;
 	v64 want[CHUNK / L64], y, bad;
-	v32 f, s, sb;
+	v32 f, s, sb, tov = (v32){ 0 } + to;
 	unsigned i;
 
 	if (step != page && step != -page)
@@ -890,14 +908,14 @@ KERNEL_INLINE unsigned give_run_body(uint32_t *state, void *const *a,
 		sb = (v32){ 0 };
 		for (unsigned b = 0; b < CHUNK / L32; b++) {
 			st_load(&s, w + b * L32);
-			sb |= s ^ JUMBO_PG_ALLOC;
+			sb |= s ^ from;
 		}
 		memcpy(&y, &sb, sizeof(y));
 		bad |= y;
 		if (v_any(&bad, avx2))
 			break;
 		for (unsigned b = 0; b < CHUNK / L32; b++) {
-			st_fill(w + b * L32, JUMBO_PG_FREE);
+			st_fill_v(w + b * L32, &tov, to);
 			memcpy(o + i + b * L32, &f, sizeof(f));
 			f += L32 * d;
 		}
@@ -923,7 +941,16 @@ static inline unsigned take_run_base(RUN_ARGS_TAKE)
 
 static inline unsigned give_run_base(RUN_ARGS_GIVE)
 {
-	return give_run_body(state, a, o, k, base, npages, shift, false);
+	return give_run_body(state, a, o, k, base, npages, shift,
+			     JUMBO_PG_ALLOC, JUMBO_PG_FREE, false);
+}
+
+/* The same with the words as arguments, for a named pool's. */
+static inline unsigned give_words_base(RUN_ARGS_GIVE, uint32_t from,
+				       uint32_t to)
+{
+	return give_run_body(state, a, o, k, base, npages, shift, from, to,
+			     false);
 }
 
 #if RUN_AVX2
@@ -949,16 +976,27 @@ take_run_avx2(RUN_ARGS_TAKE)
 __attribute__((target("avx2"), noinline)) static unsigned
 give_run_avx2(RUN_ARGS_GIVE)
 {
-	return give_run_body(state, a, o, k, base, npages, shift, true);
+	return give_run_body(state, a, o, k, base, npages, shift,
+			     JUMBO_PG_ALLOC, JUMBO_PG_FREE, true);
+}
+
+__attribute__((target("avx2"), noinline)) static unsigned
+give_words_avx2(RUN_ARGS_GIVE, uint32_t from, uint32_t to)
+{
+	return give_run_body(state, a, o, k, base, npages, shift, from, to,
+			     true);
 }
 
 #define take_run(...) \
 	(run_avx2 ? take_run_avx2(__VA_ARGS__) : take_run_base(__VA_ARGS__))
 #define give_run(...) \
 	(run_avx2 ? give_run_avx2(__VA_ARGS__) : give_run_base(__VA_ARGS__))
+#define give_words(...) \
+	(run_avx2 ? give_words_avx2(__VA_ARGS__) : give_words_base(__VA_ARGS__))
 #else
 #define take_run take_run_base
 #define give_run give_run_base
+#define give_words give_words_base
 #endif
 
 /*
@@ -1013,6 +1051,15 @@ unsigned _jumbo_cache_take(struct jumbo_pool *p, struct jumbo_cache *c,
 			   void **out, unsigned k, uint32_t from, uint32_t to)
 {
 	return cache_take(p, c, out, k, from, to);
+}
+
+unsigned _jumbo_give_run(struct jumbo_pool *p, void *const *a, frame_t *o,
+			 unsigned k, uint32_t from, uint32_t to)
+{
+	if (k < CHUNK)
+		return 0;
+	return give_words(p->state, a, o, k, (uintptr_t)p->head.ph_base,
+			  p->head.ph_npages, p->head.ph_shift, from, to);
 }
 
 unsigned jumbo_pool_alloc_bulk(struct jumbo_pool *p, void **addrs, unsigned n)

@@ -3,6 +3,7 @@
  * statistics.
  */
 #include "jumbo_int.h"
+#include "shm_int.h" /* a named pool's short cut */
 
 #include <jumbo/stat.h>
 
@@ -251,11 +252,18 @@ int jumbo_pool_destroy(struct jumbo_pool *p)
 
 /* ---- by address ---------------------------------------------------------- */
 
+/*
+ * A named pool's short cut is tried here too, after the private one
+ * failed, so that its allocation is one call from the program, as a
+ * private pool's is, rather than two (named_pair: the call and return
+ * were most of what a named pair paid over a private one).  The private
+ * pool's path is the instructions it was.
+ */
 void *jumbo_pool_alloc(struct jumbo_pool *p)
 {
 	frame_t f;
 
-	if (likely(_jumbo_alloc_fast(p, &f)))
+	if (likely(_jumbo_alloc_fast(p, &f)) || _jumbo_shm_alloc_fast(p, &f))
 		return fr_addr(p, f);
 	f = _jumbo_alloc_slow(p);
 	return f != NO_FRAME ? fr_addr(p, f) : NULL;

@@ -655,9 +655,9 @@ bool _jumbo_shm_take_run(struct jumbo_pool *p, unsigned n, frame_t *first)
  *             or another free loses neither (of two frees, one gets
  *             EALREADY).
  *
- * The short cuts (shm_int.h, inlined into cache.c's entries) take the
- * thread's cache from its own pointer and make the first two changes;
- * the general paths below do everything else.
+ * The short cuts (shm_int.h, inlined into cache.c's and pool.c's
+ * entries) take the thread's cache from its own pointer and make the
+ * first two changes; the general paths below do everything else.
  */
 
 /*
@@ -906,13 +906,15 @@ static void shm_cache_halve(struct jumbo_pool *p, struct jumbo_cache *c)
 /*
  * jumbo_pool_free_bulk on a named pool: each address is checked and
  * freed as jumbo_pool_free would, into the thread's cache of the pool
- * with the cache looked up once.  The process's own page (ALLOC|me)
- * becomes FREE|me with a plain store, as in the single free; another
- * plain allocated page (another owner, no hold, no flag) by
- * compare-and-swap, since another process may free, hold or reclaim it at
- * the same moment (of two frees of one page, one gets EALREADY), four at
- * a time where four are a run (free4).  A full cache gives its older half to the depot, as
- * _jumbo_shm_cache_put does.  The first entry that
+ * with the cache looked up once.  The process's own pages (ALLOC|me)
+ * become FREE|me with plain stores, as in the single free: where they
+ * are a run, 32 at a time by cache.c's kernel (a chunk's addresses and
+ * words all checked before any word changes), else one by one.  Another
+ * plain allocated page (another owner, no hold, no flag) is freed by
+ * compare-and-swap, since another process may free, hold or reclaim it
+ * at the same moment (of two frees of one page, one gets EALREADY), four
+ * at a time where four are a run (free4).  A full cache gives its older
+ * half to the depot, as _jumbo_shm_cache_put does.  The first entry that
  * is anything else, and the entries after it, take the general path,
  * which says why: the first error is returned, the bad entries left
  * alone.
@@ -925,55 +927,70 @@ int _jumbo_shm_free_bulk(struct jumbo_pool *p, void *const *addrs, unsigned n)
 
 	if (likely(_jumbo_tls_shm(p, &c))) {
 		uint32_t w_free = p->shm->w_free, w_alloc = p->shm->w_alloc;
-		unsigned len = c->f.len;
+		unsigned len = c->f.len, cap = c->f.cap, end, k, r;
 		uint64_t frees = c->f.frees;
+		bool stop = false;
 
-		for (; i < n; i++) {
-			frame_t f;
-			uint32_t w;
-
-			if (unlikely(fr_of(p, addrs[i], true, &f) != 0))
-				break;
-			/*
-			 * Our own page (ALLOC|me): a load and a plain store,
-			 * as the single free's short cut does (one writer:
-			 * this process; jumbo_pool(3) BUGS says what a race
-			 * with another freer of it then misses).
-			 */
-			w = fr_load(p, f);
-			if (likely(w == w_alloc)) {
-				if (unlikely(len == c->f.cap)) {
-					c->f.len = len;
-					shm_cache_halve(p, c);
-					len = c->f.len;
-				}
-				fr_store(p, f, w_free);
-				c->objs[len++] = f;
-				continue;
-			}
-#if SHM_CAS4
-			if (likely(cas4_ok) && n - i >= 4) {
-				if (unlikely(c->f.cap - len < 4)) {
-					c->f.len = len;
-					shm_cache_halve(p, c);
-					len = c->f.len;
-				}
-				if (free4(p, addrs + i, f, c->objs + len, w_free)) {
-					len += 4;
-					i += 3;
-					continue;
-				}
-			}
-#endif
-			if (unlikely((w & ~PG_OWNER_MASK) != JUMBO_PG_ALLOC) ||
-			    unlikely(!fr_cas(p, f, &w, w_free)))
-				break;
-			if (unlikely(len == c->f.cap)) {
+		while (i < n && !stop) {
+			if (unlikely(len == cap)) {
 				c->f.len = len;
 				shm_cache_halve(p, c);
 				len = c->f.len;
 			}
-			c->objs[len++] = f;
+			k = n - i < cap - len ? n - i : cap - len;
+			r = _jumbo_give_run(p, addrs + i, c->objs + len, k,
+					    w_alloc, w_free);
+			if (r) {
+				i += r;
+				len += r;
+				continue;
+			}
+			/* Not on a run: up to a chunk page by page. */
+			end = n - i > SHM_RUN ? i + SHM_RUN : n;
+			for (; i < end; i++) {
+				frame_t f;
+				uint32_t w;
+
+				if (unlikely(fr_of(p, addrs[i], true, &f) != 0)) {
+					stop = true;
+					break;
+				}
+				if (unlikely(len == cap)) {
+					c->f.len = len;
+					shm_cache_halve(p, c);
+					len = c->f.len;
+				}
+				/*
+				 * Our own page (ALLOC|me): a load and a plain
+				 * store, as the single free's short cut does
+				 * (one writer: this process; jumbo_pool(3) BUGS
+				 * says what a race with another freer of it
+				 * then misses).
+				 */
+				w = fr_load(p, f);
+				if (likely(w == w_alloc)) {
+					fr_store(p, f, w_free);
+					c->objs[len++] = f;
+					continue;
+				}
+#if SHM_CAS4
+				if (likely(cas4_ok) && n - i >= 4 &&
+				    cap - len >= 4 &&
+				    free4(p, addrs + i, f, c->objs + len,
+					  w_free)) {
+					len += 4;
+					i += 3;
+					continue;
+				}
+#endif
+				if (unlikely((w & ~PG_OWNER_MASK) !=
+					     JUMBO_PG_ALLOC) ||
+				    unlikely(!fr_cas(p, f, &w, w_free))) {
+					stop = true;
+					break;
+				}
+				c->objs[len++] = f;
+			}
 		}
 		c->f.len = len;
 		__atomic_store_n(&c->f.frees, frees + i, __ATOMIC_RELAXED);

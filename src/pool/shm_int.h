@@ -129,7 +129,8 @@ JUMBO_HIDDEN void _jumbo_shm_leave(struct jumbo_pool *p);
  * The short cuts of a named pool, inlined at the top of cache.c's
  * _jumbo_alloc_slow and _jumbo_free_slow, which the private pool's inline
  * paths call whenever their own test fails (it always does on a named
- * pool's words, which carry an owner).  They are the private pool's
+ * pool's words, which carry an owner), and the allocation's also on that
+ * failing side in jumbo_pool_alloc (pool.c), which saves it the call.  They are the private pool's
  * paths with this process's words for constants: the thread's cache of
  * the named pool it used last (tls.shm_last); an allocation takes the
  * page on top if it reads FREE|me and makes it ALLOC|me, a free takes a
@@ -160,6 +161,16 @@ JUMBO_HIDDEN int _jumbo_shm_free_bulk(struct jumbo_pool *p, void *const *addrs,
 JUMBO_HIDDEN unsigned _jumbo_cache_take(struct jumbo_pool *p,
 					struct jumbo_cache *c, void **out,
 					unsigned k, uint32_t from, uint32_t to);
+/*
+ * And cache.c's free kernel: the addresses a[0..k) while they are a run of
+ * page starts one page apart whose words read from, a chunk of SHM_RUN at
+ * a time, each checked before any is changed: how many (a multiple of
+ * SHM_RUN, 0 when k < SHM_RUN), each now to, its frame in o[0..).
+ */
+#define SHM_RUN 32u /* cache.c's CHUNK */
+JUMBO_HIDDEN unsigned _jumbo_give_run(struct jumbo_pool *p, void *const *a,
+				      frame_t *o, unsigned k, uint32_t from,
+				      uint32_t to);
 
 /*
  * True and *fp = a frame, now ALLOC|me; false when the general path must
