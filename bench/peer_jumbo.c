@@ -91,6 +91,17 @@ static size_t bench_cache_size(void)
 	return e && *e ? (size_t)strtoul(e, NULL, 0) : 0;
 }
 
+/*
+ * JUMBO_BENCH_RESERVE=N: the pools' cold reserve in pages (default: the
+ * library's, JUMBO_RESERVE_AUTO), to measure what it does (bench/README.md).
+ */
+static size_t bench_reserve(void)
+{
+	const char *e = getenv("JUMBO_BENCH_RESERVE");
+
+	return e && *e ? (size_t)strtoul(e, NULL, 0) : JUMBO_RESERVE_AUTO;
+}
+
 static struct jumbo_pool *pool_make(const char *name, size_t init,
 				    size_t max)
 {
@@ -98,6 +109,7 @@ static struct jumbo_pool *pool_make(const char *name, size_t init,
 
 	jumbo_pool_params_init(&p);
 	p.cache_size = bench_cache_size();
+	p.reserve_pages = bench_reserve();
 	p.name = name;
 	p.init_pages = init;
 	p.max_pages = max;

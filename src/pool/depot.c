@@ -98,16 +98,19 @@ static void note_out(struct jumbo_pool *p, size_t n)
 }
 
 /*
- * Commit the next growth step.  Lock held.  0, or -ENOMEM at the cap, or
- * what the kernel said.  The new frames' descriptors are written here: the
- * descriptor array is reserved for the cap but only touched as it grows.
+ * Commit at least want more frames, in whole growth steps, fewer only at
+ * the cap.  Lock held.  0, or -ENOMEM at the cap, or what the kernel said.
+ * The new frames' descriptors are written here: the descriptor array is
+ * reserved for the cap but only touched as it grows.
  */
-static int grow(struct jumbo_pool *p)
+static int grow(struct jumbo_pool *p, size_t want)
 {
 	size_t first = p->committed, step = p->grow_pages;
 
 	if (first >= p->head.ph_npages)
 		return -ENOMEM;
+	if (want > step)
+		step = (want + p->grow_pages - 1) / p->grow_pages * p->grow_pages;
 	if (step > p->head.ph_npages - first)
 		step = p->head.ph_npages - first;
 	int err = _jumbo_commit(p, first, step);
@@ -122,21 +125,73 @@ static int grow(struct jumbo_pool *p)
 	__atomic_store_n(&p->committed, first + step, __ATOMIC_RELEASE);
 	/* The same for the public head, read by the inline translation. */
 	__atomic_store_n(&p->head.ph_committed, first + step, __ATOMIC_RELEASE);
-	ctr_add(&p->ctr.grows, 1);
+	/* Counted in steps, as jumbo_pool(3) says, however many one call made. */
+	ctr_add(&p->ctr.grows, (step + p->grow_pages - 1) / p->grow_pages);
 	return 0;
 }
 
 /*
- * Lock held.  Fresh frames into out[*got..n), committing the next growth
- * step first if none are left; false if growth was refused.
+ * Lock held.  Fresh frames into out[*got..n), committing more first if
+ * none are left; false if growth was refused.
  */
 static bool carve(struct jumbo_pool *p, frame_t *out, unsigned *got, unsigned n)
 {
-	if (p->carved == p->committed && grow(p) != 0)
+	if (p->carved == p->committed && grow(p, n - *got) != 0)
 		return false;
 	while (*got < n && p->carved < p->committed)
 		out[(*got)++] = (frame_t)p->carved++;
 	return true;
+}
+
+/*
+ * The cold reserve.  A page freed on one core should come back to an
+ * allocating core only after its lines have left the other core's cache:
+ * so while the depot holds no more free pages than the reserve, fresh
+ * frames are handed out before any of its pages, and the depot's pages
+ * age behind them (figures at DEFAULT_RESERVE_BYTES, pool.c).  Pages trim
+ * holds count as free here: they come back.
+ *
+ * The pool grows for the reserve only to keep it on top of the most pages
+ * ever out of the depot at once (its working set): to that high water,
+ * counting the n pages now asked for, plus the reserve, plus a magazine,
+ * the spread of what the thread caches hold from one burst to the next
+ * of the same size.  Growing whenever the depot held no more than the
+ * reserve, as it once did, grew the pool by a step at every refill of an
+ * empty cache while the whole pool was smaller than the reserve (each new
+ * thread, each burst after a flush), up to the working set plus the
+ * reserve: a page-fault storm each time, at no time of the caller's
+ * choosing.  Now the pool grows for the reserve only when its working set
+ * rises, in one call, and a later burst of the same size, or a new thread
+ * doing what the last one did, finds its pages (tests/test_reserve.c).
+ */
+static size_t reserve_goal(const struct jumbo_pool *p, unsigned n)
+{
+	/* out is one short for a moment while a twin is loose. */
+	size_t hw = (p->out > 0 ? (size_t)p->out : 0) + n;
+
+	if (hw < p->high_water)
+		hw = p->high_water;
+	return hw + p->reserve;
+}
+
+/*
+ * Lock held.  Whether the reserve wants fresh frames for a take of n pages
+ * (the depot holds no more than it) and has them, after growing the pool
+ * to the reserve's goal if it is below it.  A refused growth (the cap, or
+ * the kernel) drops the reserve for good: the pool cannot hold more.
+ */
+static bool reserve_fresh(struct jumbo_pool *p, unsigned n)
+{
+	if (!p->reserve || p->depot_pages + p->trim_pages > p->reserve)
+		return false;
+	size_t goal = reserve_goal(p, n);
+	if (p->committed < goal) {
+		if (!p->nocache)
+			goal += p->mag_size;
+		if (grow(p, goal - p->committed) != 0)
+			p->reserve = 0;
+	}
+	return p->reserve && p->carved < p->committed;
 }
 
 /* Lock held.  Take up to n free pages from wherever the depot has them. */
@@ -153,21 +208,9 @@ again:
 		p->nspill--;
 		out[got++] = f;
 	}
-	/*
-	 * The reserve: while the depot holds no more free pages than it, new
-	 * frames come first, so that a page freed on one core comes back to
-	 * an allocating core only after the reserve has gone round, when its
-	 * lines have left the other core's cache (figures at
-	 * DEFAULT_RESERVE_BYTES, pool.c).  A failed growth (the cap, or the
-	 * kernel's refusal) drops the reserve for good: the pool cannot hold
-	 * more.  Pages trim holds count as free here: they come back.
-	 */
-	while (got < n && p->depot_pages + p->trim_pages <= p->reserve) {
-		if (!carve(p, out, &got, n)) {
-			p->reserve = 0;
-			break;
-		}
-	}
+	while (got < n && reserve_fresh(p, n))
+		while (got < n && p->carved < p->committed)
+			out[got++] = (frame_t)p->carved++;
 	while (got < n && p->full) {
 		struct jumbo_mag *m = p->full;
 		while (got < n && m->count) {
@@ -261,10 +304,20 @@ struct jumbo_mag *_jumbo_depot_take_full(struct jumbo_pool *p,
 		return NULL;
 	}
 	pthread_mutex_lock(&p->lock);
-	/* Below the reserve: let the caller grow the pool instead. */
-	struct jumbo_mag *m = p->full && p->depot_pages + p->trim_pages -
-						 p->full->count >= p->reserve
-				      ? full_pop(p) : NULL;
+	/*
+	 * Within the reserve, fresh frames come first (see reserve_fresh):
+	 * the caller takes them from _jumbo_depot_get.  Once none are left
+	 * and the pool holds its working set and the reserve, the depot's
+	 * pages are all there is.
+	 */
+	struct jumbo_mag *m = p->full;
+	if (m && p->reserve &&
+	    p->depot_pages + p->trim_pages - m->count < p->reserve &&
+	    (p->carved < p->committed ||
+	     p->committed < reserve_goal(p, m->count)))
+		m = NULL;
+	if (m)
+		full_pop(p);
 	if (m) {
 		p->depot_pages -= m->count;
 		note_out(p, m->count);
@@ -510,8 +563,8 @@ static bool run_from_list(struct jumbo_pool *p, unsigned n,
 /* Lock held: n fresh frames, committing more as needed. */
 static bool run_from_fresh(struct jumbo_pool *p, unsigned n, frame_t *first)
 {
-	while (p->committed - p->carved < n)
-		if (grow(p) != 0)
+	while (p->committed - p->carved < n) /* fewer at the cap */
+		if (grow(p, n - (p->committed - p->carved)) != 0)
 			return false;
 	*first = (frame_t)p->carved;
 	p->carved += n;
