@@ -13,6 +13,7 @@
  * worth of other pages have been handed out.
  */
 #include "check.h"
+#include "test_named.h"
 
 #include <jumbo/jumbo.h>
 
@@ -61,10 +62,29 @@ static void stats(struct jumbo_pool *p, struct jumbo_stats *st)
 	REQUIRE(jumbo_pool_stats(p, st) == 0);
 }
 
-static struct jumbo_pool *pool(size_t reserve)
+/*
+ * A private pool, or a named shared one (whose depot is a queue in the
+ * segment, with a reserve of its own, shm.c), of the default size.
+ */
+static struct jumbo_pool *pool(size_t reserve, bool named)
 {
 	struct jumbo_pool_params pp;
 
+	if (named) {
+		char nm[64];
+
+		snprintf(nm, sizeof(nm), "reserve-%d", (int)getpid());
+		jumbo_pool_params_init(&pp);
+		struct jumbo_pool *p = test_named_pool(nm, pp.max_pages,
+						       pp.grow_pages,
+						       pp.cache_size, true);
+		if (reserve != JUMBO_RESERVE_AUTO) {
+			CHECK_EQ(jumbo_pool_destroy(p), 0);
+			p = test_named_pool(nm, pp.max_pages, pp.grow_pages,
+					    pp.cache_size, false);
+		}
+		return p;
+	}
 	jumbo_pool_params_init(&pp);
 	pp.name = "reserve";
 	pp.reserve_pages = reserve;
@@ -73,10 +93,15 @@ static struct jumbo_pool *pool(size_t reserve)
 	return p;
 }
 
-/* Threads one after another, each a burst: only the first grows. */
-static void threads(size_t reserve)
+static const char *kind(bool named)
 {
-	struct jumbo_pool *p = pool(reserve);
+	return named ? "named" : "private";
+}
+
+/* Threads one after another, each a burst: only the first grows. */
+static void threads(size_t reserve, bool named)
+{
+	struct jumbo_pool *p = pool(reserve, named);
 	struct jumbo_stats st, first;
 
 	for (int t = 0; t < 8; t++) {
@@ -87,8 +112,8 @@ static void threads(size_t reserve)
 		REQUIRE(pthread_join(tid, NULL) == 0);
 		CHECK_EQ(b.failed, 0);
 		stats(p, &st);
-		printf("reserve: threads, reserve %s: after thread %d: %llu "
-		       "committed, %llu growth steps\n",
+		printf("reserve: %s, threads, reserve %s: after thread %d: "
+		       "%llu committed, %llu growth steps\n", kind(named),
 		       reserve ? "auto" : "0", t,
 		       (unsigned long long)st.committed,
 		       (unsigned long long)st.grows);
@@ -109,9 +134,9 @@ static void threads(size_t reserve)
  * size grows the pool, a larger one may, and none of the same size again,
  * trimmed or not.
  */
-static void bursts(void)
+static void bursts(bool named)
 {
-	struct jumbo_pool *p = pool(JUMBO_RESERVE_AUTO);
+	struct jumbo_pool *p = pool(JUMBO_RESERVE_AUTO, named);
 	struct jumbo_stats st, first;
 	unsigned sizes[] = { BURST, 4 * BURST };
 
@@ -127,11 +152,17 @@ static void bursts(void)
 			CHECK_EQ(st.committed, first.committed);
 			CHECK_EQ(st.grows, first.grows);
 		}
-		printf("reserve: bursts of %u: %llu committed, %llu growth "
-		       "steps\n", sizes[k], (unsigned long long)st.committed,
+		printf("reserve: %s, bursts of %u: %llu committed, %llu "
+		       "growth steps\n", kind(named), sizes[k],
+		       (unsigned long long)st.committed,
 		       (unsigned long long)st.grows);
 	}
-	/* Trimmed pages come back before the pool grows. */
+	/* Trimmed pages come back before the pool grows (a named pool's
+	 * depot is not trimmed: its queue is shared). */
+	if (named) {
+		CHECK_EQ(jumbo_pool_destroy(p), 0);
+		return;
+	}
 	CHECK(jumbo_pool_trim(p, 0) > 0);
 	CHECK_EQ(burst(p, 4 * BURST), 0);
 	jumbo_pool_flush_cache(p);
@@ -207,9 +238,11 @@ static void order(void)
 
 int main(void)
 {
-	threads(JUMBO_RESERVE_AUTO);
-	threads(0);
-	bursts();
+	for (int named = 0; named < 2; named++) {
+		threads(JUMBO_RESERVE_AUTO, named);
+		threads(0, named);
+		bursts(named);
+	}
 	order();
 	return check_done("reserve");
 }

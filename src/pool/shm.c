@@ -418,13 +418,15 @@ static void note_out(struct jumbo_shm_ctl *c, uint64_t n)
  * already (map_object); the file gets their memory, this process its
  * populated mapping, and the words become FREE before committed says so.
  */
-static int grow(struct jumbo_pool *p, struct jumbo_shm *s)
+static int grow(struct jumbo_pool *p, struct jumbo_shm *s, uint64_t want)
 {
 	struct jumbo_shm_ctl *c = s->ctl;
-	uint64_t first = c->committed, step = s->hdr->grow_pages;
+	uint64_t first = c->committed, unit = s->hdr->grow_pages, step = unit;
 
 	if (first >= s->cap)
 		return -ENOMEM;
+	if (want > step)
+		step = (want + unit - 1) / unit * unit;
 	if (step > s->cap - first)
 		step = s->cap - first;
 	int err = _jumbo_commit(p, first, step);
@@ -437,8 +439,9 @@ static int grow(struct jumbo_pool *p, struct jumbo_shm *s)
 		fr_store(p, (frame_t)i, JUMBO_PG_FREE);
 	/* Release: the words above before the frames are counted. */
 	__atomic_store_n(&c->committed, first + step, __ATOMIC_RELEASE);
-	__atomic_fetch_add(&c->grows, 1, __ATOMIC_RELAXED);
-	ctr_add(&p->ctr.grows, 1);
+	/* Counted in steps, as jumbo_pool(3) says, however many one call made. */
+	__atomic_fetch_add(&c->grows, (step + unit - 1) / unit, __ATOMIC_RELAXED);
+	ctr_add(&p->ctr.grows, (step + unit - 1) / unit);
 	return 0;
 }
 
@@ -452,7 +455,7 @@ static bool carve(struct jumbo_pool *p, struct jumbo_shm *s, frame_t *out,
 {
 	struct jumbo_shm_ctl *c = s->ctl;
 
-	if (c->carved >= c->committed && grow(p, s) != 0)
+	if (c->carved >= c->committed && grow(p, s, n - *got) != 0)
 		return false;
 	while (*got < n && c->carved < c->committed) {
 		frame_t f = (frame_t)c->carved++;
@@ -460,6 +463,32 @@ static bool carve(struct jumbo_pool *p, struct jumbo_shm *s, frame_t *out,
 		out[(*got)++] = f;
 	}
 	return true;
+}
+
+/*
+ * Lock held.  Whether the cold reserve wants fresh frames for a take of n
+ * pages and has them: depot.c's rule (reserve_fresh() there, which says
+ * why), with the queue for the depot.  The pool grows for the reserve
+ * only to its working set (the most pages ever out of the queue, this
+ * take counted) plus the reserve plus a cache's worth, in one call, so
+ * that a later burst of the same size, or a new thread or process doing
+ * what the last did, finds its pages instead of growing again.  A refused
+ * growth drops the reserve for good.
+ */
+static bool reserve_fresh(struct jumbo_pool *p, struct jumbo_shm *s,
+			  unsigned n)
+{
+	struct jumbo_shm_ctl *c = s->ctl;
+
+	if (!c->reserve || c->tail - c->head > c->reserve)
+		return false;
+	uint64_t hw = (c->out > 0 ? (uint64_t)c->out : 0) + n;
+	if (hw < c->high_water)
+		hw = c->high_water;
+	uint64_t goal = hw + c->reserve + p->mag_size;
+	if (c->committed < goal && grow(p, s, goal - c->committed) != 0)
+		c->reserve = 0;
+	return c->reserve && c->carved < c->committed;
 }
 
 void _jumbo_shm_enqueue(struct jumbo_shm *s, frame_t f)
@@ -499,11 +528,9 @@ static unsigned shm_get(struct jumbo_pool *p, frame_t *out, unsigned n,
 		return 0;
 	}
 	c->dirty = 1;
-	while (grow_ok && got < n && c->tail - c->head <= c->reserve)
-		if (!carve(p, s, out, &got, n, w)) {
-			c->reserve = 0;
-			break;
-		}
+	/* carve() grows nothing here: reserve_fresh() left frames. */
+	while (grow_ok && got < n && reserve_fresh(p, s, n))
+		carve(p, s, out, &got, n, w);
 	uint64_t committed = c->committed, h = c->head, t = c->tail;
 	size_t i = (size_t)(h % s->cap);
 	if (t - h > s->cap) /* corrupted meanwhile: take nothing from it */
@@ -608,8 +635,9 @@ bool _jumbo_shm_take_run(struct jumbo_pool *p, unsigned n, frame_t *first)
 	bool ok = true;
 
 	_jumbo_shm_lock(p);
-	while (ok && c->committed - c->carved < n)
-		ok = grow(p, s) == 0;
+	if (c->committed - c->carved < n)
+		ok = grow(p, s, n - (c->committed - c->carved)) == 0 &&
+		     c->committed - c->carved >= n; /* short at the cap */
 	if (ok) {
 		*first = (frame_t)c->carved;
 		c->carved += n;
