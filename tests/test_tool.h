@@ -17,6 +17,14 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+/*
+ * How long a test waits for a program it started (to print its port, to
+ * finish, to drain) before it kills it: one that takes this long hangs;
+ * a busy machine and a sanitizer never make one this slow, and it is
+ * well within CTest's TIMEOUT.
+ */
+#define PROC_HANG_MS 300000
+
 struct proc {
 	pid_t pid;
 	int out, err;        /* pipes from the child's stdout and stderr */
@@ -349,7 +357,7 @@ static inline pid_t proc_child(pid_t parent, const char *comm)
 	if (!d)
 		return -1;
 	while (found < 0 && (e = readdir(d))) {
-		char path[64], buf[512], *close_paren;
+		char path[300], buf[512], *close_paren;
 		int ppid;
 		FILE *f;
 

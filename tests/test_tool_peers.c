@@ -24,7 +24,7 @@ static int same_file(const char *a, const char *b)
 {
 	struct proc p;
 
-	proc_run(&p, ARGS("cmp", (char *)a, (char *)b), 30000);
+	proc_run(&p, ARGS("cmp", (char *)a, (char *)b), PROC_HANG_MS);
 	if (p.status)
 		proc_dump(&p, "cmp");
 	return p.status == 0;
@@ -67,9 +67,9 @@ static unsigned start_rx(struct proc *rx, char *const extra[])
 		argv[n++] = extra[i];
 	argv[n] = NULL;
 	proc_start(rx, argv);
-	port = proc_port(rx, 10000);
+	port = proc_port(rx, PROC_HANG_MS);
 	if (!port) {
-		proc_wait(rx, 5000);
+		proc_wait(rx, PROC_HANG_MS);
 		proc_dump(rx, "jumbo rx");
 	}
 	REQUIRE(port != 0);
@@ -88,8 +88,8 @@ static void socat_udp(void)
 	snprintf(dst, sizeof(dst), "UDP-SENDTO:127.0.0.1:%u", port);
 	snprintf(src, sizeof(src), "OPEN:%s", file);
 	/* -b 9000: each read of the file, one frame, is one datagram. */
-	proc_run(&tx, ARGS("socat", "-u", "-b", "9000", src, dst), 120000);
-	proc_wait(&rx, 120000);
+	proc_run(&tx, ARGS("socat", "-u", "-b", "9000", src, dst), PROC_HANG_MS);
+	proc_wait(&rx, PROC_HANG_MS);
 	printf("socat udp: rx frames %lld ok %lld bad %lld drops %lld\n",
 	       json_num(rx.obuf, NULL, "frames"),
 	       json_num(rx.obuf, NULL, "frames_ok"),
@@ -122,8 +122,8 @@ static void socat_tcp(void)
 				  got_file));
 	snprintf(dst, sizeof(dst), "TCP:127.0.0.1:%u", port);
 	snprintf(src, sizeof(src), "OPEN:%s", file);
-	proc_run(&tx, ARGS("socat", "-u", src, dst), 120000);
-	proc_wait(&rx, 120000);
+	proc_run(&tx, ARGS("socat", "-u", src, dst), PROC_HANG_MS);
+	proc_wait(&rx, PROC_HANG_MS);
 	printf("socat tcp: rx frames %lld ok %lld\n",
 	       json_num(rx.obuf, NULL, "frames"),
 	       json_num(rx.obuf, NULL, "frames_ok"));
@@ -149,9 +149,9 @@ static void iperf_tcp(void)
 	snprintf(port, sizeof(port), "%u", p);
 	/* -n: exactly 10 MiB, then the client closes. */
 	proc_run(&tx, ARGS("iperf", "-c", "127.0.0.1", "-p", port, "-n", "10M"),
-		 120000);
-	CHECK_EQ(proc_stop_drained(rx.pid, 1, p, 0, 120000), 0);
-	proc_wait(&rx, 120000);
+		 PROC_HANG_MS);
+	CHECK_EQ(proc_stop_drained(rx.pid, 1, p, 0, PROC_HANG_MS), 0);
+	proc_wait(&rx, PROC_HANG_MS);
 	printf("iperf tcp: rx bytes %lld in %lld chains, %lld pages\n",
 	       json_num(rx.obuf, NULL, "bytes"), json_num(rx.obuf, NULL,
 							  "frames"),
@@ -184,15 +184,15 @@ static void netcat_tcp_pipe(void)
 	snprintf(cmd, sizeof(cmd), "%s rx --backend tcp --port 0 --json "
 		 "--duration 600 --write - | cmp - %s", bin, file);
 	proc_start(&rx, ARGS("sh", "-c", cmd));
-	port = proc_port(&rx, 10000);
+	port = proc_port(&rx, PROC_HANG_MS);
 	REQUIRE(port != 0);
 	jumbo = proc_child(rx.pid, "jumbo");
 	REQUIRE(jumbo > 0);
 	/* -N: shut the socket down at the file's end, so the peer sees it. */
 	snprintf(cmd, sizeof(cmd), "nc -N 127.0.0.1 %u < %s", port, file);
-	proc_run(&tx, ARGS("sh", "-c", cmd), 120000);
-	CHECK_EQ(proc_stop_drained(jumbo, 1, port, 0, 120000), 0);
-	proc_wait(&rx, 120000);
+	proc_run(&tx, ARGS("sh", "-c", cmd), PROC_HANG_MS);
+	CHECK_EQ(proc_stop_drained(jumbo, 1, port, 0, PROC_HANG_MS), 0);
+	proc_wait(&rx, PROC_HANG_MS);
 	printf("netcat tcp | cmp: status %d, rx bytes %lld of %lld\n",
 	       rx.status, json_num(rx.ebuf, NULL, "bytes"), file_bytes);
 	CHECK_EQ(tx.status, 0);
@@ -228,9 +228,9 @@ static void iperf_udp(void)
 	snprintf(port, sizeof(port), "%u", p);
 	proc_run(&tx, ARGS("iperf", "-c", "127.0.0.1", "-u", "-p", port, "-l",
 			   "8000", "-b", "40M", "-t", "1", "--no-udp-fin"),
-		 120000);
-	CHECK_EQ(proc_stop_drained(rx.pid, 0, p, 0, 120000), 0);
-	proc_wait(&rx, 120000);
+		 PROC_HANG_MS);
+	CHECK_EQ(proc_stop_drained(rx.pid, 0, p, 0, PROC_HANG_MS), 0);
+	proc_wait(&rx, PROC_HANG_MS);
 	s = strstr(tx.obuf, "Sent ");
 	if (s)
 		sent = strtoll(s + 5, NULL, 10);

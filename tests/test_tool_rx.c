@@ -26,9 +26,9 @@ static unsigned start_rx(struct proc *rx, char *const extra[])
 		argv[n++] = extra[i];
 	argv[n] = NULL;
 	proc_start(rx, argv);
-	port = proc_port(rx, 10000);
+	port = proc_port(rx, PROC_HANG_MS);
 	if (!port) {
-		proc_wait(rx, 5000);
+		proc_wait(rx, PROC_HANG_MS);
 		proc_dump(rx, "jumbo rx");
 	}
 	REQUIRE(port != 0);
@@ -42,7 +42,7 @@ static void send_frames(struct proc *tx, unsigned port, char *count,
 
 	snprintf(p, sizeof(p), "%u", port);
 	proc_run(tx, ARGS((char *)bin, "tx", "--port", p, "--count", count,
-			  "--rate", rate, "--frame", frame, "--json"), 120000);
+			  "--rate", rate, "--frame", frame, "--json"), PROC_HANG_MS);
 }
 
 /* Seconds on the monotonic clock. */
@@ -81,7 +81,7 @@ static void late_sender(void)
 	nanosleep(&late, NULL);
 	t0 = now_s();
 	send_frames(&tx, port, "400", "800", "9000");
-	proc_wait(&rx, 120000);
+	proc_wait(&rx, PROC_HANG_MS);
 	t_end = now_s() - t0;
 	tx_secs = json_dbl(tx.obuf, NULL, "seconds");
 	tx_gbps = json_dbl(tx.obuf, NULL, "gbit_per_s");
@@ -146,7 +146,7 @@ static void idle_without_frames(void)
 	start_rx(&rx, ARGS("--idle", "0.5", "--duration", "600"));
 	/* Long enough on any machine; a run that waits for a first frame
 	 * is killed here instead, and fails. */
-	proc_wait(&rx, 20000);
+	proc_wait(&rx, PROC_HANG_MS);
 	printf("idle without frames: status %d\n", rx.status);
 	CHECK_EQ(rx.status, 0);
 	CHECK_EQ(json_num(rx.obuf, NULL, "frames"), 0);
@@ -161,8 +161,8 @@ static void all_truncated(void)
 	unsigned port = start_rx(&rx, ARGS("--quiet"));
 
 	send_frames(&tx, port, "50", "2000", "20000");
-	CHECK_EQ(proc_stop_drained(rx.pid, 0, port, 0, 120000), 0);
-	proc_wait(&rx, 120000);
+	CHECK_EQ(proc_stop_drained(rx.pid, 0, port, 0, PROC_HANG_MS), 0);
+	proc_wait(&rx, PROC_HANG_MS);
 	printf("all truncated: status %d, truncated %lld\n", rx.status,
 	       json_num(rx.obuf, "rx", "truncated"));
 	CHECK_EQ(tx.status, 0);
@@ -192,8 +192,8 @@ static void pool_cap(const char *how)
 		port = start_rx(&rx, ARGS("--pages", "8"));
 	}
 	send_frames(&tx, port, "200", "2000", "9000");
-	CHECK_EQ(proc_stop_drained(rx.pid, 0, port, 0, 120000), 0);
-	proc_wait(&rx, 120000);
+	CHECK_EQ(proc_stop_drained(rx.pid, 0, port, 0, PROC_HANG_MS), 0);
+	proc_wait(&rx, PROC_HANG_MS);
 	printf("pool cap by %s: high water %lld, frames %lld, no buffer "
 	       "%lld\n", how, json_num(rx.obuf, "pool", "high_water"),
 	       json_num(rx.obuf, NULL, "frames"),
@@ -219,7 +219,7 @@ static void stdout_data(void)
 
 	port = start_rx(&rx, ARGS("--csv", "-", "--count", "100"));
 	send_frames(&tx, port, "100", "2000", "9000");
-	proc_wait(&rx, 120000);
+	proc_wait(&rx, PROC_HANG_MS);
 	printf("--csv -: status %d, stdout starts '%.20s'\n", rx.status,
 	       rx.obuf);
 	CHECK_EQ(rx.status, 0);
@@ -232,10 +232,10 @@ static void stdout_data(void)
 	snprintf(cmd, sizeof(cmd), "%s rx --port 0 --duration 600 --count 100 "
 		 "--write - | head -c 1000 >/dev/null", bin);
 	proc_start(&rx, ARGS("sh", "-c", cmd));
-	port = proc_port(&rx, 10000);
+	port = proc_port(&rx, PROC_HANG_MS);
 	REQUIRE(port != 0);
 	send_frames(&tx, port, "100", "2000", "9000");
-	proc_wait(&rx, 120000);
+	proc_wait(&rx, PROC_HANG_MS);
 	printf("--write - | head: %.30s\n", strstr(rx.ebuf, "--write:")
 						     ? strstr(rx.ebuf, "--write:")
 						     : "(no message)");
