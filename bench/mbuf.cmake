@@ -13,4 +13,4 @@ if(BENCH_DPDK_FOUND)
 endif()
 # It works (tiny counts, figures meaningless); never judged on time.
 add_test(NAME bench_mbuf_quick COMMAND jumbo-bench-mbuf -n 1024 -r 1 -d 4)
-set_tests_properties(bench_mbuf_quick PROPERTIES TIMEOUT 120 LABELS bench)
+set_tests_properties(bench_mbuf_quick PROPERTIES TIMEOUT ${JUMBO_TEST_TIMEOUT} LABELS bench)

@@ -18,5 +18,5 @@ endif()
 # times; DPDK's cross-process S3 runs when root can reserve 2 MiB pages,
 # and says why not otherwise.  It changes nr_hugepages, as test_hugepages.
 add_test(NAME bench_ring_quick COMMAND jumbo-bench-ring -q)
-set_tests_properties(bench_ring_quick PROPERTIES TIMEOUT 120 LABELS bench
+set_tests_properties(bench_ring_quick PROPERTIES TIMEOUT ${JUMBO_TEST_TIMEOUT} LABELS bench
                      RESOURCE_LOCK hugepages)

@@ -6,4 +6,4 @@ target_compile_definitions(jumbo-bench-rx PRIVATE _GNU_SOURCE)
 target_link_libraries(jumbo-bench-rx PRIVATE jumbo_static jumbo_support Threads::Threads)
 add_test(NAME bench_rx_quick COMMAND jumbo-bench-rx --quick
          --plot ${CMAKE_CURRENT_BINARY_DIR}/bench_rx_quick_plots)
-set_tests_properties(bench_rx_quick PROPERTIES TIMEOUT 300 LABELS bench)
+set_tests_properties(bench_rx_quick PROPERTIES TIMEOUT ${JUMBO_TEST_TIMEOUT} LABELS bench)

@@ -59,7 +59,7 @@ export TSAN_OPTIONS=${TSAN_OPTIONS:-allocator_may_return_null=1:halt_on_error=1:
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 # The long runs (JUMBO_LONG_TESTS=ON) never run here: see docs/TESTING.md.
 rc=0
-ctest --test-dir "$dir" --output-on-failure -j2 --timeout 300 \
+ctest --test-dir "$dir" --output-on-failure -j2 --timeout 1500 \
 	-LE 'soak|fuzz-long|^long$' "$@" || rc=$?
 
 left=$(LC_ALL=C comm -13 <(echo "$shm_before") <(shm_list) |

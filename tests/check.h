@@ -19,6 +19,14 @@
 
 static int check_failures;
 
+/*
+ * A child's alarm(): one that runs this long is hung (a deadlock), not
+ * slow.  Far beyond what a busy machine or a sanitizer makes of a test's
+ * child, and well within CTest's TIMEOUT (JUMBO_TEST_TIMEOUT), so that a
+ * hang fails with its own message and leaves no process behind.
+ */
+#define TEST_HANG_SECONDS 600
+
 #define CHECK(cond)                                                          \
 	do {                                                                 \
 		if (!(cond)) {                                               \

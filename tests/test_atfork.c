@@ -61,7 +61,7 @@ int main(void)
 		pid_t pid = fork();
 		REQUIRE(pid >= 0);
 		if (pid == 0) {
-			alarm(60); /* a hang fails the test */
+			alarm(TEST_HANG_SECONDS); /* a hang fails the test */
 			void *a = jumbo_pool_alloc(pool);
 			struct jumbo_stats st;
 			if (!a || jumbo_pool_free(pool, a) != 0 ||

@@ -19,7 +19,7 @@ static void demo(const char *bin, const char *backend, int baseline)
 	long long sent, ok;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	proc_run(&p, argv, 60000);
+	proc_run(&p, argv, PROC_HANG_MS);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	secs = (double)(t1.tv_sec - t0.tv_sec) +
 	       (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
@@ -62,7 +62,7 @@ static void workers(const char *bin)
 	struct proc p;
 	long long sent, ok;
 
-	proc_run(&p, argv, 60000);
+	proc_run(&p, argv, PROC_HANG_MS);
 	sent = json_num(p.obuf, "workers_receiver", "frames_sent");
 	ok = json_num(p.obuf, "workers_receiver", "frames_ok");
 	printf("demo --workers 3: %lld of %lld frames checked in 3 processes\n",

@@ -18,7 +18,7 @@
 
 #define BUSY 4
 #define FORKS 200 /* argv[2] to change */
-#define CHILD_ALARM 20
+#define CHILD_ALARM TEST_HANG_SECONDS
 
 static struct jumbo_pool *pool;
 static int stop;

@@ -25,6 +25,14 @@ static unsigned free_port(int type)
 	return ntohs(sa.sin_port);
 }
 
+static struct timespec now_ts(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t;
+}
+
 static long long file_size(const char *path)
 {
 	struct stat st;
@@ -78,32 +86,51 @@ static void one(const char *proto)
 	snprintf(fileaddr, sizeof(fileaddr), "CREATE:%s", file);
 	proc_start(&sink, (char *const[]){ "socat", "-u", "-b", "65536",
 					    addr, fileaddr, NULL });
-	usleep(300000);
+	REQUIRE(net_wait_bound(tcp, out, PROC_HANG_MS) == 0);
+	/* fwd ends by proc_stop_drained(); --duration only bounds a run
+	 * that would not end. */
 	proc_start(&fwd, (char *const[]){ (char *)bin, "fwd", "--from",
 		   tcp ? "tcp:127.0.0.1:0" : "udp:127.0.0.1:0", "--to", to,
-		   "--json", "--idle", "1.5", "--duration", "30", NULL });
-	in = proc_port(&fwd, 10000);
+		   "--json", "--duration", "600", NULL });
+	in = proc_port(&fwd, PROC_HANG_MS);
 	if (!in) {
-		proc_wait(&fwd, 5000);
+		proc_wait(&fwd, PROC_HANG_MS);
 		proc_dump(&fwd, "jumbo fwd");
 	}
 	REQUIRE(in != 0);
 	snprintf(sport, sizeof(sport), "%u", in);
 	if (tcp)
 		proc_run(&src, (char *const[]){ "iperf", "-c", "127.0.0.1",
-			 "-p", sport, "-n", "64M", NULL }, 60000);
+			 "-p", sport, "-n", "64M", NULL }, PROC_HANG_MS);
 	else
 		proc_run(&src, (char *const[]){ "iperf", "-c", "127.0.0.1",
 			 "-u", "-p", sport, "-l", "8972", "-b", "300M", "-t",
-			 "1", NULL }, 60000);
-	proc_wait(&fwd, 30000);
-	if (tcp)
-		proc_wait(&sink, 10000);
-	else {
-		usleep(500000); /* let socat write the last datagrams */
-		sink_drops = udp_drops(out);
+			 "1", NULL }, PROC_HANG_MS);
+	if (tcp) {
+		/* Every byte at socat before fwd goes: its zero-copy pages
+		 * are back once socat has read them. */
+		for (struct timespec t0 = now_ts();
+		     file_size(file) != 64ll << 20 && ms_since(&t0) < PROC_HANG_MS;)
+			usleep(10000);
+		CHECK_EQ(proc_stop_drained(fwd.pid, 1, in, 0, PROC_HANG_MS), 0);
+	} else {
+		CHECK_EQ(proc_stop_drained(fwd.pid, 0, in, out, PROC_HANG_MS), 0);
+	}
+	proc_wait(&fwd, PROC_HANG_MS);
+	if (tcp) {
+		proc_wait(&sink, PROC_HANG_MS);
+	} else {
+		/* socat has read every datagram (proc_stop_drained); wait
+		 * until it has written them, or it dropped the rest. */
+		long long want = json_num(fwd.obuf, "tx", "bytes");
+		for (struct timespec t0 = now_ts();; usleep(10000)) {
+			sink_drops = udp_drops(out);
+			if (file_size(file) + sink_drops * 8972 == want ||
+			    ms_since(&t0) > PROC_HANG_MS)
+				break;
+		}
 		kill(sink.pid, SIGTERM);
-		proc_wait(&sink, 5000);
+		proc_wait(&sink, PROC_HANG_MS);
 	}
 	long long frames = json_num(fwd.obuf, NULL, "frames");
 	long long rxp = json_num(fwd.obuf, "rx", "packets");
@@ -169,17 +196,22 @@ static void netcat(void)
 	snprintf(lst, sizeof(lst), "TCP-LISTEN:%u,bind=127.0.0.1,reuseaddr", out);
 	snprintf(fileaddr, sizeof(fileaddr), "CREATE:%s", dst);
 	proc_start(&sink, (char *const[]){ "socat", "-u", lst, fileaddr, NULL });
-	usleep(300000);
+	REQUIRE(net_wait_bound(1, out, PROC_HANG_MS) == 0);
 	snprintf(to, sizeof(to), "tcp:127.0.0.1:%u", out);
 	proc_start(&fwd, (char *const[]){ (char *)bin, "fwd", "--from",
 		   "tcp:127.0.0.1:0", "--to", to, "--zc-always", "--json",
-		   "--idle", "1.5", "--duration", "30", NULL });
-	in = proc_port(&fwd, 10000);
+		   "--duration", "600", NULL });
+	in = proc_port(&fwd, PROC_HANG_MS);
 	REQUIRE(in != 0);
 	snprintf(cmd, sizeof(cmd), "nc -N 127.0.0.1 %u < %s", in, src);
-	CHECK_EQ(proc_run(&nc, (char *const[]){ "sh", "-c", cmd, NULL }, 60000), 0);
-	proc_wait(&fwd, 30000);
-	proc_wait(&sink, 10000);
+	CHECK_EQ(proc_run(&nc, (char *const[]){ "sh", "-c", cmd, NULL }, PROC_HANG_MS), 0);
+	/* All of it at socat first: see one(). */
+	for (struct timespec t0 = now_ts();
+	     file_size(dst) != 320ll << 16 && ms_since(&t0) < PROC_HANG_MS;)
+		usleep(10000);
+	CHECK_EQ(proc_stop_drained(fwd.pid, 1, in, 0, PROC_HANG_MS), 0);
+	proc_wait(&fwd, PROC_HANG_MS);
+	proc_wait(&sink, PROC_HANG_MS);
 	snprintf(cmd, sizeof(cmd), "cmp -s %s %s", src, dst);
 	printf("netcat: fwd %lld bytes, zc_sends %lld, pool in use %lld\n",
 	       json_num(fwd.obuf, "tx", "bytes"),

@@ -24,7 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define RUN_SECONDS 60
+#define RUN_SECONDS TEST_HANG_SECONDS
 
 struct prog {
 	char name[256];  /* page:line of the display */

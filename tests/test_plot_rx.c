@@ -57,7 +57,7 @@ int main(void)
 	write_file(csv, csv_text);
 
 	char *argv[] = { "sh", script, csv, NULL };
-	CHECK_EQ(proc_run(&p, argv, 60000), 0);
+	CHECK_EQ(proc_run(&p, argv, PROC_HANG_MS), 0);
 	CHECK(png_size(png, &w, &h));
 	CHECK_EQ(w, 1000);
 	CHECK_EQ(h, 900);
@@ -69,7 +69,7 @@ int main(void)
 	snprintf(bad, sizeof(bad), "%s/bad.csv", dir);
 	write_file(bad, "time,frames\n1,2\n");
 	char *argv_bad[] = { "sh", script, bad, NULL };
-	CHECK_EQ(proc_run(&p, argv_bad, 60000), 1);
+	CHECK_EQ(proc_run(&p, argv_bad, PROC_HANG_MS), 1);
 	CHECK(strstr(p.ebuf, "want: time_s,frames,bytes,gbps") != NULL);
 	snprintf(png, sizeof(png), "%s/bad.png", dir);
 	CHECK(access(png, F_OK) != 0);

@@ -54,7 +54,7 @@ static void scenario(void *arg)
 	struct itimerval it = { { 0, 50 }, { 0, 50 } };
 	static void *v[CAP];
 
-	alarm(100); /* a deadlock kills the child: SIGALRM */
+	alarm(TEST_HANG_SECONDS); /* a deadlock: SIGALRM */
 	if (arg && jumbo_set_log(hook, NULL) != 0)
 		_exit(2);
 	jumbo_pool_params_init(&pp);

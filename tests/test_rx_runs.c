@@ -205,7 +205,8 @@ static void udp_threads(uint64_t seed)
 	struct jumbo_rx_stats st;
 	struct mbuf *pkts[32];
 	pthread_t th;
-	uint64_t deadline = jf_now_ns() + 30000000000ull, got = 0;
+	uint64_t last = jf_now_ns(), got = 0;
+	int stop = 0;
 	static struct q q;
 
 	memset(&q, 0, sizeof(q));
@@ -220,15 +221,26 @@ static void udp_threads(uint64_t seed)
 	t.s.min_len = JF_HDR;
 	t.s.max_len = 9000;
 	t.s.count = N;
-	t.s.duration_ns = 20000000000ull;
+	t.s.stop = &stop;
 	t.s.window = 64;
 	t.s.acked = &q.v.acked;
 	t.s.seed = seed | 1;
 	REQUIRE(pthread_create(&th, NULL, consumer, &q) == 0);
 	REQUIRE(pthread_create(&t.th, NULL, rxt_send_main, &t) == 0);
-	while (got < N && jf_now_ns() < deadline) {
+	/* No deadline: see RXT_STALL_NS. */
+	while (got < N) {
 		int r = jumbo_rx_recv(rx, pkts, 32, 100);
+		uint64_t now = jf_now_ns();
 		REQUIRE(r >= 0);
+		if (r > 0) {
+			last = now;
+		} else if (now - last > RXT_STALL_NS) {
+			fprintf(stderr, "udp threads: no frame for %llu s, "
+				"%llu of %u received: lost\n",
+				RXT_STALL_NS / 1000000000ull,
+				(unsigned long long)got, N);
+			break;
+		}
 		pthread_mutex_lock(&q.lock);
 		for (int i = 0; i < r; i++) {
 			while (q.tail - q.head == 256)
@@ -239,6 +251,8 @@ static void udp_threads(uint64_t seed)
 		pthread_mutex_unlock(&q.lock);
 		got += (uint64_t)r;
 	}
+	/* Only the sender reads it, to end a stream given up. */
+	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&q.lock);
 	q.done = 1;
 	pthread_cond_broadcast(&q.cv);

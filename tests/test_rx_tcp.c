@@ -229,8 +229,9 @@ static void test_raw_exhaustion(void)
 	for (size_t i = 0; i < total; i++)
 		src[i] = (unsigned char)(i * 13 + (i >> 9));
 	writer_start(&w, &th, rx, src, total);
-	/* Hold chains until the pool is dry and a stall is counted. */
-	for (int loops = 0; loops < 200; loops++) {
+	/* Hold chains until the pool is dry and a stall is counted: as
+	 * long as the writer thread takes to be run (RXT_STALL_NS). */
+	for (uint64_t t0 = jf_now_ns(); jf_now_ns() - t0 < RXT_STALL_NS;) {
 		int r = jumbo_rx_recv(rx, held + nheld, (unsigned)(8 - nheld),
 				      20);
 		REQUIRE(r >= 0);

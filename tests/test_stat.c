@@ -90,7 +90,7 @@ static int run_stat(struct proc *p, const char *bin, pid_t pid, const char *opt)
 	char *argv[] = { (char *)bin, "stat", spid, (char *)opt, NULL };
 	if (!opt)
 		argv[3] = NULL;
-	return proc_run(p, argv, 30000);
+	return proc_run(p, argv, PROC_HANG_MS);
 }
 
 /*
@@ -208,7 +208,7 @@ static void other_formats(const char *bin, struct jumbo_stat_proc *sp)
 			break;
 		}
 		char *all[] = { (char *)bin, "stat", NULL };
-		CHECK_EQ(proc_run(&p, all, 30000), 0);
+		CHECK_EQ(proc_run(&p, all, PROC_HANG_MS), 0);
 		CHECK(strstr(p.ebuf, c[i].says) != NULL);
 		CHECK(p.elen && strchr(p.ebuf, '\n') == p.ebuf + p.elen - 1);
 		if (check_failures) {
@@ -297,7 +297,7 @@ int main(int argc, char **argv)
 	CHECK(strstr(p.obuf, "  mbufs            in use 5  ") != NULL);
 	char *argv_all[] = { (char *)bin, "stat", "--watch", "0.05", "--count",
 			     "2", NULL };
-	CHECK_EQ(proc_run(&p, argv_all, 30000), 0);
+	CHECK_EQ(proc_run(&p, argv_all, PROC_HANG_MS), 0);
 	CHECK(strstr(p.obuf, "per second") != NULL);
 
 	/* Prometheus: the format lines parse. */
@@ -336,7 +336,7 @@ int main(int argc, char **argv)
 		close(e[1]);
 		p.out = o[0];
 		p.err = e[0];
-		proc_wait(&p, 30000);
+		proc_wait(&p, PROC_HANG_MS);
 		if (p.status == 127) {
 			printf("permission part skipped: uid 65534 cannot run %s\n",
 			       bin);
@@ -369,7 +369,7 @@ int main(int argc, char **argv)
 	CHECK(seg_exists(kid));
 	CHECK_EQ(jumbo_stat_read(kid, sp), -ESRCH);
 	char *argv_list[] = { (char *)bin, "stat", "--json", NULL };
-	CHECK_EQ(proc_run(&p, argv_list, 30000), 0);
+	CHECK_EQ(proc_run(&p, argv_list, PROC_HANG_MS), 0);
 	CHECK(strstr(p.ebuf, "is gone: removed its stale segment") != NULL);
 	CHECK(!seg_exists(kid));
 	CHECK(strstr(p.obuf, "\"processes\":[]") != NULL);

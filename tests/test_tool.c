@@ -21,7 +21,7 @@ static void expect(int status, const char *want_out, const char *want_err,
 	for (i = 0; args[i] && i < 14; i++)
 		argv[i + 1] = args[i];
 	argv[i + 1] = NULL;
-	proc_run(&p, argv, 30000);
+	proc_run(&p, argv, PROC_HANG_MS);
 	CHECK_EQ(p.status, status);
 	if (want_out)
 		CHECK(strstr(p.obuf, want_out) != NULL);
@@ -85,7 +85,7 @@ static void one_line(const char *want, char *const args[])
 	for (i = 0; args[i] && i < 10; i++)
 		argv[i + 1] = args[i];
 	argv[i + 1] = NULL;
-	proc_run(&p, argv, 30000);
+	proc_run(&p, argv, PROC_HANG_MS);
 	CHECK_EQ(p.status, 2);
 	CHECK_EQ(count_lines(p.ebuf), 1);
 	CHECK(strstr(p.ebuf, want) != NULL);
@@ -168,7 +168,7 @@ static void pair(const char *backend, const char *proto)
 	int pool = strcmp(backend, "malloc") != 0;
 	char *rx_argv[] = { (char *)bin, "rx", "--port", "0", "--backend",
 			    (char *)backend, "--count", "500", "--verify",
-			    "--duration", "20", "--json",
+			    "--duration", "600", "--json",
 			    pool ? "--deliver" : NULL, "auto",
 			    !strcmp(proto, "tcp") ? "--framing" : NULL,
 			    "len32", NULL };
@@ -177,7 +177,7 @@ static void pair(const char *backend, const char *proto)
 	unsigned p;
 
 	proc_start(&rx, rx_argv);
-	p = proc_port(&rx, 10000);
+	p = proc_port(&rx, PROC_HANG_MS);
 	CHECK(p != 0);
 	snprintf(port, sizeof(port), "%u", p);
 	{
@@ -185,9 +185,9 @@ static void pair(const char *backend, const char *proto)
 				    "--proto", (char *)proto, "--count", "500",
 				    "--min", "32", "--max", "9000", "--rate",
 				    "20000", "--json", NULL };
-		proc_run(&tx, tx_argv, 30000);
+		proc_run(&tx, tx_argv, PROC_HANG_MS);
 	}
-	proc_wait(&rx, 30000);
+	proc_wait(&rx, PROC_HANG_MS);
 	printf("%s/%s: tx %lld frames, rx %lld frames, %lld ok, %lld bad\n",
 	       backend, proto, json_num(tx.obuf, NULL, "frames"),
 	       json_num(rx.obuf, NULL, "frames"),

@@ -25,19 +25,19 @@ int main(void)
 	if (!have_prog("mandoc") || !have_prog("groff"))
 		skip("mandoc or groff is not installed");
 	proc_run(&p, ARGS("mandoc", "-T", "lint", "-W", "warning",
-			  (char *)page), 30000);
+			  (char *)page), PROC_HANG_MS);
 	printf("mandoc -T lint -W warning: status %d\n%s", p.status, p.obuf);
 	/* Its only output is findings; status 0 is none at this level. */
 	CHECK_EQ(p.status, 0);
 	CHECK_EQ(p.olen, 0);
 	proc_run(&p, ARGS("groff", "-ww", "-mandoc", "-Tutf8", (char *)page),
-		 30000);
+		 PROC_HANG_MS);
 	printf("groff -ww: status %d, %zu bytes of warnings\n%s", p.status,
 	       p.elen, p.ebuf);
 	CHECK_EQ(p.status, 0);
 	CHECK_EQ(p.elen, 0);
 	proc_run(&p, ARGS("mandoc", "-T", "ascii", "-O", "width=1000",
-			  (char *)page), 30000);
+			  (char *)page), PROC_HANG_MS);
 	CHECK_EQ(p.status, 0);
 	{
 		/* Bold and underline are overstrikes: "c\bc", "_\bc". */

@@ -24,7 +24,7 @@ static int same_file(const char *a, const char *b)
 {
 	struct proc p;
 
-	proc_run(&p, ARGS("cmp", (char *)a, (char *)b), 30000);
+	proc_run(&p, ARGS("cmp", (char *)a, (char *)b), PROC_HANG_MS);
 	if (p.status)
 		proc_dump(&p, "cmp");
 	return p.status == 0;
@@ -50,21 +50,26 @@ static void make_file(size_t frame)
 	free(buf);
 }
 
-/* Starts jumbo rx with extra arguments; returns its port. */
+/*
+ * Starts jumbo rx with extra arguments; returns its port.  A run ends by
+ * --count or by proc_stop_drained(), never by --idle, which ends it
+ * before the first frame when a busy machine starts the sender late;
+ * --duration only bounds a run that would not end.
+ */
 static unsigned start_rx(struct proc *rx, char *const extra[])
 {
 	char *argv[24] = { (char *)bin, "rx", "--port", "0", "--json",
-			   "--duration", "20", "--idle", "1.5" };
-	int n = 9;
+			   "--duration", "600" };
+	int n = 7;
 	unsigned port;
 
 	for (int i = 0; extra[i] && n < 22; i++)
 		argv[n++] = extra[i];
 	argv[n] = NULL;
 	proc_start(rx, argv);
-	port = proc_port(rx, 10000);
+	port = proc_port(rx, PROC_HANG_MS);
 	if (!port) {
-		proc_wait(rx, 5000);
+		proc_wait(rx, PROC_HANG_MS);
 		proc_dump(rx, "jumbo rx");
 	}
 	REQUIRE(port != 0);
@@ -83,8 +88,8 @@ static void socat_udp(void)
 	snprintf(dst, sizeof(dst), "UDP-SENDTO:127.0.0.1:%u", port);
 	snprintf(src, sizeof(src), "OPEN:%s", file);
 	/* -b 9000: each read of the file, one frame, is one datagram. */
-	proc_run(&tx, ARGS("socat", "-u", "-b", "9000", src, dst), 20000);
-	proc_wait(&rx, 30000);
+	proc_run(&tx, ARGS("socat", "-u", "-b", "9000", src, dst), PROC_HANG_MS);
+	proc_wait(&rx, PROC_HANG_MS);
 	printf("socat udp: rx frames %lld ok %lld bad %lld drops %lld\n",
 	       json_num(rx.obuf, NULL, "frames"),
 	       json_num(rx.obuf, NULL, "frames_ok"),
@@ -117,8 +122,8 @@ static void socat_tcp(void)
 				  got_file));
 	snprintf(dst, sizeof(dst), "TCP:127.0.0.1:%u", port);
 	snprintf(src, sizeof(src), "OPEN:%s", file);
-	proc_run(&tx, ARGS("socat", "-u", src, dst), 20000);
-	proc_wait(&rx, 30000);
+	proc_run(&tx, ARGS("socat", "-u", src, dst), PROC_HANG_MS);
+	proc_wait(&rx, PROC_HANG_MS);
 	printf("socat tcp: rx frames %lld ok %lld\n",
 	       json_num(rx.obuf, NULL, "frames"),
 	       json_num(rx.obuf, NULL, "frames_ok"));
@@ -139,13 +144,14 @@ static void iperf_tcp(void)
 {
 	struct proc rx, tx;
 	char port[16];
+	unsigned p = start_rx(&rx, ARGS("--backend", "tcp"));
 
-	snprintf(port, sizeof(port), "%u",
-		 start_rx(&rx, ARGS("--backend", "tcp")));
+	snprintf(port, sizeof(port), "%u", p);
 	/* -n: exactly 10 MiB, then the client closes. */
 	proc_run(&tx, ARGS("iperf", "-c", "127.0.0.1", "-p", port, "-n", "10M"),
-		 30000);
-	proc_wait(&rx, 30000);
+		 PROC_HANG_MS);
+	CHECK_EQ(proc_stop_drained(rx.pid, 1, p, 0, PROC_HANG_MS), 0);
+	proc_wait(&rx, PROC_HANG_MS);
 	printf("iperf tcp: rx bytes %lld in %lld chains, %lld pages\n",
 	       json_num(rx.obuf, NULL, "bytes"), json_num(rx.obuf, NULL,
 							  "frames"),
@@ -172,17 +178,21 @@ static void netcat_tcp_pipe(void)
 	struct proc rx, tx;
 	char cmd[512];
 	unsigned port;
+	pid_t jumbo;
 
 	make_file(8191);
 	snprintf(cmd, sizeof(cmd), "%s rx --backend tcp --port 0 --json "
-		 "--duration 20 --idle 1.5 --write - | cmp - %s", bin, file);
+		 "--duration 600 --write - | cmp - %s", bin, file);
 	proc_start(&rx, ARGS("sh", "-c", cmd));
-	port = proc_port(&rx, 10000);
+	port = proc_port(&rx, PROC_HANG_MS);
 	REQUIRE(port != 0);
+	jumbo = proc_child(rx.pid, "jumbo");
+	REQUIRE(jumbo > 0);
 	/* -N: shut the socket down at the file's end, so the peer sees it. */
 	snprintf(cmd, sizeof(cmd), "nc -N 127.0.0.1 %u < %s", port, file);
-	proc_run(&tx, ARGS("sh", "-c", cmd), 20000);
-	proc_wait(&rx, 30000);
+	proc_run(&tx, ARGS("sh", "-c", cmd), PROC_HANG_MS);
+	CHECK_EQ(proc_stop_drained(jumbo, 1, port, 0, PROC_HANG_MS), 0);
+	proc_wait(&rx, PROC_HANG_MS);
 	printf("netcat tcp | cmp: status %d, rx bytes %lld of %lld\n",
 	       rx.status, json_num(rx.ebuf, NULL, "bytes"), file_bytes);
 	CHECK_EQ(tx.status, 0);
@@ -213,12 +223,14 @@ static void iperf_udp(void)
 	unsigned char id[4];
 	FILE *f;
 
-	snprintf(port, sizeof(port), "%u",
-		 start_rx(&rx, ARGS("--quiet", "--write", got_file)));
+	unsigned p = start_rx(&rx, ARGS("--quiet", "--write", got_file));
+
+	snprintf(port, sizeof(port), "%u", p);
 	proc_run(&tx, ARGS("iperf", "-c", "127.0.0.1", "-u", "-p", port, "-l",
 			   "8000", "-b", "40M", "-t", "1", "--no-udp-fin"),
-		 30000);
-	proc_wait(&rx, 30000);
+		 PROC_HANG_MS);
+	CHECK_EQ(proc_stop_drained(rx.pid, 0, p, 0, PROC_HANG_MS), 0);
+	proc_wait(&rx, PROC_HANG_MS);
 	s = strstr(tx.obuf, "Sent ");
 	if (s)
 		sent = strtoll(s + 5, NULL, 10);

@@ -19,7 +19,7 @@
 static void stopped(const char *bin, const char *backend)
 {
 	char *argv[] = { (char *)bin, "rx", "--port", "0", "--json",
-			 "--backend", (char *)backend, "--duration", "60",
+			 "--backend", (char *)backend, "--duration", "600",
 			 "--idle", "1", NULL };
 	struct proc rx, tx;
 	struct timespec settle = { 1, 500000000 }; /* > --idle */
@@ -28,16 +28,16 @@ static void stopped(const char *bin, const char *backend)
 	unsigned p;
 
 	proc_start(&rx, argv);
-	p = proc_port(&rx, 10000);
+	p = proc_port(&rx, PROC_HANG_MS);
 	REQUIRE(p != 0);
 	snprintf(port, sizeof(port), "%u", p);
 	REQUIRE(kill(rx.pid, SIGSTOP) == 0);
 	/* 6000 frames of 9000 bytes: far more than the 16 MiB buffer holds. */
 	proc_run(&tx, ARGS((char *)bin, "tx", "--port", port, "--count",
-			   "6000", "--rate", "20000", "--json"), 60000);
+			   "6000", "--rate", "20000", "--json"), PROC_HANG_MS);
 	nanosleep(&settle, NULL);
 	REQUIRE(kill(rx.pid, SIGCONT) == 0);
-	proc_wait(&rx, 60000);
+	proc_wait(&rx, PROC_HANG_MS);
 	sent = json_num(tx.obuf, NULL, "frames");
 	frames = json_num(rx.obuf, NULL, "frames");
 	drops = json_num(rx.obuf, "rx", "kernel_drops");

@@ -62,6 +62,14 @@ static void run(unsigned flags, const char *what)
 	CHECK_EQ(jumbo_pool_destroy(p), 0);
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 /*
  * Automatic trim: pages idle longer than trim_idle_ms are given back at the
  * pool's next slow path, here a free that overflows a thread cache.
@@ -81,9 +89,20 @@ static void run_auto(void)
 	CHECK_EQ(jumbo_pool_alloc_bulk(p, v, N), N);
 	for (int i = 0; i < N; i++)
 		memset(v[i], 1, 64);
+	uint64_t t0 = now_ms();
 	CHECK_EQ(jumbo_pool_free_bulk(p, v, N - 64), 0);
 	REQUIRE(jumbo_pool_stats(p, &st) == 0);
-	CHECK_EQ(st.trims, 0); /* nothing has been idle yet */
+	/*
+	 * Nothing has been idle yet, unless the machine stopped this thread
+	 * for trim_idle_ms inside the free (its own slow paths may then
+	 * trim the pages it freed first): only then is the check void.
+	 */
+	if (now_ms() - t0 < 50)
+		CHECK_EQ(st.trims, 0);
+	else
+		printf("trim auto: the free took %llu ms, over trim_idle_ms: "
+		       "no check that nothing was trimmed\n",
+		       (unsigned long long)(now_ms() - t0));
 	usleep(150 * 1000);
 	CHECK_EQ(jumbo_pool_free_bulk(p, v + N - 64, 64), 0); /* slow paths */
 	REQUIRE(jumbo_pool_stats(p, &st) == 0);

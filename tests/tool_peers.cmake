@@ -2,5 +2,5 @@
 if(TARGET jumbo OR (JUMBO_BUILD_TOOLS AND EXISTS ${PROJECT_SOURCE_DIR}/tools/CMakeLists.txt))
   add_dependencies(test_tool_peers jumbo)
   set_tests_properties(tool_peers PROPERTIES
-    ENVIRONMENT "JUMBO_BIN=$<TARGET_FILE:jumbo>" TIMEOUT 180 LABELS "tool")
+    ENVIRONMENT "JUMBO_BIN=$<TARGET_FILE:jumbo>" TIMEOUT ${JUMBO_TEST_TIMEOUT} LABELS "tool")
 endif()

@@ -52,9 +52,9 @@ add_custom_target(fuzz_pool ALL DEPENDS ${fuzz_dir}/fuzz_pool)
 file(MAKE_DIRECTORY ${fuzz_dir}/corpus)
 set(fuzz_env ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1)
 add_test(NAME fuzz COMMAND ${fuzz_dir}/fuzz_pool -max_total_time=20
-         -runs=5000000 -timeout=10 -print_final_stats=1
+         -runs=5000000 -timeout=600 -print_final_stats=1
          ${fuzz_dir}/corpus ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus)
-set_tests_properties(fuzz PROPERTIES TIMEOUT 90 LABELS fuzz
+set_tests_properties(fuzz PROPERTIES TIMEOUT ${JUMBO_TEST_TIMEOUT} LABELS fuzz
                      ENVIRONMENT "${fuzz_env}")
 if(JUMBO_LONG_TESTS)
   set(fuzz_secs $ENV{JUMBO_FUZZ_SECONDS})
@@ -62,7 +62,7 @@ if(JUMBO_LONG_TESTS)
     set(fuzz_secs 600)
   endif()
   add_test(NAME fuzz_long COMMAND ${fuzz_dir}/fuzz_pool -max_total_time=${fuzz_secs}
-           -timeout=10 -print_final_stats=1
+           -timeout=600 -print_final_stats=1
            ${fuzz_dir}/corpus ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus)
   math(EXPR fuzz_tmo "${fuzz_secs} + 120")
   set_tests_properties(fuzz_long PROPERTIES TIMEOUT ${fuzz_tmo}
