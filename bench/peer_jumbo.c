@@ -92,14 +92,18 @@ static size_t bench_cache_size(void)
 }
 
 /*
- * JUMBO_BENCH_RESERVE=N: the pools' cold reserve in pages (default: the
- * library's, JUMBO_RESERVE_AUTO), to measure what it does (bench/README.md).
+ * JUMBO_BENCH_RESERVE=N|auto: the pools' cold reserve in pages (default:
+ * the library's, none), to measure what it does (bench/README.md).
  */
-static size_t bench_reserve(void)
+static size_t bench_reserve(size_t dflt)
 {
 	const char *e = getenv("JUMBO_BENCH_RESERVE");
 
-	return e && *e ? (size_t)strtoul(e, NULL, 0) : JUMBO_RESERVE_AUTO;
+	if (!e || !*e)
+		return dflt;
+	if (!strcmp(e, "auto"))
+		return JUMBO_RESERVE_AUTO;
+	return (size_t)strtoul(e, NULL, 0);
 }
 
 static struct jumbo_pool *pool_make(const char *name, size_t init,
@@ -109,7 +113,7 @@ static struct jumbo_pool *pool_make(const char *name, size_t init,
 
 	jumbo_pool_params_init(&p);
 	p.cache_size = bench_cache_size();
-	p.reserve_pages = bench_reserve();
+	p.reserve_pages = bench_reserve(p.reserve_pages);
 	p.name = name;
 	p.init_pages = init;
 	p.max_pages = max;

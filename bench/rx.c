@@ -462,7 +462,7 @@ int main(int argc, char **argv)
 	struct jumbo_pool_params pp;
 	const char *plot = NULL;
 	double udp_res[4][NUDP] = { { 0 } }, tcp_res[4][NUDP] = { { 0 } };
-	size_t reserve = JUMBO_RESERVE_AUTO;
+	size_t reserve = 0; /* the library's default */
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--quick")) {
@@ -486,8 +486,9 @@ int main(int argc, char **argv)
 			ring_opt = (unsigned)atoi(argv[++i]);
 		} else if (!strcmp(argv[i], "--reserve") && i + 1 < argc) {
 			i++;
-			if (strcmp(argv[i], "auto"))
-				reserve = (size_t)atol(argv[i]);
+			reserve = strcmp(argv[i], "auto")
+					  ? (size_t)atol(argv[i])
+					  : JUMBO_RESERVE_AUTO;
 		} else if (!strcmp(argv[i], "--plot") && i + 1 < argc) {
 			plot = argv[++i];
 		} else if (!strcmp(argv[i], "--only") && i + 1 < argc) {

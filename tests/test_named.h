@@ -14,8 +14,9 @@
 
 /*
  * A named shared pool (mode 0600) called name, of max_pages pages grown
- * grow_pages at a time, cache_size pages a thread, and no cold reserve
- * when cold is false (pages come back in the order the tests expect).
+ * grow_pages at a time, cache_size pages a thread, and a cold reserve
+ * of 32 MiB (JUMBO_RESERVE_AUTO) when cold is true, none when false
+ * (pages come back in the order the tests expect).
  * Skips the test where there is no /dev/shm to make it in.
  */
 static inline struct jumbo_pool *test_named_pool(const char *name,
@@ -30,8 +31,7 @@ static inline struct jumbo_pool *test_named_pool(const char *name,
 	pp.max_pages = max_pages;
 	pp.grow_pages = grow_pages;
 	pp.cache_size = cache_size;
-	if (!cold)
-		pp.reserve_pages = 0;
+	pp.reserve_pages = cold ? JUMBO_RESERVE_AUTO : 0;
 	pp.name = name;
 	struct jumbo_pool *p = jumbo_pool_create(&pp);
 	if (!p && (errno == ENOENT || errno == EACCES))

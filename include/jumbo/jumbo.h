@@ -381,8 +381,9 @@ struct jumbo_pool_params {
 				  pool's slow paths; 0: only jumbo_pool_trim */
 	size_t reserve_pages;  /* free pages the depot keeps cold before it
 				  reuses any, growing the pool instead;
-				  JUMBO_RESERVE_AUTO (default): 32 MiB worth;
-				  never more than a quarter of the cap */
+				  0 (default): none; JUMBO_RESERVE_AUTO:
+				  32 MiB worth; never more than a quarter
+				  of the cap */
 };
 
 #define JUMBO_RESERVE_AUTO ((size_t)-1)

@@ -16,12 +16,21 @@
 #define DEFAULT_MAX_PAGES 65536
 #define DEFAULT_CACHE 512
 /*
- * 32 MiB: the reserve must outlast what the freeing core's private cache
- * holds of the pages.  One line touched per page (a forwarder that reads
- * headers), one thread allocating and another freeing (bench S3, 4
- * alternating 3-run invocations, reserve_pages set by hand, at ab6cdf4):
- * 0.45-0.49 of DPDK's rate with no reserve, 0.67-0.77 with 4096 pages,
- * 0.97-1.09 with 8192.  Code that reads whole frames evicts them sooner.
+ * JUMBO_RESERVE_AUTO, 32 MiB: the reserve must outlast what the freeing
+ * core's private cache holds of the pages.  One line touched per page (a
+ * forwarder that reads headers), one thread allocating and another
+ * freeing (bench S3, 4 alternating 3-run invocations, reserve_pages set
+ * by hand, at ab6cdf4, on the AMD host of the time): 0.45-0.49 of DPDK's
+ * rate with no reserve, 0.67-0.77 with 4096 pages, 0.97-1.09 with 8192.
+ * Code that reads whole frames evicts them sooner.
+ *
+ * Not the default since 2026-11-30: on the Intel host of that day S3 ran
+ * 35-37.5 M pages/s with it against 50-58 without, receive was the same
+ * either way, and a thread whose bursts reach the depot (after a flush,
+ * a new thread, S2 after S1 in jumbo-bench) got pages that had gone round
+ * 32 MiB and missed every cache: 114 against 5.7 ns a page (bench/README,
+ * "The cold reserve as a default").  A program that hands pages between
+ * cores asks for it and measures.
  */
 #define DEFAULT_RESERVE_BYTES ((size_t)32 << 20)
 
@@ -31,7 +40,7 @@ void jumbo_pool_params_init(struct jumbo_pool_params *p)
 	p->page_size = JUMBO_PAGE_4K;
 	p->max_pages = DEFAULT_MAX_PAGES;
 	p->cache_size = DEFAULT_CACHE;
-	p->reserve_pages = JUMBO_RESERVE_AUTO;
+	p->reserve_pages = 0; /* see DEFAULT_RESERVE_BYTES */
 }
 
 static size_t round_up(size_t x, size_t a)
