@@ -235,6 +235,37 @@ enum jumbo_page_state jumbo_page_state(vm_page_t pg, unsigned *holds,
 }
 
 /*
+ * n contiguous pages from addr, each allocated and not held: what n calls
+ * of jumbo_page_state saying JUMBO_PG_ALLOC would say, in one pass over
+ * their state words (adjacent, 16 to a line) without a descriptor or a
+ * call per page.  The owner bits of a shared pool do not matter here.
+ * Relaxed loads, as in jumbo_page_state: the caller owns the pages, and
+ * a hold is taken only by one who had them before the caller freed its
+ * mbuf (the free routine's acquire ordered it).  A range outside the pool
+ * is not idle.
+ */
+bool _jumbo_pool_pages_idle(const struct jumbo_pool *p, const void *addr,
+			    unsigned n)
+{
+	const uint32_t mask = PGS_MASK | ((uint32_t)PG_HOLD_MAX << PG_HOLD_SHIFT);
+	size_t npages = p->head.ph_npages;
+	/* fr_of's bound, for the whole range; an address below wraps. */
+	size_t f = ((uintptr_t)addr - (uintptr_t)p->head.ph_base) >>
+		   p->head.ph_shift;
+	const uint32_t *w;
+	uint32_t bad = 0;
+
+	if (unlikely(f >= npages || n > npages - f))
+		return false;
+	w = &p->state[f];
+	/* Relaxed, as fr_load: see above. */
+	for (unsigned i = 0; i < n; i++)
+		bad |= (__atomic_load_n(&w[i], __ATOMIC_RELAXED) & mask) ^
+		       JUMBO_PG_ALLOC;
+	return bad == 0;
+}
+
+/*
  * A shared pool in a fork child: the memory is the parent's too, the
  * pool's state (which pages are free) a private copy of it, so a page
  * allocated here could be allocated there as well.  Until pools are made

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "jumbo_common.h"
+#include "jumbo_pool_layer.h"
 
 #define RX_MAX_BATCH 1024u
 #define RX_MAX_RING 32768u
@@ -144,19 +145,19 @@ JUMBO_HIDDEN unsigned _jumbo_rx_slots(struct jumbo_rx *rx, struct mbuf **slot,
 struct rx_runs;
 
 /*
- * Whether the n pages of a run whose mbufs are all freed may be posted
- * again: each plain allocated.  A page held by its last user
+ * Whether the n pages of a run from addr, whose mbufs are all freed, may
+ * be posted again: each plain allocated.  A page held by its last user
  * (jumbo_pool_hold before the free: a zero-copy send still reading it, or
  * a program that hands pages to other processes) is still in use; the
  * pool defers its free to the last unhold, and so must the receiver: the
- * run goes back to the pool instead.  udp's and uring's runs both ask.
+ * run goes back to the pool instead.  udp's and uring's runs both ask,
+ * with one pass over the pages' state words (the pool layer's
+ * _jumbo_pool_pages_idle), not a call per page.
  */
-static inline int _jumbo_rx_pages_idle(const vm_page_t *pg, unsigned n)
+static inline int _jumbo_rx_pages_idle(struct jumbo_pool *pool,
+				       const char *addr, unsigned n)
 {
-	for (unsigned i = 0; i < n; i++)
-		if (jumbo_page_state(pg[i], NULL, NULL) != JUMBO_PG_ALLOC)
-			return 0;
-	return 1;
+	return _jumbo_pool_pages_idle(pool, addr, n);
 }
 
 struct rx_run {
@@ -165,7 +166,6 @@ struct rx_run {
 	unsigned refs;        /* atomic: its pages in mbufs, while out */
 	struct rx_run *next;  /* on the idle list or the return stack */
 	struct rx_runs *rs;
-	vm_page_t pg[];       /* k: the pages' descriptors */
 };
 
 /*

@@ -84,7 +84,7 @@ static void run_put(struct rx_run *r, unsigned cnt)
 	if (__atomic_load_n(&r->refs, __ATOMIC_ACQUIRE) != cnt &&
 	    __atomic_sub_fetch(&r->refs, cnt, __ATOMIC_ACQ_REL) != 0)
 		return;
-	if (unlikely(!_jumbo_rx_pages_idle(r->pg, rs->k))) {
+	if (unlikely(!_jumbo_rx_pages_idle(rs->pool, r->addr, rs->k))) {
 		/*
 		 * Held pages go back to the pool now (it frees them at their
 		 * last unhold); the run comes back without them, so that the
@@ -168,7 +168,7 @@ struct rx_run *_jumbo_rx_run_get(struct rx_runs *rs)
 		rs->nidle--;
 		return r;
 	}
-	r = malloc(sizeof(*r) + rs->k * sizeof(r->pg[0]));
+	r = malloc(sizeof(*r));
 	if (!r)
 		return NULL;
 	r->addr = jumbo_pool_alloc_contig(rs->pool, rs->k);
@@ -176,8 +176,6 @@ struct rx_run *_jumbo_rx_run_get(struct rx_runs *rs)
 		free(r);
 		return NULL;
 	}
-	for (unsigned i = 0; i < rs->k; i++)
-		r->pg[i] = jumbo_pool_page(rs->pool, r->addr + i * rs->page_size);
 	r->rs = rs;
 	r->refs = 0;
 	r->next = NULL;

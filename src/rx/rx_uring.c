@@ -71,7 +71,6 @@ struct rx_uring;
  */
 struct uring_run {
 	char *addr;
-	vm_page_t *pg;        /* k: the pages' descriptors */
 	unsigned refs;        /* atomic */
 	int next;             /* link on the return stack or the idle one */
 	struct rx_uring *u;
@@ -107,7 +106,6 @@ struct rx_uring {
 	size_t page_size;
 	unsigned page_shift;  /* log2(page_size): no division per frame */
 	struct uring_run *run;
-	vm_page_t *pgs;       /* entries * k descriptors, run[i].pg */
 	char sink[64];
 };
 
@@ -157,7 +155,6 @@ static void uring_destroy(struct rx_uring *u)
 		if (u->run[i].addr)
 			jumbo_pool_free_contig(u->pool, u->run[i].addr, u->k);
 	free(u->run);
-	free(u->pgs);
 	free(u);
 }
 
@@ -189,7 +186,8 @@ static void uring_run_put(struct uring_run *r, unsigned cnt)
 	 * pages can be held.  A held one goes back to the pool with the run
 	 * (freed at its last unhold); the buffer id comes back bare.
 	 */
-	if (unlikely(!_jumbo_rx_pages_idle(r->pg + 1, u->k - 1))) {
+	if (unlikely(!_jumbo_rx_pages_idle(u->pool, r->addr + u->page_size,
+					   u->k - 1))) {
 		jumbo_pool_free_contig(u->pool, r->addr, u->k);
 		r->addr = NULL;
 	}
@@ -220,8 +218,6 @@ static void uring_page_free(caddr_t page, void *args)
 static void uring_run_set(struct rx_uring *u, struct uring_run *r, char *addr)
 {
 	r->addr = addr;
-	for (unsigned i = 0; i < u->k; i++)
-		r->pg[i] = jumbo_pool_page(u->pool, addr + i * u->page_size);
 }
 
 /*
@@ -568,7 +564,6 @@ static int uring_runs(struct rx_uring *u)
 		char *a = jumbo_pool_alloc_contig(u->pool, u->k);
 		if (!a)
 			break;
-		u->run[u->nruns].pg = u->pgs + (size_t)u->nruns * u->k;
 		u->run[u->nruns].u = u;
 		uring_run_set(u, &u->run[u->nruns], a);
 		u->nruns++;
@@ -620,8 +615,7 @@ int _jumbo_rx_uring_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 	rx->priv = u;
 	rx->ops = &uring_ops;
 	u->run = calloc(ent, sizeof(*u->run));
-	u->pgs = calloc((size_t)ent * u->k, sizeof(*u->pgs));
-	if (!u->run || !u->pgs)
+	if (!u->run)
 		return _jumbo_rx_fail(-ENOMEM, "out of memory");
 	/*
 	 * The completion queue holds a completion per datagram: as many as

@@ -9,6 +9,8 @@
 
 #include "jumbo_common.h"
 
+#include <stdbool.h>
+
 /* fork.c: the handlers' phases; the hooks below take one. */
 enum { JUMBO_FORK_PREPARE, JUMBO_FORK_PARENT, JUMBO_FORK_CHILD };
 /* fork.c: registers the handlers once; the pool and mbuf layers call it
@@ -23,6 +25,14 @@ JUMBO_HIDDEN void _jumbo_pools_atfork_child(void);
 /* cache.c, in the child after _jumbo_pools_atfork_child: the caches of
  * the threads that did not follow, and shared pools detached. */
 JUMBO_HIDDEN void _jumbo_pools_atfork_settle(void);
+
+/* page.c, for the receive runs (src/rx): whether the n contiguous pages
+ * from addr, the caller's, are all allocated and unheld (a held one must
+ * not be reused: its free waits for the last unhold).  One pass over their
+ * state words; false for a range outside the pool. */
+struct jumbo_pool;
+JUMBO_HIDDEN bool _jumbo_pool_pages_idle(const struct jumbo_pool *p,
+					 const void *addr, unsigned n);
 
 /* statseg.c: the mbuf counters the statistics segment carries beside the
  * pools'.  The mbuf layer registers its snapshot function (with its first
