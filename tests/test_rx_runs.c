@@ -18,6 +18,12 @@
  *    TSan runs check that no one touches it after), and the mbuf
  *    allocator's counts balance (chains made in one cache operation,
  *    freed in one);
+ *  - udp, uring: m_freem gives a run its pages back as one count per run
+ *    (the sole holders of consecutive pages): a chain over two frames'
+ *    runs, a chain whose pages are shared with a copy (m_copym: not the
+ *    sole holders), a page freed alone (m_free) before the rest of its
+ *    chain; every run comes back once, none early (the copy's frame is
+ *    intact while the receiver reuses runs), no page lost;
  *  - uring: one frame at a time, received and freed, cycles through a
  *    couple of batches of runs, not through every run of the ring;
  *  - uring: a page held when its chain is freed is not written again while
@@ -525,6 +531,62 @@ static void uring_dry(void)
 	CHECK_EQ(jumbo_pool_destroy(pool), 0);
 }
 
+/* Appends chain n to chain m (a test's m_cat: the packet header stays). */
+static void chain_cat(struct mbuf *m, struct mbuf *n)
+{
+	while (m->m_next)
+		m = m->m_next;
+	m->m_next = n;
+}
+
+static void freem_runs(enum jumbo_rx_backend b)
+{
+	struct jumbo_pool *pool = rxt_pool(4096, 0);
+	struct jumbo_rx_params p;
+	struct jumbo_rx *rx;
+	struct mbuf *pkts[4], *copy, *rest;
+	int fd, err;
+
+	/* Few runs posted, so that the one freed last is posted next. */
+	jumbo_rx_params_init(&p);
+	p.backend = b;
+	p.pool = pool;
+	p.max_frame = 9000;
+	p.batch = b == JUMBO_RX_UDP ? 1 : 4; /* uring: 8 runs in the ring */
+	p.ring_entries = 8;
+	rx = jumbo_rx_open(&p, &err);
+	REQUIRE(rx != NULL);
+	fd = jf_connect("127.0.0.1", jumbo_rx_port(rx), SOCK_DGRAM);
+	REQUIRE(fd >= 0);
+	for (unsigned i = 0; i < 4; i++)
+		rxt_send_frame(fd, 9000, i);
+	REQUIRE(rxt_recv_some(rx, pkts, 4) == 4);
+	copy = m_copym(pkts[2], 0, M_COPYALL, M_NOWAIT);
+	REQUIRE(copy != NULL);
+	/* Two runs, each of whose pages these mbufs hold alone. */
+	chain_cat(pkts[0], pkts[1]);
+	m_freem(pkts[0]);
+	/* A page alone, then the run's other two, then shared pages. */
+	chain_cat(pkts[3], pkts[2]);
+	rest = m_free(pkts[3]);
+	m_freem(rest);
+	/* Runs come back newest first: one back early would be reused. */
+	for (uint64_t i = 4; i < 40; i++) {
+		struct mbuf *m[1];
+
+		rxt_send_frame(fd, 9000, i);
+		REQUIRE(rxt_recv_some(rx, m, 1) == 1);
+		rxt_check_frame(m[0], 9000, i);
+	}
+	rxt_check_frame(copy, 9000, 2);
+	printf("%s: m_freem gives runs their pages back, once each\n",
+	       b == JUMBO_RX_UDP ? "udp" : "uring");
+	close(fd);
+	CHECK_EQ(jumbo_rx_close(rx), 0);
+	CHECK_EQ(rxt_in_use(pool), 0);
+	CHECK_EQ(jumbo_pool_destroy(pool), 0);
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t seed = test_seed(argc, argv, "test_rx_runs");
@@ -534,7 +596,9 @@ int main(int argc, char **argv)
 	udp_outlive();
 	udp_threads(seed);
 	close_race(JUMBO_RX_UDP, seed);
+	freem_runs(JUMBO_RX_UDP);
 	if (jumbo_rx_backend_supported(JUMBO_RX_URING)) {
+		freem_runs(JUMBO_RX_URING);
 		close_race(JUMBO_RX_URING, seed);
 		uring_hot();
 		uring_hold(1);

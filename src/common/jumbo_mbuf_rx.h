@@ -14,22 +14,43 @@
 #include <stddef.h>
 
 /*
+ * A receiver's buffer of contiguous pages whose pages go out in the mbufs
+ * of _jumbo_mb_page_chain: put(run, n) is told that n of its pages came
+ * back (their mbufs freed, on any thread).  The backend embeds this at
+ * the start of its own run and counts the pages itself.
+ */
+struct jumbo_mb_run {
+	void (*put)(struct jumbo_mb_run *run, unsigned n);
+};
+
+/*
+ * The free routine of every page of a run in an mbuf (ext_args: the run):
+ * put(run, 1).  m_freem knows it by its address and, for the mbufs of a
+ * chain that are the sole holders of consecutive pages of one run, makes
+ * one put(run, n) instead of n calls (each mbuf is still checked and
+ * killed on its own), so a frame of n pages costs its run one count
+ * update, not n locked ones.
+ */
+JUMBO_HIDDEN void _jumbo_mb_run_free(caddr_t page, void *args);
+
+/*
  * The chain of a frame of len bytes (> 0) on the contiguous pages of pool
- * from addr (each page_size bytes, the pool's page size): one mbuf per page
- * the frame touches, the first with M_PKTHDR and m_pkthdr.len = len (the
- * rest of its packet header zero), every mbuf full but the last, each page
- * attached as EXT_JUMBO storage of its own with free routine freef(page,
- * args), exactly what m_gethdr, m_get and m_extadd_jumbo would make.  The
- * mbufs come from the thread's cache in one operation when it holds
- * enough.  NULL (errno ENOMEM) when there are not enough mbufs: then
- * nothing was made and freef has not run.  The caller vouches that the
- * pages are pool's, page-aligned and its own to hand out; only the
- * packet header's fields are written that a packet header has (an mbuf
- * without M_PKTHDR has no valid m_pkthdr, as in FreeBSD).
+ * from addr (each 1 << page_shift bytes, the pool's page size): one mbuf
+ * per page the frame touches, the first with M_PKTHDR and m_pkthdr.len =
+ * len (the rest of its packet header zero), every mbuf full but the last,
+ * each page attached as EXT_JUMBO storage of its own with free routine
+ * _jumbo_mb_run_free(page, run), exactly what m_gethdr, m_get and
+ * m_extadd_jumbo would make.  The mbufs come from the thread's cache in
+ * one operation when it holds enough.  NULL (errno ENOMEM) when there are
+ * not enough mbufs: then nothing was made and run->put has not run.  The
+ * caller vouches that the pages are pool's, page-aligned and its own to
+ * hand out; only the packet header's fields are written that a packet
+ * header has (an mbuf without M_PKTHDR has no valid m_pkthdr, as in
+ * FreeBSD).
  */
 JUMBO_HIDDEN struct mbuf *_jumbo_mb_page_chain(struct jumbo_pool *pool,
-					       char *addr, size_t page_size,
-					       size_t len, m_ext_free_t freef,
-					       void *args);
+					       char *addr, unsigned page_shift,
+					       size_t len,
+					       struct jumbo_mb_run *run);
 
 #endif

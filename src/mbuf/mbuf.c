@@ -617,11 +617,20 @@ static __attribute__((noinline)) struct mbuf *mb_alloc_list(unsigned n)
 	return head;
 }
 
-struct mbuf *_jumbo_mb_page_chain(struct jumbo_pool *pool, char *addr,
-				  size_t page_size, size_t len,
-				  m_ext_free_t freef, void *args)
+void _jumbo_mb_run_free(caddr_t page, void *args)
 {
-	unsigned n = (unsigned)((len + page_size - 1) / page_size);
+	struct jumbo_mb_run *run = args;
+
+	(void)page;
+	run->put(run, 1);
+}
+
+struct mbuf *_jumbo_mb_page_chain(struct jumbo_pool *pool, char *addr,
+				  unsigned page_shift, size_t len,
+				  struct jumbo_mb_run *run)
+{
+	size_t page_size = (size_t)1 << page_shift;
+	unsigned n = (unsigned)((len + page_size - 1) >> page_shift);
 	struct mb_cache *c = &mb_tcache;
 	struct mbuf *head = c->free, *m;
 	size_t left = len;
@@ -653,8 +662,8 @@ struct mbuf *_jumbo_mb_page_chain(struct jumbo_pool *pool, char *addr,
 		m->m_flags = i ? M_EXT : M_EXT | M_PKTHDR;
 		m->m_ext.ext_buf = addr;
 		m->m_ext.ext_size = page_size;
-		m->m_ext.ext_free = freef;
-		m->m_ext.ext_args = args;
+		m->m_ext.ext_free = _jumbo_mb_run_free;
+		m->m_ext.ext_args = run;
 		m->m_ext.ext_pool = pool;
 		m->m_ext.ext_cnt = &m->m_ext.ext_count;
 		m->m_ext.ext_count = 1;
@@ -896,29 +905,63 @@ struct mbuf *_jumbo_mb_free_noext(struct mbuf *m)
 }
 
 /*
+ * Whether m (killed by this thread, with external storage) is the sole
+ * holder of a run's page: its own counter, at 1.  Then dropping it is the
+ * last drop, with no holder elsewhere to put, and only its run's count
+ * is left to update.  Acquire, as mb_ext_drop's load: the page's other
+ * users (none now, but those before a shared reference's drop) done.
+ */
+static inline bool mb_run_sole(const struct mbuf *m)
+{
+	return m->m_ext.ext_free == _jumbo_mb_run_free &&
+	       m->m_ext.ext_cnt == &m->m_ext.ext_count &&
+	       __atomic_load_n(&m->m_ext.ext_count, __ATOMIC_ACQUIRE) == 1;
+}
+
+/*
  * One pass over the chain: each mbuf checked and killed as m_free does
  * (the exchange on m_type stays per mbuf: two threads freeing one chain
  * still abort), its storage dropped, and the dead mbufs handed to the
- * thread's cache at the end in one update, not one each.
+ * thread's cache at the end in one update, not one each.  Pages of a
+ * receive run of which these mbufs were the sole holders go back to the
+ * run as one count per run rather than one call per page (see
+ * _jumbo_mb_run_free), after the pass.
  */
 void m_freem(struct mbuf *m)
 {
 	struct mbuf *head = NULL, *tail = NULL;
-	unsigned n = 0;
+	struct jumbo_mb_run *run = NULL;
+	unsigned n = 0, nrun = 0;
 
 	while (m) {
 		struct mbuf *next = mb_kill(m, "m_freem");
 
-		/* An mbuf that holds others' storage count stays allocated. */
-		if (!(m->m_flags & M_EXT) || !mb_ext_drop_out(m)) {
-			m->m_next = head;
-			head = m;
-			if (!tail)
-				tail = m;
-			n++;
+		if (m->m_flags & M_EXT) {
+			if (mb_run_sole(m)) {
+				struct jumbo_mb_run *r = m->m_ext.ext_args;
+
+				if (r != run) {
+					if (nrun)
+						run->put(run, nrun);
+					run = r;
+					nrun = 0;
+				}
+				nrun++;
+			} else if (mb_ext_drop_out(m)) {
+				/* It holds others' storage count: stays. */
+				m = next;
+				continue;
+			}
 		}
+		m->m_next = head;
+		head = m;
+		if (!tail)
+			tail = m;
+		n++;
 		m = next;
 	}
+	if (nrun)
+		run->put(run, nrun);
 	if (n)
 		mb_put_list(head, tail, n);
 }

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "jumbo_common.h"
+#include "jumbo_mbuf_rx.h"
 #include "jumbo_pool_layer.h"
 
 #define RX_MAX_BATCH 1024u
@@ -161,6 +162,7 @@ static inline int _jumbo_rx_pages_idle(struct jumbo_pool *pool,
 }
 
 struct rx_run {
+	struct jumbo_mb_run mr; /* first: its mbufs' ext_args (run_put) */
 	char *addr;           /* k contiguous pages of the pool; NULL once
 				 freed with a page held (gone to the pool) */
 	unsigned refs;        /* atomic: its pages in mbufs, while out */

@@ -68,9 +68,13 @@ static void runs_unref(struct rx_runs *rs, unsigned n)
 		free(rs);
 }
 
-/* Drops cnt pages of run r; the free of its last page sends it back. */
-static void run_put(struct rx_run *r, unsigned cnt)
+/*
+ * Drops cnt pages of run r (its mbufs' put: m_freem gives a frame's pages
+ * at once); the free of its last page sends it back.
+ */
+static void run_put(struct jumbo_mb_run *mr, unsigned cnt)
 {
+	struct rx_run *r = (struct rx_run *)mr;
 	struct rx_runs *rs = r->rs;
 	struct rx_run *old;
 
@@ -114,13 +118,6 @@ static void run_put(struct rx_run *r, unsigned cnt)
 					      __ATOMIC_RELEASE,
 					      __ATOMIC_ACQUIRE));
 	/* Pushed: the run is the receiver's again; rs is not touched. */
-}
-
-/* The free routine of every page of a run in an mbuf. */
-static void run_page_free(caddr_t page, void *args)
-{
-	(void)page;
-	run_put(args, 1);
 }
 
 void _jumbo_rx_runs_reclaim(struct rx_runs *rs, unsigned keep)
@@ -176,6 +173,7 @@ struct rx_run *_jumbo_rx_run_get(struct rx_runs *rs)
 		free(r);
 		return NULL;
 	}
+	r->mr.put = run_put;
 	r->rs = rs;
 	r->refs = 0;
 	r->next = NULL;
@@ -201,8 +199,8 @@ struct mbuf *_jumbo_rx_run_chain(struct rx_runs *rs, struct rx_run *r,
 	 * can be dropped before it is.
 	 */
 	__atomic_store_n(&r->refs, np, __ATOMIC_RELAXED);
-	m = _jumbo_mb_page_chain(rs->pool, r->addr, rs->page_size, len,
-				 run_page_free, r);
+	m = _jumbo_mb_page_chain(rs->pool, r->addr, rs->page_shift, len,
+				 &r->mr);
 	if (!m)
 		__atomic_store_n(&r->refs, 0, __ATOMIC_RELAXED);
 	return m;

@@ -70,6 +70,7 @@ struct rx_uring;
  * the pool with a page held); the receive thread gives it a new one.
  */
 struct uring_run {
+	struct jumbo_mb_run mr; /* first: its mbufs' ext_args */
 	char *addr;
 	unsigned refs;        /* atomic */
 	int next;             /* link on the return stack or the idle one */
@@ -208,10 +209,10 @@ static void uring_run_put(struct uring_run *r, unsigned cnt)
 					      __ATOMIC_ACQUIRE));
 }
 
-/* The free routine of every page the backend hands out. */
-static void uring_page_free(caddr_t page, void *args)
+/* The put of every run: its pages come back from their mbufs. */
+static void uring_page_put(struct jumbo_mb_run *mr, unsigned n)
 {
-	uring_run_put(args, 1);
+	uring_run_put((struct uring_run *)mr, n);
 }
 
 /* Buffer id r gets the run of k pages at addr. */
@@ -331,8 +332,8 @@ static struct mbuf *uring_chain(struct jumbo_rx *rx, struct rx_uring *u,
 	 */
 	__atomic_store_n(&r->refs, np, __ATOMIC_RELAXED);
 	u->out++;
-	m = _jumbo_mb_page_chain(u->pool, r->addr + u->page_size, u->page_size,
-				 len, uring_page_free, r);
+	m = _jumbo_mb_page_chain(u->pool, r->addr + u->page_size,
+				 u->page_shift, len, &r->mr);
 	if (!m) {
 		/* No mbufs: the run goes back, the datagram is dropped. */
 		uring_run_put(r, np);
@@ -564,6 +565,7 @@ static int uring_runs(struct rx_uring *u)
 		char *a = jumbo_pool_alloc_contig(u->pool, u->k);
 		if (!a)
 			break;
+		u->run[u->nruns].mr.put = uring_page_put;
 		u->run[u->nruns].u = u;
 		uring_run_set(u, &u->run[u->nruns], a);
 		u->nruns++;
