@@ -14,6 +14,7 @@
  *   test_ring_bind [seed]
  */
 #include "check.h"
+#include "test_named.h"
 
 #include <jumbo/jumbo.h>
 #include <jumbo/ring.h>
@@ -124,7 +125,6 @@ int main(int argc, char **argv)
 {
 	uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0)
 				 : (uint64_t)time(NULL) * 2654435761u;
-	struct jumbo_pool_params pp;
 	static void *got[ROUNDS * BATCH];
 	static bool held_pg[ROUNDS * BATCH];
 	unsigned ngot = 0;
@@ -134,14 +134,7 @@ int main(int argc, char **argv)
 	       (unsigned long long)seed, (unsigned long long)seed);
 	setenv("JUMBO_STAT", "0", 1); /* no statistics thread: we fork */
 	snprintf(name, sizeof(name), "test-ring-bind-%d", (int)getpid());
-	jumbo_pool_params_init(&pp);
-	pp.flags = JUMBO_POOL_SHARED | JUMBO_POOL_NAMED;
-	pp.name = name;
-	pp.max_pages = PAGES;
-	pp.cache_size = 128;
-	pp.reserve_pages = 0;
-	struct jumbo_pool *p = jumbo_pool_create(&pp);
-	REQUIRE(p);
+	struct jumbo_pool *p = test_named_pool(name, PAGES, 0, 128, false);
 	struct jumbo_ring *r = jumbo_ring_create(NULL, SLOTS, JUMBO_RING_SPSC, 0);
 	REQUIRE(r && jumbo_ring_bind(r, p) == 0);
 	REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);

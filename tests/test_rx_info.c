@@ -57,33 +57,50 @@ static void check_time(const struct mbuf *m, uint64_t t0, uint64_t t1,
 	CHECK(m->m_pkthdr.rcv_tstmp <= t1);
 }
 
-/* A datagram backend: lens[] from one socket, each checked. */
-static void test_dgram(enum jumbo_rx_backend b, const char *addr)
+/*
+ * The receiver of backend b on pool at addr with flags, connected to by a
+ * new datagram socket (*fd); NULL where IPv6 is not there (said, and the
+ * pool destroyed: the caller returns).
+ */
+static struct jumbo_rx *open_dgram(enum jumbo_rx_backend b,
+				   struct jumbo_pool *pool, const char *addr,
+				   unsigned flags, const char *what, int *fd)
 {
-	struct jumbo_pool *pool = rxt_pool(1024, 0);
 	struct jumbo_rx_params p;
-	struct sockaddr_storage me;
-	static const size_t lens[] = { 100, 0, 9000 };
-	struct mbuf *pkts[3];
-	struct jumbo_rx *rx;
-	uint64_t t0, t1;
-	int fd, n, err;
+	int err;
 
 	jumbo_rx_params_init(&p);
 	p.backend = b;
 	p.pool = pool;
 	p.addr = addr;
-	p.flags = JUMBO_RX_TSTAMP;
-	rx = jumbo_rx_open(&p, &err);
+	p.flags = flags;
+	struct jumbo_rx *rx = jumbo_rx_open(&p, &err);
 	if (!rx && strchr(addr, ':')) {
-		printf("%s %s: skipped: %s\n", jumbo_rx_backend_name(b), addr,
-		       jumbo_rx_strerror());
+		printf("%s %s%s: skipped: %s\n", jumbo_rx_backend_name(b),
+		       addr, what, jumbo_rx_strerror());
 		jumbo_pool_destroy(pool);
-		return;
+		return NULL;
 	}
 	REQUIRE(rx != NULL);
-	fd = jf_connect(addr, jumbo_rx_port(rx), SOCK_DGRAM);
-	REQUIRE(fd >= 0);
+	*fd = jf_connect(addr, jumbo_rx_port(rx), SOCK_DGRAM);
+	REQUIRE(*fd >= 0);
+	return rx;
+}
+
+/* A datagram backend: lens[] from one socket, each checked. */
+static void test_dgram(enum jumbo_rx_backend b, const char *addr)
+{
+	struct jumbo_pool *pool = rxt_pool(1024, 0);
+	struct sockaddr_storage me;
+	static const size_t lens[] = { 100, 0, 9000 };
+	struct mbuf *pkts[3];
+	struct jumbo_rx *rx;
+	uint64_t t0, t1;
+	int fd, n;
+
+	rx = open_dgram(b, pool, addr, JUMBO_RX_TSTAMP, "", &fd);
+	if (!rx)
+		return;
 	self_addr(fd, &me);
 	t0 = now_ns();
 	for (unsigned i = 0; i < 3; i++) {
@@ -144,27 +161,14 @@ static void test_nosrc(enum jumbo_rx_backend b, const char *addr)
 	static const size_t lens[] = { 100, 0, 9000, 4096 };
 	struct jumbo_pool *pool = rxt_pool(1024, 0);
 	struct mbuf *pkts[4];
-	struct jumbo_rx_params p;
 	struct jumbo_rx *rx;
-	int fd, n, err;
+	int fd, n;
 
 	for (int pass = 0; pass < 2; pass++) {
-		jumbo_rx_params_init(&p);
-		p.backend = b;
-		p.pool = pool;
-		p.addr = addr;
-		p.flags = pass ? JUMBO_RX_NOSRC : 0;
-		rx = jumbo_rx_open(&p, &err);
-		if (!rx && strchr(addr, ':')) {
-			printf("%s %s nosrc: skipped: %s\n",
-			       jumbo_rx_backend_name(b), addr,
-			       jumbo_rx_strerror());
-			jumbo_pool_destroy(pool);
+		rx = open_dgram(b, pool, addr, pass ? JUMBO_RX_NOSRC : 0,
+				" nosrc", &fd);
+		if (!rx)
 			return;
-		}
-		REQUIRE(rx != NULL);
-		fd = jf_connect(addr, jumbo_rx_port(rx), SOCK_DGRAM);
-		REQUIRE(fd >= 0);
 		for (unsigned i = 0; i < 4; i++) {
 			static char buf[9000];
 			for (size_t j = 0; j < lens[i]; j++)

@@ -10,6 +10,7 @@
  */
 #include <jumbo/jumbo.h>
 #include "check.h"
+#include "test_named.h"
 
 #include <sched.h>
 #include <stdbool.h>
@@ -66,7 +67,6 @@ static long touch_all(struct jumbo_pool *p)
 
 int main(void)
 {
-	struct jumbo_pool_params pp;
 	struct jumbo_pool *p;
 	long kb;
 	int st;
@@ -82,14 +82,7 @@ int main(void)
 		     strerror(errno));
 	setenv("JUMBO_STAT", "0", 1); /* no statistics thread: we fork */
 
-	jumbo_pool_params_init(&pp);
-	pp.flags = JUMBO_POOL_SHARED | JUMBO_POOL_NAMED;
-	pp.name = NAME;
-	pp.max_pages = PAGES;
-	pp.cache_size = 64;
-	pp.reserve_pages = 0;
-	p = jumbo_pool_create(&pp);
-	REQUIRE(p);
+	p = test_named_pool(NAME, PAGES, 0, 64, false);
 
 	kb = touch_all(p);
 	printf("creator: %ld kB of the pool mapped in 2 MiB pages\n", kb);
