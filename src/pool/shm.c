@@ -778,6 +778,20 @@ int _jumbo_shm_free_slow(struct jumbo_pool *p, frame_t f)
 	return r > 0 ? 0 : r;
 }
 
+/*
+ * A full cache's older half (a magazine: mag_size is at least 1 and the
+ * cache holds two, pool.c) goes to the depot; the recent, cache-hot one
+ * stays.
+ */
+static void shm_cache_halve(struct jumbo_pool *p, struct jumbo_cache *c)
+{
+	unsigned m = p->mag_size;
+
+	_jumbo_shm_put(p, c->objs, m);
+	memmove(c->objs, c->objs + m, (c->f.len - m) * sizeof(frame_t));
+	c->f.len -= m;
+}
+
 /* A page this process just freed (its word FREE, from any owner) is cached. */
 void _jumbo_shm_cache_put(struct jumbo_pool *p, frame_t f)
 {
@@ -792,13 +806,8 @@ void _jumbo_shm_cache_put(struct jumbo_pool *p, frame_t f)
 		return;
 	}
 	fr_store(p, f, s->w_free); /* an unhold's deferred free made it FREE|0 */
-	if (c->f.len == c->f.cap) {
-		/* The older half goes back; the recent, cache-hot one stays. */
-		unsigned m = p->mag_size ? p->mag_size : c->f.len;
-		_jumbo_shm_put(p, c->objs, m);
-		memmove(c->objs, c->objs + m, (c->f.len - m) * sizeof(frame_t));
-		c->f.len -= m;
-	}
+	if (c->f.len == c->f.cap)
+		shm_cache_halve(p, c);
 	c->objs[c->f.len++] = f;
 	ctr_bump(&c->f.frees);
 }
@@ -919,16 +928,6 @@ unsigned _jumbo_shm_alloc_bulk(struct jumbo_pool *p, void **addrs, unsigned n)
 		addrs[got++] = fr_addr(p, f);
 	}
 	return got;
-}
-
-/* A full cache's older half goes to the depot; the recent one stays. */
-static void shm_cache_halve(struct jumbo_pool *p, struct jumbo_cache *c)
-{
-	unsigned m = p->mag_size;
-
-	_jumbo_shm_put(p, c->objs, m);
-	memmove(c->objs, c->objs + m, (c->f.len - m) * sizeof(frame_t));
-	c->f.len -= m;
 }
 
 /*
