@@ -316,9 +316,8 @@ struct jumbo_mag *_jumbo_depot_take_full(struct jumbo_pool *p,
 	    (p->carved < p->committed ||
 	     p->committed < reserve_goal(p, m->count)))
 		m = NULL;
-	if (m)
-		full_pop(p);
 	if (m) {
+		full_pop(p);
 		p->depot_pages -= m->count;
 		note_out(p, m->count);
 		if (spare)
