@@ -130,16 +130,17 @@ JUMBO_HIDDEN void _jumbo_shm_leave(struct jumbo_pool *p);
  * _jumbo_alloc_slow and _jumbo_free_slow, which the private pool's inline
  * paths call whenever their own test fails (it always does on a named
  * pool's words, which carry an owner), and the allocation's also on that
- * failing side in jumbo_pool_alloc (pool.c), which saves it the call.  They are the private pool's
- * paths with this process's words for constants: the thread's cache of
- * the named pool it used last (tls.shm_last); an allocation takes the
- * page on top if it reads FREE|me and makes it ALLOC|me, a free takes a
- * page that reads ALLOC|me, makes it FREE|me and pushes it; a load and a
- * plain store each, no read-modify-write.  Why one writer may be assumed
- * for these two words, and which races that leaves uncaught: shm.c,
- * "allocation and free".  Everything else (no short cut, an empty or
- * full cache, another process's page, a held or flagged one, a twin)
- * takes the general paths, out of line in shm.c.
+ * failing side in jumbo_pool_alloc (pool.c), which saves it the call.
+ * They are the private pool's paths with this process's words for
+ * constants: the thread's cache of the named pool it used last
+ * (tls.shm_last); an allocation takes the page on top if it reads
+ * FREE|me and makes it ALLOC|me, a free takes a page that reads
+ * ALLOC|me, makes it FREE|me and pushes it; a load and a plain store
+ * each, no read-modify-write.  Why one writer may be assumed for these
+ * two words, and which races that leaves uncaught: shm.c, "allocation
+ * and free".  Everything else (no short cut, an empty or full cache,
+ * another process's page, a held or flagged one, a twin) takes the
+ * general paths, out of line in shm.c.
  */
 JUMBO_HIDDEN frame_t _jumbo_shm_alloc_slow(struct jumbo_pool *p);
 JUMBO_HIDDEN int _jumbo_shm_free_slow(struct jumbo_pool *p, frame_t f);
