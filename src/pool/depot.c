@@ -164,16 +164,6 @@ static bool carve(struct jumbo_pool *p, frame_t *out, unsigned *got, unsigned n)
  * rises, in one call, and a later burst of the same size, or a new thread
  * doing what the last one did, finds its pages (tests/test_reserve.c).
  */
-static size_t reserve_goal(const struct jumbo_pool *p, unsigned n)
-{
-	/* out is one short for a moment while a twin is loose. */
-	size_t hw = (p->out > 0 ? (size_t)p->out : 0) + n;
-
-	if (hw < p->high_water)
-		hw = p->high_water;
-	return hw + p->reserve;
-}
-
 /*
  * Lock held.  Whether the reserve wants fresh frames for a take of n pages
  * (the depot holds no more than it) and has them, after growing the pool
@@ -184,13 +174,10 @@ static bool reserve_fresh(struct jumbo_pool *p, unsigned n)
 {
 	if (!p->reserve || p->depot_pages + p->trim_pages > p->reserve)
 		return false;
-	size_t goal = reserve_goal(p, n);
-	if (p->committed < goal) {
-		if (!p->nocache)
-			goal += p->mag_size;
-		if (grow(p, goal - p->committed) != 0)
-			p->reserve = 0;
-	}
+	size_t goal = _jumbo_reserve_goal(p, p->out, p->high_water,
+					  p->reserve, n);
+	if (p->committed < goal && grow(p, goal - p->committed) != 0)
+		p->reserve = 0;
 	return p->reserve && p->carved < p->committed;
 }
 
@@ -314,7 +301,8 @@ struct jumbo_mag *_jumbo_depot_take_full(struct jumbo_pool *p,
 	if (m && p->reserve &&
 	    p->depot_pages + p->trim_pages - m->count < p->reserve &&
 	    (p->carved < p->committed ||
-	     p->committed < reserve_goal(p, m->count)))
+	     p->committed < _jumbo_reserve_goal(p, p->out, p->high_water,
+						p->reserve, m->count)))
 		m = NULL;
 	if (m) {
 		full_pop(p);

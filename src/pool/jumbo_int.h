@@ -296,6 +296,25 @@ struct jumbo_pool {
 	struct jumbo_counters ctr __attribute__((aligned(JUMBO_CACHELINE)));
 };
 
+/*
+ * The pages a pool grows to for its cold reserve (depot.c reserve_fresh,
+ * which says why; shm.c's for the shared queue): its working set, the
+ * most pages ever out of the depot at once (high_water) or now with the n
+ * asked for (out is one short for a moment while a twin is loose), plus
+ * the reserve, plus a magazine of slack for what the thread caches hold
+ * from one burst to the next, when there are caches.
+ */
+static inline size_t _jumbo_reserve_goal(const struct jumbo_pool *p,
+					 int64_t out, size_t high_water,
+					 size_t reserve, unsigned n)
+{
+	size_t hw = (out > 0 ? (size_t)out : 0) + n;
+
+	if (hw < high_water)
+		hw = high_water;
+	return hw + reserve + (p->nocache ? 0 : p->mag_size);
+}
+
 #define SPILL_END NO_FRAME
 
 /*

@@ -470,7 +470,7 @@ static bool carve(struct jumbo_pool *p, struct jumbo_shm *s, frame_t *out,
  * pages and has them: depot.c's rule (reserve_fresh() there, which says
  * why), with the queue for the depot.  The pool grows for the reserve
  * only to its working set (the most pages ever out of the queue, this
- * take counted) plus the reserve plus a cache's worth, in one call, so
+ * take counted) plus the reserve plus a magazine, in one call, so
  * that a later burst of the same size, or a new thread or process doing
  * what the last did, finds its pages instead of growing again.  A refused
  * growth drops the reserve for good.
@@ -482,10 +482,8 @@ static bool reserve_fresh(struct jumbo_pool *p, struct jumbo_shm *s,
 
 	if (!c->reserve || c->tail - c->head > c->reserve)
 		return false;
-	uint64_t hw = (c->out > 0 ? (uint64_t)c->out : 0) + n;
-	if (hw < c->high_water)
-		hw = c->high_water;
-	uint64_t goal = hw + c->reserve + p->mag_size;
+	uint64_t goal = _jumbo_reserve_goal(p, c->out, c->high_water,
+					    c->reserve, n);
 	if (c->committed < goal && grow(p, s, goal - c->committed) != 0)
 		c->reserve = 0;
 	return c->reserve && c->carved < c->committed;
