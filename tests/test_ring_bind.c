@@ -121,6 +121,56 @@ static void bad_entries(struct jumbo_pool *p, unsigned kind)
 	jumbo_ring_close(r);
 }
 
+/*
+ * A fork of the pool's maker cannot adopt the pool's pages (its copy is
+ * detached): its dequeue from a bound ring moves nothing and says EXDEV,
+ * and the entries stay for the maker, who takes them all.  Before, the
+ * child's dequeue consumed them, adopted nothing and returned 0: the
+ * pages were lost with no word.
+ */
+static void forked_dequeue(struct jumbo_pool *p, unsigned kind)
+{
+	struct jumbo_ring *r = jumbo_ring_create(NULL, SLOTS, kind, 0);
+	struct jumbo_ring_ent in[4], out[4];
+	void *pg[4];
+	int st;
+
+	REQUIRE(r && jumbo_ring_bind(r, p) == 0);
+	for (unsigned i = 0; i < 4; i++) {
+		REQUIRE((pg[i] = jumbo_pool_alloc(p)) != NULL);
+		in[i] = (struct jumbo_ring_ent){ jumbo_pool_iova(p, pg[i]),
+						 4096, 0 };
+	}
+	CHECK_EQ(jumbo_ring_enqueue(r, in, 4), 4);
+	fflush(NULL);
+	pid_t pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		/* The parent's handle: the child opens its own. */
+		struct jumbo_ring *c = jumbo_ring_open_fd(jumbo_ring_fd(r));
+		if (!c || jumbo_ring_bind(c, p) != 0)
+			_exit(2);
+		errno = 0;
+		unsigned n = jumbo_ring_dequeue(c, out, 4);
+		_exit(n == 0 && errno == EXDEV ? 0 : 3);
+	}
+	REQUIRE(waitpid(pid, &st, 0) == pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	unsigned n = 0;
+	for (unsigned tries = 0; tries < 3 && n < 4; tries++)
+		n += jumbo_ring_dequeue(r, out + n, 4 - n);
+	CHECK_EQ(n, 4);
+	for (unsigned i = 0; i < n; i++)
+		CHECK_EQ(out[i].iova, in[i].iova);
+	for (unsigned i = 0; i < 4; i++)
+		CHECK_EQ(jumbo_pool_free(p, pg[i]), 0);
+	printf("ring_bind: %s ring, after a fork's dequeue (EXDEV wanted): "
+	       "%u of 4 left for the maker\n",
+	       kind == JUMBO_RING_MPMC ? "MPMC" : "SPSC", n);
+	jumbo_ring_bind(r, NULL);
+	jumbo_ring_close(r);
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0)
@@ -195,6 +245,8 @@ int main(int argc, char **argv)
 	jumbo_ring_close(r);
 	bad_entries(p, JUMBO_RING_SPSC);
 	bad_entries(p, JUMBO_RING_MPMC);
+	forked_dequeue(p, JUMBO_RING_SPSC);
+	forked_dequeue(p, JUMBO_RING_MPMC);
 	CHECK_EQ(jumbo_pool_destroy(p), 0);
 	if (check_failures)
 		printf("ring_bind: %d check(s) FAILED\n", check_failures);

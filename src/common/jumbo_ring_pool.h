@@ -20,6 +20,13 @@ struct jumbo_ring_ent;
 typedef void (*jumbo_ring_visit_fn)(void *arg, const struct jumbo_ring_ent *e);
 
 /* pool layer (reclaim.c) */
+/*
+ * Whether this process may adopt p's pages at all: 0, or -EXDEV in a fork
+ * of the process that made p (its copy of the pool is detached, said once
+ * for fn).  Asked before a bound ring takes any entry, so that entries a
+ * process cannot adopt stay in the ring for one that can.
+ */
+JUMBO_HIDDEN int _jumbo_pool_adopt_ok(struct jumbo_pool *p, const char *fn);
 /* The page at iova becomes the calling process's: 0 or -errno. */
 JUMBO_HIDDEN int _jumbo_pool_adopt_iova(struct jumbo_pool *p, uint64_t iova);
 /* The pages of e[0..n) become the caller's; those that cannot are dropped

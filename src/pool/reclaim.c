@@ -378,10 +378,16 @@ static int adopt_ent(struct jumbo_pool *p, uint64_t iova, frame_t f)
 	return err;
 }
 
-int _jumbo_pool_adopt_iova(struct jumbo_pool *p, uint64_t iova)
+int _jumbo_pool_adopt_ok(struct jumbo_pool *p, const char *fn)
 {
 	if (p->shm && unlikely(p->detached))
-		return -EXDEV;
+		return _jumbo_detached(p, fn);
+	return 0;
+}
+
+/* The ring asked _jumbo_pool_adopt_ok first. */
+int _jumbo_pool_adopt_iova(struct jumbo_pool *p, uint64_t iova)
+{
 	return adopt_ent(p, iova, ent_frame(p, iova));
 }
 
@@ -435,8 +441,7 @@ unsigned _jumbo_pool_adopt_ents(struct jumbo_pool *p, struct jumbo_ring_ent *e,
 {
 	unsigned got = 0;
 
-	if (p->shm && unlikely(p->detached))
-		return 0;
+	/* The ring asked _jumbo_pool_adopt_ok first. */
 	for (unsigned i = 0; i < n; i++) {
 		frame_t f = ent_frame(p, e[i].iova);
 		if (f != NO_FRAME)

@@ -600,6 +600,15 @@ JUMBO_API unsigned jumbo_ring_dequeue(struct jumbo_ring *r,
 {
 	if (n > JUMBO_RING_MAX_BATCH)
 		n = JUMBO_RING_MAX_BATCH;
+	/* Bound, in a process that cannot adopt the pages (a fork of the
+	 * pool's maker): take nothing, leave the entries to one that can. */
+	if (r->pool) {
+		int err = _jumbo_pool_adopt_ok(r->pool, "jumbo_ring_dequeue");
+		if (unlikely(err)) {
+			errno = -err;
+			return 0;
+		}
+	}
 	return r->mpmc ? mpmc_dequeue(r, ents, n) : spsc_dequeue(r, ents, n);
 }
 
