@@ -18,6 +18,9 @@
  *    TSan runs check that no one touches it after), and the mbuf
  *    allocator's counts balance (chains made in one cache operation,
  *    freed in one);
+ *  - udp, uring: the one chain out, nothing on the return stack, freed by
+ *    another thread at a delay swept across the close: the receiver's
+ *    state is freed once, after the close is done with it;
  *  - udp, uring: m_freem gives a run its pages back as one count per run
  *    (the sole holders of consecutive pages): a chain over two frames'
  *    runs, a chain whose pages are shared with a copy (m_copym: not the
@@ -375,6 +378,80 @@ static void close_race(enum jumbo_rx_backend b, uint64_t seed)
 	CHECK_EQ(jumbo_pool_destroy(pool), 0);
 }
 
+/* Frees one chain as soon as told to, after a spin of its own length. */
+struct last_racer {
+	struct mbuf *m;
+	unsigned spin;
+	unsigned *go;  /* atomic */
+};
+
+static void *last_racer_main(void *arg)
+{
+	struct last_racer *r = arg;
+
+	while (!__atomic_load_n(r->go, __ATOMIC_ACQUIRE))
+		;
+	for (volatile unsigned i = 0; i < r->spin; i++)
+		;
+	m_freem(r->m);
+	return NULL;
+}
+
+/*
+ * The one chain out, with nothing on the return stack, freed by another
+ * thread at a delay swept across the close (close_race always keeps a
+ * chain out over the close): whether its free lands before or after the
+ * close's mark, the receiver's state is freed once, by the last party.
+ * The interleaving the close's own count guards against (the freer
+ * done between the close's mark and its count, which used to free the
+ * state twice) needs the closing thread preempted within a few
+ * instructions; this test does not reach it on its own.
+ */
+static void close_last(enum jumbo_rx_backend b, uint64_t seed)
+{
+	enum { ROUNDS = 1000 };
+	struct jumbo_pool *pool = rxt_pool(4096, 0);
+	uint64_t x = seed | 1, t0, close_ns = 0;
+	double spin_ns;
+
+	/* The delays span the close's own time, measured as it goes. */
+	t0 = jf_now_ns();
+	for (volatile unsigned i = 0; i < 1000000; i++)
+		;
+	spin_ns = (double)(jf_now_ns() - t0) / 1e6 + 1e-3;
+
+	for (int round = 0; round < ROUNDS; round++) {
+		struct jumbo_rx *rx = rxt_open(b, pool, 9000, JUMBO_RX_NOSRC);
+		struct mbuf *m;
+		struct last_racer r;
+		unsigned go = 0;
+		pthread_t th;
+		int fd = jf_connect("127.0.0.1", jumbo_rx_port(rx),
+				    SOCK_DGRAM);
+
+		REQUIRE(fd >= 0);
+		rxt_send_frame(fd, 9000, round);
+		close(fd);
+		REQUIRE(rxt_recv_some(rx, &m, 1) == 1);
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		r.m = m;
+		r.spin = (unsigned)(x % (uint64_t)(close_ns / spin_ns + 1));
+		r.go = &go;
+		REQUIRE(pthread_create(&th, NULL, last_racer_main, &r) == 0);
+		/* release: nothing to order but the start. */
+		__atomic_store_n(&go, 1, __ATOMIC_RELEASE);
+		t0 = jf_now_ns();
+		CHECK_EQ(jumbo_rx_close(rx), 0);
+		t0 = jf_now_ns() - t0;
+		close_ns = close_ns ? (close_ns * 7 + t0) / 8 : t0;
+		pthread_join(th, NULL);
+		CHECK_EQ(rxt_in_use(pool), 0);
+	}
+	printf("%s: closed %d times while another thread freed the last "
+	       "chain out\n", jumbo_rx_backend_name(b), ROUNDS);
+	CHECK_EQ(jumbo_pool_destroy(pool), 0);
+}
+
 static int cmp_ptr(const void *a, const void *b)
 {
 	uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
@@ -596,10 +673,12 @@ int main(int argc, char **argv)
 	udp_outlive();
 	udp_threads(seed);
 	close_race(JUMBO_RX_UDP, seed);
+	close_last(JUMBO_RX_UDP, seed);
 	freem_runs(JUMBO_RX_UDP);
 	if (jumbo_rx_backend_supported(JUMBO_RX_URING)) {
 		freem_runs(JUMBO_RX_URING);
 		close_race(JUMBO_RX_URING, seed);
+		close_last(JUMBO_RX_URING, seed);
 		uring_hot();
 		uring_hold(1);
 		uring_hold(2);

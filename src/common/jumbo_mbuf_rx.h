@@ -25,9 +25,9 @@ struct jumbo_mb_run {
 
 /*
  * The free routine of every page of a run in an mbuf (ext_args: the run):
- * put(run, 1).  m_freem knows it by its address and, for the mbufs of a
- * chain that are the sole holders of consecutive pages of one run, makes
- * one put(run, n) instead of n calls (each mbuf is still checked and
+ * put(run, 1).  m_freem knows it by its address and, for consecutive
+ * mbufs of a chain that are each the sole holder of a page of one run,
+ * makes one put(run, n) instead of n calls (each mbuf is still checked and
  * killed on its own), so a frame of n pages costs its run one count
  * update, not n locked ones.
  */

@@ -223,11 +223,15 @@ void _jumbo_rx_runs_close(struct rx_runs *rs)
 	/*
 	 * From here the runs still out release themselves and count down
 	 * live, the last one freeing rs.  live is set first to every run
-	 * out, those already back on the stack included; release on the
-	 * exchange: a freer that finds the marker sees live.  acquire: the
-	 * runs pushed until now, as in reclaim.
+	 * out, those already back on the stack included, plus 1 for this
+	 * close, so that no freer can free rs before the close is done
+	 * with it (with nothing on the stack, the last freer would
+	 * otherwise reach 0 between the exchange and this thread's
+	 * decrement).  release on the exchange: a freer that finds the
+	 * marker sees live.  acquire: the runs pushed until now, as in
+	 * reclaim.
 	 */
-	__atomic_store_n(&rs->live, rs->out, __ATOMIC_RELAXED);
+	__atomic_store_n(&rs->live, rs->out + 1, __ATOMIC_RELAXED);
 	top = __atomic_exchange_n(&rs->ret, RUNS_CLOSED, __ATOMIC_ACQ_REL);
-	runs_unref(rs, runs_free_list(rs, top));
+	runs_unref(rs, runs_free_list(rs, top) + 1);
 }

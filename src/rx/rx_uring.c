@@ -81,10 +81,10 @@ struct uring_run {
  * out counts the runs in chains that have not come back through
  * ret_head (the receive thread's, plain): in use a run freed costs its
  * freer one push and nothing else.  The close marks ret_head URING_CLOSED
- * and sets live to the runs still out: from then on a run freed counts
- * live down instead, and whoever brings it to 0 (the close itself if
- * nothing is out) frees the runs' pages and this struct, so that chains
- * outlive their receiver.
+ * and sets live to the runs still out plus 1 of its own: from then on a
+ * run freed counts live down instead, and whoever brings it to 0 (the
+ * close itself if nothing is out) frees the runs' pages and this struct,
+ * so that chains outlive their receiver.
  */
 struct rx_uring {
 	struct io_uring ring;
@@ -544,18 +544,21 @@ static void uring_close(struct jumbo_rx *rx)
 	/*
 	 * From here the runs still out count live down, the last one
 	 * freeing everything.  live is set first to every run out, those
-	 * already back on the stack included; release on the exchange: a
-	 * freer that finds the mark sees live.  acquire: the runs pushed
-	 * until now, which are back.
+	 * already back on the stack included, plus 1 for this close, so
+	 * that no freer can free u while the close still reads it (with
+	 * nothing on the stack, the last freer would otherwise reach 0
+	 * between the exchange and this thread's decrement).  release on
+	 * the exchange: a freer that finds the mark sees live.  acquire:
+	 * the runs pushed until now, which are back.
 	 */
-	__atomic_store_n(&u->live, u->out, __ATOMIC_RELAXED);
+	__atomic_store_n(&u->live, u->out + 1, __ATOMIC_RELAXED);
 	int top = __atomic_exchange_n(&u->ret_head, URING_CLOSED,
 				      __ATOMIC_ACQ_REL);
 	unsigned back = 0;
 
 	for (; top != URING_NONE; top = u->run[top].next)
 		back++;
-	uring_unref(u, back);
+	uring_unref(u, back + 1);
 }
 
 /* Builds up to u->entries runs of k contiguous pages from the pool. */
