@@ -176,10 +176,10 @@ struct rx_run {
  * have not come back through ret: a run is out from _jumbo_rx_runs_out
  * until reclaim takes it off ret, so in use a freed run costs its freer
  * one push and nothing else.  The close marks ret RUNS_CLOSED and sets
- * live to the runs still out plus 1 of its own: from then on a run freed releases itself
- * to the pool and counts live down, and whoever brings it to 0 (the
- * close itself if nothing is out) frees this, so that chains outlive
- * their receiver.
+ * live to the runs still out plus 1 of its own: from then on a run freed
+ * releases itself to the pool and counts live down, and whoever brings
+ * it to 0 (the close itself if nothing is out) frees this, so that chains
+ * outlive their receiver.
  */
 struct rx_runs {
 	struct jumbo_pool *pool;
