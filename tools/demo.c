@@ -521,6 +521,9 @@ static int demo_run(struct demo_run *r, const char *name)
 			idle_since = now;
 		if (n == 0 && (now >= hard || now - idle_since > 300000000ull))
 			break;
+		/* Someone else's sender on the port keeps n > 0: not forever. */
+		if (now >= hard + 30000000000ull)
+			break;
 	}
 	__atomic_store_n(&r->stop, 1, __ATOMIC_RELAXED);
 	pthread_join(ts, NULL);
