@@ -430,7 +430,14 @@ int jumbo_pool_stats(struct jumbo_pool *p, struct jumbo_stats *st)
 	if (allocs < st->frees + st->steals + st->lost)
 		allocs = st->frees + st->steals + st->lost;
 	st->allocs = allocs;
-	int64_t in_use = (int64_t)(allocs - frees - st->lost + st->double_frees);
+	/*
+	 * A steal or a twin is counted before its free, so this snapshot may
+	 * hold the one and not yet the other: its page is no longer in use
+	 * all the same, so what is in use is reckoned with at least gone
+	 * frees (else in_use could exceed allocs - frees - steals - lost).
+	 */
+	uint64_t freed = frees > gone ? frees : gone;
+	int64_t in_use = (int64_t)(allocs - freed - st->lost + st->double_frees);
 
 	pthread_mutex_lock(&p->lock);
 	/* Out of the depot: in use or cached.  A loose twin can make it
