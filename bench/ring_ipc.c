@@ -28,10 +28,14 @@
  * (bench/README.md, S3).
  *
  * Usage: jumbo-bench-ring [-q] [-H] [-n entries] [-b batch] [-s slots]
- *                         [-r rounds] [-w ring|s3] [-o jumbo|dpdk]
+ *                         [-r rounds] [-w ring|s3] [-o jumbo|dpdk] [-t]
  *
  * -w runs the ring cases or S3 only; -o runs S3's rounds of one peer only
- * (to profile it; no ratio then).  -H puts S3's named pool on 2 MiB pages
+ * (to profile it; no ratio then).  -t runs S3 with the pages untouched: the
+ * producer writes nothing in them and the consumer reads nothing, so the
+ * figures are those of the pools, rings and hand-over alone (the cost a
+ * program pays on top of its own work on the data); the consumers then
+ * check the count of pages instead of their contents.  -H puts S3's named pool on 2 MiB pages
  * as a deployment would (jumbo_pool(3), Processes): a tmpfs mounted with
  * huge=advise on /dev/shm (the pool asks for huge pages, other files get
  * none), in a mount namespace of the bench's own that goes with its last
@@ -98,6 +102,7 @@ enum kind {
 static const char *pool_name;   /* K_S3_JUMBO */
 static bool only_jumbo, only_dpdk; /* -o: S3 rounds of one peer */
 static bool huge_shm;               /* -H: the named pool on 2 MiB pages */
+static bool no_touch;               /* -t: S3 pages neither written nor read */
 static struct bench_huge huge;  /* K_S3_DPDK */
 static char dpdk_prefix[32];
 
@@ -230,7 +235,8 @@ static uint64_t ring_consume(struct ctl *ctl, struct ring_ops *o,
  * The two S3 peers do the same per batch: the producer takes `batch` pages,
  * writes the page's number in its first word and posts them; the consumer
  * takes what is there, adds up the words and frees the pages.  The
- * consumers count through ctl->consumed alike.
+ * consumers count through ctl->consumed alike.  With -t neither touches a
+ * page and the consumer adds 1 per page instead.
  */
 static void s3_jumbo_produce(struct jumbo_pool *pool, struct jumbo_ring *r,
 			     void **v, struct jumbo_ring_ent *b,
@@ -241,7 +247,8 @@ static void s3_jumbo_produce(struct jumbo_pool *pool, struct jumbo_ring *r,
 
 		k = jumbo_pool_alloc_bulk(pool, v, k);
 		for (unsigned j = 0; j < k; j++) {
-			*(uint64_t *)v[j] = i + j;
+			if (!no_touch)
+				*(uint64_t *)v[j] = i + j;
 			b[j] = (struct jumbo_ring_ent){
 				.iova = jumbo_pool_iova(pool, v[j]),
 				.len = 4096};
@@ -265,7 +272,7 @@ static uint64_t s3_jumbo_consume(struct ctl *ctl, struct jumbo_pool *pool,
 
 		for (unsigned j = 0; j < k; j++) {
 			v[j] = jumbo_pool_iova_to_addr(pool, b[j].iova);
-			sum += *(uint64_t *)v[j] << 12;
+			sum += no_touch ? 1 : *(uint64_t *)v[j] << 12;
 		}
 		if (k && jumbo_pool_free_bulk(pool, v, k) != 0)
 			side_fail(ctl, "jumbo_pool_free_bulk failed");
@@ -281,7 +288,7 @@ static void s3_dpdk_produce(void **v, unsigned long n, unsigned batch)
 		unsigned k = batch < n - i ? batch : (unsigned)(n - i);
 
 		k = bench_dpdk_mp_alloc(v, k);
-		for (unsigned j = 0; j < k; j++)
+		for (unsigned j = 0; j < k && !no_touch; j++)
 			*(uint64_t *)v[j] = i + j;
 		for (unsigned j = 0; j < k;)
 			j += bench_dpdk_mp_enq(v + j, k - j);
@@ -299,7 +306,7 @@ static uint64_t s3_dpdk_consume(struct ctl *ctl, void **v, uint64_t total,
 		unsigned k = bench_dpdk_mp_deq(v, batch);
 
 		for (unsigned j = 0; j < k; j++)
-			sum += *(uint64_t *)v[j] << 12;
+			sum += no_touch ? 1 : *(uint64_t *)v[j] << 12;
 		if (k) {
 			bench_dpdk_mp_free(v, k);
 			__atomic_fetch_add(&ctl->consumed, k, __ATOMIC_RELAXED);
@@ -564,7 +571,8 @@ static struct result run(enum kind kind, unsigned flags, unsigned p,
 	for (unsigned i = p; i < p + c; i++)
 		sum += ctl->sum[i];
 	for (unsigned long i = 0; i < n; i++)
-		want += (uint64_t)i << 12;
+		want += (kind == K_S3_JUMBO || kind == K_S3_DPDK) && no_touch
+				? 1 : (uint64_t)i << 12;
 	want *= p;
 	res.sum_ok = sum == want;
 	res.rate = (double)p * n / (t1 - t0) * 1e3;
@@ -673,7 +681,9 @@ static bool s3_rounds(unsigned rounds, unsigned long n, unsigned batch,
 	else if (!bench_dpdk_ring_memsize(slots))
 		snprintf(why, sizeof(why), "not built with libdpdk");
 	printf("\nS3 across processes: %lu pages a run, batch %u, %u slots, "
-	       "producer on CPU 0, consumer on CPU 1\n", n, batch, slots);
+	       "producer on CPU 0, consumer on CPU 1%s\n", n, batch, slots,
+	       no_touch ? ";\n  -t: pages neither written nor read (the "
+			  "pools, rings and hand-over alone)" : "");
 	printf("  libjumbo: named shared pool (cache 512, %s) + jumbo_ring "
 	       "SPSC of {iova, len}\n",
 	       huge_shm ? "/dev/shm huge=advise: 2 MiB pages"
@@ -750,11 +760,13 @@ int main(int argc, char **argv)
 	bool quick = false, do_ring = true, do_s3 = true, ok = true;
 	int o;
 
-	while ((o = getopt(argc, argv, "qHn:b:s:r:w:o:")) != -1) {
+	while ((o = getopt(argc, argv, "qHtn:b:s:r:w:o:")) != -1) {
 		if (o == 'q')
 			quick = true;
 		else if (o == 'H')
 			huge_shm = true;
+		else if (o == 't')
+			no_touch = true;
 		else if (o == 'n')
 			n = strtoul(optarg, NULL, 0);
 		else if (o == 'b')
@@ -774,7 +786,7 @@ int main(int argc, char **argv)
 		else {
 			fprintf(stderr, "usage: jumbo-bench-ring [-q] [-H] [-n entries] "
 				"[-b batch] [-s slots] [-r rounds] [-w ring|s3] "
-				"[-o jumbo|dpdk]\n");
+				"[-o jumbo|dpdk] [-t]\n");
 			return 2;
 		}
 	}
