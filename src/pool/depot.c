@@ -749,10 +749,14 @@ void _jumbo_depot_put_run(struct jumbo_pool *p, frame_t first, unsigned n)
 {
 	uint32_t now = _jumbo_clock_ms();
 
-	if (p->shm) { /* page by page into the shared depot */
-		for (unsigned i = 0; i < n; i++) {
-			frame_t f = first + i;
-			_jumbo_shm_put(p, &f, 1);
+	if (p->shm) { /* into the shared depot's queue, a chunk a lock */
+		frame_t f[64];
+		for (unsigned i = 0; i < n;) {
+			unsigned k = n - i < 64 ? n - i : 64;
+			for (unsigned j = 0; j < k; j++)
+				f[j] = first + i + j;
+			_jumbo_shm_put(p, f, k);
+			i += k;
 		}
 		return;
 	}

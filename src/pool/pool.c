@@ -309,9 +309,21 @@ void *jumbo_pool_alloc_contig(struct jumbo_pool *p, unsigned n)
 	return a;
 }
 
+/*
+ * The word of a page of a run this process allocates: plain ALLOC, or in
+ * a named pool ALLOC|me, so that the run's pages are this process's like
+ * any other it allocated: a reclaim of it dead returns them (page by
+ * page), and another process frees them by compare-and-swap.
+ */
+static uint32_t run_word(const struct jumbo_pool *p)
+{
+	return p->shm ? p->shm_mine : JUMBO_PG_ALLOC;
+}
+
 static void *alloc_contig(struct jumbo_pool *p, unsigned n)
 {
 	struct jumbo_run r;
+	uint32_t w = run_word(p);
 
 	while (_jumbo_depot_take_run(p, n, &r)) {
 		/*
@@ -338,7 +350,7 @@ static void *alloc_contig(struct jumbo_pool *p, unsigned n)
 		for (unsigned i = 0; i < n; i++) {
 			if (p->debug)
 				_jumbo_alloc_check(p, r.first + i); /* poison */
-			fr_store(p, r.first + i, JUMBO_PG_ALLOC);
+			fr_store(p, r.first + i, w);
 		}
 		ctr_add(&p->ctr.allocs, n);
 		return fr_addr(p, r.first);
@@ -359,12 +371,14 @@ int jumbo_pool_free_contig(struct jumbo_pool *p, void *addr, unsigned n)
 	if (n > p->head.ph_npages - x)
 		return -EFAULT;
 	/*
-	 * The usual case, every page plain ALLOC: the run goes back whole.
-	 * Otherwise (a held page, a bad one, a debug pool, which poisons
-	 * page by page) each page is freed as jumbo_pool_free would.
+	 * The usual case, every page plain ALLOC (ALLOC|me in a named pool:
+	 * run_word()): the run goes back whole.  Otherwise (a held page, a
+	 * bad one, another process's, a debug pool, which poisons page by
+	 * page) each page is freed as jumbo_pool_free would.
 	 */
+	uint32_t w = run_word(p);
 	unsigned i = 0;
-	while (!p->debug && i < n && fr_load(p, (frame_t)(x + i)) == JUMBO_PG_ALLOC)
+	while (!p->debug && i < n && fr_load(p, (frame_t)(x + i)) == w)
 		i++;
 	if (i == n) {
 		for (i = 0; i < n; i++)
