@@ -265,6 +265,9 @@ int cmd_fwd(int argc, char **argv)
 	if (c.rx_be != JUMBO_RX_XDP)
 		c.from_port = jumbo_rx_port(rx);
 	/* Listening before connecting on: a test may chain two of us. */
+	/* Before the line that says we listen: as in jumbo rx. */
+	signal(SIGINT, fwd_on_signal);
+	signal(SIGTERM, fwd_on_signal);
 	fprintf(stderr, "jumbo fwd: listening on %s %s %u (%s), sending "
 		"to %s %s %u (%s)\n", c.from_addr,
 		c.rx_be == JUMBO_RX_XDP ? "queue" : "port", c.from_port,
@@ -290,8 +293,6 @@ int cmd_fwd(int argc, char **argv)
 		e = tool_err(EX_FAIL, "%s", jumbo_tx_strerror());
 		goto out;
 	}
-	signal(SIGINT, fwd_on_signal);
-	signal(SIGTERM, fwd_on_signal);
 	progress = !c.run.json && !c.run.quiet && isatty(2);
 	t0 = now = jf_now_ns();
 	next_print = t0 + 500000000ull;

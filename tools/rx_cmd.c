@@ -559,6 +559,15 @@ int cmd_rx(int argc, char **argv)
 		}
 		c.port = pl.port;
 	}
+	/*
+	 * Before the line that says we listen: a script that signals as soon
+	 * as it reads it must get the summary, not a process killed by the
+	 * default action.
+	 */
+	signal(SIGINT, rx_on_signal);
+	signal(SIGTERM, rx_on_signal);
+	/* A reader that goes away (cmp, head) is a write error, not death. */
+	signal(SIGPIPE, SIG_IGN);
 	if (rx_pool_is(&c, JUMBO_RX_XDP))
 		fprintf(stderr, "jumbo rx: taking the frames of %s queue %u "
 			"(xdp)\n", c.dev, c.queue);
@@ -569,10 +578,6 @@ int cmd_rx(int argc, char **argv)
 			strcmp(rx_name(&c), c.tcp ? "tcp" : "udp") ? ", " : "",
 			strcmp(rx_name(&c), c.tcp ? "tcp" : "udp") ? rx_name(&c)
 								   : "");
-	signal(SIGINT, rx_on_signal);
-	signal(SIGTERM, rx_on_signal);
-	/* A reader that goes away (cmp, head) is a write error, not death. */
-	signal(SIGPIPE, SIG_IGN);
 	progress = !c.run.json && !c.run.quiet && isatty(2);
 	rx_csv_begin(&tick);
 	s.t0 = now = jf_now_ns();
