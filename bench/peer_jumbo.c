@@ -282,6 +282,9 @@ static int shpool_start(size_t capacity, char *why, size_t whylen)
 			 strerror(errno));
 		return -1;
 	}
+	/* Only this process uses it: the name can go, so that a bench
+	 * killed mid-run leaves no object in /dev/shm. */
+	jumbo_pool_unlink(name);
 	return 0;
 }
 

@@ -99,7 +99,7 @@ enum kind {
 	K_S3_DPDK,   /* rte_mempool and rte_ring, primary and secondary */
 };
 
-static const char *pool_name;   /* K_S3_JUMBO */
+static int pool_fd = -1;        /* K_S3_JUMBO: the named pool's object */
 static bool only_jumbo, only_dpdk; /* -o: S3 rounds of one peer */
 static bool huge_shm;               /* -H: the named pool on 2 MiB pages */
 static bool no_touch;               /* -t: S3 pages neither written nor read */
@@ -394,9 +394,9 @@ static void side(struct ctl *ctl, enum kind kind, int fd, void *dring,
 			side_fail(ctl, "jumbo_ring_open_fd failed");
 	}
 	if (kind == K_S3_JUMBO) {
-		pool = jumbo_pool_attach(pool_name, 0);
+		pool = jumbo_pool_attach_fd(pool_fd, -1, 0);
 		if (!pool)
-			side_fail(ctl, "jumbo_pool_attach failed");
+			side_fail(ctl, "jumbo_pool_attach_fd failed");
 		/* Bound, a page changes owner as it leaves the ring
 		 * (jumbo_ring(3)): a producer that detaches first would
 		 * otherwise take back the pages still in flight, as pages
@@ -671,7 +671,12 @@ static bool s3_rounds(unsigned rounds, unsigned long n, unsigned batch,
 			strerror(errno));
 		return false;
 	}
-	pool_name = name;
+	/*
+	 * The sides attach by the descriptor they inherit, so the name can
+	 * go now: a bench killed mid-run leaves no object in /dev/shm.
+	 */
+	pool_fd = jumbo_pool_fd(pool);
+	jumbo_pool_unlink(name);
 	snprintf(dpdk_prefix, sizeof(dpdk_prefix), "jumbo-bench-%d",
 		 (int)getpid());
 	dpdk = !only_jumbo && bench_dpdk_ring_memsize(slots) != 0 &&
@@ -748,7 +753,7 @@ static bool s3_rounds(unsigned rounds, unsigned long n, unsigned batch,
 		       median(ratio, kept));
 	if (dpdk)
 		bench_huge_put(&huge);
-	pool_name = NULL;
+	pool_fd = -1;
 	jumbo_pool_destroy(pool);
 	return ok;
 }
