@@ -9,7 +9,7 @@ set -euo pipefail
 
 base=(build-essential cmake pkg-config clang libclang-rt-14-dev
       liburing-dev libbpf-dev libxdp-dev iproute2 socat iperf netcat-openbsd
-      procps mandoc groff-base)
+      procps mandoc groff-base valgrind)
 bench=(libdpdk-dev libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev
        gnuplot-nox)
 
