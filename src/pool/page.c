@@ -278,8 +278,11 @@ int _jumbo_detached(struct jumbo_pool *p, const char *fn)
 		_jumbo_log(JUMBO_LOG_WARNING,
 			   "%s: pool \"%s\" is shared and this process "
 			   "is a fork of the one that made it: it may use "
-			   "the pages it inherited, not allocate (EXDEV)",
+			   "the pages it inherited, not allocate, adopt or "
+			   "reclaim (EXDEV)",
 			fn, p->name);
-	ctr_add(&p->ctr.alloc_fails, 1);
+	/* Failed allocations only: an adopt or a reclaim allocates nothing. */
+	if (strstr(fn, "_alloc"))
+		ctr_add(&p->ctr.alloc_fails, 1);
 	return -EXDEV;
 }
