@@ -52,7 +52,7 @@
 #include <unistd.h>
 
 #define SHM_MAGIC 0x314c504f424d554aull /* "JUMBOPL1" */
-#define SHM_ABI 2u                      /* bump on any layout change */
+#define SHM_ABI 3u                      /* bump on any layout change */
 #define SHM_DIR "/dev/shm/"
 #define SHM_PREFIX "jumbo-pool."
 
