@@ -182,6 +182,17 @@ JUMBO_HIDDEN unsigned _jumbo_cache_take(struct jumbo_pool *p,
 JUMBO_HIDDEN unsigned _jumbo_give_run(struct jumbo_pool *p, void *const *a,
 				      frame_t *o, unsigned k, uint32_t from,
 				      uint32_t to);
+/*
+ * And its kernel for the depot's words (shm.c): the frames f[0..k) while
+ * they are a run one frame apart (up or down), each below limit, whose
+ * words read from, SHM_VEC at a time, each vector's words checked before
+ * any changes: how many (a multiple of SHM_VEC, 0 when k < SHM_VEC), each
+ * word now to.
+ */
+#define SHM_VEC 8u /* cache.c's L32 */
+JUMBO_HIDDEN unsigned _jumbo_words_run(uint32_t *state, const frame_t *f,
+				       unsigned k, frame_t limit,
+				       uint32_t from, uint32_t to);
 
 /*
  * True and *fp = a frame, now ALLOC|me; false when the general path must
