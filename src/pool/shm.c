@@ -647,40 +647,80 @@ unsigned _jumbo_shm_get(struct jumbo_pool *p, frame_t *out, unsigned n,
 	return got;
 }
 
-/* n pages this process holds go back to the queue, FREE|0. */
+/*
+ * Lock held: frames f[0..k) join the queue at fifo[*at] (the tail's
+ * index, kept rather than divided), two pieces where it wraps, as many
+ * as *room allows (as _jumbo_shm_enqueue: the rest are lost to the queue
+ * until a rebuild finds them): how many joined.
+ */
+static unsigned fifo_push(struct jumbo_shm *s, const frame_t *f, unsigned k,
+			  size_t *at, uint64_t *room)
+{
+	if (k > *room)
+		k = (unsigned)*room;
+	size_t one = s->cap - *at < k ? s->cap - *at : k;
+	memcpy(s->fifo + *at, f, one * sizeof(frame_t));
+	memcpy(s->fifo, f + one, (k - one) * sizeof(frame_t));
+	*at += k;
+	if (*at >= s->cap)
+		*at -= s->cap;
+	*room -= k;
+	return k;
+}
+
+/*
+ * n pages this process holds go back to the queue, FREE|0.  Each must
+ * read FREE|me (ours) or FREE|0 (nobody's yet: a run, or an unhold's
+ * deferred free); anything else is already back, taken by a reclaimer,
+ * and must not be queued twice.  Runs of FREE|me frames are checked and
+ * stamped a vector at a time and copied into the queue whole (cache.c's
+ * kernel: a page's word has one writer, this process, while it reads
+ * FREE|me); the rest one by one.
+ */
 void _jumbo_shm_put(struct jumbo_pool *p, const frame_t *fs, unsigned n)
 {
 	struct jumbo_shm *s = p->shm;
 	struct jumbo_shm_ctl *c = s->ctl;
+	uint32_t *st = p->state, w_free = s->w_free;
+	unsigned i = 0, r, end;
 
 	if (!n)
 		return;
 	_jumbo_shm_lock(p);
 	c->dirty = 1;
-	uint64_t carved = c->carved, t = c->tail;
+	frame_t carved = (frame_t)c->carved; /* <= cap < 2^32 */
+	uint64_t t = c->tail;
 	uint64_t room = c->tail - c->head < s->cap ? s->cap - (c->tail - c->head)
 						   : 0;
 	size_t at = (size_t)(t % s->cap);
-	for (unsigned i = 0; i < n; i++) {
-		frame_t f = fs[i];
-		uint32_t w = f < carved ? fr_load(p, f) : 0;
-		/*
-		 * Ours (FREE|me) or nobody's yet (FREE|0: a run, or an
-		 * unhold's deferred free); anything else is already back,
-		 * taken by a reclaimer, and must not be queued twice.
-		 */
-		if (unlikely((w & PGS_MASK) != JUMBO_PG_FREE ||
-			     (fr_owner_of(w) != 0 && w != s->w_free)))
+	while (i < n) {
+		r = _jumbo_words_run(st, fs + i, n - i, carved, w_free,
+				     JUMBO_PG_FREE);
+		if (likely(r)) {
+			t += fifo_push(s, fs + i, r, &at, &room);
+			i += r;
 			continue;
-		fr_store(p, f, JUMBO_PG_FREE);
-		/* As _jumbo_shm_enqueue, the index kept rather than divided. */
-		if (unlikely(!room))
-			continue;
-		s->fifo[at] = f;
-		if (unlikely(++at == s->cap))
-			at = 0;
-		t++;
-		room--;
+		}
+		/* Not a run: a vector's worth one by one, lines asked first. */
+		end = n - i > SHM_VEC ? i + SHM_VEC : n;
+		for (unsigned j = i; j < end; j++)
+			if (likely(fs[j] < carved))
+				prefetch_w(fr_word(p, fs[j]));
+		for (; i < end; i++) {
+			frame_t f = fs[i];
+			uint32_t w = f < carved ? fr_load(p, f) : 0;
+			if (unlikely((w & PGS_MASK) != JUMBO_PG_FREE ||
+				     (fr_owner_of(w) != 0 && w != w_free)))
+				continue;
+			fr_store(p, f, JUMBO_PG_FREE);
+			if (unlikely(!room))
+				continue;
+			s->fifo[at] = f;
+			if (unlikely(++at == s->cap))
+				at = 0;
+			t++;
+			room--;
+		}
 	}
 	c->tail = t;
 	c->out -= (int64_t)n;
