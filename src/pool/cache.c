@@ -718,6 +718,11 @@ typedef uint64_t v64 __attribute__((vector_size(VB)));
 _Static_assert(CHUNK % L32 == 0 && CHUNK % L64 == 0, "a chunk's vectors");
 _Static_assert(L32 == SHM_VEC, "shm.c's depot goes a vector at a time");
 
+/* 0, 1, 2, ... in the lanes: the kernels' runs are built from them. */
+#define IOTA32 ((v32){ 0, 1, 2, 3, 4, 5, 6, 7 })
+#define IOTA64 ((v64){ 0, 1, 2, 3 })
+_Static_assert(L32 == 8 && L64 == 4, "IOTA32, IOTA64");
+
 /* Everything the kernels use is inlined into each of their builds. */
 #define KERNEL_INLINE static inline __attribute__((always_inline))
 
@@ -833,12 +838,18 @@ KERNEL_INLINE unsigned take_run_body(uint32_t *state, const frame_t *t,
 	if (d != 1)
 		step = -step;
 	/* A chunk is t[-j - CHUNK + 1 .. -j], lowest first: lane q of its
-	 * vector b holds frame f0 + (j + CHUNK - 1 - b L32 - q) d. */
-	for (unsigned b = 0; b < CHUNK / L32; b++)
-		for (unsigned q = 0; q < L32; q++)
-			want[b][q] = f0 + (frame_t)(CHUNK - 1 - b * L32 - q) * d;
-	for (unsigned q = 0; q < L64; q++)
-		a[q] = base + ((uintptr_t)f0 << shift) + q * step;
+	 * vector b holds frame f0 + (j + CHUNK - 1 - b L32 - q) d.  Built
+	 * from negations and shifts, as in give_run_body. */
+	want[0] = (CHUNK - 1) - IOTA32;
+	a = IOTA64 << shift;
+	if (d != 1) {
+		want[0] = -want[0];
+		a = -a;
+	}
+	want[0] += f0;
+	a += base + ((uintptr_t)f0 << shift);
+	for (unsigned b = 1; b < CHUNK / L32; b++)
+		want[b] = want[b - 1] - L32 * d;
 	for (j = 0; j + CHUNK <= k; j += CHUNK) {
 		const frame_t *lo = t - j - (CHUNK - 1);
 		uint32_t *w = state + (d == 1 ? f0 + j : f0 - j - (CHUNK - 1));
@@ -893,11 +904,19 @@ KERNEL_INLINE unsigned give_run_body(uint32_t *state, void *const *a,
 	size_t room = d == 1 ? npages - x : x + 1;
 	if (k > room)
 		k = (unsigned)room;
-	for (unsigned b = 0; b < CHUNK / L64; b++)
-		for (unsigned q = 0; q < L64; q++)
-			want[b][q] = a0 + (b * L64 + q) * step;
-	for (unsigned q = 0; q < L32; q++)
-		f[q] = (frame_t)x + (frame_t)q * d;
+	/* Lane q of vector b: a0 + (b L64 + q) step.  Built from shifts and
+	 * negations: the compiler's 64-bit vector multiply is a dozen
+	 * instructions a vector, as many as a chunk's whole check. */
+	want[0] = IOTA64 << shift;
+	f = IOTA32;
+	if (d != 1) {
+		want[0] = -want[0];
+		f = -f;
+	}
+	want[0] += a0;
+	f += (frame_t)x;
+	for (unsigned b = 1; b < CHUNK / L64; b++)
+		want[b] = want[b - 1] + L64 * step;
 	for (i = 0; i + CHUNK <= k; i += CHUNK) {
 		uint32_t *w = state + (d == 1 ? x + i : x - i - (CHUNK - 1));
 
@@ -952,8 +971,10 @@ KERNEL_INLINE unsigned words_run_body(uint32_t *state, const frame_t *f,
 	size_t room = d == 1 ? (size_t)(limit - f0) : (size_t)f0 + 1;
 	if (k > room)
 		k = (unsigned)room;
-	for (unsigned q = 0; q < L32; q++)
-		want[q] = f0 + (frame_t)q * d;
+	want = IOTA32;
+	if (d != 1)
+		want = -want;
+	want += f0;
 	for (i = 0; i + L32 <= k; i += L32) {
 		uint32_t *w = state + (d == 1 ? f0 + i : f0 - i - (L32 - 1));
 
