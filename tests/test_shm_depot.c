@@ -374,10 +374,20 @@ static void abi(void)
 	printf("abi       a segment of ABI 2 refused (EPROTO)\n");
 }
 
+/* A REQUIRE that ends the test leaves no segment behind (a destroyed
+ * pool's name is gone already: ENOENT, ignored). */
+static void unlink_pool(void)
+{
+	jumbo_pool_unlink(nm);
+}
+
 int main(void)
 {
+	/* No statistics segment to leave behind either. */
+	setenv("JUMBO_STAT", "0", 1);
 	snprintf(nm, sizeof(nm), "shmdepot-%d", (int)getpid());
 	p = test_named_pool(nm, PAGES, GROW, CACHE, false);
+	atexit(unlink_pool);
 	map_segment();
 
 	/* Every committed page the test's: the queue empty, nothing left
