@@ -11,3 +11,7 @@ if(EXISTS ${PROJECT_BINARY_DIR}/xdp_port.bpf.o OR JUMBO_BPF_CLANG)
   set_property(TEST rx_xdp APPEND PROPERTY
     ENVIRONMENT "JUMBO_XDP_OBJ=${PROJECT_BINARY_DIR}/xdp_port.bpf.o")
 endif()
+# test_ready watches the interface for the filter with libbpf.
+if(TARGET PkgConfig::XDP)
+  target_link_libraries(test_rx_xdp PRIVATE PkgConfig::XDP)
+endif()

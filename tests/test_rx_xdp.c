@@ -19,6 +19,8 @@
 #include <jumbo/rx.h>
 
 #include <arpa/inet.h>
+#include <bpf/libbpf.h>
+#include <pthread.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -658,6 +660,114 @@ static void test_stream(uint64_t seed)
 	CHECK(tn_sh("ip link show dev %s | grep -q prog/xdp", dev) != 0);
 }
 
+/*
+ * The filter shows on the interface only once the receiver is ready: a
+ * watcher thread that sees it (bpf_xdp_query, microseconds after the
+ * attach) has a datagram sent at once from the peer, and it must arrive.
+ * The filter was attached first before, and the socket made, put in its
+ * map and given pages after (milliseconds): such a datagram went to the
+ * kernel's stack (the filter's XDP_PASS for a queue without a socket) and
+ * was lost.  Rounds, since each open races the watcher anew.
+ */
+struct watch {
+	int ifindex, fd;
+};
+
+static bool filter_on(int ifindex)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+
+	return bpf_xdp_query(ifindex, 0, &q) == 0 && q.prog_id != 0;
+}
+
+static void *watch_filter(void *arg)
+{
+	struct watch *w = arg;
+	char c = 1;
+
+	while (!filter_on(w->ifindex))
+		;
+	if (write(w->fd, &c, 1) != 1)
+		abort();
+	return NULL;
+}
+
+/* A child in the peer's namespace: datagram k once a byte comes on go. */
+static pid_t send_on_cue(uint64_t seed, unsigned k, int go)
+{
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid)
+		return pid;
+	alarm(TEST_HANG_SECONDS);
+	int nfd = open(nspath, O_RDONLY);
+	if (nfd < 0 || setns(nfd, CLONE_NEWNET) != 0)
+		_exit(2);
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in to = { .sin_family = AF_INET,
+				  .sin_port = htons(PORT) };
+	inet_pton(AF_INET, me_ip, &to.sin_addr);
+	static unsigned char buf[MAXF];
+	size_t len = dsize(seed, k);
+	memcpy(buf, &k, sizeof(k));
+	for (size_t j = sizeof(k); j < len; j++)
+		buf[j] = pat(k, j);
+	char c;
+	if (fd < 0 || read(go, &c, 1) != 1)
+		_exit(3);
+	_exit(sendto(fd, buf, len, 0, (struct sockaddr *)&to, sizeof(to)) < 0
+		      ? 4 : 0);
+}
+
+static void test_ready(uint64_t seed)
+{
+	enum { ROUNDS = 5 };
+	struct mbuf *pkts[64];
+	unsigned arrived = 0;
+	int ifindex = (int)if_nametoindex(dev);
+
+	REQUIRE(ifindex > 0);
+	for (unsigned r = 0; r < ROUNDS; r++) {
+		unsigned k = 6000 + r; /* below FRAG_FIRST: one frame each */
+		int go[2];
+		pthread_t t;
+
+		/* The last round's filter gone first. */
+		while (filter_on(ifindex))
+			usleep(1000);
+		REQUIRE(pipe(go) == 0);
+		pid_t pid = send_on_cue(seed, k, go[0]);
+		close(go[0]);
+		struct watch w = { ifindex, go[1] };
+		REQUIRE(pthread_create(&t, NULL, watch_filter, &w) == 0);
+		struct jumbo_rx *rx = open_xdp(NULL, 256, PORT);
+		REQUIRE(rx != NULL);
+		pthread_join(t, NULL);
+		close(go[1]);
+		CHECK_EQ(wait_child(pid), 0);
+		bool got = false;
+		for (uint64_t t0 = now_ns(); !got && now_ns() - t0 < XDP_STALL_NS;) {
+			int n = jumbo_rx_recv(rx, pkts, 64, 100);
+			REQUIRE(n >= 0);
+			for (int i = 0; i < n; i++) {
+				got |= check_frame(jumbo_rx_pool(rx), seed,
+						   pkts[i]) == (long)k;
+				m_freem(pkts[i]);
+			}
+		}
+		if (!got)
+			fprintf(stderr, "rx_xdp: round %u: the datagram sent as "
+				"the filter showed was lost\n", r);
+		arrived += got;
+		CHECK_EQ(jumbo_rx_close(rx), 0);
+	}
+	printf("rx_xdp: %u of %u datagrams sent as soon as the filter showed "
+	       "arrived\n", arrived, ROUNDS);
+	CHECK_EQ(arrived, ROUNDS);
+}
+
 /* A pool of 96 pages: chains kept, it runs dry; freed, it recovers. */
 static void test_exhaustion(uint64_t seed)
 {
@@ -830,6 +940,7 @@ int main(int argc, char **argv)
 	CHECK_EQ(jumbo_pool_destroy(lazy), 0);
 
 	test_stream(seed);
+	test_ready(seed);
 	test_exhaustion(seed);
 	test_tool();
 	test_killed(seed);

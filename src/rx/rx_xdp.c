@@ -185,12 +185,16 @@ extern const unsigned char _jumbo_xdp_port_obj[];
 extern const unsigned long _jumbo_xdp_port_obj_len;
 
 /*
- * Loads the port filter and attaches it to the interface; 0, or -errno
- * with the reason recorded.  Its map of sockets is filled once the socket
- * exists (xdp_filter_bind).
+ * Loads the port filter, its port set; 0, or -errno with the reason
+ * recorded.  Its map of sockets is filled once the socket exists
+ * (xdp_filter_bind), and it is attached to the interface last
+ * (xdp_filter_attach), once the socket is in the map and the fill ring
+ * stocked: a frame for the port that finds the filter on the interface
+ * finds the receiver ready (before, it went to the kernel's stack, as the
+ * filter's XDP_PASS sends what the map has no socket for, and a sender
+ * that waited for the filter to show lost its first frames).
  */
-static int xdp_filter_attach(struct rx_xdp *x, const char *ifname,
-			     uint16_t port)
+static int xdp_filter_load(struct rx_xdp *x, uint16_t port)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .object_name = "jumbo_xdp");
 	uint32_t key = 0, val = htons(port);
@@ -218,6 +222,19 @@ static int xdp_filter_attach(struct rx_xdp *x, const char *ifname,
 	if (e)
 		return _jumbo_rx_fail(-errno, "xdp backend: setting the port: %s",
 				      strerror(errno));
+	return 0;
+}
+
+/* The loaded filter onto the interface: 0, or -errno with the reason. */
+static int xdp_filter_attach(struct rx_xdp *x, const char *ifname)
+{
+	struct bpf_program *prog =
+		bpf_object__find_program_by_name(x->obj, "jumbo_xdp_port");
+	int e = -ENOENT;
+
+	if (!prog)
+		return _jumbo_rx_fail(e, "xdp backend: the port filter lacks "
+				      "its program");
 	/*
 	 * Attached through a bpf_link, never by netlink: the link lives as
 	 * long as its file descriptor, so the kernel detaches the filter
@@ -606,8 +623,16 @@ static int xdp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 	if (e)
 		return e;
 #ifdef JUMBO_HAVE_XDP_FILTER
-	e = xdp_filter_attach(x, p->ifname, p->port);
+	e = xdp_filter_load(x, p->port);
 	if (e)
+		return e;
+	/*
+	 * A program on the interface already: say what (or remove a stale
+	 * one of ours) now, rather than fail on the busy queue's socket; the
+	 * attach at the end sees to one that comes meanwhile.
+	 */
+	e = xdp_busy(x, p->ifname);
+	if (e != -EAGAIN)
 		return e;
 #else
 	if (p->port)
@@ -664,6 +689,11 @@ static int xdp_open(struct jumbo_rx *rx, const struct jumbo_rx_params *p)
 	if (x->in_fill == 0)
 		return _jumbo_rx_fail(-ENOMEM, "xdp backend: no pages for the "
 				      "fill ring");
+#ifdef JUMBO_HAVE_XDP_FILTER
+	/* Last: see xdp_filter_load. */
+	if (x->obj && (e = xdp_filter_attach(x, p->ifname)) != 0)
+		return e;
+#endif
 	return 0;
 }
 
