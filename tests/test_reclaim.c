@@ -367,8 +367,10 @@ static void repair_vs_sweep(struct jumbo_pool *p)
 					       JUMBO_RING_MPMC);
 	char *rm = ring_mem[0];
 	uint64_t *tail = (uint64_t *)(rm + 64), *head = (uint64_t *)(rm + 128);
+	/* MPMC's sequence words: the ring's last SLOTS * 4 bytes (whole
+	 * lines: SLOTS is a multiple of 16). */
 	uint32_t *seq0 = (uint32_t *)(rm + jumbo_ring_memsize(SLOTS) -
-				      SLOTS * 16 + 12);
+				      SLOTS * 4);
 	int to_d[2], from_d[2], to_h[2], from_h[2], to_p[2], from_p[2];
 	uint64_t iova;
 	char c = 0;

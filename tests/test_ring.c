@@ -34,6 +34,21 @@ static uint64_t val(unsigned id, uint64_t i)
 	return (x & ~(0xffull << 56)) | ((uint64_t)id << 56);
 }
 
+/*
+ * A header as an older library wrote it: version v, the checksum made
+ * again (FNV-1a of the 32 bytes before it: the layout of src/ring/ring.c).
+ */
+static void set_version(void *mem, uint32_t v)
+{
+	const unsigned char *b = mem;
+	uint32_t x = 2166136261u;
+
+	((uint32_t *)mem)[2] = v;
+	for (unsigned i = 0; i < 32; i++)
+		x = (x ^ b[i]) * 16777619u;
+	((uint32_t *)mem)[8] = x;
+}
+
 static void test_local(unsigned flags)
 {
 	size_t len = jumbo_ring_memsize(8);
@@ -49,7 +64,8 @@ static void test_local(unsigned flags)
 	CHECK_EQ(jumbo_ring_size(r), 8);
 	CHECK_EQ(jumbo_ring_fd(r), -1);
 	for (unsigned i = 0; i < 16; i++)
-		e[i] = (struct jumbo_ring_ent){.iova = 4096ull * i, .len = i};
+		e[i] = (struct jumbo_ring_ent){ .iova = 4096ull * i, .len = i,
+						.tag = 0x7a6e0000u + i };
 	CHECK_EQ(jumbo_ring_dequeue(r, d, 4), 0);
 	CHECK_EQ(jumbo_ring_enqueue(r, e, 5), 5);
 	CHECK_EQ(jumbo_ring_enqueue(r, e + 5, 11), 3); /* full at 8 */
@@ -61,6 +77,7 @@ static void test_local(unsigned flags)
 	for (unsigned i = 0; i < 11; i++) {
 		CHECK_EQ(d[i].iova, 4096ull * i);
 		CHECK_EQ(d[i].len, i);
+		CHECK_EQ(d[i].tag, 0x7a6e0000u + i); /* the caller's, carried */
 	}
 	CHECK_EQ(jumbo_ring_count(r), 0);
 	/* A second handle on the same memory, as another process has. */
@@ -82,6 +99,15 @@ static void test_local(unsigned flags)
 	((uint32_t *)mem)[2]++; /* the version */
 	CHECK(!jumbo_ring_attach_mem(mem, len) && errno == EPROTO);
 	((uint32_t *)mem)[2]--;
+	/* A ring of version 1 (no tags), checksum and all: refused. */
+	uint32_t v = ((uint32_t *)mem)[2], sum = ((uint32_t *)mem)[8];
+	set_version(mem, 1);
+	CHECK(!jumbo_ring_attach_mem(mem, len) && errno == EPROTO);
+	set_version(mem, v);
+	CHECK_EQ(((uint32_t *)mem)[8], sum); /* the test's checksum is right */
+	r = jumbo_ring_attach_mem(mem, len);
+	CHECK(r != NULL);
+	jumbo_ring_close(r);
 	((uint32_t *)mem)[4] = 16; /* the size, checksum not updated */
 	CHECK(!jumbo_ring_attach_mem(mem, len) && errno == EPROTO);
 	memset(mem, 0, len);

@@ -32,11 +32,15 @@ extern "C" {
 #define JUMBO_RING_MAX_SLOTS (1u << 28)
 #define JUMBO_RING_MAX_BATCH 65536u /* entries one call moves at most */
 
-/* An entry: 16 bytes.  len UINT32_MAX is reserved (a repaired slot). */
+/*
+ * An entry: 16 bytes, which a slot holds whole.  len UINT32_MAX is
+ * reserved (a repaired slot).
+ */
 struct jumbo_ring_ent {
 	uint64_t iova; /* I/O address of the page (or any 64-bit value) */
 	uint32_t len;  /* bytes of data in it */
-	uint32_t tag;  /* the caller's: a port, a flow, a sequence number */
+	uint32_t tag;  /* the caller's, carried unchanged: a port, a flow, a
+			* sequence number */
 };
 
 struct jumbo_ring; /* a process's handle on a ring: its own, not shared */

@@ -24,16 +24,19 @@ typedef void (*jumbo_ring_visit_fn)(void *arg, const struct jumbo_ring_ent *e);
  * Whether this process may adopt p's pages at all: 0, or -EXDEV in a fork
  * of the process that made p (its copy of the pool is detached, said once
  * for fn).  Asked before a bound ring takes any entry, so that entries a
- * process cannot adopt stay in the ring for one that can.
+ * process cannot adopt stay in the ring for one that can; only once there
+ * is an entry to take, so that an empty poll costs nothing.
  */
 JUMBO_HIDDEN int _jumbo_pool_adopt_ok(struct jumbo_pool *p, const char *fn);
-/* The page at iova becomes the calling process's: 0 or -errno. */
-JUMBO_HIDDEN int _jumbo_pool_adopt_iova(struct jumbo_pool *p, uint64_t iova);
-/* The pages of e[0..n) become the caller's; those that cannot are dropped
- * from e, the rest kept in order: how many are kept. */
-JUMBO_HIDDEN unsigned _jumbo_pool_adopt_ents(struct jumbo_pool *p,
-					     struct jumbo_ring_ent *e,
-					     unsigned n);
+/*
+ * The pages of e[0..n) become the caller's; those that cannot are dropped
+ * from e, the rest kept in order: how many are kept.  fn: asks
+ * _jumbo_pool_adopt_ok(p, fn) first, and on -EXDEV returns it with e
+ * unchanged (the ring then takes nothing); NULL: the caller has asked.
+ */
+JUMBO_HIDDEN int _jumbo_pool_adopt_ents(struct jumbo_pool *p,
+					struct jumbo_ring_ent *e, unsigned n,
+					const char *fn);
 /* r is bound to p (on) or no longer (off): 0 or -errno. */
 JUMBO_HIDDEN int _jumbo_pool_ring_bind(struct jumbo_pool *p,
 				       struct jumbo_ring *r, bool on);

@@ -385,12 +385,6 @@ int _jumbo_pool_adopt_ok(struct jumbo_pool *p, const char *fn)
 	return 0;
 }
 
-/* The ring asked _jumbo_pool_adopt_ok first. */
-int _jumbo_pool_adopt_iova(struct jumbo_pool *p, uint64_t iova)
-{
-	return adopt_ent(p, iova, ent_frame(p, iova));
-}
-
 /*
  * Two pages in one compare-and-swap: the words of frames f and f ^ 1 (f
  * even first: an aligned 8-byte pair) both plain allocated, no hold and
@@ -411,54 +405,178 @@ int _jumbo_pool_adopt_iova(struct jumbo_pool *p, uint64_t iova)
 #define PAIR_CAS 1
 #endif
 
+/*
+ * And four in one: x86-64's lock cmpxchg16b changes four side by side
+ * words at a 16-byte boundary at once, or none, as shm.c's free4 does for
+ * frees, here written out (the compiler's own needs the whole function
+ * built for cx16, and moves its operands through memory).  Where
+ * ThreadSanitizer watches, neither (as above).
+ */
+#if PAIR_CAS && defined(__x86_64__)
+#define RUN_CAS 1
+#include <cpuid.h>
+#else
+#define RUN_CAS 0
+#endif
+
 typedef uint64_t __attribute__((may_alias, aligned(8))) pair_t;
+
+/* Both halves of an 8-byte pair of words, and what the check keeps. */
+#define PAIR2(w) ((uint64_t)(w) | (uint64_t)(w) << 32)
+#define PLAIN2 PAIR2(~PG_OWNER_MASK)
 
 static bool adopt_pair(struct jumbo_pool *p, frame_t f)
 {
 	pair_t *w = (pair_t *)(void *)fr_word(p, f & ~(frame_t)1);
-	uint64_t mine = shm_word(JUMBO_PG_ALLOC, p->shm->me);
+	uint64_t mine = PAIR2(p->shm->w_alloc);
 	uint64_t old = __atomic_load_n(w, __ATOMIC_RELAXED);
 
-	if (((uint32_t)old & ~PG_OWNER_MASK) != JUMBO_PG_ALLOC ||
-	    ((uint32_t)(old >> 32) & ~PG_OWNER_MASK) != JUMBO_PG_ALLOC)
+	if ((old & PLAIN2) != PAIR2(JUMBO_PG_ALLOC))
 		return false;
 	/* Acq_rel, as fr_cas: a reclaim or a hold may race on either word. */
-	return __atomic_compare_exchange_n(w, &old, mine | mine << 32, false,
+	return __atomic_compare_exchange_n(w, &old, mine, false,
 					   __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 }
 
-/*
- * A batch: every word is asked for first (the sender wrote them last, so
- * each is a miss, and the adopt's compare-and-swap would wait for each in
- * turn), then the pages adopted as above, two in one compare-and-swap
- * where neighbouring entries are the two frames of an aligned pair (pages
- * usually travel in runs).  The entries of pages that cannot be adopted
- * are dropped (a bad address said: adopt_ent), the rest kept in order:
- * how many.
- */
-unsigned _jumbo_pool_adopt_ents(struct jumbo_pool *p, struct jumbo_ring_ent *e,
-				unsigned n)
-{
-	unsigned got = 0;
+#if RUN_CAS
+/* Whether the processor has cmpxchg16b, asked once before main. */
+static bool run_cas_ok;
 
-	/* The ring asked _jumbo_pool_adopt_ok first. */
-	for (unsigned i = 0; i < n; i++) {
-		frame_t f = ent_frame(p, e[i].iova);
-		if (f != NO_FRAME)
-			__builtin_prefetch(fr_word(p, f), 1);
+__attribute__((constructor)) static void run_cas_probe(void)
+{
+	unsigned a, b, c, d;
+
+	run_cas_ok = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_CMPXCHG16B);
+}
+
+/*
+ * The four words at w (16-byte aligned) all plain allocated, no hold and
+ * no flag, any owner, become mine (ALLOC|me twice) in one compare-and-
+ * swap: true.  Otherwise nothing changed.  The two 8-byte loads need not
+ * be one atomic read: a change between them makes the swap fail.
+ */
+static inline bool adopt4(pair_t *w, uint64_t mine)
+{
+	uint64_t o0 = __atomic_load_n(&w[0], __ATOMIC_RELAXED);
+	uint64_t o1 = __atomic_load_n(&w[1], __ATOMIC_RELAXED);
+	bool ok;
+
+	if (((o0 & PLAIN2) ^ PAIR2(JUMBO_PG_ALLOC)) |
+	    ((o1 & PLAIN2) ^ PAIR2(JUMBO_PG_ALLOC)))
+		return false;
+	/* A full barrier (locked), as strong as fr_cas's acq_rel: a reclaim
+	 * or a hold may race on any of the four. */
+	__asm__ __volatile__("lock cmpxchg16b %1"
+			     : "=@ccz"(ok), "+m"(*(unsigned __int128 *)w),
+			       "+a"(o0), "+d"(o1)
+			     : "b"(mine), "c"(mine)
+			     : "memory");
+	return ok;
+}
+
+/*
+ * From e[0], a run: entries a page apart (step: up or down) over whole
+ * 16-byte groups of words, the first group's first frame lo (e[0]'s frame
+ * up, e[3]'s down), adopted a group at a time (adopt4) while the run goes
+ * on and the words allow.  The I/O addresses equally spaced by a page make
+ * the frames lo.. without computing them.  How many entries (a multiple
+ * of four; 0: the first group refused, nothing changed).
+ */
+static inline unsigned adopt_run(const struct jumbo_ring_ent *e, unsigned n,
+				 uint32_t *st, size_t npages, frame_t lo,
+				 uint64_t step, bool up, uint64_t mine)
+{
+	/* Groups the entries and the cap leave room for, this one first. */
+	size_t room = up ? (npages - lo) / 4 : (size_t)lo / 4 + 1;
+	unsigned groups = n / 4 < room ? n / 4 : (unsigned)room, k = 0;
+	uint32_t *w = &st[lo];
+	uint64_t a = e[0].iova;
+
+	for (;;) {
+		if (!adopt4((pair_t *)(void *)w, mine))
+			break;
+		k += 4;
+		if (--groups == 0)
+			break;
+		w += up ? 4 : -4;
+		e += 4;
+		a += 4 * step;
+		if (e[0].iova != a || e[1].iova != a + step ||
+		    e[2].iova != a + 2 * step || e[3].iova != a + 3 * step)
+			break;
 	}
-	for (unsigned i = 0; i < n; i++) {
+	return k;
+}
+#endif
+
+/*
+ * A batch.  First a look at every eighth entry's word, so that the lines
+ * the sender wrote last (each a miss) come in together rather than one
+ * compare-and-swap after another; a run's words are 16 to a line, so
+ * that asks for each of its lines.  Then one pass: where four entries
+ * start a run over a 16-byte group of words (up from the group's first
+ * frame, or down from its last), the run is adopted a group at a time in
+ * one compare-and-swap each (adopt_run); two neighbours that are the
+ * frames of an aligned pair in one (adopt_pair); the rest, and any whose
+ * words these refuse, by adopt().  Outcomes are adopt()'s in every case:
+ * the entries of pages that cannot be adopted are dropped (a bad address
+ * said: adopt_ent), the rest kept in order: how many.
+ */
+int _jumbo_pool_adopt_ents(struct jumbo_pool *p, struct jumbo_ring_ent *e,
+			   unsigned n, const char *fn)
+{
+	unsigned got = 0, i = 0;
+	bool runs = p->shm != NULL;
+	unsigned shift = p->head.ph_shift;
+	size_t npages = p->head.ph_npages;
+	uint32_t *st = p->state;
+
+	if (fn && runs && unlikely(p->detached))
+		return _jumbo_detached(p, fn);
+	for (unsigned j = 0; j < n; j += 8) {
+		uint64_t f = e[j].iova >> shift;
+		if (f < npages)
+			__builtin_prefetch(&st[f], 1);
+	}
+#if RUN_CAS
+	bool quads = runs && run_cas_ok;
+	uint64_t page = (uint64_t)1 << shift;
+	uint64_t mine = runs ? PAIR2(p->shm->w_alloc) : 0;
+#endif
+	while (i < n) {
 		frame_t f = ent_frame(p, e[i].iova);
-		if (PAIR_CAS && p->shm && i + 1 < n && f != NO_FRAME &&
+#if RUN_CAS
+		uint64_t step = e[i + (n - i > 1)].iova - e[i].iova;
+		bool up = step == page;
+		if (quads && n - i >= 4 && f != NO_FRAME && (up || step == -page) &&
+		    (f & 3) == (up ? 0u : 3u) && (size_t)(f | 3) < npages &&
+		    e[i + 2].iova == e[i].iova + 2 * step &&
+		    e[i + 3].iova == e[i + 1].iova + 2 * step) {
+			unsigned k = adopt_run(e + i, n - i, st, npages,
+					       f & ~(frame_t)3, step, up, mine);
+			if (k) {
+				/* Kept, moved down only once one was dropped. */
+				if (got != i)
+					for (unsigned j = 0; j < k; j++)
+						e[got + j] = e[i + j];
+				got += k;
+				i += k;
+				continue;
+			}
+		}
+#endif
+		if (PAIR_CAS && runs && n - i >= 2 && f != NO_FRAME &&
 		    ent_frame(p, e[i + 1].iova) == (f ^ 1) && adopt_pair(p, f)) {
 			e[got++] = e[i];
-			e[got++] = e[++i];
+			e[got++] = e[i + 1];
+			i += 2;
 			continue;
 		}
 		if (adopt_ent(p, e[i].iova, f) == 0)
 			e[got++] = e[i];
+		i++;
 	}
-	return got;
+	return (int)got;
 }
 
 int jumbo_pool_adopt(struct jumbo_pool *p, void *addr)

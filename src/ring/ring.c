@@ -13,7 +13,11 @@
  * the ring looks full (or empty).  A process that dies inside a call has
  * not yet moved its position, so it leaves nothing half-done.
  *
+ * A slot is an entry as the caller passes it, 16 bytes copied whole, tag
+ * and all.
+ *
  * MPMC: Vyukov's bounded queue, in batches.  Every slot has a sequence word
+ * (in an array of their own after the slots: an entry fills its slot)
  * seq = 2 * (lap position) | skipped:
  *   seq == 2p          slot free for the producer of position p
  *   seq == 2(p+1) | s  position p published (s: skipped by reclaim)
@@ -51,7 +55,8 @@
 #include <unistd.h>
 
 #define RING_MAGIC 0x676e69726f626d6aull /* "jmboring" */
-#define RING_VERSION 1u
+/* 2: slots carry the entry's tag, MPMC's sequence words apart (1: none). */
+#define RING_VERSION 2u
 #define SEQ_SKIP 1u
 
 /* The header: written once by init, checked by every attach. */
@@ -76,29 +81,37 @@ struct ring_rec {
 	uint64_t ppos, cpos;
 } __attribute__((aligned(JUMBO_CACHELINE)));
 
-struct ring_slot {
-	uint64_t iova;
-	uint32_t len;
-	uint32_t seq; /* MPMC only */
-};
+/* A slot: the entry itself, so that it is copied 16 bytes at once. */
+_Static_assert(sizeof(struct jumbo_ring_ent) == 16, "a slot is 16 bytes");
 
 /*
  * The shared memory.  tail and head on lines of their own, apart from the
  * header that everyone reads, so that a producer and a consumer on two
- * cores trade only the lines they must.
+ * cores trade only the lines they must.  After the slots, on a line of
+ * its own, MPMC's array of sequence words, one per slot (SPSC leaves it
+ * alone).
  */
 struct ring_shm {
 	struct ring_hdr h __attribute__((aligned(JUMBO_CACHELINE)));
 	uint64_t tail __attribute__((aligned(JUMBO_CACHELINE)));
 	uint64_t head __attribute__((aligned(JUMBO_CACHELINE)));
 	struct ring_rec rec[JUMBO_RING_MAX_HANDLES];
-	struct ring_slot slots[] __attribute__((aligned(JUMBO_CACHELINE)));
+	struct jumbo_ring_ent slots[] __attribute__((aligned(JUMBO_CACHELINE)));
 };
+
+/* Where the sequence words start: past the slots, at a line boundary. */
+static size_t seq_off(unsigned nslots)
+{
+	return sizeof(struct ring_shm) +
+	       (((size_t)nslots * sizeof(struct jumbo_ring_ent) +
+		 JUMBO_CACHELINE - 1) & ~(size_t)(JUMBO_CACHELINE - 1));
+}
 
 /* A process's handle: private memory, never shared. */
 struct jumbo_ring {
 	struct ring_shm *s;
-	struct ring_slot *slots;
+	struct jumbo_ring_ent *slots;
+	uint32_t *seq;             /* MPMC: the slots' sequence words */
 	struct ring_rec *rec;
 	uint32_t size, mask;
 	bool mpmc;
@@ -122,7 +135,9 @@ static uint32_t hdr_sum(const struct ring_hdr *h)
 
 JUMBO_API size_t jumbo_ring_memsize(unsigned nslots)
 {
-	return sizeof(struct ring_shm) + (size_t)nslots * sizeof(struct ring_slot);
+	/* Whole lines, as the slots are: callers allocate it line-aligned. */
+	return (seq_off(nslots) + (size_t)nslots * sizeof(uint32_t) +
+		JUMBO_CACHELINE - 1) & ~(size_t)(JUMBO_CACHELINE - 1);
 }
 
 static bool nslots_ok(unsigned n)
@@ -140,6 +155,7 @@ static struct jumbo_ring *ring_attach(struct ring_shm *s)
 		return NULL;
 	r->s = s;
 	r->slots = s->slots;
+	r->seq = (uint32_t *)(void *)((char *)s + seq_off(s->h.size));
 	r->size = s->h.size;
 	r->mask = s->h.size - 1;
 	r->mpmc = s->h.flags & JUMBO_RING_MPMC;
@@ -180,12 +196,12 @@ JUMBO_API struct jumbo_ring *jumbo_ring_init(void *mem, size_t len,
 		errno = EINVAL;
 		return NULL;
 	}
+	uint32_t *seq = (uint32_t *)(void *)((char *)mem + seq_off(nslots));
+
 	memset(s, 0, sizeof(*s));
-	for (unsigned i = 0; i < nslots; i++) {
-		s->slots[i].iova = 0;
-		s->slots[i].len = 0;
-		s->slots[i].seq = 2 * i; /* free for position i */
-	}
+	memset(s->slots, 0, (size_t)nslots * sizeof(s->slots[0]));
+	for (unsigned i = 0; i < nslots; i++)
+		seq[i] = 2 * i; /* free for position i */
 	s->h.version = RING_VERSION;
 	s->h.flags = flags;
 	s->h.size = nslots;
@@ -402,6 +418,30 @@ JUMBO_API unsigned jumbo_ring_count(const struct jumbo_ring *r)
 
 /* SPSC ------------------------------------------------------------------ */
 
+/*
+ * n entries between the caller's array and the slots from index i on,
+ * wrapping at the ring's end, each copied whole (one 16-byte load and
+ * store).  A loop rather than memcpy: a batch is a few hundred bytes,
+ * where the call and its size dispatch cost more than the copy.
+ */
+static inline void ents_in(struct jumbo_ring *r, uint64_t i,
+			   const struct jumbo_ring_ent *e, unsigned n)
+{
+	struct jumbo_ring_ent *sl = r->slots;
+
+	for (unsigned k = 0; k < n; k++)
+		sl[(i + k) & r->mask] = e[k];
+}
+
+static inline void ents_out(const struct jumbo_ring *r, uint64_t i,
+			    struct jumbo_ring_ent *e, unsigned n)
+{
+	const struct jumbo_ring_ent *sl = r->slots;
+
+	for (unsigned k = 0; k < n; k++)
+		e[k] = sl[(i + k) & r->mask];
+}
+
 static unsigned spsc_enqueue(struct jumbo_ring *r,
 			     const struct jumbo_ring_ent *e, unsigned n)
 {
@@ -422,11 +462,7 @@ static unsigned spsc_enqueue(struct jumbo_ring *r,
 		if (n == 0)
 			return 0;
 	}
-	for (unsigned i = 0; i < n; i++) {
-		struct ring_slot *sl = &r->slots[(t + i) & r->mask];
-		sl->iova = e[i].iova;
-		sl->len = e[i].len;
-	}
+	ents_in(r, t & r->mask, e, n);
 	/* Release: the entries are written before the consumer sees them. */
 	__atomic_store_n(&r->s->tail, t + n, __ATOMIC_RELEASE);
 	return n;
@@ -449,14 +485,22 @@ static unsigned spsc_dequeue(struct jumbo_ring *r, struct jumbo_ring_ent *e,
 		if (n == 0)
 			return 0;
 	}
-	for (unsigned i = 0; i < n; i++) {
-		const struct ring_slot *sl = &r->slots[(h + i) & r->mask];
-		e[i].iova = sl->iova;
-		e[i].len = sl->len;
+	ents_out(r, h & r->mask, e, n);
+	unsigned got = n;
+	if (r->pool) {
+		/*
+		 * Bound: the pages are ours before the slots are released.
+		 * A process that cannot adopt them (a fork of the pool's
+		 * maker) takes nothing: the entries stay for one that can.
+		 */
+		int k = _jumbo_pool_adopt_ents(r->pool, e, n,
+					       "jumbo_ring_dequeue");
+		if (unlikely(k < 0)) {
+			errno = -k;
+			return 0;
+		}
+		got = (unsigned)k;
 	}
-	/* Bound: the pages are ours before the slots are released; in one
-	 * call, which asks for all their words before it changes any. */
-	unsigned got = r->pool ? _jumbo_pool_adopt_ents(r->pool, e, n) : n;
 	/* Release: our reads of the slots before the producer reuses them. */
 	__atomic_store_n(&r->s->head, h + n, __ATOMIC_RELEASE);
 	return got;
@@ -476,13 +520,13 @@ static unsigned mpmc_scan(const struct jumbo_ring *r, uint64_t p, unsigned n,
 
 	*stale = false;
 	for (; k < n; k++) {
-		const struct ring_slot *sl = &r->slots[(p + k) & r->mask];
 		/*
 		 * Acquire: for a producer, the consumer's reads of the slot
 		 * before our writes; for a consumer, the producer's writes
 		 * before our reads.
 		 */
-		uint32_t seq = __atomic_load_n(&sl->seq, __ATOMIC_ACQUIRE);
+		uint32_t seq = __atomic_load_n(&r->seq[(p + k) & r->mask],
+					       __ATOMIC_ACQUIRE);
 		int32_t d = (int32_t)((seq & ~SEQ_SKIP) - 2 * (uint32_t)(p + k + lag));
 		if (d != 0) {
 			*stale = k == 0 && d > 0;
@@ -521,11 +565,10 @@ static unsigned mpmc_enqueue(struct jumbo_ring *r,
 		}
 	}
 	for (unsigned i = 0; i < k; i++) {
-		struct ring_slot *sl = &r->slots[(t + i) & r->mask];
-		sl->iova = e[i].iova;
-		sl->len = e[i].len;
+		uint64_t j = (t + i) & r->mask;
+		r->slots[j] = e[i];
 		/* Release: the entry before the consumer that sees seq. */
-		__atomic_store_n(&sl->seq, 2 * (uint32_t)(t + i + 1),
+		__atomic_store_n(&r->seq[j], 2 * (uint32_t)(t + i + 1),
 				 __ATOMIC_RELEASE);
 	}
 	/* Release: the slots' publication before the intent's end. */
@@ -539,7 +582,7 @@ static unsigned mpmc_dequeue(struct jumbo_ring *r, struct jumbo_ring_ent *e,
 	struct ring_rec *rec = r->rec;
 	uint64_t h;
 	unsigned k, got = 0;
-	bool stale;
+	bool stale, asked = false;
 
 again:
 	h = __atomic_load_n(&r->s->head, __ATOMIC_RELAXED);
@@ -547,6 +590,20 @@ again:
 		k = mpmc_scan(r, h, n, 1, &stale);
 		if (k == 0 && !stale)
 			return 0;
+		/*
+		 * Bound, in a process that cannot adopt the pages (a fork of
+		 * the pool's maker): take nothing, leave the entries to one
+		 * that can.  Asked once there is something to take.
+		 */
+		if (k != 0 && r->pool && !asked) {
+			int err = _jumbo_pool_adopt_ok(r->pool,
+						       "jumbo_ring_dequeue");
+			if (unlikely(err)) {
+				errno = -err;
+				return 0;
+			}
+			asked = true;
+		}
 		if (k != 0) {
 			__atomic_store_n(&rec->cpos, h, __ATOMIC_RELAXED);
 			__atomic_store_n(&rec->cn, k, __ATOMIC_RELAXED);
@@ -560,24 +617,23 @@ again:
 		}
 	}
 	for (unsigned i = 0; i < k; i++) {
-		struct ring_slot *sl = &r->slots[(h + i) & r->mask];
+		uint64_t j = (h + i) & r->mask;
 		/* Relaxed: ordered by the acquire of the scan. */
-		uint32_t seq = __atomic_load_n(&sl->seq, __ATOMIC_RELAXED);
-		if (!(seq & SEQ_SKIP)) {
-			e[got].iova = sl->iova;
-			e[got].len = sl->len;
-			/*
-			 * Bound: the page is ours before the slot is
-			 * released; one that is no longer allocated (its
-			 * sender died and it was reclaimed) is dropped.
-			 */
-			got += !r->pool ||
-			       _jumbo_pool_adopt_iova(r->pool, e[got].iova) == 0;
-		}
-		/* Release: our read of the entry before its reuse. */
-		__atomic_store_n(&sl->seq, 2 * (uint32_t)(h + i + r->size),
-				 __ATOMIC_RELEASE);
+		if (!(__atomic_load_n(&r->seq[j], __ATOMIC_RELAXED) & SEQ_SKIP))
+			e[got++] = r->slots[j];
 	}
+	/*
+	 * Bound: the pages are ours before the slots are released, a batch
+	 * in one call as SPSC's; one that is no longer allocated (its
+	 * sender died and it was reclaimed) is dropped.  Asked above.
+	 */
+	if (r->pool && got)
+		got = (unsigned)_jumbo_pool_adopt_ents(r->pool, e, got, NULL);
+	for (unsigned i = 0; i < k; i++)
+		/* Release: our read of the entry before its reuse. */
+		__atomic_store_n(&r->seq[(h + i) & r->mask],
+				 2 * (uint32_t)(h + i + r->size),
+				 __ATOMIC_RELEASE);
 	/* Release: the slots' release before the intent's end. */
 	__atomic_store_n(&rec->cn, 0, __ATOMIC_RELEASE);
 	/* Only skipped slots: look again (each pass consumes at least one). */
@@ -600,15 +656,6 @@ JUMBO_API unsigned jumbo_ring_dequeue(struct jumbo_ring *r,
 {
 	if (n > JUMBO_RING_MAX_BATCH)
 		n = JUMBO_RING_MAX_BATCH;
-	/* Bound, in a process that cannot adopt the pages (a fork of the
-	 * pool's maker): take nothing, leave the entries to one that can. */
-	if (r->pool) {
-		int err = _jumbo_pool_adopt_ok(r->pool, "jumbo_ring_dequeue");
-		if (unlikely(err)) {
-			errno = -err;
-			return 0;
-		}
-	}
 	return r->mpmc ? mpmc_dequeue(r, ents, n) : spsc_dequeue(r, ents, n);
 }
 
@@ -655,8 +702,7 @@ static int repair(struct jumbo_ring *r, uint64_t pos, uint32_t old,
 		  uint32_t new, bool prod, pid_t pid, jumbo_ring_visit_fn freed,
 		  void *arg)
 {
-	struct ring_slot *sl = &r->slots[pos & r->mask];
-	struct jumbo_ring_ent e = { sl->iova, sl->len, 0 };
+	struct jumbo_ring_ent e = r->slots[pos & r->mask];
 
 	if (live_covers(r->s, pos, prod, pid))
 		return 0;
@@ -664,7 +710,7 @@ static int repair(struct jumbo_ring *r, uint64_t pos, uint32_t old,
 	 * Acq_rel: the CAS fails if the owner finished the slot meanwhile;
 	 * when it succeeds, the new state is published like an owner's.
 	 */
-	if (!__atomic_compare_exchange_n(&sl->seq, &old, new, false,
+	if (!__atomic_compare_exchange_n(&r->seq[pos & r->mask], &old, new, false,
 					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 		return 0;
 	if (freed && !(old & SEQ_SKIP))
@@ -699,7 +745,7 @@ int _jumbo_ring_repair(struct jumbo_ring *r, pid_t pid,
 
 		/* Taken by a consumer, never released: free for the next lap. */
 		for (uint64_t p = lo; p < h; p++) {
-			uint32_t seq = __atomic_load_n(&r->slots[p & r->mask].seq,
+			uint32_t seq = __atomic_load_n(&r->seq[p & r->mask],
 						       __ATOMIC_ACQUIRE);
 			if ((seq & ~SEQ_SKIP) == 2 * (uint32_t)(p + 1))
 				done += repair(r, p, seq,
@@ -708,7 +754,7 @@ int _jumbo_ring_repair(struct jumbo_ring *r, pid_t pid,
 		}
 		/* Reserved by a producer, never filled: skipped. */
 		for (uint64_t p = h; p < t; p++) {
-			uint32_t seq = __atomic_load_n(&r->slots[p & r->mask].seq,
+			uint32_t seq = __atomic_load_n(&r->seq[p & r->mask],
 						       __ATOMIC_ACQUIRE);
 			if (seq == 2 * (uint32_t)p)
 				done += repair(r, p, seq,
@@ -751,8 +797,7 @@ void _jumbo_ring_scan(struct jumbo_ring *r, jumbo_ring_visit_fn live, void *arg)
 
 	if (!r->mpmc) {
 		for (uint64_t p = h; p < t && p - h < r->size; p++) {
-			const struct ring_slot *sl = &r->slots[p & r->mask];
-			struct jumbo_ring_ent e = { sl->iova, sl->len, 0 };
+			struct jumbo_ring_ent e = r->slots[p & r->mask];
 			/* Acquire fence: the read above before the look at
 			 * head; past p, the consumer has it (and adopted it). */
 			__atomic_thread_fence(__ATOMIC_ACQUIRE);
@@ -764,16 +809,16 @@ void _jumbo_ring_scan(struct jumbo_ring *r, jumbo_ring_visit_fn live, void *arg)
 	}
 	uint64_t lo = h > r->size ? h - r->size : 0;
 	for (uint64_t p = lo; p < t; p++) {
-		const struct ring_slot *sl = &r->slots[p & r->mask];
+		uint32_t *sq = &r->seq[p & r->mask];
 		/* Acquire: the producer's entry before our read of it. */
-		uint32_t seq = __atomic_load_n(&sl->seq, __ATOMIC_ACQUIRE);
+		uint32_t seq = __atomic_load_n(sq, __ATOMIC_ACQUIRE);
 		if (seq != 2 * (uint32_t)(p + 1))
 			continue; /* free, skipped, or not yet published */
-		struct jumbo_ring_ent e = { sl->iova, sl->len, 0 };
+		struct jumbo_ring_ent e = r->slots[p & r->mask];
 		/* Acquire fence: the read above before the check that the
 		 * slot held still while it was made. */
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		if (__atomic_load_n(&sl->seq, __ATOMIC_RELAXED) == seq)
+		if (__atomic_load_n(sq, __ATOMIC_RELAXED) == seq)
 			live(arg, &e);
 	}
 }
