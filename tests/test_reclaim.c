@@ -224,8 +224,7 @@ static bool died_in_lock(int fd)
  */
 struct ctl_head {
 	pthread_mutex_t lock;
-	uint32_t lock_slot;
-	uint32_t dirty __attribute__((aligned(64))); /* the queue's line */
+	uint32_t lock_slot, dirty;
 	uint64_t head, tail;
 };
 

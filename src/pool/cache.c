@@ -716,12 +716,6 @@ typedef uint64_t v64 __attribute__((vector_size(VB)));
 #define L32 ((unsigned)(VB / sizeof(uint32_t)))
 #define L64 ((unsigned)(VB / sizeof(uint64_t)))
 _Static_assert(CHUNK % L32 == 0 && CHUNK % L64 == 0, "a chunk's vectors");
-_Static_assert(L32 == SHM_VEC, "shm.c's depot goes a vector at a time");
-
-/* 0, 1, 2, ... in the lanes: the kernels' runs are built from them. */
-#define IOTA32 ((v32){ 0, 1, 2, 3, 4, 5, 6, 7 })
-#define IOTA64 ((v64){ 0, 1, 2, 3 })
-_Static_assert(L32 == 8 && L64 == 4, "IOTA32, IOTA64");
 
 /* Everything the kernels use is inlined into each of their builds. */
 #define KERNEL_INLINE static inline __attribute__((always_inline))
@@ -838,18 +832,12 @@ KERNEL_INLINE unsigned take_run_body(uint32_t *state, const frame_t *t,
 	if (d != 1)
 		step = -step;
 	/* A chunk is t[-j - CHUNK + 1 .. -j], lowest first: lane q of its
-	 * vector b holds frame f0 + (j + CHUNK - 1 - b L32 - q) d.  Built
-	 * from negations and shifts, as in give_run_body. */
-	want[0] = (CHUNK - 1) - IOTA32;
-	a = IOTA64 << shift;
-	if (d != 1) {
-		want[0] = -want[0];
-		a = -a;
-	}
-	want[0] += f0;
-	a += base + ((uintptr_t)f0 << shift);
-	for (unsigned b = 1; b < CHUNK / L32; b++)
-		want[b] = want[b - 1] - L32 * d;
+	 * vector b holds frame f0 + (j + CHUNK - 1 - b L32 - q) d. */
+	for (unsigned b = 0; b < CHUNK / L32; b++)
+		for (unsigned q = 0; q < L32; q++)
+			want[b][q] = f0 + (frame_t)(CHUNK - 1 - b * L32 - q) * d;
+	for (unsigned q = 0; q < L64; q++)
+		a[q] = base + ((uintptr_t)f0 << shift) + q * step;
 	for (j = 0; j + CHUNK <= k; j += CHUNK) {
 		const frame_t *lo = t - j - (CHUNK - 1);
 		uint32_t *w = state + (d == 1 ? f0 + j : f0 - j - (CHUNK - 1));
@@ -904,19 +892,11 @@ KERNEL_INLINE unsigned give_run_body(uint32_t *state, void *const *a,
 	size_t room = d == 1 ? npages - x : x + 1;
 	if (k > room)
 		k = (unsigned)room;
-	/* Lane q of vector b: a0 + (b L64 + q) step.  Built from shifts and
-	 * negations: the compiler's 64-bit vector multiply is a dozen
-	 * instructions a vector, as many as a chunk's whole check. */
-	want[0] = IOTA64 << shift;
-	f = IOTA32;
-	if (d != 1) {
-		want[0] = -want[0];
-		f = -f;
-	}
-	want[0] += a0;
-	f += (frame_t)x;
-	for (unsigned b = 1; b < CHUNK / L64; b++)
-		want[b] = want[b - 1] + L64 * step;
+	for (unsigned b = 0; b < CHUNK / L64; b++)
+		for (unsigned q = 0; q < L64; q++)
+			want[b][q] = a0 + (b * L64 + q) * step;
+	for (unsigned q = 0; q < L32; q++)
+		f[q] = (frame_t)x + (frame_t)q * d;
 	for (i = 0; i + CHUNK <= k; i += CHUNK) {
 		uint32_t *w = state + (d == 1 ? x + i : x - i - (CHUNK - 1));
 
@@ -943,60 +923,6 @@ KERNEL_INLINE unsigned give_run_body(uint32_t *state, void *const *a,
 			want[b] += CHUNK * step;
 	}
 	return i;
-}
-
-/*
- * Words only: the frames f[0..k) (k >= 2) while they are a run one frame
- * apart, the way f[1] - f[0] goes, below limit, whose words read from:
- * how many, a multiple of L32, each word now to.  A vector of L32 frames
- * and its words are checked together and only then changed, vector after
- * vector in order, so that a frame met twice meets the change its first
- * copy made.  For a named pool's depot (shm.c), which checks and stamps
- * the words of its queue's frames (FREE|0 to FREE|me, under its lock) and
- * of the frames coming back (FREE|me to FREE|0): words no other party
- * writes meanwhile, as above.
- */
-KERNEL_INLINE unsigned words_run_body(uint32_t *state, const frame_t *f,
-				      unsigned k, frame_t limit, uint32_t from,
-				      uint32_t to, bool avx2)
-{
-	frame_t f0 = f[0], d = f[1] - f0;
-	v32 want, x, s, bad, tov = (v32){ 0 } + to;
-	v64 any;
-	unsigned i;
-
-	if ((d != 1 && d != (frame_t)-1) || f0 >= limit)
-		return 0;
-	/* Below limit going up, at or above frame 0 going down. */
-	size_t room = d == 1 ? (size_t)(limit - f0) : (size_t)f0 + 1;
-	if (k > room)
-		k = (unsigned)room;
-	want = IOTA32;
-	if (d != 1)
-		want = -want;
-	want += f0;
-	for (i = 0; i + L32 <= k; i += L32) {
-		uint32_t *w = state + (d == 1 ? f0 + i : f0 - i - (L32 - 1));
-
-		memcpy(&x, f + i, sizeof(x));
-		st_load(&s, w);
-		bad = (x ^ want) | (s ^ from);
-		memcpy(&any, &bad, sizeof(any));
-		if (v_any(&any, avx2))
-			break;
-		st_fill_v(w, &tov, to);
-		want += L32 * d;
-	}
-	return i;
-}
-
-#define RUN_ARGS_WORDS                                                       \
-	uint32_t *state, const frame_t *f, unsigned k, frame_t limit,        \
-		uint32_t from, uint32_t to
-
-static inline unsigned words_run_base(RUN_ARGS_WORDS)
-{
-	return words_run_body(state, f, k, limit, from, to, false);
 }
 
 #define RUN_ARGS_TAKE                                                        \
@@ -1061,25 +987,16 @@ give_words_avx2(RUN_ARGS_GIVE, uint32_t from, uint32_t to)
 			     true);
 }
 
-__attribute__((target("avx2"), noinline)) static unsigned
-words_run_avx2(RUN_ARGS_WORDS)
-{
-	return words_run_body(state, f, k, limit, from, to, true);
-}
-
 #define take_run(...) \
 	(run_avx2 ? take_run_avx2(__VA_ARGS__) : take_run_base(__VA_ARGS__))
 #define give_run(...) \
 	(run_avx2 ? give_run_avx2(__VA_ARGS__) : give_run_base(__VA_ARGS__))
 #define give_words(...) \
 	(run_avx2 ? give_words_avx2(__VA_ARGS__) : give_words_base(__VA_ARGS__))
-#define words_run(...) \
-	(run_avx2 ? words_run_avx2(__VA_ARGS__) : words_run_base(__VA_ARGS__))
 #else
 #define take_run take_run_base
 #define give_run give_run_base
 #define give_words give_words_base
-#define words_run words_run_base
 #endif
 
 /*
@@ -1143,14 +1060,6 @@ unsigned _jumbo_give_run(struct jumbo_pool *p, void *const *a, frame_t *o,
 		return 0;
 	return give_words(p->state, a, o, k, (uintptr_t)p->head.ph_base,
 			  p->head.ph_npages, p->head.ph_shift, from, to);
-}
-
-unsigned _jumbo_words_run(uint32_t *state, const frame_t *f, unsigned k,
-			  frame_t limit, uint32_t from, uint32_t to)
-{
-	if (k < L32)
-		return 0;
-	return words_run(state, f, k, limit, from, to);
 }
 
 unsigned jumbo_pool_alloc_bulk(struct jumbo_pool *p, void **addrs, unsigned n)

@@ -52,7 +52,7 @@
 #include <unistd.h>
 
 #define SHM_MAGIC 0x314c504f424d554aull /* "JUMBOPL1" */
-#define SHM_ABI 3u                      /* bump on any layout change */
+#define SHM_ABI 2u                      /* bump on any layout change */
 #define SHM_DIR "/dev/shm/"
 #define SHM_PREFIX "jumbo-pool."
 
@@ -497,90 +497,8 @@ void _jumbo_shm_enqueue(struct jumbo_shm *s, frame_t f)
 		s->fifo[c->tail++ % s->cap] = f;
 }
 
-/*
- * The line of a word this process is about to write, asked for in the
- * state it will need (owned, not shared): the word was last written by
- * another process, whose core has the line.  x86-64's prefetchw, where
- * the processor has it (__builtin_prefetch(a, 1) emits it only with
- * -mprfchw, which the library is not built with); elsewhere the
- * compiler's hint.
- */
-#if defined(__x86_64__)
-#include <cpuid.h>
-
-static bool prefetchw_ok;
-
-__attribute__((constructor)) static void prefetchw_probe(void)
-{
-	unsigned a, b, c, d;
-
-	prefetchw_ok = __get_cpuid(0x80000001u, &a, &b, &c, &d) &&
-		       (c & bit_PRFCHW);
-}
-
-static inline void prefetch_w(const void *a)
-{
-	if (likely(prefetchw_ok))
-		__asm__("prefetchw %0" : : "m"(*(const char *)a));
-	else
-		__builtin_prefetch(a, 1);
-}
-#else
-static inline void prefetch_w(const void *a)
-{
-	__builtin_prefetch(a, 1);
-}
-#endif
-
-/*
- * Lock held, dirty set: the frames f[0..m) just copied off the queue.
- * Each that is a committed FREE|0 frame becomes w and stays in f, in
- * order; any other is dropped, not handed out (the segment is shared
- * with other processes and its contents are checked before use): how
- * many stay.  A load, a compare and a store per word, not a
- * compare-and-swap: a FREE|0 word changes only under this lock (the
- * frees, holds and adopts of other processes act on ALLOC words only),
- * so nothing races the store.  The queue holds runs (pages freed
- * together come back together): cache.c's kernel checks and stamps them
- * a vector of words at a time; where a vector is not a run, or one of
- * its words is not FREE|0, its frames go one by one, which drops exactly
- * the bad ones.  Vectors are checked and stamped in queue order, so a
- * frame queued twice meets the FREE|me its first copy left, whichever
- * way either copy went.
- */
-static unsigned depot_take(struct jumbo_pool *p, frame_t *f, unsigned m,
-			   frame_t committed, uint32_t w)
-{
-	uint32_t *st = p->state;
-	unsigned i = 0, kept = 0, r, end;
-
-	while (i < m) {
-		r = _jumbo_words_run(st, f + i, m - i, committed,
-				     JUMBO_PG_FREE, w);
-		if (likely(r)) {
-			if (unlikely(kept != i)) /* after a dropped frame */
-				memmove(f + kept, f + i, r * sizeof(*f));
-			i += r;
-			kept += r;
-			continue;
-		}
-		/* Not a run: a vector's worth one by one, their lines asked
-		 * for first so that the misses overlap. */
-		end = m - i > SHM_VEC ? i + SHM_VEC : m;
-		for (unsigned j = i; j < end; j++)
-			if (likely(f[j] < committed))
-				prefetch_w(fr_word(p, f[j]));
-		for (; i < end; i++) {
-			frame_t x = f[i];
-			if (likely(x < committed) &&
-			    fr_load(p, x) == JUMBO_PG_FREE) {
-				fr_store(p, x, w);
-				f[kept++] = x;
-			}
-		}
-	}
-	return kept;
-}
+/* Frames the depot's loops read ahead of the one they stamp. */
+#define LOOK_AHEAD 16u
 
 /*
  * Up to n free pages, now FREE|me (or w: ALLOC|me for a cacheless
@@ -588,7 +506,8 @@ static unsigned depot_take(struct jumbo_pool *p, frame_t *f, unsigned m,
  * queue holds no more than the reserve, then the queue, then growth);
  * else n pages from the queue or none, and only if the reserve stays.  A
  * frame read from the queue that is not a committed FREE|0 frame is
- * dropped (depot_take).
+ * dropped, not handed out: the segment is shared with other processes and
+ * its contents are checked before use.
  */
 static unsigned shm_get(struct jumbo_pool *p, frame_t *out, unsigned n,
 			bool grow_ok, uint32_t w)
@@ -610,20 +529,38 @@ static unsigned shm_get(struct jumbo_pool *p, frame_t *out, unsigned n,
 	/* carve() grows nothing here: reserve_fresh() left frames. */
 	while (grow_ok && got < n && reserve_fresh(p, s, n))
 		carve(p, s, out, &got, n, w);
-	uint64_t h = c->head, t = c->tail;
-	frame_t committed = (frame_t)c->committed; /* <= cap < 2^32 */
+	uint64_t committed = c->committed, h = c->head, t = c->tail;
+	size_t i = (size_t)(h % s->cap);
 	if (t - h > s->cap) /* corrupted meanwhile: take nothing from it */
 		t = h;
-	/* The entries copied out (two pieces where the queue wraps), then
-	 * checked; again while some were dropped and the queue has more. */
+	/*
+	 * A load, a compare and a store per page, not a compare-and-swap: a
+	 * FREE|0 word changes only under this lock (the frees, holds and
+	 * adopts of other processes act on ALLOC words only), so nothing
+	 * races the store.  A word that is not FREE|0 is not the depot's
+	 * and its frame is dropped; a frame queued twice meets the FREE|me
+	 * its first copy left.  Plain accesses let the misses on the lines
+	 * the freeing process wrote last overlap, where each locked
+	 * instruction waited for its own; the look-ahead asks for the next
+	 * lines of words while these are stamped.
+	 */
 	while (got < n && h != t) {
-		unsigned m = t - h < n - got ? (unsigned)(t - h) : n - got;
-		size_t i = (size_t)(h % s->cap);
-		size_t one = s->cap - i < m ? s->cap - i : m;
-		memcpy(out + got, s->fifo + i, one * sizeof(frame_t));
-		memcpy(out + got + one, s->fifo, (m - one) * sizeof(frame_t));
-		h += m;
-		got += depot_take(p, out + got, m, committed, w);
+		frame_t f = s->fifo[i];
+		if (likely(h + LOOK_AHEAD < t)) {
+			/* Then cap > LOOK_AHEAD (t - h <= cap): one wrap at
+			 * most. */
+			size_t j = i + LOOK_AHEAD;
+			frame_t a = s->fifo[j < s->cap ? j : j - s->cap];
+			if (likely(a < committed))
+				__builtin_prefetch(fr_word(p, a), 1);
+		}
+		h++;
+		if (unlikely(++i == s->cap))
+			i = 0;
+		if (likely(f < committed) && fr_load(p, f) == JUMBO_PG_FREE) {
+			fr_store(p, f, w);
+			out[got++] = f;
+		}
 	}
 	c->head = h;
 	while (grow_ok && got < n && carve(p, s, out, &got, n, w))
@@ -647,80 +584,40 @@ unsigned _jumbo_shm_get(struct jumbo_pool *p, frame_t *out, unsigned n,
 	return got;
 }
 
-/*
- * Lock held: frames f[0..k) join the queue at fifo[*at] (the tail's
- * index, kept rather than divided), two pieces where it wraps, as many
- * as *room allows (as _jumbo_shm_enqueue: the rest are lost to the queue
- * until a rebuild finds them): how many joined.
- */
-static unsigned fifo_push(struct jumbo_shm *s, const frame_t *f, unsigned k,
-			  size_t *at, uint64_t *room)
-{
-	if (k > *room)
-		k = (unsigned)*room;
-	size_t one = s->cap - *at < k ? s->cap - *at : k;
-	memcpy(s->fifo + *at, f, one * sizeof(frame_t));
-	memcpy(s->fifo, f + one, (k - one) * sizeof(frame_t));
-	*at += k;
-	if (*at >= s->cap)
-		*at -= s->cap;
-	*room -= k;
-	return k;
-}
-
-/*
- * n pages this process holds go back to the queue, FREE|0.  Each must
- * read FREE|me (ours) or FREE|0 (nobody's yet: a run, or an unhold's
- * deferred free); anything else is already back, taken by a reclaimer,
- * and must not be queued twice.  Runs of FREE|me frames are checked and
- * stamped a vector at a time and copied into the queue whole (cache.c's
- * kernel: a page's word has one writer, this process, while it reads
- * FREE|me); the rest one by one.
- */
+/* n pages this process holds go back to the queue, FREE|0. */
 void _jumbo_shm_put(struct jumbo_pool *p, const frame_t *fs, unsigned n)
 {
 	struct jumbo_shm *s = p->shm;
 	struct jumbo_shm_ctl *c = s->ctl;
-	uint32_t *st = p->state, w_free = s->w_free;
-	unsigned i = 0, r, end;
 
 	if (!n)
 		return;
 	_jumbo_shm_lock(p);
 	c->dirty = 1;
-	frame_t carved = (frame_t)c->carved; /* <= cap < 2^32 */
-	uint64_t t = c->tail;
+	uint64_t carved = c->carved, t = c->tail;
 	uint64_t room = c->tail - c->head < s->cap ? s->cap - (c->tail - c->head)
 						   : 0;
 	size_t at = (size_t)(t % s->cap);
-	while (i < n) {
-		r = _jumbo_words_run(st, fs + i, n - i, carved, w_free,
-				     JUMBO_PG_FREE);
-		if (likely(r)) {
-			t += fifo_push(s, fs + i, r, &at, &room);
-			i += r;
+	for (unsigned i = 0; i < n; i++) {
+		frame_t f = fs[i];
+		uint32_t w = f < carved ? fr_load(p, f) : 0;
+		/*
+		 * Ours (FREE|me) or nobody's yet (FREE|0: a run, or an
+		 * unhold's deferred free); anything else is already back,
+		 * taken by a reclaimer, and must not be queued twice.
+		 */
+		if (unlikely((w & PGS_MASK) != JUMBO_PG_FREE ||
+			     (fr_owner_of(w) != 0 && w != s->w_free)))
 			continue;
-		}
-		/* Not a run: a vector's worth one by one, lines asked first. */
-		end = n - i > SHM_VEC ? i + SHM_VEC : n;
-		for (unsigned j = i; j < end; j++)
-			if (likely(fs[j] < carved))
-				prefetch_w(fr_word(p, fs[j]));
-		for (; i < end; i++) {
-			frame_t f = fs[i];
-			uint32_t w = f < carved ? fr_load(p, f) : 0;
-			if (unlikely((w & PGS_MASK) != JUMBO_PG_FREE ||
-				     (fr_owner_of(w) != 0 && w != w_free)))
-				continue;
-			fr_store(p, f, JUMBO_PG_FREE);
-			if (unlikely(!room))
-				continue;
-			s->fifo[at] = f;
-			if (unlikely(++at == s->cap))
-				at = 0;
-			t++;
-			room--;
-		}
+		fr_store(p, f, JUMBO_PG_FREE);
+		/* As _jumbo_shm_enqueue, the index kept rather than divided. */
+		if (unlikely(!room))
+			continue;
+		s->fifo[at] = f;
+		if (unlikely(++at == s->cap))
+			at = 0;
+		t++;
+		room--;
 	}
 	c->tail = t;
 	c->out -= (int64_t)n;

@@ -40,24 +40,18 @@ struct jumbo_shm_hdr {
  *
  * lock_slot: the slot holding the lock (written after locking, cleared
  * before unlocking), so that EOWNERDEAD says who died; 0 if unknown.
- *
- * Three cache lines: the lock and lock_slot, which a taker spinning in
- * lock_spin (shm.c) reads and tries; the queue's fields, which only the
- * holder touches, so that the spinner does not take their line from the
- * holder in the middle of its work; the counters.
  */
 struct jumbo_shm_ctl {
 	pthread_mutex_t lock;
 	uint32_t lock_slot;
-	uint32_t dirty __attribute__((aligned(JUMBO_CACHELINE)));
+	uint32_t dirty;
 	uint64_t head, tail;
 	uint64_t carved;    /* frames [0, carved) have left the fresh range */
 	uint64_t committed; /* frames [0, committed) have memory */
 	uint64_t reserve;   /* see take() in depot.c; 0 once growth failed */
 	int64_t out;        /* pages out of the depot: in use or cached */
 	uint64_t high_water;
-	/* times a lock holder died in the lock */
-	uint64_t owner_deaths __attribute__((aligned(JUMBO_CACHELINE)));
+	uint64_t owner_deaths; /* times a lock holder died in the lock */
 	uint64_t grows, grow_fails;
 	uint64_t rebuilds;     /* times the queue was rebuilt from the words */
 	uint64_t reclaims;     /* processes whose pages were reclaimed */
@@ -110,10 +104,6 @@ struct jumbo_shm {
 
 _Static_assert(sizeof(struct jumbo_shm_hdr) <= SHM_PAGE, "header page");
 _Static_assert(sizeof(struct jumbo_shm_ctl) <= SHM_PAGE, "ctl page");
-_Static_assert(offsetof(struct jumbo_shm_ctl, lock_slot) < JUMBO_CACHELINE &&
-		       offsetof(struct jumbo_shm_ctl, high_water) <
-			       2 * JUMBO_CACHELINE,
-	       "the lock a line, the queue the next");
 _Static_assert(sizeof(struct jumbo_shm_proc) == 64, "a proc record a line");
 
 static inline uint32_t shm_word(unsigned state, unsigned owner)
@@ -182,17 +172,6 @@ JUMBO_HIDDEN unsigned _jumbo_cache_take(struct jumbo_pool *p,
 JUMBO_HIDDEN unsigned _jumbo_give_run(struct jumbo_pool *p, void *const *a,
 				      frame_t *o, unsigned k, uint32_t from,
 				      uint32_t to);
-/*
- * And its kernel for the depot's words (shm.c): the frames f[0..k) while
- * they are a run one frame apart (up or down), each below limit, whose
- * words read from, SHM_VEC at a time, each vector's words checked before
- * any changes: how many (a multiple of SHM_VEC, 0 when k < SHM_VEC), each
- * word now to.
- */
-#define SHM_VEC 8u /* cache.c's L32 */
-JUMBO_HIDDEN unsigned _jumbo_words_run(uint32_t *state, const frame_t *f,
-				       unsigned k, frame_t limit,
-				       uint32_t from, uint32_t to);
 
 /*
  * True and *fp = a frame, now ALLOC|me; false when the general path must
