@@ -383,6 +383,21 @@ int _jumbo_shm_publish(struct jumbo_pool *p)
 	return 0;
 }
 
+/*
+ * Whether path is still the object of fd: a name removed meanwhile
+ * (jumbo_pool_unlink) may have been given to another pool since, whose
+ * name the creator's destroy must leave alone.  (A window remains between
+ * the look and the unlink; it needs a removal and a new pool of the same
+ * name within it.)
+ */
+static bool names_us(int fd, const char *path)
+{
+	struct stat a, b;
+
+	return fd >= 0 && fstat(fd, &a) == 0 && stat(path, &b) == 0 &&
+	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 void _jumbo_shm_close(struct jumbo_pool *p)
 {
 	struct jumbo_shm *s = p->shm;
@@ -392,7 +407,7 @@ void _jumbo_shm_close(struct jumbo_pool *p)
 		_jumbo_shm_leave(p);
 	if (s->tmp[0] && s->creator)
 		unlink(s->tmp);
-	else if (s->creator)
+	else if (s->creator && names_us(p->fd, s->path))
 		unlink(s->path);
 	if (s->map)
 		munmap(s->map, s->map_len);
