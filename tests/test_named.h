@@ -40,4 +40,14 @@ static inline struct jumbo_pool *test_named_pool(const char *name,
 	return p;
 }
 
+/* Removes the object of the named pool name, if a test left it (atexit). */
+static inline void test_named_unlink(const char *name)
+{
+	int r = jumbo_pool_unlink(name);
+
+	if (r != 0 && r != -ENOENT)
+		fprintf(stderr, "%s: jumbo_pool_unlink: %s\n", name,
+			strerror(-r));
+}
+
 #endif

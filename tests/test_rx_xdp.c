@@ -171,10 +171,11 @@ static unsigned char pat(unsigned k, size_t j)
  * busy machine loses nothing, however long it stays off the CPU.  It
  * waits for the acknowledgements without a deadline: a receiver that
  * gives up (XDP_STALL_NS without a frame: one was lost) closes its end,
- * and the sender exits 4.
+ * and the sender exits 4.  go >= 0: the first datagram waits for a byte
+ * on go (test_ready's cue).
  */
-static pid_t send_from_ns_ack(uint64_t seed, unsigned first, unsigned n,
-			      unsigned pace, unsigned port, int ack)
+static pid_t send_from_ns_go(uint64_t seed, unsigned first, unsigned n,
+			     unsigned pace, unsigned port, int ack, int go)
 {
 	fflush(stdout);
 	fflush(stderr);
@@ -196,6 +197,9 @@ static pid_t send_from_ns_ack(uint64_t seed, unsigned first, unsigned n,
 		memcpy(buf, &k, sizeof(k));
 		for (size_t j = sizeof(k); j < len; j++)
 			buf[j] = pat(k, j);
+		char c;
+		if (k == first && go >= 0 && read(go, &c, 1) != 1)
+			_exit(6);
 		if (sendto(fd, buf, len, 0, (struct sockaddr *)&to, sizeof(to)) < 0)
 			_exit(3);
 		if (ack >= 0) {
@@ -221,10 +225,10 @@ static pid_t send_from_ns_ack(uint64_t seed, unsigned first, unsigned n,
 static pid_t send_from_ns(uint64_t seed, unsigned first, unsigned n,
 			  unsigned pace, unsigned port)
 {
-	return send_from_ns_ack(seed, first, n, pace, port, -1);
+	return send_from_ns_go(seed, first, n, pace, port, -1, -1);
 }
 
-/* A flow-controlled sender (send_from_ns_ack): *ack gets the
+/* A flow-controlled sender (send_from_ns_go): *ack gets the
  * receiver's end, for ack_frame(); close it before wait_child() (a
  * sender still waiting then reads what is left, and the end). */
 static pid_t send_acked(uint64_t seed, unsigned first, unsigned n,
@@ -233,7 +237,7 @@ static pid_t send_acked(uint64_t seed, unsigned first, unsigned n,
 	int sv[2];
 
 	REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
-	pid_t pid = send_from_ns_ack(seed, first, n, window, port, sv[1]);
+	pid_t pid = send_from_ns_go(seed, first, n, window, port, sv[1], -1);
 	close(sv[1]);
 	*ack = sv[0];
 	return pid;
@@ -692,35 +696,6 @@ static void *watch_filter(void *arg)
 	return NULL;
 }
 
-/* A child in the peer's namespace: datagram k once a byte comes on go. */
-static pid_t send_on_cue(uint64_t seed, unsigned k, int go)
-{
-	fflush(stdout);
-	fflush(stderr);
-	pid_t pid = fork();
-	REQUIRE(pid >= 0);
-	if (pid)
-		return pid;
-	alarm(TEST_HANG_SECONDS);
-	int nfd = open(nspath, O_RDONLY);
-	if (nfd < 0 || setns(nfd, CLONE_NEWNET) != 0)
-		_exit(2);
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	struct sockaddr_in to = { .sin_family = AF_INET,
-				  .sin_port = htons(PORT) };
-	inet_pton(AF_INET, me_ip, &to.sin_addr);
-	static unsigned char buf[MAXF];
-	size_t len = dsize(seed, k);
-	memcpy(buf, &k, sizeof(k));
-	for (size_t j = sizeof(k); j < len; j++)
-		buf[j] = pat(k, j);
-	char c;
-	if (fd < 0 || read(go, &c, 1) != 1)
-		_exit(3);
-	_exit(sendto(fd, buf, len, 0, (struct sockaddr *)&to, sizeof(to)) < 0
-		      ? 4 : 0);
-}
-
 static void test_ready(uint64_t seed)
 {
 	enum { ROUNDS = 5 };
@@ -738,7 +713,7 @@ static void test_ready(uint64_t seed)
 		while (filter_on(ifindex))
 			usleep(1000);
 		REQUIRE(pipe(go) == 0);
-		pid_t pid = send_on_cue(seed, k, go[0]);
+		pid_t pid = send_from_ns_go(seed, k, 1, 0, PORT, -1, go[0]);
 		close(go[0]);
 		struct watch w = { ifindex, go[1] };
 		REQUIRE(pthread_create(&t, NULL, watch_filter, &w) == 0);

@@ -56,10 +56,7 @@ static void child(struct jumbo_pool *p, void *inherited)
 
 static void cleanup(void)
 {
-	char path[96];
-
-	snprintf(path, sizeof(path), "/dev/shm/jumbo-pool.%s", name);
-	unlink(path);
+	test_named_unlink(name);
 }
 
 int main(void)

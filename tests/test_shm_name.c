@@ -15,7 +15,7 @@ static char name[40], path[96];
 
 static void cleanup(void)
 {
-	unlink(path);
+	test_named_unlink(name);
 }
 
 int main(void)

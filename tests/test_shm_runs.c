@@ -154,10 +154,7 @@ static void own(struct jumbo_pool *p)
 
 static void cleanup(void)
 {
-	char path[96];
-
-	snprintf(path, sizeof(path), "/dev/shm/jumbo-pool.%s", name);
-	unlink(path);
+	test_named_unlink(name);
 }
 
 int main(void)
