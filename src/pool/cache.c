@@ -626,7 +626,7 @@ static frame_t alloc_slow(struct jumbo_pool *p)
 	frame_t f;
 
 	if (unlikely(p->detached)) {
-		errno = -_jumbo_detached(p, "jumbo_pool_alloc");
+		errno = -_jumbo_detached(p, "jumbo_pool_alloc", true);
 		return NO_FRAME;
 	}
 	while (c && (c->f.len || refill(p, c))) {

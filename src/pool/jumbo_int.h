@@ -656,7 +656,8 @@ JUMBO_HIDDEN int _jumbo_steal(struct jumbo_pool *p, frame_t f,
 			      unsigned flags);
 
 /* page.c: a detached pool refuses fn: -EXDEV, reported once. */
-JUMBO_HIDDEN int _jumbo_detached(struct jumbo_pool *p, const char *fn);
+JUMBO_HIDDEN int _jumbo_detached(struct jumbo_pool *p, const char *fn,
+				 bool alloc);
 
 /* pool.c */
 JUMBO_HIDDEN struct jumbo_pool *_jumbo_pool_make(const struct jumbo_pool_params *pp,

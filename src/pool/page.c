@@ -268,11 +268,13 @@ bool _jumbo_pool_pages_idle(const struct jumbo_pool *p, const void *addr,
 /*
  * A shared pool in a fork child: the memory is the parent's too, the
  * pool's state (which pages are free) a private copy of it, so a page
- * allocated here could be allocated there as well.  Until pools are made
- * for several processes, the child may read, write and free what it
- * inherited, and allocates nothing.
+ * allocated here could be allocated there as well.  The child may read,
+ * write and free what it inherited; it allocates, adopts and reclaims
+ * nothing (a named pool's child attaches the pool instead).  fn: the
+ * refused call, said once per pool; alloc: it was an allocation, counted
+ * in alloc_fails.
  */
-int _jumbo_detached(struct jumbo_pool *p, const char *fn)
+int _jumbo_detached(struct jumbo_pool *p, const char *fn, bool alloc)
 {
 	if (!__atomic_exchange_n(&p->detached_said, true, __ATOMIC_RELAXED))
 		_jumbo_log(JUMBO_LOG_WARNING,
@@ -282,7 +284,7 @@ int _jumbo_detached(struct jumbo_pool *p, const char *fn)
 			   "reclaim (EXDEV)",
 			fn, p->name);
 	/* Failed allocations only: an adopt or a reclaim allocates nothing. */
-	if (strstr(fn, "_alloc"))
+	if (alloc)
 		ctr_add(&p->ctr.alloc_fails, 1);
 	return -EXDEV;
 }

@@ -299,7 +299,7 @@ void *jumbo_pool_alloc_contig(struct jumbo_pool *p, unsigned n)
 		return NULL;
 	}
 	if (unlikely(p->detached)) {
-		errno = -_jumbo_detached(p, "jumbo_pool_alloc_contig");
+		errno = -_jumbo_detached(p, "jumbo_pool_alloc_contig", true);
 		return NULL;
 	}
 	if (!_jumbo_enter(p, "jumbo_pool_alloc_contig"))

@@ -381,7 +381,7 @@ static int adopt_ent(struct jumbo_pool *p, uint64_t iova, frame_t f)
 int _jumbo_pool_adopt_ok(struct jumbo_pool *p, const char *fn)
 {
 	if (p->shm && unlikely(p->detached))
-		return _jumbo_detached(p, fn);
+		return _jumbo_detached(p, fn, false);
 	return 0;
 }
 
@@ -532,7 +532,7 @@ int _jumbo_pool_adopt_ents(struct jumbo_pool *p, struct jumbo_ring_ent *e,
 	uint32_t *st = p->state;
 
 	if (fn && runs && unlikely(p->detached))
-		return _jumbo_detached(p, fn);
+		return _jumbo_detached(p, fn, false);
 	for (unsigned j = 0; j < n; j += 8) {
 		uint64_t f = e[j].iova >> shift;
 		if (f < npages)
@@ -587,7 +587,7 @@ int jumbo_pool_adopt(struct jumbo_pool *p, void *addr)
 	if (err)
 		return err;
 	if (p->shm && unlikely(p->detached))
-		return _jumbo_detached(p, "jumbo_pool_adopt");
+		return _jumbo_detached(p, "jumbo_pool_adopt", false);
 	return adopt(p, f);
 }
 
@@ -714,7 +714,7 @@ long jumbo_pool_reclaim(struct jumbo_pool *p)
 	if (!(s = p->shm))
 		return 0; /* one process: nothing to reclaim */
 	if (unlikely(p->detached))
-		return _jumbo_detached(p, "jumbo_pool_reclaim");
+		return _jumbo_detached(p, "jumbo_pool_reclaim", false);
 	uint64_t before = __atomic_load_n(&s->ctl->reclaimed, __ATOMIC_RELAXED);
 	_jumbo_shm_check_peers(p, 0);
 	for (unsigned d = 1; d < SHM_SLOTS; d++) {

@@ -735,7 +735,7 @@ frame_t _jumbo_shm_alloc_slow(struct jumbo_pool *p)
 	frame_t f;
 
 	if (unlikely(p->detached)) {
-		errno = -_jumbo_detached(p, "jumbo_pool_alloc");
+		errno = -_jumbo_detached(p, "jumbo_pool_alloc", true);
 		return NO_FRAME;
 	}
 	c = p->nocache ? NULL : _jumbo_cache_get(p);
