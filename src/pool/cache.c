@@ -481,6 +481,8 @@ static void child_settle(struct jumbo_pool *p)
 		/* No cache may refill: every page would go out twice. */
 		p->nocache = true;
 		p->detached = true;
+		if (p->shm)
+			_jumbo_shm_forked(p);
 	}
 	for (c = p->caches; c; c = next) {
 		next = c->pool_next;

@@ -35,6 +35,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 
@@ -112,37 +113,166 @@ static bool slot_ok(unsigned d)
 	return d >= 1 && d < SHM_SLOTS;
 }
 
-/* Lock held: this process takes a free slot; 0 or -EUSERS. */
+/* The pid namespace of the caller (its inode), 0 if it cannot be told. */
+static uint64_t pid_ns(void)
+{
+	struct stat sb;
+
+	return stat("/proc/self/ns/pid", &sb) == 0 ? (uint64_t)sb.st_ino : 0;
+}
+
+/*
+ * Is the process of slot d (a record read as pid, start, lock, pidns) gone?
+ * Its lock says so if it took one: asked through this process's own
+ * description (an OFD lock never conflicts with its own description's,
+ * and ours holds only our slot's byte), else through the pool's (which
+ * holds none).  An error of the question says nothing: alive.  Without a
+ * lock, its pid, if it means the same here: a pid of another namespace
+ * names another process or none, so such a peer is never taken for dead
+ * (its pages wait until it detaches).
+ */
+static bool peer_gone(const struct jumbo_pool *p, unsigned d, pid_t pid,
+		      uint64_t start, uint32_t lock, uint64_t pidns)
+{
+	const struct jumbo_shm *s = p->shm;
+
+	if (lock) {
+		struct flock fl = {
+			.l_type = F_WRLCK,
+			.l_whence = SEEK_SET,
+			.l_start = SHM_LOCK_OFF(d),
+			.l_len = 1,
+		};
+		int fd = s->lock_fd >= 0 ? s->lock_fd : p->fd;
+		return fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type == F_UNLCK;
+	}
+	if (pidns && s->pidns && pidns != s->pidns)
+		return false;
+	return proc_gone(pid, start);
+}
+
+/* The same for the record itself, read now (lock held, or as a hint). */
+static bool slot_gone(const struct jumbo_pool *p, unsigned d)
+{
+	const struct jumbo_shm_proc *pr = &p->shm->procs[d];
+
+	return peer_gone(p, d, __atomic_load_n(&pr->pid, __ATOMIC_RELAXED),
+			 __atomic_load_n(&pr->start, __ATOMIC_RELAXED),
+			 __atomic_load_n(&pr->lock, __ATOMIC_RELAXED),
+			 __atomic_load_n(&pr->pidns, __ATOMIC_RELAXED));
+}
+
+/*
+ * A description of the pool's object of this process's own, for its
+ * slot's lock: not a dup() of p->fd, which shares p->fd's description
+ * (and that may be the one of a process that passed the descriptor over
+ * a socket, whose lock would then be ours too).  Opened anew through
+ * /proc, or failing that by the pool's name if that still names the
+ * same object; -1 if neither (the slot then goes by the pid).
+ */
+static int lock_open(const struct jumbo_pool *p)
+{
+	char path[64];
+	struct stat a, b;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", p->fd);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		/* The name as shm.c makes it (SHM_DIR SHM_PREFIX). */
+		snprintf(path, sizeof(path), "/dev/shm/jumbo-pool.%s",
+			 p->shm->hdr->name);
+		fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	}
+	if (fd >= 0 && (fstat(fd, &a) != 0 || fstat(p->fd, &b) != 0 ||
+			a.st_dev != b.st_dev || a.st_ino != b.st_ino)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/*
+ * Slot i's lock, taken through fd: 0, -EAGAIN if something holds it
+ * (a process that left the slot and has not yet closed its description,
+ * or a child that inherited it and skipped the fork handlers), or another
+ * -errno (no such locks here).
+ */
+static int lock_take(int fd, unsigned i)
+{
+	struct flock fl = {
+		.l_type = F_WRLCK,
+		.l_whence = SEEK_SET,
+		.l_start = SHM_LOCK_OFF(i),
+		.l_len = 1,
+	};
+
+	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
+		return 0;
+	return errno == EACCES ? -EAGAIN : -errno;
+}
+
+/*
+ * Lock held: this process takes a free slot, one whose lock it can take
+ * if it has a description for it (s->lock_fd); if every free slot's lock
+ * is held, or there are no such locks, the first free slot, told alive by
+ * the pid.  0 or -EUSERS.
+ */
 static int take_slot(struct jumbo_pool *p)
 {
 	struct jumbo_shm *s = p->shm;
 	char state;
 	uint64_t start = 0;
+	unsigned pick = 0;
+	bool lock = false;
 
 	if (proc_stat(getpid(), &state, &start) != 0)
 		start = 0; /* no /proc: kill() tells the living */
 	for (unsigned i = 1; i < SHM_SLOTS; i++) {
-		struct jumbo_shm_proc *pr = &s->procs[i];
-		if (get_state(pr) != PROC_FREE)
+		if (get_state(&s->procs[i]) != PROC_FREE)
 			continue;
-		__atomic_store_n(&pr->pid, (int32_t)getpid(), __ATOMIC_RELAXED);
-		__atomic_store_n(&pr->start, start, __ATOMIC_RELAXED);
-		pr->reclaimer = 0;
-		__atomic_store_n(&pr->gen, pr->gen + 1, __ATOMIC_RELAXED);
-		set_state(pr, PROC_LIVE);
-		s->me = i;
-		s->pid = getpid();
-		s->w_free = shm_word(JUMBO_PG_FREE, i);
-		s->w_alloc = shm_word(JUMBO_PG_ALLOC, i);
-		return 0;
+		if (!pick)
+			pick = i;
+		if (s->lock_fd < 0)
+			break;
+		int err = lock_take(s->lock_fd, i);
+		if (err == 0) {
+			pick = i;
+			lock = true;
+			break;
+		}
+		if (err != -EAGAIN)
+			break; /* none will work: by the pid */
 	}
-	return -EUSERS;
+	if (!pick)
+		return -EUSERS;
+
+	struct jumbo_shm_proc *pr = &s->procs[pick];
+	__atomic_store_n(&pr->pid, (int32_t)getpid(), __ATOMIC_RELAXED);
+	__atomic_store_n(&pr->start, start, __ATOMIC_RELAXED);
+	__atomic_store_n(&pr->lock, lock, __ATOMIC_RELAXED);
+	__atomic_store_n(&pr->pidns, s->pidns, __ATOMIC_RELAXED);
+	pr->reclaimer = 0;
+	__atomic_store_n(&pr->gen, pr->gen + 1, __ATOMIC_RELAXED);
+	set_state(pr, PROC_LIVE);
+	s->me = pick;
+	s->pid = getpid();
+	s->w_free = shm_word(JUMBO_PG_FREE, pick);
+	s->w_alloc = shm_word(JUMBO_PG_ALLOC, pick);
+	if (!lock && s->lock_fd >= 0) {
+		close(s->lock_fd); /* of no use, and no lock to keep */
+		s->lock_fd = -1;
+	}
+	return 0;
 }
 
 int _jumbo_shm_join(struct jumbo_pool *p)
 {
+	struct jumbo_shm *s = p->shm;
 	int err;
 
+	s->pidns = pid_ns();
+	s->lock_fd = lock_open(p);
 	for (int pass = 0; pass < 2; pass++) {
 		_jumbo_shm_lock(p);
 		err = take_slot(p);
@@ -247,7 +377,7 @@ void _jumbo_shm_owner_died(struct jumbo_pool *p)
 	unsigned d = c->lock_slot;
 	struct jumbo_shm_proc *pr = slot_ok(d) && d != s->me ? &s->procs[d] : NULL;
 
-	if (pr && get_state(pr) == PROC_LIVE && proc_gone(pr->pid, pr->start))
+	if (pr && get_state(pr) == PROC_LIVE && slot_gone(p, d))
 		set_state(pr, PROC_DEAD);
 	if (c->dirty)
 		rebuild(p);
@@ -275,13 +405,17 @@ void _jumbo_shm_check_peers(struct jumbo_pool *p, unsigned min_ms)
 		/* Relaxed: a hint, checked again under the lock. */
 		if (d == s->me || get_state(pr) != PROC_LIVE)
 			continue;
-		pid_t pid = __atomic_load_n(&pr->pid, __ATOMIC_RELAXED);
 		uint32_t gen = __atomic_load_n(&pr->gen, __ATOMIC_RELAXED);
-		uint64_t start = __atomic_load_n(&pr->start, __ATOMIC_RELAXED);
-		if (!proc_gone(pid, start))
+		if (!slot_gone(p, d))
 			continue;
+		/*
+		 * Asked again under the lock, whose acquisition orders this
+		 * after the join of whoever holds the slot now: if that is
+		 * still the process seen above, its lock was taken before.
+		 */
 		_jumbo_shm_lock(p);
-		if (get_state(pr) == PROC_LIVE && pr->pid == pid && pr->gen == gen) {
+		if (get_state(pr) == PROC_LIVE && pr->gen == gen &&
+		    slot_gone(p, d)) {
 			set_state(pr, PROC_DEAD);
 			__atomic_fetch_add(&s->ctl->reclaimed,
 					   sweep(p, d, false, NULL),
@@ -726,8 +860,19 @@ long jumbo_pool_reclaim(struct jumbo_pool *p)
 		 */
 		if (d == s->me || (st != PROC_DEAD && st != PROC_RECLAIMING))
 			continue;
-		long n = reclaim_slot(p, d, __atomic_load_n(&pr->pid,
-							     __ATOMIC_RELAXED));
+		/*
+		 * The rings' records of a dead process are repaired by its
+		 * pid, if that means the same here; else by "every dead
+		 * handle" (0), which finds a foreign one's only if its pid
+		 * names no process here: its taken slots may then stay
+		 * taken (their pages in flight, kept), never the reverse,
+		 * a live handle here with the same number repaired.
+		 */
+		pid_t pid = __atomic_load_n(&pr->pid, __ATOMIC_RELAXED);
+		uint64_t ns = __atomic_load_n(&pr->pidns, __ATOMIC_RELAXED);
+		if (ns && s->pidns && ns != s->pidns)
+			pid = 0;
+		long n = reclaim_slot(p, d, pid);
 		if (n < 0)
 			return n;
 	}
@@ -763,8 +908,10 @@ static uint64_t owned(struct jumbo_pool *p, unsigned d)
  * (anyone's: the reclaimer's bound rings decide what is in flight) gives
  * back the rest.  pid 0 there: this process may live on, and its ring
  * handles with it, so its records are not a dead one's (only those of
- * processes that are gone are: _jumbo_ring_repair's "pid 0").  A fork
- * child's handle leaves nothing: the slot is its parent's.
+ * processes that are gone are: _jumbo_ring_repair's "pid 0").  Its lock
+ * goes only then, once the slot says FREE or DEAD: a peer that sees it
+ * gone before finds the slot taken care of.  A fork child's handle
+ * leaves nothing: the slot is its parent's, its lock closed at the fork.
  */
 void _jumbo_shm_leave(struct jumbo_pool *p)
 {
@@ -780,6 +927,10 @@ void _jumbo_shm_leave(struct jumbo_pool *p)
 		set_state(pr, n ? PROC_DEAD : PROC_FREE);
 		_jumbo_shm_unlock(p);
 	}
+	if (s->lock_fd >= 0) {
+		close(s->lock_fd);
+		s->lock_fd = -1;
+	}
 	if (n)
 		_jumbo_log(JUMBO_LOG_INFO,
 			   "jumbo_pool_destroy: pool \"%s\": %llu pages this "
@@ -792,4 +943,20 @@ void _jumbo_shm_leave(struct jumbo_pool *p)
 	s->nrings = 0;
 	pthread_mutex_unlock(&s->rings_lock);
 	s->me = 0;
+}
+
+/*
+ * In a fork child (only thread, handle just detached): the child's copy
+ * of the lock's description goes, or the parent's death would not drop
+ * the lock while the child lives, and the parent would never be taken for
+ * dead.  Closing one reference leaves the parent's lock as it is.
+ */
+void _jumbo_shm_forked(struct jumbo_pool *p)
+{
+	struct jumbo_shm *s = p->shm;
+
+	if (s->lock_fd >= 0) {
+		close(s->lock_fd);
+		s->lock_fd = -1;
+	}
 }

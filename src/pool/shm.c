@@ -52,7 +52,7 @@
 #include <unistd.h>
 
 #define SHM_MAGIC 0x314c504f424d554aull /* "JUMBOPL1" */
-#define SHM_ABI 2u                      /* bump on any layout change */
+#define SHM_ABI 3u                      /* bump on any layout change */
 #define SHM_DIR "/dev/shm/"
 #define SHM_PREFIX "jumbo-pool."
 
@@ -356,6 +356,7 @@ int _jumbo_shm_setup(struct jumbo_pool *p, const struct jumbo_pool_params *pp,
 	if (!s)
 		return -ENOMEM;
 	p->shm = s;
+	s->lock_fd = -1;
 	s->creator = at < 0;
 	pthread_mutex_init(&s->rings_lock, NULL);
 	int err = at < 0 ? create_object(p, s, pp) : attach_object(p, s, at);
@@ -405,6 +406,8 @@ void _jumbo_shm_close(struct jumbo_pool *p)
 	p->shm_mine = 0;
 	if (s->me)
 		_jumbo_shm_leave(p);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd); /* a join that failed */
 	if (s->tmp[0] && s->creator)
 		unlink(s->tmp);
 	else if (s->creator && names_us(p->fd, s->path))

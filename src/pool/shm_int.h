@@ -60,8 +60,23 @@ struct jumbo_shm_ctl {
 
 /*
  * A process attached to the pool: one 64-byte record per slot, written
- * under the lock.  start (field 22 of /proc/PID/stat) tells a reused pid
- * from the process that took the slot.  A DEAD process's cached pages are
+ * under the lock.
+ *
+ * Whether it lives: with lock set (the usual case), while the byte at
+ * SHM_LOCK_OFF(slot) of the object is locked, by an open-file-description
+ * lock the process took at the join through a description of its own
+ * (struct jumbo_shm's lock_fd).  The kernel drops it when that
+ * description's last reference goes, which is the process's exit however
+ * it dies (its descriptors are closed before it is a zombie), and no pid
+ * is involved: peers in other pid namespaces (containers sharing
+ * /dev/shm) see the same lock.  Without it (lock 0: no description could
+ * be made, or the kernel has no such locks), by the pid: start (field 22
+ * of /proc/PID/stat) tells a reused pid from the process that took the
+ * slot, and pidns (the inode of its pid namespace, 0 unknown) whether the
+ * pid means anything to a peer: one in another namespace is never taken
+ * for dead on it.  pid and start are kept in either case, for messages.
+ *
+ * A DEAD process's cached pages are
  * back already; its allocated ones wait for jumbo_pool_reclaim(), which
  * marks it RECLAIMING (reclaimer: the slot doing it) while it works, and
  * FREE when done.  A reclaimer that dies leaves RECLAIMING behind, and
@@ -77,8 +92,17 @@ struct jumbo_shm_proc {
 	uint64_t start;
 	uint32_t reclaimer;
 	uint32_t gen;       /* bumped each time the slot is taken */
-	uint64_t pad[5];
+	uint32_t lock;      /* 1: liveness is the lock on SHM_LOCK_OFF(slot) */
+	uint32_t pad32;
+	uint64_t pidns;     /* inode of its pid namespace; 0 unknown */
+	uint64_t pad[3];
 };
+
+/*
+ * The byte whose lock says slot i lives: far past anything the object
+ * holds (a byte-range lock may lie past the end of a file).
+ */
+#define SHM_LOCK_OFF(i) ((off_t)((1ull << 62) + (i)))
 
 /* A process's view of the object. */
 struct jumbo_shm {
@@ -91,6 +115,10 @@ struct jumbo_shm {
 	size_t cap;         /* max_pages */
 	unsigned me;        /* this process's slot; 0 before attach ends */
 	pid_t pid;          /* the process that took it (a fork child is not) */
+	int lock_fd;        /* its own description of the object, which
+			     * holds the slot's lock; -1 none (or a fork
+			     * child's: closed in it) */
+	uint64_t pidns;     /* this process's pid namespace (its inode) */
 	uint32_t w_free;    /* FREE | me: a page in this process's caches */
 	uint32_t w_alloc;   /* ALLOC | me: a page this process owns */
 	uint32_t last_check; /* clock of the last look at the peers */
@@ -124,6 +152,8 @@ JUMBO_HIDDEN void _jumbo_shm_owner_died(struct jumbo_pool *p);
 JUMBO_HIDDEN void _jumbo_shm_check_peers(struct jumbo_pool *p, unsigned min_ms);
 JUMBO_HIDDEN int _jumbo_shm_join(struct jumbo_pool *p);
 JUMBO_HIDDEN void _jumbo_shm_leave(struct jumbo_pool *p);
+/* A fork child's handle: its copy of the parent's lock goes (cache.c). */
+JUMBO_HIDDEN void _jumbo_shm_forked(struct jumbo_pool *p);
 
 /*
  * The short cuts of a named pool, inlined at the top of cache.c's
