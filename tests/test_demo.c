@@ -77,6 +77,14 @@ static void workers(const char *bin)
 	/* The receiver's own pool section comes first: find the workers'. */
 	const char *w = strstr(p.obuf, "\"workers_receiver\"");
 	CHECK(w && json_num(w, "pool", "in_use") == 0);
+	/*
+	 * The receiver's 9000-byte frames go into runs of three pages, which
+	 * come back page by page from the workers: found again, the pool
+	 * never runs short of runs (they came from fresh frames only, and
+	 * the pool grew to its 65536 pages, then every run failed).
+	 */
+	CHECK(w && json_num(w, "pool", "alloc_fails") == 0);
+	CHECK(w && json_num(w, "pool", "committed") < 65536);
 	if (check_failures)
 		proc_dump(&p, "jumbo demo --workers");
 }
