@@ -678,10 +678,10 @@ void _jumbo_shm_put(struct jumbo_pool *p, const frame_t *fs, unsigned n)
 #define RUN_LOOK 256u
 #define RUN_SCAN 4096u
 
-/* Queue position i's slot. */
-static inline frame_t *q_at(struct jumbo_shm *s, uint64_t i)
+/* The queue's slot that many after slot at (at < cap), with one wrap. */
+static inline size_t q_next(const struct jumbo_shm *s, size_t at, uint64_t k)
 {
-	return &s->fifo[i % s->cap];
+	return at + k < s->cap ? at + k : at + k - s->cap;
 }
 
 /* Lock held, dirty set: a run from the queue's first RUN_LOOK entries. */
@@ -691,23 +691,27 @@ static bool run_from_queue(struct jumbo_pool *p, struct jumbo_shm *s,
 	struct jumbo_shm_ctl *c = s->ctl;
 	uint64_t h = c->head, t = c->tail, committed = c->committed;
 
-	if (t - h > s->cap) /* corrupted: shm_get empties it */
+	/* Corrupted (shm_get empties it), or too short for a run. */
+	if (t - h > s->cap || t - h < n || n > RUN_LOOK)
 		return false;
-	uint64_t end = t - h > RUN_LOOK ? h + RUN_LOOK : t;
-	for (uint64_t i = h; i + n <= end; i++) {
-		frame_t f0 = *q_at(s, i);
+	uint64_t look = t - h < RUN_LOOK ? t - h : RUN_LOOK;
+	size_t head = (size_t)(h % s->cap);
+	for (uint64_t i = 0; i + n <= look; i++) {
+		size_t at = q_next(s, head, i);
+		frame_t f0 = s->fifo[at];
 		unsigned k = 0;
 		if ((uint64_t)f0 + n > committed)
 			continue;
-		while (k < n && *q_at(s, i + k) == f0 + k &&
+		while (k < n && s->fifo[q_next(s, at, k)] == f0 + k &&
 		       fr_load(p, f0 + k) == JUMBO_PG_FREE)
 			k++;
 		if (k < n)
 			continue;
 		for (k = 0; k < n; k++)
 			fr_store(p, f0 + k, w);
-		for (uint64_t j = i; j-- > h;)
-			*q_at(s, j + n) = *q_at(s, j);
+		/* The i entries before it move up by n, last first. */
+		for (uint64_t j = i; j-- > 0;)
+			s->fifo[q_next(s, head, j + n)] = s->fifo[q_next(s, head, j)];
 		c->head = h + n;
 		*first = f0;
 		return true;
