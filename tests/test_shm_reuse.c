@@ -56,8 +56,12 @@ static void no_growth_past_need(struct jumbo_pool *p, const char *what)
 	CHECK_EQ(st.in_use, 0);
 }
 
-/* Freed whole: the next allocation finds the run again. */
-static void whole(struct jumbo_pool *p)
+/*
+ * ROUNDS runs, each freed whole (jumbo_pool_free_contig) or page by page
+ * in order through this thread's cache: the next allocation finds it
+ * again.
+ */
+static void one_at_a_time(struct jumbo_pool *p, bool whole)
 {
 	for (unsigned i = 0; i < ROUNDS; i++) {
 		char *a = jumbo_pool_alloc_contig(p, RUN);
@@ -67,27 +71,14 @@ static void whole(struct jumbo_pool *p)
 				strerror(errno));
 			break;
 		}
-		CHECK_EQ(jumbo_pool_free_contig(p, a, RUN), 0);
-	}
-	no_growth_past_need(p, "freed whole");
-}
-
-/* Freed page by page, in order, through this thread's cache. */
-static void by_page(struct jumbo_pool *p)
-{
-	for (unsigned i = 0; i < ROUNDS; i++) {
-		char *a = jumbo_pool_alloc_contig(p, RUN);
-		if (!a) {
-			CHECK(a != NULL);
-			fprintf(stderr, "round %u: no run of %u (%s)\n", i, RUN,
-				strerror(errno));
-			break;
-		}
-		for (unsigned k = 0; k < RUN; k++)
-			CHECK_EQ(jumbo_pool_free(p, a + k * 4096), 0);
+		if (whole)
+			CHECK_EQ(jumbo_pool_free_contig(p, a, RUN), 0);
+		else
+			for (unsigned k = 0; k < RUN; k++)
+				CHECK_EQ(jumbo_pool_free(p, a + k * 4096), 0);
 	}
 	jumbo_pool_flush_cache(p);
-	no_growth_past_need(p, "freed page by page");
+	no_growth_past_need(p, whole ? "freed whole" : "freed page by page");
 }
 
 /*
@@ -361,12 +352,12 @@ int main(int argc, char **argv)
 	atexit(cleanup);
 
 	struct jumbo_pool *p = test_named_pool(name, CAP, GROW, CACHE, false);
-	whole(p);
+	one_at_a_time(p, true);
 	jumbo_pool_destroy(p);
 	test_named_unlink(name);
 
 	p = test_named_pool(name, CAP, GROW, CACHE, false);
-	by_page(p);
+	one_at_a_time(p, false);
 	jumbo_pool_destroy(p);
 	test_named_unlink(name);
 
