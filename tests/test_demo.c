@@ -77,8 +77,63 @@ static void workers(const char *bin)
 	/* The receiver's own pool section comes first: find the workers'. */
 	const char *w = strstr(p.obuf, "\"workers_receiver\"");
 	CHECK(w && json_num(w, "pool", "in_use") == 0);
+	/*
+	 * The receiver's 9000-byte frames go into runs of three pages, which
+	 * come back page by page from the workers: found again, the pool
+	 * never runs short of runs (they came from fresh frames only, and
+	 * the pool grew to its 65536 pages, then every run failed).
+	 */
+	CHECK(w && json_num(w, "pool", "alloc_fails") == 0);
+	CHECK(w && json_num(w, "pool", "committed") < 65536);
 	if (check_failures)
 		proc_dump(&p, "jumbo demo --workers");
+}
+
+/*
+ * --workers with one worker killed (SIGKILL) a second into its run: the
+ * receiver sees it go and goes on with the others; the frames it had not
+ * finished are the only ones lost, the pages it had taken come back with
+ * jumbo_pool_reclaim(), nothing stays in use, and the run says so (exit
+ * 1).  (The sender's window waited for that worker's frames for ever, the
+ * run stopped there, and its pages stayed held.)
+ */
+static void workers_killed(const char *bin)
+{
+	char *argv[] = { (char *)bin, "demo", "--json", "--duration", "3",
+			 "--no-baseline", "--workers", "3", NULL };
+	struct proc p;
+	pid_t w = -1;
+
+	proc_start(&p, argv);
+	/* The workers are its only child processes, forked for their run,
+	 * which comes after the single-process one. */
+	for (int i = 0; i < 600 && w < 0; i++) {
+		proc_pump(&p, 50);
+		w = proc_child(p.pid, "jumbo");
+	}
+	for (int i = 0; i < 20; i++)
+		proc_pump(&p, 50);
+	CHECK(w > 0);
+	if (w > 0)
+		kill(w, SIGKILL);
+	proc_wait(&p, PROC_HANG_MS);
+	const char *s = strstr(p.obuf, "\"workers_receiver\"");
+	long long died = s ? json_num(s, NULL, "workers_died") : -1;
+	long long lost = s ? json_num(s, NULL, "lost") : -1;
+	long long unfinished = s ? json_num(s, NULL, "died_unfinished") : -1;
+	long long after = s ? json_num(s, NULL, "frames_after_death") : -1;
+	printf("demo --workers 3, one killed: %lld frames lost with it, %lld "
+	       "checked after by the others, %lld pages reclaimed\n",
+	       unfinished, after,
+	       s ? json_num(s, NULL, "pages_reclaimed") : -1);
+	CHECK_EQ(p.status, 1);
+	CHECK_EQ(died, 1);
+	CHECK_EQ(lost, unfinished);
+	CHECK(after > 0);
+	CHECK(s && json_num(s, "pool", "in_use") == 0);
+	CHECK(strstr(p.ebuf, "killed by signal 9") != NULL);
+	if (check_failures)
+		proc_dump(&p, "jumbo demo --workers, one killed");
 }
 
 int main(void)
@@ -92,5 +147,6 @@ int main(void)
 	else
 		printf("uring: not run: %s\n", jumbo_rx_strerror());
 	workers(bin);
+	workers_killed(bin);
 	return check_done("demo");
 }

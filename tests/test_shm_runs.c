@@ -15,9 +15,7 @@
 #include <unistd.h>
 
 /*
- * The whole pool: every page of it is counted at the end.  A named pool's
- * runs come from frames never handed out (jumbo_pool(3)), so the runs are
- * taken first, the whole pool last.
+ * The whole pool: every page of it is counted at the end.
  */
 #define PAGES 256u
 #define RUN 8u

@@ -14,7 +14,10 @@
  * --workers N adds a run across processes: the receiver puts frames into a
  * named shared pool and passes their pages by I/O address, through one
  * jumbo_ring per worker, to N worker processes that check each frame in
- * place and free its pages; nothing is copied in user space.
+ * place and free its pages; nothing is copied in user space.  A worker
+ * that dies (kill -9 one) costs the frames it had not finished, nothing
+ * else: the receiver sees it go, takes its ring's frames back, reclaims
+ * the pages it had taken, and goes on with the others.
  */
 #include "send.h"
 #include "spsc.h"
@@ -27,7 +30,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -65,6 +70,7 @@ struct demo_shared {
 	int ready;       /* atomic: 1 the pool and rings are made, -1 failed */
 	int done;        /* atomic: no more entries will come */
 	int attach_err;  /* a worker could not attach (errno) */
+	unsigned attached; /* atomic: workers attached to the pool */
 	size_t ring_len;
 	struct demo_worker w[DEMO_MAX_WORKERS];
 };
@@ -95,6 +101,16 @@ struct demo_run {
 	struct jumbo_ring *rings[DEMO_MAX_WORKERS];
 	unsigned next_worker;
 	uint64_t ring_waits; /* times a worker's ring was full */
+	/* a worker's death, seen and repaired by the consumer thread */
+	pid_t wpid[DEMO_MAX_WORKERS];       /* 0: not running (or reaped) */
+	int wstatus[DEMO_MAX_WORKERS];      /* how a reaped one ended */
+	uint64_t dispatched[DEMO_MAX_WORKERS]; /* frames put on its ring */
+	unsigned dead;                      /* bit k: worker k is gone */
+	unsigned died;                      /* workers that died in the run */
+	uint64_t died_unfinished;           /* their frames, lost */
+	uint64_t finished_at_death;         /* all workers' frames then */
+	long reclaimed;                     /* pages jumbo_pool_reclaim gave */
+	uint64_t death_check_ns;
 };
 
 static void *demo_sender(void *arg)
@@ -207,11 +223,18 @@ static int demo_worker_main(struct demo_shared *sh, void *ring_mem,
 		pool = jumbo_pool_attach(pool_name, 0);
 		r = jumbo_ring_attach_mem(ring_mem, sh->ring_len);
 	}
-	if (!pool || !r) {
+	/*
+	 * Bound: each page becomes this process's as it leaves the ring, so
+	 * that if this process dies, jumbo_pool_reclaim() in the receiver
+	 * gives back what it had taken, and only that.
+	 */
+	if (!pool || !r || jumbo_ring_bind(r, pool) != 0) {
 		__atomic_store_n(&sh->attach_err, errno ? errno : EINVAL,
 				 __ATOMIC_RELAXED);
 		return 1;
 	}
+	/* Relaxed: a count the receiver polls, nothing else goes with it. */
+	__atomic_fetch_add(&sh->attached, 1, __ATOMIC_RELAXED);
 	for (;;) {
 		unsigned n = jumbo_ring_dequeue(r, e, 64);
 		if (n == 0) {
@@ -239,16 +262,105 @@ static int demo_worker_main(struct demo_shared *sh, void *ring_mem,
 	return jumbo_pool_destroy(pool) ? 1 : 0;
 }
 
+/* The page that holds the byte at p (a named pool's pages are 4 KiB). */
+static void *demo_page(void *p)
+{
+	return (char *)p - ((uintptr_t)p & 4095);
+}
+
+/* Frames all workers have finished, the dead ones' included. */
+static uint64_t demo_finished(const struct demo_run *r)
+{
+	uint64_t n = 0;
+
+	/* Relaxed: counts, written by each worker alone. */
+	for (unsigned k = 0; k < r->cfg->workers; k++)
+		n += __atomic_load_n(&r->sh->w[k].good, __ATOMIC_RELAXED) +
+		     __atomic_load_n(&r->sh->w[k].bad, __ATOMIC_RELAXED);
+	return n;
+}
+
+/*
+ * Worker k is gone (reaped): what it leaves, repaired by the consumer
+ * thread, which alone puts frames on the rings.  The frames still on its
+ * ring are this process's pages, held for the worker: the holds are
+ * dropped here, which frees them.  The pages it had taken off the ring
+ * became its own (the ring is bound) and go back with
+ * jumbo_pool_reclaim(), with its cache.  The frames it was given and did
+ * not finish are lost: counted, and acknowledged, so that the sender's
+ * window moves on for the other workers.
+ */
+static void demo_worker_gone(struct demo_run *r, unsigned k)
+{
+	struct jumbo_ring_ent e[64];
+	unsigned n;
+
+	r->dead |= 1u << k;
+	if (r->died++ == 0)
+		r->finished_at_death = demo_finished(r);
+	while ((n = jumbo_ring_dequeue(r->rings[k], e, 64)) != 0)
+		for (unsigned i = 0; i < n; i++) {
+			void *p = jumbo_pool_iova_to_addr(r->pool, e[i].iova);
+			if (p)
+				jumbo_pool_unhold(r->pool, demo_page(p));
+		}
+	long got = jumbo_pool_reclaim(r->pool);
+	if (got > 0)
+		r->reclaimed += got;
+	/* Relaxed: the worker is reaped, its counts are final. */
+	uint64_t fin = __atomic_load_n(&r->sh->w[k].good, __ATOMIC_RELAXED) +
+		       __atomic_load_n(&r->sh->w[k].bad, __ATOMIC_RELAXED);
+	uint64_t lost = r->dispatched[k] > fin ? r->dispatched[k] - fin : 0;
+	r->died_unfinished += lost;
+	/* release: the sender's window reads it, as the workers' acks. */
+	__atomic_fetch_add(&r->sh->acked, lost, __ATOMIC_RELEASE);
+}
+
+/*
+ * Consumer thread: reaps a worker that has ended before the run did (it
+ * can only have died: they run until told the run is over) and repairs
+ * what it left; every 10 ms, or at once when now is set.
+ */
+static void demo_deaths(struct demo_run *r, int now)
+{
+	uint64_t t = jf_now_ns();
+
+	if (!now && t - r->death_check_ns < 10000000)
+		return;
+	r->death_check_ns = t;
+	for (unsigned k = 0; k < r->cfg->workers; k++) {
+		int st;
+		if (r->wpid[k] > 0 && waitpid(r->wpid[k], &st, WNOHANG) ==
+					      r->wpid[k]) {
+			r->wpid[k] = 0;
+			r->wstatus[k] = st;
+			demo_worker_gone(r, k);
+		}
+	}
+}
+
 /*
  * The receiver's side: each page of the chain is held (the hold is the
- * worker's to drop), its I/O address and length go on the next worker's
- * ring, and the chain is freed, which leaves the held pages allocated.
+ * worker's to drop), its I/O address and length go on the next live
+ * worker's ring, and the chain is freed, which leaves the held pages
+ * allocated.  With no worker left, the frame is freed and counted lost.
  */
 static void demo_dispatch(struct demo_run *r, struct mbuf *m)
 {
 	struct jumbo_ring_ent seg[DEMO_MAX_SEGS];
 	struct timespec nap = { 0, 10000 };
-	unsigned n = 0, w = r->next_worker++ % r->cfg->workers;
+	unsigned n = 0, w, all = (1u << r->cfg->workers) - 1;
+
+	if ((r->dead & all) == all) {
+		m_freem(m);
+		r->died_unfinished++;
+		/* release: as the workers' acks. */
+		__atomic_fetch_add(&r->sh->acked, 1, __ATOMIC_RELEASE);
+		return;
+	}
+	do
+		w = r->next_worker++ % r->cfg->workers;
+	while (r->dead & 1u << w);
 
 	for (struct mbuf *x = m; x && n < DEMO_MAX_SEGS; x = x->m_next) {
 		void *page = x->m_ext.ext_buf;
@@ -264,15 +376,27 @@ static void demo_dispatch(struct demo_run *r, struct mbuf *m)
 		seg[n].tag = 0;
 		n++;
 	}
-	if (n)
+	if (n) {
 		seg[n - 1].len |= DEMO_LAST;
+		r->dispatched[w]++;
+	}
 	for (unsigned done = 0; done < n;) {
 		unsigned k = jumbo_ring_enqueue(r->rings[w], seg + done, n - done);
 		done += k;
-		if (done < n) {
-			r->ring_waits++;
-			nanosleep(&nap, NULL);
+		if (done == n)
+			break;
+		r->ring_waits++;
+		demo_deaths(r, 0);
+		if (r->dead & 1u << w) {
+			/* Died meanwhile: the pages not on its ring are
+			 * ours still; the frame is counted lost. */
+			for (unsigned i = done; i < n; i++)
+				jumbo_pool_unhold(r->pool, demo_page(
+					jumbo_pool_iova_to_addr(r->pool,
+								seg[i].iova)));
+			break;
 		}
+		nanosleep(&nap, NULL);
 	}
 	m_freem(m);
 }
@@ -299,6 +423,8 @@ static void *demo_consumer(void *arg)
 		}
 	}
 	for (;;) {
+		if (r->sh)
+			demo_deaths(r, 0);
 		p = spsc_pop(r->q, &len);
 		if (!p) {
 			if (__atomic_load_n(&r->done, __ATOMIC_ACQUIRE) &&
@@ -566,7 +692,7 @@ static int demo_workers_run(struct demo_run *r)
 	const struct demo_cfg *c = r->cfg;
 	size_t ring_len = jumbo_ring_memsize(DEMO_RING_SLOTS);
 	void *rmem[DEMO_MAX_WORKERS] = { 0 };
-	pid_t pid[DEMO_MAX_WORKERS];
+	pid_t parent = getpid();
 	struct jumbo_pool_params pp;
 	unsigned k, forked = 0;
 	char name[32];
@@ -592,13 +718,20 @@ static int demo_workers_run(struct demo_run *r)
 	/* The workers first: they wait for the pool and the rings. */
 	fflush(NULL); /* nothing buffered is written twice */
 	for (forked = 0; forked < c->workers; forked++) {
-		pid[forked] = fork();
-		if (pid[forked] < 0) {
+		pid_t pid = fork();
+		if (pid < 0) {
 			e = tool_err(EX_FAIL, "fork: %s", strerror(errno));
 			break;
 		}
-		if (pid[forked] == 0)
+		if (pid == 0) {
+			/* A worker must not outlive a receiver killed with -9:
+			 * it would wait for frames forever. */
+			if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 ||
+			    getppid() != parent)
+				_exit(1);
 			_exit(demo_worker_main(r->sh, rmem[forked], name, forked));
+		}
+		r->wpid[forked] = pid;
 	}
 	jumbo_pool_params_init(&pp);
 	pp.max_pages = 65536;
@@ -607,28 +740,63 @@ static int demo_workers_run(struct demo_run *r)
 	if (!e && !(r->pool = jumbo_pool_create(&pp)))
 		e = tool_err(EX_FAIL, "cannot make the shared pool %s: %s",
 			     name, strerror(errno));
+	/*
+	 * Bound here too: the reclaim after a worker's death then knows the
+	 * pages in flight on every ring, which stay ours (jumbo_pool(3)).
+	 */
 	for (k = 0; !e && k < c->workers; k++)
 		if (!(r->rings[k] = jumbo_ring_init(rmem[k], ring_len,
 						    DEMO_RING_SLOTS,
-						    JUMBO_RING_SPSC)))
+						    JUMBO_RING_SPSC)) ||
+		    jumbo_ring_bind(r->rings[k], r->pool) != 0)
 			e = tool_err(EX_FAIL, "cannot make a ring: %s",
 				     strerror(errno));
 	/* release: the pool and the rings before the workers look. */
 	__atomic_store_n(&r->sh->ready, e ? -1 : 1, __ATOMIC_RELEASE);
+	/*
+	 * Once every worker has attached, the name goes: a receiver killed
+	 * with -9 then leaves nothing in /dev/shm (the memory goes with the
+	 * last process).  A worker that cannot attach ends, and is waited
+	 * for below; none is waited for longer than 10 s.
+	 */
+	for (unsigned i = 0; !e && i < 10000; i++) {
+		/* Relaxed: counts and a flag, polled. */
+		if (__atomic_load_n(&r->sh->attached, __ATOMIC_RELAXED) +
+			    (__atomic_load_n(&r->sh->attach_err,
+					     __ATOMIC_RELAXED) != 0) >= forked)
+			break;
+		usleep(1000);
+	}
+	if (!e)
+		jumbo_pool_unlink(name);
 	if (!e)
 		e = demo_run(r, "workers");
 	/* release: every entry enqueued before the workers may stop. */
 	__atomic_store_n(&r->sh->done, 1, __ATOMIC_RELEASE);
 	for (k = 0; k < forked; k++) {
-		int ws;
-		if (waitpid(pid[k], &ws, 0) != pid[k] || !WIFEXITED(ws) ||
-		    WEXITSTATUS(ws) != 0) {
-			int ae = __atomic_load_n(&r->sh->attach_err, __ATOMIC_RELAXED);
-			if (!e)
-				e = tool_err(EX_FAIL, "worker %u failed%s%s", k,
-					     ae ? ": cannot attach: " : "",
-					     ae ? strerror(ae) : "");
+		int ws = r->wstatus[k];
+		if (r->wpid[k] > 0) {
+			if (waitpid(r->wpid[k], &ws, 0) != r->wpid[k])
+				ws = -1;
+			r->wpid[k] = 0;
+			/* Died at the end: what it leaves is repaired too. */
+			if ((ws == -1 || !WIFEXITED(ws) || WEXITSTATUS(ws)) &&
+			    r->rings[k])
+				demo_worker_gone(r, k);
 		}
+		if (ws != -1 && WIFEXITED(ws) && WEXITSTATUS(ws) == 0)
+			continue;
+		int ae = __atomic_load_n(&r->sh->attach_err, __ATOMIC_RELAXED);
+		if (e)
+			continue;
+		if (ws != -1 && WIFSIGNALED(ws))
+			e = tool_err(EX_FAIL, "worker %u was killed by signal "
+				     "%d: the run went on without it", k,
+				     WTERMSIG(ws));
+		else
+			e = tool_err(EX_FAIL, "worker %u failed%s%s", k,
+				     ae ? ": cannot attach: " : "",
+				     ae ? strerror(ae) : "");
 	}
 	uint64_t first = 0, last = 0;
 	for (k = 0; k < forked; k++) {
@@ -854,6 +1022,12 @@ int cmd_demo(int argc, char **argv)
 		/* The workers read the frames where the kernel wrote them. */
 		rep_u64(&rep, "bytes_copied", 0);
 		rep_u64(&rep, "ring_waits", wr.ring_waits);
+		/* A worker's death: see demo_worker_gone. */
+		rep_u64(&rep, "workers_died", wr.died);
+		rep_u64(&rep, "died_unfinished", wr.died_unfinished);
+		rep_u64(&rep, "frames_after_death",
+			wr.died ? wr.good + wr.bad - wr.finished_at_death : 0);
+		rep_u64(&rep, "pages_reclaimed", (uint64_t)wr.reclaimed);
 		rep_section(&rep, "pool");
 		rep_pool_stats(&rep, wr.pool);
 		rep_end_section(&rep);
@@ -884,6 +1058,15 @@ int cmd_demo(int argc, char **argv)
 							    ? wr.snd.sent - wr.good - wr.bad
 							    : 0),
 			       (double)pr.copied / 1e6);
+		if (c.workers && wr.died)
+			printf("         %u worker(s) died: %llu frames they had "
+			       "not finished lost, %ld pages they had taken "
+			       "reclaimed, %llu frames checked after by the "
+			       "others\n", wr.died,
+			       (unsigned long long)wr.died_unfinished,
+			       wr.reclaimed,
+			       (unsigned long long)(wr.good + wr.bad -
+						    wr.finished_at_death));
 	}
 	if (pr.deliver_err)
 		e = tool_err(EX_FAIL, "jumbo_deliver failed: %s",

@@ -677,10 +677,6 @@ bool _jumbo_depot_take_run(struct jumbo_pool *p, unsigned n,
 {
 	bool ok;
 
-	if (p->shm) { /* a named pool's runs come from fresh frames */
-		*out = (struct jumbo_run){ 0, n, 0, false };
-		return _jumbo_shm_take_run(p, n, &out->first);
-	}
 	pthread_mutex_lock(&p->lock);
 	while (!(ok = run_from_list(p, n, out)) && p->trim_pages)
 		pthread_cond_wait(&p->trim_cv, &p->lock); /* see take() */

@@ -54,6 +54,15 @@ int jumbo_pool_unhold(struct jumbo_pool *p, void *addr)
 static int unhold(struct jumbo_pool *p, frame_t f)
 {
 	uint32_t s = fr_load(p, f), ns;
+	/*
+	 * The last hold of a freed page frees it: plain ALLOC, then FREE, in a
+	 * private pool (_jumbo_free_state, which poisons in debug mode); in a
+	 * named one FREE|me at once, a page of this process's cache, since a
+	 * word that read FREE|0 outside the depot's queue, even for an
+	 * instant, could be claimed by another process's search for a run
+	 * (shm.c, "runs") and then overwritten here.
+	 */
+	uint32_t last = p->shm ? p->shm_mine - 1 : JUMBO_PG_ALLOC;
 
 	do {
 		if ((s & PGS_MASK) == JUMBO_PG_UNUSED)
@@ -62,7 +71,7 @@ static int unhold(struct jumbo_pool *p, frame_t f)
 			return -ENOENT;
 		ns = s - PG_HOLD_ONE;
 		if (!(ns >> PG_HOLD_SHIFT) && (ns & PGF_DEFER))
-			ns = JUMBO_PG_ALLOC; /* last hold of a freed page */
+			ns = last; /* last hold of a freed page */
 		/*
 		 * Acquire-release: the I/O that held the page (its writes
 		 * to the page) happens before whoever frees or reuses it.
@@ -70,7 +79,7 @@ static int unhold(struct jumbo_pool *p, frame_t f)
 	} while (!fr_cas(p, f, &s, ns));
 	if ((s & PGF_DEFER) && !(ns & PGF_DEFER)) {
 		/* We own the page now, as its freer would have: free it. */
-		if (_jumbo_free_state(p, f) > 0)
+		if (p->shm || _jumbo_free_state(p, f) > 0)
 			_jumbo_cache_put(p, f);
 	}
 	return 0;

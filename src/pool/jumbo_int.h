@@ -693,8 +693,9 @@ JUMBO_HIDDEN unsigned _jumbo_shm_get(struct jumbo_pool *p, frame_t *out,
 				     unsigned n, bool grow);
 JUMBO_HIDDEN void _jumbo_shm_put(struct jumbo_pool *p, const frame_t *fs,
 				 unsigned n);
+/* n contiguous free pages, their words now w: true and *first. */
 JUMBO_HIDDEN bool _jumbo_shm_take_run(struct jumbo_pool *p, unsigned n,
-				      frame_t *first);
+				      uint32_t w, frame_t *first);
 JUMBO_HIDDEN void _jumbo_shm_stats(struct jumbo_pool *p, struct jumbo_stats *st);
 /*
  * A named pool's own allocation and free paths (shm.c, and shm_int.h's

@@ -325,6 +325,17 @@ static void *alloc_contig(struct jumbo_pool *p, unsigned n)
 	struct jumbo_run r;
 	uint32_t w = run_word(p);
 
+	/* A named pool's run comes with its words made w under its lock
+	 * (shm.c, "runs"): no other process may see them free meanwhile. */
+	if (p->shm) {
+		if (_jumbo_shm_take_run(p, n, w, &r.first)) {
+			ctr_add(&p->ctr.allocs, n);
+			return fr_addr(p, r.first);
+		}
+		ctr_add(&p->ctr.alloc_fails, 1);
+		errno = ENOMEM;
+		return NULL;
+	}
 	while (_jumbo_depot_take_run(p, n, &r)) {
 		/*
 		 * Each word must be plain FREE (poisoned in a debug pool; the

@@ -315,8 +315,17 @@ static void rebuild(struct jumbo_pool *p)
 		_jumbo_shm_enqueue(s, f);
 	}
 	c->out = (int64_t)(carved - (c->tail - c->head));
+	c->stale = 0;
+	c->scan_tail = 0;
+	c->rebuild_due = 0;
 	c->rebuilds++;
 	c->dirty = 0;
+}
+
+void _jumbo_shm_rebuild(struct jumbo_pool *p)
+{
+	p->shm->ctl->dirty = 1;
+	rebuild(p);
 }
 
 /*

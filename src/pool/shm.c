@@ -52,7 +52,7 @@
 #include <unistd.h>
 
 #define SHM_MAGIC 0x314c504f424d554aull /* "JUMBOPL1" */
-#define SHM_ABI 3u                      /* bump on any layout change */
+#define SHM_ABI 4u                      /* bump on any layout change */
 #define SHM_DIR "/dev/shm/"
 #define SHM_PREFIX "jumbo-pool."
 
@@ -221,6 +221,8 @@ void _jumbo_shm_unlock(struct jumbo_pool *p)
 {
 	struct jumbo_shm *s = p->shm;
 
+	if (unlikely(s->ctl->rebuild_due) && !s->ctl->dirty)
+		_jumbo_shm_rebuild(p);
 	__atomic_store_n(&s->ctl->lock_slot, 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&s->ctl->lock);
 }
@@ -513,6 +515,8 @@ void _jumbo_shm_enqueue(struct jumbo_shm *s, frame_t f)
 
 	if (likely(c->tail - c->head < s->cap))
 		s->fifo[c->tail++ % s->cap] = f;
+	else /* stale entries fill it: the words say where f is */
+		c->rebuild_due = 1;
 }
 
 /* Frames the depot's loops read ahead of the one they stamp. */
@@ -578,6 +582,8 @@ static unsigned shm_get(struct jumbo_pool *p, frame_t *out, unsigned n,
 		if (likely(f < committed) && fr_load(p, f) == JUMBO_PG_FREE) {
 			fr_store(p, f, w);
 			out[got++] = f;
+		} else if (c->stale) {
+			c->stale--; /* a run's, most likely */
 		}
 	}
 	c->head = h;
@@ -620,17 +626,19 @@ void _jumbo_shm_put(struct jumbo_pool *p, const frame_t *fs, unsigned n)
 		frame_t f = fs[i];
 		uint32_t w = f < carved ? fr_load(p, f) : 0;
 		/*
-		 * Ours (FREE|me) or nobody's yet (FREE|0: a run, or an
-		 * unhold's deferred free); anything else is already back,
-		 * taken by a reclaimer, and must not be queued twice.
+		 * Ours (FREE|me) or nobody's yet (FREE|0: a run freed
+		 * whole); anything else is already back, taken by a
+		 * reclaimer or by another's run, and must not be queued.
 		 */
 		if (unlikely((w & PGS_MASK) != JUMBO_PG_FREE ||
 			     (fr_owner_of(w) != 0 && w != s->w_free)))
 			continue;
 		fr_store(p, f, JUMBO_PG_FREE);
 		/* As _jumbo_shm_enqueue, the index kept rather than divided. */
-		if (unlikely(!room))
+		if (unlikely(!room)) {
+			c->rebuild_due = 1;
 			continue;
+		}
 		s->fifo[at] = f;
 		if (unlikely(++at == s->cap))
 			at = 0;
@@ -643,22 +651,170 @@ void _jumbo_shm_put(struct jumbo_pool *p, const frame_t *fs, unsigned n)
 	_jumbo_shm_unlock(p);
 }
 
-/* n contiguous fresh frames, growing as needed; false at the cap. */
-bool _jumbo_shm_take_run(struct jumbo_pool *p, unsigned n, frame_t *first)
+/* ---- runs ------------------------------------------------------------------ */
+
+/*
+ * A run is n frames side by side whose words read FREE|0: free in the
+ * depot.  jumbo_pool_alloc_contig takes one here, its words made w
+ * (ALLOC|me) under the lock, from the first of:
+ *
+ *   the queue   a run freed whole, or freed page by page in order by one
+ *               process (a worker done with a receiver's frame), lies in
+ *               consecutive entries: the first such within RUN_LOOK of
+ *               the head is taken out, the entries before it moving up
+ *               in their order;
+ *   the words   a scan of at most RUN_SCAN frames from where the last one
+ *               stopped, for pages freed in any order, by any processes:
+ *               their queue entries stay, stale, and shm_get drops them
+ *               when it meets them (their words no longer read FREE|0);
+ *   fresh       frames never handed out, growing the pool;
+ *   every word  at the cap, the scan of every carved frame.
+ *
+ * So a pool grows for runs only when its free pages have no run left
+ * near the head of the queue or the scan's window, and never fails one
+ * while a run is free anywhere but in processes' caches (FREE|x: not
+ * searched).  A word scan claims each page by compare-and-swap: a page
+ * reads FREE|0 outside the queue for an instant in a free_contig (its
+ * pages are stamped, then queued under the lock, which queues only what
+ * still reads FREE), and a claim must not be overwritten there.
+ */
+#define RUN_LOOK 256u
+#define RUN_SCAN 4096u
+
+/* The queue's slot that many after slot at (at < cap), with one wrap. */
+static inline size_t q_next(const struct jumbo_shm *s, size_t at, uint64_t k)
+{
+	return at + k < s->cap ? at + k : at + k - s->cap;
+}
+
+/* Lock held, dirty set: a run from the queue's first RUN_LOOK entries. */
+static bool run_from_queue(struct jumbo_pool *p, struct jumbo_shm *s,
+			   unsigned n, uint32_t w, frame_t *first)
+{
+	struct jumbo_shm_ctl *c = s->ctl;
+	uint64_t h = c->head, t = c->tail, committed = c->committed;
+
+	/* Corrupted (shm_get empties it), or too short for a run. */
+	if (t - h > s->cap || t - h < n || n > RUN_LOOK)
+		return false;
+	uint64_t look = t - h < RUN_LOOK ? t - h : RUN_LOOK;
+	size_t head = (size_t)(h % s->cap);
+	for (uint64_t i = 0; i + n <= look; i++) {
+		size_t at = q_next(s, head, i);
+		frame_t f0 = s->fifo[at];
+		unsigned k = 0;
+		if ((uint64_t)f0 + n > committed)
+			continue;
+		while (k < n && s->fifo[q_next(s, at, k)] == f0 + k &&
+		       fr_load(p, f0 + k) == JUMBO_PG_FREE)
+			k++;
+		if (k < n)
+			continue;
+		for (k = 0; k < n; k++)
+			fr_store(p, f0 + k, w);
+		/* The i entries before it move up by n, last first. */
+		for (uint64_t j = i; j-- > 0;)
+			s->fifo[q_next(s, head, j + n)] = s->fifo[q_next(s, head, j)];
+		c->head = h + n;
+		*first = f0;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Lock held, dirty set: a run found by its words, looking at no more than
+ * budget frames from the cursor on (wrapping at carved).
+ */
+static bool run_from_words(struct jumbo_pool *p, struct jumbo_shm *s,
+			   unsigned n, uint32_t w, uint64_t budget,
+			   frame_t *first)
+{
+	struct jumbo_shm_ctl *c = s->ctl;
+	uint64_t carved = c->carved < s->cap ? c->carved : s->cap;
+	uint64_t f = c->run_cursor, looked = 0;
+
+	if (carved < n)
+		return false;
+	while (looked < budget) {
+		if (f + n > carved) {
+			looked += carved - f;
+			f = 0;
+			continue;
+		}
+		/* From the run's end: past the last page that is not free. */
+		unsigned k = n;
+		while (k && fr_load(p, (frame_t)(f + k - 1)) == JUMBO_PG_FREE)
+			k--;
+		if (k == 0) {
+			for (k = 0; k < n; k++) {
+				uint32_t o = JUMBO_PG_FREE;
+				if (!fr_cas(p, (frame_t)(f + k), &o, w))
+					break;
+			}
+			if (k == n) {
+				c->stale += n;
+				c->run_cursor = f + n;
+				*first = (frame_t)f;
+				return true;
+			}
+			/* Changed under us: give back what was claimed. */
+			while (k--)
+				fr_store(p, (frame_t)(f + k), JUMBO_PG_FREE);
+			k = 1;
+		}
+		f += k;
+		looked += k;
+	}
+	c->run_cursor = f;
+	return false;
+}
+
+/* Lock held, dirty set: n fresh frames, growing as needed. */
+static bool run_from_fresh(struct jumbo_pool *p, struct jumbo_shm *s,
+			   unsigned n, uint32_t w, frame_t *first)
+{
+	struct jumbo_shm_ctl *c = s->ctl;
+
+	if (c->committed - c->carved < n &&
+	    (grow(p, s, n - (c->committed - c->carved)) != 0 ||
+	     c->committed - c->carved < n)) /* short at the cap */
+		return false;
+	*first = (frame_t)c->carved;
+	/* Carved first, as carve() does: killed between, the rebuild finds
+	 * the pages still FREE|0 below carved. */
+	c->carved += n;
+	for (unsigned k = 0; k < n; k++)
+		fr_store(p, *first + k, w);
+	return true;
+}
+
+bool _jumbo_shm_take_run(struct jumbo_pool *p, unsigned n, uint32_t w,
+			 frame_t *first)
 {
 	struct jumbo_shm *s = p->shm;
 	struct jumbo_shm_ctl *c = s->ctl;
-	bool ok = true;
 
 	_jumbo_shm_lock(p);
-	if (c->committed - c->carved < n)
-		ok = grow(p, s, n - (c->committed - c->carved)) == 0 &&
-		     c->committed - c->carved >= n; /* short at the cap */
-	if (ok) {
-		*first = (frame_t)c->carved;
-		c->carved += n;
-		note_out(c, n);
+	c->dirty = 1;
+	bool ok = run_from_queue(p, s, n, w, first) ||
+		  run_from_words(p, s, n, w, RUN_SCAN, first) ||
+		  run_from_fresh(p, s, n, w, first);
+	/*
+	 * At the cap, every word; but not again while nothing has joined the
+	 * queue since such a scan found nothing (a receiver short of runs
+	 * asks for one per packet, each a scan of the whole pool under the
+	 * lock otherwise).  A page freed into a process's cache does not
+	 * count: it is not searched.
+	 */
+	if (!ok && c->scan_tail != c->tail + 1) {
+		ok = run_from_words(p, s, n, w, (uint64_t)s->cap + n, first);
+		if (!ok)
+			c->scan_tail = c->tail + 1;
 	}
+	if (ok)
+		note_out(c, n);
+	c->dirty = 0;
 	_jumbo_shm_unlock(p);
 	return ok;
 }
@@ -808,7 +964,7 @@ static void shm_cache_halve(struct jumbo_pool *p, struct jumbo_cache *c)
 	c->f.len -= m;
 }
 
-/* A page this process just freed (its word FREE, from any owner) is cached. */
+/* A page this process just freed (its word FREE|me) is cached. */
 void _jumbo_shm_cache_put(struct jumbo_pool *p, frame_t f)
 {
 	struct jumbo_shm *s = p->shm;
@@ -821,7 +977,9 @@ void _jumbo_shm_cache_put(struct jumbo_pool *p, frame_t f)
 		ctr_add(&p->ctr.frees, 1);
 		return;
 	}
-	fr_store(p, f, s->w_free); /* an unhold's deferred free made it FREE|0 */
+	/* Its freer made it FREE|me (shm_free, unhold): a plain store here
+	 * could undo another process's claim of a run (above). */
+	jumbo_assert(fr_load(p, f) == s->w_free);
 	if (c->f.len == c->f.cap)
 		shm_cache_halve(p, c);
 	c->objs[c->f.len++] = f;
@@ -1073,6 +1231,7 @@ void _jumbo_shm_stats(struct jumbo_pool *p, struct jumbo_stats *st)
 	_jumbo_shm_lock(p);
 	uint64_t committed = c->committed, carved = c->carved;
 	uint64_t queued = c->tail - c->head;
+	queued = queued > c->stale ? queued - c->stale : 0;
 	st->high_water = c->high_water;
 	st->grows = c->grows;
 	st->grow_fails = c->grow_fails;

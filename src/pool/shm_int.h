@@ -31,12 +31,18 @@ struct jumbo_shm_hdr {
  * Mutable, shared; everything but the counters changes under lock.
  *
  * The depot is a queue of free frames [head, tail) at fifo[i % max_pages].
- * Invariant whenever the lock is free and dirty is 0: the queue holds
- * exactly the frames of [0, carved) whose word is FREE with owner 0, each
- * once.  An operation on it sets dirty before its first write and clears
- * it after its last; a holder killed in between leaves dirty set, and the
+ * Invariant whenever the lock is free and dirty is 0: every frame of
+ * [0, carved) whose word is FREE with owner 0 is in the queue; the queue
+ * holds besides at most stale entries whose frames a run took by their
+ * words (shm.c, "runs"), which shm_get drops as it meets them since their
+ * words no longer read FREE|0 (a frame freed again meanwhile is in the
+ * queue twice: the first entry taken stamps it, the second is dropped).
+ * An operation on it sets dirty before its first write and clears it
+ * after its last; a holder killed in between leaves dirty set, and the
  * next holder (EOWNERDEAD) rebuilds the queue from the words, which are
- * the truth (reclaim.c).
+ * the truth (reclaim.c): exactly the FREE|0 frames, once each, stale 0.
+ * A queue found full (it can be, with stale entries) sets rebuild_due,
+ * and the holder rebuilds it before it lets the lock go.
  *
  * lock_slot: the slot holding the lock (written after locking, cleared
  * before unlocking), so that EOWNERDEAD says who died; 0 if unknown.
@@ -56,6 +62,13 @@ struct jumbo_shm_ctl {
 	uint64_t rebuilds;     /* times the queue was rebuilt from the words */
 	uint64_t reclaims;     /* processes whose pages were reclaimed */
 	uint64_t reclaimed;    /* pages they gave back */
+	uint64_t stale;        /* queue entries a run took by their words, at
+				* most (an estimate above 0 until a rebuild) */
+	uint64_t run_cursor;   /* where the next scan of the words for a
+				* run starts */
+	uint64_t scan_tail;    /* tail + 1 when a scan of every word last
+				* found no run; 0 after a rebuild */
+	uint32_t rebuild_due;  /* a frame found the queue full */
 };
 
 /*
@@ -139,7 +152,8 @@ static inline uint32_t shm_word(unsigned state, unsigned owner)
 	return state | owner << PG_OWNER_SHIFT;
 }
 
-/* shm.c: the depot's lock (EOWNERDEAD handled inside) and queue. */
+/* shm.c: the depot's lock (EOWNERDEAD, and a rebuild due, handled inside)
+ * and queue. */
 JUMBO_HIDDEN void _jumbo_shm_lock(struct jumbo_pool *p);
 JUMBO_HIDDEN void _jumbo_shm_unlock(struct jumbo_pool *p);
 /* Lock held, dirty set: frame f (its word now FREE|0) joins the queue. */
@@ -147,6 +161,8 @@ JUMBO_HIDDEN void _jumbo_shm_enqueue(struct jumbo_shm *s, frame_t f);
 
 /* reclaim.c */
 JUMBO_HIDDEN void _jumbo_shm_owner_died(struct jumbo_pool *p);
+/* Lock held: the queue anew from the words (dirty is set meanwhile). */
+JUMBO_HIDDEN void _jumbo_shm_rebuild(struct jumbo_pool *p);
 #define PEER_CHECK_MS 100 /* a depot visit looks at the peers this often */
 #define PEER_SHORT_MS 10  /* and a refill that came up short, this often */
 JUMBO_HIDDEN void _jumbo_shm_check_peers(struct jumbo_pool *p, unsigned min_ms);
