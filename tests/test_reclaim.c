@@ -17,6 +17,7 @@
  */
 #include "check.h"
 #include "test_named.h"
+#include "test_ring_wb.h"
 
 #include <jumbo/jumbo.h>
 #include <jumbo/ring.h>
@@ -36,12 +37,25 @@
 
 enum { RUN, STOP_SENDING, DRAIN, LEAVE };
 
+/*
+ * Why a drain stopped: its last dequeue moved nothing (what errno said
+ * then: 0 when the ring just had nothing ready at its head), or the
+ * holder's array was full, or it did as many dequeues as it was told.
+ */
+struct drain_end {
+	int err;
+	bool full;
+	bool counted;
+	unsigned took;
+};
+
 /* Shared by the parent and the workers of a round. */
 struct shared {
 	int phase;
 	int started, acked, drained;
 	unsigned char dead;       /* the killed worker's map mark, once killed */
 	uint64_t errors;
+	struct drain_end end[W];  /* each survivor's last drain */
 	unsigned char map[PAGES]; /* 0 nobody, k + 1 worker k, PARENT */
 };
 
@@ -90,20 +104,45 @@ struct held {
 	unsigned n;
 };
 
-static void drain_ring(struct jumbo_pool *p, struct jumbo_ring *r,
-		       struct held *h, unsigned char who, unsigned max)
+static struct drain_end drain_ring(struct jumbo_pool *p,
+				   struct jumbo_ring *r, struct held *h,
+				   unsigned char who, unsigned max)
 {
 	struct jumbo_ring_ent e[16];
+	struct drain_end end = { 0, false, false, 0 };
 	unsigned n;
 
-	while (max && h->n + 16 <= PAGES &&
-	       (n = jumbo_ring_dequeue(r, e, 16)) != 0) {
+	for (;; max--) {
+		if (max == 0) {
+			end.counted = true;
+			break;
+		}
+		if (h->n + 16 > PAGES) {
+			end.full = true;
+			break;
+		}
+		errno = 0;
+		if ((n = jumbo_ring_dequeue(r, e, 16)) == 0) {
+			end.err = errno;
+			break;
+		}
 		for (unsigned i = 0; i < n; i++) {
 			take(e[i].iova >> 12, who);
 			h->pg[h->n++] = jumbo_pool_iova_to_addr(p, e[i].iova);
 		}
-		max--;
+		end.took += n;
 	}
+	return end;
+}
+
+/* On stderr: how a drain ended, and the ring it left stuck. */
+static void drain_dump(const char *what, void *m, struct drain_end end)
+{
+	fprintf(stderr, "%s: the drain took %u and stopped: %s (errno %d: "
+		"%s)\n", what, end.took, end.full ? "array full" :
+		end.counted ? "told to" : "a dequeue moved nothing", end.err,
+		strerror(end.err));
+	ring_dump(what, m);
 }
 
 static void worker(unsigned me, uint64_t seed)
@@ -185,7 +224,7 @@ static void worker(unsigned me, uint64_t seed)
 	__atomic_fetch_add(&S->acked, 1, __ATOMIC_RELEASE);
 	while (phase() < DRAIN)
 		sched_yield();
-	drain_ring(p, r[me], &h, me + 1, UINT32_MAX);
+	S->end[me] = drain_ring(p, r[me], &h, me + 1, UINT32_MAX);
 	__atomic_fetch_add(&S->drained, 1, __ATOMIC_RELEASE);
 	while (phase() < LEAVE)
 		sched_yield();
@@ -738,9 +777,18 @@ int main(int argc, char **argv)
 		wait_for(&S->acked, W - 1);
 		__atomic_store_n(&S->phase, DRAIN, __ATOMIC_RELEASE);
 		wait_for(&S->drained, W - 1);
-		drain_ring(p, r[d], &mine, PARENT, UINT32_MAX);
-		for (unsigned k = 0; k < W; k++)
+		S->end[d] = drain_ring(p, r[d], &mine, PARENT, UINT32_MAX);
+		for (unsigned k = 0; k < W; k++) {
 			CHECK_EQ(jumbo_ring_count(r[k]), 0);
+			if (jumbo_ring_count(r[k]) != 0) {
+				char what[64];
+				snprintf(what, sizeof(what), "round %u: ring %u "
+					 "(%s)", round, k, k == d ?
+					 "the dead one's, drained by us" :
+					 "a survivor's");
+				drain_dump(what, ring_mem[k], S->end[k]);
+			}
+		}
 
 		/* The books: allocated exactly when a live process holds it. */
 		unsigned held = 0, wrong = 0;
