@@ -46,15 +46,20 @@ JUMBO_HIDDEN int _jumbo_pool_ring_bind(struct jumbo_pool *p,
  * released, under p's lock (reclaim.c says why).  As _jumbo_ring_repair.
  */
 JUMBO_HIDDEN int _jumbo_pool_ring_repair(struct jumbo_pool *p,
-					 struct jumbo_ring *r, pid_t pid);
+					 struct jumbo_ring *r, pid_t pid,
+					 unsigned *left);
 
 /* ring layer (ring.c) */
 /*
  * jumbo_ring_reclaim(r, pid), calling freed for the entry of each slot a
  * dead dequeuer took and that the repair frees: -errno or slots repaired.
+ * left (NULL: not asked): incremented for each dead handle whose record
+ * stays because a slot it may own is unfinished yet (a live handle's
+ * intent covers it too): another repair is due once that one moves on.
  */
 JUMBO_HIDDEN int _jumbo_ring_repair(struct jumbo_ring *r, pid_t pid,
-				    jumbo_ring_visit_fn freed, void *arg);
+				    jumbo_ring_visit_fn freed, void *arg,
+				    unsigned *left);
 /* live for each entry in the ring now (published, or being dequeued). */
 JUMBO_HIDDEN void _jumbo_ring_scan(struct jumbo_ring *r,
 				   jumbo_ring_visit_fn live, void *arg);

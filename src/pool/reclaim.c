@@ -22,8 +22,9 @@
  * Each step is idempotent: a sweep changes words by compare-and-swap from
  * a value that names d, under the depot lock and with its dirty bit set
  * (so a reclaimer killed inside leaves the queue to be rebuilt from the
- * words), and d's slot is freed only after its sweep.  A reclaimer that
- * dies is itself dead: the next reclaim does its work and then its own.
+ * words), and d's slot is freed only after its sweep and once no ring
+ * slot of its is left unrepaired.  A reclaimer that dies is itself dead:
+ * the next reclaim does its work and then its own.
  */
 #include "shm_int.h"
 #include "jumbo_ring_pool.h"
@@ -771,14 +772,14 @@ static void ring_freed(void *pool, const struct jumbo_ring_ent *e)
  * after (the page is back already: nothing of the dead one's to sweep).
  */
 int _jumbo_pool_ring_repair(struct jumbo_pool *p, struct jumbo_ring *r,
-			    pid_t pid)
+			    pid_t pid, unsigned *left)
 {
 	int n;
 
 	if (!p->shm)
-		return _jumbo_ring_repair(r, pid, NULL, NULL);
+		return _jumbo_ring_repair(r, pid, NULL, NULL, left);
 	_jumbo_shm_lock(p);
-	n = _jumbo_ring_repair(r, pid, ring_freed, p);
+	n = _jumbo_ring_repair(r, pid, ring_freed, p, left);
 	_jumbo_shm_unlock(p);
 	return n;
 }
@@ -797,19 +798,23 @@ static void mark_live(void *arg, const struct jumbo_ring_ent *e)
  * The rings bound here: repaired for pid (0: every dead handle), then
  * read for the pages in flight, into a bitmap (malloc'd; NULL if there is
  * no memory, and then -ENOMEM: without it no allocated page may go).
+ * *left: the dead handles whose repair is not finished (a live handle's
+ * intent covers one of their slots too: _jumbo_ring_repair).
  */
-static int in_flight(struct jumbo_pool *p, pid_t pid, uint64_t **kp)
+static int in_flight(struct jumbo_pool *p, pid_t pid, uint64_t **kp,
+		     unsigned *left)
 {
 	struct jumbo_shm *s = p->shm;
 	uint64_t *k = calloc((p->head.ph_npages + 63) / 64, sizeof(*k));
 	void *arg[2] = { p, k };
 
 	*kp = k;
+	*left = 0;
 	if (!k)
 		return -ENOMEM;
 	pthread_mutex_lock(&s->rings_lock);
 	for (unsigned i = 0; i < s->nrings; i++)
-		_jumbo_pool_ring_repair(p, s->rings[i], pid);
+		_jumbo_pool_ring_repair(p, s->rings[i], pid, left);
 	for (unsigned i = 0; i < s->nrings; i++)
 		_jumbo_ring_scan(s->rings[i], mark_live, arg);
 	pthread_mutex_unlock(&s->rings_lock);
@@ -818,7 +823,10 @@ static int in_flight(struct jumbo_pool *p, pid_t pid, uint64_t **kp)
 
 /*
  * Lock not held: slot d, dead (or left: see _jumbo_shm_leave), gives back
- * all it had; pages back.
+ * all it had; pages back.  A ring slot of its that a repair had to leave
+ * (a live handle's intent covered it too) keeps d RECLAIMING, pid and
+ * all, so that the next jumbo_pool_reclaim() repairs again: freed, d
+ * would be no one's to reclaim, and the ring would stay stuck there.
  */
 static long reclaim_slot(struct jumbo_pool *p, unsigned d, pid_t pid)
 {
@@ -826,8 +834,9 @@ static long reclaim_slot(struct jumbo_pool *p, unsigned d, pid_t pid)
 	struct jumbo_shm_ctl *c = s->ctl;
 	struct jumbo_shm_proc *pr = &s->procs[d];
 	uint64_t *k;
+	unsigned left;
 	long n = 0;
-	int err = in_flight(p, pid, &k);
+	int err = in_flight(p, pid, &k, &left);
 
 	if (err)
 		return err;
@@ -838,9 +847,11 @@ static long reclaim_slot(struct jumbo_pool *p, unsigned d, pid_t pid)
 		set_state(pr, PROC_RECLAIMING);
 		n = (long)sweep(p, d, true, k);
 		__atomic_fetch_add(&c->reclaimed, (uint64_t)n, __ATOMIC_RELAXED);
-		c->reclaims++;
-		__atomic_store_n(&pr->pid, 0, __ATOMIC_RELAXED);
-		set_state(pr, PROC_FREE);
+		if (!left) {
+			c->reclaims++;
+			__atomic_store_n(&pr->pid, 0, __ATOMIC_RELAXED);
+			set_state(pr, PROC_FREE);
+		}
 	}
 	_jumbo_shm_unlock(p);
 	free(k);
@@ -864,7 +875,8 @@ long jumbo_pool_reclaim(struct jumbo_pool *p)
 		struct jumbo_shm_proc *pr = &s->procs[d];
 		uint32_t st = get_state(pr);
 		/*
-		 * RECLAIMING: another reclaim's, under way or killed; doing
+		 * RECLAIMING: another reclaim's, under way or killed, or
+		 * one that had to leave a ring slot (reclaim_slot); doing
 		 * its work again is harmless (every step is idempotent).
 		 */
 		if (d == s->me || (st != PROC_DEAD && st != PROC_RECLAIMING))

@@ -34,9 +34,12 @@
  * live handle that owns an unfinished slot has a record covering it for
  * the whole time it owns it; an unfinished slot that no live record
  * covers belongs to a dead one, and reclaim finishes it with a CAS on its
- * seq (which fails harmlessly if the slot moved meanwhile).  A stale
- * intent of a live handle whose CAS failed only makes reclaim leave a
- * slot for the next call: it errs on the side of waiting.
+ * seq (which fails harmlessly if the slot moved meanwhile).  A live
+ * handle caught between its intent and a CAS that the dead one's beat
+ * covers the dead one's slot too, and no one can tell whose it is: the
+ * reclaim leaves the slot for the next call, erring on the side of
+ * waiting, and keeps the dead handle's record (whose intent covers the
+ * slot) until a call finishes it, so that the caller knows one is due.
  */
 #include <jumbo/ring.h>
 #include "jumbo_common.h"
@@ -722,12 +725,44 @@ JUMBO_API int jumbo_ring_reclaim(struct jumbo_ring *r, pid_t pid)
 {
 	/* Bound: what the repair frees goes back to the pool. */
 	if (r->pool)
-		return _jumbo_pool_ring_repair(r->pool, r, pid);
-	return _jumbo_ring_repair(r, pid, NULL, NULL);
+		return _jumbo_pool_ring_repair(r->pool, r, pid, NULL);
+	return _jumbo_ring_repair(r, pid, NULL, NULL, NULL);
+}
+
+/*
+ * Does rec's intent (a dead handle's) cover a slot that is still
+ * unfinished: reserved in [h, t) and not filled, or taken in [lo, h) and
+ * not released?  As the repair's two passes, after them.
+ */
+static bool rec_unfinished(const struct jumbo_ring *r,
+			   const struct ring_rec *rec, uint64_t lo, uint64_t h,
+			   uint64_t t)
+{
+	/* Relaxed: the record is a dead handle's, no longer written. */
+	uint32_t pn = __atomic_load_n(&rec->pn, __ATOMIC_RELAXED);
+	uint32_t cn = __atomic_load_n(&rec->cn, __ATOMIC_RELAXED);
+	uint64_t pp = __atomic_load_n(&rec->ppos, __ATOMIC_RELAXED);
+	uint64_t cp = __atomic_load_n(&rec->cpos, __ATOMIC_RELAXED);
+
+	for (uint32_t i = 0; i < pn && i < r->size; i++) {
+		uint64_t p = pp + i;
+		if (p >= h && p < t &&
+		    __atomic_load_n(&r->seq[p & r->mask], __ATOMIC_RELAXED) ==
+			    2 * (uint32_t)p)
+			return true;
+	}
+	for (uint32_t i = 0; i < cn && i < r->size; i++) {
+		uint64_t p = cp + i;
+		if (p >= lo && p < h &&
+		    (__atomic_load_n(&r->seq[p & r->mask], __ATOMIC_RELAXED) &
+		     ~SEQ_SKIP) == 2 * (uint32_t)(p + 1))
+			return true;
+	}
+	return false;
 }
 
 int _jumbo_ring_repair(struct jumbo_ring *r, pid_t pid,
-		       jumbo_ring_visit_fn freed, void *arg)
+		       jumbo_ring_visit_fn freed, void *arg, unsigned *left)
 {
 	struct ring_shm *s = r->s;
 	int done = 0;
@@ -762,16 +797,31 @@ int _jumbo_ring_repair(struct jumbo_ring *r, pid_t pid,
 					       true, pid, NULL, NULL);
 		}
 	}
+	/*
+	 * Acquire: the positions again, for the look at what the passes
+	 * above left (a live handle's intent covered it too).
+	 */
+	uint64_t h = __atomic_load_n(&s->head, __ATOMIC_ACQUIRE);
+	uint64_t t = __atomic_load_n(&s->tail, __ATOMIC_ACQUIRE);
+	uint64_t lo = h > r->size ? h - r->size : 0;
+
 	for (unsigned i = 0; i < JUMBO_RING_MAX_HANDLES; i++) {
 		struct ring_rec *rec = &s->rec[i];
 		int32_t who = __atomic_load_n(&rec->pid, __ATOMIC_RELAXED);
 		if (!rec_dead(rec, who, pid))
 			continue;
 		/*
-		 * Its intents go with it: a slot of its that a stale live
-		 * intent kept from repair above is no one's after this, and
-		 * the next call repairs it.
+		 * A slot of its that a live intent kept from repair above
+		 * (the live handle's CAS may have been the one that won):
+		 * the record stays, and the caller learns that a call is
+		 * due once the live one has moved on.  Else its intents go
+		 * with it.
 		 */
+		if (r->mpmc && rec_unfinished(r, rec, lo, h, t)) {
+			if (left)
+				(*left)++;
+			continue;
+		}
 		__atomic_store_n(&rec->pn, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&rec->cn, 0, __ATOMIC_RELAXED);
 		/* Release: the repairs above before the record's reuse. */
