@@ -10,7 +10,10 @@
  *   - a live handle stopped between its intent and its compare-and-swap,
  *     a dead one's reservation of the same slot (an enqueue's, a
  *     dequeue's): the reclaim may leave the slot, the next one, once the
- *     live handle has gone on, must finish it.
+ *     live handle has gone on, must finish it;
+ *   - a live enqueuer that loses the ring's last room to one that dies
+ *     before filling it: its call ends with nothing moved, and claims
+ *     nothing after it.
  *
  * Each case ends with the ring empty and every page of the pool to be had.
  */
@@ -23,6 +26,7 @@
 
 #include <stdbool.h>
 #include <sys/mman.h>
+#include <sys/ptrace.h>
 
 #define PAGES 256
 #define CACHE 16
@@ -234,6 +238,138 @@ static void shielded_slot(struct jumbo_pool *p, bool prod)
 		       left ? " (the first reclaim left it)" : "");
 }
 
+/*
+ * A live handle that loses the race for a ring's last room to a process
+ * that then dies before filling it: its call ends with nothing moved (the
+ * ring is full), and it must not go on claiming the dead one's slot.  It
+ * did until its next successful enqueue, which a full ring stuck at that
+ * slot never allows: every reclaim left the slot, for as long as it
+ * lived.  What the kill campaign's reports point at: the dead one's
+ * inbox full, its head slot reserved and never filled, after the round.
+ *
+ * L is made to lose deterministically: traced, it is stepped one
+ * instruction at a time through jumbo_ring_enqueue() until its intent is
+ * in its record, and held there while D reserves the last room and dies
+ * (reserve_and_die); then it runs on, and its compare-and-swap fails.
+ * Where this process may not trace its child, said and passed over.
+ */
+#define STEPS_MAX 5000000L
+
+static void lost_race(struct jumbo_pool *p)
+{
+	void *rm = ring_mem;
+	struct jumbo_ring *r = jumbo_ring_init(rm, ring_len, SLOTS,
+					       JUMBO_RING_MPMC);
+	static void *mine[SLOTS];
+	struct jumbo_ring_ent e[SLOTS];
+	int to_l[2], from_l[2];
+	int failed = check_failures;
+	unsigned got = 0, n, lmoved = ~0u;
+	char c = 0;
+	int ws;
+
+	REQUIRE(r && jumbo_ring_bind(r, p) == 0);
+	REQUIRE(pipe(to_l) == 0 && pipe(from_l) == 0);
+	/* One room left in the ring. */
+	for (unsigned i = 0; i < SLOTS - 1; i++) {
+		REQUIRE((mine[i] = jumbo_pool_alloc(p)));
+		e[i] = (struct jumbo_ring_ent){ jumbo_pool_iova(p, mine[i]),
+						4096, 0 };
+	}
+	REQUIRE(jumbo_ring_enqueue(r, e, SLOTS - 1) == SLOTS - 1);
+
+	pid_t l = fork();
+	REQUIRE(l >= 0);
+	if (l == 0) {
+		struct jumbo_pool *q = jumbo_pool_attach(name, 0);
+		struct jumbo_ring *rq = jumbo_ring_attach_mem(rm, ring_len);
+		void *pg = q ? jumbo_pool_alloc(q) : NULL;
+		if (!pg || !rq || jumbo_ring_bind(rq, q) != 0)
+			_exit(2);
+		struct jumbo_ring_ent le = { jumbo_pool_iova(q, pg), 4096, 0 };
+		if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) != 0) {
+			c = 'n';
+			_exit(write(from_l[1], &c, 1) == 1 ? 0 : 3);
+		}
+		raise(SIGSTOP);
+		unsigned moved = jumbo_ring_enqueue(rq, &le, 1);
+		if (write(from_l[1], &moved, sizeof(moved)) != sizeof(moved) ||
+		    read(to_l[0], &c, 1) != 1)
+			_exit(4);
+		/* Its page was never sent: it frees it, and owns nothing. */
+		if (moved == 0 && jumbo_pool_free(q, pg) != 0)
+			_exit(5);
+		jumbo_ring_close(rq);
+		_exit(jumbo_pool_destroy(q) == 0 ? 0 : 6);
+	}
+	REQUIRE(waitpid(l, &ws, 0) == l);
+	if (WIFEXITED(ws)) {
+		REQUIRE(read(from_l[0], &c, 1) == 1 && c == 'n');
+		printf("lost race: passed over, this process may not trace "
+		       "its child\n");
+		goto out;
+	}
+	REQUIRE(WIFSTOPPED(ws));
+
+	/* Step L until its intent is in its record: its CAS is next. */
+	struct ring_rec_wb *lr = NULL;
+	for (unsigned i = 0; i < JUMBO_RING_MAX_HANDLES && !lr; i++)
+		if (ring_rec(rm, i)->pid == l)
+			lr = ring_rec(rm, i);
+	REQUIRE(lr);
+	long steps = 0;
+	while (__atomic_load_n(&lr->pn, __ATOMIC_ACQUIRE) == 0 &&
+	       steps++ < STEPS_MAX) {
+		REQUIRE(ptrace(PTRACE_SINGLESTEP, l, NULL, NULL) == 0);
+		REQUIRE(waitpid(l, &ws, 0) == l && WIFSTOPPED(ws));
+	}
+	REQUIRE(steps < STEPS_MAX);
+
+	/* D takes the last room and dies; L goes on and loses. */
+	reserve_and_die(rm, true);
+	REQUIRE(ptrace(PTRACE_DETACH, l, NULL, NULL) == 0);
+	REQUIRE(read(from_l[0], &lmoved, sizeof(lmoved)) == sizeof(lmoved));
+	CHECK_EQ(lmoved, 0);
+	CHECK_EQ(__atomic_load_n(&lr->pn, __ATOMIC_ACQUIRE), 0);
+
+	/* L lives on, out of its call: the reclaim finishes D's slot, and
+	 * everything comes out. */
+	CHECK(jumbo_pool_reclaim(p) >= 1);
+	while ((n = jumbo_ring_dequeue(r, e + got, SLOTS - got)) != 0)
+		got += n;
+	CHECK_EQ(got, SLOTS - 1);
+	CHECK_EQ(jumbo_ring_count(r), 0);
+	if (jumbo_ring_count(r) != 0)
+		ring_dump("lost race", rm);
+
+	/* Whatever happened: L gone, the ring repaired and emptied, our
+	 * pages freed; then every page of the pool can be had. */
+	REQUIRE(write(to_l[1], &c, 1) == 1);
+	REQUIRE(waitpid(l, &ws, 0) == l);
+	CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	jumbo_ring_reclaim(r, 0);
+	while ((n = jumbo_ring_dequeue(r, e + got, SLOTS - got)) != 0)
+		got += n;
+	for (unsigned i = 0; i < got; i++)
+		CHECK_EQ(jumbo_pool_free(p, jumbo_pool_iova_to_addr(p, e[i].iova)),
+			 0);
+	CHECK(jumbo_pool_reclaim(p) >= 0);
+	static void *all[PAGES + 1];
+	unsigned all_n = jumbo_pool_alloc_bulk(p, all, PAGES + 1);
+	CHECK_EQ(all_n, PAGES);
+	CHECK_EQ(jumbo_pool_free_bulk(p, all, all_n), 0);
+	if (check_failures == failed)
+		printf("a live enqueuer lost the ring's last room to a process "
+		       "that died in its enqueue (%ld steps traced): its claim "
+		       "went with its call, the reclaim finished the slot\n",
+		       steps);
+out:
+	jumbo_ring_close(r);
+	int *fds[] = { to_l, from_l };
+	for (unsigned i = 0; i < 2; i++)
+		close(fds[i][0]), close(fds[i][1]);
+}
+
 static void cleanup(void)
 {
 	test_named_unlink(name); /* the destroy did, unless it failed */
@@ -253,6 +389,7 @@ int main(void)
 
 	shielded_slot(p, true);
 	shielded_slot(p, false);
+	lost_race(p);
 	CHECK_EQ(jumbo_pool_destroy(p), 0);
 	return check_done("ring_repair");
 }

@@ -563,6 +563,15 @@ static unsigned mpmc_enqueue(struct jumbo_ring *r,
 							false, __ATOMIC_RELEASE,
 							__ATOMIC_RELAXED))
 				break;
+			/*
+			 * Lost: the intent names another's slots.  Gone at
+			 * once, not at the next try's: this call may end
+			 * without one (full), and the stale intent would
+			 * keep a reclaim from a dead producer's slot there
+			 * until this handle's next enqueue.  Relaxed: it
+			 * covers nothing of ours.
+			 */
+			__atomic_store_n(&rec->pn, 0, __ATOMIC_RELAXED);
 		} else {
 			t = __atomic_load_n(&r->s->tail, __ATOMIC_RELAXED);
 		}
@@ -615,6 +624,8 @@ again:
 							false, __ATOMIC_RELEASE,
 							__ATOMIC_RELAXED))
 				break;
+			/* Lost: gone at once, as the enqueue's. */
+			__atomic_store_n(&rec->cn, 0, __ATOMIC_RELAXED);
 		} else {
 			h = __atomic_load_n(&r->s->head, __ATOMIC_RELAXED);
 		}
