@@ -771,10 +771,20 @@ int main(int argc, char **argv)
 		CHECK(n >= 0);
 		reclaimed += n > 0 ? n : 0;
 
-		/* The survivors stop, then empty their inboxes; we take the
-		 * dead one's. */
+		/*
+		 * The survivors stop, then empty their inboxes; we take the
+		 * dead one's.  Before, a reclaim once more: the one above
+		 * ran while they were live, maybe (continued, not yet run
+		 * again) between an intent and a compare-and-swap that the
+		 * dead one's beat, and then left the dead one's slot, which
+		 * no one could tell from theirs (shielded_slot).  Out of
+		 * their calls now, they cover nothing.
+		 */
 		__atomic_store_n(&S->phase, STOP_SENDING, __ATOMIC_RELEASE);
 		wait_for(&S->acked, W - 1);
+		n = jumbo_pool_reclaim(p);
+		CHECK(n >= 0);
+		reclaimed += n > 0 ? n : 0;
 		__atomic_store_n(&S->phase, DRAIN, __ATOMIC_RELEASE);
 		wait_for(&S->drained, W - 1);
 		S->end[d] = drain_ring(p, r[d], &mine, PARENT, UINT32_MAX);
