@@ -1,6 +1,6 @@
 /*
  * A white-box view of an MPMC ring in memory (the layout of
- * src/ring/ring.c, version 2), for the tests that make a process stop or
+ * src/ring/ring.c, version 3), for the tests that make a process stop or
  * die at an exact point of a ring call and for the diagnosis of a ring
  * found stuck: the header (its size at byte 16), the positions on the
  * second and third lines, the handles' records from the fourth on, the
@@ -19,6 +19,7 @@ struct ring_rec_wb {
 	int32_t pid;
 	uint32_t pn, cn;
 	uint64_t ppos, cpos;
+	uint64_t pidns; /* the holder's pid namespace (inode), 0 unknown */
 };
 
 static inline uint32_t ring_wb_size(void *m)

@@ -90,6 +90,14 @@ static inline void _jumbo_log_deliver(void)
 }
 
 /*
+ * The caller's pid namespace (the inode of /proc/self/ns/pid), 0 if it
+ * cannot be told (proc.c).  A pid names a process only in its namespace:
+ * peers sharing a pool or a ring compare these before they judge each
+ * other by pid.
+ */
+JUMBO_HIDDEN uint64_t _jumbo_pidns(void);
+
+/*
  * The one abort path, for the corruption the library cannot survive:
  * reports at JUMBO_LOG_ERROR through the hook, then abort().  Callers keep
  * the documented shape "function: address: why".

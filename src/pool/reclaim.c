@@ -114,13 +114,6 @@ static bool slot_ok(unsigned d)
 	return d >= 1 && d < SHM_SLOTS;
 }
 
-/* The pid namespace of the caller (its inode), 0 if it cannot be told. */
-static uint64_t pid_ns(void)
-{
-	struct stat sb;
-
-	return stat("/proc/self/ns/pid", &sb) == 0 ? (uint64_t)sb.st_ino : 0;
-}
 
 /*
  * Is the process of slot d (a record read as pid, start, lock, pidns) gone?
@@ -272,7 +265,7 @@ int _jumbo_shm_join(struct jumbo_pool *p)
 	struct jumbo_shm *s = p->shm;
 	int err;
 
-	s->pidns = pid_ns();
+	s->pidns = _jumbo_pidns();
 	s->lock_fd = lock_open(p);
 	for (int pass = 0; pass < 2; pass++) {
 		_jumbo_shm_lock(p);

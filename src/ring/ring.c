@@ -58,8 +58,11 @@
 #include <unistd.h>
 
 #define RING_MAGIC 0x676e69726f626d6aull /* "jmboring" */
-/* 2: slots carry the entry's tag, MPMC's sequence words apart (1: none). */
-#define RING_VERSION 2u
+/*
+ * 3: records name their holder's pid namespace; 2: slots carry the entry's
+ * tag, MPMC's sequence words apart (1: none).
+ */
+#define RING_VERSION 3u
 #define SEQ_SKIP 1u
 
 /* The header: written once by init, checked by every attach. */
@@ -82,6 +85,7 @@ struct ring_rec {
 	int32_t pid;
 	uint32_t pn, cn;
 	uint64_t ppos, cpos;
+	uint64_t pidns; /* the holder's pid namespace; 0 not yet known */
 } __attribute__((aligned(JUMBO_CACHELINE)));
 
 /* A slot: the entry itself, so that it is copied 16 bytes at once. */
@@ -124,6 +128,7 @@ struct jumbo_ring {
 	size_t map_len;
 	int fd;              /* the segment's, or -1 */
 	struct jumbo_pool *pool; /* bound (jumbo_ring_bind): dequeue adopts */
+	uint64_t pidns;      /* this process's pid namespace (rec_dead) */
 };
 
 static uint32_t hdr_sum(const struct ring_hdr *h)
@@ -174,6 +179,11 @@ static struct jumbo_ring *ring_attach(struct ring_shm *s)
 						__ATOMIC_ACQUIRE,
 						__ATOMIC_RELAXED)) {
 			r->rec = rec;
+			r->pidns = _jumbo_pidns();
+			/* Relaxed: a reader that sees 0 here (not yet)
+			 * takes the record for a live one's (rec_dead). */
+			__atomic_store_n(&rec->pidns, r->pidns,
+					 __ATOMIC_RELAXED);
 			break;
 		}
 	}
@@ -397,6 +407,7 @@ JUMBO_API void jumbo_ring_close(struct jumbo_ring *r)
 	 * Release: the handle's last slot releases come before its record
 	 * is free for another (whose claim acquires).
 	 */
+	__atomic_store_n(&r->rec->pidns, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&r->rec->pid, 0, __ATOMIC_RELEASE);
 	if (r->map)
 		munmap(r->map, r->map_len);
@@ -675,9 +686,20 @@ JUMBO_API unsigned jumbo_ring_dequeue(struct jumbo_ring *r,
 
 /* Reclaim --------------------------------------------------------------- */
 
-static bool rec_dead(const struct ring_rec *rec, pid_t who, pid_t pid)
+static bool rec_dead(const struct jumbo_ring *r, const struct ring_rec *rec,
+		     pid_t who, pid_t pid)
 {
 	if (who <= 0)
+		return false;
+	/*
+	 * A pid names a process only in its pid namespace: a record of a
+	 * handle in another one (a container sharing the ring), or one whose
+	 * namespace is not written yet (just claimed), is never taken for
+	 * dead by its pid, which here may name no process or another one.
+	 * Relaxed: the value is written once per claim, before any intent.
+	 */
+	uint64_t ns = __atomic_load_n(&rec->pidns, __ATOMIC_RELAXED);
+	if (ns == 0 || ns != r->pidns)
 		return false;
 	if (pid > 0)
 		return who == pid;
@@ -685,9 +707,11 @@ static bool rec_dead(const struct ring_rec *rec, pid_t who, pid_t pid)
 }
 
 /* Does a live record's intent (producer or consumer side) cover pos? */
-static bool live_covers(const struct ring_shm *s, uint64_t pos, bool prod,
+static bool live_covers(const struct jumbo_ring *r, uint64_t pos, bool prod,
 			pid_t pid)
 {
+	const struct ring_shm *s = r->s;
+
 	for (unsigned i = 0; i < JUMBO_RING_MAX_HANDLES; i++) {
 		const struct ring_rec *rec = &s->rec[i];
 		pid_t who = __atomic_load_n(&rec->pid, __ATOMIC_RELAXED);
@@ -699,7 +723,7 @@ static bool live_covers(const struct ring_shm *s, uint64_t pos, bool prod,
 					     __ATOMIC_ACQUIRE);
 		uint64_t p = __atomic_load_n(prod ? &rec->ppos : &rec->cpos,
 					     __ATOMIC_RELAXED);
-		if (who == 0 || n == 0 || rec_dead(rec, who, pid))
+		if (who == 0 || n == 0 || rec_dead(r, rec, who, pid))
 			continue;
 		if (pos - p < n)
 			return true;
@@ -718,7 +742,7 @@ static int repair(struct jumbo_ring *r, uint64_t pos, uint32_t old,
 {
 	struct jumbo_ring_ent e = r->slots[pos & r->mask];
 
-	if (live_covers(r->s, pos, prod, pid))
+	if (live_covers(r, pos, prod, pid))
 		return 0;
 	/*
 	 * Acq_rel: the CAS fails if the owner finished the slot meanwhile;
@@ -819,7 +843,7 @@ int _jumbo_ring_repair(struct jumbo_ring *r, pid_t pid,
 	for (unsigned i = 0; i < JUMBO_RING_MAX_HANDLES; i++) {
 		struct ring_rec *rec = &s->rec[i];
 		int32_t who = __atomic_load_n(&rec->pid, __ATOMIC_RELAXED);
-		if (!rec_dead(rec, who, pid))
+		if (!rec_dead(r, rec, who, pid))
 			continue;
 		/*
 		 * A slot of its that a live intent kept from repair above
@@ -835,6 +859,7 @@ int _jumbo_ring_repair(struct jumbo_ring *r, pid_t pid,
 		}
 		__atomic_store_n(&rec->pn, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&rec->cn, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&rec->pidns, 0, __ATOMIC_RELAXED);
 		/* Release: the repairs above before the record's reuse. */
 		__atomic_compare_exchange_n(&rec->pid, &who, 0, false,
 					    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
