@@ -9,6 +9,7 @@
  * Needs root (new pid and mount namespaces); skips without.
  */
 #include "check.h"
+#include "test_pidns.h"
 #include "test_ring_wb.h"
 
 #include <jumbo/ring.h>
@@ -36,7 +37,7 @@ struct shared {
 static struct shared *sh;
 static void *ring_mem;
 
-static void say_skip(const char *what)
+static _Noreturn void say_skip(const char *what)
 {
 	snprintf(sh->skip, sizeof(sh->skip), "%s: %s", what, strerror(errno));
 	_exit(77);
@@ -57,30 +58,20 @@ static void peer(void)
 }
 
 /*
- * The child: new pid and mount namespaces, /proc of the new one mounted
- * by its first process (pid 1 there), which sets the namespace's last pid
- * so that the peer it forks gets free_pid - a number no process has in
- * the test's namespace, as a container's process may have.
+ * The child: new pid and mount namespaces (pidns_fork), whose first
+ * process (pid 1 there) sets the namespace's last pid so that the peer it
+ * forks gets free_pid - a number no process has in the test's namespace,
+ * as a container's process may have.
  */
 static void ns_child(void)
 {
-	if (unshare(CLONE_NEWPID | CLONE_NEWNS) != 0)
-		say_skip("unshare(CLONE_NEWPID | CLONE_NEWNS)");
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
-		say_skip("mount(/, MS_REC | MS_PRIVATE)");
-	pid_t init = fork();
-	if (init < 0)
-		say_skip("fork in the new pid namespace");
+	pid_t init = pidns_fork(say_skip);
 	if (init == 0) {
 		char last[32];
 		int fd;
 
 		/* Killed with the child, it takes its namespace along. */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-
-		if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV |
-			  MS_NOEXEC, NULL) != 0)
-			say_skip("mount(proc) in the new pid namespace");
 		fd = open("/proc/sys/kernel/ns_last_pid", O_WRONLY);
 		snprintf(last, sizeof(last), "%d", (int)sh->free_pid - 1);
 		if (fd < 0 || write(fd, last, strlen(last)) < 0)

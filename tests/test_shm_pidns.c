@@ -15,6 +15,7 @@
  * /proc mounted in them); skipped with a reason without it.
  */
 #include "test_named.h"
+#include "test_pidns.h"
 
 #include <jumbo/jumbo.h>
 
@@ -70,7 +71,7 @@ static bool wait_stage(int want, pid_t child)
 	return true;
 }
 
-static void peer_skip(const char *what)
+static _Noreturn void peer_skip(const char *what)
 {
 	snprintf(sh->skip, sizeof(sh->skip), "%s: %s", what, strerror(errno));
 	_exit(0);
@@ -145,19 +146,9 @@ static void stats(struct jumbo_pool *p, struct jumbo_stats *st)
  */
 static void ns_child(void)
 {
-	if (unshare(CLONE_NEWPID | CLONE_NEWNS) != 0)
-		peer_skip("unshare(CLONE_NEWPID | CLONE_NEWNS)");
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
-		peer_skip("mount(/, MS_REC | MS_PRIVATE)");
-	pid_t g = fork();
-	if (g < 0)
-		peer_skip("fork in the new pid namespace");
-	if (g == 0) {
-		if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV |
-			  MS_NOEXEC, NULL) != 0)
-			peer_skip("mount(proc) in the new pid namespace");
+	pid_t g = pidns_fork(peer_skip);
+	if (g == 0)
 		peer(NULL, true);
-	}
 	__atomic_store_n(&sh->peer, g, __ATOMIC_RELEASE);
 	int ws;
 	while (waitpid(g, &ws, 0) < 0 && errno == EINTR)
