@@ -101,6 +101,8 @@ struct jf_sender {
 	uint64_t sent, bytes, refused, errors;
 	int err;               /* the first error that ended the run */
 	uint64_t elapsed_ns;
+	int finished;          /* atomic: set as jf_send_run returns, after
+				* its last send and the counts above */
 };
 
 static inline size_t jf_next_len(struct jf_sender *s)
@@ -144,6 +146,8 @@ static inline void jf_send_run(struct jf_sender *s)
 		s->seed = 88172645463325252ull;
 	if (!buf) {
 		s->err = -ENOMEM;
+		/* Release: as at the end. */
+		__atomic_store_n(&s->finished, 1, __ATOMIC_RELEASE);
 		return;
 	}
 	gap = s->rate > 0 ? (uint64_t)(1e9 / s->rate) : 0;
@@ -204,6 +208,8 @@ static inline void jf_send_run(struct jf_sender *s)
 	}
 	s->elapsed_ns = jf_now_ns() - t0;
 	free(buf);
+	/* Release: the sends and the counts before a watcher reads them. */
+	__atomic_store_n(&s->finished, 1, __ATOMIC_RELEASE);
 }
 
 #endif

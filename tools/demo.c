@@ -643,6 +643,18 @@ static int demo_run(struct demo_run *r, const char *name)
 		}
 		if (now - r->t0 < r->snd.duration_ns)
 			continue;
+		/*
+		 * Quiet counts only once the sender has finished: a sender
+		 * kept off the CPU in its last send past the deadline (a busy
+		 * machine, a sanitizer) still sends that frame, which a loop
+		 * gone by then would count lost.  Acquire: pairs with the
+		 * sender's flag, after its last send.
+		 */
+		if (!__atomic_load_n(&r->snd.finished, __ATOMIC_ACQUIRE) &&
+		    now < hard) {
+			idle_since = 0;
+			continue;
+		}
 		if (n == 0 && !idle_since)
 			idle_since = now;
 		if (n == 0 && (now >= hard || now - idle_since > 300000000ull))
@@ -1022,6 +1034,9 @@ int cmd_demo(int argc, char **argv)
 		/* The workers read the frames where the kernel wrote them. */
 		rep_u64(&rep, "bytes_copied", 0);
 		rep_u64(&rep, "ring_waits", wr.ring_waits);
+		/* Frames the receiver could not take (lost, as those below). */
+		rep_u64(&rep, "no_buffer", wr.st.no_buffer);
+		rep_u64(&rep, "kernel_drops", wr.st.kernel_drops);
 		/* A worker's death: see demo_worker_gone. */
 		rep_u64(&rep, "workers_died", wr.died);
 		rep_u64(&rep, "died_unfinished", wr.died_unfinished);
