@@ -6,6 +6,8 @@
 #ifndef JUMBO_TEST_PIDNS_H
 #define JUMBO_TEST_PIDNS_H
 
+#include "check.h"
+
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/types.h>
@@ -34,6 +36,24 @@ static inline pid_t pidns_fork(void (*fail)(const char *what))
 			    MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
 		fail("mount(proc) in the new pid namespace");
 	return g;
+}
+
+/*
+ * The test's child that makes the namespace: forked, with the test's hang
+ * alarm, running child() (which calls pidns_fork and does not return).
+ * Its pid.
+ */
+static inline pid_t pidns_spawn(void (*child)(void))
+{
+	fflush(NULL);
+	pid_t c = fork();
+	REQUIRE(c >= 0);
+	if (c == 0) {
+		alarm(TEST_HANG_SECONDS);
+		child();
+		_exit(1);
+	}
+	return c;
 }
 
 #endif

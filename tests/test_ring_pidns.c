@@ -125,13 +125,7 @@ static void foreign(struct jumbo_ring *r)
 	sh->free_pid = free_pid();
 	if (!sh->free_pid)
 		skip("no free pid near pid_max to give the peer");
-	fflush(NULL);
-	pid_t c = fork();
-	REQUIRE(c >= 0);
-	if (c == 0) {
-		alarm(TEST_HANG_SECONDS);
-		ns_child();
-	}
+	pid_t c = pidns_spawn(ns_child);
 	while (!__atomic_load_n(&sh->stage, __ATOMIC_ACQUIRE)) {
 		int ws;
 		if (waitpid(c, &ws, WNOHANG) == c) {

@@ -161,13 +161,7 @@ static void test_pidns(struct jumbo_pool *p)
 	struct jumbo_stats st;
 
 	memset(sh, 0, sizeof(*sh));
-	fflush(NULL);
-	pid_t c = fork();
-	REQUIRE(c >= 0);
-	if (c == 0) {
-		alarm(TEST_HANG_SECONDS);
-		ns_child();
-	}
+	pid_t c = pidns_spawn(ns_child);
 	if (!wait_stage(1, c)) {
 		int ws;
 		waitpid(c, &ws, 0);

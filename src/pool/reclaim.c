@@ -166,16 +166,14 @@ static bool slot_gone(const struct jumbo_pool *p, unsigned d)
  */
 static int lock_open(const struct jumbo_pool *p)
 {
-	char path[64];
+	char path[SHM_PATH_MAX > 32 ? SHM_PATH_MAX : 32]; /* or /proc/self/fd/N */
 	struct stat a, b;
 	int fd;
 
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", p->fd);
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
-		/* The name as shm.c makes it (SHM_DIR SHM_PREFIX). */
-		snprintf(path, sizeof(path), "/dev/shm/jumbo-pool.%s",
-			 p->shm->hdr->name);
+		shm_path(path, p->shm->hdr->name);
 		fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
 	}
 	if (fd >= 0 && (fstat(fd, &a) != 0 || fstat(p->fd, &b) != 0 ||

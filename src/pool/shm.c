@@ -53,8 +53,6 @@
 
 #define SHM_MAGIC 0x314c504f424d554aull /* "JUMBOPL1" */
 #define SHM_ABI 4u                      /* bump on any layout change */
-#define SHM_DIR "/dev/shm/"
-#define SHM_PREFIX "jumbo-pool."
 
 static uint64_t page_round(uint64_t x)
 {
@@ -294,7 +292,7 @@ static int create_object(struct jumbo_pool *p, struct jumbo_shm *s,
 	memset(&h, 0, sizeof(h));
 	if (!layout(pp->max_pages, &h))
 		return -EINVAL;
-	snprintf(s->path, sizeof(s->path), SHM_DIR SHM_PREFIX "%s", pp->name);
+	shm_path(s->path, pp->name);
 	snprintf(s->tmp, sizeof(s->tmp), SHM_DIR "." SHM_PREFIX "%s.%ld",
 		 pp->name, (long)getpid());
 	p->fd = open(s->tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
@@ -1278,13 +1276,13 @@ struct jumbo_pool *jumbo_pool_attach_fd(int fd, int data_fd, unsigned flags)
 
 struct jumbo_pool *jumbo_pool_attach(const char *name, unsigned flags)
 {
-	char path[sizeof(SHM_DIR SHM_PREFIX) + 32];
+	char path[SHM_PATH_MAX];
 
 	if (!name_ok(name)) {
 		errno = EINVAL;
 		return NULL;
 	}
-	snprintf(path, sizeof(path), SHM_DIR SHM_PREFIX "%s", name);
+	shm_path(path, name);
 	int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return NULL;
@@ -1297,10 +1295,10 @@ struct jumbo_pool *jumbo_pool_attach(const char *name, unsigned flags)
 
 int jumbo_pool_unlink(const char *name)
 {
-	char path[sizeof(SHM_DIR SHM_PREFIX) + 32];
+	char path[SHM_PATH_MAX];
 
 	if (!name_ok(name))
 		return -EINVAL;
-	snprintf(path, sizeof(path), SHM_DIR SHM_PREFIX "%s", name);
+	shm_path(path, name);
 	return unlink(path) ? -errno : 0;
 }

@@ -8,7 +8,19 @@
 
 #include "jumbo_int.h"
 
+#include <stdio.h>
+
 #define SHM_PAGE 4096u
+/* A pool NAME's object is SHM_DIR SHM_PREFIX NAME. */
+#define SHM_DIR "/dev/shm/"
+#define SHM_PREFIX "jumbo-pool."
+#define SHM_PATH_MAX (sizeof(SHM_DIR SHM_PREFIX) + 32)
+
+/* The path of pool name's object into buf (SHM_PATH_MAX bytes). */
+static inline void shm_path(char *buf, const char *name)
+{
+	snprintf(buf, SHM_PATH_MAX, SHM_DIR SHM_PREFIX "%s", name);
+}
 /* Process slots 1..254: an owner is a byte, 0 nobody, 255 PG_OWNER_RING. */
 #define SHM_SLOTS 255u
 
@@ -139,8 +151,8 @@ struct jumbo_shm {
 	pthread_mutex_t rings_lock; /* the rings bound to the pool here */
 	struct jumbo_ring **rings;
 	unsigned nrings, rings_cap;
-	char path[sizeof("/dev/shm/jumbo-pool.") + 32];
-	char tmp[sizeof("/dev/shm/jumbo-pool.") + 64];
+	char path[SHM_PATH_MAX];
+	char tmp[SHM_PATH_MAX + 32];
 };
 
 _Static_assert(sizeof(struct jumbo_shm_hdr) <= SHM_PAGE, "header page");
