@@ -41,6 +41,7 @@ struct shared {
 	int stage;          /* the peer's: 1 ready, 3 freed LATER; parent: 2 */
 	int peer_fails;     /* checks that failed in the peer */
 	pid_t peer, child;  /* pids, as the test sees them */
+	int child_ready;    /* the peer's child has returned from fork() */
 	pid_t peer_ns_pid;  /* the peer's pid in its own namespace */
 	char skip[160];     /* why the peer could not be made */
 	uint64_t kept[KEPT]; /* I/O addresses of the pages it keeps */
@@ -263,10 +264,17 @@ static void test_fork(struct jumbo_pool *p)
 		if (k < 0)
 			_exit(1);
 		if (k == 0) {
+			/* Past fork(): the library's handler has closed its
+			 * copy of the lock's descriptor.  Until a child has
+			 * run that far, the copy still holds the parent's
+			 * lock (jumbo_pool(3)), so the test waits for it. */
+			set(&sh->child_ready, 1);
 			for (;;)
 				pause();
 		}
 		sh->child = k;
+		while (!get(&sh->child_ready))
+			usleep(1000);
 		peer(q, false);
 	}
 	REQUIRE(wait_stage(1, a));
