@@ -309,6 +309,7 @@ static void rebuild(struct jumbo_pool *p)
 	c->out = (int64_t)(carved - (c->tail - c->head));
 	c->stale = 0;
 	c->scan_tail = 0;
+	c->qmiss_head = 0;
 	c->rebuild_due = 0;
 	c->rebuilds++;
 	c->dirty = 0;

@@ -52,7 +52,7 @@
 #include <unistd.h>
 
 #define SHM_MAGIC 0x314c504f424d554aull /* "JUMBOPL1" */
-#define SHM_ABI 4u                      /* bump on any layout change */
+#define SHM_ABI 5u                      /* bump on any layout change */
 
 static uint64_t page_round(uint64_t x)
 {
@@ -659,8 +659,8 @@ void _jumbo_shm_put(struct jumbo_pool *p, const frame_t *fs, unsigned n)
  *   the queue   a run freed whole, or freed page by page in order by one
  *               process (a worker done with a receiver's frame), lies in
  *               consecutive entries: the first such within RUN_LOOK of
- *               the head is taken out, the entries before it moving up
- *               in their order;
+ *               the head is taken out, the head's first n entries moving
+ *               into its place;
  *   the words   a scan of at most RUN_SCAN frames from where the last one
  *               stopped, for pages freed in any order, by any processes:
  *               their queue entries stay, stale, and shm_get drops them
@@ -685,7 +685,15 @@ static inline size_t q_next(const struct jumbo_shm *s, size_t at, uint64_t k)
 	return at + k < s->cap ? at + k : at + k - s->cap;
 }
 
-/* Lock held, dirty set: a run from the queue's first RUN_LOOK entries. */
+/*
+ * Lock held, dirty set: a run from the queue's first RUN_LOOK entries.
+ * One pass over the entries, in order, counting how many in a row are
+ * frames one apart: only where n are does it read their words (which a
+ * stale entry fails).  A pass that finds nothing is not made again while
+ * its window stays as it was (the same head, as many entries looked at)
+ * for a run as long or longer (ctl->qmiss_*): a receiver short of runs
+ * asks for one per packet, and its depot's head may not move for many.
+ */
 static bool run_from_queue(struct jumbo_pool *p, struct jumbo_shm *s,
 			   unsigned n, uint32_t w, frame_t *first)
 {
@@ -693,30 +701,55 @@ static bool run_from_queue(struct jumbo_pool *p, struct jumbo_shm *s,
 	uint64_t h = c->head, t = c->tail, committed = c->committed;
 
 	/* Corrupted (shm_get empties it), or too short for a run. */
-	if (t - h > s->cap || t - h < n || n > RUN_LOOK)
+	if (t - h > s->cap || t - h < n || n > RUN_LOOK || n == 0)
 		return false;
 	uint64_t look = t - h < RUN_LOOK ? t - h : RUN_LOOK;
-	size_t head = (size_t)(h % s->cap);
-	for (uint64_t i = 0; i + n <= look; i++) {
-		size_t at = q_next(s, head, i);
-		frame_t f0 = s->fifo[at];
+	if (c->qmiss_head == h + 1 && c->qmiss_look == look &&
+	    n >= c->qmiss_n)
+		return false;
+	size_t head = (size_t)(h % s->cap), at = head;
+	frame_t prev = NO_FRAME;
+	unsigned row = 0;
+	for (uint64_t i = 0; i < look; i++, at = q_next(s, at, 1)) {
+		frame_t f = s->fifo[at];
+		row = prev != NO_FRAME && f == prev + 1 ? row + 1 : 1;
+		prev = f;
+		if (row < n || f >= committed)
+			continue;
+		/* Entries i + 1 - n .. i: frames f0 .. f. */
+		frame_t f0 = f - (n - 1);
 		unsigned k = 0;
-		if ((uint64_t)f0 + n > committed)
-			continue;
-		while (k < n && s->fifo[q_next(s, at, k)] == f0 + k &&
-		       fr_load(p, f0 + k) == JUMBO_PG_FREE)
+		while (k < n && fr_load(p, f0 + k) == JUMBO_PG_FREE)
 			k++;
-		if (k < n)
+		if (k < n) { /* a stale entry among them: start after it */
+			row = (unsigned)(f - (f0 + k));
 			continue;
+		}
 		for (k = 0; k < n; k++)
 			fr_store(p, f0 + k, w);
-		/* The i entries before it move up by n, last first. */
-		for (uint64_t j = i; j-- > 0;)
-			s->fifo[q_next(s, head, j + n)] = s->fifo[q_next(s, head, j)];
+		/*
+		 * The queue closes over the run's entries (from: the first):
+		 * the n entries at its head move into them, in their order,
+		 * or where fewer than n come before the run, those move up
+		 * by n, last first.  Never more than n entries move.
+		 */
+		uint64_t from = i + 1 - n;
+		if (from >= n) {
+			for (uint64_t j = 0; j < n; j++)
+				s->fifo[q_next(s, head, from + j)] =
+					s->fifo[q_next(s, head, j)];
+		} else {
+			for (uint64_t j = from; j-- > 0;)
+				s->fifo[q_next(s, head, j + n)] =
+					s->fifo[q_next(s, head, j)];
+		}
 		c->head = h + n;
 		*first = f0;
 		return true;
 	}
+	c->qmiss_head = h + 1;
+	c->qmiss_look = look;
+	c->qmiss_n = n;
 	return false;
 }
 

@@ -81,6 +81,10 @@ struct jumbo_shm_ctl {
 	uint64_t scan_tail;    /* tail + 1 when a scan of every word last
 				* found no run; 0 after a rebuild */
 	uint32_t rebuild_due;  /* a frame found the queue full */
+	uint32_t qmiss_n;      /* the last search of the queue's head for a
+				* run found none of qmiss_n, looking at */
+	uint64_t qmiss_look;   /* qmiss_look entries from head */
+	uint64_t qmiss_head;   /* qmiss_head - 1; 0 after a rebuild */
 };
 
 /*
