@@ -7,8 +7,8 @@
 #
 # OUT_DIR gets libjb_user.so (linked with -ljumbo: the shared library)
 # and libjb_user_static.so (libjumbo.a linked in, its symbols kept
-# private), and named_pair (user/named_pair.c, a program of its own
-# linked with -ljumbo).  CFLAGS are the build's extra flags (sanitizers),
+# private), and named_pair and run_search (user/, programs of their
+# own linked with -ljumbo).  CFLAGS are the build's extra flags (sanitizers),
 # nothing else.
 set -eu
 build=$1 prefix=$2 src=$3 support=$4 out=$5 cc=$6
@@ -33,4 +33,8 @@ common="-O2 -g -fPIC -shared -fvisibility=hidden -I$src -I$support $cflags"
 # library: only the installed header, no harness.
 # shellcheck disable=SC2086,SC2046 # word splitting of the flags is intended
 "$cc" "$@" -O2 -g $cflags -o "$out/named_pair" "$src/user/named_pair.c" \
+	$(pkg-config --libs jumbo) $(pkg-config --variable=rpath jumbo)
+# Runs found again after frees (jumbo_pool_alloc_contig), the same way.
+# shellcheck disable=SC2086,SC2046
+"$cc" "$@" -O2 -g $cflags -o "$out/run_search" "$src/user/run_search.c" \
 	$(pkg-config --libs jumbo) $(pkg-config --variable=rpath jumbo)

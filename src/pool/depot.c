@@ -509,9 +509,11 @@ void _jumbo_depot_free_all(struct jumbo_pool *p)
 /*
  * jumbo_pool_alloc_contig takes a run from, in this order: the free runs
  * that jumbo_pool_free_contig kept whole (the newest of that length, its
- * lines most likely still cached); fresh frames, growing the pool, which
- * are contiguous by construction; and last, once the cap is reached, a
- * search of the depot's magazines and the fresh frames left.  A run's
+ * lines most likely still cached); the same list after the magazines'
+ * pages that lie side by side were made runs (runs_coalesce, when the
+ * depot has doubled since it last did); fresh frames, growing the pool,
+ * which are contiguous by construction; and last, once the cap is
+ * reached, a search of the depot's magazines and the fresh frames left.  A run's
  * pages are FREE in their words while the run is in the list, and count
  * as depot pages (run_pages).
  */
@@ -672,6 +674,87 @@ static bool run_from_mags(struct jumbo_pool *p, unsigned n, frame_t *first)
 	return true;
 }
 
+static bool runs_room(struct jumbo_pool *p);
+
+/*
+ * Lock held: the magazines' pages made into free runs where they lie side
+ * by side, n or more of them, so that runs freed page by page (by a
+ * consumer done with a frame, in any order) can be had again without the
+ * pool growing.  A sort of the magazines' pages, then one pass: each
+ * stretch of at least n consecutive frames whose words take a run
+ * (run_word_ok; a twin, a frame seen twice, breaks a stretch and stays
+ * in a magazine) becomes runs of exactly n, so that the next requests of
+ * that length find one at the list's end; the other pages refill the
+ * magazines in place, in frame order, and magazines left empty go to the
+ * empty list.
+ *
+ * Paid for by what it sorts: it runs only when the magazines hold at
+ * least twice the pages the last one left there, so that at least half
+ * of what it sorts arrived since, and each page freed costs O(log D) of
+ * sorting at most.  A search that finds nothing (pages scattered) is not
+ * repeated until the depot doubles; fresh frames serve meanwhile.
+ */
+static void runs_coalesce(struct jumbo_pool *p, unsigned n)
+{
+	size_t k = 0, d = p->depot_pages, made = 0;
+	bool trimmed = false;
+	frame_t *v;
+
+	if (d < n || d < 2 * p->coalesce_left)
+		return;
+	p->coalesce_left = d; /* unless something below is made */
+	if (!(v = malloc(d * sizeof(*v))))
+		return;
+	for (struct jumbo_mag *m = p->full; m; m = m->next) {
+		for (unsigned i = 0; i < m->count && k < d; i++)
+			v[k++] = m->pages[i];
+		trimmed |= m->trimmed;
+	}
+	qsort(v, k, sizeof(*v), cmp_frame);
+	/* Stretches become runs; what stays is packed at the front of v. */
+	uint32_t now = _jumbo_clock_ms();
+	size_t keep = 0;
+	for (size_t i = 0; i < k;) {
+		size_t j = i + 1;
+		if (run_word_ok(fr_load(p, v[i])))
+			while (j < k && v[j] == v[j - 1] + 1 &&
+			       run_word_ok(fr_load(p, v[j])))
+				j++;
+		for (; j - i >= n && runs_room(p); i += n) {
+			p->runs[p->nruns++] = (struct jumbo_run){ v[i], n, now,
+								  trimmed };
+			p->run_pages += n;
+			made += n;
+		}
+		while (i < j)
+			v[keep++] = v[i++];
+	}
+	if (made) {
+		/* The magazines refilled in place with what stays. */
+		struct jumbo_mag **link = &p->full, *m, *prev = NULL;
+		size_t at = 0;
+		while ((m = *link)) {
+			unsigned c = 0;
+			while (c < p->mag_size && at < keep)
+				m->pages[c++] = v[at++];
+			m->count = c;
+			if (c == 0) {
+				*link = m->next;
+				m->trimmed = false;
+				empty_push(p, m);
+				continue;
+			}
+			m->trimmed = trimmed;
+			prev = m;
+			link = &m->next;
+		}
+		p->full_tail = prev;
+		p->depot_pages = keep;
+		p->coalesce_left = keep;
+	}
+	free(v);
+}
+
 bool _jumbo_depot_take_run(struct jumbo_pool *p, unsigned n,
 			   struct jumbo_run *out)
 {
@@ -680,6 +763,10 @@ bool _jumbo_depot_take_run(struct jumbo_pool *p, unsigned n,
 	pthread_mutex_lock(&p->lock);
 	while (!(ok = run_from_list(p, n, out)) && p->trim_pages)
 		pthread_cond_wait(&p->trim_cv, &p->lock); /* see take() */
+	if (!ok) {
+		runs_coalesce(p, n);
+		ok = run_from_list(p, n, out);
+	}
 	if (!ok) {
 		out->n = n;
 		out->trimmed = false;

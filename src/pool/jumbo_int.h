@@ -289,6 +289,8 @@ struct jumbo_pool {
 	struct jumbo_run *runs;     /* free runs, runs[0..nruns) */
 	size_t nruns, runs_cap;
 	size_t run_pages;           /* free pages in them */
+	size_t coalesce_left;       /* magazine pages the last coalesce
+				       (depot.c) left there */
 	struct jumbo_cache *caches; /* every thread's cache of this pool */
 	uint64_t retired_allocs;    /* counters of caches that are gone */
 	uint64_t retired_frees;
