@@ -10,7 +10,7 @@
  *   export PKG_CONFIG_PATH=/tmp/inst/lib/pkgconfig
  *   cc -O2 bench/user/run_search.c -o run_search \
  *      $(pkg-config --cflags --libs jumbo) -Wl,-rpath,/tmp/inst/lib
- *   flock /tmp/jumbo-bench.lock taskset -c 1 ./run_search [seed]
+ *   flock /tmp/jumbo-bench.lock taskset -c 1 ./run_search [seed [steps]]
  *
  * OUT runs of RUN pages stay allocated; each step frees a random one and
  * allocates a run in its place.  "shuffled" frees the pages of 8 runs at a
@@ -31,9 +31,9 @@
 #define OUT 1000u   /* runs outstanding */
 #define RUN 3u      /* pages a run: a 9000-byte frame */
 #define GROUP 8u    /* runs freed together, shuffled */
-#define STEPS 200000u
 
 static uint64_t rng;
+static unsigned steps = 200000; /* the second argument */
 
 static uint64_t next(void)
 {
@@ -104,7 +104,7 @@ static struct result measure(int named, enum mode m, uint64_t seed)
 		if (!(run[i] = jumbo_pool_alloc_contig(p, RUN)))
 			abort();
 	double t = now();
-	for (unsigned s = 0; s < STEPS; s++) {
+	for (unsigned s = 0; s < steps; s++) {
 		unsigned i = (unsigned)(next() % OUT);
 		if (run[i]) {
 			if (m == WHOLE) {
@@ -132,7 +132,7 @@ static struct result measure(int named, enum mode m, uint64_t seed)
 		run[i] = jumbo_pool_alloc_contig(p, RUN);
 		r.fails += !run[i];
 	}
-	r.ns = (now() - t) / STEPS;
+	r.ns = (now() - t) / steps;
 	jumbo_pool_stats(p, &st);
 	r.committed = (unsigned long long)st.committed;
 	/* Nothing left in use, so that destroy has nothing to say. */
@@ -150,8 +150,11 @@ int main(int argc, char **argv)
 	uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0)
 				 : (uint64_t)time(NULL) | 1;
 
+	if (argc > 2)
+		steps = (unsigned)strtoul(argv[2], NULL, 0);
+
 	printf("run_search: seed %llu, %u runs of %u pages outstanding, "
-	       "%u steps\n", (unsigned long long)seed, OUT, RUN, STEPS);
+	       "%u steps\n", (unsigned long long)seed, OUT, RUN, steps);
 	for (int round = 0; round < 2; round++)
 		for (enum mode m = WHOLE; m <= SHUFFLED; m++) {
 			struct result a = measure(0, m, seed + round);

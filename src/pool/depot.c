@@ -705,14 +705,18 @@ static void runs_coalesce(struct jumbo_pool *p, unsigned n)
 	p->coalesce_left = d; /* unless something below is made */
 	if (!(v = malloc(d * sizeof(*v))))
 		return;
+	/* A run's age for trim: its newest magazine's (stamps do not say
+	 * which of a magazine's pages came when). */
+	uint32_t stamp = 0;
 	for (struct jumbo_mag *m = p->full; m; m = m->next) {
 		for (unsigned i = 0; i < m->count && k < d; i++)
 			v[k++] = m->pages[i];
 		trimmed |= m->trimmed;
+		if (m == p->full || (int32_t)(m->stamp - stamp) > 0)
+			stamp = m->stamp;
 	}
 	qsort(v, k, sizeof(*v), cmp_frame);
 	/* Stretches become runs; what stays is packed at the front of v. */
-	uint32_t now = _jumbo_clock_ms();
 	size_t keep = 0;
 	for (size_t i = 0; i < k;) {
 		size_t j = i + 1;
@@ -721,7 +725,7 @@ static void runs_coalesce(struct jumbo_pool *p, unsigned n)
 			       run_word_ok(fr_load(p, v[j])))
 				j++;
 		for (; j - i >= n && runs_room(p); i += n) {
-			p->runs[p->nruns++] = (struct jumbo_run){ v[i], n, now,
+			p->runs[p->nruns++] = (struct jumbo_run){ v[i], n, stamp,
 								  trimmed };
 			p->run_pages += n;
 			made += n;
