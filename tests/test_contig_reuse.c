@@ -12,6 +12,9 @@
  *              handed out twice would carry another) and frees 8 runs'
  *              pages at a time in a shuffled order, while this thread
  *              keeps taking runs: none fails, none comes twice
+ *   mixed      bursts of single pages between the runs: runs made of
+ *              pages freed one by one give them back to single
+ *              allocations before the pool grows for those
  *   trimmed    runs made from pages freed one by one survive a trim of
  *              the pool (their memory given back) and are handed out
  *              whole and zeroed
@@ -211,6 +214,38 @@ static void handed(void)
 	jumbo_pool_destroy(h.p);
 }
 
+/* ---- mixed ---------------------------------------------------------------- */
+
+static void mixed(void)
+{
+	enum { SINGLES = 4000, RUNS = 256, ROUNDS = 1000 };
+	struct jumbo_pool *p = make();
+	void **one = calloc(SINGLES, sizeof(*one));
+	char *run[RUNS];
+
+	REQUIRE(one);
+	for (unsigned r = 0; r < ROUNDS; r++) {
+		unsigned ns = 1000 + (unsigned)(rnd(&rng) % (SINGLES - 1000));
+		for (unsigned i = 0; i < ns; i++)
+			CHECK((one[i] = jumbo_pool_alloc(p)) != NULL);
+		for (unsigned i = 0; i < RUNS; i++)
+			CHECK((run[i] = jumbo_pool_alloc_contig(p, RUN)) != NULL);
+		for (unsigned i = 0; i < ns; i++)
+			if (one[i])
+				CHECK_EQ(jumbo_pool_free(p, one[i]), 0);
+		for (unsigned i = 0; i < RUNS; i++)
+			for (unsigned k = 0; run[i] && k < RUN; k++)
+				CHECK_EQ(jumbo_pool_free(p, run[i] + k * PAGE), 0);
+		if (check_failures)
+			break;
+	}
+	free(one);
+	jumbo_pool_flush_cache(p);
+	small(p, "mixed");
+	CHECK_EQ(stats(p).in_use, 0);
+	jumbo_pool_destroy(p);
+}
+
 /* ---- trimmed -------------------------------------------------------------- */
 
 static void trimmed(void)
@@ -271,6 +306,7 @@ int main(int argc, char **argv)
 	rng = seed | 1;
 	in_order();
 	handed();
+	mixed();
 	trimmed();
 	return check_done("contig_reuse");
 }

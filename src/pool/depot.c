@@ -172,13 +172,46 @@ static bool carve(struct jumbo_pool *p, frame_t *out, unsigned *got, unsigned n)
  */
 static bool reserve_fresh(struct jumbo_pool *p, unsigned n)
 {
-	if (!p->reserve || p->depot_pages + p->trim_pages > p->reserve)
+	if (!p->reserve ||
+	    p->depot_pages + p->loose_pages + p->trim_pages > p->reserve)
 		return false;
 	size_t goal = _jumbo_reserve_goal(p, p->out, p->high_water,
 					  p->reserve, n);
 	if (p->committed < goal && grow(p, goal - p->committed) != 0)
 		p->reserve = 0;
 	return p->reserve && p->carved < p->committed;
+}
+
+/* Lock held: k pages leave run r, which stays in the list or not. */
+static void run_pages_sub(struct jumbo_pool *p, const struct jumbo_run *r,
+			  size_t k)
+{
+	p->run_pages -= k;
+	if (r->loose)
+		p->loose_pages -= k;
+}
+
+/* Lock held: run r joins the list. */
+static void run_add(struct jumbo_pool *p, const struct jumbo_run *r)
+{
+	p->runs[p->nruns++] = *r;
+	p->run_pages += r->n;
+	if (r->loose)
+		p->loose_pages += r->n;
+}
+
+/* Lock held: one page off the end of run k (which goes when empty). */
+static frame_t run_pop(struct jumbo_pool *p, size_t k)
+{
+	struct jumbo_run *r = &p->runs[k];
+	frame_t f = r->first + --r->n;
+
+	if (r->trimmed)
+		fr_untrim(p, f);
+	run_pages_sub(p, r, 1);
+	if (r->n == 0)
+		*r = p->runs[--p->nruns];
+	return f;
 }
 
 /* Lock held.  Take up to n free pages from wherever the depot has them. */
@@ -216,6 +249,15 @@ again:
 		}
 	}
 	/*
+	 * Loose runs (runs_coalesce) were the magazines' pages: they go back
+	 * to single allocations before the pool grows for them, so that runs
+	 * made for alloc_contig do not make the pool grow for pages.  Runs
+	 * freed whole stay runs until the cap.
+	 */
+	for (size_t k = p->nruns; got < n && p->loose_pages && k-- > 0;)
+		while (got < n && k < p->nruns && p->runs[k].loose)
+			out[got++] = run_pop(p, k);
+	/*
 	 * Before growing (or failing at the cap), wait for a trim that holds
 	 * free pages out of the depot: an allocation must not fail, nor the
 	 * pool grow, while the pool has free pages.  Trim holds them for its
@@ -230,18 +272,8 @@ again:
 			break;
 	}
 	/* Last, at the cap: free runs give up their pages, from the end. */
-	while (got < n && p->nruns) {
-		struct jumbo_run *r = &p->runs[p->nruns - 1];
-		while (got < n && r->n) {
-			frame_t f = r->first + --r->n;
-			if (r->trimmed)
-				fr_untrim(p, f);
-			out[got++] = f;
-			p->run_pages--;
-		}
-		if (r->n == 0)
-			p->nruns--;
-	}
+	while (got < n && p->nruns)
+		out[got++] = run_pop(p, p->nruns - 1);
 	note_out(p, got);
 	return got;
 }
@@ -531,8 +563,8 @@ static bool run_from_list(struct jumbo_pool *p, unsigned n,
 		struct jumbo_run *r = &p->runs[k];
 		if (r->n == n) {
 			*out = *r;
+			run_pages_sub(p, r, n);
 			*r = p->runs[--p->nruns];
-			p->run_pages -= n;
 			return true;
 		}
 		if (r->n > n && (best == SIZE_MAX || r->n < p->runs[best].n))
@@ -545,7 +577,7 @@ static bool run_from_list(struct jumbo_pool *p, unsigned n,
 	out->n = n;
 	r->first += n;
 	r->n -= n;
-	p->run_pages -= n;
+	run_pages_sub(p, r, n);
 	return true;
 }
 
@@ -594,7 +626,7 @@ static void runs_dissolve(struct jumbo_pool *p)
 			m->stamp = r->stamp;
 			m->trimmed |= r->trimmed; /* its words carry PGF_TRIMMED */
 			p->depot_pages++;
-			p->run_pages--;
+			run_pages_sub(p, r, 1);
 		}
 		p->nruns--;
 	}
@@ -725,9 +757,8 @@ static void runs_coalesce(struct jumbo_pool *p, unsigned n)
 			       run_word_ok(fr_load(p, v[j])))
 				j++;
 		for (; j - i >= n && runs_room(p); i += n) {
-			p->runs[p->nruns++] = (struct jumbo_run){ v[i], n, stamp,
-								  trimmed };
-			p->run_pages += n;
+			run_add(p, &(struct jumbo_run){ v[i], n, stamp, trimmed,
+							true });
 			made += n;
 		}
 		while (i < j)
@@ -850,10 +881,10 @@ void _jumbo_depot_put_run(struct jumbo_pool *p, frame_t first, unsigned n)
 	pthread_mutex_lock(&p->lock);
 	if (!runs_room(p)) {
 		pthread_mutex_unlock(&p->lock);
-		put_pages(p, &(struct jumbo_run){ first, n, now, false }, true);
+		put_pages(p, &(struct jumbo_run){ first, n, now, false, false }, true);
 		return;
 	}
-	p->runs[p->nruns++] = (struct jumbo_run){ first, n, now, false };
+	p->runs[p->nruns++] = (struct jumbo_run){ first, n, now, false, false };
 	p->run_pages += n;
 	p->out -= (long)n;
 	pthread_mutex_unlock(&p->lock);
@@ -878,7 +909,7 @@ size_t _jumbo_depot_take_old_runs(struct jumbo_pool *p, uint32_t now,
 		struct jumbo_run *r = &p->runs[i];
 		if (!r->trimmed && (uint32_t)(now - r->stamp) >= min_age_ms) {
 			v[k++] = *r;
-			p->run_pages -= r->n;
+			run_pages_sub(p, r, r->n);
 			p->trim_pages += r->n;
 			*r = p->runs[--p->nruns];
 		} else {
@@ -904,10 +935,8 @@ void _jumbo_depot_put_back_runs(struct jumbo_pool *p, struct jumbo_run *v,
 	for (size_t i = 0; i < n; i++) {
 		pthread_mutex_lock(&p->lock);
 		bool room = runs_room(p);
-		if (room) {
-			p->runs[p->nruns++] = v[i];
-			p->run_pages += v[i].n;
-		}
+		if (room)
+			run_add(p, &v[i]);
 		p->trim_pages -= v[i].n;
 		pthread_cond_broadcast(&p->trim_cv);
 		pthread_mutex_unlock(&p->lock);

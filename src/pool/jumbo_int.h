@@ -209,6 +209,7 @@ struct jumbo_run {
 	uint32_t n;
 	uint32_t stamp;
 	bool trimmed;
+	bool loose;   /* made of pages freed one by one (runs_coalesce) */
 };
 
 /* Counters bumped on slow paths, under no lock: atomic adds. */
@@ -289,6 +290,7 @@ struct jumbo_pool {
 	struct jumbo_run *runs;     /* free runs, runs[0..nruns) */
 	size_t nruns, runs_cap;
 	size_t run_pages;           /* free pages in them */
+	size_t loose_pages;         /* of those, in loose runs */
 	size_t coalesce_left;       /* magazine pages the last coalesce
 				       (depot.c) left there */
 	struct jumbo_cache *caches; /* every thread's cache of this pool */
