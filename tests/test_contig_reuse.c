@@ -110,6 +110,7 @@ struct handoff {
 	bool done;
 	struct jumbo_pool *p;
 	unsigned bad, freed;
+	uint64_t seed;      /* the freer's shuffles */
 };
 
 static void put_token(char *run, uint64_t t)
@@ -134,7 +135,7 @@ static void *freer(void *arg)
 	struct handoff *h = arg;
 	char *pg[GROUP * RUN];
 	unsigned n = 0;
-	uint64_t r = rng ^ 0x9e3779b97f4a7c15ull;
+	uint64_t r = h->seed;
 
 	for (;;) {
 		pthread_mutex_lock(&h->mu);
@@ -182,6 +183,7 @@ static void handed(void)
 	pthread_mutex_init(&h.mu, NULL);
 	pthread_cond_init(&h.cv, NULL);
 	h.p = make();
+	h.seed = rnd(&rng) | 1;
 	REQUIRE(pthread_create(&t, NULL, freer, &h) == 0);
 	for (uint64_t s = 1; s <= STEPS; s++) {
 		char *run = jumbo_pool_alloc_contig(h.p, RUN);
