@@ -12,7 +12,9 @@
  *          so by ns_last_pid, in a pid namespace of the test's own, so
  *          that no other program's pids are touched);
  *   fork   though a fork child of its process lives on; and the child's
- *          close of its copy of the handle left the parent's record.
+ *          close of its copy of the handle left the parent's record;
+ *   nofd   a handle that could have no description of its own for its
+ *          lock (RLIMIT_NOFILE) works, and is told dead by its pid.
  *
  * The dying handle reserves as ring.c's mpmc_enqueue does, intent and
  * compare-and-swap (white-box: test_ring_wb.h), then kills itself.
@@ -31,6 +33,7 @@
 #include <stdio.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -408,6 +411,53 @@ static void test_fork(void)
 	drop_ring(r);
 }
 
+/* nofd ------------------------------------------------------------------ */
+
+static void test_nofd(void)
+{
+	struct jumbo_ring *r = new_ring();
+
+	memset(sh, 0, sizeof(*sh));
+	sh->dead_locked = -1;
+	fflush(NULL);
+	pid_t d = fork();
+	REQUIRE(d >= 0);
+	if (d == 0) {
+		/* The two lowest free descriptors: the handle's dup of the
+		 * ring's gets the first, its lock's description would get
+		 * the second, which the limit refuses (EMFILE). */
+		int a = dup(0), b = dup(0);
+		if (a < 0 || b < 0)
+			_exit(2);
+		close(a);
+		close(b);
+		struct rlimit rl = { (rlim_t)b, (rlim_t)b };
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			_exit(2);
+		struct jumbo_ring *q = jumbo_ring_open_fd(ring_fd);
+		struct jumbo_ring_ent e = { 0x2000, 4096, 9 };
+		if (!q || jumbo_ring_enqueue(q, &e, 1) != 1)
+			_exit(3);
+		reserve_on(&sh->dead_locked);
+		raise(SIGKILL);
+		_exit(4);
+	}
+	int ws;
+	REQUIRE(waitpid(d, &ws, 0) == d);
+	CHECK(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL);
+	CHECK_EQ(get(&sh->dead_locked), 0);
+	CHECK_EQ(jumbo_ring_reclaim(r, 0), 1);
+	CHECK(slot_skipped(1));
+	printf("nofd: a handle without a description for its lock worked, "
+	       "and dead in its call was repaired by its pid: slot %s\n",
+	       slot_skipped(1) ? "repaired" : "LEFT");
+	struct jumbo_ring_ent out[SLOTS];
+	CHECK_EQ(jumbo_ring_dequeue(r, out, SLOTS), 1);
+	CHECK_EQ(out[0].tag, 9);
+	ring_flows(r);
+	drop_ring(r);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -418,5 +468,6 @@ int main(void)
 	test_fork();
 	test_pidns();
 	test_reuse();
+	test_nofd();
 	return check_done("ring_lock");
 }
