@@ -1,6 +1,6 @@
 /*
  * A white-box view of an MPMC ring in memory (the layout of
- * src/ring/ring.c, version 3), for the tests that make a process stop or
+ * src/ring/ring.c, version 4), for the tests that make a process stop or
  * die at an exact point of a ring call and for the diagnosis of a ring
  * found stuck: the header (its size at byte 16), the positions on the
  * second and third lines, the handles' records from the fourth on, the
@@ -18,6 +18,7 @@
 struct ring_rec_wb {
 	int32_t pid;
 	uint32_t pn, cn;
+	uint32_t lock;  /* 1: its lock tells it alive, 0: its pid */
 	uint64_t ppos, cpos;
 	uint64_t pidns; /* the holder's pid namespace (inode), 0 unknown */
 };

@@ -98,6 +98,36 @@ static inline void _jumbo_log_deliver(void)
 JUMBO_HIDDEN uint64_t _jumbo_pidns(void);
 
 /*
+ * Liveness by lock (proc.c), for peers that must tell each other dead in
+ * any pid namespace and under pid reuse: each holds an open-file-
+ * description lock (F_OFD_SETLK) on one byte, JUMBO_LOCK_OFF(its record),
+ * of the shared object, through a description of the object it opened
+ * itself; the kernel drops it when the last reference to that description
+ * goes, however the process dies.  The byte lies far past anything the
+ * object holds (a lock may lie past a file's end).
+ */
+#define JUMBO_LOCK_OFF(i) ((off_t)((1ull << 62) + (i)))
+/*
+ * A description of fd's file of the caller's own, opened anew through
+ * /proc/self/fd (never a dup(), which shares fd's description and with it
+ * whatever holds that), close-on-exec: the descriptor, or -errno.
+ */
+JUMBO_HIDDEN int _jumbo_reopen(int fd);
+/* Do descriptors a and b name the same file? */
+JUMBO_HIDDEN bool _jumbo_same_file(int a, int b);
+/*
+ * Record i's lock, taken through fd: 0, -EAGAIN if another description
+ * holds it, or another -errno (no such locks here).
+ */
+JUMBO_HIDDEN int _jumbo_lock_take(int fd, uint64_t i);
+/*
+ * Is record i's lock free, as seen through fd?  fd's description must hold
+ * no lock but (maybe) another record's: a description never conflicts with
+ * its own locks.  An error of the question says nothing: false.
+ */
+JUMBO_HIDDEN bool _jumbo_lock_free(int fd, uint64_t i);
+
+/*
  * The one abort path, for the corruption the library cannot survive:
  * reports at JUMBO_LOG_ERROR through the hook, then abort().  Callers keep
  * the documented shape "function: address: why".

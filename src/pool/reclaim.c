@@ -130,16 +130,8 @@ static bool peer_gone(const struct jumbo_pool *p, unsigned d, pid_t pid,
 {
 	const struct jumbo_shm *s = p->shm;
 
-	if (lock) {
-		struct flock fl = {
-			.l_type = F_WRLCK,
-			.l_whence = SEEK_SET,
-			.l_start = SHM_LOCK_OFF(d),
-			.l_len = 1,
-		};
-		int fd = s->lock_fd >= 0 ? s->lock_fd : p->fd;
-		return fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type == F_UNLCK;
-	}
+	if (lock)
+		return _jumbo_lock_free(s->lock_fd >= 0 ? s->lock_fd : p->fd, d);
 	if (pidns && s->pidns && pidns != s->pidns)
 		return false;
 	return proc_gone(pid, start);
@@ -166,42 +158,18 @@ static bool slot_gone(const struct jumbo_pool *p, unsigned d)
  */
 static int lock_open(const struct jumbo_pool *p)
 {
-	char path[SHM_PATH_MAX > 32 ? SHM_PATH_MAX : 32]; /* or /proc/self/fd/N */
-	struct stat a, b;
-	int fd;
+	char path[SHM_PATH_MAX];
+	int fd = _jumbo_reopen(p->fd);
 
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", p->fd);
-	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
 		shm_path(path, p->shm->hdr->name);
 		fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0 && !_jumbo_same_file(fd, p->fd)) {
+			close(fd);
+			fd = -1;
+		}
 	}
-	if (fd >= 0 && (fstat(fd, &a) != 0 || fstat(p->fd, &b) != 0 ||
-			a.st_dev != b.st_dev || a.st_ino != b.st_ino)) {
-		close(fd);
-		fd = -1;
-	}
-	return fd;
-}
-
-/*
- * Slot i's lock, taken through fd: 0, -EAGAIN if something holds it
- * (a process that left the slot and has not yet closed its description,
- * or a child that inherited it and skipped the fork handlers), or another
- * -errno (no such locks here).
- */
-static int lock_take(int fd, unsigned i)
-{
-	struct flock fl = {
-		.l_type = F_WRLCK,
-		.l_whence = SEEK_SET,
-		.l_start = SHM_LOCK_OFF(i),
-		.l_len = 1,
-	};
-
-	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
-		return 0;
-	return errno == EACCES ? -EAGAIN : -errno;
+	return fd < 0 ? -1 : fd;
 }
 
 /*
@@ -227,7 +195,10 @@ static int take_slot(struct jumbo_pool *p)
 			pick = i;
 		if (s->lock_fd < 0)
 			break;
-		int err = lock_take(s->lock_fd, i);
+		/* -EAGAIN: a process that left the slot and has not yet
+		 * closed its description holds it, or a child that inherited
+		 * it and skipped the fork handlers. */
+		int err = _jumbo_lock_take(s->lock_fd, i);
 		if (err == 0) {
 			pick = i;
 			lock = true;

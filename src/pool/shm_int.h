@@ -131,7 +131,7 @@ struct jumbo_shm_proc {
  * The byte whose lock says slot i lives: far past anything the object
  * holds (a byte-range lock may lie past the end of a file).
  */
-#define SHM_LOCK_OFF(i) ((off_t)((1ull << 62) + (i)))
+#define SHM_LOCK_OFF(i) JUMBO_LOCK_OFF(i) /* as rings' records */
 
 /* A process's view of the object. */
 struct jumbo_shm {

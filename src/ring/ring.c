@@ -40,6 +40,17 @@
  * reclaim leaves the slot for the next call, erring on the side of
  * waiting, and keeps the dead handle's record (whose intent covers the
  * slot) until a call finishes it, so that the caller knows one is due.
+ *
+ * Whether a record's handle lives: a handle of a ring with a descriptor
+ * (create, open, open_fd) holds an open-file-description lock on byte
+ * JUMBO_LOCK_OFF(its record) of the ring's object, through a description
+ * of its own (struct jumbo_ring's lock_fd), and marks its record locked;
+ * the kernel drops the lock when the process dies, however it dies, and a
+ * peer in any pid namespace sees that, whatever became of the pid since.
+ * A record not so marked (a ring in caller memory, or no description or
+ * lock to be had) goes by its pid, in its own namespace only.  A fork
+ * child closes its copies of the descriptions (the atfork handler below),
+ * or a child living on would keep a dead parent's lock.
  */
 #include <jumbo/ring.h>
 #include "jumbo_common.h"
@@ -50,6 +61,7 @@
 #include <stdint.h>
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,10 +71,12 @@
 
 #define RING_MAGIC 0x676e69726f626d6aull /* "jmboring" */
 /*
- * 3: records name their holder's pid namespace; 2: slots carry the entry's
- * tag, MPMC's sequence words apart (1: none).
+ * 4: records say whether a lock tells their holder alive (an older
+ * library would judge such a holder by its pid, and free its record while
+ * it lives); 3: records name their holder's pid namespace; 2: slots carry
+ * the entry's tag, MPMC's sequence words apart (1: none).
  */
-#define RING_VERSION 3u
+#define RING_VERSION 4u
 #define SEQ_SKIP 1u
 
 /* The header: written once by init, checked by every attach. */
@@ -79,11 +93,14 @@ struct ring_hdr {
 /*
  * A handle's record.  pid: 0 when free, claimed by CAS.  pn/ppos: the
  * producer intent [ppos, ppos + pn), cn/cpos the consumer's; pn == 0 (cn)
- * when none.  Only the handle writes them; reclaim reads them.
+ * when none.  Only the handle writes them; reclaim reads them.  lock: 1
+ * while the holder's lock on JUMBO_LOCK_OFF(record) tells it alive, 0 when
+ * its pid does (and in a free record).
  */
 struct ring_rec {
 	int32_t pid;
 	uint32_t pn, cn;
+	uint32_t lock;
 	uint64_t ppos, cpos;
 	uint64_t pidns; /* the holder's pid namespace; 0 not yet known */
 } __attribute__((aligned(JUMBO_CACHELINE)));
@@ -129,7 +146,78 @@ struct jumbo_ring {
 	int fd;              /* the segment's, or -1 */
 	struct jumbo_pool *pool; /* bound (jumbo_ring_bind): dequeue adopts */
 	uint64_t pidns;      /* this process's pid namespace (rec_dead) */
+	int lock_fd;         /* own description, holding the record's lock;
+			      * -1 none (or closed in a fork child) */
+	pid_t owner;         /* the process that claimed the record */
+	struct jumbo_ring *reg_next, **reg_pprev; /* the registry (below) */
 };
+
+/*
+ * Every live handle of the process, for the fork handlers: a child closes
+ * its copies of the lock descriptions, so that a dead parent's locks go
+ * with it even while the child lives on.  reg_lock is held from prepare to
+ * parent / child, so no handle takes a lock's description unregistered
+ * across a fork.  Without the handlers (pthread_atfork failed) no handle
+ * takes a lock: they go by their pid.
+ */
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct jumbo_ring *reg_head;
+static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
+static bool reg_forks; /* the handlers are in place */
+
+static void reg_prepare(void)
+{
+	pthread_mutex_lock(&reg_lock);
+}
+
+static void reg_parent(void)
+{
+	pthread_mutex_unlock(&reg_lock);
+}
+
+static void reg_child(void)
+{
+	/*
+	 * The only thread: closing one reference leaves the parent's lock
+	 * as it is.  Atomics for ThreadSanitizer, whose record of the
+	 * parent's threads follows the child.
+	 */
+	for (struct jumbo_ring *r = reg_head; r; r = r->reg_next) {
+		int fd = __atomic_load_n(&r->lock_fd, __ATOMIC_RELAXED);
+		if (fd >= 0) {
+			close(fd);
+			__atomic_store_n(&r->lock_fd, -1, __ATOMIC_RELAXED);
+		}
+	}
+	pthread_mutex_unlock(&reg_lock);
+}
+
+static void reg_init(void)
+{
+	reg_forks = pthread_atfork(reg_prepare, reg_parent, reg_child) == 0;
+	if (!reg_forks)
+		_jumbo_log(JUMBO_LOG_WARNING, "libjumbo: pthread_atfork failed: "
+			   "ring handles are told alive by their pid");
+}
+
+/*
+ * A description of the ring's object, fd's, of this handle's own, for its
+ * record's lock: opened anew through /proc, or by the ring's name if that
+ * still names the same object; -1 if neither.
+ */
+static int lock_open(int fd, const char *name)
+{
+	int lfd = _jumbo_reopen(fd);
+
+	if (lfd < 0 && name) {
+		lfd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
+		if (lfd >= 0 && !_jumbo_same_file(lfd, fd)) {
+			close(lfd);
+			lfd = -1;
+		}
+	}
+	return lfd < 0 ? -1 : lfd;
+}
 
 static uint32_t hdr_sum(const struct ring_hdr *h)
 {
@@ -153,11 +241,34 @@ static bool nslots_ok(unsigned n)
 	return n >= 2 && n <= JUMBO_RING_MAX_SLOTS && (n & (n - 1)) == 0;
 }
 
-/* Claim a record and build the handle; NULL with errno. */
-static struct jumbo_ring *ring_attach(struct ring_shm *s)
+/*
+ * Claim free record i for this process: true if it is ours.  Acquire: the
+ * previous holder's (or reclaim's) clearing of the record is seen before
+ * we use it.
+ */
+static bool rec_claim(struct ring_rec *rec, int32_t me)
+{
+	int32_t free_pid = 0;
+
+	return __atomic_compare_exchange_n(&rec->pid, &free_pid, me, false,
+					   __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+
+/*
+ * Claim a record and build the handle; NULL with errno.  fd: the ring's
+ * object (-1: caller memory, no lock), name: its name, or NULL.  A record
+ * whose lock this handle can take, if any: one whose lock is still held
+ * (its last holder has freed it and not yet closed its description) is
+ * kept only if no other will do, and then goes by the pid.
+ */
+static struct jumbo_ring *ring_attach(struct ring_shm *s, int fd,
+				      const char *name)
 {
 	struct jumbo_ring *r = calloc(1, sizeof(*r));
 	int32_t me = (int32_t)getpid();
+	struct ring_rec *spare = NULL;
+	bool locked = false;
+	int lfd = -1;
 
 	if (!r)
 		return NULL;
@@ -168,47 +279,77 @@ static struct jumbo_ring *ring_attach(struct ring_shm *s)
 	r->mask = s->h.size - 1;
 	r->mpmc = s->h.flags & JUMBO_RING_MPMC;
 	r->fd = -1;
+	r->owner = me;
+	r->pidns = _jumbo_pidns();
+	pthread_once(&reg_once, reg_init);
+	pthread_mutex_lock(&reg_lock);
+	if (fd >= 0 && reg_forks)
+		lfd = lock_open(fd, name);
 	for (unsigned i = 0; i < JUMBO_RING_MAX_HANDLES; i++) {
-		int32_t free_pid = 0;
 		struct ring_rec *rec = &s->rec[i];
-		/*
-		 * Acquire: the previous holder's (or reclaim's) clearing of
-		 * the intents is seen before we use the record.
-		 */
-		if (__atomic_compare_exchange_n(&rec->pid, &free_pid, me, false,
-						__ATOMIC_ACQUIRE,
-						__ATOMIC_RELAXED)) {
-			r->rec = rec;
-			r->pidns = _jumbo_pidns();
-			/* Relaxed: a reader that sees 0 here (not yet)
-			 * takes the record for a live one's (rec_dead). */
-			__atomic_store_n(&rec->pidns, r->pidns,
-					 __ATOMIC_RELAXED);
-			break;
+		if (!rec_claim(rec, me))
+			continue;
+		int err = lfd >= 0 ? _jumbo_lock_take(lfd, i) : -ENOLCK;
+		if (err == -EAGAIN) {
+			if (spare)
+				__atomic_store_n(&rec->pid, 0, __ATOMIC_RELAXED);
+			else
+				spare = rec;
+			continue;
 		}
+		r->rec = rec;
+		locked = err == 0;
+		break;
 	}
+	if (!r->rec)
+		r->rec = spare;
+	else if (spare)
+		/* Relaxed: nothing of ours was written in it. */
+		__atomic_store_n(&spare->pid, 0, __ATOMIC_RELAXED);
 	if (!r->rec) {
+		pthread_mutex_unlock(&reg_lock);
+		if (lfd >= 0)
+			close(lfd);
 		free(r);
 		errno = EUSERS;
 		return NULL;
 	}
+	if (!locked && lfd >= 0) {
+		close(lfd); /* of no use, and no lock to keep */
+		lfd = -1;
+	}
+	r->lock_fd = lfd;
+	/* Relaxed: a reader that sees 0 here (not yet) takes the record
+	 * for a live one's (rec_dead). */
+	__atomic_store_n(&r->rec->pidns, r->pidns, __ATOMIC_RELAXED);
+	/*
+	 * Release: the lock is taken (a system call before it) when a peer
+	 * sees the mark; until then the record goes by the pid, in its
+	 * namespace, and counts as alive.
+	 */
+	__atomic_store_n(&r->rec->lock, locked, __ATOMIC_RELEASE);
+	r->reg_next = reg_head;
+	r->reg_pprev = &reg_head;
+	if (reg_head)
+		reg_head->reg_pprev = &r->reg_next;
+	reg_head = r;
+	pthread_mutex_unlock(&reg_lock);
 	/* Acquire: the slots before the positions we start from. */
 	r->head_cache = __atomic_load_n(&s->head, __ATOMIC_ACQUIRE);
 	r->tail_cache = __atomic_load_n(&s->tail, __ATOMIC_ACQUIRE);
+	r->fd = fd;
 	return r;
 }
 
-JUMBO_API struct jumbo_ring *jumbo_ring_init(void *mem, size_t len,
-					     unsigned nslots, unsigned flags)
+/* Format mem as a ring: 0 or -EINVAL. */
+static int ring_format(void *mem, size_t len, unsigned nslots, unsigned flags)
 {
 	struct ring_shm *s = mem;
 
 	if (!mem || ((uintptr_t)mem & (JUMBO_CACHELINE - 1)) ||
 	    !nslots_ok(nslots) || len < jumbo_ring_memsize(nslots) ||
-	    (flags & ~JUMBO_RING_MPMC)) {
-		errno = EINVAL;
-		return NULL;
-	}
+	    (flags & ~JUMBO_RING_MPMC))
+		return -EINVAL;
 	uint32_t *seq = (uint32_t *)(void *)((char *)mem + seq_off(nslots));
 
 	memset(s, 0, sizeof(*s));
@@ -226,7 +367,19 @@ JUMBO_API struct jumbo_ring *jumbo_ring_init(void *mem, size_t len,
 	 * sees the whole formatted ring; it is the header's last word.
 	 */
 	__atomic_store_n(&s->h.sum, hdr_sum(&s->h), __ATOMIC_RELEASE);
-	return ring_attach(s);
+	return 0;
+}
+
+JUMBO_API struct jumbo_ring *jumbo_ring_init(void *mem, size_t len,
+					     unsigned nslots, unsigned flags)
+{
+	int err = ring_format(mem, len, nslots, flags);
+
+	if (err) {
+		errno = -err;
+		return NULL;
+	}
+	return ring_attach(mem, -1, NULL);
 }
 
 /* 0, or -EINVAL (not a ring) or -EPROTO (another version, or damaged). */
@@ -259,11 +412,14 @@ JUMBO_API struct jumbo_ring *jumbo_ring_attach_mem(void *mem, size_t len)
 		errno = -err;
 		return NULL;
 	}
-	return ring_attach(mem);
+	return ring_attach(mem, -1, NULL);
 }
 
-/* Map fd's ring (fd is the handle's from now on); NULL with errno. */
-static struct jumbo_ring *ring_map(int fd)
+/*
+ * Map fd's ring (fd is the handle's from now on; name: the ring's, or
+ * NULL); NULL with errno.
+ */
+static struct jumbo_ring *ring_map(int fd, const char *name)
 {
 	struct ring_hdr h;
 	struct stat sb;
@@ -301,7 +457,7 @@ static struct jumbo_ring *ring_map(int fd)
 		errno = -err;
 		goto fail;
 	}
-	r = ring_attach(m);
+	r = ring_attach(m, fd, name);
 	if (!r) {
 		err = errno;
 		munmap(m, h.total);
@@ -310,7 +466,6 @@ static struct jumbo_ring *ring_map(int fd)
 	}
 	r->map = m;
 	r->map_len = h.total;
-	r->fd = fd;
 	return r;
 fail:
 	err = errno;
@@ -346,16 +501,16 @@ JUMBO_API struct jumbo_ring *jumbo_ring_create(const char *name,
 	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (m == MAP_FAILED)
 		goto fail;
-	r = jumbo_ring_init(m, len, nslots, flags);
+	err = ring_format(m, len, nslots, flags);
+	r = err ? NULL : ring_attach(m, fd, name);
 	if (!r) {
-		err = errno;
+		err = err ? -err : errno;
 		munmap(m, len);
 		errno = err;
 		goto fail;
 	}
 	r->map = m;
 	r->map_len = len;
-	r->fd = fd;
 	return r;
 fail:
 	err = errno;
@@ -375,14 +530,14 @@ JUMBO_API struct jumbo_ring *jumbo_ring_open(const char *name)
 		return NULL;
 	}
 	fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
-	return fd < 0 ? NULL : ring_map(fd);
+	return fd < 0 ? NULL : ring_map(fd, name);
 }
 
 JUMBO_API struct jumbo_ring *jumbo_ring_open_fd(int fd)
 {
 	int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 
-	return d < 0 ? NULL : ring_map(d);
+	return d < 0 ? NULL : ring_map(d, NULL);
 }
 
 JUMBO_API int jumbo_ring_unlink(const char *name)
@@ -404,11 +559,28 @@ JUMBO_API void jumbo_ring_close(struct jumbo_ring *r)
 	if (r->pool)
 		_jumbo_pool_ring_bind(r->pool, r, false);
 	/*
-	 * Release: the handle's last slot releases come before its record
-	 * is free for another (whose claim acquires).
+	 * A fork child's copy of its parent's handle: the record is the
+	 * parent's, left as it is.  Else, release: the handle's last slot
+	 * releases, and the record's clearing, come before it is free for
+	 * another (whose claim acquires).
 	 */
-	__atomic_store_n(&r->rec->pidns, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&r->rec->pid, 0, __ATOMIC_RELEASE);
+	if (r->owner == getpid()) {
+		__atomic_store_n(&r->rec->lock, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&r->rec->pidns, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&r->rec->pid, 0, __ATOMIC_RELEASE);
+	}
+	/*
+	 * Then the lock goes: a peer that finds it free meanwhile finds the
+	 * record free, or another's (whose claim passes over a record whose
+	 * lock is still held), never ours with an intent.
+	 */
+	pthread_mutex_lock(&reg_lock);
+	*r->reg_pprev = r->reg_next;
+	if (r->reg_next)
+		r->reg_next->reg_pprev = r->reg_pprev;
+	if (r->lock_fd >= 0)
+		close(r->lock_fd);
+	pthread_mutex_unlock(&reg_lock);
 	if (r->map)
 		munmap(r->map, r->map_len);
 	if (r->fd >= 0)
@@ -686,11 +858,31 @@ JUMBO_API unsigned jumbo_ring_dequeue(struct jumbo_ring *r,
 
 /* Reclaim --------------------------------------------------------------- */
 
+/*
+ * Is rec's holder (pid who, as read) dead?  pid > 0: the caller knows
+ * that process dead; only its records are.  Never this handle's own.
+ */
 static bool rec_dead(const struct jumbo_ring *r, const struct ring_rec *rec,
 		     pid_t who, pid_t pid)
 {
-	if (who <= 0)
+	if (who <= 0 || rec == r->rec)
 		return false;
+	/*
+	 * Locked: dead when the lock is free, in any namespace, whatever
+	 * its pid names now.  Asked through this handle's own description,
+	 * which holds only its own record's byte (never in conflict with
+	 * itself), else through the ring's (which holds none); a handle with
+	 * neither (caller memory) cannot ask: alive.  Acquire: pairs with
+	 * the claim's release of the mark.
+	 */
+	if (__atomic_load_n(&rec->lock, __ATOMIC_ACQUIRE)) {
+		int fd = __atomic_load_n(&r->lock_fd, __ATOMIC_RELAXED);
+		if (fd < 0)
+			fd = r->fd;
+		if (pid > 0 && who != pid)
+			return false;
+		return fd >= 0 && _jumbo_lock_free(fd, (uint64_t)(rec - r->s->rec));
+	}
 	/*
 	 * A pid names a process only in its pid namespace: a record of a
 	 * handle in another one (a container sharing the ring), or one whose
@@ -723,9 +915,9 @@ static bool live_covers(const struct jumbo_ring *r, uint64_t pos, bool prod,
 					     __ATOMIC_ACQUIRE);
 		uint64_t p = __atomic_load_n(prod ? &rec->ppos : &rec->cpos,
 					     __ATOMIC_RELAXED);
-		if (who == 0 || n == 0 || rec_dead(r, rec, who, pid))
+		if (who == 0 || n == 0 || pos - p >= n)
 			continue;
-		if (pos - p < n)
+		if (!rec_dead(r, rec, who, pid))
 			return true;
 	}
 	return false;
@@ -859,6 +1051,7 @@ int _jumbo_ring_repair(struct jumbo_ring *r, pid_t pid,
 		}
 		__atomic_store_n(&rec->pn, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&rec->cn, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&rec->lock, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&rec->pidns, 0, __ATOMIC_RELAXED);
 		/* Release: the repairs above before the record's reuse. */
 		__atomic_compare_exchange_n(&rec->pid, &who, 0, false,
