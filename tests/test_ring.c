@@ -3,9 +3,10 @@
  *
  *   test_ring [seed [entries [rounds]]]
  *
- * One process: order, full and empty, batches, bad headers (not a ring,
- * another version, damaged, truncated file), permission (as root: a child
- * that drops to uid 65534 gets EACCES).  Two processes (SPSC) exchange
+ * One process: order, full and empty, batches, roles that pass from one
+ * handle to another, bad headers (not a ring, another version, damaged,
+ * truncated file), permission (as root: a child that drops to uid 65534
+ * gets EACCES).  Two processes (SPSC) exchange
  * `entries` pseudo-random entries, checked one by one and by checksum.
  * Four processes (MPMC, two producers and two consumers) move every value
  * exactly once, each producer's in order at each consumer.  Then `rounds`
@@ -112,6 +113,55 @@ static void test_local(unsigned flags)
 	CHECK(!jumbo_ring_attach_mem(mem, len) && errno == EPROTO);
 	memset(mem, 0, len);
 	CHECK(!jumbo_ring_attach_mem(mem, len) && errno == EINVAL);
+	free(mem);
+}
+
+/*
+ * The roles pass from one handle to another: a producer takes back the
+ * entries of a consumer that died, a new producer goes on where one that
+ * died stopped.  Each handle's cache of the other side's position is from
+ * before (an SPSC handle's tail cache at its attach, behind head: the
+ * dequeue read past tail and moved head over it; its head cache, two laps
+ * behind: the enqueue wrote over entries not yet dequeued).
+ */
+static void test_roles(unsigned flags)
+{
+	size_t len = jumbo_ring_memsize(8);
+	void *mem = aligned_alloc(64, len);
+	struct jumbo_ring_ent e[8], d[8];
+	struct jumbo_ring *p, *c, *p2;
+
+	REQUIRE(mem);
+	p = jumbo_ring_init(mem, len, 8, flags);
+	c = jumbo_ring_attach_mem(mem, len);
+	p2 = jumbo_ring_attach_mem(mem, len);
+	REQUIRE(p && c && p2);
+	for (unsigned i = 0; i < 8; i++)
+		e[i] = (struct jumbo_ring_ent){ .iova = 4096ull * (i + 1),
+						.len = i };
+	/* Two laps and a half through the consumer c. */
+	for (unsigned lap = 0; lap < 2; lap++) {
+		CHECK_EQ(jumbo_ring_enqueue(p, e, 8), 8);
+		CHECK_EQ(jumbo_ring_dequeue(c, d, 8), 8);
+	}
+	CHECK_EQ(jumbo_ring_enqueue(p, e, 5), 5);
+	CHECK_EQ(jumbo_ring_dequeue(c, d, 3), 3);
+	/* c is gone: the producer takes back the two it left, and no more. */
+	CHECK_EQ(jumbo_ring_dequeue(p, d, 8), 2);
+	CHECK_EQ(d[0].iova, 4096ull * 4);
+	CHECK_EQ(d[1].iova, 4096ull * 5);
+	CHECK_EQ(jumbo_ring_dequeue(p, d, 8), 0);
+	CHECK_EQ(jumbo_ring_count(p), 0);
+	/* Six in the ring; p is gone: p2 fills the two slots left, no more. */
+	CHECK_EQ(jumbo_ring_enqueue(p, e, 6), 6);
+	CHECK_EQ(jumbo_ring_enqueue(p2, e + 6, 8), 2);
+	CHECK_EQ(jumbo_ring_count(c), 8);
+	CHECK_EQ(jumbo_ring_dequeue(c, d, 8), 8);
+	for (unsigned i = 0; i < 8; i++)
+		CHECK_EQ(d[i].iova, 4096ull * (i + 1));
+	jumbo_ring_close(p2);
+	jumbo_ring_close(c);
+	jumbo_ring_close(p);
 	free(mem);
 }
 
@@ -503,6 +553,8 @@ int main(int argc, char **argv)
 		rounds = (unsigned)strtoul(argv[3], NULL, 0);
 	test_local(JUMBO_RING_SPSC);
 	test_local(JUMBO_RING_MPMC);
+	test_roles(JUMBO_RING_SPSC);
+	test_roles(JUMBO_RING_MPMC);
 	test_files();
 	test_spsc();
 	test_mpmc();

@@ -10,8 +10,10 @@
  *
  * SPSC: the classic pair of positions.  The producer alone writes tail, the
  * consumer alone head; each caches the other's to touch its line only when
- * the ring looks full (or empty).  A process that dies inside a call has
- * not yet moved its position, so it leaves nothing half-done.
+ * the ring looks full (or empty), or when its cache is from before a role
+ * passed to it from another handle (a producer that takes back a dead
+ * consumer's entries).  A process that dies inside a call has not yet
+ * moved its position, so it leaves nothing half-done.
  *
  * A slot is an entry as the caller passes it, 16 bytes copied whole, tag
  * and all.
@@ -631,11 +633,20 @@ static inline void ents_out(const struct jumbo_ring *r, uint64_t i,
 static unsigned spsc_enqueue(struct jumbo_ring *r,
 			     const struct jumbo_ring_ent *e, unsigned n)
 {
-	/* Relaxed: only this handle writes tail. */
+	/*
+	 * Relaxed: only the producer writes tail, and a handle that takes
+	 * the role over has first synchronized with the last one's end.
+	 */
 	uint64_t t = __atomic_load_n(&r->s->tail, __ATOMIC_RELAXED);
 	uint64_t room = r->size - (t - r->head_cache);
 
-	if (room < n) {
+	/*
+	 * More room than the ring has: the cached head is from before
+	 * another handle's enqueues (the producer's role passed to this
+	 * one), and tail - head_cache counts entries dequeued long ago.
+	 * Look again, as when it looks full.
+	 */
+	if (room < n || room > r->size) {
 		/*
 		 * Acquire: the consumer's reads of the slots it released
 		 * happen before our writes over them.
@@ -657,11 +668,18 @@ static unsigned spsc_enqueue(struct jumbo_ring *r,
 static unsigned spsc_dequeue(struct jumbo_ring *r, struct jumbo_ring_ent *e,
 			     unsigned n)
 {
-	/* Relaxed: only this handle writes head. */
+	/* Relaxed: only the consumer writes head (as tail above). */
 	uint64_t h = __atomic_load_n(&r->s->head, __ATOMIC_RELAXED);
 	uint64_t avail = r->tail_cache - h;
 
-	if (avail < n) {
+	/*
+	 * More than the ring holds: the cached tail is behind head, from
+	 * before another handle's dequeues (the consumer's role passed to
+	 * this one, as when a producer takes back a dead consumer's
+	 * entries), and the difference wrapped.  Look again, as when it
+	 * looks empty.
+	 */
+	if (avail < n || avail > r->size) {
 		/* Acquire: the producer's entries before our reads of them. */
 		r->tail_cache = __atomic_load_n(&r->s->tail, __ATOMIC_ACQUIRE);
 		avail = r->tail_cache - h;
