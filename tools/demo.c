@@ -341,9 +341,15 @@ static void demo_deaths(struct demo_run *r, int now)
 
 /*
  * The receiver's side: each page of the chain is held (the hold is the
- * worker's to drop), its I/O address and length go on the next live
- * worker's ring, and the chain is freed, which leaves the held pages
- * allocated.  With no worker left, the frame is freed and counted lost.
+ * worker's to drop), the chain is freed, which leaves the held pages
+ * allocated until their last unhold, and their I/O addresses and lengths
+ * go on the next live worker's ring.  Freed first: once on a bound ring
+ * the pages are the worker's (it adopts them), and a chain freed after a
+ * worker had already dropped its holds found its run idle and took it
+ * back for the next frames while the pages still named the worker, so
+ * that the worker's death gave them to the depot from under the receiver
+ * (a hold refused on a fresh frame, counted bad).  With no worker left,
+ * the frame is freed and counted lost.
  */
 static void demo_dispatch(struct demo_run *r, struct mbuf *m)
 {
@@ -368,6 +374,12 @@ static void demo_dispatch(struct demo_run *r, struct mbuf *m)
 			continue;
 		if (jumbo_pool_hold(r->pool, page) != 0) {
 			r->bad++;
+			/* Not sent: the holds taken go, and the chain frees
+			 * every page below. */
+			for (unsigned i = 0; i < n; i++)
+				jumbo_pool_unhold(r->pool, demo_page(
+					jumbo_pool_iova_to_addr(r->pool,
+								seg[i].iova)));
 			n = 0;
 			break;
 		}
@@ -376,6 +388,7 @@ static void demo_dispatch(struct demo_run *r, struct mbuf *m)
 		seg[n].tag = 0;
 		n++;
 	}
+	m_freem(m);
 	if (n) {
 		seg[n - 1].len |= DEMO_LAST;
 		r->dispatched[w]++;
@@ -389,7 +402,8 @@ static void demo_dispatch(struct demo_run *r, struct mbuf *m)
 		demo_deaths(r, 0);
 		if (r->dead & 1u << w) {
 			/* Died meanwhile: the pages not on its ring are
-			 * ours still; the frame is counted lost. */
+			 * ours still, and their last unhold frees them; the
+			 * frame is counted lost. */
 			for (unsigned i = done; i < n; i++)
 				jumbo_pool_unhold(r->pool, demo_page(
 					jumbo_pool_iova_to_addr(r->pool,
@@ -398,7 +412,6 @@ static void demo_dispatch(struct demo_run *r, struct mbuf *m)
 		}
 		nanosleep(&nap, NULL);
 	}
-	m_freem(m);
 }
 
 static void *demo_consumer(void *arg)
