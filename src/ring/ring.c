@@ -80,6 +80,8 @@
  */
 #define RING_VERSION 4u
 #define SEQ_SKIP 1u
+/* A record's pid while a reclaimer frees it (no process's pid). */
+#define REC_FREEING ((int32_t)-1)
 
 /* The header: written once by init, checked by every attach. */
 struct ring_hdr {
@@ -1067,13 +1069,27 @@ int _jumbo_ring_repair(struct jumbo_ring *r, pid_t pid,
 				(*left)++;
 			continue;
 		}
+		/*
+		 * The record is this reclaimer's to free once its pid reads
+		 * REC_FREEING: another reclaimer's CAS then fails, and no
+		 * new handle can claim it (claims start from 0) while its
+		 * fields are cleared; cleared first and released after, a
+		 * newcomer's fields could be wiped, or its record freed
+		 * under it if it had the same pid number.  Acquire: the
+		 * dead one's intents before they are cleared.  A reclaimer
+		 * killed in between leaves the record unusable (one of
+		 * JUMBO_RING_MAX_HANDLES), never shared.
+		 */
+		if (!__atomic_compare_exchange_n(&rec->pid, &who, REC_FREEING,
+						 false, __ATOMIC_ACQUIRE,
+						 __ATOMIC_RELAXED))
+			continue;
 		__atomic_store_n(&rec->pn, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&rec->cn, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&rec->lock, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&rec->pidns, 0, __ATOMIC_RELAXED);
-		/* Release: the repairs above before the record's reuse. */
-		__atomic_compare_exchange_n(&rec->pid, &who, 0, false,
-					    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+		/* Release: the repairs and clears above before its reuse. */
+		__atomic_store_n(&rec->pid, 0, __ATOMIC_RELEASE);
 	}
 	return done;
 }
