@@ -728,14 +728,18 @@ static bool runs_room(struct jumbo_pool *p);
  */
 static void runs_coalesce(struct jumbo_pool *p, unsigned n)
 {
-	size_t k = 0, d = p->depot_pages, made = 0;
+	size_t k = 0, d = 0, made = 0;
 	bool trimmed = false;
 	frame_t *v;
 
-	if (d < n || d < 2 * p->coalesce_left)
+	if (p->depot_pages < n || p->depot_pages < 2 * p->coalesce_left)
 		return;
-	p->coalesce_left = d; /* unless something below is made */
-	if (!(v = malloc(d * sizeof(*v))))
+	/* Counted, not taken from depot_pages: every page must find its
+	 * way back into a magazine. */
+	for (struct jumbo_mag *m = p->full; m; m = m->next)
+		d += m->count;
+	p->coalesce_left = p->depot_pages; /* unless something is made */
+	if (d < n || !(v = malloc(d * sizeof(*v))))
 		return;
 	/* A run's age for trim: its newest magazine's (stamps do not say
 	 * which of a magazine's pages came when). */
@@ -784,8 +788,8 @@ static void runs_coalesce(struct jumbo_pool *p, unsigned n)
 			link = &m->next;
 		}
 		p->full_tail = prev;
-		p->depot_pages = keep;
-		p->coalesce_left = keep;
+		p->depot_pages -= made;
+		p->coalesce_left = p->depot_pages;
 	}
 	free(v);
 }
