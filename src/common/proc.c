@@ -43,14 +43,20 @@ int _jumbo_reopen(int fd)
 	return nfd;
 }
 
-int _jumbo_lock_take(int fd, uint64_t i)
+/* A write lock on record i's byte, to take or to ask about. */
+static struct flock lock_byte(uint64_t i)
 {
-	struct flock fl = {
+	return (struct flock){
 		.l_type = F_WRLCK,
 		.l_whence = SEEK_SET,
 		.l_start = JUMBO_LOCK_OFF(i),
 		.l_len = 1,
 	};
+}
+
+int _jumbo_lock_take(int fd, uint64_t i)
+{
+	struct flock fl = lock_byte(i);
 
 	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
 		return 0;
@@ -59,12 +65,7 @@ int _jumbo_lock_take(int fd, uint64_t i)
 
 bool _jumbo_lock_free(int fd, uint64_t i)
 {
-	struct flock fl = {
-		.l_type = F_WRLCK,
-		.l_whence = SEEK_SET,
-		.l_start = JUMBO_LOCK_OFF(i),
-		.l_len = 1,
-	};
+	struct flock fl = lock_byte(i);
 
 	return fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type == F_UNLCK;
 }
