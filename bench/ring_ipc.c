@@ -28,14 +28,20 @@
  * (bench/README.md, S3).
  *
  * Usage: jumbo-bench-ring [-q] [-H] [-n entries] [-b batch] [-s slots]
- *                         [-r rounds] [-w ring|s3] [-o jumbo|dpdk] [-t]
+ *                         [-r rounds] [-w ring|s3] [-o jumbo|dpdk]
+ *                         [-O cas|store|free] [-t]
  *
  * -w runs the ring cases or S3 only; -o runs S3's rounds of one peer only
  * (to profile it; no ratio then).  -t runs S3 with the pages untouched: the
  * producer writes nothing in them and the consumer reads nothing, so the
  * figures are those of the pools, rings and hand-over alone (the cost a
  * program pays on top of its own work on the data); the consumers then
- * check the count of pages instead of their contents.  -H puts S3's named pool on 2 MiB pages
+ * check the count of pages instead of their contents.  -O adds to DPDK's
+ * S3 the owner words a named pool keeps for its pages (ring_ipc_dpdk.c):
+ * what that bookkeeping costs DPDK, so that libjumbo can be compared with
+ * a peer that knows, as it does, who holds each page (cas: as a bound
+ * ring hands pages over; store: adopted by a plain store; free: taken and
+ * freed with no hand-over, the least that catches a double free).  -H puts S3's named pool on 2 MiB pages
  * as a deployment would (jumbo_pool(3), Processes): a tmpfs mounted with
  * huge=advise on /dev/shm (the pool asks for huge pages, other files get
  * none), in a mount namespace of the bench's own that goes with its last
@@ -102,6 +108,8 @@ enum kind {
 static int pool_fd = -1;        /* K_S3_JUMBO: the named pool's object */
 static bool only_jumbo, only_dpdk; /* -o: S3 rounds of one peer */
 static bool huge_shm;               /* -H: the named pool on 2 MiB pages */
+/* -O: DPDK's S3 keeps a named pool's owner words too (ring_ipc_dpdk.c). */
+static enum { OWN_NONE, OWN_CAS, OWN_STORE, OWN_FREE } dpdk_own;
 static bool no_touch;               /* -t: S3 pages neither written nor read */
 static struct bench_huge huge;  /* K_S3_DPDK */
 static char dpdk_prefix[32];
@@ -282,12 +290,15 @@ static uint64_t s3_jumbo_consume(struct ctl *ctl, struct jumbo_pool *pool,
 	return sum;
 }
 
-static void s3_dpdk_produce(void **v, unsigned long n, unsigned batch)
+static void s3_dpdk_produce(struct ctl *ctl, void **v, unsigned long n,
+			    unsigned batch)
 {
 	for (unsigned long i = 0; i < n;) {
 		unsigned k = batch < n - i ? batch : (unsigned)(n - i);
 
 		k = bench_dpdk_mp_alloc(v, k);
+		if (dpdk_own && bench_dpdk_mp_own_take(v, k) != 0)
+			side_fail(ctl, "DPDK -O: a page got was not free");
 		for (unsigned j = 0; j < k && !no_touch; j++)
 			*(uint64_t *)v[j] = i + j;
 		for (unsigned j = 0; j < k;)
@@ -305,9 +316,15 @@ static uint64_t s3_dpdk_consume(struct ctl *ctl, void **v, uint64_t total,
 	while (__atomic_load_n(&ctl->consumed, __ATOMIC_RELAXED) < total) {
 		unsigned k = bench_dpdk_mp_deq(v, batch);
 
+		if ((dpdk_own == OWN_CAS || dpdk_own == OWN_STORE) &&
+		    bench_dpdk_mp_own_adopt(v, k, dpdk_own == OWN_CAS) != 0)
+			side_fail(ctl, "DPDK -O: a page not the producer's");
 		for (unsigned j = 0; j < k; j++)
 			sum += no_touch ? 1 : *(uint64_t *)v[j] << 12;
 		if (k) {
+			if (dpdk_own &&
+			    bench_dpdk_mp_own_free(v, k, dpdk_own != OWN_FREE))
+				side_fail(ctl, "DPDK -O: a double free");
 			bench_dpdk_mp_free(v, k);
 			__atomic_fetch_add(&ctl->consumed, k, __ATOMIC_RELAXED);
 		}
@@ -363,7 +380,7 @@ static uint64_t work(struct ctl *ctl, enum kind kind, struct ring_ops *o,
 		break;
 	case K_S3_DPDK:
 		if (producer)
-			s3_dpdk_produce(v, n, batch);
+			s3_dpdk_produce(ctl, v, n, batch);
 		else
 			return s3_dpdk_consume(ctl, v, total, batch);
 		break;
@@ -696,7 +713,17 @@ static bool s3_rounds(unsigned rounds, unsigned long n, unsigned batch,
 	if (dpdk)
 		printf("  DPDK: primary + secondary, rte_mempool ring_mp_mc "
 		       "cache 512 (%u objects) + rte_ring SPSC of pointers, "
-		       "2 MiB pages\n", DPDK_OBJS);
+		       "2 MiB pages%s\n", DPDK_OBJS,
+		       dpdk_own == OWN_CAS ? ",\n        with a named pool's owner "
+					     "words (-O cas: taken, adopted by "
+					     "compare-and-swap, freed)"
+		       : dpdk_own == OWN_STORE ? ",\n        with owner words "
+						 "(-O store: taken, adopted by "
+						 "a store, freed)"
+		       : dpdk_own == OWN_FREE ? ",\n        with owner words "
+						"(-O free: taken and freed, "
+						"never adopted)"
+		       : "");
 	else
 		printf("  DPDK: skipped: %s\n", why);
 	printf("(rtt: a line's round trip between the two sides before the "
@@ -765,7 +792,7 @@ int main(int argc, char **argv)
 	bool quick = false, do_ring = true, do_s3 = true, ok = true;
 	int o;
 
-	while ((o = getopt(argc, argv, "qHtn:b:s:r:w:o:")) != -1) {
+	while ((o = getopt(argc, argv, "qHtn:b:s:r:w:o:O:")) != -1) {
 		if (o == 'q')
 			quick = true;
 		else if (o == 'H')
@@ -788,10 +815,16 @@ int main(int argc, char **argv)
 			only_jumbo = true;
 		else if (o == 'o' && strcmp(optarg, "dpdk") == 0)
 			only_dpdk = true;
+		else if (o == 'O' && strcmp(optarg, "cas") == 0)
+			dpdk_own = OWN_CAS;
+		else if (o == 'O' && strcmp(optarg, "store") == 0)
+			dpdk_own = OWN_STORE;
+		else if (o == 'O' && strcmp(optarg, "free") == 0)
+			dpdk_own = OWN_FREE;
 		else {
 			fprintf(stderr, "usage: jumbo-bench-ring [-q] [-H] [-n entries] "
 				"[-b batch] [-s slots] [-r rounds] [-w ring|s3] "
-				"[-o jumbo|dpdk] [-t]\n");
+				"[-o jumbo|dpdk] [-O cas|store|free] [-t]\n");
 			return 2;
 		}
 	}

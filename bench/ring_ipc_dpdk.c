@@ -14,7 +14,9 @@
  */
 #include "ring_ipc_dpdk.h"
 
+#include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #ifdef BENCH_HAVE_DPDK
 #include <rte_eal.h>
@@ -65,11 +67,32 @@ unsigned bench_dpdk_ring_deq(void *r, void *ents, unsigned n)
 #define MP_POOL "jb-s3"
 #define MP_MEM "jb-s3-mem"
 #define MP_RING "jb-s3-ring"
+#define MP_OWN "jb-s3-own"
 #define MP_CACHE 512
 #define MP_STRIDE 8192u
 
 static struct rte_mempool *mp_pool;
 static struct rte_ring *mp_ring;
+
+/*
+ * -O: the bookkeeping a named pool keeps for its pages (jumbo_pool(3),
+ * Processes), added to DPDK's S3 to measure what it costs there.  One
+ * 4-byte word per object in shared memory: 0 free, 0x100|me allocated by
+ * process me (1 the primary, 2 the secondary).  The producer checks and
+ * marks each object it gets (a load and a store, as a named pool's cache
+ * does); the consumer, unless the mode skips it, takes each object it
+ * dequeues from the producer (as a bound ring's dequeue adopts), then
+ * frees it by compare-and-swap (the check that catches a double free).
+ * The words are prefetched a batch at a time, as libjumbo does.
+ */
+static uint32_t *mp_own;
+static char *mp_base;
+static uint32_t mp_me;
+
+static uint32_t *own_word(void *obj)
+{
+	return mp_own + ((char *)obj - mp_base) / MP_STRIDE;
+}
 
 static int mp_fail(char *why, size_t whylen, const char *what)
 {
@@ -112,6 +135,13 @@ static int mp_create(unsigned nobj, unsigned slots, char *why, size_t whylen)
 		snprintf(why, whylen, "populated %d objects of %u", got, nobj);
 		return -1;
 	}
+	mp_base = (char *)mz->addr + 4096;
+	mz = rte_memzone_reserve_aligned(MP_OWN, (size_t)nobj * 4,
+					 SOCKET_ID_ANY, 0, 64);
+	if (mz == NULL)
+		return mp_fail(why, whylen, "rte_memzone_reserve_aligned");
+	mp_own = mz->addr;
+	memset(mp_own, 0, (size_t)nobj * 4);
 	mp_ring = rte_ring_create(MP_RING, slots, SOCKET_ID_ANY,
 				  RING_F_SP_ENQ | RING_F_SC_DEQ);
 	if (mp_ring == NULL)
@@ -123,6 +153,7 @@ int bench_dpdk_mp_start(int primary, const char *prefix, const char *hugedir,
 			int cpu, unsigned nobj, unsigned slots, char *why,
 			size_t whylen)
 {
+	const struct rte_memzone *mem, *own;
 	char type[32], pfx[96], dir[96], lcore[16];
 	char *argv[] = { "jumbo-bench-ring", type, pfx, dir, "-l", lcore,
 			 "--no-pci", "--no-telemetry", "--log-level=error",
@@ -133,6 +164,7 @@ int bench_dpdk_mp_start(int primary, const char *prefix, const char *hugedir,
 	snprintf(pfx, sizeof(pfx), "--file-prefix=%s", prefix);
 	snprintf(dir, sizeof(dir), "--huge-dir=%s", hugedir);
 	snprintf(lcore, sizeof(lcore), "%d", cpu);
+	mp_me = primary ? 1 : 2;
 	if (rte_eal_init((int)(sizeof(argv) / sizeof(argv[0])) - 1, argv) < 0)
 		return mp_fail(why, whylen, primary ? "rte_eal_init (primary)"
 						    : "rte_eal_init (secondary)");
@@ -140,8 +172,12 @@ int bench_dpdk_mp_start(int primary, const char *prefix, const char *hugedir,
 		return mp_create(nobj, slots, why, whylen);
 	mp_pool = rte_mempool_lookup(MP_POOL);
 	mp_ring = rte_ring_lookup(MP_RING);
-	if (mp_pool == NULL || mp_ring == NULL)
+	mem = rte_memzone_lookup(MP_MEM);
+	own = rte_memzone_lookup(MP_OWN);
+	if (mp_pool == NULL || mp_ring == NULL || mem == NULL || own == NULL)
 		return mp_fail(why, whylen, "secondary: lookup");
+	mp_base = (char *)mem->addr + 4096;
+	mp_own = own->addr;
 	return 0;
 }
 
@@ -153,6 +189,66 @@ unsigned bench_dpdk_mp_alloc(void **v, unsigned n)
 void bench_dpdk_mp_free(void *const *v, unsigned n)
 {
 	rte_mempool_put_bulk(mp_pool, v, n);
+}
+
+unsigned bench_dpdk_mp_own_take(void *const *v, unsigned n)
+{
+	unsigned bad = 0;
+
+	for (unsigned j = 0; j < n; j++)
+		__builtin_prefetch(own_word(v[j]), 1);
+	for (unsigned j = 0; j < n; j++) {
+		uint32_t *w = own_word(v[j]);
+
+		/* Relaxed: a free object's word has no writer but its
+		 * taker; the mempool ordered its free before this get. */
+		bad += __atomic_load_n(w, __ATOMIC_RELAXED) != 0;
+		__atomic_store_n(w, 0x100 | mp_me, __ATOMIC_RELAXED);
+	}
+	return bad;
+}
+
+unsigned bench_dpdk_mp_own_adopt(void *const *v, unsigned n, int cas)
+{
+	uint32_t from = 0x100 | (3 - mp_me), to = 0x100 | mp_me;
+	unsigned bad = 0;
+
+	for (unsigned j = 0; j < n; j++)
+		__builtin_prefetch(own_word(v[j]), 1);
+	for (unsigned j = 0; j < n; j++) {
+		uint32_t *w = own_word(v[j]), was = from;
+
+		/* Relaxed: the ring ordered the producer's mark before
+		 * the dequeue; the object itself is not read here. */
+		if (cas) {
+			bad += !__atomic_compare_exchange_n(w, &was, to, false,
+							    __ATOMIC_RELAXED,
+							    __ATOMIC_RELAXED);
+		} else {
+			bad += __atomic_load_n(w, __ATOMIC_RELAXED) != from;
+			__atomic_store_n(w, to, __ATOMIC_RELAXED);
+		}
+	}
+	return bad;
+}
+
+unsigned bench_dpdk_mp_own_free(void *const *v, unsigned n, int adopted)
+{
+	unsigned bad = 0;
+
+	for (unsigned j = 0; j < n; j++) {
+		uint32_t *w = own_word(v[j]);
+		uint32_t was = adopted ? 0x100 | mp_me
+				       : __atomic_load_n(w, __ATOMIC_RELAXED);
+
+		/* Release: the consumer's read of the object before its
+		 * word says free. */
+		bad += was == 0 ||
+		       !__atomic_compare_exchange_n(w, &was, 0, false,
+						    __ATOMIC_RELEASE,
+						    __ATOMIC_RELAXED);
+	}
+	return bad;
 }
 
 unsigned bench_dpdk_mp_enq(void *const *v, unsigned n)
@@ -225,6 +321,24 @@ unsigned bench_dpdk_mp_enq(void *const *v, unsigned n)
 unsigned bench_dpdk_mp_deq(void **v, unsigned n)
 {
 	(void)v, (void)n;
+	return 0;
+}
+
+unsigned bench_dpdk_mp_own_take(void *const *v, unsigned n)
+{
+	(void)v, (void)n;
+	return 0;
+}
+
+unsigned bench_dpdk_mp_own_adopt(void *const *v, unsigned n, int cas)
+{
+	(void)v, (void)n, (void)cas;
+	return 0;
+}
+
+unsigned bench_dpdk_mp_own_free(void *const *v, unsigned n, int adopted)
+{
+	(void)v, (void)n, (void)adopted;
 	return 0;
 }
 

@@ -23,6 +23,17 @@ unsigned bench_dpdk_mp_alloc(void **v, unsigned n); /* n or 0 */
 void bench_dpdk_mp_free(void *const *v, unsigned n);
 unsigned bench_dpdk_mp_enq(void *const *v, unsigned n);
 unsigned bench_dpdk_mp_deq(void **v, unsigned n);
+/*
+ * -O: a named pool's per-page owner words kept beside DPDK's pool
+ * (ring_ipc_dpdk.c); each returns the number of objects whose word was
+ * not what it should be.  The take marks objects got; the adopt makes
+ * the dequeued ones the caller's (by compare-and-swap, or by a load and a
+ * store); the free checks and clears (the caller's own if adopted, any
+ * owner's if not).
+ */
+unsigned bench_dpdk_mp_own_take(void *const *v, unsigned n);
+unsigned bench_dpdk_mp_own_adopt(void *const *v, unsigned n, int cas);
+unsigned bench_dpdk_mp_own_free(void *const *v, unsigned n, int adopted);
 void bench_dpdk_mp_stop(void);
 
 #endif
