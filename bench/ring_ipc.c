@@ -567,12 +567,30 @@ static struct result run(enum kind kind, unsigned flags, unsigned p,
 		ok = false;
 	else /* Release: pairs with the sides' acquire; they start now. */
 		__atomic_store_n(&ctl->ready, GO, __ATOMIC_RELEASE);
-	for (unsigned i = 0; i < p + c; i++) {
-		int st;
+	/*
+	 * A side that fails mid-run (a page found wrong) leaves its peer
+	 * spinning on the ring for ever: look every 10 ms, and kill the
+	 * others once one has failed or died.  Not waitpid(-1): the huge
+	 * pages' watchdog is a child too.
+	 */
+	for (unsigned left = p + c; left > 0;) {
+		for (unsigned i = 0; i < p + c; i++) {
+			int st = 0;
+			pid_t w;
 
-		if (pid[i] > 0 && (waitpid(pid[i], &st, 0) != pid[i] ||
-				   !WIFEXITED(st) || WEXITSTATUS(st) != 0))
-			ok = false;
+			if (pid[i] <= 0 ||
+			    (w = waitpid(pid[i], &st, WNOHANG)) == 0)
+				continue;
+			if (w < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+				ok = false;
+			pid[i] = 0;
+			left--;
+		}
+		for (unsigned i = 0; !ok && i < p + c; i++)
+			if (pid[i] > 0)
+				kill(pid[i], SIGKILL);
+		if (left)
+			nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
 	}
 	if (!ok) {
 		snprintf(res.why, sizeof(res.why), "%s",
