@@ -697,6 +697,7 @@ JUMBO_HIDDEN unsigned _jumbo_shm_get(struct jumbo_pool *p, frame_t *out,
 				     unsigned n, bool grow);
 JUMBO_HIDDEN void _jumbo_shm_put(struct jumbo_pool *p, const frame_t *fs,
 				 unsigned n);
+JUMBO_HIDDEN long _jumbo_shm_trim(struct jumbo_pool *p, unsigned min_age_ms);
 /* n contiguous free pages, their words now w: true and *first. */
 JUMBO_HIDDEN bool _jumbo_shm_take_run(struct jumbo_pool *p, unsigned n,
 				      uint32_t w, frame_t *first);

@@ -281,6 +281,8 @@ static void rebuild(struct jumbo_pool *p)
 	c->stale = 0;
 	c->scan_tail = 0;
 	c->qmiss_head = 0;
+	c->trim_pos = 0;
+	c->mark_n = 0;
 	c->rebuild_due = 0;
 	c->rebuilds++;
 	c->dirty = 0;

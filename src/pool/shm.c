@@ -52,7 +52,7 @@
 #include <unistd.h>
 
 #define SHM_MAGIC 0x314c504f424d554aull /* "JUMBOPL1" */
-#define SHM_ABI 5u                      /* bump on any layout change */
+#define SHM_ABI 6u                      /* bump on any layout change */
 
 static uint64_t page_round(uint64_t x)
 {
@@ -511,6 +511,7 @@ void _jumbo_shm_enqueue(struct jumbo_shm *s, frame_t f)
 {
 	struct jumbo_shm_ctl *c = s->ctl;
 
+	c->put_ms = _jumbo_clock_ms(); /* the tail's age (trim) */
 	if (likely(c->tail - c->head < s->cap))
 		s->fifo[c->tail++ % s->cap] = f;
 	else /* stale entries fill it: the words say where f is */
@@ -606,6 +607,8 @@ unsigned _jumbo_shm_get(struct jumbo_pool *p, frame_t *out, unsigned n,
 	return got;
 }
 
+static void mark_age(struct jumbo_shm_ctl *c, uint32_t now);
+
 /* n pages this process holds go back to the queue, FREE|0. */
 void _jumbo_shm_put(struct jumbo_pool *p, const frame_t *fs, unsigned n)
 {
@@ -646,7 +649,163 @@ void _jumbo_shm_put(struct jumbo_pool *p, const frame_t *fs, unsigned n)
 	c->tail = t;
 	c->out -= (int64_t)n;
 	c->dirty = 0;
+	c->put_ms = _jumbo_clock_ms();
+	mark_age(c, c->put_ms);
 	_jumbo_shm_unlock(p);
+}
+
+/* ---- trim ------------------------------------------------------------------ */
+
+/*
+ * Trim gives back the memory of pages free in the queue: a hole punched in
+ * the object (mem.c), as for a private pool's shared memory.  The pages
+ * stay where they are in the queue and their words stay FREE|0; whichever
+ * process writes one next gets zeroed memory.  The holes are punched
+ * under the depot's lock, which is what makes that safe: a FREE|0 word
+ * has no writer but the lock's holder (shm_get), so no process can take
+ * such a page and write to it before its hole is punched, and a page a
+ * run took by its word (its queue entry stale) no longer reads FREE|0.
+ * Trim changes neither the queue nor a word (trim_pos is a hint, trimmed
+ * a count), so a trimmer killed in the lock leaves nothing to repair.  It
+ * holds the lock for TRIM_BATCH entries at a time, so that a peer's
+ * refill waits for one batch's system calls at most.
+ *
+ * Ages: the queue keeps no clock per entry, only the time of the last
+ * entry added (put_ms).  Each put and each trim marks the tail with that
+ * time (one mark per MARK_MS at most, SHM_MARKS kept), and an entry counts
+ * as queued at the first mark above it: ages are rounded down, and a trim
+ * with min_age_ms never gives back a page freed more recently than that.
+ */
+#define TRIM_BATCH 256u
+#define MARK_MS 50u
+
+static const struct jumbo_shm_mark *mark_nth(const struct jumbo_shm_ctl *c,
+					     uint32_t i)
+{
+	return &c->mark[(c->mark_at + i) % SHM_MARKS];
+}
+
+/* Lock held: mark the tail with now; drop the marks head has passed. */
+static void mark_age(struct jumbo_shm_ctl *c, uint32_t now)
+{
+	if (c->mark_n > SHM_MARKS) /* corrupted: the ages are unknown */
+		c->mark_n = 0;
+	while (c->mark_n && mark_nth(c, 0)->pos <= c->head) {
+		c->mark_at = (c->mark_at + 1) % SHM_MARKS;
+		c->mark_n--;
+	}
+	if (c->mark_n) {
+		const struct jumbo_shm_mark *last = mark_nth(c, c->mark_n - 1);
+
+		if (last->pos >= c->tail || c->mark_n == SHM_MARKS ||
+		    (uint32_t)(now - last->ms) < MARK_MS)
+			return;
+	}
+	c->mark[(c->mark_at + c->mark_n++) % SHM_MARKS] =
+		(struct jumbo_shm_mark){.pos = c->tail, .ms = c->put_ms};
+}
+
+/* Lock held: the queue's position below which every entry is at least
+ * min_age_ms old. */
+static uint64_t aged_end(const struct jumbo_shm_ctl *c, uint32_t now,
+			 unsigned min_age_ms)
+{
+	uint64_t end = c->head;
+
+	if (!min_age_ms)
+		return c->tail;
+	for (uint32_t i = 0; i < c->mark_n; i++) {
+		const struct jumbo_shm_mark *m = mark_nth(c, i);
+
+		if ((uint32_t)(now - m->ms) < min_age_ms)
+			break;
+		end = m->pos;
+	}
+	return end < c->tail ? end : c->tail;
+}
+
+static int cmp_frame(const void *a, const void *b)
+{
+	frame_t x = *(const frame_t *)a, y = *(const frame_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* How many of frames [f, f + n) have memory (all of them if unknown). */
+static unsigned resident(struct jumbo_pool *p, frame_t f, unsigned n,
+			 unsigned char *vec)
+{
+	unsigned k = 0;
+
+	if (mincore(fr_addr(p, f), (size_t)n << p->head.ph_shift, vec) != 0)
+		return n;
+	for (unsigned i = 0; i < n; i++)
+		k += vec[i] & 1;
+	return k;
+}
+
+/* Lock held: punch the holes of frames v[0..k), sorted; pages given back. */
+static long trim_frames(struct jumbo_pool *p, const frame_t *v, unsigned k,
+			int *err)
+{
+	unsigned char vec[TRIM_BATCH];
+	long done = 0;
+
+	for (unsigned i = 0, j; i < k; i = j) {
+		for (j = i + 1; j < k && v[j] == v[j - 1] + 1; j++)
+			;
+		unsigned had = resident(p, v[i], j - i, vec);
+		int r = had ? _jumbo_decommit(p, v[i], j - i) : 0;
+
+		if (r == 0)
+			done += had;
+		else if (!*err)
+			*err = r;
+	}
+	return done;
+}
+
+long _jumbo_shm_trim(struct jumbo_pool *p, unsigned min_age_ms)
+{
+	struct jumbo_shm *s = p->shm;
+	struct jumbo_shm_ctl *c = s->ctl;
+	frame_t v[TRIM_BATCH];
+	long done = 0;
+	int err = 0;
+
+	for (;;) {
+		uint32_t now = _jumbo_clock_ms();
+		unsigned k = 0;
+
+		_jumbo_shm_lock(p);
+		mark_age(c, now);
+		uint64_t h = c->head, t = c->tail, committed = c->committed;
+		uint64_t end = aged_end(c, now, min_age_ms);
+		uint64_t at = c->trim_pos > h && c->trim_pos <= t ? c->trim_pos
+								  : h;
+		if (t - h > s->cap || at >= end) { /* done, or corrupted */
+			_jumbo_shm_unlock(p);
+			break;
+		}
+		uint64_t stop = end - at > TRIM_BATCH ? at + TRIM_BATCH : end;
+		for (uint64_t q = at; q < stop; q++) {
+			frame_t f = s->fifo[q % s->cap];
+
+			if (f < committed && fr_load(p, f) == JUMBO_PG_FREE)
+				v[k++] = f;
+		}
+		c->trim_pos = stop;
+		/* Sorted, a frame queued twice (shm.c, the queue) is one. */
+		qsort(v, k, sizeof(v[0]), cmp_frame);
+		unsigned u = 0;
+		for (unsigned i = 0; i < k; i++)
+			if (!u || v[i] != v[u - 1])
+				v[u++] = v[i];
+		long got = trim_frames(p, v, u, &err);
+		c->trimmed += (uint64_t)got;
+		_jumbo_shm_unlock(p);
+		done += got;
+	}
+	return done ? done : err;
 }
 
 /* ---- runs ------------------------------------------------------------------ */
@@ -1266,11 +1425,20 @@ void _jumbo_shm_stats(struct jumbo_pool *p, struct jumbo_stats *st)
 	st->high_water = c->high_water;
 	st->grows = c->grows;
 	st->grow_fails = c->grow_fails;
+	st->trims = c->trimmed;
 	_jumbo_shm_unlock(p);
 	for (uint64_t i = 0; i < committed; i++)
 		in_use += (fr_load(p, (frame_t)i) & PGS_MASK) == JUMBO_PG_ALLOC;
 	st->in_use = in_use;
-	st->committed = committed;
+	/* With memory: less the holes trim punched and nobody refilled. */
+	uint64_t with = 0;
+	unsigned char vec[TRIM_BATCH];
+	for (uint64_t i = 0; i < committed; i += TRIM_BATCH) {
+		unsigned n = committed - i < TRIM_BATCH ? (unsigned)(committed - i)
+							: TRIM_BATCH;
+		with += resident(p, (frame_t)i, n, vec);
+	}
+	st->committed = with;
 	st->reserved = s->cap;
 	st->depot_free = queued + (committed - carved);
 	st->cached_free = committed > in_use + st->depot_free

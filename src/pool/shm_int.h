@@ -59,6 +59,7 @@ struct jumbo_shm_hdr {
  * lock_slot: the slot holding the lock (written after locking, cleared
  * before unlocking), so that EOWNERDEAD says who died; 0 if unknown.
  */
+#define SHM_MARKS 64u
 struct jumbo_shm_ctl {
 	pthread_mutex_t lock;
 	uint32_t lock_slot;
@@ -85,7 +86,25 @@ struct jumbo_shm_ctl {
 				* run found none of qmiss_n, looking at */
 	uint64_t qmiss_look;   /* qmiss_look entries from head */
 	uint64_t qmiss_head;   /* qmiss_head - 1; 0 after a rebuild */
+	/*
+	 * Trim (shm.c, "trim"): the queue's entries below trim_pos have been
+	 * looked at by a trim already; trimmed counts the pages it gave
+	 * back.  The ages of the queue's entries: mark[(mark_at + i) %
+	 * SHM_MARKS] for i < mark_n, oldest first, each saying that every
+	 * entry below pos was queued at ms or before.  A rebuild drops the
+	 * marks and trim_pos (ages unknown are young).
+	 */
+	uint64_t trim_pos;
+	uint64_t trimmed;
+	uint32_t put_ms;       /* the clock when the tail last moved */
+	uint32_t mark_at, mark_n;
+	struct jumbo_shm_mark {
+		uint64_t pos;
+		uint32_t ms, pad;
+	} mark[SHM_MARKS];
 };
+_Static_assert(sizeof(struct jumbo_shm_ctl) <= SHM_PAGE,
+	       "the depot's control block is one page of the segment");
 
 /*
  * A process attached to the pool: one 64-byte record per slot, written

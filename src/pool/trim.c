@@ -111,6 +111,11 @@ long _jumbo_trim(struct jumbo_pool *p, unsigned min_age_ms)
 	/* Its holes would be punched in the memory the parent uses. */
 	if (unlikely(p->detached))
 		return -EXDEV;
+	if (p->shm) { /* the depot is the segment's queue */
+		long r = _jumbo_shm_trim(p, min_age_ms);
+		ctr_add(&p->ctr.trims, r > 0 ? (uint64_t)r : 0);
+		return r;
+	}
 	uint32_t now = _jumbo_clock_ms();
 	struct jumbo_mag *mine, *m;
 	size_t n = 0, k = 0;

@@ -1,0 +1,314 @@
+/*
+ * Trim of a named shared pool: the memory of pages free in the depot's
+ * queue goes back to the kernel (holes in the object), whoever freed them;
+ * they read as zeros when next allocated, in any process; a trim with an
+ * age leaves pages freed more recently; trim never takes a page from under
+ * a process that allocated it, while others allocate, write and free at
+ * full speed; a trimmer killed at any instant leaves the pool whole.
+ *
+ * Usage: test_shm_trim [seed]
+ */
+#include "test_named.h"
+
+#include <jumbo/jumbo.h>
+
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sched.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAGES 2048u
+#define GROW 256u
+
+static char name[40];
+
+static struct jumbo_stats stats(struct jumbo_pool *p)
+{
+	struct jumbo_stats st;
+
+	REQUIRE(jumbo_pool_stats(p, &st) == 0);
+	return st;
+}
+
+/* The object's memory, in pages (its metadata included). */
+static long object_pages(struct jumbo_pool *p)
+{
+	struct stat sb;
+
+	REQUIRE(fstat(jumbo_pool_fd(p), &sb) == 0);
+	return (long)(sb.st_blocks * 512 / 4096);
+}
+
+/* A child attaches, allocates every page, writes each whole, frees all. */
+static void fill_in_child(void)
+{
+	pid_t c = fork();
+	int ws;
+
+	REQUIRE(c >= 0);
+	if (c == 0) {
+		alarm(TEST_HANG_SECONDS);
+		struct jumbo_pool *q = jumbo_pool_attach(name, 0);
+		static void *v[PAGES];
+		unsigned n = 0;
+
+		if (!q)
+			_exit(2);
+		while (n < PAGES && (v[n] = jumbo_pool_alloc(q)) != NULL)
+			memset(v[n++], 0xa5, 4096);
+		for (unsigned i = 0; i < n; i++)
+			if (jumbo_pool_free(q, v[i]) != 0)
+				_exit(3);
+		_exit(n == PAGES && jumbo_pool_destroy(q) == 0 ? 0 : 4);
+	}
+	REQUIRE(waitpid(c, &ws, 0) == c);
+	REQUIRE(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+}
+
+/* Every page allocated again: all read zeros where trim gave them back
+ * (want_zero), all are writable; they go back.  The pages that read as
+ * zeros. */
+static unsigned realloc_all(struct jumbo_pool *p)
+{
+	static void *v[PAGES];
+	unsigned n = 0, zero = 0;
+
+	while (n < PAGES && (v[n] = jumbo_pool_alloc(p)) != NULL)
+		n++;
+	CHECK_EQ(n, PAGES);
+	for (unsigned i = 0; i < n; i++) {
+		const uint64_t *w = v[i];
+		bool z = true;
+
+		for (unsigned j = 0; j < 4096 / 8; j++)
+			z &= w[j] == 0;
+		zero += z;
+		memset(v[i], 0x5a, 4096);
+	}
+	for (unsigned i = 0; i < n; i++)
+		CHECK_EQ(jumbo_pool_free(p, v[i]), 0);
+	jumbo_pool_flush_cache(p);
+	return zero;
+}
+
+/* Freed by another process, trimmed by this one: the memory goes. */
+static void given_back(struct jumbo_pool *p)
+{
+	fill_in_child();
+	struct jumbo_stats st0 = stats(p);
+	long obj0 = object_pages(p);
+	long got = jumbo_pool_trim(p, 0);
+	struct jumbo_stats st1 = stats(p);
+	long obj1 = object_pages(p);
+
+	CHECK_EQ(st0.committed, PAGES);
+	CHECK_EQ(got, PAGES);
+	CHECK_EQ(st1.committed, 0);
+	CHECK_EQ(st1.trims, st0.trims + PAGES);
+	CHECK(obj1 <= obj0 - (long)PAGES);
+	CHECK_EQ(jumbo_pool_trim(p, 0), 0); /* nothing left to give */
+	unsigned zero = realloc_all(p);
+	CHECK_EQ(zero, PAGES);
+	CHECK_EQ(stats(p).committed, PAGES);
+	CHECK_EQ(stats(p).in_use, 0);
+	printf("given back: %ld pages another process freed, object %ld -> "
+	       "%ld pages; all %u read zeros when allocated again\n", got,
+	       obj0, obj1, zero);
+}
+
+/* A trim with an age leaves what was freed since. */
+static void aged(struct jumbo_pool *p)
+{
+	CHECK_EQ(jumbo_pool_trim(p, 0), PAGES); /* realloc_all wrote them */
+	fill_in_child();
+	CHECK_EQ(jumbo_pool_trim(p, 60000), 0);
+	CHECK_EQ(stats(p).committed, PAGES);
+	nanosleep(&(struct timespec){.tv_nsec = 300000000}, NULL);
+	long got = jumbo_pool_trim(p, 200);
+	CHECK_EQ(got, PAGES);
+	printf("aged: pages freed just now stay at a trim of 60 s, go at one "
+	       "of 200 ms 300 ms later (%ld)\n", got);
+}
+
+/*
+ * Two processes allocate, write a token over each page and check it
+ * until they free it, as fast as they can, while a third trims without
+ * pause and is SIGKILLed at a random instant; then the pool is whole.
+ */
+#define LOAD_PAGES 256u /* a short queue: pages freed are soon taken */
+
+static pid_t worker(const char *pool, unsigned seed, unsigned rounds)
+{
+	pid_t c = fork();
+
+	REQUIRE(c >= 0);
+	if (c != 0)
+		return c;
+	alarm(TEST_HANG_SECONDS);
+	struct jumbo_pool *q = jumbo_pool_attach(pool, 0);
+	static void *v[LOAD_PAGES / 2];
+
+	if (!q)
+		_exit(2);
+	srand(seed);
+	for (unsigned r = 0; r < rounds; r++) {
+		unsigned n = 1 + (unsigned)rand() % (LOAD_PAGES / 2 - 16);
+		uint64_t tok = ((uint64_t)getpid() << 32) | r;
+
+		n = jumbo_pool_alloc_bulk(q, v, n);
+		for (unsigned i = 0; i < n; i++)
+			for (unsigned j = 0; j < 4096 / 8; j += 64)
+				((uint64_t *)v[i])[j] = tok + i;
+		sched_yield(); /* let the trimmer in between */
+		for (unsigned i = 0; i < n; i++)
+			for (unsigned j = 0; j < 4096 / 8; j += 64)
+				if (((uint64_t *)v[i])[j] != tok + i) {
+					fprintf(stderr, "page %p lost its data "
+						"while allocated\n", v[i]);
+					_exit(5);
+				}
+		if (jumbo_pool_free_bulk(q, v, n) != 0)
+			_exit(3);
+		jumbo_pool_flush_cache(q); /* through the queue */
+	}
+	_exit(jumbo_pool_destroy(q) == 0 ? 0 : 4);
+}
+
+static void under_load(unsigned seed)
+{
+	char load_name[48];
+	pid_t w[2], t;
+	int ws;
+	/* What the trimmer gave back so far, where it cannot block. */
+	volatile long *trimmed = mmap(NULL, sizeof(long),
+				      PROT_READ | PROT_WRITE,
+				      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	snprintf(load_name, sizeof(load_name), "%s-load", name);
+	struct jumbo_pool *p = test_named_pool(load_name, LOAD_PAGES, 64, 16,
+					       false);
+
+	REQUIRE(trimmed != MAP_FAILED);
+	t = fork();
+	REQUIRE(t >= 0);
+	if (t == 0) {
+		struct jumbo_pool *q = jumbo_pool_attach(load_name, 0);
+
+		if (!q)
+			_exit(2);
+		for (;;) {
+			long r = jumbo_pool_trim(q, 0);
+			if (r < 0)
+				_exit(3);
+			*trimmed += r;
+		}
+	}
+	w[0] = worker(load_name, seed, 3000);
+	w[1] = worker(load_name, seed + 1, 3000);
+	for (int i = 0; i < 2; i++) {
+		REQUIRE(waitpid(w[i], &ws, 0) == w[i]);
+		CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	}
+	/* The trimmer dies at an instant of its own choosing: most of its
+	 * time is in the depot's lock. */
+	srand(seed);
+	nanosleep(&(struct timespec){.tv_nsec = (rand() % 20) * 1000000L},
+		  NULL);
+	kill(t, SIGKILL);
+	REQUIRE(waitpid(t, &ws, 0) == t);
+	CHECK(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL);
+	CHECK(jumbo_pool_reclaim(p) >= 0);
+	CHECK_EQ(stats(p).in_use, 0);
+	static void *v[LOAD_PAGES];
+	unsigned n = 0;
+	while (n < LOAD_PAGES && (v[n] = jumbo_pool_alloc(p)) != NULL)
+		memset(v[n++], 0x5a, 4096);
+	CHECK_EQ(n, LOAD_PAGES);
+	for (unsigned i = 0; i < n; i++)
+		CHECK_EQ(jumbo_pool_free(p, v[i]), 0);
+	CHECK_EQ(stats(p).in_use, 0);
+	CHECK_EQ(jumbo_pool_destroy(p), 0);
+	test_named_unlink(load_name);
+	long given = *trimmed;
+	munmap((void *)trimmed, sizeof(long));
+	printf("under load: two processes x 3000 rounds, each page's data "
+	       "checked while a third trimmed (%ld pages given back) and was "
+	       "killed; then every page allocated again\n", given);
+}
+
+/* trim_idle_ms: an idle pool trims itself at its next slow path. */
+static void automatic(void)
+{
+	char auto_name[48];
+	struct jumbo_pool_params pp;
+
+	snprintf(auto_name, sizeof(auto_name), "%s-auto", name);
+	jumbo_pool_params_init(&pp);
+	pp.flags = JUMBO_POOL_SHARED | JUMBO_POOL_NAMED;
+	pp.max_pages = PAGES;
+	pp.grow_pages = GROW;
+	pp.reserve_pages = 0;
+	pp.trim_idle_ms = 100;
+	pp.name = auto_name;
+	struct jumbo_pool *p = jumbo_pool_create(&pp);
+	REQUIRE(p);
+	static void *v[PAGES];
+	unsigned n = 0;
+	while (n < PAGES && (v[n] = jumbo_pool_alloc(p)) != NULL)
+		memset(v[n++], 1, 4096);
+	for (unsigned i = 0; i < n; i++)
+		CHECK_EQ(jumbo_pool_free(p, v[i]), 0);
+	jumbo_pool_flush_cache(p);
+	uint64_t before = stats(p).committed;
+	nanosleep(&(struct timespec){.tv_nsec = 400000000}, NULL);
+	/* A slow path: a cache that runs dry refills from the depot. */
+	jumbo_pool_flush_cache(p);
+	void *a = jumbo_pool_alloc(p);
+	REQUIRE(a);
+	CHECK_EQ(jumbo_pool_free(p, a), 0);
+	jumbo_pool_flush_cache(p);
+	struct jumbo_stats st = stats(p);
+	CHECK(st.trims > 0);
+	CHECK(st.committed < before);
+	printf("automatic: trim_idle_ms 100, idle 400 ms: %llu pages given "
+	       "back at the next slow path (%llu -> %llu with memory)\n",
+	       (unsigned long long)st.trims, (unsigned long long)before,
+	       (unsigned long long)st.committed);
+	CHECK_EQ(jumbo_pool_destroy(p), 0);
+	test_named_unlink(auto_name);
+}
+
+static void cleanup(void)
+{
+	char other[48];
+
+	test_named_unlink(name);
+	snprintf(other, sizeof(other), "%s-auto", name);
+	test_named_unlink(other);
+	snprintf(other, sizeof(other), "%s-load", name);
+	test_named_unlink(other);
+}
+
+int main(int argc, char **argv)
+{
+	unsigned seed = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 0)
+				 : (unsigned)time(NULL);
+
+	printf("seed %u\n", seed);
+	snprintf(name, sizeof(name), "test-shm-trim-%d", (int)getpid());
+	atexit(cleanup);
+	struct jumbo_pool *p = test_named_pool(name, PAGES, GROW, 64, false);
+
+	given_back(p);
+	aged(p);
+	CHECK_EQ(jumbo_pool_destroy(p), 0);
+	under_load(seed);
+	automatic();
+	return check_done("shm_trim");
+}
