@@ -80,8 +80,16 @@
  */
 #define RING_VERSION 4u
 #define SEQ_SKIP 1u
-/* A record's pid while a reclaimer frees it (no process's pid). */
+/*
+ * A record's pid while a reclaimer frees it, never a process's pid:
+ * REC_FREER(i) when the freer is the holder of record i, so that a later
+ * reclaim that finds that holder gone can finish the freeing (the freer
+ * was killed inside it); REC_FREEING when the freer is unknown (a library
+ * of before REC_FREER), and then the record is left as it is.
+ */
 #define REC_FREEING ((int32_t)-1)
+#define REC_FREER(i) ((int32_t)(-2 - (int32_t)(i)))
+#define REC_FREER_REC(pid) ((unsigned)(-2 - (pid)))
 
 /* The header: written once by init, checked by every attach. */
 struct ring_hdr {
@@ -880,7 +888,8 @@ JUMBO_API unsigned jumbo_ring_dequeue(struct jumbo_ring *r,
 
 /*
  * Is rec's holder (pid who, as read) dead?  pid > 0: the caller knows
- * that process dead; only its records are.  Never this handle's own.
+ * that process dead; only its records are.  Never this handle's own, nor
+ * a record free or being freed (who <= 0: no one holds it).
  */
 static bool rec_dead(const struct jumbo_ring *r, const struct ring_rec *rec,
 		     pid_t who, pid_t pid)
@@ -1008,6 +1017,31 @@ static bool rec_unfinished(const struct jumbo_ring *r,
 	return false;
 }
 
+/*
+ * Is the freer of a record whose pid reads who (REC_FREER(f)) gone, its
+ * freeing never to be finished by it?  Its record f is free or being
+ * freed, or its holder is dead.  A record is freed only by its holder's
+ * close, which cannot come inside the holder's reclaim, or by a reclaim
+ * that found its holder dead: either way that holder frees nothing more.
+ * Record f freed and claimed anew meanwhile names a live newcomer: the
+ * freeing then waits for that one's end (erring on the side of waiting).
+ * pid as rec_dead's.
+ */
+static bool freer_gone(const struct jumbo_ring *r, int32_t who, pid_t pid)
+{
+	unsigned f = REC_FREER_REC(who);
+
+	if (f >= JUMBO_RING_MAX_HANDLES)
+		return false; /* no freer we can name */
+	const struct ring_rec *frec = &r->s->rec[f];
+	/*
+	 * Relaxed: the acquire of who (the freer's release) came first, so
+	 * this reads the freer's claim of f, or what came after it.
+	 */
+	int32_t fwho = __atomic_load_n(&frec->pid, __ATOMIC_RELAXED);
+	return fwho <= 0 || rec_dead(r, frec, fwho, pid);
+}
+
 int _jumbo_ring_repair(struct jumbo_ring *r, pid_t pid,
 		       jumbo_ring_visit_fn freed, void *arg, unsigned *left)
 {
@@ -1052,36 +1086,65 @@ int _jumbo_ring_repair(struct jumbo_ring *r, pid_t pid,
 	uint64_t t = __atomic_load_n(&s->tail, __ATOMIC_ACQUIRE);
 	uint64_t lo = h > r->size ? h - r->size : 0;
 
+	/*
+	 * The freeings are signed with this handle's record, whose holder a
+	 * peer can tell alive.  A fork child's copy of its parent's handle
+	 * (which jumbo_ring(3) forbids it to use) has no record of its own:
+	 * it frees none, and leaves them to the next reclaim.
+	 */
+	int32_t me = REC_FREER(r->rec - s->rec);
+	bool sign = r->owner == getpid();
+
 	for (unsigned i = 0; i < JUMBO_RING_MAX_HANDLES; i++) {
 		struct ring_rec *rec = &s->rec[i];
-		int32_t who = __atomic_load_n(&rec->pid, __ATOMIC_RELAXED);
-		if (!rec_dead(r, rec, who, pid))
-			continue;
 		/*
-		 * A slot of its that a live intent kept from repair above
-		 * (the live handle's CAS may have been the one that won):
-		 * the record stays, and the caller learns that a call is
-		 * due once the live one has moved on.  Else its intents go
-		 * with it.
+		 * Acquire: for a record being freed, the freer's claim of
+		 * its own record, and its marks there, which its CAS below
+		 * released.
 		 */
-		if (r->mpmc && rec_unfinished(r, rec, lo, h, t)) {
-			if (left)
-				(*left)++;
-			continue;
+		int32_t who = __atomic_load_n(&rec->pid, __ATOMIC_ACQUIRE);
+		if (who < REC_FREEING) {
+			/*
+			 * Being freed by a handle that is gone: taken over
+			 * and finished, the clears below being the same
+			 * whoever makes them and however many times.
+			 */
+			if (!freer_gone(r, who, pid))
+				continue;
+		} else {
+			if (!rec_dead(r, rec, who, pid))
+				continue;
+			/*
+			 * A slot of its that a live intent kept from repair
+			 * above (the live handle's CAS may have been the one
+			 * that won): the record stays, and the caller learns
+			 * that a call is due once the live one has moved on.
+			 * Else its intents go with it.
+			 */
+			if (r->mpmc && rec_unfinished(r, rec, lo, h, t)) {
+				if (left)
+					(*left)++;
+				continue;
+			}
 		}
+		if (!sign)
+			continue;
 		/*
 		 * The record is this reclaimer's to free once its pid reads
-		 * REC_FREEING: another reclaimer's CAS then fails, and no
-		 * new handle can claim it (claims start from 0) while its
-		 * fields are cleared; cleared first and released after, a
-		 * newcomer's fields could be wiped, or its record freed
-		 * under it if it had the same pid number.  Acquire: the
-		 * dead one's intents before they are cleared.  A reclaimer
-		 * killed in between leaves the record unusable (one of
-		 * JUMBO_RING_MAX_HANDLES), never shared.
+		 * REC_FREER(our record): another reclaimer's CAS then fails,
+		 * and no new handle can claim it (claims start from 0) while
+		 * its fields are cleared; cleared first and released after,
+		 * a newcomer's fields could be wiped, or its record freed
+		 * under it if it had the same pid number.  A reclaimer
+		 * killed in between leaves the record to the next reclaim,
+		 * which finds our record's holder gone and takes it over by
+		 * the same CAS (so that of two such, one alone wins).
+		 * Acquire: the dead one's intents before they are cleared.
+		 * Release: our claim of our own record (and its marks)
+		 * before a peer that reads our signature looks at it.
 		 */
-		if (!__atomic_compare_exchange_n(&rec->pid, &who, REC_FREEING,
-						 false, __ATOMIC_ACQUIRE,
+		if (!__atomic_compare_exchange_n(&rec->pid, &who, me, false,
+						 __ATOMIC_ACQ_REL,
 						 __ATOMIC_RELAXED))
 			continue;
 		__atomic_store_n(&rec->pn, 0, __ATOMIC_RELAXED);
