@@ -21,7 +21,8 @@
  * and on one with a descriptor (by their lock): a reclaim in another
  * process must finish the freeing, so that the ring takes its full
  * JUMBO_RING_MAX_HANDLES handles again.  The record used to stay "being
- * freed" for the ring's life, one handle fewer.
+ * freed" for the ring's life, one handle fewer.  And the intent left in
+ * such a record is a dead one's (stale_intent).
  *
  * Skipped if this process may not trace its child.
  */
@@ -259,6 +260,37 @@ static bool killed_freer(struct jumbo_ring *r, int fd, const char *what)
 	return true;
 }
 
+/*
+ * A record left being freed by a reclaimer killed before it cleared the
+ * dead holder's intent, which names a slot reserved since by a producer
+ * that died before filling it (the dead holder's reserving CAS had lost
+ * to that one's).  The intent is a dead one's: the slot must be repaired
+ * at once, not kept for a live handle's.  Made by hand (white box): the
+ * slot of position 0 reserved and never filled, record 5 being freed by
+ * the holder of record 6, which is free (the freer is gone).
+ */
+static void stale_intent(void)
+{
+	struct ring_rec_wb *x = ring_rec(rm, 5);
+	struct jumbo_ring_ent e = { .iova = 4096, .len = 1 }, got;
+	struct jumbo_ring *r = jumbo_ring_init(rm, ring_len, SLOTS,
+					       JUMBO_RING_MPMC);
+
+	REQUIRE(r);
+	__atomic_store_n(ring_tail(rm), 1, __ATOMIC_RELEASE);
+	x->ppos = 0;
+	x->pn = 1;
+	__atomic_store_n(&x->pid, -2 - 6, __ATOMIC_RELEASE);
+	int n = jumbo_ring_reclaim(r, 0);
+	printf("ring_free: a slot under a record being freed: %d repaired\n",
+	       n);
+	CHECK_EQ(n, 1);
+	CHECK_EQ(recs_freeing(), 0);
+	CHECK_EQ(jumbo_ring_enqueue(r, &e, 1), 1);
+	CHECK_EQ(jumbo_ring_dequeue(r, &got, 1), 1);
+	jumbo_ring_close(r);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -279,6 +311,7 @@ int main(void)
 	}
 	REQUIRE(killed_freer(r, -1, "caller memory"));
 	jumbo_ring_close(r);
+	stale_intent();
 	munmap(rm, ring_len);
 
 	/* A ring with a descriptor: its handles go by their lock. */

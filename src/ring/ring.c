@@ -944,7 +944,12 @@ static bool live_covers(const struct jumbo_ring *r, uint64_t pos, bool prod,
 					     __ATOMIC_ACQUIRE);
 		uint64_t p = __atomic_load_n(prod ? &rec->ppos : &rec->cpos,
 					     __ATOMIC_RELAXED);
-		if (who == 0 || n == 0 || pos - p >= n)
+		/*
+		 * Free, or being freed (its holder found dead: the intent
+		 * still there is a dead one's, which may name slots reserved
+		 * since by another, if its reserving CAS lost).
+		 */
+		if (who <= 0 || n == 0 || pos - p >= n)
 			continue;
 		if (!rec_dead(r, rec, who, pid))
 			return true;
