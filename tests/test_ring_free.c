@@ -22,7 +22,8 @@
  * process must finish the freeing, so that the ring takes its full
  * JUMBO_RING_MAX_HANDLES handles again.  The record used to stay "being
  * freed" for the ring's life, one handle fewer.  And the intent left in
- * such a record is a dead one's (stale_intent).
+ * such a record is a dead one's (stale_intent); a freer whose record has
+ * a new holder is gone (freer_replaced).
  *
  * Skipped if this process may not trace its child.
  */
@@ -62,14 +63,16 @@ static unsigned recs_freeing(void)
 	unsigned n = 0;
 
 	for (unsigned i = 0; i < JUMBO_RING_MAX_HANDLES; i++)
-		n += __atomic_load_n(&ring_rec(rm, i)->pid, __ATOMIC_ACQUIRE) < 0;
+		n += __atomic_load_n(&ring_rec(rm, i)->pid,
+				     __ATOMIC_ACQUIRE) < 0;
 	return n;
 }
 
 /* A new handle on the ring: by fd, or in rm if fd < 0. */
 static struct jumbo_ring *attach(int fd)
 {
-	return fd >= 0 ? jumbo_ring_open_fd(fd) : jumbo_ring_attach_mem(rm, ring_len);
+	return fd >= 0 ? jumbo_ring_open_fd(fd) :
+			 jumbo_ring_attach_mem(rm, ring_len);
 }
 
 /*
@@ -241,8 +244,8 @@ static bool killed_freer(struct jumbo_ring *r, int fd, const char *what)
 	printf("ring_free: %s: the reclaimer (record %u) killed after %ld "
 	       "steps, D's record's pid reads %d\n", what, ai, steps,
 	       (int)mark);
-	/* Signed with the freer's record (white box: ring.c's REC_FREER). */
-	CHECK_EQ(mark, -2 - (int)ai);
+	/* Signed with the freer's record and claim (ring.c's REC_FREER). */
+	CHECK_EQ(mark, ring_freer(ai, ar->gen));
 	REQUIRE(kill(a, SIGKILL) == 0);
 	REQUIRE(waitpid(a, &ws, 0) == a && WIFSIGNALED(ws));
 
@@ -280,7 +283,7 @@ static void stale_intent(void)
 	__atomic_store_n(ring_tail(rm), 1, __ATOMIC_RELEASE);
 	x->ppos = 0;
 	x->pn = 1;
-	__atomic_store_n(&x->pid, -2 - 6, __ATOMIC_RELEASE);
+	__atomic_store_n(&x->pid, ring_freer(6, 0), __ATOMIC_RELEASE);
 	int n = jumbo_ring_reclaim(r, 0);
 	printf("ring_free: a slot under a record being freed: %d repaired\n",
 	       n);
@@ -288,6 +291,40 @@ static void stale_intent(void)
 	CHECK_EQ(recs_freeing(), 0);
 	CHECK_EQ(jumbo_ring_enqueue(r, &e, 1), 1);
 	CHECK_EQ(jumbo_ring_dequeue(r, &got, 1), 1);
+	jumbo_ring_close(r);
+}
+
+/*
+ * A record being freed by a handle whose record has been given back and
+ * claimed anew by a live one: the freer is gone all the same, and the
+ * freeing is taken over at once, not when the newcomer goes.  White box:
+ * record 5 being freed by the holder of record 1 by its previous claim;
+ * record 1 is held now by a live handle of this process.
+ */
+static void freer_replaced(void)
+{
+	struct ring_rec_wb *x = ring_rec(rm, 5), *one = ring_rec(rm, 1);
+	struct jumbo_ring *r = jumbo_ring_init(rm, ring_len, SLOTS,
+					       JUMBO_RING_MPMC);
+	struct jumbo_ring *h = jumbo_ring_attach_mem(rm, ring_len);
+
+	REQUIRE(r && h);
+	REQUIRE(one->pid == (int32_t)getpid() && one->gen == 1);
+	x->ppos = 0;
+	x->pn = 1;
+	__atomic_store_n(&x->pid, ring_freer(1, 0), __ATOMIC_RELEASE);
+	jumbo_ring_reclaim(r, 0);
+	printf("ring_free: a record being freed by a previous holder of a "
+	       "live one's record: its pid reads %d after a reclaim\n",
+	       (int)x->pid);
+	CHECK_EQ(__atomic_load_n(&x->pid, __ATOMIC_ACQUIRE), 0);
+	CHECK_EQ(x->pn, 0);
+	/* The same holder, by its claim: alive, the freeing is its own. */
+	__atomic_store_n(&x->pid, ring_freer(1, 1), __ATOMIC_RELEASE);
+	jumbo_ring_reclaim(r, 0);
+	CHECK_EQ(__atomic_load_n(&x->pid, __ATOMIC_ACQUIRE), ring_freer(1, 1));
+	__atomic_store_n(&x->pid, 0, __ATOMIC_RELEASE);
+	jumbo_ring_close(h);
 	jumbo_ring_close(r);
 }
 
@@ -312,6 +349,7 @@ int main(void)
 	REQUIRE(killed_freer(r, -1, "caller memory"));
 	jumbo_ring_close(r);
 	stale_intent();
+	freer_replaced();
 	munmap(rm, ring_len);
 
 	/* A ring with a descriptor: its handles go by their lock. */
