@@ -74,6 +74,8 @@ static void workers(const char *bin)
 	CHECK_EQ(json_num(p.obuf, "workers_receiver", "lost"), 0);
 	CHECK_EQ(json_num(p.obuf, "workers_receiver", "bad"), 0);
 	CHECK_EQ(json_num(p.obuf, "workers_receiver", "bytes_copied"), 0);
+	/* The sender's window whole again at the end. */
+	CHECK_EQ(json_num(p.obuf, "workers_receiver", "in_flight_at_end"), 0);
 	/* The receiver's own pool section comes first: find the workers'. */
 	const char *w = strstr(p.obuf, "\"workers_receiver\"");
 	CHECK(w && json_num(w, "pool", "in_use") == 0);
@@ -145,11 +147,46 @@ static void workers_killed(const char *bin)
 	 * whose hold was then refused.)
 	 */
 	CHECK_EQ(s ? json_num(s, NULL, "bad") : -1, 0);
+	/* The sender's window whole again at the end (demo_ack). */
+	CHECK_EQ(s ? json_num(s, NULL, "in_flight_at_end") : -1, 0);
 	CHECK(after > 0);
 	CHECK(s && json_num(s, "pool", "in_use") == 0);
 	CHECK(strstr(p.ebuf, "killed by signal 9") != NULL);
 	if (check_failures)
 		proc_dump(&p, "jumbo demo --workers, one killed");
+}
+
+/*
+ * --workers with a worker killed (it sends itself SIGKILL, through the
+ * test hook JUMBO_TEST_DEMO_DIE) right after it has counted a frame good,
+ * before anything else has seen it finished: the frame is good, not lost,
+ * and the sender's window comes back whole: at the end nothing is in
+ * flight.  (The window stayed one frame smaller for the rest of the run.)
+ */
+static void workers_die_counted(const char *bin)
+{
+	char *argv[] = { (char *)bin, "demo", "--json", "--quick",
+			 "--no-baseline", "--workers", "3", NULL };
+	struct proc p;
+
+	setenv("JUMBO_TEST_DEMO_DIE", "200", 1);
+	proc_run(&p, argv, PROC_HANG_MS);
+	unsetenv("JUMBO_TEST_DEMO_DIE");
+	const char *s = strstr(p.obuf, "\"workers_receiver\"");
+	long long lost = s ? json_num(s, NULL, "lost") : -1;
+	long long unfinished = s ? json_num(s, NULL, "died_unfinished") : -1;
+	long long in_flight = s ? json_num(s, NULL, "in_flight_at_end") : -1;
+	printf("demo --workers 3, one killed after a frame counted: %lld "
+	       "frames lost with it, %lld in flight at the end\n", unfinished,
+	       in_flight);
+	CHECK_EQ(p.status, 1);
+	CHECK_EQ(s ? json_num(s, NULL, "workers_died") : -1, 1);
+	CHECK_EQ(lost, unfinished);
+	CHECK_EQ(s ? json_num(s, NULL, "bad") : -1, 0);
+	CHECK_EQ(in_flight, 0);
+	CHECK(s && json_num(s, "pool", "in_use") == 0);
+	if (check_failures)
+		proc_dump(&p, "jumbo demo --workers, one killed after a count");
 }
 
 int main(void)
@@ -164,5 +201,6 @@ int main(void)
 		printf("uring: not run: %s\n", jumbo_rx_strerror());
 	workers(bin);
 	workers_killed(bin);
+	workers_die_counted(bin);
 	return check_done("demo");
 }

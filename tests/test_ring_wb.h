@@ -1,6 +1,6 @@
 /*
  * A white-box view of an MPMC ring in memory (the layout of
- * src/ring/ring.c, version 4), for the tests that make a process stop or
+ * src/ring/ring.c, version 5), for the tests that make a process stop or
  * die at an exact point of a ring call and for the diagnosis of a ring
  * found stuck: the header (its size at byte 16), the positions on the
  * second and third lines, the handles' records from the fourth on, the
@@ -14,13 +14,18 @@
 #include <jumbo/ring.h>
 #include <stdint.h>
 
-/* A handle's record: its intents, [ppos, ppos + pn) and [cpos, cpos + cn). */
+/*
+ * A handle's record: its intents, [ppos, ppos + pn) and [cpos, cpos + cn).
+ * pid below 0 while a reclaim frees it: -(2 + i + 64 * gen), the freer
+ * being the holder of record i by its claim gen (ring_freer).
+ */
 struct ring_rec_wb {
 	int32_t pid;
 	uint32_t pn, cn;
 	uint32_t lock;  /* 1: its lock tells it alive, 0: its pid */
 	uint64_t ppos, cpos;
 	uint64_t pidns; /* the holder's pid namespace (inode), 0 unknown */
+	uint32_t gen;   /* the record's claims */
 };
 
 static inline uint32_t ring_wb_size(void *m)
@@ -41,6 +46,12 @@ static inline uint64_t *ring_head(void *m)
 static inline struct ring_rec_wb *ring_rec(void *m, unsigned i)
 {
 	return (struct ring_rec_wb *)(void *)((char *)m + 192 + 64 * i);
+}
+
+/* The pid of a record being freed by the holder of record i, claim gen. */
+static inline int32_t ring_freer(unsigned i, uint32_t gen)
+{
+	return -(int32_t)(2 + i + JUMBO_RING_MAX_HANDLES * (gen & 0xffffffu));
 }
 
 /* The sequence words, after the slots (16 bytes each: whole lines for

@@ -61,12 +61,18 @@ struct demo_cfg {
 #define DEMO_LAST 0x80000000u
 #define DEMO_MAX_SEGS 32
 
+/*
+ * A worker's counts, written by it alone.  done (atomic): the frames it
+ * has finished, good or bad, stored after their count: its
+ * acknowledgement, which the receiver adds up into the sender's window.
+ */
 struct demo_worker {
 	uint64_t good, bad, out_of_order, bytes, last_seq, first_ns, last_ns;
+	uint64_t done;
 } __attribute__((aligned(64)));
 
 struct demo_shared {
-	uint64_t acked;  /* atomic: frames the workers have finished */
+	uint64_t acked;  /* atomic: frames out of the sender's window */
 	int ready;       /* atomic: 1 the pool and rings are made, -1 failed */
 	int done;        /* atomic: no more entries will come */
 	int attach_err;  /* a worker could not attach (errno) */
@@ -105,6 +111,9 @@ struct demo_run {
 	pid_t wpid[DEMO_MAX_WORKERS];       /* 0: not running (or reaped) */
 	int wstatus[DEMO_MAX_WORKERS];      /* how a reaped one ended */
 	uint64_t dispatched[DEMO_MAX_WORKERS]; /* frames put on its ring */
+	uint64_t acked_gone;   /* out of the window for good: the dead
+				* workers' frames, and those no worker took */
+	uint64_t in_flight_end; /* the window's frames in flight at the end */
 	unsigned dead;                      /* bit k: worker k is gone */
 	unsigned died;                      /* workers that died in the run */
 	uint64_t died_unfinished;           /* their frames, lost */
@@ -208,6 +217,12 @@ static int demo_worker_main(struct demo_shared *sh, void *ring_mem,
 	unsigned nseg = 0;
 	struct jumbo_pool *pool = NULL;
 	struct jumbo_ring *r = NULL;
+	/*
+	 * For test_demo: worker 0 kills itself once it has counted this many
+	 * frames, before its acknowledgement of the last one.
+	 */
+	const char *die = getenv("JUMBO_TEST_DEMO_DIE");
+	uint64_t die_at = me == 0 && die ? strtoull(die, NULL, 10) : 0;
 	int ready;
 
 	/*
@@ -254,8 +269,14 @@ static int demo_worker_main(struct demo_shared *sh, void *ring_mem,
 				continue;
 			demo_check_frame(w, pool, seg, nseg);
 			nseg = 0;
-			/* release: the sender's window reads it. */
-			__atomic_fetch_add(&sh->acked, 1, __ATOMIC_RELEASE);
+			if (die_at && w->good + w->bad == die_at)
+				raise(SIGKILL);
+			/*
+			 * Relaxed: a count the receiver polls; nothing is
+			 * read on the strength of it.  Ours alone.
+			 */
+			__atomic_store_n(&w->done, w->done + 1,
+					 __ATOMIC_RELAXED);
 		}
 	}
 	jumbo_ring_close(r);
@@ -281,14 +302,36 @@ static uint64_t demo_finished(const struct demo_run *r)
 }
 
 /*
+ * The sender's window: a frame leaves it once, when its worker has
+ * finished it (the worker's done), when its worker is gone (a dead one's
+ * frames all leave at its death: finished, or lost), or when no worker
+ * took it.  A sum made by the consumer thread alone, which alone knows
+ * who is dead, rather than increments made by the workers: a worker killed
+ * between its count of a frame and its increment left that frame counted
+ * and never acknowledged, the window one smaller for the rest of the run.
+ */
+static void demo_ack(struct demo_run *r)
+{
+	uint64_t n = r->acked_gone;
+
+	for (unsigned k = 0; k < r->cfg->workers; k++)
+		if (!(r->dead & 1u << k))
+			/* Relaxed: a count, as the worker stores it. */
+			n += __atomic_load_n(&r->sh->w[k].done,
+					     __ATOMIC_RELAXED);
+	/* Relaxed: a count the sender polls (what it sends goes by it). */
+	__atomic_store_n(&r->sh->acked, n, __ATOMIC_RELAXED);
+}
+
+/*
  * Worker k is gone (reaped): what it leaves, repaired by the consumer
  * thread, which alone puts frames on the rings.  The frames still on its
  * ring are this process's pages, held for the worker: the holds are
  * dropped here, which frees them.  The pages it had taken off the ring
  * became its own (the ring is bound) and go back with
  * jumbo_pool_reclaim(), with its cache.  The frames it was given and did
- * not finish are lost: counted, and acknowledged, so that the sender's
- * window moves on for the other workers.
+ * not finish are lost: counted; all it was given leave the sender's
+ * window (demo_ack), so that the window moves on for the other workers.
  */
 static void demo_worker_gone(struct demo_run *r, unsigned k)
 {
@@ -312,8 +355,8 @@ static void demo_worker_gone(struct demo_run *r, unsigned k)
 		       __atomic_load_n(&r->sh->w[k].bad, __ATOMIC_RELAXED);
 	uint64_t lost = r->dispatched[k] > fin ? r->dispatched[k] - fin : 0;
 	r->died_unfinished += lost;
-	/* release: the sender's window reads it, as the workers' acks. */
-	__atomic_fetch_add(&r->sh->acked, lost, __ATOMIC_RELEASE);
+	r->acked_gone += r->dispatched[k];
+	demo_ack(r);
 }
 
 /*
@@ -360,8 +403,7 @@ static void demo_dispatch(struct demo_run *r, struct mbuf *m)
 	if ((r->dead & all) == all) {
 		m_freem(m);
 		r->died_unfinished++;
-		/* release: as the workers' acks. */
-		__atomic_fetch_add(&r->sh->acked, 1, __ATOMIC_RELEASE);
+		r->acked_gone++;
 		return;
 	}
 	do
@@ -374,6 +416,7 @@ static void demo_dispatch(struct demo_run *r, struct mbuf *m)
 			continue;
 		if (jumbo_pool_hold(r->pool, page) != 0) {
 			r->bad++;
+			r->acked_gone++;
 			/* Not sent: the holds taken go, and the chain frees
 			 * every page below. */
 			for (unsigned i = 0; i < n; i++)
@@ -400,6 +443,7 @@ static void demo_dispatch(struct demo_run *r, struct mbuf *m)
 			break;
 		r->ring_waits++;
 		demo_deaths(r, 0);
+		demo_ack(r);
 		if (r->dead & 1u << w) {
 			/* Died meanwhile: the pages not on its ring are
 			 * ours still, and their last unhold frees them; the
@@ -436,8 +480,10 @@ static void *demo_consumer(void *arg)
 		}
 	}
 	for (;;) {
-		if (r->sh)
+		if (r->sh) {
 			demo_deaths(r, 0);
+			demo_ack(r);
+		}
 		p = spsc_pop(r->q, &len);
 		if (!p) {
 			if (__atomic_load_n(&r->done, __ATOMIC_ACQUIRE) &&
@@ -450,7 +496,7 @@ static void *demo_consumer(void *arg)
 		}
 		if (r->sh) {
 			demo_dispatch(r, p);
-			continue; /* the workers count and ack */
+			continue; /* the workers count; demo_ack acks */
 		}
 		if (r->use_pool) {
 			struct jumbo_deliver_stats ds;
@@ -823,6 +869,10 @@ static int demo_workers_run(struct demo_run *r)
 				     ae ? ": cannot attach: " : "",
 				     ae ? strerror(ae) : "");
 	}
+	/* Every worker ended: what the window still counts never came. */
+	demo_ack(r);
+	r->in_flight_end = r->snd.sent - __atomic_load_n(&r->sh->acked,
+							 __ATOMIC_RELAXED);
 	uint64_t first = 0, last = 0;
 	for (k = 0; k < forked; k++) {
 		const struct demo_worker *w = &r->sh->w[k];
@@ -1056,6 +1106,8 @@ int cmd_demo(int argc, char **argv)
 		rep_u64(&rep, "frames_after_death",
 			wr.died ? wr.good + wr.bad - wr.finished_at_death : 0);
 		rep_u64(&rep, "pages_reclaimed", (uint64_t)wr.reclaimed);
+		/* The sender's window at the end: frames that never came. */
+		rep_u64(&rep, "in_flight_at_end", wr.in_flight_end);
 		rep_section(&rep, "pool");
 		rep_pool_stats(&rep, wr.pool);
 		rep_end_section(&rep);

@@ -73,15 +73,32 @@
 
 #define RING_MAGIC 0x676e69726f626d6aull /* "jmboring" */
 /*
- * 4: records say whether a lock tells their holder alive (an older
- * library would judge such a holder by its pid, and free its record while
- * it lives); 3: records name their holder's pid namespace; 2: slots carry
- * the entry's tag, MPMC's sequence words apart (1: none).
+ * 5: records count their claims, and a record being freed names its
+ * freer's record and claim (an older library would count no claims, and
+ * leave such a record for good); 4: records say whether a lock tells
+ * their holder alive (an older library would judge such a holder by its
+ * pid, and free its record while it lives); 3: records name their
+ * holder's pid namespace; 2: slots carry the entry's tag, MPMC's sequence
+ * words apart (1: none).
  */
-#define RING_VERSION 4u
+#define RING_VERSION 5u
 #define SEQ_SKIP 1u
-/* A record's pid while a reclaimer frees it (no process's pid). */
-#define REC_FREEING ((int32_t)-1)
+/*
+ * A record's pid while a reclaimer frees it, never a process's pid (any
+ * pid below 0 is a record being freed): REC_FREER(i, gen), the freer being
+ * the holder of record i by its claim number gen (mod 2^24), so that a
+ * later reclaim that finds that holder gone (record i free, claimed since,
+ * or its holder dead) can finish the freeing: the freer was killed inside
+ * it.  The claim number keeps a later holder of record i, alive, from
+ * passing for the freer, and its own freeing of the record from being
+ * taken for the dead one's.  -1 names none (never written): left as it is.
+ */
+#define REC_GEN_MASK 0xffffffu
+#define REC_FREER(i, gen)                                                    \
+	((int32_t)-(int32_t)(2 + (i) + JUMBO_RING_MAX_HANDLES *                \
+				       ((gen) & REC_GEN_MASK)))
+_Static_assert(2 + JUMBO_RING_MAX_HANDLES * (REC_GEN_MASK + 1ull) <=
+		       INT32_MAX, "a freer's name fits a pid");
 
 /* The header: written once by init, checked by every attach. */
 struct ring_hdr {
@@ -95,11 +112,13 @@ struct ring_hdr {
 };
 
 /*
- * A handle's record.  pid: 0 when free, claimed by CAS.  pn/ppos: the
- * producer intent [ppos, ppos + pn), cn/cpos the consumer's; pn == 0 (cn)
- * when none.  Only the handle writes them; reclaim reads them.  lock: 1
- * while the holder's lock on JUMBO_LOCK_OFF(record) tells it alive, 0 when
- * its pid does (and in a free record).
+ * A handle's record.  pid: 0 when free, claimed by CAS; below 0 while a
+ * reclaim frees it (REC_FREER).  pn/ppos: the producer intent [ppos,
+ * ppos + pn), cn/cpos the consumer's; pn == 0 (cn) when none.  Only the
+ * handle writes them; reclaim reads them.  lock: 1 while the holder's lock
+ * on JUMBO_LOCK_OFF(record) tells it alive, 0 when its pid does (and in a
+ * free record).  gen: the record's claims, counted by each claimer, never
+ * cleared.
  */
 struct ring_rec {
 	int32_t pid;
@@ -107,6 +126,7 @@ struct ring_rec {
 	uint32_t lock;
 	uint64_t ppos, cpos;
 	uint64_t pidns; /* the holder's pid namespace; 0 not yet known */
+	uint32_t gen;
 } __attribute__((aligned(JUMBO_CACHELINE)));
 
 /* A slot: the entry itself, so that it is copied 16 bytes at once. */
@@ -153,6 +173,7 @@ struct jumbo_ring {
 	int lock_fd;         /* own description, holding the record's lock;
 			      * -1 none (or closed in a fork child) */
 	pid_t owner;         /* the process that claimed the record */
+	uint32_t gen;        /* the record's claim number, ours */
 	struct jumbo_ring *reg_next, **reg_pprev; /* the registry (below) */
 };
 
@@ -246,16 +267,25 @@ static bool nslots_ok(unsigned n)
 }
 
 /*
- * Claim free record i for this process: true if it is ours.  Acquire: the
- * previous holder's (or reclaim's) clearing of the record is seen before
- * we use it.
+ * Claim free record i for this process: true if it is ours, *gen its claim
+ * number.  Acquire: the previous holder's (or reclaim's) clearing of the
+ * record is seen before we use it.
  */
-static bool rec_claim(struct ring_rec *rec, int32_t me)
+static bool rec_claim(struct ring_rec *rec, int32_t me, uint32_t *gen)
 {
 	int32_t free_pid = 0;
 
-	return __atomic_compare_exchange_n(&rec->pid, &free_pid, me, false,
-					   __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+	if (!__atomic_compare_exchange_n(&rec->pid, &free_pid, me, false,
+					 __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		return false;
+	/*
+	 * Relaxed: a peer reads it only through a freeing this handle signs,
+	 * whose release publishes it.  A read-modify-write, so that every
+	 * claim counts whatever order the claimers see each other's in (a
+	 * claim given back at once is released relaxed).
+	 */
+	*gen = __atomic_add_fetch(&rec->gen, 1, __ATOMIC_RELAXED);
+	return true;
 }
 
 /*
@@ -271,6 +301,7 @@ static struct jumbo_ring *ring_attach(struct ring_shm *s, int fd,
 	struct jumbo_ring *r = calloc(1, sizeof(*r));
 	int32_t me = (int32_t)getpid();
 	struct ring_rec *spare = NULL;
+	uint32_t spare_gen = 0;
 	bool locked = false;
 	int lfd = -1;
 
@@ -291,25 +322,35 @@ static struct jumbo_ring *ring_attach(struct ring_shm *s, int fd,
 		lfd = lock_open(fd, name);
 	for (unsigned i = 0; i < JUMBO_RING_MAX_HANDLES; i++) {
 		struct ring_rec *rec = &s->rec[i];
-		if (!rec_claim(rec, me))
+		uint32_t gen;
+		if (!rec_claim(rec, me, &gen))
 			continue;
 		int err = lfd >= 0 ? _jumbo_lock_take(lfd, i) : -ENOLCK;
 		if (err == -EAGAIN) {
-			if (spare)
-				__atomic_store_n(&rec->pid, 0, __ATOMIC_RELAXED);
-			else
+			if (!spare) {
 				spare = rec;
+				spare_gen = gen;
+				continue;
+			}
+			/* Relaxed: as the spare's below. */
+			__atomic_store_n(&rec->pid, 0, __ATOMIC_RELAXED);
 			continue;
 		}
 		r->rec = rec;
+		r->gen = gen;
 		locked = err == 0;
 		break;
 	}
-	if (!r->rec)
+	if (!r->rec) {
 		r->rec = spare;
-	else if (spare)
-		/* Relaxed: nothing of ours was written in it. */
+		r->gen = spare_gen;
+	} else if (spare) {
+		/*
+		 * Relaxed: nothing of ours was written in it but its claim
+		 * count, a read-modify-write.
+		 */
 		__atomic_store_n(&spare->pid, 0, __ATOMIC_RELAXED);
+	}
 	if (!r->rec) {
 		pthread_mutex_unlock(&reg_lock);
 		if (lfd >= 0)
@@ -880,7 +921,8 @@ JUMBO_API unsigned jumbo_ring_dequeue(struct jumbo_ring *r,
 
 /*
  * Is rec's holder (pid who, as read) dead?  pid > 0: the caller knows
- * that process dead; only its records are.  Never this handle's own.
+ * that process dead; only its records are.  Never this handle's own, nor
+ * a record free or being freed (who <= 0: no one holds it).
  */
 static bool rec_dead(const struct jumbo_ring *r, const struct ring_rec *rec,
 		     pid_t who, pid_t pid)
@@ -935,7 +977,12 @@ static bool live_covers(const struct jumbo_ring *r, uint64_t pos, bool prod,
 					     __ATOMIC_ACQUIRE);
 		uint64_t p = __atomic_load_n(prod ? &rec->ppos : &rec->cpos,
 					     __ATOMIC_RELAXED);
-		if (who == 0 || n == 0 || pos - p >= n)
+		/*
+		 * Free, or being freed (its holder found dead: the intent
+		 * still there is a dead one's, which may name slots reserved
+		 * since by another, if its reserving CAS lost).
+		 */
+		if (who <= 0 || n == 0 || pos - p >= n)
 			continue;
 		if (!rec_dead(r, rec, who, pid))
 			return true;
@@ -1008,6 +1055,33 @@ static bool rec_unfinished(const struct jumbo_ring *r,
 	return false;
 }
 
+/*
+ * Is the freer of a record whose pid reads who (REC_FREER(f, gen)) gone,
+ * its freeing never to be finished by it?  Its record f is free, being
+ * freed, or claimed since (another claim number), or its holder is dead.
+ * A record leaves its holder only by the holder's close, which cannot
+ * come inside the holder's reclaim, or by a reclaim that found the holder
+ * dead: either way that holder frees nothing more.  pid as rec_dead's.
+ */
+static bool freer_gone(const struct jumbo_ring *r, int32_t who, pid_t pid)
+{
+	if (who > REC_FREER(0, 0))
+		return false; /* -1: no freer named */
+	uint32_t v = (uint32_t)(-2 - who);
+	const struct ring_rec *frec = &r->s->rec[v % JUMBO_RING_MAX_HANDLES];
+	/*
+	 * Relaxed: the acquire of who (the freer's release) came first, so
+	 * these read the freer's claim of its record, or what came after.
+	 * A newer holder whose count is not seen yet passes for the freer
+	 * and is asked about: alive, the freeing waits for the next call.
+	 */
+	int32_t fwho = __atomic_load_n(&frec->pid, __ATOMIC_RELAXED);
+	uint32_t gen = __atomic_load_n(&frec->gen, __ATOMIC_RELAXED);
+	return fwho <= 0 ||
+	       (gen & REC_GEN_MASK) != v / JUMBO_RING_MAX_HANDLES ||
+	       rec_dead(r, frec, fwho, pid);
+}
+
 int _jumbo_ring_repair(struct jumbo_ring *r, pid_t pid,
 		       jumbo_ring_visit_fn freed, void *arg, unsigned *left)
 {
@@ -1052,36 +1126,65 @@ int _jumbo_ring_repair(struct jumbo_ring *r, pid_t pid,
 	uint64_t t = __atomic_load_n(&s->tail, __ATOMIC_ACQUIRE);
 	uint64_t lo = h > r->size ? h - r->size : 0;
 
+	/*
+	 * The freeings are signed with this handle's record, whose holder a
+	 * peer can tell alive.  A fork child's copy of its parent's handle
+	 * (which jumbo_ring(3) forbids it to use) has no record of its own:
+	 * it frees none, and leaves them to the next reclaim.
+	 */
+	int32_t me = REC_FREER((uint32_t)(r->rec - s->rec), r->gen);
+	bool sign = r->owner == getpid();
+
 	for (unsigned i = 0; i < JUMBO_RING_MAX_HANDLES; i++) {
 		struct ring_rec *rec = &s->rec[i];
-		int32_t who = __atomic_load_n(&rec->pid, __ATOMIC_RELAXED);
-		if (!rec_dead(r, rec, who, pid))
-			continue;
 		/*
-		 * A slot of its that a live intent kept from repair above
-		 * (the live handle's CAS may have been the one that won):
-		 * the record stays, and the caller learns that a call is
-		 * due once the live one has moved on.  Else its intents go
-		 * with it.
+		 * Acquire: for a record being freed, the freer's claim of
+		 * its own record, and its marks there, which its CAS below
+		 * released.
 		 */
-		if (r->mpmc && rec_unfinished(r, rec, lo, h, t)) {
-			if (left)
-				(*left)++;
-			continue;
+		int32_t who = __atomic_load_n(&rec->pid, __ATOMIC_ACQUIRE);
+		if (who < 0) {
+			/*
+			 * Being freed by a handle that is gone: taken over
+			 * and finished, the clears below being the same
+			 * whoever makes them and however many times.
+			 */
+			if (!freer_gone(r, who, pid))
+				continue;
+		} else {
+			if (!rec_dead(r, rec, who, pid))
+				continue;
+			/*
+			 * A slot of its that a live intent kept from repair
+			 * above (the live handle's CAS may have been the one
+			 * that won): the record stays, and the caller learns
+			 * that a call is due once the live one has moved on.
+			 * Else its intents go with it.
+			 */
+			if (r->mpmc && rec_unfinished(r, rec, lo, h, t)) {
+				if (left)
+					(*left)++;
+				continue;
+			}
 		}
+		if (!sign)
+			continue;
 		/*
 		 * The record is this reclaimer's to free once its pid reads
-		 * REC_FREEING: another reclaimer's CAS then fails, and no
-		 * new handle can claim it (claims start from 0) while its
-		 * fields are cleared; cleared first and released after, a
-		 * newcomer's fields could be wiped, or its record freed
-		 * under it if it had the same pid number.  Acquire: the
-		 * dead one's intents before they are cleared.  A reclaimer
-		 * killed in between leaves the record unusable (one of
-		 * JUMBO_RING_MAX_HANDLES), never shared.
+		 * REC_FREER(our record, our claim): another reclaimer's CAS
+		 * then fails, and no new handle can claim it (claims start
+		 * from 0) while its fields are cleared; cleared first and
+		 * released after, a newcomer's fields could be wiped, or its
+		 * record freed under it if it had the same pid number.  A
+		 * reclaimer killed in between leaves the record to the next
+		 * reclaim, which finds our record's holder gone and takes it
+		 * over by the same CAS (so that of two such, one alone wins).
+		 * Acquire: the dead one's intents before they are cleared.
+		 * Release: our claim of our own record (its count and marks)
+		 * before a peer that reads our signature looks at them.
 		 */
-		if (!__atomic_compare_exchange_n(&rec->pid, &who, REC_FREEING,
-						 false, __ATOMIC_ACQUIRE,
+		if (!__atomic_compare_exchange_n(&rec->pid, &who, me, false,
+						 __ATOMIC_ACQ_REL,
 						 __ATOMIC_RELAXED))
 			continue;
 		__atomic_store_n(&rec->pn, 0, __ATOMIC_RELAXED);
