@@ -665,6 +665,67 @@ static void test_stream(uint64_t seed)
 }
 
 /*
+ * The pool is the UMEM: the kernel pinned its pages and writes frames
+ * into those pages, whatever the process maps at their addresses later.
+ * A trim that gave a free page's memory back (MADV_DONTNEED) would leave
+ * the kernel writing into the old page and the receiver reading a new,
+ * zeroed one.  So trim refuses (EBUSY) while the UMEM exists, and every
+ * frame received after one arrives intact; after the close it trims.
+ */
+static void test_trim_pinned(uint64_t seed)
+{
+	static unsigned char seen[NSENT];
+	struct mbuf *pkts[64];
+	unsigned got = 0, bad = 0, other = 0;
+	long trims[2] = {0, 0};
+	struct jumbo_pool_params pp;
+
+	jumbo_pool_params_init(&pp);
+	pp.max_pages = 4096;
+	pp.init_pages = 4096;
+	struct jumbo_pool *pool = jumbo_pool_create(&pp);
+	REQUIRE(pool != NULL);
+	struct jumbo_rx *rx = open_xdp(pool, 1024, PORT);
+	REQUIRE(rx != NULL);
+	int ack;
+	pid_t pid = send_acked(seed, 0, NSENT, 32, PORT, &ack);
+	for (uint64_t last = now_ns();
+	     got < NSENT && now_ns() - last < XDP_STALL_NS;) {
+		int n = jumbo_rx_recv(rx, pkts, 64, 100);
+		REQUIRE(n >= 0);
+		if (n)
+			last = now_ns();
+		for (int i = 0; i < n; i++) {
+			long k = check_frame(pool, seed, pkts[i]);
+			if (k == -2)
+				other++;
+			else if (k < 0 || k >= NSENT || seen[k]++)
+				bad++;
+			else
+				got++;
+			if (k != -2)
+				ack_frame(ack);
+			m_freem(pkts[i]);
+		}
+		/* Pages freed above are in the depot now: trim them. */
+		jumbo_pool_flush_cache(pool);
+		long t = jumbo_pool_trim(pool, 0);
+		trims[t < 0] += t < 0 ? 1 : t; /* refused, or pages given */
+	}
+	close(ack);
+	CHECK_EQ(wait_child(pid), 0);
+	printf("rx_xdp: trim while the pool is a UMEM: %u frames intact, %u "
+	       "bad; trims refused %ld times, %ld pages given back\n", got,
+	       bad, trims[1], trims[0]);
+	CHECK_EQ(bad, 0);
+	CHECK_EQ(got, NSENT);
+	CHECK_EQ(trims[0], 0);
+	CHECK_EQ(jumbo_rx_close(rx), 0);
+	CHECK(jumbo_pool_trim(pool, 0) > 0); /* no UMEM now */
+	CHECK_EQ(jumbo_pool_destroy(pool), 0);
+}
+
+/*
  * The filter shows on the interface only once the receiver is ready: a
  * watcher thread that sees it (bpf_xdp_query, microseconds after the
  * attach) has a datagram sent at once from the peer, and it must arrive.
@@ -915,6 +976,7 @@ int main(int argc, char **argv)
 	CHECK_EQ(jumbo_pool_destroy(lazy), 0);
 
 	test_stream(seed);
+	test_trim_pinned(seed);
 	test_ready(seed);
 	test_exhaustion(seed);
 	test_tool();

@@ -471,6 +471,20 @@ JUMBO_API int jumbo_pool_steal(struct jumbo_pool *pool, void *addr,
  */
 JUMBO_API long jumbo_pool_trim(struct jumbo_pool *pool, unsigned min_age_ms);
 
+/*
+ * Since 1.1.  The pool's memory is registered with something that holds
+ * its pages where they are (an AF_XDP UMEM, which the receive and transmit
+ * backends pin themselves; a VFIO DMA mapping; an RDMA memory region):
+ * until as many jumbo_pool_unpin() calls, trim gives nothing back
+ * (-EBUSY), zero-copy delivery copies instead of moving pages, and
+ * jumbo_pool_steal() refuses (-EBUSY).  A pin waits for a trim in
+ * progress to end.  In a named pool it holds for every process while the
+ * pinning one lives.  0, or -EINVAL (no pool; an unpin without a pin),
+ * -EXDEV (a named pool in a fork child).
+ */
+JUMBO_API int jumbo_pool_pin(struct jumbo_pool *pool);
+JUMBO_API int jumbo_pool_unpin(struct jumbo_pool *pool);
+
 /* Return this thread's cached pages of pool to the shared depot. */
 JUMBO_API void jumbo_pool_flush_cache(struct jumbo_pool *pool);
 

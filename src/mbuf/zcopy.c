@@ -4,7 +4,7 @@
  * the rest (zero_copy(9), soreceive's page flipping).
  *
  * A part can move when it is a whole page of a pool that can give memory
- * away (not JUMBO_POOL_SHARED), starts at the page and at a page boundary
+ * away (not JUMBO_POOL_SHARED, not pinned by a device), starts at the page and at a page boundary
  * of the destination, is referenced by this mbuf alone, and is not held.
  * Adjacent movable pages form a run, which moves in one mremap if the run
  * is at least the calibrated threshold (zcopy_calib.c).
@@ -134,7 +134,8 @@ static bool zc_movable(const struct mbuf *m, const char *dst)
 	if (m->m_data != e->ext_buf || m->m_len != ps ||
 	    ((uintptr_t)dst & (ps - 1)) != 0)
 		return false;
-	if (JUMBO_HEAD(pool)->ph_flags & JUMBO_POOL_SHARED)
+	if (JUMBO_HEAD(pool)->ph_flags & JUMBO_POOL_SHARED ||
+	    _jumbo_pool_pinned(pool))
 		return false;
 	/* A destination inside the pool would replace pool slots. */
 	if (jumbo_pool_page(pool, dst) || jumbo_pool_page(pool, dst + ps - 1))

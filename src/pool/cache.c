@@ -323,6 +323,7 @@ void _jumbo_pools_atfork_child(void)
 		if (!p)
 			continue;
 		pthread_cond_init(&p->trim_cv, NULL);
+		p->trimming = 0; /* their threads did not follow */
 		pthread_mutex_unlock(&p->lock);
 	}
 	pthread_mutex_unlock(&reg_lock);

@@ -106,6 +106,9 @@ static int steal(struct jumbo_pool *p, frame_t f, unsigned flags)
 		return (s & PGF_DEFER) ? -EALREADY : -EBUSY;
 	if (p->fd >= 0)
 		return -EOPNOTSUPP;
+	/* A device holds the old memory: the page stays as it is. */
+	if (_jumbo_pool_pinned(p))
+		return -EBUSY;
 	/*
 	 * MOVED skips the system call: after MREMAP_DONTUNMAP the slot is
 	 * mapped and empty.  The kernel refuses DONTUNMAP on hugetlb memory,

@@ -276,7 +276,11 @@ struct jumbo_pool {
 	size_t trimmed;             /* committed frames given back */
 	size_t trim_pages;          /* free pages trim holds out of the
 				       depot for its system calls */
-	pthread_cond_t trim_cv;     /* signalled when it puts them back */
+	pthread_cond_t trim_cv;     /* signalled when it puts them back, and
+				       when the last trim in progress ends */
+	unsigned pins;              /* jumbo_pool_pin()s not yet undone */
+	unsigned trimming;          /* trims between their check of pins and
+				       their end (pin() waits for them) */
 	uint32_t trim_idle_ms;      /* automatic trim age; 0: off */
 	uint32_t last_trim;         /* clock of the last automatic trim (atomic) */
 	/*
@@ -698,6 +702,7 @@ JUMBO_HIDDEN unsigned _jumbo_shm_get(struct jumbo_pool *p, frame_t *out,
 JUMBO_HIDDEN void _jumbo_shm_put(struct jumbo_pool *p, const frame_t *fs,
 				 unsigned n);
 JUMBO_HIDDEN long _jumbo_shm_trim(struct jumbo_pool *p, unsigned min_age_ms);
+JUMBO_HIDDEN int _jumbo_shm_pin(struct jumbo_pool *p, int delta);
 /* n contiguous free pages, their words now w: true and *first. */
 JUMBO_HIDDEN bool _jumbo_shm_take_run(struct jumbo_pool *p, unsigned n,
 				      uint32_t w, frame_t *first);

@@ -216,6 +216,7 @@ static int take_slot(struct jumbo_pool *p)
 	__atomic_store_n(&pr->lock, lock, __ATOMIC_RELAXED);
 	__atomic_store_n(&pr->pidns, s->pidns, __ATOMIC_RELAXED);
 	pr->reclaimer = 0;
+	pr->pins = 0; /* a dead holder's device went with it */
 	__atomic_store_n(&pr->gen, pr->gen + 1, __ATOMIC_RELAXED);
 	set_state(pr, PROC_LIVE);
 	s->me = pick;

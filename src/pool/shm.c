@@ -764,6 +764,45 @@ static long trim_frames(struct jumbo_pool *p, const frame_t *v, unsigned k,
 	return done;
 }
 
+/*
+ * A process pins the pool for all of them: its device sees the pages of
+ * the shared object, and a hole another process punches is punched under
+ * it too.  delta +1 or -1; the count is this process's, in its record.
+ */
+int _jumbo_shm_pin(struct jumbo_pool *p, int delta)
+{
+	struct jumbo_shm *s = p->shm;
+	int err = 0;
+
+	if (p->detached || !s->me)
+		return -EXDEV;
+	_jumbo_shm_lock(p);
+	uint32_t *n = &s->procs[s->me].pins;
+	if (delta > 0 && *n == UINT32_MAX)
+		err = -EOVERFLOW;
+	else if (delta < 0 && *n == 0)
+		err = -EINVAL;
+	else
+		*n += (uint32_t)delta;
+	_jumbo_shm_unlock(p);
+	return err;
+}
+
+/* Lock held: whether a live process has pinned the pool.  A dead one's
+ * record may still say LIVE until a peer notices: its pins count until
+ * then. */
+static bool shm_pinned(const struct jumbo_shm *s)
+{
+	for (unsigned i = 1; i < SHM_SLOTS; i++) {
+		const struct jumbo_shm_proc *pr = &s->procs[i];
+
+		if (__atomic_load_n(&pr->state, __ATOMIC_RELAXED) == PROC_LIVE &&
+		    pr->pins)
+			return true;
+	}
+	return false;
+}
+
 long _jumbo_shm_trim(struct jumbo_pool *p, unsigned min_age_ms)
 {
 	struct jumbo_shm *s = p->shm;
@@ -778,6 +817,12 @@ long _jumbo_shm_trim(struct jumbo_pool *p, unsigned min_age_ms)
 
 		_jumbo_shm_lock(p);
 		mark_age(c, now);
+		if (shm_pinned(s)) {
+			_jumbo_shm_unlock(p);
+			if (!done)
+				err = -EBUSY;
+			break;
+		}
 		uint64_t h = c->head, t = c->tail, committed = c->committed;
 		uint64_t end = aged_end(c, now, min_age_ms);
 		uint64_t at = c->trim_pos > h && c->trim_pos <= t ? c->trim_pos

@@ -141,7 +141,7 @@ struct jumbo_shm_proc {
 	uint32_t reclaimer;
 	uint32_t gen;       /* bumped each time the slot is taken */
 	uint32_t lock;      /* 1: liveness is the lock on SHM_LOCK_OFF(slot) */
-	uint32_t pad32;
+	uint32_t pins;      /* its jumbo_pool_pin()s not yet undone */
 	uint64_t pidns;     /* inode of its pid namespace; 0 unknown */
 	uint64_t pad[3];
 };

@@ -9,6 +9,7 @@
 #include "jumbo_int.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 
 /* A page trim has claimed: its frame and the state word it had. */
@@ -106,6 +107,64 @@ long jumbo_pool_trim(struct jumbo_pool *p, unsigned min_age_ms)
 	return r;
 }
 
+/*
+ * Pins.  A pool whose memory a device or the kernel holds (an AF_XDP
+ * UMEM: the kernel pinned its pages and writes frames into them) must
+ * keep every page's memory where it is: a trim's MADV_DONTNEED or punched
+ * hole would leave the kernel writing into the old page while the process
+ * refaults a new one at the same address.  A private pool counts its pins
+ * and its trims in progress under the depot's lock: a trim starts only
+ * while nothing is pinned, and a pin waits for the trims that started
+ * before it, so once jumbo_pool_pin() returns no hole is punched until
+ * the matching unpin.  A named pool keeps each process's pins in its
+ * record, under the segment's lock, which its trim holds while it punches
+ * (shm.c).
+ */
+int jumbo_pool_pin(struct jumbo_pool *p)
+{
+	if (!p)
+		return -EINVAL;
+	if (p->shm)
+		return _jumbo_shm_pin(p, 1);
+	pthread_mutex_lock(&p->lock);
+	if (p->pins == UINT_MAX) {
+		pthread_mutex_unlock(&p->lock);
+		return -EOVERFLOW;
+	}
+	p->pins++;
+	while (p->trimming)
+		pthread_cond_wait(&p->trim_cv, &p->lock);
+	pthread_mutex_unlock(&p->lock);
+	return 0;
+}
+
+int jumbo_pool_unpin(struct jumbo_pool *p)
+{
+	int err = 0;
+
+	if (!p)
+		return -EINVAL;
+	if (p->shm)
+		return _jumbo_shm_pin(p, -1);
+	pthread_mutex_lock(&p->lock);
+	if (p->pins)
+		p->pins--;
+	else
+		err = -EINVAL;
+	pthread_mutex_unlock(&p->lock);
+	return err;
+}
+
+/* Whether a private pool's pages must stay where they are (zcopy.c). */
+bool _jumbo_pool_pinned(const struct jumbo_pool *p)
+{
+	/* Relaxed: a hint for a move the caller's own page; the pin that
+	 * matters was made before the device used the memory. */
+	return __atomic_load_n(&p->pins, __ATOMIC_RELAXED) != 0;
+}
+
+static long trim(struct jumbo_pool *p, unsigned min_age_ms);
+
 long _jumbo_trim(struct jumbo_pool *p, unsigned min_age_ms)
 {
 	/* Its holes would be punched in the memory the parent uses. */
@@ -116,6 +175,23 @@ long _jumbo_trim(struct jumbo_pool *p, unsigned min_age_ms)
 		ctr_add(&p->ctr.trims, r > 0 ? (uint64_t)r : 0);
 		return r;
 	}
+	pthread_mutex_lock(&p->lock);
+	if (p->pins) {
+		pthread_mutex_unlock(&p->lock);
+		return -EBUSY;
+	}
+	p->trimming++;
+	pthread_mutex_unlock(&p->lock);
+	long r = trim(p, min_age_ms);
+	pthread_mutex_lock(&p->lock);
+	if (--p->trimming == 0)
+		pthread_cond_broadcast(&p->trim_cv);
+	pthread_mutex_unlock(&p->lock);
+	return r;
+}
+
+static long trim(struct jumbo_pool *p, unsigned min_age_ms)
+{
 	uint32_t now = _jumbo_clock_ms();
 	struct jumbo_mag *mine, *m;
 	size_t n = 0, k = 0;

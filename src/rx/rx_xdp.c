@@ -534,7 +534,7 @@ static void xdp_close_quiet(struct jumbo_rx *rx)
 	if (x->xsk)
 		xsk_socket__delete(x->xsk);
 	if (x->umem)
-		xsk_umem__delete(x->umem);
+		_jumbo_xdp_umem_delete(x->pool, x->umem);
 	if (x->link_fd >= 0)
 		close(x->link_fd); /* the last reference: detaches */
 	xdp_detach(x);

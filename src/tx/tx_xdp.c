@@ -356,7 +356,7 @@ static void xt_close(struct jumbo_tx *tx)
 	if (x->xsk)
 		xsk_socket__delete(x->xsk);
 	if (x->umem)
-		xsk_umem__delete(x->umem);
+		_jumbo_xdp_umem_delete(x->pool, x->umem);
 	_jumbo_xdp_quiet_end(&q);
 	tx->fd = -1; /* the socket's, closed above */
 	/* Frames never completed keep their pages held (tx.c says why),

@@ -62,13 +62,19 @@ JUMBO_HIDDEN void _jumbo_xdp_quiet_end(struct jumbo_xdp_quiet *q);
  * (a UMEM is registered once), checked on its last frame since
  * commitment grows from frame 0.  Registers it with fill and completion
  * rings of fill and comp entries: 0, *umem, *base (frame 0's address)
- * and *nframes; or -errno and why, *umem NULL.
+ * and *nframes; or -errno and why, *umem NULL.  The kernel pins the
+ * pages of a UMEM: the pool is pinned (jumbo_pool_pin) until
+ * _jumbo_xdp_umem_delete, so that no trim or page move takes a page's
+ * memory from under the kernel's writes.
  */
 JUMBO_HIDDEN int _jumbo_xdp_umem(struct jumbo_pool *pool, unsigned fill,
 				 unsigned comp, struct xsk_umem **umem,
 				 struct xsk_ring_prod *fq,
 				 struct xsk_ring_cons *cq, char **base,
 				 size_t *nframes, char *why, size_t len);
+/* Deletes a UMEM _jumbo_xdp_umem made of pool, and unpins the pool. */
+JUMBO_HIDDEN void _jumbo_xdp_umem_delete(struct jumbo_pool *pool,
+					 struct xsk_umem *umem);
 #endif
 
 #endif

@@ -101,15 +101,29 @@ int _jumbo_xdp_umem(struct jumbo_pool *pool, unsigned fill, unsigned comp,
 	}
 	*base = jumbo_pool_iova_to_addr(pool, 0);
 	*nframes = st.reserved;
+	/* Pinned first: a trim running now ends before the pages are. */
+	e = jumbo_pool_pin(pool);
+	if (e) {
+		snprintf(why, len, "xdp backend: pinning the pool: %s",
+			 strerror(-e));
+		return e;
+	}
 	e = xsk_umem__create(umem, *base, st.reserved * JUMBO_XDP_FRAME, fq, cq,
 			     &uc);
 	if (e) {
 		*umem = NULL;
+		jumbo_pool_unpin(pool);
 		snprintf(why, len, "xdp backend: registering the pool as a "
 			 "UMEM: %s", strerror(-e));
 		return e;
 	}
 	return 0;
+}
+
+void _jumbo_xdp_umem_delete(struct jumbo_pool *pool, struct xsk_umem *umem)
+{
+	xsk_umem__delete(umem);
+	jumbo_pool_unpin(pool);
 }
 
 #endif

@@ -34,6 +34,10 @@ struct jumbo_pool;
 JUMBO_HIDDEN bool _jumbo_pool_pages_idle(const struct jumbo_pool *p,
 					 const void *addr, unsigned n);
 
+/* trim.c, for zero-copy delivery (src/mbuf): whether the pool is pinned
+ * (jumbo_pool_pin), so that its pages must not move. */
+JUMBO_HIDDEN bool _jumbo_pool_pinned(const struct jumbo_pool *p);
+
 /* statseg.c: the mbuf counters the statistics segment carries beside the
  * pools'.  The mbuf layer registers its snapshot function (with its first
  * slab); the statistics writer calls it under the writer's lock, so that

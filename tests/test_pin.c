@@ -1,0 +1,258 @@
+/*
+ * jumbo_pool_pin: a pool whose memory a device holds keeps every page's
+ * memory where it is.  While pinned, trim gives nothing back (EBUSY) and
+ * the memory stays committed; zero-copy delivery copies instead of
+ * moving; a steal is refused and changes nothing; a pin waits for a trim
+ * already under way (raced from another thread: the committed memory
+ * never shrinks between a pin's return and its unpin); unpins must match
+ * pins.  In a named pool, one process's pin stops every process's trim
+ * until it unpins or dies.  (test_rx_xdp checks the same with a real
+ * UMEM, which the kernel pins.)
+ *
+ * Usage: test_pin [seed]
+ */
+#include "test_named.h"
+
+#include <jumbo/jumbo.h>
+#include <jumbo/mbuf.h>
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAGES 256u
+
+static char name[40];
+
+static struct jumbo_stats stats(struct jumbo_pool *p)
+{
+	struct jumbo_stats st;
+
+	REQUIRE(jumbo_pool_stats(p, &st) == 0);
+	return st;
+}
+
+/* Every page allocated, written, freed: all free in the depot. */
+static void cycle(struct jumbo_pool *p)
+{
+	static void *v[PAGES];
+	unsigned n = 0;
+
+	while (n < PAGES && (v[n] = jumbo_pool_alloc(p)) != NULL)
+		memset(v[n++], 0x77, 4096);
+	REQUIRE(n == PAGES);
+	for (unsigned i = 0; i < n; i++)
+		CHECK_EQ(jumbo_pool_free(p, v[i]), 0);
+	jumbo_pool_flush_cache(p);
+}
+
+static struct jumbo_pool *private_pool(void)
+{
+	struct jumbo_pool_params pp;
+
+	jumbo_pool_params_init(&pp);
+	pp.max_pages = PAGES;
+	pp.reserve_pages = 0;
+	struct jumbo_pool *p = jumbo_pool_create(&pp);
+	REQUIRE(p);
+	return p;
+}
+
+static void trim_refused(void)
+{
+	struct jumbo_pool *p = private_pool();
+
+	cycle(p);
+	uint64_t before = stats(p).committed;
+	CHECK_EQ(jumbo_pool_pin(p), 0);
+	CHECK_EQ(jumbo_pool_pin(p), 0); /* counted */
+	CHECK_EQ(jumbo_pool_trim(p, 0), -EBUSY);
+	CHECK_EQ(stats(p).committed, before);
+	CHECK_EQ(jumbo_pool_unpin(p), 0);
+	CHECK_EQ(jumbo_pool_trim(p, 0), -EBUSY); /* one pin left */
+	CHECK_EQ(jumbo_pool_unpin(p), 0);
+	CHECK_EQ(jumbo_pool_unpin(p), -EINVAL);
+	long got = jumbo_pool_trim(p, 0);
+	CHECK(got > 0);
+	CHECK(stats(p).committed < before);
+	CHECK_EQ(jumbo_pool_pin(NULL), -EINVAL);
+	CHECK_EQ(jumbo_pool_unpin(NULL), -EINVAL);
+	CHECK_EQ(jumbo_pool_destroy(p), 0);
+	printf("trim: refused while pinned (twice, then once), %ld pages "
+	       "given back after the last unpin\n", got);
+}
+
+/* A steal of a pinned pool's page is refused; the page stays the
+ * caller's, with its data. */
+static void steal_refused(void)
+{
+	struct jumbo_pool *p = private_pool();
+	char *a = jumbo_pool_alloc(p);
+
+	REQUIRE(a);
+	memset(a, 0x42, 4096);
+	CHECK_EQ(jumbo_pool_pin(p), 0);
+	CHECK_EQ(jumbo_pool_steal(p, a, 0), -EBUSY);
+	CHECK_EQ(jumbo_page_state(jumbo_pool_page(p, a), NULL, NULL),
+		 JUMBO_PG_ALLOC);
+	CHECK(a[0] == 0x42 && a[4095] == 0x42);
+	CHECK_EQ(jumbo_pool_unpin(p), 0);
+	CHECK_EQ(jumbo_pool_steal(p, a, 0), 0); /* re-backed, free */
+	CHECK_EQ(stats(p).in_use, 0);
+	CHECK_EQ(jumbo_pool_destroy(p), 0);
+	printf("steal: refused while pinned, the page kept; done after the "
+	       "unpin\n");
+}
+
+/* A delivery asked to move copies from a pinned pool: the pool's page
+ * keeps its memory and data. */
+static void delivery_copies(void)
+{
+	struct jumbo_pool *p = private_pool();
+	size_t ps = 4096;
+	char *dst = mmap(NULL, 4 * ps, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct jumbo_deliver_stats st;
+
+	REQUIRE(dst != MAP_FAILED);
+	for (int pinned = 1; pinned >= 0; pinned--) {
+		struct mbuf *m = m_getjumbo(p, 2 * ps, NULL);
+		REQUIRE(m && m->m_next);
+		char *slot = m->m_data;
+		memset(m->m_data, 0x11, ps);
+		memset(m->m_next->m_data, 0x22, ps);
+		if (pinned)
+			CHECK_EQ(jumbo_pool_pin(p), 0);
+		CHECK_EQ(jumbo_deliver(m, dst, 2 * ps, JUMBO_DELIVER_MOVE, &st),
+			 0);
+		CHECK(dst[0] == 0x11 && dst[ps] == 0x22);
+		if (pinned) {
+			CHECK_EQ(st.moved, 0);
+			CHECK_EQ(st.copied, 2 * ps);
+			CHECK(slot[0] == 0x11); /* the pool's page kept */
+			CHECK_EQ(jumbo_pool_unpin(p), 0);
+		} else {
+			/* Unpinned, the same delivery moves (the control). */
+			CHECK_EQ(st.moved, 2 * ps);
+		}
+	}
+	munmap(dst, 4 * ps);
+	CHECK_EQ(stats(p).in_use, 0);
+	CHECK_EQ(jumbo_pool_destroy(p), 0);
+	printf("delivery: copied while pinned, moved after\n");
+}
+
+/*
+ * A pin waits for a trim under way.  A thread trims without pause; the
+ * main thread pins, reads the committed pages, cycles the pool's pages
+ * (which commits whatever trim took), reads again and unpins.  Between
+ * its pin and its unpin nothing may be given back: committed never
+ * shrinks there.
+ */
+static volatile int stop;
+
+static void *trimmer(void *arg)
+{
+	struct jumbo_pool *p = arg;
+
+	while (!__atomic_load_n(&stop, __ATOMIC_RELAXED))
+		(void)jumbo_pool_trim(p, 0);
+	return NULL;
+}
+
+static void pin_waits(void)
+{
+	struct jumbo_pool *p = private_pool();
+	pthread_t t;
+	unsigned shrank = 0, rounds = 2000;
+
+	REQUIRE(pthread_create(&t, NULL, trimmer, p) == 0);
+	for (unsigned r = 0; r < rounds; r++) {
+		CHECK_EQ(jumbo_pool_pin(p), 0);
+		uint64_t a = stats(p).committed;
+		void *v[16];
+		for (int i = 0; i < 16; i++)
+			v[i] = jumbo_pool_alloc(p);
+		for (int i = 0; i < 16; i++)
+			if (v[i])
+				jumbo_pool_free(p, v[i]);
+		jumbo_pool_flush_cache(p);
+		uint64_t b = stats(p).committed;
+		shrank += b < a;
+		CHECK_EQ(jumbo_pool_unpin(p), 0);
+		cycle(p);
+	}
+	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
+	pthread_join(t, NULL);
+	CHECK_EQ(shrank, 0);
+	CHECK_EQ(jumbo_pool_destroy(p), 0);
+	printf("pin waits: %u rounds of pin, cycle, unpin against a trimming "
+	       "thread; memory given back while pinned: %u times\n", rounds,
+	       shrank);
+}
+
+/* Named: a child's pin stops the parent's trim, until the child dies. */
+static void named(void)
+{
+	struct jumbo_pool *p = test_named_pool(name, PAGES, PAGES, 16, false);
+	int up[2];
+	char c;
+	int ws;
+
+	REQUIRE(pipe(up) == 0);
+	cycle(p);
+	pid_t pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		alarm(TEST_HANG_SECONDS);
+		struct jumbo_pool *q = jumbo_pool_attach(name, 0);
+		if (!q || jumbo_pool_pin(q) != 0 || write(up[1], "p", 1) != 1)
+			_exit(2);
+		pause();
+		_exit(0);
+	}
+	close(up[1]);
+	REQUIRE(read(up[0], &c, 1) == 1);
+	uint64_t before = stats(p).committed;
+	CHECK_EQ(jumbo_pool_trim(p, 0), -EBUSY);
+	CHECK_EQ(stats(p).committed, before);
+	CHECK_EQ(jumbo_pool_unpin(p), -EINVAL); /* not this process's pin */
+	kill(pid, SIGKILL);
+	REQUIRE(waitpid(pid, &ws, 0) == pid);
+	close(up[0]);
+	CHECK(jumbo_pool_reclaim(p) >= 0);
+	long got = jumbo_pool_trim(p, 0);
+	CHECK_EQ(got, (long)PAGES);
+	/* Its own pin and unpin. */
+	cycle(p);
+	CHECK_EQ(jumbo_pool_pin(p), 0);
+	CHECK_EQ(jumbo_pool_trim(p, 0), -EBUSY);
+	CHECK_EQ(jumbo_pool_unpin(p), 0);
+	CHECK_EQ(jumbo_pool_trim(p, 0), (long)PAGES);
+	CHECK_EQ(jumbo_pool_destroy(p), 0);
+	printf("named: another process's pin refused this one's trim until it "
+	       "was killed (then %ld pages given back)\n", got);
+}
+
+static void cleanup(void)
+{
+	test_named_unlink(name);
+}
+
+int main(void)
+{
+	snprintf(name, sizeof(name), "test-pin-%d", (int)getpid());
+	atexit(cleanup);
+	trim_refused();
+	steal_refused();
+	delivery_copies();
+	pin_waits();
+	named();
+	return check_done("pin");
+}
