@@ -189,6 +189,45 @@ static void workers_die_counted(const char *bin)
 		proc_dump(&p, "jumbo demo --workers, one killed after a count");
 }
 
+/*
+ * The progress line a terminal sees (script(1) gives the run one): in the
+ * workers' run it counted the single-process receiver's frames, which
+ * stay 0 there.  Its last count is every frame finished: those the
+ * summary line says were checked in place (none bad).
+ */
+static void workers_progress(const char *bin)
+{
+	char cmd[512];
+	struct proc p;
+	unsigned long long last = 0, checked = 0;
+
+	if (!have_prog("script")) {
+		printf("demo progress: not run: no script(1)\n");
+		return;
+	}
+	snprintf(cmd, sizeof(cmd), "%s demo --quick --no-baseline --workers 2",
+		 bin);
+	char *argv[] = { "script", "-qec", cmd, "/dev/null", NULL };
+	proc_run(&p, argv, PROC_HANG_MS);
+	for (const char *q = p.obuf; (q = strstr(q, "\rworkers")) != NULL;
+	     q++)
+		sscanf(q + 8, " %*f s %llu frames", &last);
+	const char *sum = strstr(p.obuf, "frames checked in place");
+	while (sum && sum > p.obuf && sum[-1] == ' ')
+		sum--;
+	while (sum && sum > p.obuf && sum[-1] >= '0' && sum[-1] <= '9')
+		sum--;
+	if (sum)
+		sscanf(sum, "%llu", &checked);
+	printf("demo progress: the workers' line ends at %llu frames, %llu "
+	       "checked in place\n", last, checked);
+	CHECK_EQ(p.status, 0);
+	CHECK(last > 0);
+	CHECK_EQ(last, checked);
+	if (check_failures)
+		proc_dump(&p, "jumbo demo --workers on a terminal");
+}
+
 int main(void)
 {
 	const char *bin = jumbo_bin();
@@ -202,5 +241,6 @@ int main(void)
 	workers(bin);
 	workers_killed(bin);
 	workers_die_counted(bin);
+	workers_progress(bin);
 	return check_done("demo");
 }

@@ -535,7 +535,10 @@ static void *demo_consumer(void *arg)
  */
 static void demo_progress(struct demo_run *r, const char *name, uint64_t now)
 {
-	uint64_t got = __atomic_load_n(&r->acked, __ATOMIC_ACQUIRE);
+	/* Acquire: a count only; the workers' run keeps it in the shared
+	 * block the receiver's consumer sums into. */
+	uint64_t got = __atomic_load_n(r->sh ? &r->sh->acked : &r->acked,
+				       __ATOMIC_ACQUIRE);
 	double t = r->rx_first ? (double)(r->rx_last - r->rx_first) / 1e9 : 0;
 	double dt = r->prog_ns ? (double)(now - r->prog_ns) / 1e9 : 0;
 	struct jumbo_stats ps = { 0 };
