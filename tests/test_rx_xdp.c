@@ -588,20 +588,27 @@ static void test_drops(uint64_t seed)
 	CHECK_EQ(jumbo_rx_close(rx), 0);
 }
 
-static void test_stream(uint64_t seed)
+/* What a stream of NSENT flow-controlled datagrams brought. */
+struct stream {
+	unsigned got, bad, dup, other;
+};
+
+/*
+ * Receives a stream of NSENT datagrams from the peer, flow-controlled,
+ * checking each frame; after each batch, between(arg) if given.
+ */
+static struct stream receive_stream(struct jumbo_rx *rx, uint64_t seed,
+				    void (*between)(void *), void *arg)
 {
 	static unsigned char seen[NSENT];
 	struct mbuf *pkts[64];
-	unsigned got = 0, bad = 0, dup = 0, other = 0;
-
-	struct jumbo_rx *rx = open_xdp(NULL, 1024, PORT);
-	REQUIRE(rx != NULL);
-	CHECK_EQ(jumbo_rx_backend_of(rx), JUMBO_RX_XDP);
-	CHECK(tn_sh("ip link show dev %s | grep -q prog/xdp", dev) == 0);
+	struct stream r = {0, 0, 0, 0};
 	int ack;
+
+	memset(seen, 0, sizeof(seen));
 	pid_t pid = send_acked(seed, 0, NSENT, 32, PORT, &ack);
 	for (uint64_t last = now_ns();
-	     got < NSENT && now_ns() - last < XDP_STALL_NS;) {
+	     r.got < NSENT && now_ns() - last < XDP_STALL_NS;) {
 		int n = jumbo_rx_recv(rx, pkts, 64, 100);
 		REQUIRE(n >= 0);
 		if (n)
@@ -609,20 +616,34 @@ static void test_stream(uint64_t seed)
 		for (int i = 0; i < n; i++) {
 			long k = check_frame(jumbo_rx_pool(rx), seed, pkts[i]);
 			if (k == -2)
-				other++;
+				r.other++;
 			else if (k < 0 || k >= NSENT)
-				bad++;
+				r.bad++;
 			else if (seen[k]++)
-				dup++;
+				r.dup++;
 			else
-				got++;
+				r.got++;
 			if (k != -2)
 				ack_frame(ack);
 			m_freem(pkts[i]);
 		}
+		if (between)
+			between(arg);
 	}
 	close(ack);
 	CHECK_EQ(wait_child(pid), 0);
+	return r;
+}
+
+static void test_stream(uint64_t seed)
+{
+	struct mbuf *pkts[64];
+
+	struct jumbo_rx *rx = open_xdp(NULL, 1024, PORT);
+	REQUIRE(rx != NULL);
+	CHECK_EQ(jumbo_rx_backend_of(rx), JUMBO_RX_XDP);
+	CHECK(tn_sh("ip link show dev %s | grep -q prog/xdp", dev) == 0);
+	struct stream r = receive_stream(rx, seed, NULL, NULL);
 	/*
 	 * With a port, the filter sends the rest on to the kernel: with the
 	 * fixed neighbour gone the peer must resolve our address by ARP, and
@@ -653,13 +674,14 @@ static void test_stream(uint64_t seed)
 	REQUIRE(jumbo_rx_stats(rx, &st) == 0);
 	printf("rx_xdp: sent %u, received %u intact (bad %u, twice %u, other "
 	       "frames %u); kernel drops %llu, no buffer %llu, pages %llu\n",
-	       NSENT, got, bad, dup, other, (unsigned long long)st.kernel_drops,
+	       NSENT, r.got, r.bad, r.dup, r.other,
+	       (unsigned long long)st.kernel_drops,
 	       (unsigned long long)st.no_buffer, (unsigned long long)st.pages);
-	CHECK_EQ(bad, 0);
-	CHECK_EQ(dup, 0);
+	CHECK_EQ(r.bad, 0);
+	CHECK_EQ(r.dup, 0);
 	/* Flow-controlled, nothing is lost however busy the machine. */
-	CHECK(got + st.kernel_drops + st.no_buffer >= NSENT);
-	CHECK_EQ(got, NSENT);
+	CHECK(r.got + st.kernel_drops + st.no_buffer >= NSENT);
+	CHECK_EQ(r.got, NSENT);
 	CHECK_EQ(jumbo_rx_close(rx), 0);
 	CHECK(tn_sh("ip link show dev %s | grep -q prog/xdp", dev) != 0);
 }
@@ -672,57 +694,45 @@ static void test_stream(uint64_t seed)
  * zeroed one.  So trim refuses (EBUSY) while the UMEM exists, and every
  * frame received after one arrives intact; after the close it trims.
  */
+struct trims {
+	struct jumbo_pool *pool;
+	long refused, given;
+};
+
+/* Pages freed by the batch just received are in the depot: trim them. */
+static void trim_between(void *arg)
+{
+	struct trims *t = arg;
+
+	jumbo_pool_flush_cache(t->pool);
+	long r = jumbo_pool_trim(t->pool, 0);
+	if (r < 0)
+		t->refused++;
+	else
+		t->given += r;
+}
+
 static void test_trim_pinned(uint64_t seed)
 {
-	static unsigned char seen[NSENT];
-	struct mbuf *pkts[64];
-	unsigned got = 0, bad = 0, other = 0;
-	long trims[2] = {0, 0};
 	struct jumbo_pool_params pp;
 
 	jumbo_pool_params_init(&pp);
 	pp.max_pages = 4096;
 	pp.init_pages = 4096;
-	struct jumbo_pool *pool = jumbo_pool_create(&pp);
-	REQUIRE(pool != NULL);
-	struct jumbo_rx *rx = open_xdp(pool, 1024, PORT);
+	struct trims t = {jumbo_pool_create(&pp), 0, 0};
+	REQUIRE(t.pool != NULL);
+	struct jumbo_rx *rx = open_xdp(t.pool, 1024, PORT);
 	REQUIRE(rx != NULL);
-	int ack;
-	pid_t pid = send_acked(seed, 0, NSENT, 32, PORT, &ack);
-	for (uint64_t last = now_ns();
-	     got < NSENT && now_ns() - last < XDP_STALL_NS;) {
-		int n = jumbo_rx_recv(rx, pkts, 64, 100);
-		REQUIRE(n >= 0);
-		if (n)
-			last = now_ns();
-		for (int i = 0; i < n; i++) {
-			long k = check_frame(pool, seed, pkts[i]);
-			if (k == -2)
-				other++;
-			else if (k < 0 || k >= NSENT || seen[k]++)
-				bad++;
-			else
-				got++;
-			if (k != -2)
-				ack_frame(ack);
-			m_freem(pkts[i]);
-		}
-		/* Pages freed above are in the depot now: trim them. */
-		jumbo_pool_flush_cache(pool);
-		long t = jumbo_pool_trim(pool, 0);
-		trims[t < 0] += t < 0 ? 1 : t; /* refused, or pages given */
-	}
-	close(ack);
-	CHECK_EQ(wait_child(pid), 0);
+	struct stream r = receive_stream(rx, seed, trim_between, &t);
 	printf("rx_xdp: trim while the pool is a UMEM: %u frames intact, %u "
-	       "bad; trims refused %ld times, %ld pages given back\n", got,
-	       bad, trims[1], trims[0]);
-	CHECK_EQ(bad, 0);
-	CHECK_EQ(got, NSENT);
-	CHECK_EQ(trims[0], 0);
+	       "bad; trims refused %ld times, %ld pages given back\n", r.got,
+	       r.bad + r.dup, t.refused, t.given);
+	CHECK_EQ(r.bad + r.dup, 0);
+	CHECK_EQ(r.got, NSENT);
+	CHECK_EQ(t.given, 0);
 	CHECK_EQ(jumbo_rx_close(rx), 0);
-	CHECK(jumbo_pool_trim(pool, 0) > 0); /* no UMEM now */
-	CHECK_EQ(jumbo_pool_destroy(pool), 0);
+	CHECK(jumbo_pool_trim(t.pool, 0) > 0); /* no UMEM now */
+	CHECK_EQ(jumbo_pool_destroy(t.pool), 0);
 }
 
 /*
