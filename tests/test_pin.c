@@ -240,6 +240,43 @@ static void named(void)
 	       "was killed (then %ld pages given back)\n", got);
 }
 
+/*
+ * Named: a pinning process killed; nobody has noticed yet (no reclaim, no
+ * allocation since).  Its pins end with it: the next trim finds it dead
+ * and gives the pages back, not EBUSY.
+ */
+static void named_dead_pinner(void)
+{
+	struct jumbo_pool *p = test_named_pool(name, PAGES, PAGES, 16, false);
+	int up[2];
+	char c;
+	int ws;
+
+	REQUIRE(pipe(up) == 0);
+	cycle(p);
+	pid_t pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		alarm(TEST_HANG_SECONDS);
+		struct jumbo_pool *q = jumbo_pool_attach(name, 0);
+		if (!q || jumbo_pool_pin(q) != 0 || write(up[1], "p", 1) != 1)
+			_exit(2);
+		pause();
+		_exit(0);
+	}
+	close(up[1]);
+	REQUIRE(read(up[0], &c, 1) == 1);
+	close(up[0]);
+	CHECK_EQ(jumbo_pool_trim(p, 0), -EBUSY);
+	kill(pid, SIGKILL);
+	REQUIRE(waitpid(pid, &ws, 0) == pid);
+	long got = jumbo_pool_trim(p, 0);
+	CHECK_EQ(got, (long)PAGES);
+	CHECK_EQ(jumbo_pool_destroy(p), 0);
+	printf("named, dead pinner: the trim after its death gave back %ld "
+	       "pages, no reclaim asked for\n", got);
+}
+
 static void cleanup(void)
 {
 	test_named_unlink(name);
@@ -254,5 +291,6 @@ int main(void)
 	delivery_copies();
 	pin_waits();
 	named();
+	named_dead_pinner();
 	return check_done("pin");
 }

@@ -808,6 +808,7 @@ long _jumbo_shm_trim(struct jumbo_pool *p, unsigned min_age_ms)
 	struct jumbo_shm *s = p->shm;
 	struct jumbo_shm_ctl *c = s->ctl;
 	frame_t v[TRIM_BATCH];
+	bool checked = false;
 	long done = 0;
 	int err = 0;
 
@@ -819,6 +820,13 @@ long _jumbo_shm_trim(struct jumbo_pool *p, unsigned min_age_ms)
 		mark_age(c, now);
 		if (shm_pinned(s)) {
 			_jumbo_shm_unlock(p);
+			/* A pinner killed may not be known dead yet: its pins
+			 * end with it, so ask once (it marks it dead). */
+			if (!checked) {
+				checked = true;
+				_jumbo_shm_check_peers(p, 0);
+				continue;
+			}
 			if (!done)
 				err = -EBUSY;
 			break;
