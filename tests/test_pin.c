@@ -277,6 +277,39 @@ static void named_dead_pinner(void)
 	       "pages, no reclaim asked for\n", got);
 }
 
+/*
+ * A shared (memfd) pool's fork child is detached: its trims would punch
+ * the parent's memory and are refused, and the parent's trims punch the
+ * memory it shares.  A pin there could not keep the pages: it is refused
+ * too (EXDEV, as in a named pool's child), not a 0 that holds nothing.
+ */
+static void detached_child(void)
+{
+	struct jumbo_pool_params pp;
+	int ws;
+
+	jumbo_pool_params_init(&pp);
+	pp.flags = JUMBO_POOL_SHARED;
+	pp.max_pages = PAGES;
+	pp.reserve_pages = 0;
+	struct jumbo_pool *p = jumbo_pool_create(&pp);
+	REQUIRE(p);
+	cycle(p);
+	pid_t pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		alarm(TEST_HANG_SECONDS);
+		int r = jumbo_pool_pin(p);
+		_exit(r == -EXDEV ? 0 : r == 0 ? 1 : 2);
+	}
+	REQUIRE(waitpid(pid, &ws, 0) == pid);
+	CHECK(WIFEXITED(ws));
+	CHECK_EQ(WEXITSTATUS(ws), 0);
+	CHECK_EQ(jumbo_pool_trim(p, 0), (long)PAGES);
+	CHECK_EQ(jumbo_pool_destroy(p), 0);
+	printf("detached child: its pin of a shared pool refused (EXDEV)\n");
+}
+
 static void cleanup(void)
 {
 	test_named_unlink(name);
@@ -292,5 +325,6 @@ int main(void)
 	pin_waits();
 	named();
 	named_dead_pinner();
+	detached_child();
 	return check_done("pin");
 }

@@ -126,6 +126,9 @@ int jumbo_pool_pin(struct jumbo_pool *p)
 		return -EINVAL;
 	if (p->shm)
 		return _jumbo_shm_pin(p, 1);
+	/* A shared pool's fork child: the parent trims the memory it maps. */
+	if (p->detached)
+		return -EXDEV;
 	pthread_mutex_lock(&p->lock);
 	if (p->pins == UINT_MAX) {
 		pthread_mutex_unlock(&p->lock);
