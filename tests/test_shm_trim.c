@@ -284,6 +284,42 @@ static void automatic(void)
 	test_named_unlink(auto_name);
 }
 
+/*
+ * The queue keeps SHM_MARKS (64) age marks, one per 50 ms of puts at
+ * most.  Puts spread over more than 64 of those intervals while nothing
+ * takes from the queue (a burst that ends, then an idle pool) fill them;
+ * the pages put after that must still age and go, once idle long enough.
+ */
+#define MARK_ROUNDS 72u
+
+static void marks_full(void)
+{
+	char m_name[48];
+	static void *v[MARK_ROUNDS];
+
+	snprintf(m_name, sizeof(m_name), "%s-marks", name);
+	struct jumbo_pool *p = test_named_pool(m_name, 256, 256, 16, false);
+	for (unsigned i = 0; i < MARK_ROUNDS; i++) {
+		v[i] = jumbo_pool_alloc(p); /* fresh: the queue is empty */
+		REQUIRE(v[i]);
+		memset(v[i], 0x33, 4096);
+	}
+	for (unsigned i = 0; i < MARK_ROUNDS; i++) { /* one put each */
+		CHECK_EQ(jumbo_pool_free(p, v[i]), 0);
+		jumbo_pool_flush_cache(p);
+		nanosleep(&(struct timespec){.tv_nsec = 55000000}, NULL);
+	}
+	nanosleep(&(struct timespec){.tv_nsec = 300000000}, NULL);
+	long aged = jumbo_pool_trim(p, 200);
+	long rest = jumbo_pool_trim(p, 0); /* what the aged trim left */
+	CHECK(aged >= (long)MARK_ROUNDS);
+	CHECK_EQ(rest, 0);
+	printf("marks full: %u puts 55 ms apart, idle 300 ms: a trim of 200 "
+	       "ms gave back %ld pages, left %ld\n", MARK_ROUNDS, aged, rest);
+	CHECK_EQ(jumbo_pool_destroy(p), 0);
+	test_named_unlink(m_name);
+}
+
 static void cleanup(void)
 {
 	char other[48];
@@ -292,6 +328,8 @@ static void cleanup(void)
 	snprintf(other, sizeof(other), "%s-auto", name);
 	test_named_unlink(other);
 	snprintf(other, sizeof(other), "%s-load", name);
+	test_named_unlink(other);
+	snprintf(other, sizeof(other), "%s-marks", name);
 	test_named_unlink(other);
 }
 
@@ -310,5 +348,6 @@ int main(int argc, char **argv)
 	CHECK_EQ(jumbo_pool_destroy(p), 0);
 	under_load(seed);
 	automatic();
+	marks_full();
 	return check_done("shm_trim");
 }

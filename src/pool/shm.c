@@ -694,15 +694,26 @@ static void mark_age(struct jumbo_shm_ctl *c, uint32_t now)
 		c->mark_at = (c->mark_at + 1) % SHM_MARKS;
 		c->mark_n--;
 	}
+	struct jumbo_shm_mark m = {.pos = c->tail, .ms = c->put_ms};
 	if (c->mark_n) {
-		const struct jumbo_shm_mark *last = mark_nth(c, c->mark_n - 1);
+		struct jumbo_shm_mark *last =
+			&c->mark[(c->mark_at + c->mark_n - 1) % SHM_MARKS];
 
-		if (last->pos >= c->tail || c->mark_n == SHM_MARKS ||
-		    (uint32_t)(now - last->ms) < MARK_MS)
+		if (last->pos >= c->tail || (uint32_t)(now - last->ms) < MARK_MS)
 			return;
+		/*
+		 * Full (the head has not passed the oldest for SHM_MARKS
+		 * intervals): the newest moves up to the tail, its entries
+		 * counted as young as the tail's.  Refused, the entries put
+		 * from now on would have no mark, and an idle pool would
+		 * never give them back.
+		 */
+		if (c->mark_n == SHM_MARKS) {
+			*last = m;
+			return;
+		}
 	}
-	c->mark[(c->mark_at + c->mark_n++) % SHM_MARKS] =
-		(struct jumbo_shm_mark){.pos = c->tail, .ms = c->put_ms};
+	c->mark[(c->mark_at + c->mark_n++) % SHM_MARKS] = m;
 }
 
 /* Lock held: the queue's position below which every entry is at least
