@@ -12,6 +12,7 @@
 
 #include <jumbo/jumbo.h>
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -320,6 +321,81 @@ static void marks_full(void)
 	test_named_unlink(m_name);
 }
 
+/*
+ * A corrupted control page: committed past the cap.  The frames trim
+ * looks at are below the cap whatever it says: a queue entry naming the
+ * frame at the cap (whose "word" is then the queue's first entry, here
+ * 1, FREE) must not have its "page" punched: that is the control page.
+ * Statistics neither crash nor hang on a huge committed.
+ */
+#define BAD_CAP 1024u /* words fill one page: frame BAD_CAP's is fifo[0] */
+
+struct ctl_head {
+	pthread_mutex_t lock;
+	uint32_t lock_slot, dirty;
+	uint64_t head, tail, carved, committed;
+};
+
+static void bad_committed(void)
+{
+	char b_name[48];
+	struct jumbo_stats st;
+	int ws;
+
+	snprintf(b_name, sizeof(b_name), "%s-bad", name);
+	struct jumbo_pool *p = test_named_pool(b_name, BAD_CAP, 64, 16, false);
+	void *a = jumbo_pool_alloc(p); /* the pool has carved pages */
+	REQUIRE(a);
+	CHECK_EQ(jumbo_pool_free(p, a), 0);
+	jumbo_pool_flush_cache(p);
+	int fd = jumbo_pool_fd(p);
+	off_t off_ctl = (off_t)BAD_CAP << 12;
+	/* ctl, procs (255 records of 64 bytes, 4 pages), words (1 page). */
+	off_t off_fifo = off_ctl + 4096 + 4 * 4096 + 4096;
+	struct ctl_head *h = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+				  MAP_SHARED, fd, off_ctl);
+	uint32_t *fifo = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED,
+			      fd, off_fifo);
+	REQUIRE(h != MAP_FAILED && fifo != MAP_FAILED);
+	struct ctl_head was = *h;
+	uint32_t f0 = fifo[0], f1 = fifo[1];
+
+	CHECK(was.carved > 0);
+	fifo[0] = 1;       /* JUMBO_PG_FREE, as frame BAD_CAP's "word" */
+	fifo[1] = BAD_CAP; /* the only entry: the frame at the cap */
+	h->head = 1;
+	h->tail = 2;
+	h->committed = BAD_CAP + 1;
+	long got = jumbo_pool_trim(p, 0);
+	uint64_t carved = h->carved; /* zero if the page was punched */
+	CHECK(got <= 0);
+	CHECK_EQ(carved, was.carved);
+	/* Statistics over a committed of 2^40 pages, in a child. */
+	h->committed = (uint64_t)1 << 40;
+	pid_t c = fork();
+	REQUIRE(c >= 0);
+	if (c == 0) {
+		alarm(20);
+		_exit(jumbo_pool_stats(p, &st) == 0 ? 0 : 1);
+	}
+	REQUIRE(waitpid(c, &ws, 0) == c);
+	CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	printf("bad committed: trim gave back %ld (the control page kept: "
+	       "carved %llu), statistics %s\n", got, (unsigned long long)carved,
+	       WIFEXITED(ws) ? "returned" : "crashed or hung");
+	if (carved == was.carved) { /* whole: put it back, destroy it */
+		h->head = was.head;
+		h->tail = was.tail;
+		h->committed = was.committed;
+		fifo[0] = f0;
+		fifo[1] = f1;
+		CHECK_EQ(jumbo_pool_destroy(p), 0);
+	}
+	munmap(h, 4096);
+	munmap(fifo, 4096);
+	test_named_unlink(b_name);
+}
+
 static void cleanup(void)
 {
 	char other[48];
@@ -330,6 +406,8 @@ static void cleanup(void)
 	snprintf(other, sizeof(other), "%s-load", name);
 	test_named_unlink(other);
 	snprintf(other, sizeof(other), "%s-marks", name);
+	test_named_unlink(other);
+	snprintf(other, sizeof(other), "%s-bad", name);
 	test_named_unlink(other);
 }
 
@@ -349,5 +427,6 @@ int main(int argc, char **argv)
 	under_load(seed);
 	automatic();
 	marks_full();
+	bad_committed();
 	return check_done("shm_trim");
 }

@@ -843,6 +843,10 @@ long _jumbo_shm_trim(struct jumbo_pool *p, unsigned min_age_ms)
 			break;
 		}
 		uint64_t h = c->head, t = c->tail, committed = c->committed;
+		/* Corrupted past the cap, it would name the segment's own
+		 * pages (ctl, words, queue) as frames: never punch those. */
+		if (committed > s->cap)
+			committed = s->cap;
 		uint64_t end = aged_end(c, now, min_age_ms);
 		uint64_t at = c->trim_pos > h && c->trim_pos <= t ? c->trim_pos
 								  : h;
@@ -1491,6 +1495,8 @@ void _jumbo_shm_stats(struct jumbo_pool *p, struct jumbo_stats *st)
 	st->grow_fails = c->grow_fails;
 	st->trims = c->trimmed;
 	_jumbo_shm_unlock(p);
+	if (committed > s->cap) /* corrupted: the words end at the cap */
+		committed = s->cap;
 	for (uint64_t i = 0; i < committed; i++)
 		in_use += (fr_load(p, (frame_t)i) & PGS_MASK) == JUMBO_PG_ALLOC;
 	st->in_use = in_use;
