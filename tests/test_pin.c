@@ -272,9 +272,23 @@ static void named_dead_pinner(void)
 	REQUIRE(waitpid(pid, &ws, 0) == pid);
 	long got = jumbo_pool_trim(p, 0);
 	CHECK_EQ(got, (long)PAGES);
+	/* One that leaves (destroy) still pinned: its pins go with it. */
+	cycle(p);
+	pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		struct jumbo_pool *q = jumbo_pool_attach(name, 0);
+		_exit(q && jumbo_pool_pin(q) == 0 &&
+		      jumbo_pool_trim(q, 0) == -EBUSY &&
+		      jumbo_pool_destroy(q) == 0 ? 0 : 1);
+	}
+	REQUIRE(waitpid(pid, &ws, 0) == pid);
+	CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	CHECK_EQ(jumbo_pool_trim(p, 0), (long)PAGES);
 	CHECK_EQ(jumbo_pool_destroy(p), 0);
 	printf("named, dead pinner: the trim after its death gave back %ld "
-	       "pages, no reclaim asked for\n", got);
+	       "pages, no reclaim asked for; a pinner's destroy ends its "
+	       "pins too\n", got);
 }
 
 /*
