@@ -16,12 +16,16 @@
 #include <jumbo/jumbo.h>
 #include <jumbo/mbuf.h>
 
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/user.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -324,6 +328,99 @@ static void detached_child(void)
 	printf("detached child: its pin of a shared pool refused (EXDEV)\n");
 }
 
+/*
+ * A pin waits for a steal or a zero-copy delivery under way, as for a
+ * trim: such a move checks the pin first and gives the page's memory
+ * away after (madvise, mremap), so a device registered in between would
+ * keep the old page while the slot got a new one.  A child's thread is
+ * stopped (ptrace) at the entry of that system call; another of its
+ * threads pins: the pin must not return before the move is done.
+ */
+struct pinner {
+	struct jumbo_pool *p;
+	int go, up;
+};
+
+static void *pinner(void *arg)
+{
+	struct pinner *a = arg;
+	char c;
+
+	if (read(a->go, &c, 1) != 1 || jumbo_pool_pin(a->p) != 0 ||
+	    write(a->up, "p", 1) != 1 || jumbo_pool_unpin(a->p) != 0)
+		_exit(5);
+	return NULL;
+}
+
+static void move_in_flight(bool deliver)
+{
+#if defined(__x86_64__)
+	int go[2], up[2], ws;
+	char c;
+
+	REQUIRE(pipe(go) == 0 && pipe(up) == 0);
+	pid_t pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		alarm(TEST_HANG_SECONDS);
+		struct jumbo_pool *p = private_pool();
+		struct mbuf *m = deliver ? m_getjumbo(p, 4096, NULL) : NULL;
+		char *a = deliver ? (m ? m->m_data : NULL) : jumbo_pool_alloc(p);
+		char *dst = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		struct pinner arg = { p, go[0], up[1] };
+		struct jumbo_deliver_stats st;
+		pthread_t t;
+		int r;
+
+		if (!a || dst == MAP_FAILED)
+			_exit(2);
+		memset(a, 0x42, 4096);
+		if (pthread_create(&t, NULL, pinner, &arg) != 0 ||
+		    ptrace(PTRACE_TRACEME, 0, NULL, NULL) != 0)
+			_exit(3);
+		raise(SIGSTOP);
+		r = deliver ? jumbo_deliver(m, dst, 4096, JUMBO_DELIVER_MOVE,
+					    &st)
+			    : jumbo_pool_steal(p, a, 0);
+		pthread_join(t, NULL);
+		_exit(r == 0 && (!deliver || dst[0] == 0x42) ? 0 : 4);
+	}
+	close(go[0]);
+	close(up[1]);
+	REQUIRE(waitpid(pid, &ws, __WALL) == pid && WIFSTOPPED(ws));
+	/* To the entry (rax -ENOSYS) of the call that gives the page away. */
+	for (;;) {
+		struct user_regs_struct rg;
+
+		REQUIRE(ptrace(PTRACE_SYSCALL, pid, NULL, NULL) == 0);
+		REQUIRE(waitpid(pid, &ws, __WALL) == pid && WIFSTOPPED(ws));
+		REQUIRE(ptrace(PTRACE_GETREGS, pid, NULL, &rg) == 0);
+		if (rg.rax != (unsigned long long)-ENOSYS)
+			continue;
+		if (deliver ? rg.orig_rax == SYS_mremap
+			    : rg.orig_rax == SYS_madvise && rg.rdx == MADV_DONTNEED)
+			break;
+	}
+	REQUIRE(write(go[1], "g", 1) == 1);
+	struct pollfd pf = { .fd = up[0], .events = POLLIN };
+	int early = poll(&pf, 1, 1000); /* 1: the pin returned meanwhile */
+	CHECK_EQ(early, 0);
+	REQUIRE(ptrace(PTRACE_DETACH, pid, NULL, NULL) == 0);
+	REQUIRE(read(up[0], &c, 1) == 1);
+	REQUIRE(waitpid(pid, &ws, 0) == pid);
+	CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	close(go[1]);
+	close(up[0]);
+	printf("%s in flight: a pin %s for it\n",
+	       deliver ? "delivery" : "steal",
+	       early ? "returned without waiting" : "waited");
+#else
+	(void)deliver;
+	printf("in flight: x86-64 only (registers read by ptrace)\n");
+#endif
+}
+
 static void cleanup(void)
 {
 	test_named_unlink(name);
@@ -338,6 +435,8 @@ int main(void)
 	delivery_copies();
 	pin_waits();
 	named();
+	move_in_flight(false);
+	move_in_flight(true);
 	named_dead_pinner();
 	detached_child();
 	return check_done("pin");

@@ -280,7 +280,12 @@ int jumbo_deliver(struct mbuf *m, void *dst, size_t dstlen, unsigned flags,
 			size_t run = (size_t)np * ps;
 			if ((flags & JUMBO_DELIVER_MOVE) ||
 			    run >= _jumbo_zc_threshold(ps, run)) {
-				int r = zc_dst_ok(d, run) ? 0 : -EPERM;
+				/* A pin made from here on waits for the
+				 * move (its check above was a hint). */
+				struct jumbo_pool *pool = m->m_ext.ext_pool;
+				int r = -EBUSY;
+				if (_jumbo_pool_move_begin(pool))
+					r = zc_dst_ok(d, run) ? 0 : -EPERM;
 				if (r == 0)
 					r = zc_remap(m->m_ext.ext_buf, run, d, ps);
 				if (r == -EFAULT && np > 1) {
@@ -295,8 +300,11 @@ int jumbo_deliver(struct mbuf *m, void *dst, size_t dstlen, unsigned flags,
 					st.remaps++;
 					d += run;
 					m = zc_moved(m, np, ps);
+					_jumbo_pool_move_end(pool);
 					continue;
 				}
+				if (r != -EBUSY)
+					_jumbo_pool_move_end(pool);
 				st.fallbacks++;
 			}
 			/* Copy the run. */

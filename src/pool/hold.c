@@ -106,8 +106,9 @@ static int steal(struct jumbo_pool *p, frame_t f, unsigned flags)
 		return (s & PGF_DEFER) ? -EALREADY : -EBUSY;
 	if (p->fd >= 0)
 		return -EOPNOTSUPP;
-	/* A device holds the old memory: the page stays as it is. */
-	if (_jumbo_pool_pinned(p))
+	/* A device holds the old memory: the page stays as it is.  Else
+	 * a pin made meanwhile waits for the re-backing to end. */
+	if (!_jumbo_pool_move_begin(p))
 		return -EBUSY;
 	/*
 	 * MOVED skips the system call: after MREMAP_DONTUNMAP the slot is
@@ -116,7 +117,9 @@ static int steal(struct jumbo_pool *p, frame_t f, unsigned flags)
 	 */
 	if (p->huge)
 		flags &= ~JUMBO_STEAL_MOVED;
-	if (!(flags & JUMBO_STEAL_MOVED) && _jumbo_reback(p, f)) {
+	int err = !(flags & JUMBO_STEAL_MOVED) ? _jumbo_reback(p, f) : 0;
+	_jumbo_pool_move_end(p);
+	if (err) {
 		fr_store(p, f, JUMBO_PG_LOST);
 		ctr_add(&p->ctr.lost, 1);
 		return -ENOMEM;

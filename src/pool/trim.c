@@ -161,9 +161,37 @@ int jumbo_pool_unpin(struct jumbo_pool *p)
 /* Whether a private pool's pages must stay where they are (zcopy.c). */
 bool _jumbo_pool_pinned(const struct jumbo_pool *p)
 {
-	/* Relaxed: a hint for a move the caller's own page; the pin that
-	 * matters was made before the device used the memory. */
+	/* Relaxed: a hint, to leave the pages of a pinned pool out of a
+	 * move at once; _jumbo_pool_move_begin() is what decides. */
 	return __atomic_load_n(&p->pins, __ATOMIC_RELAXED) != 0;
+}
+
+/*
+ * A private pool's memory is about to be given away or moved (a trim, a
+ * steal, a zero-copy delivery): false if the pool is pinned; else the
+ * move counts among trimming until _jumbo_pool_move_end(), so that a pin
+ * made meanwhile waits for it, as for a trim.  Checked and counted under
+ * the lock: a pin that returned first is seen, a pin that comes after
+ * sees the count.
+ */
+bool _jumbo_pool_move_begin(struct jumbo_pool *p)
+{
+	bool ok;
+
+	pthread_mutex_lock(&p->lock);
+	ok = p->pins == 0;
+	if (ok)
+		p->trimming++;
+	pthread_mutex_unlock(&p->lock);
+	return ok;
+}
+
+void _jumbo_pool_move_end(struct jumbo_pool *p)
+{
+	pthread_mutex_lock(&p->lock);
+	if (--p->trimming == 0)
+		pthread_cond_broadcast(&p->trim_cv);
+	pthread_mutex_unlock(&p->lock);
 }
 
 static long trim(struct jumbo_pool *p, unsigned min_age_ms);
@@ -178,18 +206,10 @@ long _jumbo_trim(struct jumbo_pool *p, unsigned min_age_ms)
 		ctr_add(&p->ctr.trims, r > 0 ? (uint64_t)r : 0);
 		return r;
 	}
-	pthread_mutex_lock(&p->lock);
-	if (p->pins) {
-		pthread_mutex_unlock(&p->lock);
+	if (!_jumbo_pool_move_begin(p))
 		return -EBUSY;
-	}
-	p->trimming++;
-	pthread_mutex_unlock(&p->lock);
 	long r = trim(p, min_age_ms);
-	pthread_mutex_lock(&p->lock);
-	if (--p->trimming == 0)
-		pthread_cond_broadcast(&p->trim_cv);
-	pthread_mutex_unlock(&p->lock);
+	_jumbo_pool_move_end(p);
 	return r;
 }
 

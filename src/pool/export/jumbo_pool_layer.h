@@ -37,6 +37,10 @@ JUMBO_HIDDEN bool _jumbo_pool_pages_idle(const struct jumbo_pool *p,
 /* trim.c, for zero-copy delivery (src/mbuf): whether the pool is pinned
  * (jumbo_pool_pin), so that its pages must not move. */
 JUMBO_HIDDEN bool _jumbo_pool_pinned(const struct jumbo_pool *p);
+/* trim.c: a move of a private pool's pages (trim, steal, delivery)
+ * begins, false if the pool is pinned; a pin waits for its end. */
+JUMBO_HIDDEN bool _jumbo_pool_move_begin(struct jumbo_pool *p);
+JUMBO_HIDDEN void _jumbo_pool_move_end(struct jumbo_pool *p);
 
 /* statseg.c: the mbuf counters the statistics segment carries beside the
  * pools'.  The mbuf layer registers its snapshot function (with its first
