@@ -279,8 +279,9 @@ struct jumbo_pool {
 	pthread_cond_t trim_cv;     /* signalled when it puts them back, and
 				       when the last trim in progress ends */
 	unsigned pins;              /* jumbo_pool_pin()s not yet undone */
-	unsigned trimming;          /* trims between their check of pins and
-				       their end (pin() waits for them) */
+	unsigned trimming;          /* trims, steals and deliveries' moves
+				       between their check of pins and their
+				       end (pin() waits for them) */
 	uint32_t trim_idle_ms;      /* automatic trim age; 0: off */
 	uint32_t last_trim;         /* clock of the last automatic trim (atomic) */
 	/*
