@@ -421,6 +421,45 @@ static void move_in_flight(bool deliver)
 #endif
 }
 
+/*
+ * The default pool (jumbo(9)) pinned: jumbo_pg_steal returns nothing, so
+ * a steal the pin refuses aborts, saying so, as a steal of a held page
+ * does (jumbo_pool(3), Pins).  In a child, whose standard error is kept.
+ */
+static void seed_pinned(void)
+{
+	int ws, err[2];
+	char buf[512] = "";
+
+	REQUIRE(pipe(err) == 0);
+	pid_t pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		dup2(err[1], 2);
+		if (jumbo_vm_init() != 1)
+			_exit(77);
+		vm_page_t pg = jumbo_pg_alloc();
+		if (!pg || jumbo_pool_pin(jumbo_default_pool()) != 0)
+			_exit(2);
+		jumbo_pg_steal(pg);
+		_exit(0);
+	}
+	close(err[1]);
+	ssize_t k = read(err[0], buf, sizeof(buf) - 1);
+	buf[k > 0 ? k : 0] = 0;
+	close(err[0]);
+	REQUIRE(waitpid(pid, &ws, 0) == pid);
+	if (WIFEXITED(ws) && WEXITSTATUS(ws) == 77) {
+		printf("default pool: skipped (jumbo_vm_init failed)\n");
+		return;
+	}
+	CHECK(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGABRT);
+	CHECK(strstr(buf, "jumbo_pg_steal") != NULL);
+	CHECK(strstr(buf, "pinned") != NULL); /* not "held" */
+	printf("default pool pinned: jumbo_pg_steal aborted, saying: %.*s\n",
+	       (int)strcspn(buf, "\n"), buf);
+}
+
 static void cleanup(void)
 {
 	test_named_unlink(name);
@@ -439,5 +478,6 @@ int main(void)
 	move_in_flight(true);
 	named_dead_pinner();
 	detached_child();
+	seed_pinned();
 	return check_done("pin");
 }

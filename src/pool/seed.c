@@ -251,7 +251,9 @@ void jumbo_pg_steal(vm_page_t pg)
 		_jumbo_panic("jumbo_pg_steal", fr_addr(p, f),
 			     err == -EALREADY ? "steal of a free page (or of one "
 						    "whose free is pending)"
-					      : _jumbo_strerr(err));
+			     : err == -EBUSY && _jumbo_pool_pinned(p)
+				     ? "the pool is pinned (jumbo_pool_pin)"
+				     : _jumbo_strerr(err));
 }
 
 caddr_t jumbo_phys_to_kva(vm_offset_t pa)
