@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sched.h>
 #include <sys/wait.h>
@@ -547,6 +548,102 @@ static void huge_backed(void)
 	CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
 }
 
+/*
+ * A process killed inside a mark's making leaves no mark that says more
+ * than it knows.  The marks are made under the lock by whichever process
+ * puts or trims, and a kill there leaves its stores as they were: the
+ * count must never name a mark not yet written, and a mark moved up to
+ * the tail (marks full) must get its new time before its new position,
+ * else for an instant it says that pages just put are as old as the
+ * mark was.  A child frees one page (a put, which marks), single-stepped
+ * by ptrace; at each instruction the marks are read.  First with room
+ * for a mark (it appends), then with the 64 marks full (it moves the
+ * newest).  The number of instants at which a mark was half made.
+ */
+static unsigned mark_steps(const char *pool, struct ctl_all *c,
+			   uint64_t iova)
+{
+	int ws;
+	unsigned half = 0;
+	pid_t a = fork();
+
+	REQUIRE(a >= 0);
+	if (a == 0) {
+		alarm(TEST_HANG_SECONDS);
+		struct jumbo_pool *q = jumbo_pool_attach(pool, 0);
+		if (!q || ptrace(PTRACE_TRACEME, 0, NULL, NULL) != 0)
+			_exit(2);
+		raise(SIGSTOP);
+		if (jumbo_pool_free(q, jumbo_pool_iova_to_addr(q, iova)) != 0)
+			_exit(3);
+		jumbo_pool_flush_cache(q);
+		_exit(jumbo_pool_destroy(q) == 0 ? 0 : 4);
+	}
+	REQUIRE(waitpid(a, &ws, 0) == a && WIFSTOPPED(ws));
+	uint32_t n0 = c->mark_n, at0 = c->mark_at;
+	uint64_t pos0 = c->mark[(at0 + n0 - 1) % 64].pos;
+	uint32_t ms0 = c->mark[(at0 + n0 - 1) % 64].ms;
+	bool seen = false;
+	for (unsigned long k = 0; !seen && k < 20000000ul; k++) {
+		REQUIRE(ptrace(PTRACE_SINGLESTEP, a, NULL, NULL) == 0);
+		REQUIRE(waitpid(a, &ws, 0) == a);
+		if (!WIFSTOPPED(ws))
+			break;
+		uint32_t n = c->mark_n, at = c->mark_at;
+		if (at != at0)
+			break; /* marks dropped: not this case */
+		if (n == n0 + 1) { /* appended: all of it written? */
+			seen = true;
+			half += c->mark[(at + n - 1) % 64].pos != c->tail ||
+				c->mark[(at + n - 1) % 64].ms != c->put_ms;
+		} else if (c->mark[(at + n - 1) % 64].pos != pos0) {
+			seen = true; /* moved: its time first? */
+			half += c->mark[(at + n - 1) % 64].ms == ms0;
+		}
+	}
+	CHECK(seen);
+	REQUIRE(ptrace(PTRACE_DETACH, a, NULL, NULL) == 0 || !WIFSTOPPED(ws));
+	REQUIRE(waitpid(a, &ws, 0) == a || errno == ECHILD);
+	return half;
+}
+
+static void mark_killed(void)
+{
+	char k_name[48];
+	static void *v[80];
+
+	snprintf(k_name, sizeof(k_name), "%s-kill", name);
+	struct jumbo_pool *p = test_named_pool(k_name, 256, 256, 16, false);
+	struct ctl_all *c = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+				 MAP_SHARED, jumbo_pool_fd(p), (off_t)256 << 12);
+	REQUIRE(c != MAP_FAILED);
+	for (unsigned i = 0; i < 80; i++)
+		REQUIRE((v[i] = jumbo_pool_alloc(p)) != NULL);
+	CHECK_EQ(jumbo_pool_free(p, v[0]), 0);
+	jumbo_pool_flush_cache(p); /* the first mark */
+	nanosleep(&(struct timespec){.tv_nsec = 60000000}, NULL);
+	unsigned append = mark_steps(k_name, c, jumbo_pool_iova(p, v[1]));
+	for (unsigned i = 2; c->mark_n < 64 && i < 78; i++) {
+		nanosleep(&(struct timespec){.tv_nsec = 55000000}, NULL);
+		CHECK_EQ(jumbo_pool_free(p, v[i]), 0);
+		jumbo_pool_flush_cache(p);
+	}
+	CHECK_EQ(c->mark_n, 64);
+	nanosleep(&(struct timespec){.tv_nsec = 60000000}, NULL);
+	unsigned move = mark_steps(k_name, c, jumbo_pool_iova(p, v[78]));
+	CHECK_EQ(append, 0);
+	CHECK_EQ(move, 0);
+	printf("mark killed: a put single-stepped, its mark half made at %u "
+	       "instant(s) appending, %u moving the newest\n", append, move);
+	munmap(c, 4096);
+	for (unsigned i = 0; i < 80; i++)
+		if (jumbo_page_state(jumbo_pool_page(p, v[i]), NULL, NULL) ==
+		    JUMBO_PG_ALLOC)
+			CHECK_EQ(jumbo_pool_free(p, v[i]), 0);
+	CHECK_EQ(jumbo_pool_destroy(p), 0);
+	test_named_unlink(k_name);
+}
+
 static void cleanup(void)
 {
 	char other[48];
@@ -559,6 +656,8 @@ static void cleanup(void)
 	snprintf(other, sizeof(other), "%s-marks", name);
 	test_named_unlink(other);
 	snprintf(other, sizeof(other), "%s-bad", name);
+	test_named_unlink(other);
+	snprintf(other, sizeof(other), "%s-kill", name);
 	test_named_unlink(other);
 }
 
@@ -581,5 +680,6 @@ int main(int argc, char **argv)
 	bad_committed();
 	bad_marks(seed);
 	huge_backed();
+	mark_killed();
 	return check_done("shm_trim");
 }

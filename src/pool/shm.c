@@ -709,11 +709,22 @@ static void mark_age(struct jumbo_shm_ctl *c, uint32_t now)
 		 * never give them back.
 		 */
 		if (c->mark_n == SHM_MARKS) {
-			*last = m;
+			/*
+			 * The time before the position: a process killed
+			 * between the two (the lock's next holder repairs
+			 * nothing here) leaves the mark younger than its
+			 * entries, never pages just put aged.  Release: the
+			 * time is seen before the position.
+			 */
+			__atomic_store_n(&last->ms, m.ms, __ATOMIC_RELAXED);
+			__atomic_store_n(&last->pos, m.pos, __ATOMIC_RELEASE);
 			return;
 		}
 	}
-	c->mark[(c->mark_at + c->mark_n++) % SHM_MARKS] = m;
+	/* The mark before the count that makes it one (killed between:
+	 * no mark, as if none were made). */
+	c->mark[(c->mark_at + c->mark_n) % SHM_MARKS] = m;
+	__atomic_store_n(&c->mark_n, c->mark_n + 1, __ATOMIC_RELEASE);
 }
 
 /* Lock held: the queue's position below which every entry is at least
