@@ -667,8 +667,10 @@ void _jumbo_shm_put(struct jumbo_pool *p, const frame_t *fs, unsigned n)
  * run took by its word (its queue entry stale) no longer reads FREE|0.
  * Trim changes neither the queue nor a word (trim_pos is a hint, trimmed
  * a count), so a trimmer killed in the lock leaves nothing to repair.  It
- * holds the lock for TRIM_BATCH entries at a time, so that a peer's
- * refill waits for one batch's system calls at most.
+ * holds the lock for TRIM_BATCH entries or TRIM_CALLS holes at a time,
+ * whichever comes first (a hole costs ~15 us when two processes map the
+ * page, the unmapping's TLB flushes), so that a peer's refill waits for
+ * that much at most.
  *
  * Ages: the queue keeps no clock per entry, only the time of the last
  * entry added (put_ms).  Each put and each trim marks the tail with that
@@ -677,6 +679,7 @@ void _jumbo_shm_put(struct jumbo_pool *p, const frame_t *fs, unsigned n)
  * with min_age_ms never gives back a page freed more recently than that.
  */
 #define TRIM_BATCH 256u
+#define TRIM_CALLS 8u /* holes punched per hold of the lock, at most */
 #define MARK_MS 50u
 
 static const struct jumbo_shm_mark *mark_nth(const struct jumbo_shm_ctl *c,
@@ -746,12 +749,6 @@ static uint64_t aged_end(const struct jumbo_shm_ctl *c, uint32_t now,
 	return end < c->tail ? end : c->tail;
 }
 
-static int cmp_frame(const void *a, const void *b)
-{
-	frame_t x = *(const frame_t *)a, y = *(const frame_t *)b;
-	return (x > y) - (x < y);
-}
-
 /* How many of frames [f, f + n) have memory (all of them if unknown). */
 static unsigned resident(struct jumbo_pool *p, frame_t f, unsigned n,
 			 unsigned char *vec)
@@ -765,25 +762,25 @@ static unsigned resident(struct jumbo_pool *p, frame_t f, unsigned n,
 	return k;
 }
 
-/* Lock held: punch the holes of frames v[0..k), sorted; pages given back. */
-static long trim_frames(struct jumbo_pool *p, const frame_t *v, unsigned k,
-			int *err)
+/*
+ * Lock held: punch the hole of frames [lo, hi] (at most TRIM_BATCH) if
+ * any has memory, counting the call; the pages given back.
+ */
+static long punch(struct jumbo_pool *p, frame_t lo, frame_t hi,
+		  unsigned *calls, int *err)
 {
 	unsigned char vec[TRIM_BATCH];
-	long done = 0;
+	unsigned n = hi - lo + 1, had = resident(p, lo, n, vec);
 
-	for (unsigned i = 0, j; i < k; i = j) {
-		for (j = i + 1; j < k && v[j] == v[j - 1] + 1; j++)
-			;
-		unsigned had = resident(p, v[i], j - i, vec);
-		int r = had ? _jumbo_decommit(p, v[i], j - i) : 0;
-
-		if (r == 0)
-			done += had;
-		else if (!*err)
-			*err = r;
-	}
-	return done;
+	if (!had)
+		return 0;
+	++*calls;
+	int r = _jumbo_decommit(p, lo, n);
+	if (r == 0)
+		return had;
+	if (!*err)
+		*err = r;
+	return 0;
 }
 
 /*
@@ -829,14 +826,12 @@ long _jumbo_shm_trim(struct jumbo_pool *p, unsigned min_age_ms)
 {
 	struct jumbo_shm *s = p->shm;
 	struct jumbo_shm_ctl *c = s->ctl;
-	frame_t v[TRIM_BATCH];
 	bool checked = false;
 	long done = 0;
 	int err = 0;
 
 	for (;;) {
 		uint32_t now = _jumbo_clock_ms();
-		unsigned k = 0;
 
 		_jumbo_shm_lock(p);
 		mark_age(c, now);
@@ -865,21 +860,41 @@ long _jumbo_shm_trim(struct jumbo_pool *p, unsigned min_age_ms)
 			_jumbo_shm_unlock(p);
 			break;
 		}
-		uint64_t stop = end - at > TRIM_BATCH ? at + TRIM_BATCH : end;
-		for (uint64_t q = at; q < stop; q++) {
+		/*
+		 * Runs as the queue holds them: frames one apart in
+		 * consecutive entries, up or down (a magazine is a stack,
+		 * so pages freed in order come back either way).  A frame
+		 * queued twice (shm.c, the queue) ends a run and starts
+		 * another, which has no memory left by then.
+		 */
+		uint64_t q = at, stop = end - at > TRIM_BATCH ? at + TRIM_BATCH
+							      : end;
+		unsigned calls = 0;
+		frame_t lo = 0, hi = 0;
+		int dir = 0, have = 0;
+		long got = 0;
+		for (; q < stop && calls < TRIM_CALLS; q++) {
 			frame_t f = s->fifo[q % s->cap];
 
-			if (f < committed && fr_load(p, f) == JUMBO_PG_FREE)
-				v[k++] = f;
+			if (f >= committed || fr_load(p, f) != JUMBO_PG_FREE)
+				continue;
+			if (have && dir >= 0 && f == hi + 1) {
+				hi = f;
+				dir = 1;
+			} else if (have && dir <= 0 && f + 1 == lo) {
+				lo = f;
+				dir = -1;
+			} else {
+				if (have)
+					got += punch(p, lo, hi, &calls, &err);
+				lo = hi = f;
+				have = 1;
+				dir = 0;
+			}
 		}
-		c->trim_pos = stop;
-		/* Sorted, a frame queued twice (shm.c, the queue) is one. */
-		qsort(v, k, sizeof(v[0]), cmp_frame);
-		unsigned u = 0;
-		for (unsigned i = 0; i < k; i++)
-			if (!u || v[i] != v[u - 1])
-				v[u++] = v[i];
-		long got = trim_frames(p, v, u, &err);
+		if (have)
+			got += punch(p, lo, hi, &calls, &err);
+		c->trim_pos = q;
 		c->trimmed += (uint64_t)got;
 		_jumbo_shm_unlock(p);
 		done += got;
