@@ -460,6 +460,36 @@ static void seed_pinned(void)
 	       (int)strcspn(buf, "\n"), buf);
 }
 
+/*
+ * A private pool's fork child: the parent's pins are the parent's (the
+ * kernel gives the child copies of pinned pages), so the child trims and
+ * moves pages as if nothing were pinned, while the parent stays pinned.
+ */
+static void private_child(void)
+{
+	struct jumbo_pool *p = private_pool();
+	int ws;
+
+	cycle(p);
+	CHECK_EQ(jumbo_pool_pin(p), 0);
+	pid_t pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		alarm(TEST_HANG_SECONDS);
+		long r = jumbo_pool_trim(p, 0);
+		int u = jumbo_pool_unpin(p);
+		_exit(r > 0 && u == -EINVAL ? 0 : r == -EBUSY ? 1 : 2);
+	}
+	REQUIRE(waitpid(pid, &ws, 0) == pid);
+	CHECK(WIFEXITED(ws));
+	CHECK_EQ(WEXITSTATUS(ws), 0);
+	CHECK_EQ(jumbo_pool_trim(p, 0), -EBUSY); /* the parent's pin */
+	CHECK_EQ(jumbo_pool_unpin(p), 0);
+	CHECK_EQ(jumbo_pool_destroy(p), 0);
+	printf("private child: trims in a fork child of a pinned pool (the "
+	       "parent's pin stays the parent's)\n");
+}
+
 static void cleanup(void)
 {
 	test_named_unlink(name);
@@ -481,6 +511,7 @@ int main(void)
 	move_in_flight(true);
 	named_dead_pinner();
 	detached_child();
+	private_child();
 	seed_pinned();
 	return check_done("pin");
 }

@@ -324,6 +324,13 @@ void _jumbo_pools_atfork_child(void)
 			continue;
 		pthread_cond_init(&p->trim_cv, NULL);
 		p->trimming = 0; /* their threads did not follow */
+		/*
+		 * A device pinned the parent's pages, not the child's: fork
+		 * gives a private pool's child copies of pinned pages, and a
+		 * shared pool's child is detached (it can neither pin nor
+		 * trim).  Nothing in the child holds its pages.
+		 */
+		p->pins = 0;
 		pthread_mutex_unlock(&p->lock);
 	}
 	pthread_mutex_unlock(&reg_lock);
