@@ -195,7 +195,8 @@ static struct mbuf *zc_moved(struct mbuf *m, unsigned npages, size_t ps)
 			m = m_free(m); /* the backend's callback: a zero page */
 			continue;
 		}
-		int r = jumbo_pool_steal(e->ext_pool, e->ext_buf, sflags);
+		int r = _jumbo_pool_steal_counted(e->ext_pool, e->ext_buf,
+						  sflags);
 		if (r == -EBUSY || r == -EOPNOTSUPP) {
 			/*
 			 * Held after our check (someone did I/O on a page he

@@ -85,18 +85,38 @@ static int unhold(struct jumbo_pool *p, frame_t f)
 	return 0;
 }
 
-static int steal(struct jumbo_pool *p, frame_t f, unsigned flags);
+static int steal(struct jumbo_pool *p, frame_t f, unsigned flags,
+		 bool counted);
 
 int _jumbo_steal(struct jumbo_pool *p, frame_t f, unsigned flags)
 {
 	if (!_jumbo_enter(p, p->seed ? "jumbo_pg_steal" : "jumbo_pool_steal"))
 		return -EDEADLK;
-	int err = steal(p, f, flags);
+	int err = steal(p, f, flags, false);
 	_jumbo_leave(p);
 	return err;
 }
 
-static int steal(struct jumbo_pool *p, frame_t f, unsigned flags)
+/* A zero-copy delivery's steals, made inside its own move count
+ * (_jumbo_pool_move_begin): no second look at the pin, no lock. */
+int _jumbo_pool_steal_counted(struct jumbo_pool *p, void *addr,
+			      unsigned flags)
+{
+	frame_t f;
+	int err = _jumbo_page_of(p, addr, true, &f);
+
+	if (err)
+		return err;
+	if (!_jumbo_enter(p, "jumbo_deliver"))
+		return -EDEADLK;
+	err = steal(p, f, flags, true);
+	_jumbo_leave(p);
+	return err;
+}
+
+/* counted: the caller holds a move count already (the delivery's). */
+static int steal(struct jumbo_pool *p, frame_t f, unsigned flags,
+		 bool counted)
 {
 	uint32_t s = fr_load(p, f);
 
@@ -108,7 +128,7 @@ static int steal(struct jumbo_pool *p, frame_t f, unsigned flags)
 		return -EOPNOTSUPP;
 	/* A device holds the old memory: the page stays as it is.  Else
 	 * a pin made meanwhile waits for the re-backing to end. */
-	if (!_jumbo_pool_move_begin(p))
+	if (!counted && !_jumbo_pool_move_begin(p))
 		return -EBUSY;
 	/*
 	 * MOVED skips the system call: after MREMAP_DONTUNMAP the slot is
@@ -118,7 +138,8 @@ static int steal(struct jumbo_pool *p, frame_t f, unsigned flags)
 	if (p->huge)
 		flags &= ~JUMBO_STEAL_MOVED;
 	int err = !(flags & JUMBO_STEAL_MOVED) ? _jumbo_reback(p, f) : 0;
-	_jumbo_pool_move_end(p);
+	if (!counted)
+		_jumbo_pool_move_end(p);
 	if (err) {
 		fr_store(p, f, JUMBO_PG_LOST);
 		ctr_add(&p->ctr.lost, 1);

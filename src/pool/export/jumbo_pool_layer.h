@@ -41,6 +41,10 @@ JUMBO_HIDDEN bool _jumbo_pool_pinned(const struct jumbo_pool *p);
  * begins, false if the pool is pinned; a pin waits for its end. */
 JUMBO_HIDDEN bool _jumbo_pool_move_begin(struct jumbo_pool *p);
 JUMBO_HIDDEN void _jumbo_pool_move_end(struct jumbo_pool *p);
+/* hold.c, for zero-copy delivery: jumbo_pool_steal of a page its run's
+ * move count (_jumbo_pool_move_begin) already covers. */
+JUMBO_HIDDEN int _jumbo_pool_steal_counted(struct jumbo_pool *p, void *addr,
+					   unsigned flags);
 
 /* statseg.c: the mbuf counters the statistics segment carries beside the
  * pools'.  The mbuf layer registers its snapshot function (with its first
