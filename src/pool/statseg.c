@@ -21,15 +21,46 @@
  * takes no lock and the writer never waits for it.  Because there are two
  * copies, a writer stopped (SIGSTOP, a debugger) or killed in the middle of
  * a publication leaves one whole copy to read, never a reader that spins.
- * The reader checks first that the process lives (pid and start time, so a
- * reused pid is not mistaken for it).
+ * The reader checks first that the writer lives.
+ *
+ * Liveness and names: a pid names a process only in its pid namespace, and
+ * containers that share /dev/shm share these files.  So the writer keeps
+ * the description it made its segment with open (close-on-exec; a fork
+ * child closes its copy) and holds through it an open-file-description
+ * write lock on the byte JUMBO_LOCK_OFF(SEG_LOCK_REC), as pool and ring
+ * peers do; the head's SEG_LOCKED says so.  A reader judges such a segment
+ * by F_OFD_GETLK through a description of its own: alive while the lock is
+ * held, in any namespace and whatever its pid names there now.  A segment
+ * without the flag (an older writer, a file system without these locks)
+ * is judged by pid and start time, which holds only in the writer's
+ * namespace.  Nothing ever removes a segment whose lock is held.
+ *
+ * The name is jumbo-stat.PID.  Two writers of the same pid number in two
+ * namespaces would share it, so a segment is put in place with link(),
+ * which never replaces: a writer that finds its name taken removes the
+ * file if it is stale and tries again, and takes jumbo-stat.PID.K (K = 1,
+ * 2, ...) if a live writer holds it.  The API speaks pids, so such a
+ * segment is given to readers as the key PID | K << SEG_PID_BITS (above
+ * any pid: Linux's pids stay below 2^22), which jumbo_stat_list() returns
+ * and jumbo_stat_read()/_remove() take; a plain pid reads the plain name.
+ * The first writer of a number keeps it, so in the common case, reader and
+ * writer in one namespace and no other writer of that number, a pid the
+ * reader knows reads the process it knows.  (Redirecting a pid to the
+ * reader's own namespace's writer would hide the other one from a reader
+ * that lists them all.)  The head records the writer's pid namespace
+ * too, so that a later reader can tell whose a segment is without another
+ * format.
  *
  * Formats: the segment's first bytes (struct seg_head) are the same in
  * every version, so that a reader tells a segment of another version from
  * garbage, and a stale one from a live one, whatever the version; the rest
  * changes with SEG_VERSION (JUMBO_STAT_VERSION), which is raised whenever
  * anything after the head moves, struct jumbo_stats and struct
- * jumbo_mbuf_stats included.  Version 1 had no mbuf counters.
+ * jumbo_mbuf_stats included.  Version 1 had no mbuf counters.  Version 3
+ * grew the head by flags and the writer's pid namespace, the same in every
+ * version from 3 on; a reader of version 1 or 2 reads its first 24 bytes,
+ * which did not change, and a reader of 3 or later looks at the rest only
+ * in a segment of version 3 or later.
  */
 #include "jumbo_int.h"
 
@@ -48,6 +79,14 @@
 #define SEG_MAGIC 0x4a535447u /* "JSTG" */
 #define SEG_VERSION ((uint32_t)JUMBO_STAT_VERSION)
 #define SEG_PREFIX "jumbo-stat."
+#define SEG_PID_BITS 22              /* a key: pid | suffix << SEG_PID_BITS */
+#define SEG_PID_MASK ((1u << SEG_PID_BITS) - 1)
+_Static_assert(JUMBO_STAT_KEY_SUFFIX(1u << SEG_PID_BITS) == 1 &&
+	       JUMBO_STAT_KEY_PID(-1) == (pid_t)SEG_PID_MASK,
+	       "keys as <jumbo/stat.h> takes them apart");
+#define SEG_MAX_SUFFIX (INT32_MAX >> SEG_PID_BITS) /* keys stay pid_t */
+#define SEG_LOCKED 1u                /* seg_head.flags: liveness by lock */
+#define SEG_LOCK_REC 0               /* the lock's byte: JUMBO_LOCK_OFF(0) */
 #define DEFAULT_INTERVAL_MS 1000
 #define PUBLISHER_STACK (256u << 10)
 
@@ -61,13 +100,22 @@ struct seg_data {
 	struct jumbo_stat_pool pools[JUMBO_STAT_MAX_POOLS];
 };
 
-/* The head of a segment: these 24 bytes are the same in every version. */
+/*
+ * The head of a segment: its first 24 bytes are the same in every version,
+ * the rest in every version from 3 on (zero for a reader of an older
+ * segment).
+ */
 struct seg_head {
 	uint32_t magic, version;
 	uint32_t size;           /* sizeof(struct seg) of the writer */
-	int32_t pid;
+	int32_t pid;             /* in the writer's namespace */
 	uint64_t start_time;     /* field 22 of /proc/PID/stat: clock ticks */
+	/* Version 3 on: */
+	uint32_t flags;          /* SEG_LOCKED */
+	uint32_t reserved;
+	uint64_t pidns;          /* the writer's pid namespace, 0 unknown */
 };
+#define SEG_HEAD_V1 24           /* the part every version has */
 
 /*
  * The segment.  The fields above seq are written once, before the file is
@@ -82,8 +130,10 @@ struct seg {
 	uint64_t seq;
 	struct seg_data d[2];
 };
-_Static_assert(sizeof(struct seg_head) == 24 && offsetof(struct seg, h) == 0,
+_Static_assert(offsetof(struct seg_head, flags) == SEG_HEAD_V1 &&
+	       sizeof(struct seg_head) == 40 && offsetof(struct seg, h) == 0,
 	       "the head is the same in every version");
+_Static_assert(SEG_VERSION >= 3, "the head has flags from version 3 on");
 
 /*
  * The writer's state.  lock guards everything here and serializes the
@@ -99,6 +149,7 @@ static struct {
 	pthread_cond_t wake;
 	pthread_once_t once;
 	struct seg *seg;
+	int fd;                  /* the segment's, holding its lock; or -1 */
 	pid_t pid;               /* the process the segment belongs to */
 	unsigned interval_ms;
 	unsigned next_id;
@@ -112,7 +163,8 @@ static struct {
 	int (*mbuf_snap)(struct jumbo_mbuf_stats *);
 	struct jumbo_mbuf_stats msnap;                     /* publish's copy */
 	char path[256];
-} W = { .lock = PTHREAD_MUTEX_INITIALIZER, .once = PTHREAD_ONCE_INIT };
+} W = { .lock = PTHREAD_MUTEX_INITIALIZER, .once = PTHREAD_ONCE_INIT,
+	.fd = -1 };
 
 const char *jumbo_stat_dir(void)
 {
@@ -120,10 +172,15 @@ const char *jumbo_stat_dir(void)
 	return d && *d ? d : "/dev/shm";
 }
 
-static void seg_path(char *buf, size_t len, pid_t pid, const char *suffix)
+/* The name of pid's segment number k: jumbo-stat.PID, or jumbo-stat.PID.K. */
+static void seg_path(char *buf, size_t len, pid_t pid, unsigned k)
 {
-	snprintf(buf, len, "%s/" SEG_PREFIX "%d%s", jumbo_stat_dir(), (int)pid,
-		 suffix);
+	if (k)
+		snprintf(buf, len, "%s/" SEG_PREFIX "%d.%u", jumbo_stat_dir(),
+			 (int)pid, k);
+	else
+		snprintf(buf, len, "%s/" SEG_PREFIX "%d", jumbo_stat_dir(),
+			 (int)pid);
 }
 
 /* Start time of pid in clock ticks since boot, or 0 if it has none. */
@@ -149,6 +206,85 @@ static uint64_t proc_start_time(pid_t pid)
 			 "%*u %*u %*d %*d %*d %*d %*d %*d %llu", &t) != 1)
 		return 0;
 	return t;
+}
+
+/* 1 if the process that wrote a segment with this start time lives. */
+static bool proc_alive(pid_t pid, uint64_t start_time)
+{
+	uint64_t t = proc_start_time(pid);
+	return t && (!start_time || t == start_time);
+}
+
+/*
+ * The head of pid's segment, read from fd: 0, or -EPROTO if the file does
+ * not start with one (too short, another magic, another pid's).  The part
+ * of version 3 on is zero in an older segment.
+ */
+static int head_read(int fd, pid_t pid, struct seg_head *h)
+{
+	ssize_t n = pread(fd, h, sizeof(*h), 0);
+
+	if (n < SEG_HEAD_V1 || h->magic != SEG_MAGIC || h->pid != pid)
+		return -EPROTO;
+	if (h->version < 3 || n < (ssize_t)sizeof(*h)) {
+		h->flags = h->reserved = 0;
+		h->pidns = 0;
+	}
+	return 0;
+}
+
+/*
+ * Does the writer of the segment open as fd, whose head is h, live?  By
+ * its lock if it holds one (fd must be a description of the reader's own,
+ * holding no lock): in any namespace, whatever its pid names here; else by
+ * pid and start time.  A lock that cannot be asked about is taken for
+ * held: a segment is never removed on a doubt.
+ */
+static bool seg_alive(int fd, const struct seg_head *h)
+{
+	if (h->flags & SEG_LOCKED)
+		return !_jumbo_lock_free(fd, SEG_LOCK_REC);
+	return proc_alive(h->pid, h->start_time);
+}
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/*
+ * Removes the segment at path (pid's) if it is stale: 0, -EBUSY if its
+ * writer lives, or -errno.  A file without a head goes by the pid alone.
+ * The name is unlinked only while it still names the file judged: another
+ * remover may have unlinked that one meanwhile and a new writer put its
+ * live segment there.  (That can still happen between the check and the
+ * unlink, which no call does at once; both would have to fall in those
+ * few instructions.)
+ */
+static int seg_unlink_stale(const char *path, pid_t pid)
+{
+	struct seg_head h;
+	struct stat a, b;
+	bool alive;
+	int fd, err;
+
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (head_read(fd, pid, &h) == 0)
+		alive = seg_alive(fd, &h);
+	else
+		alive = proc_alive(pid, 0);
+	if (alive)
+		err = -EBUSY;
+	else if (fstat(fd, &a) != 0 || stat(path, &b) != 0)
+		err = -errno;
+	else if (!same_file(&a, &b))
+		err = -EBUSY;
+	else
+		err = unlink(path) == 0 ? 0 : -errno;
+	close(fd);
+	return err;
 }
 
 /* ---- writer ------------------------------------------------------------- */
@@ -237,59 +373,124 @@ static void publish_locked(void)
 	}
 }
 
-/* Makes the segment under a temporary name and renames it into place. */
+/*
+ * Puts the segment made as tmp in place under pid's first name that is not
+ * a live writer's: its plain name, else jumbo-stat.PID.K.  link() never
+ * replaces, so two writers of one name (two namespaces) cannot take each
+ * other's; a stale file in the way is removed first.  0 with W.path set,
+ * or -errno.
+ */
+static int seg_link(const char *tmp, pid_t pid)
+{
+	for (unsigned k = 0; k <= SEG_MAX_SUFFIX; k++) {
+		int err;
+
+		seg_path(W.path, sizeof(W.path), pid, k);
+		/* A few rounds: removers and writers may race us for it. */
+		for (int tries = 0; tries < 4; tries++) {
+			if (link(tmp, W.path) == 0)
+				return 0;
+			if (errno != EEXIST)
+				return -errno;
+			err = seg_unlink_stale(W.path, pid);
+			if (err != 0 && err != -ENOENT)
+				break;
+		}
+	}
+	return -EEXIST;
+}
+
+/*
+ * Makes the segment under a temporary name of its own, takes its lock,
+ * and links it into place.
+ */
 static int seg_open(void)
 {
-	char tmp[sizeof(W.path) + 8];
+	char tmp[sizeof(W.path)];
 	const char *m = getenv("JUMBO_STAT_MODE");
 	mode_t mode = m && *m ? (mode_t)(strtoul(m, NULL, 8) & 0666) : 0600;
-	struct stat sb;
 	struct seg *s;
-	int fd;
+	int fd, err;
 
 	W.pid = getpid();
-	seg_path(W.path, sizeof(W.path), W.pid, "");
-	seg_path(tmp, sizeof(tmp), W.pid, ".tmp");
-	fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	/* Unique: writers of one pid in other namespaces make theirs too. */
+	snprintf(tmp, sizeof(tmp), "%s/" SEG_PREFIX "%d.tmpXXXXXX",
+		 jumbo_stat_dir(), (int)W.pid);
+	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	/* Someone else's file under our name: not ours to write into. */
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_uid != geteuid() ||
-	    fchmod(fd, mode) != 0 || ftruncate(fd, sizeof(*s)) != 0) {
-		close(fd);
-		return -EPERM;
+	if (fchmod(fd, mode) != 0 || ftruncate(fd, sizeof(*s)) != 0) {
+		err = -errno;
+		goto fail;
 	}
 	s = mmap(NULL, sizeof(*s), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
 	if (s == MAP_FAILED) {
-		unlink(tmp);
-		return -ENOMEM;
+		err = -ENOMEM;
+		goto fail;
 	}
 	s->h.magic = SEG_MAGIC;
 	s->h.version = SEG_VERSION;
 	s->h.size = sizeof(*s);
 	s->h.pid = W.pid;
 	s->h.start_time = proc_start_time(W.pid);
+	s->h.pidns = _jumbo_pidns();
+	/*
+	 * The lock before the name: a reader never sees this segment
+	 * unlocked while its writer lives.  mkostemp's description is ours
+	 * alone.  Without the lock, readers go by the pid.
+	 */
+	if (_jumbo_lock_take(fd, SEG_LOCK_REC) == 0) {
+		s->h.flags = SEG_LOCKED;
+	} else {
+		close(fd);
+		fd = -1;
+	}
 	s->interval_ms = W.interval_ms;
 	s->uid = geteuid();
 	prctl(PR_GET_NAME, s->comm);
-	if (rename(tmp, W.path) != 0) {
-		unlink(tmp);
+	err = seg_link(tmp, W.pid);
+	unlink(tmp);
+	if (err) {
 		munmap(s, sizeof(*s));
-		return -errno;
+		if (fd >= 0)
+			close(fd);
+		return err;
 	}
 	W.seg = s;
+	W.fd = fd;
 	return 0;
+fail:
+	unlink(tmp);
+	close(fd);
+	return err;
 }
 
+/* Unlinks the segment's name if it still names our file. */
+static void seg_unlink(void)
+{
+	struct stat a, b;
+
+	if (W.fd < 0 || (fstat(W.fd, &a) == 0 && stat(W.path, &b) == 0 &&
+			 same_file(&a, &b)))
+		unlink(W.path);
+}
+
+/*
+ * Drops the segment; remove: its file too.  Closing the lock's descriptor
+ * here is what a fork child must do too: its copy shares the parent's
+ * description, and would keep the parent's segment alive after it.
+ */
 static void seg_close(bool remove)
 {
 	if (!W.seg)
 		return;
 	if (remove)
-		unlink(W.path);
+		seg_unlink();
 	munmap(W.seg, sizeof(*W.seg));
 	W.seg = NULL;
+	if (W.fd >= 0)
+		close(W.fd);
+	W.fd = -1;
 }
 
 static void *publisher(void *arg)
@@ -326,8 +527,9 @@ static void *publisher(void *arg)
 /*
  * fork(): the child has no publisher thread, and the mapping it inherits
  * is its parent's segment.  It drops both (without removing the parent's
- * file); pools it makes after the fork with JUMBO_POOL_STAT are published
- * in a segment of its own (stat_wanted).
+ * file), and closes its copy of the lock's descriptor; pools it makes
+ * after the fork with JUMBO_POOL_STAT are published in a segment of its
+ * own (stat_wanted).
  */
 static void atfork_prepare(void)
 {
@@ -419,31 +621,14 @@ void _jumbo_statseg_unregister(struct jumbo_pool *p)
 __attribute__((destructor)) static void statseg_exit(void)
 {
 	if (W.seg && W.pid == getpid())
-		unlink(W.path);
+		seg_unlink();
 }
 
 /* ---- reader ------------------------------------------------------------- */
 
-/* 1 if the process that wrote a segment with this start time lives. */
-static bool proc_alive(pid_t pid, uint64_t start_time)
-{
-	uint64_t t = proc_start_time(pid);
-	return t && (!start_time || t == start_time);
-}
-
-/*
- * The head of pid's segment, read from fd: 0, or -EPROTO if the file does
- * not start with one (too short, another magic, another pid's).
- */
-static int head_read(int fd, pid_t pid, struct seg_head *h)
-{
-	if (pread(fd, h, sizeof(*h), 0) != (ssize_t)sizeof(*h) ||
-	    h->magic != SEG_MAGIC || h->pid != pid)
-		return -EPROTO;
-	return 0;
-}
-
-int jumbo_stat_read(pid_t pid, struct jumbo_stat_proc *out)
+/* Reads pid's segment number k into out, as key.  As jumbo_stat_read(). */
+static int seg_read(pid_t pid, unsigned k, pid_t key,
+		    struct jumbo_stat_proc *out)
 {
 	char path[256];
 	struct seg_head h;
@@ -451,9 +636,7 @@ int jumbo_stat_read(pid_t pid, struct jumbo_stat_proc *out)
 	struct seg *s;
 	int fd, err = -EAGAIN;
 
-	if (pid <= 0 || !out)
-		return -EINVAL;
-	seg_path(path, sizeof(path), pid, "");
+	seg_path(path, sizeof(path), pid, k);
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return errno == EPERM ? -EACCES : -errno;
@@ -464,7 +647,7 @@ int jumbo_stat_read(pid_t pid, struct jumbo_stat_proc *out)
 		return -EPROTO;
 	}
 	/* Stale first: a dead process's segment goes, whatever its version. */
-	if (!proc_alive(pid, h.start_time)) {
+	if (!seg_alive(fd, &h)) {
 		close(fd);
 		return -ESRCH;
 	}
@@ -480,7 +663,7 @@ int jumbo_stat_read(pid_t pid, struct jumbo_stat_proc *out)
 	if (s == MAP_FAILED)
 		return -errno;
 	memset(out, 0, sizeof(*out));
-	out->pid = pid;
+	out->pid = key;
 	out->version = SEG_VERSION;
 	memcpy(out->comm, s->comm, sizeof(out->comm));
 	out->comm[sizeof(out->comm) - 1] = '\0';
@@ -516,6 +699,15 @@ int jumbo_stat_read(pid_t pid, struct jumbo_stat_proc *out)
 	return err;
 }
 
+int jumbo_stat_read(pid_t key, struct jumbo_stat_proc *out)
+{
+	pid_t pid = JUMBO_STAT_KEY_PID(key);
+
+	if (key <= 0 || pid == 0 || !out)
+		return -EINVAL;
+	return seg_read(pid, JUMBO_STAT_KEY_SUFFIX(key), key, out);
+}
+
 static int pid_cmp(const void *a, const void *b)
 {
 	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
@@ -532,18 +724,24 @@ int jumbo_stat_list(pid_t *pids, unsigned max)
 		return errno == ENOENT ? 0 : -errno;
 	while ((e = readdir(d))) {
 		const char *s = e->d_name;
+		unsigned long v, k = 0;
 		char *end;
-		long v;
 
 		if (strncmp(s, SEG_PREFIX, sizeof(SEG_PREFIX) - 1))
 			continue;
 		s += sizeof(SEG_PREFIX) - 1;
-		errno = 0;
-		v = strtol(s, &end, 10);
-		if (*s < '1' || *s > '9' || *end || errno || v <= 0 || v > INT32_MAX)
+		if (*s < '1' || *s > '9')
+			continue;
+		v = strtoul(s, &end, 10);
+		/* jumbo-stat.PID or jumbo-stat.PID.K (not a temporary one) */
+		if (*end == '.' && end[1] >= '1' && end[1] <= '9') {
+			s = end + 1;
+			k = strtoul(s, &end, 10);
+		}
+		if (*end || v > SEG_PID_MASK || k > SEG_MAX_SUFFIX)
 			continue;
 		if (n < max)
-			pids[n] = (pid_t)v;
+			pids[n] = (pid_t)(v | k << SEG_PID_BITS);
 		n++;
 	}
 	closedir(d);
@@ -551,27 +749,13 @@ int jumbo_stat_list(pid_t *pids, unsigned max)
 	return n > INT32_MAX ? INT32_MAX : (int)n;
 }
 
-int jumbo_stat_remove(pid_t pid)
+int jumbo_stat_remove(pid_t key)
 {
+	pid_t pid = JUMBO_STAT_KEY_PID(key);
 	char path[256];
-	uint64_t start = 0;
-	int fd;
 
-	if (pid <= 0)
+	if (key <= 0 || pid == 0)
 		return -EINVAL;
-	seg_path(path, sizeof(path), pid, "");
-	/*
-	 * The start time, if the segment has a head (of any version); else
-	 * the pid alone.
-	 */
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd >= 0) {
-		struct seg_head h;
-		if (head_read(fd, pid, &h) == 0)
-			start = h.start_time;
-		close(fd);
-	}
-	if (proc_alive(pid, start))
-		return -EBUSY;
-	return unlink(path) == 0 ? 0 : -errno;
+	seg_path(path, sizeof(path), pid, JUMBO_STAT_KEY_SUFFIX(key));
+	return seg_unlink_stale(path, pid);
 }
