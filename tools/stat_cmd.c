@@ -61,6 +61,27 @@ static void stat_usage(FILE *f)
 	      "command publishes its own.\n", f);
 }
 
+/*
+ * A segment's key as jumbo stat prints and takes it: the pid, or PID.K for
+ * the segment jumbo-stat.PID.K of a writer whose pid number a live writer
+ * in another pid namespace had taken (jumbo_stat(3)).
+ */
+struct key_name {
+	char s[24];
+};
+
+static struct key_name key_name(pid_t key)
+{
+	struct key_name n;
+
+	if (JUMBO_STAT_KEY_SUFFIX(key))
+		snprintf(n.s, sizeof(n.s), "%d.%u", (int)JUMBO_STAT_KEY_PID(key),
+			 JUMBO_STAT_KEY_SUFFIX(key));
+	else
+		snprintf(n.s, sizeof(n.s), "%d", (int)key);
+	return n;
+}
+
 static double now_real(void)
 {
 	struct timespec ts;
@@ -88,6 +109,7 @@ static int take_sample(const struct stat_cfg *c, struct sample *s)
 	for (int i = 0; i < n; i++) {
 		struct jumbo_stat_proc *p = &s->p[s->n];
 		int e = jumbo_stat_read(pids[i], p);
+		struct key_name kn = key_name(pids[i]);
 
 		if (e == 0) {
 			if (!c->name || !strcmp(c->name, p->comm))
@@ -97,14 +119,14 @@ static int take_sample(const struct stat_cfg *c, struct sample *s)
 		if (e == -ESRCH) {
 			int r = jumbo_stat_remove(pids[i]);
 			if (r == 0)
-				fprintf(stderr, "jumbo stat: pid %d is gone: removed "
-					"its stale segment %s/jumbo-stat.%d\n",
-					(int)pids[i], jumbo_stat_dir(), (int)pids[i]);
+				fprintf(stderr, "jumbo stat: pid %s is gone: removed "
+					"its stale segment %s/jumbo-stat.%s\n",
+					kn.s, jumbo_stat_dir(), kn.s);
 			else
-				fprintf(stderr, "jumbo stat: pid %d is gone; its stale "
-					"segment %s/jumbo-stat.%d could not be "
-					"removed: %s\n", (int)pids[i],
-					jumbo_stat_dir(), (int)pids[i], strerror(-r));
+				fprintf(stderr, "jumbo stat: pid %s is gone; its stale "
+					"segment %s/jumbo-stat.%s could not be "
+					"removed: %s\n", kn.s,
+					jumbo_stat_dir(), kn.s, strerror(-r));
 			if (c->pid)
 				bad = 1;
 			continue;
@@ -121,35 +143,35 @@ static int take_sample(const struct stat_cfg *c, struct sample *s)
 			/* Listing all: other users' processes are not a failure. */
 			bad |= c->pid != 0;
 			char path[300];
-			snprintf(path, sizeof(path), "%s/jumbo-stat.%d",
-				 jumbo_stat_dir(), (int)pids[i]);
+			snprintf(path, sizeof(path), "%s/jumbo-stat.%s",
+				 jumbo_stat_dir(), kn.s);
 			if (stat(path, &sb) == 0)
-				fprintf(stderr, "jumbo stat: pid %d: permission denied "
+				fprintf(stderr, "jumbo stat: pid %s: permission denied "
 					"reading %s (owner uid %u, mode %04o): run "
-					"as that user or root\n", (int)pids[i], path,
+					"as that user or root\n", kn.s, path,
 					(unsigned)sb.st_uid,
 					(unsigned)(sb.st_mode & 07777));
 			else
-				fprintf(stderr, "jumbo stat: pid %d: permission denied "
-					"reading %s\n", (int)pids[i], path);
+				fprintf(stderr, "jumbo stat: pid %s: permission denied "
+					"reading %s\n", kn.s, path);
 		} else if (e == -EPROTO && p->version) {
-			fprintf(stderr, "jumbo stat: pid %d: its statistics "
+			fprintf(stderr, "jumbo stat: pid %s: its statistics "
 				"segment has format %u, this jumbo stat reads "
 				"format %d: use the jumbo command of the %s "
-				"libjumbo that process runs\n", (int)pids[i],
+				"libjumbo that process runs\n", kn.s,
 				p->version, JUMBO_STAT_VERSION,
 				p->version > JUMBO_STAT_VERSION ? "newer" : "older");
 		} else if (e == -EPROTO) {
-			fprintf(stderr, "jumbo stat: pid %d: %s/jumbo-stat.%d is "
-				"not a statistics segment\n", (int)pids[i],
-				jumbo_stat_dir(), (int)pids[i]);
+			fprintf(stderr, "jumbo stat: pid %s: %s/jumbo-stat.%s is "
+				"not a statistics segment\n", kn.s,
+				jumbo_stat_dir(), kn.s);
 		} else if (e == -ENOENT) {
-			fprintf(stderr, "jumbo stat: pid %d publishes no pools "
-				"(no %s/jumbo-stat.%d; set JUMBO_STAT=1 in its "
-				"environment)\n", (int)pids[i], jumbo_stat_dir(),
-				(int)pids[i]);
+			fprintf(stderr, "jumbo stat: pid %s publishes no pools "
+				"(no %s/jumbo-stat.%s; set JUMBO_STAT=1 in its "
+				"environment)\n", kn.s, jumbo_stat_dir(),
+				kn.s);
 		} else {
-			fprintf(stderr, "jumbo stat: pid %d: %s\n", (int)pids[i],
+			fprintf(stderr, "jumbo stat: pid %s: %s\n", kn.s,
 				strerror(-e));
 		}
 		if (e != -EACCES && (e != -EPROTO || c->pid))
@@ -244,8 +266,8 @@ static void print_text(const struct sample *s, const struct sample *prev,
 		const struct jumbo_stat_proc *p = &s->p[i];
 		double t = p->published_ns / 1e9, pt = prev_time(prev, p->pid);
 
-		printf("pid %d (%s): %u pool%s, snapshot %.3f s old (published "
-		       "every %u ms)\n", (int)p->pid, p->comm, p->npools,
+		printf("pid %s (%s): %u pool%s, snapshot %.3f s old (published "
+		       "every %u ms)\n", key_name(p->pid).s, p->comm, p->npools,
 		       p->npools == 1 ? "" : "s", now - t, p->interval_ms);
 		for (unsigned j = 0; j < p->npools; j++) {
 			const struct jumbo_stat_pool *q = &p->pools[j];
@@ -328,7 +350,11 @@ static void print_json(const struct sample *s, const struct sample *prev,
 		const struct jumbo_stat_proc *p = &s->p[i];
 		double t = p->published_ns / 1e9, pt = prev_time(prev, p->pid);
 
-		printf("%s{\"pid\":%d,\"comm\":", i ? "," : "", (int)p->pid);
+		printf("%s{\"pid\":%d,", i ? "," : "",
+		       (int)JUMBO_STAT_KEY_PID(p->pid));
+		if (JUMBO_STAT_KEY_SUFFIX(p->pid))
+			printf("\"suffix\":%u,", JUMBO_STAT_KEY_SUFFIX(p->pid));
+		printf("\"comm\":");
 		json_str(p->comm);
 		printf(",\"uid\":%u,\"age_s\":%.3f,\"interval_ms\":%u,"
 		       "\"generation\":%llu,\"pools\":[", p->uid, now - t,
@@ -435,7 +461,8 @@ static void print_prom(const struct sample *s, double now)
 	printf("# HELP jumbo_stat_age_seconds Age of the process's last published snapshot.\n"
 	       "# TYPE jumbo_stat_age_seconds gauge\n");
 	for (unsigned i = 0; i < s->n; i++) {
-		printf("jumbo_stat_age_seconds{pid=\"%d\",comm=\"", (int)s->p[i].pid);
+		printf("jumbo_stat_age_seconds{pid=\"%s\",comm=\"",
+		       key_name(s->p[i].pid).s);
 		prom_label(s->p[i].comm);
 		printf("\"} %.3f\n", now - s->p[i].published_ns / 1e9);
 	}
@@ -449,8 +476,8 @@ static void print_prom(const struct sample *s, double now)
 				uint64_t v;
 				memcpy(&v, (const char *)&p->pools[j].st +
 					   prom_metrics[m].off, sizeof(v));
-				printf("%s{pid=\"%d\",comm=\"", prom_metrics[m].name,
-				       (int)p->pid);
+				printf("%s{pid=\"%s\",comm=\"", prom_metrics[m].name,
+				       key_name(p->pid).s);
 				prom_label(p->comm);
 				printf("\",pool=\"");
 				prom_label(p->pools[j].name);
@@ -470,8 +497,8 @@ static void print_prom(const struct sample *s, double now)
 				continue;
 			memcpy(&v, (const char *)&p->mbufs + prom_mbuf_metrics[m].off,
 			       sizeof(v));
-			printf("%s{pid=\"%d\",comm=\"", prom_mbuf_metrics[m].name,
-			       (int)p->pid);
+			printf("%s{pid=\"%s\",comm=\"", prom_mbuf_metrics[m].name,
+			       key_name(p->pid).s);
 			prom_label(p->comm);
 			printf("\"} %llu\n", (unsigned long long)v);
 		}
@@ -509,10 +536,18 @@ static int parse(int argc, char **argv, struct stat_cfg *c)
 		} else if (c->pid || c->name) {
 			return tool_err(-1, "one PID or NAME only ('%s')", a);
 		} else if (isdigit((unsigned char)a[0])) {
-			unsigned long v;
-			if (opt_uint("PID", a, 1, INT32_MAX, &v))
+			char num[24], *dot;
+			unsigned long v, k = 0;
+			snprintf(num, sizeof(num), "%s", a);
+			if ((dot = strchr(num, '.'))) {
+				*dot = '\0'; /* PID.K: a suffixed segment */
+				if (opt_uint("PID.K", dot + 1, 1,
+					     JUMBO_STAT_KEY_SUFFIX(INT32_MAX), &k))
+					return -1;
+			}
+			if (opt_uint("PID", num, 1, JUMBO_STAT_KEY_PID(-1), &v))
 				return -1;
-			c->pid = (pid_t)v;
+			c->pid = (pid_t)(v | k << 22);
 		} else {
 			c->name = a;
 		}
