@@ -40,6 +40,15 @@ static inline struct jumbo_pool *test_named_pool(const char *name,
 	return p;
 }
 
+/* jumbo_pool_stats of p, which must succeed. */
+static inline struct jumbo_stats test_stats(struct jumbo_pool *p)
+{
+	struct jumbo_stats st;
+
+	REQUIRE(jumbo_pool_stats(p, &st) == 0);
+	return st;
+}
+
 /* Removes the object of the named pool name, if a test left it (atexit). */
 static inline void test_named_unlink(const char *name)
 {

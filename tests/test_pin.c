@@ -34,14 +34,6 @@
 
 static char name[40];
 
-static struct jumbo_stats stats(struct jumbo_pool *p)
-{
-	struct jumbo_stats st;
-
-	REQUIRE(jumbo_pool_stats(p, &st) == 0);
-	return st;
-}
-
 /* Every page allocated, written, freed: all free in the depot. */
 static void cycle(struct jumbo_pool *p)
 {
@@ -73,18 +65,18 @@ static void trim_refused(void)
 	struct jumbo_pool *p = private_pool();
 
 	cycle(p);
-	uint64_t before = stats(p).committed;
+	uint64_t before = test_stats(p).committed;
 	CHECK_EQ(jumbo_pool_pin(p), 0);
 	CHECK_EQ(jumbo_pool_pin(p), 0); /* counted */
 	CHECK_EQ(jumbo_pool_trim(p, 0), -EBUSY);
-	CHECK_EQ(stats(p).committed, before);
+	CHECK_EQ(test_stats(p).committed, before);
 	CHECK_EQ(jumbo_pool_unpin(p), 0);
 	CHECK_EQ(jumbo_pool_trim(p, 0), -EBUSY); /* one pin left */
 	CHECK_EQ(jumbo_pool_unpin(p), 0);
 	CHECK_EQ(jumbo_pool_unpin(p), -EINVAL);
 	long got = jumbo_pool_trim(p, 0);
 	CHECK(got > 0);
-	CHECK(stats(p).committed < before);
+	CHECK(test_stats(p).committed < before);
 	CHECK_EQ(jumbo_pool_pin(NULL), -EINVAL);
 	CHECK_EQ(jumbo_pool_unpin(NULL), -EINVAL);
 	CHECK_EQ(jumbo_pool_destroy(p), 0);
@@ -108,7 +100,7 @@ static void steal_refused(void)
 	CHECK(a[0] == 0x42 && a[4095] == 0x42);
 	CHECK_EQ(jumbo_pool_unpin(p), 0);
 	CHECK_EQ(jumbo_pool_steal(p, a, 0), 0); /* re-backed, free */
-	CHECK_EQ(stats(p).in_use, 0);
+	CHECK_EQ(test_stats(p).in_use, 0);
 	CHECK_EQ(jumbo_pool_destroy(p), 0);
 	printf("steal: refused while pinned, the page kept; done after the "
 	       "unpin\n");
@@ -147,7 +139,7 @@ static void delivery_copies(void)
 		}
 	}
 	munmap(dst, 4 * ps);
-	CHECK_EQ(stats(p).in_use, 0);
+	CHECK_EQ(test_stats(p).in_use, 0);
 	CHECK_EQ(jumbo_pool_destroy(p), 0);
 	printf("delivery: copied while pinned, moved after\n");
 }
@@ -179,7 +171,7 @@ static void pin_waits(void)
 	REQUIRE(pthread_create(&t, NULL, trimmer, p) == 0);
 	for (unsigned r = 0; r < rounds; r++) {
 		CHECK_EQ(jumbo_pool_pin(p), 0);
-		uint64_t a = stats(p).committed;
+		uint64_t a = test_stats(p).committed;
 		void *v[16];
 		for (int i = 0; i < 16; i++)
 			v[i] = jumbo_pool_alloc(p);
@@ -187,7 +179,7 @@ static void pin_waits(void)
 			if (v[i])
 				jumbo_pool_free(p, v[i]);
 		jumbo_pool_flush_cache(p);
-		uint64_t b = stats(p).committed;
+		uint64_t b = test_stats(p).committed;
 		shrank += b < a;
 		CHECK_EQ(jumbo_pool_unpin(p), 0);
 		cycle(p);
@@ -201,16 +193,14 @@ static void pin_waits(void)
 	       shrank);
 }
 
-/* Named: a child's pin stops the parent's trim, until the child dies. */
-static void named(void)
+/* A child that attaches to the named pool, pins it and waits to be
+ * killed; returned once its pin is made. */
+static pid_t pinning_child(void)
 {
-	struct jumbo_pool *p = test_named_pool(name, PAGES, PAGES, 16, false);
 	int up[2];
 	char c;
-	int ws;
 
 	REQUIRE(pipe(up) == 0);
-	cycle(p);
 	pid_t pid = fork();
 	REQUIRE(pid >= 0);
 	if (pid == 0) {
@@ -223,13 +213,24 @@ static void named(void)
 	}
 	close(up[1]);
 	REQUIRE(read(up[0], &c, 1) == 1);
-	uint64_t before = stats(p).committed;
+	close(up[0]);
+	return pid;
+}
+
+/* Named: a child's pin stops the parent's trim, until the child dies. */
+static void named(void)
+{
+	struct jumbo_pool *p = test_named_pool(name, PAGES, PAGES, 16, false);
+	int ws;
+
+	cycle(p);
+	pid_t pid = pinning_child();
+	uint64_t before = test_stats(p).committed;
 	CHECK_EQ(jumbo_pool_trim(p, 0), -EBUSY);
-	CHECK_EQ(stats(p).committed, before);
+	CHECK_EQ(test_stats(p).committed, before);
 	CHECK_EQ(jumbo_pool_unpin(p), -EINVAL); /* not this process's pin */
 	kill(pid, SIGKILL);
 	REQUIRE(waitpid(pid, &ws, 0) == pid);
-	close(up[0]);
 	CHECK(jumbo_pool_reclaim(p) >= 0);
 	long got = jumbo_pool_trim(p, 0);
 	CHECK_EQ(got, (long)PAGES);
@@ -252,25 +253,10 @@ static void named(void)
 static void named_dead_pinner(void)
 {
 	struct jumbo_pool *p = test_named_pool(name, PAGES, PAGES, 16, false);
-	int up[2];
-	char c;
 	int ws;
 
-	REQUIRE(pipe(up) == 0);
 	cycle(p);
-	pid_t pid = fork();
-	REQUIRE(pid >= 0);
-	if (pid == 0) {
-		alarm(TEST_HANG_SECONDS);
-		struct jumbo_pool *q = jumbo_pool_attach(name, 0);
-		if (!q || jumbo_pool_pin(q) != 0 || write(up[1], "p", 1) != 1)
-			_exit(2);
-		pause();
-		_exit(0);
-	}
-	close(up[1]);
-	REQUIRE(read(up[0], &c, 1) == 1);
-	close(up[0]);
+	pid_t pid = pinning_child();
 	CHECK_EQ(jumbo_pool_trim(p, 0), -EBUSY);
 	kill(pid, SIGKILL);
 	REQUIRE(waitpid(pid, &ws, 0) == pid);

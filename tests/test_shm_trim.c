@@ -31,14 +31,6 @@
 
 static char name[40];
 
-static struct jumbo_stats stats(struct jumbo_pool *p)
-{
-	struct jumbo_stats st;
-
-	REQUIRE(jumbo_pool_stats(p, &st) == 0);
-	return st;
-}
-
 /* The object's memory, in pages (its metadata included). */
 static long object_pages(struct jumbo_pool *p)
 {
@@ -104,10 +96,10 @@ static unsigned realloc_all(struct jumbo_pool *p)
 static void given_back(struct jumbo_pool *p)
 {
 	fill_in_child();
-	struct jumbo_stats st0 = stats(p);
+	struct jumbo_stats st0 = test_stats(p);
 	long obj0 = object_pages(p);
 	long got = jumbo_pool_trim(p, 0);
-	struct jumbo_stats st1 = stats(p);
+	struct jumbo_stats st1 = test_stats(p);
 	long obj1 = object_pages(p);
 
 	CHECK_EQ(st0.committed, PAGES);
@@ -118,8 +110,8 @@ static void given_back(struct jumbo_pool *p)
 	CHECK_EQ(jumbo_pool_trim(p, 0), 0); /* nothing left to give */
 	unsigned zero = realloc_all(p);
 	CHECK_EQ(zero, PAGES);
-	CHECK_EQ(stats(p).committed, PAGES);
-	CHECK_EQ(stats(p).in_use, 0);
+	CHECK_EQ(test_stats(p).committed, PAGES);
+	CHECK_EQ(test_stats(p).in_use, 0);
 	printf("given back: %ld pages another process freed, object %ld -> "
 	       "%ld pages; all %u read zeros when allocated again\n", got,
 	       obj0, obj1, zero);
@@ -131,7 +123,7 @@ static void aged(struct jumbo_pool *p)
 	CHECK_EQ(jumbo_pool_trim(p, 0), PAGES); /* realloc_all wrote them */
 	fill_in_child();
 	CHECK_EQ(jumbo_pool_trim(p, 60000), 0);
-	CHECK_EQ(stats(p).committed, PAGES);
+	CHECK_EQ(test_stats(p).committed, PAGES);
 	nanosleep(&(struct timespec){.tv_nsec = 300000000}, NULL);
 	long got = jumbo_pool_trim(p, 200);
 	CHECK_EQ(got, PAGES);
@@ -227,7 +219,7 @@ static void under_load(unsigned seed)
 	REQUIRE(waitpid(t, &ws, 0) == t);
 	CHECK(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL);
 	CHECK(jumbo_pool_reclaim(p) >= 0);
-	CHECK_EQ(stats(p).in_use, 0);
+	CHECK_EQ(test_stats(p).in_use, 0);
 	static void *v[LOAD_PAGES];
 	unsigned n = 0;
 	while (n < LOAD_PAGES && (v[n] = jumbo_pool_alloc(p)) != NULL)
@@ -235,7 +227,7 @@ static void under_load(unsigned seed)
 	CHECK_EQ(n, LOAD_PAGES);
 	for (unsigned i = 0; i < n; i++)
 		CHECK_EQ(jumbo_pool_free(p, v[i]), 0);
-	CHECK_EQ(stats(p).in_use, 0);
+	CHECK_EQ(test_stats(p).in_use, 0);
 	CHECK_EQ(jumbo_pool_destroy(p), 0);
 	test_named_unlink(load_name);
 	long given = *trimmed;
@@ -268,7 +260,7 @@ static void automatic(void)
 	for (unsigned i = 0; i < n; i++)
 		CHECK_EQ(jumbo_pool_free(p, v[i]), 0);
 	jumbo_pool_flush_cache(p);
-	uint64_t before = stats(p).committed;
+	uint64_t before = test_stats(p).committed;
 	nanosleep(&(struct timespec){.tv_nsec = 400000000}, NULL);
 	/* A slow path: a cache that runs dry refills from the depot. */
 	jumbo_pool_flush_cache(p);
@@ -276,7 +268,7 @@ static void automatic(void)
 	REQUIRE(a);
 	CHECK_EQ(jumbo_pool_free(p, a), 0);
 	jumbo_pool_flush_cache(p);
-	struct jumbo_stats st = stats(p);
+	struct jumbo_stats st = test_stats(p);
 	CHECK(st.trims > 0);
 	CHECK(st.committed < before);
 	printf("automatic: trim_idle_ms 100, idle 400 ms: %llu pages given "
@@ -524,7 +516,7 @@ static void huge_backed(void)
 		long got = jumbo_pool_trim(p, 0);
 		long obj1 = object_pages(p);
 		CHECK_EQ(got, (long)PAGES / 2);
-		CHECK_EQ(stats(p).committed, PAGES / 2);
+		CHECK_EQ(test_stats(p).committed, PAGES / 2);
 		CHECK(obj1 <= obj0 - (long)PAGES / 2);
 		CHECK_EQ(jumbo_pool_trim(p, 0), 0);
 		for (unsigned i = 1; i < n; i += 2) {
