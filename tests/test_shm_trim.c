@@ -466,6 +466,12 @@ static void bad_committed(void)
 	}
 	REQUIRE(waitpid(c, &ws, 0) == c);
 	CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	/* carved past committed: no depot count beyond the pool's cap. */
+	h->committed = was.committed;
+	h->carved = was.committed + 5;
+	REQUIRE(jumbo_pool_stats(p, &st) == 0);
+	CHECK(st.depot_free <= BAD_CAP);
+	h->carved = carved;
 	printf("bad committed: trim gave back %ld (the control page kept: "
 	       "carved %llu), statistics %s\n", got, (unsigned long long)carved,
 	       WIFEXITED(ws) ? "returned" : "crashed or hung");

@@ -1526,16 +1526,19 @@ void _jumbo_shm_stats(struct jumbo_pool *p, struct jumbo_stats *st)
 	for (uint64_t i = 0; i < committed; i++)
 		in_use += (fr_load(p, (frame_t)i) & PGS_MASK) == JUMBO_PG_ALLOC;
 	st->in_use = in_use;
-	/* With memory: less the holes trim punched and nobody refilled. */
+	/* With memory: less the holes trim punched and nobody refilled
+	 * (16 MiB of pages per mincore call). */
 	uint64_t with = 0;
-	unsigned char vec[TRIM_BATCH];
-	for (uint64_t i = 0; i < committed; i += TRIM_BATCH) {
-		unsigned n = committed - i < TRIM_BATCH ? (unsigned)(committed - i)
-							: TRIM_BATCH;
+	unsigned char vec[4096];
+	for (uint64_t i = 0; i < committed; i += sizeof(vec)) {
+		unsigned n = committed - i < sizeof(vec) ? (unsigned)(committed - i)
+							 : (unsigned)sizeof(vec);
 		with += resident(p, (frame_t)i, n, vec);
 	}
 	st->committed = with;
 	st->reserved = s->cap;
+	if (carved > committed) /* corrupted */
+		carved = committed;
 	st->depot_free = queued + (committed - carved);
 	st->cached_free = committed > in_use + st->depot_free
 				  ? committed - in_use - st->depot_free : 0;
